@@ -1,0 +1,45 @@
+# Shared helpers for the project's scripts. Source it; do not run it.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+JOBS="${PG2I_JOBS:-$(nproc)}"
+
+# Configures and builds one CMake preset (debug, release, asan); prints nothing on success
+# unless the build has something to say.
+build_preset() {
+  local preset="$1"
+  cmake --preset "$preset" -S "$ROOT" >/dev/null
+  cmake --build --preset "$preset" -j "$JOBS" | grep -vE '^\[[0-9]+/[0-9]+\] |^ninja: (Entering|Leaving|no work)' || true
+  # grep eats the build's exit status: check it again.
+  cmake --build --preset "$preset" -j "$JOBS" >/dev/null
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Runs a command as the unprivileged test user when we are root (PostgreSQL refuses root).
+as_pg_user() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u pg2i_test -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# pg_start DIR PORT: a throwaway PostgreSQL 15 with wal_level=logical on 127.0.0.1:PORT.
+pg_start() {
+  local dir="$1" port="$2" bin=/usr/lib/postgresql/15/bin
+  mkdir -p "$dir"
+  [[ $(id -u) -eq 0 ]] && chown pg2i_test "$dir"
+  if [[ ! -f "$dir/PG_VERSION" ]]; then
+    as_pg_user "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-sync >/dev/null
+  fi
+  as_pg_user "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start -o \
+    "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='$dir' \
+     -c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=32" >/dev/null
+}
+
+pg_stop() {
+  local dir="$1"
+  [[ -f "$dir/postmaster.pid" ]] || return 0
+  as_pg_user /usr/lib/postgresql/15/bin/pg_ctl -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+}

@@ -1,0 +1,918 @@
+#include "config/config.h"
+
+#include <libpq-fe.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/options.h"
+
+namespace pg2iceberg::config {
+namespace {
+
+constexpr std::string_view kRedacted = "********";
+
+// One layer's value of a scalar key and where it came from (for messages).
+struct RawValue {
+  std::string value;
+  std::string origin;  // "config.yaml", "environment PG2ICEBERG_…", "flag"
+};
+
+struct Raw {
+  std::map<std::string, RawValue> scalars;
+  std::optional<std::vector<TableConfig>> tables;
+  std::map<std::string, std::string> catalog_props;
+  std::vector<std::string> warnings;
+  std::vector<std::string> errors;
+};
+
+bool IsSecretKind(OptionKind k) { return k == OptionKind::kSecret || k == OptionKind::kSecretUrl; }
+
+bool LooksSecret(std::string_view key) {
+  std::string k(key);
+  for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* word : {"secret", "token", "password", "credential", "authorization",
+                           "api-key", "apikey", "access-key", "session"}) {
+    if (k.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// True if some scalar key lives below `prefix` (a YAML section we know).
+bool IsKnownSection(const std::string& prefix) {
+  if (prefix == "sink.catalog_props") return true;
+  std::string dotted = prefix + ".";
+  for (const OptionSpec& o : AllOptions()) {
+    if (o.path.substr(0, dotted.size()) == dotted) return true;
+  }
+  return false;
+}
+
+std::string Join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += sep;
+    out += v[i];
+  }
+  return out;
+}
+
+std::string MarkStr(const YAML::Node& n) {
+  YAML::Mark m = n.Mark();
+  if (m.line < 0) return "";
+  return " (line " + std::to_string(m.line + 1) + ")";
+}
+
+std::vector<std::string> ParseStringList(const YAML::Node& node, const std::string& where,
+                                         Raw* raw) {
+  std::vector<std::string> out;
+  if (node.IsNull()) return out;
+  if (node.IsScalar()) {  // "id" or "a, b"
+    std::stringstream ss(node.Scalar());
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(item);
+    }
+    return out;
+  }
+  if (!node.IsSequence()) {
+    raw->errors.push_back(where + ": expected a list of names" + MarkStr(node));
+    return out;
+  }
+  for (const auto& item : node) {
+    if (!item.IsScalar() || item.Scalar().empty()) {
+      raw->errors.push_back(where + ": every entry must be a non-empty name" + MarkStr(item));
+      continue;
+    }
+    out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+std::optional<bool> ParseBool(std::string_view v) {
+  std::string s(v);
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
+  if (s == "false" || s == "no" || s == "off" || s == "0") return false;
+  return std::nullopt;
+}
+
+TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
+  TableConfig t;
+  const std::string where = "tables[" + std::to_string(index) + "]";
+  if (node.IsScalar()) {  // upstream also accepts a bare name
+    auto name = TableName::Parse(node.Scalar());
+    if (!name.ok()) raw->errors.push_back(where + ": " + name.status().message());
+    else t.name = *name;
+    return t;
+  }
+  if (!node.IsMap()) {
+    raw->errors.push_back(where + ": expected a mapping with at least `name`" + MarkStr(node));
+    return t;
+  }
+  bool has_name = false;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>("");
+    const YAML::Node& v = kv.second;
+    const std::string path = where + "." + key;
+    if (key == "name") {
+      if (!v.IsScalar()) {
+        raw->errors.push_back(path + ": expected a table name such as public.orders");
+        continue;
+      }
+      auto name = TableName::Parse(v.Scalar());
+      if (!name.ok()) {
+        raw->errors.push_back(path + ": " + name.status().message());
+      } else {
+        t.name = *name;
+        has_name = true;
+      }
+    } else if (key == "primary_key") {
+      t.primary_key = ParseStringList(v, path, raw);
+    } else if (key == "skip_snapshot") {
+      auto b = v.IsScalar() ? ParseBool(v.Scalar()) : std::nullopt;
+      if (!b) raw->errors.push_back(path + ": expected true or false");
+      else t.skip_snapshot = *b;
+    } else if (key == "watermark_column") {
+      if (!v.IsScalar()) raw->errors.push_back(path + ": expected a column name");
+      else t.watermark_column = v.Scalar();
+    } else if (key == "columns") {
+      if (!v.IsSequence()) {
+        raw->errors.push_back(path + ": expected a list of {name, pg_type, nullable}");
+        continue;
+      }
+      size_t ci = 0;
+      for (const auto& col : v) {
+        const std::string cpath = path + "[" + std::to_string(ci++) + "]";
+        if (!col.IsMap()) {
+          raw->errors.push_back(cpath + ": expected {name, pg_type, nullable}");
+          continue;
+        }
+        ColumnSpec c;
+        for (const auto& ckv : col) {
+          const std::string ckey = ckv.first.as<std::string>("");
+          if (ckey == "name" && ckv.second.IsScalar()) {
+            c.name = ckv.second.Scalar();
+          } else if (ckey == "pg_type" && ckv.second.IsScalar()) {
+            c.pg_type = ckv.second.Scalar();
+          } else if (ckey == "nullable") {
+            auto b = ckv.second.IsScalar() ? ParseBool(ckv.second.Scalar()) : std::nullopt;
+            if (!b) raw->errors.push_back(cpath + ".nullable: expected true or false");
+            else c.nullable = *b;
+          } else {
+            raw->warnings.push_back("unknown configuration key " + cpath + "." + ckey +
+                                    " (ignored)");
+          }
+        }
+        if (c.name.empty() || c.pg_type.empty()) {
+          raw->errors.push_back(cpath + ": both name and pg_type are required");
+        }
+        t.columns.push_back(std::move(c));
+      }
+    } else if (key == "iceberg") {
+      if (!v.IsMap()) {
+        raw->errors.push_back(path + ": expected a mapping (e.g. partition: [day(ts)])");
+        continue;
+      }
+      for (const auto& ikv : v) {
+        const std::string ikey = ikv.first.as<std::string>("");
+        if (ikey != "partition") {
+          raw->warnings.push_back("unknown configuration key " + path + "." + ikey +
+                                  " (ignored)");
+          continue;
+        }
+        for (const std::string& expr : ParseStringList(ikv.second, path + ".partition", raw)) {
+          auto pf = PartitionField::Parse(expr);
+          if (!pf.ok()) raw->errors.push_back(path + ".partition: " + pf.status().message());
+          else t.partition.push_back(*pf);
+        }
+      }
+    } else {
+      raw->warnings.push_back("unknown configuration key " + path + " (ignored)");
+    }
+  }
+  if (!has_name && raw->errors.empty()) raw->errors.push_back(where + ": `name` is required");
+  return t;
+}
+
+void WalkYaml(const YAML::Node& node, const std::string& prefix, const std::string& origin,
+              Raw* raw) {
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>("");
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    const YAML::Node& v = kv.second;
+    if (path == "tables") {
+      if (v.IsNull()) continue;
+      if (!v.IsSequence()) {
+        raw->errors.push_back("tables: expected a list of tables" + MarkStr(v));
+        continue;
+      }
+      std::vector<TableConfig> tables;
+      size_t i = 0;
+      for (const auto& t : v) tables.push_back(ParseTable(t, i++, raw));
+      raw->tables = std::move(tables);
+      continue;
+    }
+    if (path == "sink.catalog_props") {
+      if (v.IsNull()) continue;
+      if (!v.IsMap()) {
+        raw->errors.push_back("sink.catalog_props: expected a mapping of property names to "
+                              "values" + MarkStr(v));
+        continue;
+      }
+      for (const auto& p : v) {
+        if (!p.second.IsScalar()) {
+          raw->errors.push_back("sink.catalog_props." + p.first.as<std::string>("") +
+                                ": expected a scalar value");
+          continue;
+        }
+        raw->catalog_props[p.first.as<std::string>("")] = p.second.Scalar();
+      }
+      continue;
+    }
+    const OptionSpec* spec = FindOption(path);
+    if (spec != nullptr) {
+      if (v.IsNull()) {
+        if (spec->empty_allowed) raw->scalars[path] = RawValue{"", origin};
+        continue;
+      }
+      if (!v.IsScalar()) {
+        raw->errors.push_back(path + ": expected a single value, not a " +
+                              (v.IsMap() ? "mapping" : "list") + MarkStr(v));
+        continue;
+      }
+      raw->scalars[path] = RawValue{v.Scalar(), origin};
+      continue;
+    }
+    if (v.IsMap() && IsKnownSection(path)) {
+      WalkYaml(v, path, origin, raw);
+      continue;
+    }
+    if (IsKnownSection(path)) {
+      raw->errors.push_back(path + ": expected a mapping" + MarkStr(v));
+      continue;
+    }
+    raw->warnings.push_back("unknown configuration key " + path + MarkStr(kv.first) +
+                            " (ignored)");
+  }
+}
+
+void SetFromConnInfo(const std::string& url, const std::string& var, const std::string& prefix,
+                     Raw* raw) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (opts == nullptr) {
+    // libpq's message may quote parts of the URL, which can hold a password: do not relay it.
+    if (err) PQfreemem(err);
+    raw->errors.push_back(var + ": not a valid PostgreSQL URL or connection string; expected "
+                          "postgres://user:password@host:5432/dbname");
+    return;
+  }
+  const std::string origin = "environment " + var;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    std::string k = o->keyword;
+    std::string path;
+    if (k == "host" || k == "hostaddr") path = prefix + "host";
+    else if (k == "port") path = prefix + "port";
+    else if (k == "dbname") path = prefix + "database";
+    else if (k == "user") path = prefix + "user";
+    else if (k == "password") path = prefix + "password";
+    else if (k == "sslmode") path = prefix + "sslmode";
+    else if (k == "sslrootcert") path = prefix + "sslrootcert";
+    else {
+      raw->warnings.push_back(var + ": connection parameter " + k + " is not used");
+      continue;
+    }
+    raw->scalars[path] = RawValue{o->val, origin};
+  }
+  PQconninfoFree(opts);
+}
+
+void ApplyTablesList(const std::string& list, Raw* raw, const std::string& var) {
+  std::vector<TableConfig> tables;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) continue;
+    auto name = TableName::Parse(item);
+    if (!name.ok()) {
+      raw->errors.push_back(var + ": " + name.status().message());
+      continue;
+    }
+    // Keep per-table settings from the YAML for tables it also names.
+    TableConfig t;
+    t.name = *name;
+    if (raw->tables) {
+      for (const TableConfig& y : *raw->tables) {
+        if (y.name == *name) t = y;
+      }
+    }
+    tables.push_back(std::move(t));
+  }
+  raw->tables = std::move(tables);
+}
+
+void ApplyEnvironment(const EnvLookup& env, Raw* raw) {
+  auto get = [&](const char* name) -> std::optional<std::string> {
+    auto v = env(name);
+    if (v && v->empty()) return std::nullopt;
+    return v;
+  };
+  auto set = [&](const char* var, const char* path) {
+    if (auto v = get(var)) raw->scalars[path] = RawValue{*v, std::string("environment ") + var};
+  };
+  // Upstream names first, then the one-container names, then PG2ICEBERG_*: later wins.
+  if (auto url = get("POSTGRES_URL")) SetFromConnInfo(*url, "POSTGRES_URL", "source.postgres.", raw);
+  if (auto t = get("TABLES")) ApplyTablesList(*t, raw, "TABLES");
+  set("MODE", "source.mode");
+  set("SLOT_NAME", "source.logical.slot_name");
+  set("PUBLICATION_NAME", "source.logical.publication_name");
+  set("ICEBERG_CATALOG_URL", "sink.catalog_uri");
+  set("WAREHOUSE", "sink.warehouse");
+  set("NAMESPACE", "sink.namespace");
+  set("S3_ENDPOINT", "sink.s3_endpoint");
+  set("S3_ACCESS_KEY", "sink.s3_access_key");
+  set("S3_SECRET_KEY", "sink.s3_secret_key");
+  set("AWS_REGION", "sink.s3_region");
+  set("S3_REGION", "sink.s3_region");
+  set("STATE_POSTGRES_URL", "state.postgres_url");
+  set("POSTGRES_HOST", "source.postgres.host");
+  set("POSTGRES_PORT", "source.postgres.port");
+  set("POSTGRES_DB", "source.postgres.database");
+  set("POSTGRES_USER", "source.postgres.user");
+  set("POSTGRES_PASSWORD", "source.postgres.password");
+  for (const OptionSpec& o : AllOptions()) {
+    const std::string var = EnvNameFor(o.path);
+    if (auto v = env(var)) {
+      if (v->empty() && !o.empty_allowed) continue;
+      raw->scalars[std::string(o.path)] = RawValue{*v, "environment " + var};
+    }
+  }
+  if (auto t = get("PG2ICEBERG_TABLES")) ApplyTablesList(*t, raw, "PG2ICEBERG_TABLES");
+}
+
+// Converts and stores one validated scalar. Returns an error message naming the key, or "".
+class Binder {
+ public:
+  explicit Binder(Raw* raw) : raw_(raw) {}
+
+  // Effective raw text of `path`: explicit value, or the documented default.
+  const RawValue* Explicit(std::string_view path) const {
+    auto it = raw_->scalars.find(std::string(path));
+    return it == raw_->scalars.end() ? nullptr : &it->second;
+  }
+
+  void Error(const OptionSpec& o, const RawValue& rv, const std::string& expected) {
+    std::string msg = std::string(o.path) + ": ";
+    if (IsSecretKind(o.kind)) {
+      msg += "invalid value";  // never echo a secret
+    } else {
+      msg += "invalid value \"" + rv.value + "\"";
+    }
+    if (!rv.origin.empty()) msg += " (from " + rv.origin + ")";
+    msg += "; " + expected;
+    raw_->errors.push_back(std::move(msg));
+  }
+
+  std::optional<std::string> Text(const OptionSpec& o) {
+    const RawValue* rv = Explicit(o.path);
+    if (rv == nullptr) {
+      if (o.default_value.empty()) return std::nullopt;
+      return std::string(o.default_value);
+    }
+    return rv->value;
+  }
+
+  template <typename T>
+  void Int(std::string_view path, T* out) {
+    const OptionSpec& o = *FindOption(path);
+    auto text = Text(o);
+    if (!text) return;
+    const RawValue rv = Explicit(path) ? *Explicit(path) : RawValue{*text, ""};
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(text->c_str(), &end, 10);
+    const bool parsed = !text->empty() && end && *end == '\0' && errno == 0;
+    if (!parsed || v < o.min || (o.max != 0 && v > o.max)) {
+      std::string range = "expected an integer";
+      if (o.max != 0) {
+        range += " between " + std::to_string(o.min) + " and " + std::to_string(o.max);
+      } else {
+        range += " of at least " + std::to_string(o.min);
+      }
+      Error(o, rv, range);
+      return;
+    }
+    *out = static_cast<T>(v);
+  }
+
+  void Bytes(std::string_view path, int64_t* out) {
+    const OptionSpec& o = *FindOption(path);
+    auto text = Text(o);
+    if (!text) return;
+    const RawValue rv = Explicit(path) ? *Explicit(path) : RawValue{*text, ""};
+    auto v = ParseBytes(*text);
+    if (!v.ok() || *v < o.min) {
+      Error(o, rv, "expected a size of at least " + std::to_string(o.min) +
+                       " bytes such as 64MiB, 512KB or 1048576");
+      return;
+    }
+    *out = *v;
+  }
+
+  void Dur(std::string_view path, Duration* out) {
+    std::optional<Duration> d;
+    OptDur(path, &d);
+    if (d) *out = *d;
+  }
+
+  void OptDur(std::string_view path, std::optional<Duration>* out) {
+    const OptionSpec& o = *FindOption(path);
+    const RawValue* explicit_value = Explicit(path);
+    if (explicit_value && explicit_value->value.empty() && o.empty_allowed) {
+      *out = std::nullopt;  // explicitly blank: the phase is off
+      return;
+    }
+    auto text = Text(o);
+    if (!text) return;
+    const RawValue rv = explicit_value ? *explicit_value : RawValue{*text, ""};
+    auto d = ParseDuration(*text);
+    if (!d.ok()) {
+      Error(o, rv, "expected a Go-style duration such as 500ms, 10s, 5m, 1h30m, 168h or 7d");
+      return;
+    }
+    if (d->count() < o.min * 1'000'000) {
+      Error(o, rv, "must be greater than zero");
+      return;
+    }
+    *out = *d;
+  }
+
+  void Bool(std::string_view path, bool* out) {
+    const OptionSpec& o = *FindOption(path);
+    auto text = Text(o);
+    if (!text) return;
+    auto b = ParseBool(*text);
+    if (!b) {
+      Error(o, Explicit(path) ? *Explicit(path) : RawValue{*text, ""}, "expected true or false");
+      return;
+    }
+    *out = *b;
+  }
+
+  void Str(std::string_view path, std::string* out) {
+    const OptionSpec& o = *FindOption(path);
+    auto text = Text(o);
+    if (text) *out = *text;
+  }
+
+  // Returns the index of the value in spec.allowed, or -1 when unset.
+  int Enum(std::string_view path) {
+    const OptionSpec& o = *FindOption(path);
+    auto text = Text(o);
+    if (!text) return -1;
+    std::vector<std::string> allowed;
+    std::string_view rest = o.allowed;
+    while (true) {
+      auto bar = rest.find('|');
+      allowed.emplace_back(rest.substr(0, bar));
+      if (bar == std::string_view::npos) break;
+      rest.remove_prefix(bar + 1);
+    }
+    for (size_t i = 0; i < allowed.size(); ++i) {
+      if (allowed[i] == *text) return static_cast<int>(i);
+    }
+    std::vector<std::string> shown;
+    for (const auto& a : allowed) shown.push_back(a.empty() ? "\"\" (none)" : a);
+    Error(o, Explicit(path) ? *Explicit(path) : RawValue{*text, ""},
+          "allowed values: " + Join(shown, ", "));
+    return -2;
+  }
+
+ private:
+  Raw* raw_;
+};
+
+std::string CurrentDirectory() {
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf)) == nullptr) return ".";
+  return buf;
+}
+
+// Redacts the password of a libpq URL or keyword string for display.
+std::string RedactConnUrl(const std::string& url) {
+  if (url.empty()) return url;
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (opts == nullptr) {
+    if (err) PQfreemem(err);
+    return std::string(kRedacted);
+  }
+  bool has_password = false;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (std::string(o->keyword) == "password" && o->val && *o->val) has_password = true;
+  }
+  PQconninfoFree(opts);
+  if (!has_password) return url;
+  // postgres://user:secret@host/db → postgres://user:********@host/db; keyword form too.
+  std::string out = url;
+  auto scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    auto at = out.find('@', scheme + 3);
+    auto colon = out.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, kRedacted);
+    }
+    auto q = out.find("password=");
+    if (q != std::string::npos) {
+      auto end = out.find('&', q);
+      out.replace(q + 9, (end == std::string::npos ? out.size() : end) - q - 9, kRedacted);
+    }
+    return out;
+  }
+  auto q = out.find("password");
+  if (q != std::string::npos) {
+    auto eq = out.find('=', q);
+    if (eq != std::string::npos) {
+      size_t start = eq + 1;
+      while (start < out.size() && out[start] == ' ') ++start;
+      size_t end = start;
+      if (end < out.size() && out[end] == '\'') {
+        ++end;
+        while (end < out.size() && out[end] != '\'') end += out[end] == '\\' ? 2 : 1;
+        ++end;
+      } else {
+        while (end < out.size() && out[end] != ' ') ++end;
+      }
+      out.replace(start, std::min(end, out.size()) - start, kRedacted);
+    }
+  }
+  return out;
+}
+
+std::string ConnValue(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+void ValidateMetricsAddr(const Config& cfg, Raw* raw) {
+  if (cfg.metrics_addr.empty()) return;
+  auto colon = cfg.metrics_addr.rfind(':');
+  std::string port = colon == std::string::npos ? "" : cfg.metrics_addr.substr(colon + 1);
+  bool ok = !port.empty() && port.size() <= 5 &&
+            port.find_first_not_of("0123456789") == std::string::npos &&
+            std::atoi(port.c_str()) <= 65535;
+  if (!ok) {
+    raw->errors.push_back("metrics_addr: invalid value \"" + cfg.metrics_addr +
+                          "\"; expected host:port such as 127.0.0.1:9090, or empty to disable");
+  }
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+std::string PostgresConfig::ConnString() const {
+  std::string s;
+  auto add = [&](const char* k, const std::string& v) {
+    if (v.empty()) return;
+    if (!s.empty()) s += ' ';
+    s += k;
+    s += '=';
+    s += ConnValue(v);
+  };
+  add("host", host);
+  add("port", std::to_string(port));
+  add("dbname", database);
+  add("user", user);
+  add("password", password);
+  add("sslmode", sslmode);
+  add("sslrootcert", sslrootcert);
+  return s;
+}
+
+std::string PostgresConfig::RedactedConnString() const {
+  PostgresConfig copy = *this;
+  if (!copy.password.empty()) copy.password = std::string(kRedacted);
+  return copy.ConnString();
+}
+
+Result<Config> Load(const LoadOptions& options) {
+  Raw raw;
+  if (!options.yaml.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(options.yaml);
+    } catch (const YAML::Exception& e) {
+      // yaml-cpp messages name the position and the problem, not the content.
+      return InvalidArgument(options.source_name + ": not valid YAML: line " +
+                             std::to_string(e.mark.line + 1) + ", column " +
+                             std::to_string(e.mark.column + 1) + ": " + e.msg);
+    }
+    if (!root.IsNull()) {
+      if (!root.IsMap()) {
+        return InvalidArgument(options.source_name +
+                               ": the top level must be a mapping of keys such as source, "
+                               "sink and tables");
+      }
+      WalkYaml(root, "", options.source_name, &raw);
+    }
+  }
+  ApplyEnvironment(options.env ? options.env : ProcessEnv(), &raw);
+  for (const auto& [path, value] : options.overrides) {
+    if (FindOption(path) == nullptr) {
+      raw.errors.push_back("unknown key " + path + " given on the command line");
+      continue;
+    }
+    raw.scalars[path] = RawValue{value, "command line"};
+  }
+
+  Config cfg;
+  Binder b(&raw);
+  switch (b.Enum("source.mode")) {
+    case 1: cfg.source.mode = SourceMode::kQuery; break;
+    default: break;
+  }
+  auto& pg = cfg.source.postgres;
+  b.Str("source.postgres.host", &pg.host);
+  b.Int("source.postgres.port", &pg.port);
+  b.Str("source.postgres.database", &pg.database);
+  b.Str("source.postgres.user", &pg.user);
+  b.Str("source.postgres.password", &pg.password);
+  if (b.Enum("source.postgres.sslmode") >= 0) b.Str("source.postgres.sslmode", &pg.sslmode);
+  b.Str("source.postgres.sslrootcert", &pg.sslrootcert);
+  auto& lg = cfg.source.logical;
+  b.Str("source.logical.publication_name", &lg.publication_name);
+  b.Str("source.logical.slot_name", &lg.slot_name);
+  b.Dur("source.logical.standby_interval", &lg.standby_interval);
+  b.Int("source.logical.snapshot_concurrency", &lg.snapshot_concurrency);
+  b.Int("source.logical.snapshot_chunk_pages", &lg.snapshot_chunk_pages);
+  b.Dur("source.query.poll_interval", &cfg.source.query.poll_interval);
+
+  auto& sk = cfg.sink;
+  b.Str("sink.catalog_uri", &sk.catalog_uri);
+  switch (b.Enum("sink.catalog_type")) {
+    case 0: sk.catalog_type = CatalogType::kSql; break;
+    case 1: sk.catalog_type = CatalogType::kRest; break;
+    case -1:
+      sk.catalog_type = sk.catalog_uri.empty() ? CatalogType::kSql : CatalogType::kRest;
+      break;
+    default: break;
+  }
+  b.Str("sink.catalog_name", &sk.catalog_name);
+  b.Str("sink.catalog_schema", &sk.catalog_schema);
+  switch (b.Enum("sink.catalog_auth")) {
+    case 2: sk.catalog_auth = CatalogAuth::kBearer; break;
+    case 3: sk.catalog_auth = CatalogAuth::kOAuth2; break;
+    case 4: sk.catalog_auth = CatalogAuth::kSigV4; break;
+    default: break;
+  }
+  b.Str("sink.catalog_token", &sk.catalog_token);
+  b.Str("sink.catalog_client_id", &sk.catalog_client_id);
+  b.Str("sink.catalog_client_secret", &sk.catalog_client_secret);
+  sk.catalog_props = raw.catalog_props;
+  switch (b.Enum("sink.credential_mode")) {
+    case 1: sk.credential_mode = CredentialMode::kIam; break;
+    case 2: sk.credential_mode = CredentialMode::kVended; break;
+    default: break;
+  }
+  b.Str("sink.warehouse", &sk.warehouse);
+  b.Str("sink.namespace", &sk.ns);
+  b.Str("sink.s3_endpoint", &sk.s3_endpoint);
+  b.Str("sink.s3_access_key", &sk.s3_access_key);
+  b.Str("sink.s3_secret_key", &sk.s3_secret_key);
+  b.Str("sink.s3_region", &sk.s3_region);
+  b.Dur("sink.flush_interval", &sk.flush_interval);
+  b.Int("sink.flush_rows", &sk.flush_rows);
+  b.Bytes("sink.flush_bytes", &sk.flush_bytes);
+  b.Dur("sink.materializer_interval", &sk.materializer_interval);
+  b.Int("sink.compaction_data_files", &sk.compaction_data_files);
+  b.Int("sink.compaction_delete_files", &sk.compaction_delete_files);
+  b.Bytes("sink.target_file_size", &sk.target_file_size);
+  if (b.Enum("sink.delete_mode") == 1) sk.delete_mode = DeleteMode::kPosition;
+  b.OptDur("sink.maintenance_retention", &sk.maintenance_retention);
+  b.OptDur("sink.maintenance_grace", &sk.maintenance_grace);
+  b.Str("sink.materialized_prefix", &sk.materialized_prefix);
+  b.Str("sink.meta_namespace", &sk.meta_namespace);
+
+  b.Str("state.postgres_url", &cfg.state.postgres_url);
+  b.Str("state.coordinator_schema", &cfg.state.coordinator_schema);
+  b.Str("state.group", &cfg.state.group);
+  b.Str("metrics_addr", &cfg.metrics_addr);
+  b.Bool("snapshot_only", &cfg.snapshot_only);
+
+  // Cross-key rules.
+  if (!cfg.state.postgres_url.empty()) {
+    char* err = nullptr;
+    PQconninfoOption* o = PQconninfoParse(cfg.state.postgres_url.c_str(), &err);
+    if (o == nullptr) {
+      if (err) PQfreemem(err);
+      raw.errors.push_back("state.postgres_url: not a valid PostgreSQL URL; expected "
+                           "postgres://user:password@host:5432/dbname");
+    } else {
+      PQconninfoFree(o);
+    }
+  }
+  if (sk.catalog_type == CatalogType::kRest && sk.catalog_uri.empty()) {
+    raw.errors.push_back("sink.catalog_type is rest but sink.catalog_uri is empty; set "
+                         "sink.catalog_uri or remove catalog_type to use the embedded SQL "
+                         "catalog");
+  }
+  if (sk.catalog_type == CatalogType::kSql && !sk.catalog_uri.empty()) {
+    raw.warnings.push_back("sink.catalog_uri is ignored because sink.catalog_type is sql");
+  }
+  if (sk.catalog_auth == CatalogAuth::kBearer && sk.catalog_token.empty()) {
+    raw.errors.push_back("sink.catalog_auth is bearer but sink.catalog_token is empty; set it "
+                         "(e.g. PG2ICEBERG_SINK_CATALOG_TOKEN)");
+  }
+  if (sk.catalog_auth == CatalogAuth::kOAuth2 &&
+      (sk.catalog_client_id.empty() || sk.catalog_client_secret.empty())) {
+    raw.errors.push_back("sink.catalog_auth is oauth2 but sink.catalog_client_id or "
+                         "sink.catalog_client_secret is empty; set both");
+  }
+  if (sk.warehouse.empty() && sk.catalog_type == CatalogType::kSql) {
+    std::string cwd =
+        options.working_directory.empty() ? CurrentDirectory() : options.working_directory;
+    sk.warehouse = "file://" + cwd + (cwd.ends_with("/") ? "" : "/") + "warehouse";
+  } else if (!sk.warehouse.empty() && sk.warehouse.front() == '/') {
+    sk.warehouse = "file://" + sk.warehouse;
+  }
+  if (!sk.warehouse.empty() && sk.catalog_type == CatalogType::kSql &&
+      !sk.warehouse.starts_with("s3://") && !sk.warehouse.starts_with("file:///")) {
+    raw.errors.push_back("sink.warehouse: invalid value \"" + sk.warehouse +
+                         "\"; expected s3://bucket/prefix or file:///absolute/dir");
+  }
+  ValidateMetricsAddr(cfg, &raw);
+
+  if (raw.tables) cfg.tables = std::move(*raw.tables);
+  std::set<TableName> seen;
+  for (const TableConfig& t : cfg.tables) {
+    if (t.name.table.empty()) continue;
+    if (!seen.insert(t.name).second) {
+      raw.errors.push_back("tables: " + t.name.ToString() + " is listed twice");
+    }
+    if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {
+      raw.errors.push_back("tables: " + t.name.ToString() +
+                           " has no watermark_column, which source.mode query needs; set "
+                           "tables[].watermark_column to a non-decreasing column such as "
+                           "updated_at");
+    }
+  }
+
+  if (!raw.errors.empty()) {
+    return InvalidArgument("invalid configuration: " + Join(raw.errors, "; "));
+  }
+  cfg.warnings = std::move(raw.warnings);
+  return cfg;
+}
+
+Result<Config> LoadFile(const std::string& path, EnvLookup env,
+                        std::map<std::string, std::string> overrides) {
+  std::ifstream in(path);
+  if (!in) {
+    return InvalidArgument("cannot read config file " + path +
+                           "; pass --config <file.yaml> (see docs/configuration.md)");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  LoadOptions opts;
+  opts.yaml = ss.str();
+  opts.source_name = path;
+  opts.env = std::move(env);
+  opts.overrides = std::move(overrides);
+  return Load(opts);
+}
+
+std::string Config::Redacted() const {
+  YAML::Emitter out;
+  auto secret = [](const std::string& v) { return v.empty() ? v : std::string(kRedacted); };
+  auto dur = [](const std::optional<Duration>& d) { return d ? FormatDuration(*d) : ""; };
+  out << YAML::BeginMap;
+  out << YAML::Key << "tables" << YAML::Value << YAML::BeginSeq;
+  for (const TableConfig& t : tables) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << t.name.ToString();
+    if (!t.primary_key.empty()) {
+      out << YAML::Key << "primary_key" << YAML::Value << YAML::Flow << t.primary_key;
+    }
+    if (t.skip_snapshot) out << YAML::Key << "skip_snapshot" << YAML::Value << true;
+    if (!t.watermark_column.empty()) {
+      out << YAML::Key << "watermark_column" << YAML::Value << t.watermark_column;
+    }
+    if (!t.columns.empty()) {
+      out << YAML::Key << "columns" << YAML::Value << YAML::BeginSeq;
+      for (const ColumnSpec& c : t.columns) {
+        out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << c.name
+            << YAML::Key << "pg_type" << YAML::Value << c.pg_type << YAML::Key << "nullable"
+            << YAML::Value << c.nullable << YAML::EndMap;
+      }
+      out << YAML::EndSeq;
+    }
+    if (!t.partition.empty()) {
+      std::vector<std::string> p;
+      for (const auto& f : t.partition) p.push_back(f.ToString());
+      out << YAML::Key << "iceberg" << YAML::Value << YAML::BeginMap << YAML::Key
+          << "partition" << YAML::Value << YAML::Flow << p << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+
+  const auto& pg = source.postgres;
+  out << YAML::Key << "source" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "mode" << YAML::Value
+      << (source.mode == SourceMode::kQuery ? "query" : "logical");
+  out << YAML::Key << "postgres" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "host" << YAML::Value << pg.host << YAML::Key << "port" << YAML::Value
+      << pg.port << YAML::Key << "database" << YAML::Value << pg.database << YAML::Key
+      << "user" << YAML::Value << pg.user << YAML::Key << "password" << YAML::Value
+      << secret(pg.password) << YAML::Key << "sslmode" << YAML::Value << pg.sslmode
+      << YAML::Key << "sslrootcert" << YAML::Value << pg.sslrootcert << YAML::EndMap;
+  out << YAML::Key << "logical" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "publication_name" << YAML::Value << source.logical.publication_name
+      << YAML::Key << "slot_name" << YAML::Value << source.logical.slot_name << YAML::Key
+      << "standby_interval" << YAML::Value << FormatDuration(source.logical.standby_interval)
+      << YAML::Key << "snapshot_concurrency" << YAML::Value
+      << source.logical.snapshot_concurrency << YAML::Key << "snapshot_chunk_pages"
+      << YAML::Value << source.logical.snapshot_chunk_pages << YAML::EndMap;
+  out << YAML::Key << "query" << YAML::Value << YAML::BeginMap << YAML::Key << "poll_interval"
+      << YAML::Value << FormatDuration(source.query.poll_interval) << YAML::EndMap;
+  out << YAML::EndMap;
+
+  const char* auth_names[] = {"", "bearer", "oauth2", "sigv4"};
+  const char* cred_names[] = {"static", "iam", "vended"};
+  out << YAML::Key << "sink" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "catalog_type" << YAML::Value
+      << (sink.catalog_type == CatalogType::kRest ? "rest" : "sql");
+  out << YAML::Key << "catalog_name" << YAML::Value << sink.catalog_name;
+  out << YAML::Key << "catalog_schema" << YAML::Value << sink.catalog_schema;
+  out << YAML::Key << "catalog_uri" << YAML::Value << sink.catalog_uri;
+  out << YAML::Key << "catalog_auth" << YAML::Value
+      << auth_names[static_cast<int>(sink.catalog_auth)];
+  out << YAML::Key << "catalog_token" << YAML::Value << secret(sink.catalog_token);
+  out << YAML::Key << "catalog_client_id" << YAML::Value << sink.catalog_client_id;
+  out << YAML::Key << "catalog_client_secret" << YAML::Value
+      << secret(sink.catalog_client_secret);
+  out << YAML::Key << "catalog_props" << YAML::Value << YAML::BeginMap;
+  for (const auto& [k, v] : sink.catalog_props) {
+    out << YAML::Key << k << YAML::Value << (LooksSecret(k) ? secret(v) : v);
+  }
+  out << YAML::EndMap;
+  out << YAML::Key << "credential_mode" << YAML::Value
+      << cred_names[static_cast<int>(sink.credential_mode)];
+  out << YAML::Key << "warehouse" << YAML::Value << sink.warehouse;
+  out << YAML::Key << "namespace" << YAML::Value << sink.ns;
+  out << YAML::Key << "s3_endpoint" << YAML::Value << sink.s3_endpoint;
+  out << YAML::Key << "s3_access_key" << YAML::Value << sink.s3_access_key;
+  out << YAML::Key << "s3_secret_key" << YAML::Value << secret(sink.s3_secret_key);
+  out << YAML::Key << "s3_region" << YAML::Value << sink.s3_region;
+  out << YAML::Key << "flush_interval" << YAML::Value << FormatDuration(sink.flush_interval);
+  out << YAML::Key << "flush_rows" << YAML::Value << sink.flush_rows;
+  out << YAML::Key << "flush_bytes" << YAML::Value << sink.flush_bytes;
+  out << YAML::Key << "materializer_interval" << YAML::Value
+      << FormatDuration(sink.materializer_interval);
+  out << YAML::Key << "compaction_data_files" << YAML::Value << sink.compaction_data_files;
+  out << YAML::Key << "compaction_delete_files" << YAML::Value << sink.compaction_delete_files;
+  out << YAML::Key << "target_file_size" << YAML::Value << sink.target_file_size;
+  out << YAML::Key << "delete_mode" << YAML::Value
+      << (sink.delete_mode == DeleteMode::kPosition ? "position" : "equality");
+  out << YAML::Key << "maintenance_retention" << YAML::Value << dur(sink.maintenance_retention);
+  out << YAML::Key << "maintenance_grace" << YAML::Value << dur(sink.maintenance_grace);
+  out << YAML::Key << "materialized_prefix" << YAML::Value << sink.materialized_prefix;
+  out << YAML::Key << "meta_namespace" << YAML::Value << sink.meta_namespace;
+  out << YAML::EndMap;
+
+  out << YAML::Key << "state" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "postgres_url" << YAML::Value << RedactConnUrl(state.postgres_url);
+  out << YAML::Key << "coordinator_schema" << YAML::Value << state.coordinator_schema;
+  out << YAML::Key << "group" << YAML::Value << state.group;
+  out << YAML::EndMap;
+  out << YAML::Key << "metrics_addr" << YAML::Value << metrics_addr;
+  out << YAML::Key << "snapshot_only" << YAML::Value << snapshot_only;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace pg2iceberg::config

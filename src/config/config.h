@@ -1,0 +1,185 @@
+// Typed configuration of pg2iceberg, loaded from upstream-compatible YAML, the environment
+// and command-line overrides (precedence: defaults < YAML < environment < flags).
+//
+// Load() never throws and never prints: unknown keys come back as warnings (upstream configs
+// carry keys for features that may not exist here), invalid values as one InvalidArgument
+// status naming every bad key with its allowed values. Secret values (passwords, secret keys,
+// tokens, the password inside a URL) never appear in a Status message or in Redacted().
+// Config is a plain value; copy it freely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace pg2iceberg::config {
+
+using Duration = std::chrono::nanoseconds;
+
+// Parses Go-style durations ("1h30m", "500ms", "1.5h", "7d"; units ns, us, µs, ms, s, m, h,
+// d). "0" is zero. Negative values are rejected.
+Result<Duration> ParseDuration(std::string_view text);
+std::string FormatDuration(Duration d);
+// Parses byte sizes: "1048576", "64MiB", "64 MB", "1gib". KB/MB/GB are powers of 1000,
+// KiB/MiB/GiB powers of 1024.
+Result<int64_t> ParseBytes(std::string_view text);
+
+// A qualified PostgreSQL table name. Parts are exact (no case folding).
+struct TableName {
+  std::string schema;
+  std::string table;
+
+  // "public.orders", "orders" (schema public), "\"My Schema\".\"a.b\"".
+  static Result<TableName> Parse(std::string_view text);
+  // Quoted for SQL: "public"."orders".
+  std::string Quoted() const;
+  // Human form used in messages and as the Iceberg table name: public.orders
+  std::string ToString() const;
+  auto operator<=>(const TableName&) const = default;
+};
+
+enum class PartitionTransform { kIdentity, kYear, kMonth, kDay, kHour, kBucket, kTruncate };
+
+struct PartitionField {
+  PartitionTransform transform = PartitionTransform::kIdentity;
+  std::string column;
+  int32_t param = 0;  // N of bucket[N], W of truncate[W]
+
+  // "day(created_at)", "bucket[16](id)", "truncate[4](name)", "region".
+  static Result<PartitionField> Parse(std::string_view text);
+  std::string ToString() const;
+  bool operator==(const PartitionField&) const = default;
+};
+
+struct ColumnSpec {
+  std::string name;
+  std::string pg_type;
+  bool nullable = true;
+};
+
+struct TableConfig {
+  TableName name;
+  std::vector<std::string> primary_key;  // empty: discovered
+  std::vector<ColumnSpec> columns;       // empty: discovered
+  bool skip_snapshot = false;
+  std::string watermark_column;
+  std::vector<PartitionField> partition;
+};
+
+enum class SourceMode { kLogical, kQuery };
+enum class CatalogType { kSql, kRest };
+enum class CatalogAuth { kNone, kBearer, kOAuth2, kSigV4 };
+enum class CredentialMode { kStatic, kIam, kVended };
+enum class DeleteMode { kEquality, kPosition };
+
+struct PostgresConfig {
+  std::string host;
+  int port = 5432;
+  std::string database;
+  std::string user;
+  std::string password;
+  std::string sslmode = "disable";
+  std::string sslrootcert;
+
+  // libpq keyword/value connection string; values quoted as libpq requires.
+  std::string ConnString() const;
+  // The same with the password replaced by "********" (for messages).
+  std::string RedactedConnString() const;
+};
+
+struct Config {
+  std::vector<TableConfig> tables;
+
+  struct Source {
+    SourceMode mode = SourceMode::kLogical;
+    PostgresConfig postgres;
+    struct Logical {
+      std::string publication_name = "pg2iceberg_pub";
+      std::string slot_name = "pg2iceberg_slot";
+      Duration standby_interval = std::chrono::seconds(10);
+      int snapshot_concurrency = 2;
+      int snapshot_chunk_pages = 2048;
+    } logical;
+    struct Query {
+      Duration poll_interval = std::chrono::seconds(30);
+    } query;
+  } source;
+
+  struct Sink {
+    CatalogType catalog_type = CatalogType::kSql;
+    std::string catalog_name = "pg2iceberg";
+    std::string catalog_schema = "iceberg";
+    std::string catalog_uri;
+    CatalogAuth catalog_auth = CatalogAuth::kNone;
+    std::string catalog_token;
+    std::string catalog_client_id;
+    std::string catalog_client_secret;
+    std::map<std::string, std::string> catalog_props;
+    CredentialMode credential_mode = CredentialMode::kStatic;
+    std::string warehouse;  // always set after Load (file://<cwd>/warehouse by default)
+    std::string ns = "default";  // YAML key `namespace`
+    std::string s3_endpoint;
+    std::string s3_access_key;
+    std::string s3_secret_key;
+    std::string s3_region = "us-east-1";
+    Duration flush_interval = std::chrono::seconds(10);
+    int64_t flush_rows = 1000;
+    int64_t flush_bytes = int64_t{64} << 20;
+    Duration materializer_interval = std::chrono::seconds(10);
+    int compaction_data_files = 8;
+    int compaction_delete_files = 4;
+    int64_t target_file_size = int64_t{128} << 20;
+    DeleteMode delete_mode = DeleteMode::kEquality;
+    std::optional<Duration> maintenance_retention = std::chrono::hours(168);  // nullopt: off
+    std::optional<Duration> maintenance_grace = std::chrono::minutes(30);     // nullopt: off
+    std::string materialized_prefix = "materialized/";
+    std::string meta_namespace;
+  } sink;
+
+  struct State {
+    std::string postgres_url;  // empty: the source database
+    std::string coordinator_schema = "_pg2iceberg";
+    std::string group = "default";
+  } state;
+
+  std::string metrics_addr = "127.0.0.1:9090";  // empty: disabled
+  bool snapshot_only = false;
+
+  // Non-fatal findings of Load(): unknown keys, values taken from defaults that deserve a
+  // mention. Each names the key.
+  std::vector<std::string> warnings;
+
+  // Effective configuration as YAML with every secret replaced by "********".
+  std::string Redacted() const;
+};
+
+// Where the environment comes from; tests pass a map instead of the process environment.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup ProcessEnv();
+
+struct LoadOptions {
+  // YAML text; empty means "no file" (defaults and environment only).
+  std::string yaml;
+  // Shown in messages, e.g. "config.yaml".
+  std::string source_name = "config";
+  EnvLookup env;
+  // Highest precedence: path → value, e.g. {"sink.maintenance_retention", "24h"}.
+  std::map<std::string, std::string> overrides;
+  // Used for the default warehouse; empty means the process's current directory.
+  std::string working_directory;
+};
+
+Result<Config> Load(const LoadOptions& options);
+
+// Reads `path` and calls Load. A missing file is InvalidArgument with a hint.
+Result<Config> LoadFile(const std::string& path, EnvLookup env,
+                        std::map<std::string, std::string> overrides = {});
+
+}  // namespace pg2iceberg::config

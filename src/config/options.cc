@@ -1,0 +1,239 @@
+#include "config/options.h"
+
+#include <array>
+#include <cctype>
+
+namespace pg2iceberg::config {
+namespace {
+
+using K = OptionKind;
+
+// Sorted by section as they appear in the reference. Defaults are the YAML text.
+constexpr std::array kOptions = {
+    OptionSpec{"source.mode", K::kEnum, "logical",
+               "How changes are read: `logical` (pgoutput logical replication) or `query` "
+               "(watermark polling; no hard deletes, no transaction boundaries).",
+               "logical|query"},
+    OptionSpec{"source.postgres.host", K::kString, "",
+               "Source PostgreSQL host. Empty uses libpq's default (the local Unix socket)."},
+    OptionSpec{"source.postgres.port", K::kInt, "5432", "Source PostgreSQL port.", {}, 1, 65535},
+    OptionSpec{"source.postgres.database", K::kString, "",
+               "Database holding the replicated tables. Empty uses libpq's default (the user "
+               "name)."},
+    OptionSpec{"source.postgres.user", K::kString, "",
+               "Role to connect as; needs REPLICATION (logical mode) and SELECT on the tables."},
+    OptionSpec{"source.postgres.password", K::kSecret, "",
+               "Password of the role. Prefer PG2ICEBERG_SOURCE_POSTGRES_PASSWORD or a "
+               "~/.pgpass file to keeping it in the YAML."},
+    OptionSpec{"source.postgres.sslmode", K::kEnum, "disable",
+               "libpq SSL mode.", "disable|allow|prefer|require|verify-ca|verify-full"},
+    OptionSpec{"source.postgres.sslrootcert", K::kString, "",
+               "CA certificate file for `verify-ca` / `verify-full`.", {}, 0, 0, true},
+    OptionSpec{"source.logical.publication_name", K::kString, "pg2iceberg_pub",
+               "Publication that carries the configured tables; created if missing."},
+    OptionSpec{"source.logical.slot_name", K::kString, "pg2iceberg_slot",
+               "Logical replication slot owned by the WAL writer; created if missing."},
+    OptionSpec{"source.logical.standby_interval", K::kDuration, "10s",
+               "Cadence of standby status updates (the slot's confirmed LSN).", {}, 1},
+    OptionSpec{"source.logical.snapshot_concurrency", K::kInt, "2",
+               "Tables or CTID chunks copied in parallel by the initial snapshot.", {}, 1, 64},
+    OptionSpec{"source.logical.snapshot_chunk_pages", K::kInt, "2048",
+               "Heap pages per snapshot chunk (CTID range).", {}, 1, 1 << 30},
+    OptionSpec{"source.query.poll_interval", K::kDuration, "30s",
+               "Query mode: cadence of the watermark poll.", {}, 1},
+
+    OptionSpec{"sink.catalog_type", K::kEnum, "",
+               "`sql`: Iceberg JDBC-schema catalog inside the coordinator PostgreSQL (the "
+               "embedded default). `rest`: an Iceberg REST catalog at `sink.catalog_uri`. "
+               "Default: `sql` when `catalog_uri` is empty, else `rest`.",
+               "sql|rest", 0, 0, true},
+    OptionSpec{"sink.catalog_name", K::kString, "pg2iceberg",
+               "Catalog name (the `catalog_name` column of the SQL catalog).", {}, 0, 0, true},
+    OptionSpec{"sink.catalog_schema", K::kString, "iceberg",
+               "PostgreSQL schema holding the SQL catalog's `iceberg_tables` and "
+               "`iceberg_namespace_properties`; separate from the coordinator so `cleanup` "
+               "never touches table metadata.",
+               {}, 0, 0, true},
+    OptionSpec{"sink.catalog_uri", K::kString, "", "REST catalog URL."},
+    OptionSpec{"sink.catalog_auth", K::kEnum, "",
+               "REST catalog authentication: empty (none), `bearer`, `oauth2` (client "
+               "credentials) or `sigv4`.",
+               "|none|bearer|oauth2|sigv4", 0, 0, false, true},
+    OptionSpec{"sink.catalog_token", K::kSecret, "", "Bearer token (`catalog_auth: bearer`)."},
+    OptionSpec{"sink.catalog_client_id", K::kString, "", "OAuth2 client id."},
+    OptionSpec{"sink.catalog_client_secret", K::kSecret, "", "OAuth2 client secret."},
+    OptionSpec{"sink.credential_mode", K::kEnum, "static",
+               "Where S3 credentials come from: `static` (the s3_* keys), `iam` (environment / "
+               "instance chain) or `vended` (returned by the REST catalog's loadTable).",
+               "static|iam|vended"},
+    OptionSpec{"sink.warehouse", K::kString, "",
+               "Warehouse root: `s3://bucket/prefix` or `file:///dir`. Default: "
+               "`file://<current directory>/warehouse`."},
+    OptionSpec{"sink.namespace", K::kString, "default", "Iceberg namespace of the tables."},
+    OptionSpec{"sink.s3_endpoint", K::kString, "",
+               "S3-compatible endpoint URL (`http://` allowed; path-style addressing). Empty "
+               "uses AWS."},
+    OptionSpec{"sink.s3_access_key", K::kString, "", "S3 access key id."},
+    OptionSpec{"sink.s3_secret_key", K::kSecret, "", "S3 secret access key."},
+    OptionSpec{"sink.s3_region", K::kString, "us-east-1", "S3 region."},
+    OptionSpec{"sink.flush_interval", K::kDuration, "10s",
+               "Stage buffered changes at least this often.", {}, 1},
+    OptionSpec{"sink.flush_rows", K::kInt, "1000",
+               "Stage when this many rows are buffered.", {}, 1, 1'000'000'000},
+    OptionSpec{"sink.flush_bytes", K::kBytes, "64MiB",
+               "Stage when this many bytes are buffered.", {}, 1},
+    OptionSpec{"sink.materializer_interval", K::kDuration, "10s",
+               "Cadence of the materializer.", {}, 1},
+    OptionSpec{"sink.compaction_data_files", K::kInt, "8",
+               "Compact a partition once it has this many small data files.", {}, 1, 1 << 30},
+    OptionSpec{"sink.compaction_delete_files", K::kInt, "4",
+               "… or this many delete files.", {}, 1, 1 << 30},
+    OptionSpec{"sink.target_file_size", K::kBytes, "128MiB",
+               "Target size of data files; `0` disables compaction.", {}, 0},
+    OptionSpec{"sink.delete_mode", K::kEnum, "equality",
+               "How updates and deletes are written: `equality` deletes on the primary key "
+               "(upstream's behaviour) or `position` deletes.",
+               "equality|position", 0, 0, true},
+    OptionSpec{"sink.maintenance_retention", K::kDuration, "168h",
+               "`maintain` expires snapshots older than this (never the current one). Empty "
+               "turns expiry off.",
+               {}, 0, 0, false, true},
+    OptionSpec{"sink.maintenance_grace", K::kDuration, "30m",
+               "`maintain` keeps unreferenced files younger than this. Empty turns orphan "
+               "cleanup off.",
+               {}, 0, 0, false, true},
+    OptionSpec{"sink.materialized_prefix", K::kString, "materialized/",
+               "Where materialized files live under the warehouse."},
+    OptionSpec{"sink.meta_namespace", K::kString, "",
+               "Namespace for meta tables (commits, compactions, maintenance, markers); empty "
+               "disables them."},
+
+    OptionSpec{"state.postgres_url", K::kSecretUrl, "",
+               "libpq URL of a separate coordinator database. Default: the source database."},
+    OptionSpec{"state.coordinator_schema", K::kString, "_pg2iceberg",
+               "PostgreSQL schema of the coordinator tables."},
+    OptionSpec{"state.group", K::kString, "default",
+               "Consumer group of distributed materializers."},
+
+    OptionSpec{"metrics_addr", K::kString, "127.0.0.1:9090",
+               "`host:port` of the Prometheus `/metrics`, `/healthz` and `/ready` endpoint; "
+               "empty disables it.",
+               {}, 0, 0, false, true},
+    OptionSpec{"snapshot_only", K::kBool, "false",
+               "Legacy: same as the `snapshot` subcommand."},
+};
+
+}  // namespace
+
+std::span<const OptionSpec> AllOptions() { return kOptions; }
+
+const OptionSpec* FindOption(std::string_view path) {
+  for (const OptionSpec& o : kOptions) {
+    if (o.path == path) return &o;
+  }
+  return nullptr;
+}
+
+std::string EnvNameFor(std::string_view path) {
+  std::string out = "PG2ICEBERG_";
+  for (char c : path) {
+    out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+namespace {
+
+std::string_view KindName(OptionKind k) {
+  switch (k) {
+    case K::kString: return "string";
+    case K::kSecret: return "secret string";
+    case K::kSecretUrl: return "URL (password redacted)";
+    case K::kBool: return "bool";
+    case K::kInt: return "integer";
+    case K::kDuration: return "duration";
+    case K::kBytes: return "size";
+    case K::kEnum: return "enum";
+  }
+  return "string";
+}
+
+}  // namespace
+
+std::string RenderReferenceMarkdown() {
+  std::string md =
+      "# Configuration reference\n\n"
+      "<!-- Generated by `pg2iceberg config --reference` from src/config/options.cc; "
+      "a unit test keeps this file in sync. -->\n\n"
+      "Precedence: defaults < YAML < environment < command-line flags. Durations are "
+      "Go-style (`500ms`, `10s`, `5m`, `1h30m`, `168h`, `7d`); sizes are bytes or take a "
+      "unit (`64MiB`, `64MB`, `1GiB`). Unknown keys are warned about by name; invalid values "
+      "are errors that name the key. Secrets never appear in logs, errors or `config` "
+      "output.\n\n"
+      "Every key can be set from the environment as `PG2ICEBERG_<PATH>`, upper case, `_` "
+      "between levels (e.g. `PG2ICEBERG_SINK_FLUSH_ROWS=5000`). Upstream's variables are "
+      "honoured too: `POSTGRES_URL`, `TABLES` (comma-separated), `MODE`, `SLOT_NAME`, "
+      "`PUBLICATION_NAME`, `ICEBERG_CATALOG_URL`, `WAREHOUSE`, `NAMESPACE`, `S3_ENDPOINT`, "
+      "`S3_ACCESS_KEY`, `S3_SECRET_KEY`, `S3_REGION`, `STATE_POSTGRES_URL`, and the "
+      "one-container names `POSTGRES_HOST`, `POSTGRES_PORT`, `POSTGRES_DB`, "
+      "`POSTGRES_USER`, `POSTGRES_PASSWORD`, `AWS_REGION`. `PG2ICEBERG_*` wins over them.\n\n"
+      "## Tables\n\n"
+      "| key | default | meaning |\n|---|---|---|\n"
+      "| `tables[].name` | required | `schema.table` (`table` alone means `public.table`); "
+      "double-quote a part that contains a dot or quote: `\"My Schema\".\"a.b\"`. Names are "
+      "taken literally (no case folding). |\n"
+      "| `tables[].primary_key` | discovered | list of columns; overrides or supplies the key "
+      "|\n"
+      "| `tables[].columns[]` | discovered | `{name, pg_type, nullable}` list instead of "
+      "discovery |\n"
+      "| `tables[].skip_snapshot` | `false` | table already populated; no initial copy |\n"
+      "| `tables[].watermark_column` | — | query mode: monotonically non-decreasing column |\n"
+      "| `tables[].iceberg.partition[]` | none | `col`, `year(col)`, `month(col)`, "
+      "`day(col)`, `hour(col)`, `bucket[N](col)`, `truncate[W](col)` |\n"
+      "| `sink.catalog_props` | `{}` | extra REST catalog properties, e.g. "
+      "`header.X-Foo: bar`; values of keys that look secret are redacted when shown |\n\n"
+      "## Scalar keys\n\n"
+      "| key | type | default | meaning | environment |\n|---|---|---|---|---|\n";
+  for (const OptionSpec& o : kOptions) {
+    md += "| `";
+    md += o.path;
+    md += "`";
+    if (o.ours) md += " *(new)*";
+    md += " | ";
+    md += KindName(o.kind);
+    if (o.kind == K::kEnum) {
+      md += ": ";
+      std::string_view rest = o.allowed;
+      bool first = true;
+      while (true) {
+        auto bar = rest.find('|');
+        std::string_view v = rest.substr(0, bar);
+        if (!v.empty()) {
+          if (!first) md += ", ";
+          md += "`";
+          md += v;
+          md += "`";
+          first = false;
+        }
+        if (bar == std::string_view::npos) break;
+        rest.remove_prefix(bar + 1);
+      }
+    }
+    md += " | ";
+    if (o.default_value.empty()) {
+      md += "—";
+    } else {
+      md += "`";
+      md += o.default_value;
+      md += "`";
+    }
+    md += " | ";
+    md += o.doc;
+    md += " | `";
+    md += EnvNameFor(o.path);
+    md += "` |\n";
+  }
+  return md;
+}
+
+}  // namespace pg2iceberg::config
