@@ -110,7 +110,8 @@ TEST_F(ParquetFieldIdTest, EveryParquetNodeCarriesItsFieldId) {
   // Leaves, by dotted path. The LIST's middle "list" group is Parquet's, not Iceberg's.
   std::map<std::string, int> leaves;
   for (int i = 0; i < schema->num_columns(); ++i) {
-    leaves[schema->Column(i)->path()->ToDotString()] = schema->Column(i)->schema_node()->field_id();
+    const parquet::ColumnDescriptor* column = schema->Column(i);
+    leaves[column->path()->ToDotString()] = column->schema_node()->field_id();
   }
   std::map<std::string, int> expected_leaves = {
       {"id", 1}, {"big", 2}, {"name", 3}, {"point.x", 5}, {"point.y", 6},
@@ -120,7 +121,9 @@ TEST_F(ParquetFieldIdTest, EveryParquetNodeCarriesItsFieldId) {
   // Groups: the struct and the list carry their own ids.
   const parquet::schema::GroupNode* root = schema->group_node();
   std::map<std::string, int> top;
-  for (int i = 0; i < root->field_count(); ++i) top[root->field(i)->name()] = root->field(i)->field_id();
+  for (int i = 0; i < root->field_count(); ++i) {
+    top[root->field(i)->name()] = root->field(i)->field_id();
+  }
   std::map<std::string, int> expected_top = {
       {"id", 1}, {"big", 2}, {"name", 3}, {"point", 4}, {"tags", 7}};
   EXPECT_EQ(top, expected_top);

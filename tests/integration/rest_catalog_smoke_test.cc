@@ -85,7 +85,8 @@ TEST_F(RestCatalogSmokeTest, CreatesTableInFileWarehouse) {
   ASSERT_EQ(table.status, 200) << table.body;
   std::string location = json::parse(table.body, nullptr, false).value("metadata-location", "");
   // Hadoop's FileIO writes "file:/path" for the warehouse "file:///path".
-  const std::string local_warehouse = catalog_->warehouse().substr(std::string("file://").size());
+  const std::string local_warehouse =
+      catalog_->warehouse().substr(std::string("file://").size());
   const std::string expected_prefix = "file:" + local_warehouse + "/file_ns/t/metadata/";
   ASSERT_EQ(location.rfind(expected_prefix, 0), 0u) << location;
   EXPECT_TRUE(location.ends_with(".metadata.json")) << location;

@@ -52,7 +52,8 @@ class S3ServerSmokeTest : public ::testing::Test {
 
 TEST_F(S3ServerSmokeTest, ObjectRoundTripsThroughArrowS3FileSystem) {
   PG2I_ASSERT_OK_AND_ASSIGN(auto fs, s3_->MakeFileSystem());
-  const std::string contents = "pg2iceberg says hello to versitygw\n" + std::string(1 << 16, 'x');
+  const std::string contents =
+      "pg2iceberg says hello to versitygw\n" + std::string(1 << 16, 'x');
   PG2I_ASSERT_OK(WriteObject(*fs, "smoke/dir/object.bin", contents));
 
   auto info = fs->GetFileInfo("smoke/dir/object.bin");

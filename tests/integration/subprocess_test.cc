@@ -136,6 +136,31 @@ TEST(TempDirTest, RemovesRecursivelyAndMoves) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+TEST(TempDirTest, SweepsDirectoriesOfDeadOwners) {
+  // A pid that is certainly dead: a child that has exited and been reaped.
+  SubprocessOptions options;
+  options.argv = {"true"};
+  PG2I_ASSERT_OK_AND_ASSIGN(auto process, Subprocess::Start(options));
+  pid_t dead = process->pid();
+  PG2I_ASSERT_OK(process->Wait(seconds(10)));
+  process.reset();
+
+  PG2I_ASSERT_OK_AND_ASSIGN(TempDir orphan, TempDir::Create("pg2i-orphan-"));
+  PG2I_ASSERT_OK_AND_ASSIGN(TempDir alive, TempDir::Create("pg2i-alive-"));
+  std::ofstream(orphan.path() / ".pg2i-owner", std::ios::trunc) << dead << "\n";
+  std::filesystem::path orphan_path = orphan.path();
+  // Release `orphan` without removing it, as a killed process would.
+  std::filesystem::path keep = orphan.path().string() + "-keep";
+  std::filesystem::rename(orphan_path, keep);
+  PG2I_ASSERT_OK(orphan.Remove());
+  std::filesystem::rename(keep, orphan_path);
+  ASSERT_TRUE(std::filesystem::exists(orphan_path));
+
+  PG2I_ASSERT_OK_AND_ASSIGN(TempDir trigger, TempDir::Create("pg2i-trigger-"));
+  EXPECT_FALSE(std::filesystem::exists(orphan_path));
+  EXPECT_TRUE(std::filesystem::exists(alive.path()));
+}
+
 TEST(FreeLoopbackPortTest, PortIsBindable) {
   PG2I_ASSERT_OK_AND_ASSIGN(int port, FreeLoopbackPort());
   EXPECT_GT(port, 1024);
