@@ -1,5 +1,7 @@
 #include "pg/connection.h"
 
+#include "pg/values.h"
+
 #include <cstring>
 
 namespace pg2iceberg::pg {
@@ -34,7 +36,11 @@ StatusCode CodeForSqlState(const std::string& st) {
 
 Result<std::unique_ptr<Connection>> Connection::Connect(const std::string& conninfo,
                                                         const std::string& display) {
-  PGconn* conn = PQconnectdb(conninfo.c_str());
+  // Our sessions read values as text: fix the formats the parsers rely on (pg/values.h).
+  const std::string options = SessionOptions();
+  const char* keys[] = {"dbname", "options", nullptr};
+  const char* vals[] = {conninfo.c_str(), options.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (conn == nullptr) return ResourceExhausted("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string msg = TrimMessage(PQerrorMessage(conn));

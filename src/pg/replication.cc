@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "pg/connection.h"
+#include "pg/values.h"
 
 namespace pg2iceberg::pg {
 namespace {
@@ -107,8 +108,9 @@ Result<std::unique_ptr<ReplicationConnection>> ReplicationConnection::Connect(
     const std::string& conninfo, const std::string& display) {
   // Expand the caller's string and add replication=database, which a URL cannot take
   // positionally in every form; libpq's expand_dbname does it for both URL and keyword forms.
-  const char* keys[] = {"dbname", "replication", nullptr};
-  const char* vals[] = {conninfo.c_str(), "database", nullptr};
+  const std::string options = SessionOptions();
+  const char* keys[] = {"dbname", "replication", "options", nullptr};
+  const char* vals[] = {conninfo.c_str(), "database", options.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (conn == nullptr) return ResourceExhausted("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
