@@ -9,10 +9,11 @@ usage: test_readers.py PART   where PART is one of
   fixture  Java reader + PyIceberg reader on metadata files, --describe / --files, error paths
   jdbc     both readers through a JDBC / SQL catalog on a throw-away PostgreSQL cluster
   rest     both readers through the Iceberg REST catalog server (RESTCatalogServer)
+  s3       all readers on tables written to S3 (versitygw), DuckDB only if available
   duckdb   the DuckDB reader (skipped, exit 77, when DuckDB's iceberg extension is unavailable)
 
 Environment (ctest sets it from PG2I_TEST_ENV): PG2I_SOURCE_DIR, PG2I_JAVA_LIB_DIR, PG2I_VENV,
-PG2I_PG_BINDIR. The reader jar must have been built: mvn -q -B -f tools/java/pom.xml package.
+PG2I_PG_BINDIR, PG2I_VERSITYGW. The reader jar must have been built: mvn -q -B -f tools/java/pom.xml package.
 """
 
 from __future__ import annotations
@@ -173,11 +174,11 @@ def strip_file_column(text: str) -> str:
 # ------------------------------------------------------------------ fixture
 
 
-def make_fixture(tmp: str) -> dict:
+def make_fixture(tmp: str, *extra) -> dict:
     if not os.path.isfile(JAR):
         raise Failure("reader jar missing: %s (build it: mvn -q -B -f tools/java/pom.xml package)" % JAR)
     out = os.path.join(tmp, "fx")
-    java("dev.pg2iceberg.tools.MakeFixtureTable", out, what="MakeFixtureTable")
+    java("dev.pg2iceberg.tools.MakeFixtureTable", out, *extra, what="MakeFixtureTable")
     with open(os.path.join(out, "fixture.json"), encoding="utf-8") as f:
         fx = json.load(f)
     log("fixture tables written under " + fx["warehouse"])
@@ -500,6 +501,64 @@ def test_rest(tmp: str) -> None:
         log_file.close()
 
 
+# ------------------------------------------------------------------ s3
+
+
+def test_s3(tmp: str) -> None:
+    gw = os.environ.get("PG2I_VERSITYGW") or os.path.join(SOURCE, ".deps", "bin", "versitygw")
+    if not os.access(gw, os.X_OK):
+        raise Skip("no versitygw at " + gw)
+    import pyarrow.fs as pafs
+
+    root = os.path.join(tmp, "s3root")
+    os.makedirs(root)
+    port = free_port()
+    key, secret = "PG2IREADERS", "readers-secret-0123456789"
+    env = dict(os.environ, ROOT_ACCESS_KEY_ID=key, ROOT_SECRET_ACCESS_KEY=secret)
+    log_file = open(os.path.join(tmp, "versitygw.log"), "wb")
+    server = subprocess.Popen([gw, "--port", "127.0.0.1:%d" % port, "--health", "/health", "--quiet", "posix", root],
+                              env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    endpoint = "http://127.0.0.1:%d" % port
+    try:
+        wait_until(lambda: urllib.request.urlopen(endpoint + "/health", timeout=5).read(), 60, "versitygw")
+        s3 = pafs.S3FileSystem(access_key=key, secret_key=secret, endpoint_override=endpoint,
+                               region="us-east-1", allow_bucket_creation=True)
+        s3.create_dir("readers")
+        java_props = ["--prop", "s3.endpoint=" + endpoint, "--prop", "s3.path-style-access=true",
+                      "--prop", "s3.access-key-id=" + key, "--prop", "s3.secret-access-key=" + secret,
+                      "--prop", "client.region=us-east-1"]
+        py_props = ["--prop", "s3.endpoint=" + endpoint, "--prop", "s3.access-key-id=" + key,
+                    "--prop", "s3.secret-access-key=" + secret, "--prop", "s3.region=us-east-1"]
+        fx = make_fixture(tmp, "--warehouse", "s3://readers/wh", *java_props)
+        check(meta(fx, "all_types").startswith("s3://readers/wh/"), "fixture on S3: " + meta(fx, "all_types"))
+        exp = expected(locations(fx))
+        for name in ("all_types", "with_deletes", "pos_deletes", "nested"):
+            _, out, _ = read_java("--metadata-file", meta(fx, name), *java_props)
+            check_text("java s3 " + name, out, exp[name])
+        for name in ("all_types", "pos_deletes", "nested"):
+            _, out, _ = read_py("--metadata-file", meta(fx, name), *py_props)
+            check_text("pyiceberg s3 " + name, out, exp[name])
+        read_py("--metadata-file", meta(fx, "with_deletes"), *py_props, want_rc=3)
+        log("ok   pyiceberg s3 refuses with_deletes")
+        rc, out, err = run([PY, READ_DUCKDB_PY, "--metadata-file", meta(fx, "with_deletes"), *java_props], want_rc=None)
+        if rc == 4:
+            log("skip duckdb s3 (unavailable): " + err.strip().splitlines()[0])
+        else:
+            check(rc == 0, "read_duckdb.py s3 failed (%d): %s" % (rc, err))
+            check_text("duckdb s3 with_deletes", out, exp["with_deletes"])
+            for name in ("all_types", "nested"):
+                _, out, _ = run([PY, READ_DUCKDB_PY, "--metadata-file", meta(fx, name), *java_props])
+                check_text("duckdb s3 " + name, out, exp[name])
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log_file.close()
+
+
 # ------------------------------------------------------------------ duckdb
 
 
@@ -522,7 +581,7 @@ def test_duckdb(tmp: str) -> None:
     check_text("floats: duckdb == java", dout, jout)
 
 
-PARTS = {"fixture": test_fixture, "jdbc": test_jdbc, "rest": test_rest, "duckdb": test_duckdb}
+PARTS = {"fixture": test_fixture, "jdbc": test_jdbc, "rest": test_rest, "s3": test_s3, "duckdb": test_duckdb}
 
 
 def main() -> int:

@@ -26,6 +26,8 @@ import org.apache.iceberg.PartitionSpec;
 import org.apache.iceberg.Schema;
 import org.apache.iceberg.Snapshot;
 import org.apache.iceberg.Table;
+import org.apache.iceberg.catalog.Catalog;
+import org.apache.iceberg.catalog.Namespace;
 import org.apache.iceberg.catalog.TableIdentifier;
 import org.apache.iceberg.data.GenericFileWriterFactory;
 import org.apache.iceberg.data.GenericRecord;
@@ -35,14 +37,17 @@ import org.apache.iceberg.deletes.PositionDelete;
 import org.apache.iceberg.deletes.PositionDeleteWriter;
 import org.apache.iceberg.encryption.EncryptedFiles;
 import org.apache.iceberg.hadoop.HadoopCatalog;
+import org.apache.iceberg.jdbc.JdbcCatalog;
+import org.apache.iceberg.io.ResolvingFileIO;
 import org.apache.iceberg.io.DataWriter;
 import org.apache.iceberg.types.Types;
 
 /**
  * Writes small Iceberg v2 tables with Iceberg Java itself, so the readers can be checked without
- * the project's C++ writer. Usage: MakeFixtureTable OUT_DIR. Creates a HadoopCatalog warehouse in
- * OUT_DIR/warehouse with namespace "fixture" and prints (and writes to OUT_DIR/fixture.json) each
- * table's location, metadata file and snapshot ids.
+ * the project's C++ writer. Usage: MakeFixtureTable OUT_DIR [--warehouse URI] [--prop k=v ...].
+ * Creates namespace "fixture" in a HadoopCatalog warehouse in OUT_DIR/warehouse, or under URI
+ * (e.g. s3://bucket/prefix, with S3FileIO properties as --prop), and prints (and writes to
+ * OUT_DIR/fixture.json) each table's location, metadata file and snapshot ids.
  *
  * <p>The values written here are repeated by hand, as expected TSV, in
  * tests/readers/test_readers.py: change both together.
@@ -102,24 +107,67 @@ public final class MakeFixtureTable {
 
   public static void main(String[] args) throws IOException {
     ReadTable.quietLogging();
-    if (args.length != 1) {
-      System.err.println("usage: MakeFixtureTable OUT_DIR");
+    String outArg = null;
+    String warehouseUri = null;
+    Map<String, String> props = new LinkedHashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      if (args[i].equals("--warehouse") && i + 1 < args.length) {
+        warehouseUri = args[++i];
+      } else if (args[i].equals("--prop") && i + 1 < args.length && args[i + 1].indexOf('=') > 0) {
+        String kv = args[++i];
+        props.put(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
+      } else if (outArg == null && !args[i].startsWith("--")) {
+        outArg = args[i];
+      } else {
+        outArg = null;
+        break;
+      }
+    }
+    if (outArg == null) {
+      System.err.println(
+          "usage: MakeFixtureTable OUT_DIR [--warehouse URI (e.g. s3://bucket/prefix)] [--prop k=v ...]");
       System.exit(2);
     }
-    File out = new File(args[0]).getAbsoluteFile();
-    File warehouse = new File(out, "warehouse");
-    if (!warehouse.mkdirs() && !warehouse.isDirectory()) {
-      throw new IOException("cannot create " + warehouse);
+    File out = new File(outArg).getAbsoluteFile();
+    if (!out.mkdirs() && !out.isDirectory()) {
+      throw new IOException("cannot create " + out);
     }
     Map<String, Object> result = Json.obj();
-    result.put("warehouse", warehouse.getPath());
+    Catalog catalog;
+    if (warehouseUri == null) {
+      // Local: a HadoopCatalog in OUT_DIR/warehouse.
+      File warehouse = new File(out, "warehouse");
+      if (!warehouse.mkdirs() && !warehouse.isDirectory()) {
+        throw new IOException("cannot create " + warehouse);
+      }
+      result.put("warehouse", warehouse.getPath());
+      catalog = new HadoopCatalog(new Configuration(), warehouse.getPath());
+    } else {
+      // Elsewhere (s3://...): metadata and data through ResolvingFileIO; the catalog is a JDBC
+      // catalog on SQLite in OUT_DIR (the metadata file paths printed below are what the
+      // readers need).
+      result.put("warehouse", warehouseUri);
+      Map<String, String> cprops = new LinkedHashMap<>(props);
+      cprops.put("uri", "jdbc:sqlite:file:" + new File(out, "catalog.db").getPath());
+      cprops.put("warehouse", warehouseUri);
+      cprops.putIfAbsent("io-impl", ResolvingFileIO.class.getName());
+      JdbcCatalog jdbc = new JdbcCatalog();
+      jdbc.setConf(new Configuration());
+      jdbc.initialize("fixture", cprops);
+      jdbc.createNamespace(Namespace.of("fixture"));
+      catalog = jdbc;
+    }
     Map<String, Object> tables = Json.obj();
-    try (HadoopCatalog catalog = new HadoopCatalog(new Configuration(), warehouse.getPath())) {
+    try {
       tables.put("all_types", allTypes(catalog));
       tables.put("with_deletes", withDeletes(catalog));
       tables.put("pos_deletes", posDeletes(catalog));
       tables.put("nested", nested(catalog));
       tables.put("floats", floats(catalog));
+    } finally {
+      if (catalog instanceof java.io.Closeable) {
+        ((java.io.Closeable) catalog).close();
+      }
     }
     result.put("tables", tables);
     String json = Json.write(result) + "\n";
@@ -127,7 +175,7 @@ public final class MakeFixtureTable {
     System.out.print(json);
   }
 
-  private static Table create(HadoopCatalog catalog, String name, Schema schema) {
+  private static Table create(Catalog catalog, String name, Schema schema) {
     Map<String, String> props = new LinkedHashMap<>();
     props.put("format-version", "2");
     props.put("write.parquet.compression-codec", "zstd");
@@ -197,7 +245,7 @@ public final class MakeFixtureTable {
   }
 
   // fixture.all_types: every primitive type, NULLs, escapes and float edge cases in two files.
-  private static Map<String, Object> allTypes(HadoopCatalog catalog) throws IOException {
+  private static Map<String, Object> allTypes(Catalog catalog) throws IOException {
     Table t = create(catalog, "all_types", ALL_TYPES);
     Schema s = t.schema();
     List<Record> file1 = new ArrayList<>();
@@ -264,7 +312,7 @@ public final class MakeFixtureTable {
 
   // fixture.with_deletes: snapshot 1 appends ids 1..4 (file A); snapshot 2 is an "update" of id 2
   // as an equality delete on id plus a new row in file B, and a position delete of id 3 (pos 2).
-  private static Map<String, Object> withDeletes(HadoopCatalog catalog) throws IOException {
+  private static Map<String, Object> withDeletes(Catalog catalog) throws IOException {
     Table t = create(catalog, "with_deletes", KV);
     Schema s = t.schema();
     DataFile a =
@@ -311,7 +359,7 @@ public final class MakeFixtureTable {
   }
 
   // fixture.pos_deletes: ids 1..3 in one file, then a position delete of pos 0 (id 1).
-  private static Map<String, Object> posDeletes(HadoopCatalog catalog) throws IOException {
+  private static Map<String, Object> posDeletes(Catalog catalog) throws IOException {
     Table t = create(catalog, "pos_deletes", KV);
     Schema s = t.schema();
     DataFile a =
@@ -336,7 +384,7 @@ public final class MakeFixtureTable {
   }
 
   // fixture.nested: struct, list and map columns.
-  private static Map<String, Object> nested(HadoopCatalog catalog) throws IOException {
+  private static Map<String, Object> nested(Catalog catalog) throws IOException {
     Table t = create(catalog, "nested", NESTED);
     Schema s = t.schema();
     Types.StructType st = s.findField("s").type().asStructType();
@@ -366,7 +414,7 @@ public final class MakeFixtureTable {
 
   // fixture.floats: seeded random bit patterns and short decimals, to cross-check the float
   // rendering of the Java and Python readers (no hand-written expectation).
-  private static Map<String, Object> floats(HadoopCatalog catalog) throws IOException {
+  private static Map<String, Object> floats(Catalog catalog) throws IOException {
     Table t = create(catalog, "floats", FLOATS);
     Schema s = t.schema();
     java.util.Random rnd = new java.util.Random(20250115L);
