@@ -116,6 +116,7 @@ ALL_TYPES_HEADER = ["id", "c_long", "c_float", "c_double", "c_decimal", "c_bool"
                     "c_date", "c_time", "c_ts", "c_tstz", "c_uuid", "_file"]
 KV_HEADER = ["id", "name", "v", "_file"]
 NESTED_HEADER = ["id", "s", "l", "m", "_file"]
+PART_HEADER = ["id", "cat", "ts", "_file"]
 
 
 def expected(loc: dict) -> dict:
@@ -126,6 +127,8 @@ def expected(loc: dict) -> dict:
     kb = loc["with_deletes"] + "/data/kv-b.parquet"
     pa = loc["pos_deletes"] + "/data/pd-a.parquet"
     nf = loc["nested"] + "/data/nested.parquet"
+    pta = loc["partitioned"] + "/data/cat=a/ts_day=2025-01-15/part-a.parquet"
+    ptb = loc["partitioned"] + "/data/cat=b/ts_day=2025-01-16/part-b.parquet"
     return {
         "all_types": tsv(ALL_TYPES_HEADER, [
             ["1", "9007199254740993", "0.1", "0.1", "12.30", "true", r"tab\there\nnew\\back", r"\x00ABFF",
@@ -164,6 +167,12 @@ def expected(loc: dict) -> dict:
             ["2", N, "[]", "{}", nf],
             ["3", r'{"a": null, "b": "tab\\t"}', "[null, 2.0]", N, nf],
         ]),
+        # identity(cat), day(ts); row 3 was written as 01:30+01:00
+        "partitioned": tsv(PART_HEADER, [
+            ["1", "a", "2025-01-15 10:00:00+00", pta],
+            ["2", "a", "2025-01-15 23:00:00+00", pta],
+            ["3", "b", "2025-01-16 00:30:00+00", ptb],
+        ]),
     }
 
 
@@ -199,7 +208,7 @@ def test_fixture(tmp: str) -> None:
     snap1 = str(fx["tables"]["with_deletes"]["snapshot-ids"][0])
 
     # Java reader: every table, all deletes applied.
-    for name in ("all_types", "with_deletes", "pos_deletes", "nested"):
+    for name in ("all_types", "with_deletes", "pos_deletes", "nested", "partitioned"):
         _, out, _ = read_java("--metadata-file", meta(fx, name))
         check_text("java " + name, out, exp[name])
     _, out, _ = read_java("--metadata-file", meta(fx, "with_deletes"), "--snapshot-id", snap1)
@@ -208,7 +217,7 @@ def test_fixture(tmp: str) -> None:
     check_text("java all_types --no-file-column", out, strip_file_column(exp["all_types"]))
 
     # PyIceberg reader: tables without equality deletes; refuses the one with them.
-    for name in ("all_types", "pos_deletes", "nested"):
+    for name in ("all_types", "pos_deletes", "nested", "partitioned"):
         _, out, _ = read_py("--metadata-file", meta(fx, name))
         check_text("pyiceberg " + name, out, exp[name])
     _, out, _ = read_py("--metadata-file", meta(fx, "with_deletes"), "--snapshot-id", snap1)
@@ -316,6 +325,12 @@ def check_files(fx: dict) -> None:
     pos = dels["POSITION_DELETES"]
     check(pos["lower-bounds"].get("file_path") == loc + "/data/kv-a.parquet" and pos["lower-bounds"].get("pos") == "2",
           "files: position delete bounds %r" % pos["lower-bounds"])
+    _, out, _ = read_java("--metadata-file", meta(fx, "partitioned"), "--files")
+    parts = sorted((f["partition"]["cat"], f["partition"]["ts_day"], f["record-count"]) for f in json.loads(out)["data-files"])
+    check(parts == [("a", "2025-01-15", 2), ("b", "2025-01-16", 1)], "files: partition values %r" % parts)
+    _, out, _ = read_java("--metadata-file", meta(fx, "partitioned"), "--describe")
+    fields = [(f["name"], f["transform"], f["source-name"]) for f in json.loads(out)["partition-spec"]["fields"]]
+    check(fields == [("cat", "identity", "cat"), ("ts_day", "day", "ts")], "describe partition spec %r" % fields)
     log("ok   --files")
 
 
@@ -532,7 +547,7 @@ def test_s3(tmp: str) -> None:
         fx = make_fixture(tmp, "--warehouse", "s3://readers/wh", *java_props)
         check(meta(fx, "all_types").startswith("s3://readers/wh/"), "fixture on S3: " + meta(fx, "all_types"))
         exp = expected(locations(fx))
-        for name in ("all_types", "with_deletes", "pos_deletes", "nested"):
+        for name in ("all_types", "with_deletes", "pos_deletes", "nested", "partitioned"):
             _, out, _ = read_java("--metadata-file", meta(fx, name), *java_props)
             check_text("java s3 " + name, out, exp[name])
         for name in ("all_types", "pos_deletes", "nested"):
@@ -570,7 +585,7 @@ def test_duckdb(tmp: str) -> None:
         raise Skip("DuckDB iceberg extension unavailable: " + err.strip())
     if rc != 0:
         raise Failure("read_duckdb.py failed (%d): %s" % (rc, err))
-    for name in ("all_types", "with_deletes", "pos_deletes", "nested"):
+    for name in ("all_types", "with_deletes", "pos_deletes", "nested", "partitioned"):
         _, out, _ = run([PY, READ_DUCKDB_PY, "--metadata-file", meta(fx, name)])
         check_text("duckdb " + name, out, exp[name])
     snap1 = str(fx["tables"]["with_deletes"]["snapshot-ids"][0])

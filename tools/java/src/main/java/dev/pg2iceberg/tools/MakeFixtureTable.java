@@ -22,6 +22,7 @@ import org.apache.iceberg.DataFile;
 import org.apache.iceberg.DeleteFile;
 import org.apache.iceberg.FileFormat;
 import org.apache.iceberg.HasTableOperations;
+import org.apache.iceberg.PartitionKey;
 import org.apache.iceberg.PartitionSpec;
 import org.apache.iceberg.Schema;
 import org.apache.iceberg.Snapshot;
@@ -31,6 +32,7 @@ import org.apache.iceberg.catalog.Namespace;
 import org.apache.iceberg.catalog.TableIdentifier;
 import org.apache.iceberg.data.GenericFileWriterFactory;
 import org.apache.iceberg.data.GenericRecord;
+import org.apache.iceberg.data.InternalRecordWrapper;
 import org.apache.iceberg.data.Record;
 import org.apache.iceberg.deletes.EqualityDeleteWriter;
 import org.apache.iceberg.deletes.PositionDelete;
@@ -164,6 +166,7 @@ public final class MakeFixtureTable {
       tables.put("pos_deletes", posDeletes(catalog));
       tables.put("nested", nested(catalog));
       tables.put("floats", floats(catalog));
+      tables.put("partitioned", partitioned(catalog));
     } finally {
       if (catalog instanceof java.io.Closeable) {
         ((java.io.Closeable) catalog).close();
@@ -176,11 +179,14 @@ public final class MakeFixtureTable {
   }
 
   private static Table create(Catalog catalog, String name, Schema schema) {
+    return create(catalog, name, schema, PartitionSpec.unpartitioned());
+  }
+
+  private static Table create(Catalog catalog, String name, Schema schema, PartitionSpec spec) {
     Map<String, String> props = new LinkedHashMap<>();
     props.put("format-version", "2");
     props.put("write.parquet.compression-codec", "zstd");
-    return catalog.createTable(
-        TableIdentifier.of("fixture", name), schema, PartitionSpec.unpartitioned(), props);
+    return catalog.createTable(TableIdentifier.of("fixture", name), schema, spec, props);
   }
 
   private static Map<String, Object> describe(Table table) {
@@ -213,13 +219,18 @@ public final class MakeFixtureTable {
   /** Data file at LOCATION/data/NAME, so tests know its path. */
   private static DataFile writeData(Table table, String name, List<Record> rows)
       throws IOException {
+    PartitionKey key = null;
+    if (table.spec().isPartitioned()) {
+      key = new PartitionKey(table.spec(), table.schema());
+      key.partition(new InternalRecordWrapper(table.schema().asStruct()).wrap(rows.get(0)));
+    }
     String path = table.location() + "/data/" + name;
     DataWriter<Record> w =
         writers(table, null)
             .newDataWriter(
                 EncryptedFiles.plainAsEncryptedOutput(table.io().newOutputFile(path)),
                 table.spec(),
-                null);
+                key);
     try (w) {
       for (Record r : rows) {
         w.write(r);
@@ -438,6 +449,37 @@ public final class MakeFixtureTable {
       rows.add(rec(s, i, f, d));
     }
     t.newAppend().appendFile(writeData(t, "floats.parquet", rows)).commit();
+    return describe(t);
+  }
+
+  static final Schema PARTITIONED =
+      new Schema(
+          Arrays.asList(
+              Types.NestedField.required(1, "id", Types.IntegerType.get()),
+              Types.NestedField.optional(2, "cat", Types.StringType.get()),
+              Types.NestedField.optional(3, "ts", Types.TimestampType.withZone())),
+          java.util.Set.of(1));
+
+  // fixture.partitioned: identity(cat), day(ts); one data file per partition.
+  private static Map<String, Object> partitioned(Catalog catalog) throws IOException {
+    PartitionSpec spec =
+        PartitionSpec.builderFor(PARTITIONED).identity("cat").day("ts").build();
+    Table t = create(catalog, "partitioned", PARTITIONED, spec);
+    Schema s = t.schema();
+    DataFile a =
+        writeData(
+            t,
+            "cat=a/ts_day=2025-01-15/part-a.parquet",
+            List.of(
+                rec(s, 1, "a", OffsetDateTime.of(2025, 1, 15, 10, 0, 0, 0, ZoneOffset.UTC)),
+                rec(s, 2, "a", OffsetDateTime.of(2025, 1, 15, 23, 0, 0, 0, ZoneOffset.UTC))));
+    DataFile b =
+        writeData(
+            t,
+            "cat=b/ts_day=2025-01-16/part-b.parquet",
+            List.of(
+                rec(s, 3, "b", OffsetDateTime.of(2025, 1, 16, 1, 30, 0, 0, ZoneOffset.ofHours(1)))));
+    t.newAppend().appendFile(a).appendFile(b).commit();
     return describe(t);
   }
 }
