@@ -10,7 +10,8 @@
 #   - Debian packages (compiler toolchain, libpq, PostgreSQL 15 server, JSON/YAML/CLI/logging
 #     libraries, curl, OpenSSL, zlib, zstd, GoogleTest, Google Benchmark, clang for fuzzing)
 #   - .deps/venv: Python venv with pyarrow==26.0.1 (Arrow/Parquet C++ headers and libraries
-#     used by the build), PyIceberg, fastavro and DuckDB (test readers)
+#     used by the build), PyIceberg and fastavro (test readers)
+#   - .deps/duckdb: DuckDB 1.5.5 with its iceberg extension from PyPI (test reader)
 #   - .deps/java/lib: Iceberg REST catalog server + Iceberg Java reader classpath (Maven)
 #   - .deps/bin/versitygw: S3 server for tests (go install)
 #   - a system user pg2i_test when running as root (PostgreSQL refuses to run as root)
@@ -88,7 +89,7 @@ import sys
 from importlib.metadata import version
 assert version("pyarrow") == sys.argv[1]
 assert version("pyiceberg") == sys.argv[2]
-import fastavro, duckdb  # noqa: F401
+import fastavro  # noqa: F401
 EOF
 }
 if ! venv_ok; then
@@ -99,7 +100,26 @@ if ! venv_ok; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
       "pyarrow==$PYARROW_VERSION" "pyiceberg[sql-postgres,pyarrow]==$PYICEBERG_VERSION" \
-      fastavro duckdb
+      fastavro
+  fi
+fi
+
+# --- DuckDB with its iceberg extension (an independent reader for tests) ---------------------
+# DuckDB normally downloads extensions from its own server, which is not reachable here; the
+# extension binaries are on PyPI for DuckDB 1.5.5, so that version lives in its own folder
+# (tools/python/read_duckdb.py looks there).
+DUCKDB_DIR="$DEPS/duckdb"
+DUCKDB_VERSION=1.5.5
+if [[ ! -f "$DUCKDB_DIR/.installed-$DUCKDB_VERSION" ]]; then
+  if (( CHECK_ONLY )); then
+    missing+=("duckdb $DUCKDB_VERSION with the iceberg extension in $DUCKDB_DIR")
+  else
+    say "installing DuckDB $DUCKDB_VERSION with its iceberg, avro and httpfs extensions"
+    rm -rf "$DUCKDB_DIR"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --target "$DUCKDB_DIR" \
+      "duckdb==$DUCKDB_VERSION" "duckdb-extension-iceberg==$DUCKDB_VERSION" \
+      "duckdb-extension-avro==$DUCKDB_VERSION" "duckdb-extension-httpfs==$DUCKDB_VERSION" >/dev/null
+    touch "$DUCKDB_DIR/.installed-$DUCKDB_VERSION"
   fi
 fi
 
@@ -115,7 +135,7 @@ if [[ ! -f "$pom_stamp" || "$(cat "$pom_stamp")" != "$pom_sum" ]] || ! ls "$JAVA
     say "resolving the Iceberg REST catalog server and Iceberg Java with Maven"
     rm -rf "$JAVA_LIB"
     mkdir -p "$JAVA_LIB"
-    mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$JAVA_LIB" >/dev/null
+    mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$JAVA_LIB" >/dev/null
     echo "$pom_sum" > "$pom_stamp"
   fi
 fi
@@ -128,7 +148,7 @@ if [[ -d "$ROOT/tools/java/src" ]]; then
       missing+=("java test tools jar")
     else
       say "building the Java test tools"
-      mvn -q -B -f "$POM" -DskipTests package >/dev/null
+      mvn -q -B -Dstyle.color=never -f "$POM" -DskipTests package >/dev/null
       echo "$src_sum" > "$src_stamp"
     fi
   fi
