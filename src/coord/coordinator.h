@@ -1,0 +1,112 @@
+// The coordinator: pg2iceberg's durable state in PostgreSQL (schema
+// `state.coordinator_schema`, default `_pg2iceberg`, table names as upstream). It is the
+// hand-off between the WAL writer and the materializers and the memory of the pipeline:
+//
+//   log_seq, log_index   staged files, each covering a contiguous range of per-table offsets;
+//                        ClaimOffsets() assigns the ranges and inserts the index rows in ONE
+//                        transaction per flush (durability rule 1)
+//   flushed_lsn          the LSN about to be confirmed to the slot, written before every
+//                        standby update (rule 2)
+//   mat_cursor           per consumer group and table: the last offset materialized and the
+//                        Iceberg snapshot that contains it (rule 3)
+//   consumer             materializer heartbeats, per group and worker
+//   pipeline_meta        system identifier, slot, schema version
+//   tables               per-table oid and snapshot state
+//   snapshot_progress    finished initial-snapshot chunks
+//   query_watermarks, pending_markers, marker_emissions   query mode and markers
+//
+// Writes happen per flush or per tick, never per replicated message. Implementations must be
+// safe to call from one thread at a time per instance; create one per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/types.h"
+
+namespace pg2iceberg::coord {
+
+// A staged file about to be registered: which table, how many changes, what LSNs.
+struct StagedFile {
+  std::string table;  // "schema.table" as configured
+  std::string uri;    // object URI of the staged Parquet file
+  int64_t rows = 0;   // changes in the file; the offsets it gets are [start, start + rows)
+  int64_t bytes = 0;
+  Lsn min_commit_lsn;
+  Lsn max_commit_lsn;
+};
+
+struct LogEntry {
+  std::string table;
+  int64_t start_offset = 0;  // inclusive
+  int64_t end_offset = 0;    // exclusive
+  std::string uri;
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  Lsn min_commit_lsn;
+  Lsn max_commit_lsn;
+  bool operator==(const LogEntry&) const = default;
+};
+
+struct Cursor {
+  int64_t offset = 0;          // every change below this offset is materialized
+  int64_t snapshot_id = -1;    // the Iceberg snapshot holding them (-1: none yet)
+};
+
+struct TableState {
+  std::string table;
+  uint32_t relid = 0;
+  bool snapshot_complete = false;
+  Lsn snapshot_lsn;
+};
+
+class Coordinator {
+ public:
+  virtual ~Coordinator() = default;
+
+  // Creates the schema and tables if missing, adds missing columns; idempotent.
+  virtual Status Migrate() = 0;
+
+  // Assigns each file its offset range and inserts its log_index row, all in one
+  // transaction. On error nothing was registered (the caller may retry with the same files:
+  // staged objects have unique names). Entries come back in input order.
+  virtual Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) = 0;
+
+  // Entries of `table` whose end is past `after_offset`, in offset order, at most `limit`.
+  virtual Result<std::vector<LogEntry>> ReadLog(const std::string& table, int64_t after_offset,
+                                                int limit) = 0;
+  // The next offset ClaimOffsets would assign for `table` (0 when none yet).
+  virtual Result<int64_t> NextOffset(const std::string& table) = 0;
+
+  virtual Status RecordFlushedLsn(const std::string& slot, Lsn lsn) = 0;
+  virtual Result<std::optional<Lsn>> FlushedLsn(const std::string& slot) = 0;
+
+  virtual Result<Cursor> GetCursor(const std::string& group, const std::string& table) = 0;
+  // Moves the cursor forward only (a smaller offset is ignored, so a replay is harmless).
+  virtual Status SetCursor(const std::string& group, const std::string& table,
+                           const Cursor& cursor) = 0;
+  // The smallest cursor of `table` over every group (what garbage collection may drop).
+  virtual Result<std::optional<int64_t>> MinCursor(const std::string& table) = 0;
+  // Removes log_index rows of `table` that end at or below `offset` and returns them, so the
+  // caller can delete their staged files.
+  virtual Result<std::vector<LogEntry>> TrimLog(const std::string& table, int64_t offset) = 0;
+
+  virtual Status Heartbeat(const std::string& group, const std::string& worker) = 0;
+  // Workers of `group` whose last heartbeat is younger than `ttl`, sorted.
+  virtual Result<std::vector<std::string>> LiveWorkers(const std::string& group,
+                                                       std::chrono::seconds ttl) = 0;
+  virtual Status RemoveWorker(const std::string& group, const std::string& worker) = 0;
+
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+  virtual Status SetMeta(const std::string& key, const std::string& value) = 0;
+
+  virtual Result<std::optional<TableState>> GetTable(const std::string& table) = 0;
+  virtual Status PutTable(const TableState& state) = 0;
+};
+
+}  // namespace pg2iceberg::coord

@@ -1,0 +1,281 @@
+// One conformance suite for every Coordinator: in memory, and PostgreSQL 15.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "coord/memory_coordinator.h"
+#include "coord/pg_coordinator.h"
+#include "fixtures/gtest_support.h"
+#include "fixtures/pg_cluster.h"
+
+namespace pg2iceberg::coord {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<Coordinator> Make() = 0;
+  virtual std::string name() const = 0;
+};
+
+class MemoryBackend : public Backend {
+ public:
+  std::unique_ptr<Coordinator> Make() override {
+    // All instances share one store, as PostgreSQL instances share one database.
+    return std::make_unique<Shared>(&store_);
+  }
+  std::string name() const override { return "memory"; }
+
+ private:
+  // Forwards to one shared MemoryCoordinator.
+  class Shared : public Coordinator {
+   public:
+    explicit Shared(MemoryCoordinator* m) : m_(m) {}
+    Status Migrate() override { return m_->Migrate(); }
+    Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& f) override {
+      return m_->ClaimOffsets(f);
+    }
+    Result<std::vector<LogEntry>> ReadLog(const std::string& t, int64_t a, int l) override {
+      return m_->ReadLog(t, a, l);
+    }
+    Result<int64_t> NextOffset(const std::string& t) override { return m_->NextOffset(t); }
+    Status RecordFlushedLsn(const std::string& s, Lsn l) override {
+      return m_->RecordFlushedLsn(s, l);
+    }
+    Result<std::optional<Lsn>> FlushedLsn(const std::string& s) override {
+      return m_->FlushedLsn(s);
+    }
+    Result<Cursor> GetCursor(const std::string& g, const std::string& t) override {
+      return m_->GetCursor(g, t);
+    }
+    Status SetCursor(const std::string& g, const std::string& t, const Cursor& c) override {
+      return m_->SetCursor(g, t, c);
+    }
+    Result<std::optional<int64_t>> MinCursor(const std::string& t) override {
+      return m_->MinCursor(t);
+    }
+    Result<std::vector<LogEntry>> TrimLog(const std::string& t, int64_t o) override {
+      return m_->TrimLog(t, o);
+    }
+    Status Heartbeat(const std::string& g, const std::string& w) override {
+      return m_->Heartbeat(g, w);
+    }
+    Result<std::vector<std::string>> LiveWorkers(const std::string& g,
+                                                 std::chrono::seconds ttl) override {
+      return m_->LiveWorkers(g, ttl);
+    }
+    Status RemoveWorker(const std::string& g, const std::string& w) override {
+      return m_->RemoveWorker(g, w);
+    }
+    Result<std::optional<std::string>> GetMeta(const std::string& k) override {
+      return m_->GetMeta(k);
+    }
+    Status SetMeta(const std::string& k, const std::string& v) override {
+      return m_->SetMeta(k, v);
+    }
+    Result<std::optional<TableState>> GetTable(const std::string& t) override {
+      return m_->GetTable(t);
+    }
+    Status PutTable(const TableState& s) override { return m_->PutTable(s); }
+
+   private:
+    MemoryCoordinator* m_;
+  };
+  FakeClock clock_;
+  MemoryCoordinator store_{&clock_};
+};
+
+class PgBackend : public Backend {
+ public:
+  explicit PgBackend(fixtures::PgCluster* pg, std::string schema)
+      : pg_(pg), schema_(std::move(schema)) {}
+  std::unique_ptr<Coordinator> Make() override {
+    auto conn = pg::Connection::Connect(pg_->ConnString(), "coord test");
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    return std::make_unique<PgCoordinator>(std::move(*conn), schema_);
+  }
+  std::string name() const override { return "postgres"; }
+
+ private:
+  fixtures::PgCluster* pg_;
+  std::string schema_;
+};
+
+class CoordinatorTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() { fixtures::StartForSuite(pg_, fixtures::PgCluster::Start(), "PostgreSQL"); }
+  static void TearDownTestSuite() { pg_.reset(); }
+  void SetUp() override {
+    if (GetParam() == "memory") {
+      backend_ = std::make_unique<MemoryBackend>();
+    } else {
+      ASSERT_NE(pg_, nullptr);
+      // A fresh schema per test, with characters that need quoting.
+      schema_ = "_P2I \"coord\" " + std::to_string(counter_++);
+      backend_ = std::make_unique<PgBackend>(pg_.get(), schema_);
+    }
+    coord_ = backend_->Make();
+    PG2I_ASSERT_OK(coord_->Migrate());
+  }
+  static StagedFile File(const std::string& table, int64_t rows, uint64_t lsn = 100) {
+    return StagedFile{table, "s3://b/staging/" + table + "/" + std::to_string(counter_++) +
+                                 ".parquet",
+                      rows, rows * 10, Lsn(lsn), Lsn(lsn + 10)};
+  }
+
+  static inline std::unique_ptr<fixtures::PgCluster> pg_;
+  static inline int counter_ = 0;
+  std::string schema_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Coordinator> coord_;
+};
+
+TEST_P(CoordinatorTest, MigrateIsIdempotentAndCreatesUpstreamTables) {
+  PG2I_ASSERT_OK(coord_->Migrate());
+  PG2I_ASSERT_OK(backend_->Make()->Migrate());
+  if (GetParam() != "postgres") return;
+  PG2I_ASSERT_OK_AND_ASSIGN(
+      std::string names,
+      pg_->QueryScalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
+                       "information_schema.tables WHERE table_schema = '" + schema_ + "'"));
+  EXPECT_EQ(names,
+            "consumer,flushed_lsn,log_index,log_seq,marker_emissions,mat_cursor,pending_markers,"
+            "pipeline_meta,query_watermarks,snapshot_progress,tables");
+}
+
+TEST_P(CoordinatorTest, ClaimsContiguousRangesPerTable) {
+  PG2I_ASSERT_OK_AND_ASSIGN(auto a, coord_->ClaimOffsets({File("t1", 5), File("t2", 3),
+                                                          File("t1", 2)}));
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].start_offset, 0);
+  EXPECT_EQ(a[0].end_offset, 5);
+  EXPECT_EQ(a[1].start_offset, 0);
+  EXPECT_EQ(a[1].end_offset, 3);
+  EXPECT_EQ(a[2].start_offset, 5);
+  EXPECT_EQ(a[2].end_offset, 7);
+  PG2I_ASSERT_OK_AND_ASSIGN(auto b, coord_->ClaimOffsets({File("t1", 1, 500)}));
+  EXPECT_EQ(b[0].start_offset, 7);
+  EXPECT_EQ(*coord_->NextOffset("t1"), 8);
+  EXPECT_EQ(*coord_->NextOffset("none"), 0);
+  PG2I_ASSERT_OK_AND_ASSIGN(auto log, coord_->ReadLog("t1", 0, 100));
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0], a[0]);
+  EXPECT_EQ(log[2].min_commit_lsn, Lsn(500));
+  EXPECT_EQ(log[2].max_commit_lsn, Lsn(510));
+  EXPECT_EQ(coord_->ReadLog("t1", 5, 100)->size(), 2u);  // entries ending after offset 5
+  EXPECT_EQ(coord_->ReadLog("t1", 6, 100)->size(), 2u);  // [5,7) still has offset 6
+  EXPECT_EQ(coord_->ReadLog("t1", 7, 100)->size(), 1u);
+  EXPECT_EQ(coord_->ReadLog("t1", 0, 1)->size(), 1u);
+  EXPECT_EQ(coord_->ClaimOffsets({File("t1", 0)}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_P(CoordinatorTest, ConcurrentClaimersNeverOverlap) {
+  constexpr int kThreads = 4, kClaims = 25;
+  std::vector<std::vector<LogEntry>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = backend_->Make();
+      for (int i = 0; i < kClaims; ++i) {
+        auto r = c->ClaimOffsets({File("hot", 1 + (i % 3)), File("other", 1)});
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        got[t].insert(got[t].end(), r->begin(), r->end());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::map<int64_t, int64_t> ranges;  // start → end for "hot"
+  int64_t total = 0;
+  for (const auto& v : got) {
+    for (const auto& e : v) {
+      if (e.table != "hot") continue;
+      EXPECT_TRUE(ranges.emplace(e.start_offset, e.end_offset).second);
+      total += e.rows;
+    }
+  }
+  int64_t expect = 0;
+  for (const auto& [s, e] : ranges) {
+    EXPECT_EQ(s, expect) << "gap or overlap";
+    expect = e;
+  }
+  EXPECT_EQ(expect, total);
+  EXPECT_EQ(*coord_->NextOffset("other"), kThreads * kClaims);
+}
+
+TEST_P(CoordinatorTest, CursorsOnlyMoveForwardAndBoundGarbageCollection) {
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t", 10), File("t", 10), File("t", 10)}).status());
+  EXPECT_EQ(coord_->GetCursor("g1", "t")->offset, 0);
+  EXPECT_EQ(coord_->GetCursor("g1", "t")->snapshot_id, -1);
+  PG2I_ASSERT_OK(coord_->SetCursor("g1", "t", {20, 111}));
+  PG2I_ASSERT_OK(coord_->SetCursor("g1", "t", {10, 99}));  // a replay: ignored
+  EXPECT_EQ(coord_->GetCursor("g1", "t")->offset, 20);
+  EXPECT_EQ(coord_->GetCursor("g1", "t")->snapshot_id, 111);
+  PG2I_ASSERT_OK(coord_->SetCursor("g2", "t", {10, 5}));
+  EXPECT_EQ(**coord_->MinCursor("t"), 10);
+  EXPECT_FALSE(coord_->MinCursor("nobody")->has_value());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto trimmed, coord_->TrimLog("t", **coord_->MinCursor("t")));
+  ASSERT_EQ(trimmed.size(), 1u);
+  EXPECT_EQ(trimmed[0].end_offset, 10);
+  EXPECT_EQ(coord_->ReadLog("t", 0, 10)->size(), 2u);
+}
+
+TEST_P(CoordinatorTest, FlushedLsnNeverGoesBack) {
+  EXPECT_FALSE(coord_->FlushedLsn("slot")->has_value());
+  PG2I_ASSERT_OK(coord_->RecordFlushedLsn("slot", Lsn(0x1000)));
+  PG2I_ASSERT_OK(coord_->RecordFlushedLsn("slot", Lsn(0x800)));
+  EXPECT_EQ(**coord_->FlushedLsn("slot"), Lsn(0x1000));
+  PG2I_ASSERT_OK(coord_->RecordFlushedLsn("slot", Lsn(0x2000)));
+  EXPECT_EQ(**backend_->Make()->FlushedLsn("slot"), Lsn(0x2000));
+}
+
+TEST_P(CoordinatorTest, WorkersMetaAndTables) {
+  PG2I_ASSERT_OK(coord_->Heartbeat("g", "worker-b"));
+  PG2I_ASSERT_OK(coord_->Heartbeat("g", "worker-a"));
+  PG2I_ASSERT_OK(coord_->Heartbeat("other", "worker-c"));
+  EXPECT_EQ(*coord_->LiveWorkers("g", 3600s), (std::vector<std::string>{"worker-a", "worker-b"}));
+  PG2I_ASSERT_OK(coord_->RemoveWorker("g", "worker-a"));
+  EXPECT_EQ(*coord_->LiveWorkers("g", 3600s), std::vector<std::string>{"worker-b"});
+  EXPECT_FALSE(coord_->GetMeta("system_identifier")->has_value());
+  PG2I_ASSERT_OK(coord_->SetMeta("system_identifier", "7311"));
+  PG2I_ASSERT_OK(coord_->SetMeta("system_identifier", "7312"));
+  EXPECT_EQ(**coord_->GetMeta("system_identifier"), "7312");
+  TableState t{"public.orders", 16384, false, Lsn()};
+  PG2I_ASSERT_OK(coord_->PutTable(t));
+  t.snapshot_complete = true;
+  t.snapshot_lsn = Lsn(0xABC);
+  PG2I_ASSERT_OK(coord_->PutTable(t));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto got, coord_->GetTable("public.orders"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(got->snapshot_complete);
+  EXPECT_EQ(got->relid, 16384u);
+  EXPECT_EQ(got->snapshot_lsn, Lsn(0xABC));
+  EXPECT_FALSE(coord_->GetTable("public.none")->has_value());
+}
+
+TEST(PgCoordinatorTest, AFailedClaimRegistersNothing) {
+  PG2I_ASSERT_OK_AND_ASSIGN(auto pg, fixtures::PgCluster::Start());
+  auto conn = pg::Connection::Connect(pg->ConnString(), "t");
+  ASSERT_TRUE(conn.ok());
+  PgCoordinator c(std::move(*conn), "_pg2iceberg");
+  PG2I_ASSERT_OK(c.Migrate());
+  PG2I_ASSERT_OK(c.ClaimOffsets({{"t", "ok-1", 3, 1, Lsn(1), Lsn(2)}}).status());
+  // Make the second insert of the next claim fail inside the transaction.
+  PG2I_ASSERT_OK(pg->Exec("ALTER TABLE _pg2iceberg.log_index ADD CONSTRAINT no_bad "
+                          "CHECK (uri <> 'bad')"));
+  auto r = c.ClaimOffsets({{"t", "ok-2", 4, 1, Lsn(3), Lsn(4)}, {"t", "bad", 2, 1, Lsn(5), Lsn(6)}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(*c.NextOffset("t"), 3);  // the reservation rolled back with the inserts
+  EXPECT_EQ(c.ReadLog("t", 0, 10)->size(), 1u);
+  PG2I_ASSERT_OK_AND_ASSIGN(auto again, c.ClaimOffsets({{"t", "ok-2", 4, 1, Lsn(3), Lsn(4)}}));
+  EXPECT_EQ(again[0].start_offset, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, CoordinatorTest, ::testing::Values("memory", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace pg2iceberg::coord

@@ -1,0 +1,149 @@
+#include "coord/memory_coordinator.h"
+
+namespace pg2iceberg::coord {
+
+Result<std::vector<LogEntry>> MemoryCoordinator::ClaimOffsets(
+    const std::vector<StagedFile>& files) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const StagedFile& f : files) {
+    if (f.rows <= 0) return InvalidArgument("staged file " + f.uri + " holds no changes");
+  }
+  std::vector<LogEntry> out;
+  for (const StagedFile& f : files) {
+    LogEntry e;
+    e.table = f.table;
+    e.start_offset = next_offset_[f.table];
+    e.end_offset = e.start_offset + f.rows;
+    next_offset_[f.table] = e.end_offset;
+    e.uri = f.uri;
+    e.rows = f.rows;
+    e.bytes = f.bytes;
+    e.min_commit_lsn = f.min_commit_lsn;
+    e.max_commit_lsn = f.max_commit_lsn;
+    log_[{e.table, e.start_offset}] = e;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::vector<LogEntry>> MemoryCoordinator::ReadLog(const std::string& table,
+                                                         int64_t after_offset, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<LogEntry> out;
+  for (auto it = log_.lower_bound({table, INT64_MIN}); it != log_.end() && it->first.first == table;
+       ++it) {
+    if (it->second.end_offset <= after_offset) continue;
+    if (static_cast<int>(out.size()) >= limit) break;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+Result<int64_t> MemoryCoordinator::NextOffset(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = next_offset_.find(table);
+  return it == next_offset_.end() ? 0 : it->second;
+}
+
+Status MemoryCoordinator::RecordFlushedLsn(const std::string& slot, Lsn lsn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Lsn& cur = flushed_[slot];
+  if (lsn > cur) cur = lsn;
+  return Status::Ok();
+}
+
+Result<std::optional<Lsn>> MemoryCoordinator::FlushedLsn(const std::string& slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = flushed_.find(slot);
+  if (it == flushed_.end()) return std::optional<Lsn>();
+  return std::optional<Lsn>(it->second);
+}
+
+Result<Cursor> MemoryCoordinator::GetCursor(const std::string& group, const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = cursors_.find({group, table});
+  return it == cursors_.end() ? Cursor{} : it->second;
+}
+
+Status MemoryCoordinator::SetCursor(const std::string& group, const std::string& table,
+                                    const Cursor& cursor) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = cursors_.try_emplace({group, table}, cursor);
+  if (!inserted && it->second.offset < cursor.offset) it->second = cursor;
+  return Status::Ok();
+}
+
+Result<std::optional<int64_t>> MemoryCoordinator::MinCursor(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::optional<int64_t> m;
+  for (const auto& [k, c] : cursors_) {
+    if (k.second == table && (!m || c.offset < *m)) m = c.offset;
+  }
+  return m;
+}
+
+Result<std::vector<LogEntry>> MemoryCoordinator::TrimLog(const std::string& table,
+                                                         int64_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<LogEntry> out;
+  for (auto it = log_.lower_bound({table, INT64_MIN}); it != log_.end() && it->first.first == table;) {
+    if (it->second.end_offset <= offset) {
+      out.push_back(it->second);
+      it = log_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+Status MemoryCoordinator::Heartbeat(const std::string& group, const std::string& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  heartbeats_[{group, worker}] = clock_->Monotonic();
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> MemoryCoordinator::LiveWorkers(const std::string& group,
+                                                                std::chrono::seconds ttl) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  const auto now = clock_->Monotonic();
+  for (const auto& [k, t] : heartbeats_) {
+    if (k.first == group && now - t < ttl) out.push_back(k.second);
+  }
+  return out;  // std::map keeps them sorted
+}
+
+Status MemoryCoordinator::RemoveWorker(const std::string& group, const std::string& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  heartbeats_.erase({group, worker});
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> MemoryCoordinator::GetMeta(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = meta_.find(key);
+  if (it == meta_.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+Status MemoryCoordinator::SetMeta(const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  meta_[key] = value;
+  return Status::Ok();
+}
+
+Result<std::optional<TableState>> MemoryCoordinator::GetTable(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tables_.find(table);
+  if (it == tables_.end()) return std::optional<TableState>();
+  return std::optional<TableState>(it->second);
+}
+
+Status MemoryCoordinator::PutTable(const TableState& state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  tables_[state.table] = state;
+  return Status::Ok();
+}
+
+}  // namespace pg2iceberg::coord

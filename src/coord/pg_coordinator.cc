@@ -1,0 +1,357 @@
+#include "coord/pg_coordinator.h"
+
+#include <map>
+
+#include "pg/catalog.h"
+
+namespace pg2iceberg::coord {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+Result<Lsn> ParseLsnColumn(const std::optional<std::string>& v) {
+  if (!v) return Lsn();
+  return Lsn::Parse(*v);
+}
+
+LogEntry EntryFromRow(const std::vector<std::optional<std::string>>& r) {
+  LogEntry e;
+  e.table = *r[0];
+  e.start_offset = std::stoll(*r[1]);
+  e.end_offset = std::stoll(*r[2]);
+  e.uri = *r[3];
+  e.rows = std::stoll(*r[4]);
+  e.bytes = std::stoll(*r[5]);
+  e.min_commit_lsn = ParseLsnColumn(r[6]).value_or(Lsn());
+  e.max_commit_lsn = ParseLsnColumn(r[7]).value_or(Lsn());
+  return e;
+}
+
+}  // namespace
+
+PgCoordinator::PgCoordinator(std::unique_ptr<pg::Connection> conn, std::string schema)
+    : conn_(std::move(conn)), schema_(std::move(schema)) {}
+
+std::string PgCoordinator::T(const char* table) const {
+  return pg::QuoteIdent(schema_) + "." + table;
+}
+
+template <typename F>
+auto PgCoordinator::InTransaction(F&& body) -> decltype(body()) {
+  PG2I_RETURN_IF_ERROR(conn_->Exec("BEGIN"));
+  auto result = body();
+  if (!result.ok()) {
+    (void)conn_->Exec("ROLLBACK");
+    return result;
+  }
+  Status commit = conn_->Exec("COMMIT");
+  if (!commit.ok()) {
+    // A failed COMMIT leaves the outcome unknown only if the connection broke; PostgreSQL
+    // either committed or not, and the caller's retry is safe because names are unique.
+    (void)conn_->Exec("ROLLBACK");
+    return commit;
+  }
+  return result;
+}
+
+std::string PgCoordinator::MigrationSql(const std::string& schema) {
+  const std::string s = pg::QuoteIdent(schema);
+  return "CREATE SCHEMA IF NOT EXISTS " + s + ";\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".pipeline_meta (\n"
+         "  key text PRIMARY KEY,\n"
+         "  value text NOT NULL,\n"
+         "  updated_at timestamptz NOT NULL DEFAULT now());\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".log_seq (\n"
+         "  table_name text PRIMARY KEY,\n"
+         "  next_offset bigint NOT NULL);\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".log_index (\n"
+         "  table_name text NOT NULL,\n"
+         "  start_offset bigint NOT NULL,\n"
+         "  end_offset bigint NOT NULL,\n"
+         "  uri text NOT NULL,\n"
+         "  rows bigint NOT NULL,\n"
+         "  bytes bigint NOT NULL,\n"
+         "  min_commit_lsn pg_lsn,\n"
+         "  max_commit_lsn pg_lsn,\n"
+         "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  PRIMARY KEY (table_name, start_offset));\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".mat_cursor (\n"
+         "  group_name text NOT NULL,\n"
+         "  table_name text NOT NULL,\n"
+         "  last_offset bigint NOT NULL,\n"
+         "  snapshot_id bigint NOT NULL DEFAULT -1,\n"
+         "  updated_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  PRIMARY KEY (group_name, table_name));\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".consumer (\n"
+         "  group_name text NOT NULL,\n"
+         "  worker_id text NOT NULL,\n"
+         "  started_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  heartbeat_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  PRIMARY KEY (group_name, worker_id));\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".flushed_lsn (\n"
+         "  slot_name text PRIMARY KEY,\n"
+         "  lsn pg_lsn NOT NULL,\n"
+         "  updated_at timestamptz NOT NULL DEFAULT now());\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".tables (\n"
+         "  table_name text PRIMARY KEY,\n"
+         "  relid oid,\n"
+         "  snapshot_complete boolean NOT NULL DEFAULT false,\n"
+         "  snapshot_lsn pg_lsn,\n"
+         "  updated_at timestamptz NOT NULL DEFAULT now());\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".snapshot_progress (\n"
+         "  table_name text NOT NULL,\n"
+         "  chunk_start bigint NOT NULL,\n"
+         "  chunk_end bigint NOT NULL,\n"
+         "  rows bigint NOT NULL DEFAULT 0,\n"
+         "  done_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  PRIMARY KEY (table_name, chunk_start));\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".query_watermarks (\n"
+         "  table_name text PRIMARY KEY,\n"
+         "  watermark text,\n"
+         "  updated_at timestamptz NOT NULL DEFAULT now());\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".pending_markers (\n"
+         "  marker_id text PRIMARY KEY,\n"
+         "  lsn pg_lsn NOT NULL,\n"
+         "  payload text,\n"
+         "  created_at timestamptz NOT NULL DEFAULT now());\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".marker_emissions (\n"
+         "  marker_id text NOT NULL,\n"
+         "  table_name text NOT NULL,\n"
+         "  snapshot_id bigint,\n"
+         "  emitted_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  PRIMARY KEY (marker_id, table_name));\n";
+}
+
+Status PgCoordinator::Migrate() {
+  return InTransaction([&]() -> Status {
+    // Serialises concurrent migrations (several workers starting at once).
+    PG2I_RETURN_IF_ERROR(conn_->Query("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                      {"pg2iceberg-migrate:" + schema_})
+                             .status());
+    PG2I_RETURN_IF_ERROR(conn_->Exec(MigrationSql(schema_)));
+    return conn_
+        ->Query("INSERT INTO " + T("pipeline_meta") +
+                    " (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE "
+                    "SET value = GREATEST(" + T("pipeline_meta") +
+                    ".value::int, EXCLUDED.value::int)::text, updated_at = now()",
+                {std::to_string(kSchemaVersion)})
+        .status();
+  });
+}
+
+Status PgCoordinator::DropSchema() {
+  return conn_->Exec("DROP SCHEMA IF EXISTS " + pg::QuoteIdent(schema_) + " CASCADE");
+}
+
+Result<std::vector<LogEntry>> PgCoordinator::ClaimOffsets(const std::vector<StagedFile>& files) {
+  if (files.empty()) return std::vector<LogEntry>();
+  std::map<std::string, int64_t> totals;
+  for (const StagedFile& f : files) {
+    if (f.rows <= 0) return InvalidArgument("staged file " + f.uri + " holds no changes");
+    totals[f.table] += f.rows;
+  }
+  return InTransaction([&]() -> Result<std::vector<LogEntry>> {
+    // Reserve each table's range with one upsert; the row lock orders concurrent claimers.
+    std::map<std::string, int64_t> next;
+    for (const auto& [table, n] : totals) {
+      PG2I_ASSIGN_OR_RETURN(
+          pg::QueryResult r,
+          conn_->Query("INSERT INTO " + T("log_seq") + " AS s (table_name, next_offset) "
+                       "VALUES ($1, $2::bigint) ON CONFLICT (table_name) DO UPDATE SET "
+                       "next_offset = s.next_offset + EXCLUDED.next_offset "
+                       "RETURNING next_offset - $2::bigint",
+                       {table, std::to_string(n)}));
+      next[table] = std::stoll(*r.rows.at(0).at(0));
+    }
+    std::vector<LogEntry> out;
+    out.reserve(files.size());
+    for (const StagedFile& f : files) {
+      LogEntry e;
+      e.table = f.table;
+      e.start_offset = next[f.table];
+      e.end_offset = e.start_offset + f.rows;
+      next[f.table] = e.end_offset;
+      e.uri = f.uri;
+      e.rows = f.rows;
+      e.bytes = f.bytes;
+      e.min_commit_lsn = f.min_commit_lsn;
+      e.max_commit_lsn = f.max_commit_lsn;
+      PG2I_RETURN_IF_ERROR(
+          conn_->Query("INSERT INTO " + T("log_index") +
+                           " (table_name, start_offset, end_offset, uri, rows, bytes, "
+                           "min_commit_lsn, max_commit_lsn) VALUES ($1, $2, $3, $4, $5, $6, "
+                           "$7::pg_lsn, $8::pg_lsn)",
+                       {e.table, std::to_string(e.start_offset), std::to_string(e.end_offset),
+                        e.uri, std::to_string(e.rows), std::to_string(e.bytes),
+                        e.min_commit_lsn.ToString(), e.max_commit_lsn.ToString()})
+              .status());
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<LogEntry>> PgCoordinator::ReadLog(const std::string& table,
+                                                     int64_t after_offset, int limit) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query("SELECT table_name, start_offset, end_offset, uri, rows, bytes, "
+                   "min_commit_lsn::text, max_commit_lsn::text FROM " + T("log_index") +
+                       " WHERE table_name = $1 AND end_offset > $2 ORDER BY start_offset "
+                       "LIMIT $3",
+                   {table, std::to_string(after_offset), std::to_string(limit)}));
+  std::vector<LogEntry> out;
+  for (const auto& row : r.rows) out.push_back(EntryFromRow(row));
+  return out;
+}
+
+Result<int64_t> PgCoordinator::NextOffset(const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT next_offset FROM " + T("log_seq") +
+                                         " WHERE table_name = $1",
+                                     {table}));
+  if (r.rows.empty()) return int64_t{0};
+  return std::stoll(*r.rows[0][0]);
+}
+
+Status PgCoordinator::RecordFlushedLsn(const std::string& slot, Lsn lsn) {
+  return conn_
+      ->Query("INSERT INTO " + T("flushed_lsn") +
+                  " AS f (slot_name, lsn) VALUES ($1, $2::pg_lsn) ON CONFLICT (slot_name) DO "
+                  "UPDATE SET lsn = GREATEST(f.lsn, EXCLUDED.lsn), updated_at = now()",
+              {slot, lsn.ToString()})
+      .status();
+}
+
+Result<std::optional<Lsn>> PgCoordinator::FlushedLsn(const std::string& slot) {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT lsn::text FROM " + T("flushed_lsn") +
+                                         " WHERE slot_name = $1",
+                                     {slot}));
+  if (r.rows.empty()) return std::optional<Lsn>();
+  PG2I_ASSIGN_OR_RETURN(Lsn l, Lsn::Parse(*r.rows[0][0]));
+  return std::optional<Lsn>(l);
+}
+
+Result<Cursor> PgCoordinator::GetCursor(const std::string& group, const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT last_offset, snapshot_id FROM " + T("mat_cursor") +
+                                         " WHERE group_name = $1 AND table_name = $2",
+                                     {group, table}));
+  Cursor c;
+  if (!r.rows.empty()) {
+    c.offset = std::stoll(*r.rows[0][0]);
+    c.snapshot_id = std::stoll(*r.rows[0][1]);
+  }
+  return c;
+}
+
+Status PgCoordinator::SetCursor(const std::string& group, const std::string& table,
+                                const Cursor& cursor) {
+  return conn_
+      ->Query("INSERT INTO " + T("mat_cursor") +
+                  " AS c (group_name, table_name, last_offset, snapshot_id) VALUES ($1, $2, "
+                  "$3, $4) ON CONFLICT (group_name, table_name) DO UPDATE SET "
+                  "last_offset = EXCLUDED.last_offset, snapshot_id = EXCLUDED.snapshot_id, "
+                  "updated_at = now() WHERE c.last_offset < EXCLUDED.last_offset",
+              {group, table, std::to_string(cursor.offset), std::to_string(cursor.snapshot_id)})
+      .status();
+}
+
+Result<std::optional<int64_t>> PgCoordinator::MinCursor(const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT min(last_offset) FROM " + T("mat_cursor") +
+                                         " WHERE table_name = $1",
+                                     {table}));
+  if (r.rows.empty() || !r.rows[0][0]) return std::optional<int64_t>();
+  return std::optional<int64_t>(std::stoll(*r.rows[0][0]));
+}
+
+Result<std::vector<LogEntry>> PgCoordinator::TrimLog(const std::string& table, int64_t offset) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query("DELETE FROM " + T("log_index") +
+                       " WHERE table_name = $1 AND end_offset <= $2 RETURNING table_name, "
+                       "start_offset, end_offset, uri, rows, bytes, min_commit_lsn::text, "
+                       "max_commit_lsn::text",
+                   {table, std::to_string(offset)}));
+  std::vector<LogEntry> out;
+  for (const auto& row : r.rows) out.push_back(EntryFromRow(row));
+  return out;
+}
+
+Status PgCoordinator::Heartbeat(const std::string& group, const std::string& worker) {
+  return conn_
+      ->Query("INSERT INTO " + T("consumer") +
+                  " (group_name, worker_id) VALUES ($1, $2) ON CONFLICT (group_name, "
+                  "worker_id) DO UPDATE SET heartbeat_at = now()",
+              {group, worker})
+      .status();
+}
+
+Result<std::vector<std::string>> PgCoordinator::LiveWorkers(const std::string& group,
+                                                            std::chrono::seconds ttl) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query("SELECT worker_id FROM " + T("consumer") +
+                       " WHERE group_name = $1 AND heartbeat_at > now() - make_interval(secs "
+                       "=> $2) ORDER BY worker_id COLLATE \"C\"",
+                   {group, std::to_string(ttl.count())}));
+  std::vector<std::string> out;
+  for (const auto& row : r.rows) out.push_back(*row[0]);
+  return out;
+}
+
+Status PgCoordinator::RemoveWorker(const std::string& group, const std::string& worker) {
+  return conn_
+      ->Query("DELETE FROM " + T("consumer") + " WHERE group_name = $1 AND worker_id = $2",
+              {group, worker})
+      .status();
+}
+
+Result<std::optional<std::string>> PgCoordinator::GetMeta(const std::string& key) {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT value FROM " + T("pipeline_meta") +
+                                         " WHERE key = $1",
+                                     {key}));
+  if (r.rows.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(*r.rows[0][0]);
+}
+
+Status PgCoordinator::SetMeta(const std::string& key, const std::string& value) {
+  return conn_
+      ->Query("INSERT INTO " + T("pipeline_meta") +
+                  " (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = "
+                  "EXCLUDED.value, updated_at = now()",
+              {key, value})
+      .status();
+}
+
+Result<std::optional<TableState>> PgCoordinator::GetTable(const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query("SELECT table_name, relid, snapshot_complete, snapshot_lsn::text FROM " +
+                       T("tables") + " WHERE table_name = $1",
+                   {table}));
+  if (r.rows.empty()) return std::optional<TableState>();
+  TableState t;
+  t.table = *r.rows[0][0];
+  t.relid = r.rows[0][1] ? static_cast<uint32_t>(std::stoul(*r.rows[0][1])) : 0;
+  t.snapshot_complete = *r.rows[0][2] == "t";
+  PG2I_ASSIGN_OR_RETURN(t.snapshot_lsn, ParseLsnColumn(r.rows[0][3]));
+  return std::optional<TableState>(std::move(t));
+}
+
+Status PgCoordinator::PutTable(const TableState& s) {
+  return conn_
+      ->Query("INSERT INTO " + T("tables") +
+                  " (table_name, relid, snapshot_complete, snapshot_lsn) VALUES ($1, $2, $3, "
+                  "NULLIF($4, '0/0')::pg_lsn) ON CONFLICT (table_name) DO UPDATE SET relid = "
+                  "EXCLUDED.relid, snapshot_complete = EXCLUDED.snapshot_complete, "
+                  "snapshot_lsn = EXCLUDED.snapshot_lsn, updated_at = now()",
+              {s.table, std::to_string(s.relid), s.snapshot_complete ? "true" : "false",
+               s.snapshot_lsn.ToString()})
+      .status();
+}
+
+}  // namespace pg2iceberg::coord

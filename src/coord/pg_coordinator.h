@@ -1,0 +1,52 @@
+// The coordinator in PostgreSQL (see coordinator.h for the contract). Owns one connection.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "coord/coordinator.h"
+#include "pg/connection.h"
+
+namespace pg2iceberg::coord {
+
+class PgCoordinator final : public Coordinator {
+ public:
+  PgCoordinator(std::unique_ptr<pg::Connection> conn, std::string schema);
+
+  // The DDL Migrate() runs, for `migrate-coord --dry-run` style display and docs.
+  static std::string MigrationSql(const std::string& schema);
+  // Drops the schema (cleanup); Iceberg tables and the SQL catalog are not touched.
+  Status DropSchema();
+
+  Status Migrate() override;
+  Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) override;
+  Result<std::vector<LogEntry>> ReadLog(const std::string& table, int64_t after_offset,
+                                        int limit) override;
+  Result<int64_t> NextOffset(const std::string& table) override;
+  Status RecordFlushedLsn(const std::string& slot, Lsn lsn) override;
+  Result<std::optional<Lsn>> FlushedLsn(const std::string& slot) override;
+  Result<Cursor> GetCursor(const std::string& group, const std::string& table) override;
+  Status SetCursor(const std::string& group, const std::string& table,
+                   const Cursor& cursor) override;
+  Result<std::optional<int64_t>> MinCursor(const std::string& table) override;
+  Result<std::vector<LogEntry>> TrimLog(const std::string& table, int64_t offset) override;
+  Status Heartbeat(const std::string& group, const std::string& worker) override;
+  Result<std::vector<std::string>> LiveWorkers(const std::string& group,
+                                               std::chrono::seconds ttl) override;
+  Status RemoveWorker(const std::string& group, const std::string& worker) override;
+  Result<std::optional<std::string>> GetMeta(const std::string& key) override;
+  Status SetMeta(const std::string& key, const std::string& value) override;
+  Result<std::optional<TableState>> GetTable(const std::string& table) override;
+  Status PutTable(const TableState& state) override;
+
+ private:
+  std::string T(const char* table) const;  // schema-qualified, quoted
+  // Runs `body` inside BEGIN … COMMIT, rolling back on error.
+  template <typename F>
+  auto InTransaction(F&& body) -> decltype(body());
+
+  std::unique_ptr<pg::Connection> conn_;
+  std::string schema_;
+};
+
+}  // namespace pg2iceberg::coord
