@@ -38,6 +38,18 @@ APT_PACKAGES=(
 )
 
 say() { echo "bootstrap: $*"; }
+# Runs a command with its output kept in a log that is shown only if it fails.
+quiet() {
+  local log
+  log="$(mktemp)"
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "bootstrap: failed: $*" >&2
+    return 1
+  fi
+  rm -f "$log"
+}
 missing=()
 
 # --- Debian packages -------------------------------------------------------------------
@@ -135,7 +147,8 @@ if [[ ! -f "$pom_stamp" || "$(cat "$pom_stamp")" != "$pom_sum" ]] || ! ls "$JAVA
     say "resolving the Iceberg REST catalog server and Iceberg Java with Maven"
     rm -rf "$JAVA_LIB"
     mkdir -p "$JAVA_LIB"
-    mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$JAVA_LIB" >/dev/null
+    quiet mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+      -DoutputDirectory="$JAVA_LIB"
     echo "$pom_sum" > "$pom_stamp"
   fi
 fi
@@ -148,7 +161,7 @@ if [[ -d "$ROOT/tools/java/src" ]]; then
       missing+=("java test tools jar")
     else
       say "building the Java test tools"
-      mvn -q -B -Dstyle.color=never -f "$POM" -DskipTests package >/dev/null
+      quiet mvn -q -B -Dstyle.color=never -f "$POM" -DskipTests package
       echo "$src_sum" > "$src_stamp"
     fi
   fi
