@@ -1,7 +1,7 @@
 // Iceberg table metadata (the `metadata.json` of the table spec): the data model, JSON
-// reading (format v1, v2 and v3 written by any engine) and writing (v2, or v3 when a table
-// already is v3), and the pure edits pg2iceberg makes (add a snapshot, evolve the schema or
-// the partition spec, set refs and properties).
+// reading (format v1, v2 and v3 written by any engine) and writing (in the table's own format
+// version). The pure edits pg2iceberg makes (add a snapshot, evolve the schema or the
+// partition spec, set refs and properties) are in metadata_edit.h. See docs/metadata.md.
 //
 // Reading never fails on things this build does not use: unknown types are kept verbatim in
 // the schema (schema.h), unknown transforms as their text, and unknown top-level keys in
@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -63,6 +64,9 @@ struct Snapshot {
   // v3 row lineage.
   std::optional<int64_t> first_row_id;
   std::optional<int64_t> added_rows;
+  // Snapshot keys this build does not model (v1 "manifests", v3 "key-id", …): key → raw JSON
+  // text, written back unchanged.
+  std::map<std::string, std::string> extra;
   bool operator==(const Snapshot&) const = default;
 };
 
@@ -122,10 +126,15 @@ struct TableMetadata {
   bool operator==(const TableMetadata&) const = default;
 };
 
-// Parses metadata JSON of format version 1, 2 or 3. InvalidArgument/DataLoss name the key
-// that is missing or malformed.
+// Parses metadata JSON of format version 1, 2 or 3. InvalidArgument names the key that is
+// missing or malformed ("schemas[0].fields[3].type"), or says the text is not JSON;
+// Unimplemented for a format version above 3. See docs/metadata.md for what v1 files may
+// omit and the defaults used then.
 Result<TableMetadata> ParseTableMetadata(std::string_view json);
-// Serialises with a fixed key order (byte-stable); pretty = false gives one line.
+// Serialises in the form of m.format_version with a fixed key order (docs/metadata.md), so
+// the output is byte-stable; pretty = false gives one line, true indents by two spaces.
+// Raw JSON text in `extra` and in the defaults of fields is re-emitted (as null if it is not
+// valid JSON).
 std::string SerializeTableMetadata(const TableMetadata& m, bool pretty = false);
 
 // Schema and partition-spec JSON on their own (used by the REST catalog and by manifests'
