@@ -596,6 +596,21 @@ Status RemoveSnapshots(TableMetadata* m, const std::vector<int64_t>& snapshot_id
     }
   }
   m->snapshot_log = std::move(log);
+  // Statistics files of removed snapshots go with them (unmodelled, so edited as JSON).
+  for (const char* key : {"statistics", "partition-statistics"}) {
+    auto it = m->extra.find(key);
+    if (it == m->extra.end()) continue;
+    Json files = json_internal::RawToJson(it->second);
+    if (!files.is_array()) continue;
+    Json kept = Json::array();
+    for (const Json& file : files) {
+      const Json* id = json_internal::Find(file, "snapshot-id");
+      bool removed = id != nullptr && id->is_number_integer() &&
+                     remove.count(id->get<int64_t>()) > 0;
+      if (!removed) kept.push_back(file);
+    }
+    it->second = json_internal::Compact(kept);
+  }
   return Status::Ok();
 }
 

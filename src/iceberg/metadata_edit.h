@@ -88,7 +88,8 @@ Status RemoveSnapshotRef(TableMetadata* m, const std::string& name);
 
 // Expiry: removes the snapshots (unknown ids are ignored), the refs left pointing at none of
 // the remaining snapshots, and the snapshot-log history up to the last entry of a removed
-// snapshot (so the log has no gaps, as Iceberg Java does). The current snapshot is never
+// snapshot (so the log has no gaps, as Iceberg Java does), and the statistics and partition
+// statistics files of removed snapshots (kept in `extra`). The current snapshot is never
 // removed: asking for it is InvalidArgument.
 Status RemoveSnapshots(TableMetadata* m, const std::vector<int64_t>& snapshot_ids);
 

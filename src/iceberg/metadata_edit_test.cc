@@ -249,6 +249,17 @@ TEST(RemoveSnapshotsTest, ExpiresButNeverTheCurrentOne) {
   EXPECT_EQ(m.snapshot_log, (std::vector<SnapshotLogEntry>{{kT0 + 3, 3}, {kT0 + 4, 4}}));
   EXPECT_TRUE(ValidateTableMetadata(m).ok());
 
+  // Statistics of removed snapshots go too; others and unknown shapes stay.
+  m.extra["statistics"] =
+      R"([{"snapshot-id":3,"statistics-path":"a"},{"snapshot-id":4,"statistics-path":"b"}])";
+  m.extra["partition-statistics"] = R"([{"snapshot-id":3,"statistics-path":"c"}])";
+  m.extra["x-other"] = R"([{"snapshot-id":3}])";
+  ASSERT_TRUE(RemoveSnapshots(&m, {3}).ok());
+  EXPECT_EQ(m.extra.at("statistics"), R"([{"snapshot-id":4,"statistics-path":"b"}])");
+  EXPECT_EQ(m.extra.at("partition-statistics"), "[]");
+  EXPECT_EQ(m.extra.at("x-other"), R"([{"snapshot-id":3}])");
+  EXPECT_EQ(m.refs.count("keep"), 0u);
+
   // A removed snapshot in the middle of the log drops the history before it.
   TableMetadata n = NewTable();
   ASSERT_TRUE(AddSnapshot(&n, Snap(1, {}, kT0 + 1)).ok());
