@@ -1,0 +1,131 @@
+#include "iceberg/partitioned_writer.h"
+
+namespace pg2iceberg::iceberg {
+
+namespace {
+
+Result<std::unique_ptr<PartitionedWriter>> Fail(const std::string& what) {
+  return InvalidArgument(what);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PartitionedWriter>> PartitionedWriter::MakeData(
+    std::shared_ptr<io::FileIO> io, const TableMetadata& m, ParquetWriteOptions options) {
+  const Schema* schema = m.CurrentSchema();
+  const PartitionSpec* spec = m.DefaultSpec();
+  if (schema == nullptr || spec == nullptr) return Fail("table has no schema or spec");
+  std::unique_ptr<PartitionedWriter> w(new PartitionedWriter());
+  w->io_ = std::move(io);
+  w->schema_ = *schema;
+  w->spec_ = *spec;
+  w->options_ = std::move(options);
+  std::string loc = m.location;
+  while (!loc.empty() && loc.back() == '/') loc.pop_back();
+  w->data_dir_ = loc + "/data";
+  for (const PartitionField& pf : spec->fields) {
+    PG2I_ASSIGN_OR_RETURN(Transform t, Transform::Parse(pf.transform));
+    int idx = -1;
+    for (size_t i = 0; i < schema->fields().size(); ++i) {
+      if (schema->fields()[i].id == pf.source_id) idx = static_cast<int>(i);
+    }
+    if (idx < 0 || !schema->fields()[static_cast<size_t>(idx)].type.is_primitive()) {
+      return Fail("partition field " + pf.name + " has no top-level primitive source column");
+    }
+    w->transforms_.push_back(t);
+    w->source_index_.push_back(idx);
+    w->source_types_.push_back(schema->fields()[static_cast<size_t>(idx)].type.primitive);
+  }
+  return w;
+}
+
+Result<std::unique_ptr<PartitionedWriter>> PartitionedWriter::MakeEqualityDeletes(
+    std::shared_ptr<io::FileIO> io, const TableMetadata& m, std::vector<int32_t> equality_ids,
+    ParquetWriteOptions options) {
+  PG2I_ASSIGN_OR_RETURN(std::unique_ptr<PartitionedWriter> w,
+                        MakeData(std::move(io), m, std::move(options)));
+  w->deletes_ = true;
+  w->equality_ids_ = equality_ids.empty() ? w->schema_.identifier_field_ids() : equality_ids;
+  if (w->equality_ids_.empty()) {
+    return Fail("equality deletes need identifier fields (the primary key) on the table");
+  }
+  return w;
+}
+
+Result<std::vector<Value>> PartitionedWriter::PartitionOf(const std::vector<Value>& row) const {
+  std::vector<Value> out;
+  out.reserve(transforms_.size());
+  for (size_t i = 0; i < transforms_.size(); ++i) {
+    const size_t idx = static_cast<size_t>(source_index_[i]);
+    if (idx >= row.size()) return InvalidArgument("row is narrower than the table schema");
+    PG2I_ASSIGN_OR_RETURN(Value v, transforms_[i].Apply(source_types_[i], row[idx]));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<DataFileWriter*> PartitionedWriter::WriterFor(const std::vector<Value>& partition) {
+  auto it = writers_.find(partition);
+  if (it != writers_.end()) return it->second.get();
+  std::string dir = data_dir_;
+  for (size_t i = 0; i < transforms_.size(); ++i) {
+    std::string human = "null";
+    if (!IsNull(partition[i])) {
+      PG2I_ASSIGN_OR_RETURN(human, transforms_[i].ToHumanString(source_types_[i], partition[i]));
+    }
+    dir += "/" + PartitionPathSegment(spec_.fields[i].name, human);
+  }
+  ParquetWriteOptions o = options_;
+  o.new_file_uri = UniqueFileUris(dir, deletes_ ? "eq-del-" : "");
+  std::unique_ptr<DataFileWriter> w;
+  if (deletes_) {
+    PG2I_ASSIGN_OR_RETURN(w, DataFileWriter::MakeEqualityDeleteWriter(io_, schema_,
+                                                                       equality_ids_, o));
+  } else {
+    PG2I_ASSIGN_OR_RETURN(w, DataFileWriter::MakeDataWriter(io_, schema_, o));
+  }
+  DataFileWriter* raw = w.get();
+  writers_.emplace(partition, std::move(w));
+  return raw;
+}
+
+Status PartitionedWriter::Write(std::span<const std::vector<Value>> rows) {
+  if (deletes_) return InvalidArgument("delete rows need an explicit partition: use WriteTo");
+  if (transforms_.empty()) return WriteTo({}, rows);
+  // Group consecutive rows of one partition so each writer gets batches.
+  std::map<std::vector<Value>, std::vector<std::vector<Value>>> groups;
+  for (const auto& row : rows) {
+    PG2I_ASSIGN_OR_RETURN(std::vector<Value> p, PartitionOf(row));
+    groups[std::move(p)].push_back(row);
+  }
+  for (auto& [p, rs] : groups) PG2I_RETURN_IF_ERROR(WriteTo(p, rs));
+  return Status::Ok();
+}
+
+Status PartitionedWriter::WriteTo(const std::vector<Value>& partition,
+                                  std::span<const std::vector<Value>> rows) {
+  if (partition.size() != transforms_.size()) {
+    return InvalidArgument("partition tuple has " + std::to_string(partition.size()) +
+                           " values; the spec has " + std::to_string(transforms_.size()));
+  }
+  PG2I_ASSIGN_OR_RETURN(DataFileWriter * w, WriterFor(partition));
+  PG2I_RETURN_IF_ERROR(w->Write(rows));
+  rows_ += static_cast<int64_t>(rows.size());
+  return Status::Ok();
+}
+
+Result<std::vector<DataFile>> PartitionedWriter::Close() {
+  std::vector<DataFile> out;
+  for (auto& [p, w] : writers_) {
+    PG2I_ASSIGN_OR_RETURN(std::vector<DataFile> files, w->Close());
+    for (DataFile& f : files) {
+      f.partition = p;
+      f.spec_id = spec_.spec_id;
+      out.push_back(std::move(f));
+    }
+  }
+  writers_.clear();
+  return out;
+}
+
+}  // namespace pg2iceberg::iceberg

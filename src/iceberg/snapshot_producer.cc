@@ -1,0 +1,331 @@
+#include "iceberg/snapshot_producer.h"
+
+#include <algorithm>
+#include <random>
+
+namespace pg2iceberg::iceberg {
+namespace {
+
+std::string MetadataDir(const TableMetadata& m) {
+  std::string loc = m.location;
+  while (!loc.empty() && loc.back() == '/') loc.pop_back();
+  return loc + "/metadata/";
+}
+
+int64_t SummaryLong(const Snapshot* s, const char* key) {
+  if (s == nullptr) return 0;
+  auto it = s->summary.find(key);
+  if (it == s->summary.end()) return 0;
+  return std::atoll(it->second.c_str());
+}
+
+bool IsLive(const ManifestEntry& e) {
+  return e.status != ManifestEntry::EntryStatus::kDeleted;
+}
+
+struct Tally {
+  int64_t data_files = 0, delete_files = 0, eq_delete_files = 0, pos_delete_files = 0;
+  int64_t records = 0, files_size = 0, eq_deletes = 0, pos_deletes = 0;
+  void Add(const DataFile& f, int sign) {
+    files_size += sign * f.file_size_in_bytes;
+    if (f.content == FileContent::kData) {
+      data_files += sign;
+      records += sign * f.record_count;
+    } else {
+      delete_files += sign;
+      if (f.content == FileContent::kEqualityDeletes) {
+        eq_delete_files += sign;
+        eq_deletes += sign * f.record_count;
+      } else {
+        pos_delete_files += sign;
+        pos_deletes += sign * f.record_count;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+int64_t NewSnapshotId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  int64_t id;
+  do {
+    id = static_cast<int64_t>(rng() >> 1);
+  } while (id == 0);
+  return id;
+}
+
+Result<std::vector<ManifestEntry>> LiveEntries(io::FileIO* io, const TableMetadata& m,
+                                               std::optional<int64_t> snapshot_id) {
+  const Snapshot* s = snapshot_id ? m.SnapshotById(*snapshot_id) : m.CurrentSnapshot();
+  std::vector<ManifestEntry> out;
+  if (s == nullptr) return out;
+  PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io->ReadAll(s->manifest_list));
+  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests, ReadManifestList(list_bytes));
+  for (const ManifestFile& mf : manifests) {
+    PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(mf.manifest_path));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
+    for (auto& e : entries) {
+      if (IsLive(e)) out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+SnapshotProducer::SnapshotProducer(io::FileIO* io, Clock* clock, SnapshotChange change)
+    : io_(io), clock_(clock ? clock : Clock::Real()), change_(std::move(change)),
+      snapshot_id_(NewSnapshotId()) {}
+
+Result<ManifestFile> SnapshotProducer::WriteNewManifest(const TableMetadata& base,
+                                                        ManifestContent content,
+                                                        const std::vector<DataFile>& files,
+                                                        int64_t snapshot_id) {
+  const Schema* schema = base.CurrentSchema();
+  const PartitionSpec* spec = base.DefaultSpec();
+  if (schema == nullptr || spec == nullptr) {
+    return DataLoss("table metadata has no current schema or default partition spec");
+  }
+  std::vector<ManifestEntry> entries;
+  entries.reserve(files.size());
+  for (const DataFile& f : files) {
+    ManifestEntry e;
+    e.status = ManifestEntry::EntryStatus::kAdded;
+    e.file = f;
+    e.file.spec_id = spec->spec_id;
+    entries.push_back(std::move(e));
+  }
+  PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
+                        WriteManifest(base.format_version, *schema, *spec, content,
+                                      snapshot_id, entries));
+  const std::string path = MetadataDir(base) + io::NewUniqueName() + "-m0.avro";
+  PG2I_RETURN_IF_ERROR(io_->WriteAll(path, w.bytes));
+  ManifestFile mf = w.summary;
+  mf.manifest_path = path;
+  mf.manifest_length = static_cast<int64_t>(w.bytes.size());
+  return mf;
+}
+
+Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
+  const Schema* schema = base.CurrentSchema();
+  const PartitionSpec* spec = base.DefaultSpec();
+  if (schema == nullptr || spec == nullptr) {
+    return DataLoss("table metadata has no current schema or default partition spec");
+  }
+  PendingSnapshot out;
+  const int64_t seq = NextSequenceNumber(base);
+  const Snapshot* parent = base.CurrentSnapshot();
+
+  // New files: one manifest per content kind, written once per spec.
+  if (manifests_spec_id_ != spec->spec_id) {
+    for (auto* m : {&data_manifest_, &delete_manifest_}) {
+      if (*m) abandoned_.push_back((*m)->manifest_path);
+      m->reset();
+    }
+    if (!change_.added_data.empty()) {
+      PG2I_ASSIGN_OR_RETURN(ManifestFile mf, WriteNewManifest(base, ManifestContent::kData,
+                                                              change_.added_data, snapshot_id_));
+      data_manifest_ = mf;
+    }
+    if (!change_.added_deletes.empty()) {
+      PG2I_ASSIGN_OR_RETURN(ManifestFile mf,
+                            WriteNewManifest(base, ManifestContent::kDeletes,
+                                             change_.added_deletes, snapshot_id_));
+      delete_manifest_ = mf;
+    }
+    manifests_spec_id_ = spec->spec_id;
+  }
+
+  std::vector<ManifestFile> manifests;
+  for (auto* m : {&data_manifest_, &delete_manifest_}) {
+    if (*m) {
+      ManifestFile mf = **m;
+      mf.sequence_number = seq;
+      mf.min_sequence_number = seq;
+      manifests.push_back(std::move(mf));
+    }
+  }
+
+  Tally added, removed;
+  for (const DataFile& f : change_.added_data) added.Add(f, 1);
+  for (const DataFile& f : change_.added_deletes) added.Add(f, 1);
+
+  // Carry the parent's manifests, rewriting those that hold removed files.
+  std::set<std::string> still_to_remove = change_.removed_paths;
+  if (parent != nullptr) {
+    PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io_->ReadAll(parent->manifest_list));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> existing, ReadManifestList(list_bytes));
+    const bool removing = change_.remove_all || !change_.removed_paths.empty();
+    for (const ManifestFile& mf : existing) {
+      if (!removing) {
+        manifests.push_back(mf);
+        continue;
+      }
+      PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
+      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
+      bool touched = false;
+      for (const ManifestEntry& e : entries) {
+        if (IsLive(e) && (change_.remove_all || change_.removed_paths.count(e.file.file_path))) {
+          touched = true;
+        }
+      }
+      if (!touched) {
+        manifests.push_back(mf);
+        continue;
+      }
+      std::vector<ManifestEntry> rewritten;
+      int64_t min_seq = seq;
+      for (const ManifestEntry& e : entries) {
+        if (!IsLive(e)) continue;  // earlier deletions are not carried
+        ManifestEntry n = e;
+        if (change_.remove_all || change_.removed_paths.count(e.file.file_path)) {
+          n.status = ManifestEntry::EntryStatus::kDeleted;
+          n.snapshot_id = snapshot_id_;
+          removed.Add(e.file, 1);
+          still_to_remove.erase(e.file.file_path);
+        } else {
+          n.status = ManifestEntry::EntryStatus::kExisting;
+          if (n.sequence_number) min_seq = std::min(min_seq, *n.sequence_number);
+        }
+        rewritten.push_back(std::move(n));
+      }
+      const PartitionSpec* mspec = base.SpecById(mf.partition_spec_id);
+      if (mspec == nullptr) return DataLoss("manifest uses unknown partition spec");
+      PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
+                            WriteManifest(base.format_version, *schema, *mspec, mf.content,
+                                          snapshot_id_, rewritten));
+      ManifestFile n = w.summary;
+      n.manifest_path = MetadataDir(base) + io::NewUniqueName() + "-m1.avro";
+      n.manifest_length = static_cast<int64_t>(w.bytes.size());
+      n.sequence_number = seq;
+      n.min_sequence_number = min_seq;
+      PG2I_RETURN_IF_ERROR(io_->WriteAll(n.manifest_path, w.bytes));
+      out.written.push_back(n.manifest_path);
+      manifests.push_back(std::move(n));
+    }
+  }
+  if (!still_to_remove.empty()) {
+    return Aborted("file " + *still_to_remove.begin() +
+                   " to be replaced is no longer live in the table; a concurrent change "
+                   "removed it, so this replacement must be planned again");
+  }
+
+  // Merge manifests when there are too many (keeps reads fast for engines).
+  int32_t min_merge = 100;
+  if (auto it = base.properties.find("commit.manifest.min-count-to-merge");
+      it != base.properties.end()) {
+    min_merge = std::max(2, std::atoi(it->second.c_str()));
+  }
+  if (static_cast<int32_t>(manifests.size()) > min_merge) {
+    for (ManifestContent content : {ManifestContent::kData, ManifestContent::kDeletes}) {
+      std::vector<ManifestFile> keep, merge;
+      for (ManifestFile& mf : manifests) {
+        if (mf.content == content && mf.partition_spec_id == spec->spec_id &&
+            mf.added_snapshot_id != snapshot_id_) {
+          merge.push_back(mf);
+        } else {
+          keep.push_back(mf);
+        }
+      }
+      if (merge.size() < 2) continue;
+      std::vector<ManifestEntry> entries;
+      int64_t min_seq = seq;
+      for (const ManifestFile& mf : merge) {
+        PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
+        PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> es, ReadManifest(bytes, mf));
+        for (ManifestEntry& e : es) {
+          if (!IsLive(e)) continue;
+          e.status = ManifestEntry::EntryStatus::kExisting;
+          if (e.sequence_number) min_seq = std::min(min_seq, *e.sequence_number);
+          entries.push_back(std::move(e));
+        }
+      }
+      PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
+                            WriteManifest(base.format_version, *schema, *spec, content,
+                                          snapshot_id_, entries));
+      ManifestFile n = w.summary;
+      n.manifest_path = MetadataDir(base) + io::NewUniqueName() + "-m2.avro";
+      n.manifest_length = static_cast<int64_t>(w.bytes.size());
+      n.sequence_number = seq;
+      n.min_sequence_number = min_seq;
+      PG2I_RETURN_IF_ERROR(io_->WriteAll(n.manifest_path, w.bytes));
+      out.written.push_back(n.manifest_path);
+      keep.push_back(std::move(n));
+      manifests = std::move(keep);
+    }
+  }
+
+  // Data manifests first, then deletes (as Java orders them).
+  std::stable_sort(manifests.begin(), manifests.end(),
+                   [](const ManifestFile& a, const ManifestFile& b) {
+                     return static_cast<int>(a.content) < static_cast<int>(b.content);
+                   });
+  PG2I_ASSIGN_OR_RETURN(
+      std::string list_bytes,
+      WriteManifestList(base.format_version, snapshot_id_,
+                        parent ? std::optional<int64_t>(parent->snapshot_id) : std::nullopt,
+                        seq, manifests));
+  const std::string list_path = MetadataDir(base) + "snap-" + std::to_string(snapshot_id_) +
+                                "-1-" + io::NewUniqueName() + ".avro";
+  PG2I_RETURN_IF_ERROR(io_->WriteAll(list_path, list_bytes));
+  out.written.push_back(list_path);
+
+  std::string op = change_.operation;
+  if (op.empty()) {
+    const bool adds_data = !change_.added_data.empty();
+    const bool deletes = !change_.added_deletes.empty() || removed.data_files + removed.delete_files > 0;
+    op = !deletes ? "append" : (adds_data ? "overwrite" : "delete");
+  }
+  Snapshot& s = out.snapshot;
+  s.snapshot_id = snapshot_id_;
+  if (parent) s.parent_snapshot_id = parent->snapshot_id;
+  s.sequence_number = seq;
+  s.timestamp_ms = std::max(clock_->NowMillis(), base.last_updated_ms);
+  s.manifest_list = list_path;
+  s.schema_id = schema->schema_id();
+  auto& sum = s.summary;
+  sum["operation"] = op;
+  auto put = [&](const char* k, int64_t v) {
+    if (v != 0) sum[k] = std::to_string(v);
+  };
+  put("added-data-files", added.data_files);
+  put("added-records", added.records);
+  put("added-files-size", added.files_size);
+  put("added-delete-files", added.delete_files);
+  put("added-equality-delete-files", added.eq_delete_files);
+  put("added-position-delete-files", added.pos_delete_files);
+  put("added-equality-deletes", added.eq_deletes);
+  put("added-position-deletes", added.pos_deletes);
+  put("deleted-data-files", removed.data_files);
+  put("deleted-records", removed.records);
+  put("removed-files-size", removed.files_size);
+  put("removed-delete-files", removed.delete_files);
+  put("removed-equality-delete-files", removed.eq_delete_files);
+  put("removed-position-delete-files", removed.pos_delete_files);
+  put("removed-equality-deletes", removed.eq_deletes);
+  put("removed-position-deletes", removed.pos_deletes);
+  auto total = [&](const char* k, int64_t add, int64_t rem) {
+    sum[k] = std::to_string(std::max<int64_t>(0, SummaryLong(parent, k) + add - rem));
+  };
+  total("total-records", added.records, removed.records);
+  total("total-files-size", added.files_size, removed.files_size);
+  total("total-data-files", added.data_files, removed.data_files);
+  total("total-delete-files", added.delete_files, removed.delete_files);
+  total("total-position-deletes", added.pos_deletes, removed.pos_deletes);
+  total("total-equality-deletes", added.eq_deletes, removed.eq_deletes);
+  for (const auto& [k, v] : change_.extra_summary) sum[k] = v;
+
+  out.requirements.push_back(TableRequirement::AssertRefSnapshotId(
+      std::string(kMainBranch),
+      parent ? std::optional<int64_t>(parent->snapshot_id) : std::nullopt));
+  out.updates.push_back(TableUpdate::AddSnapshot(s));
+  SnapshotRef ref;
+  ref.snapshot_id = snapshot_id_;
+  ref.type = "branch";
+  out.updates.push_back(TableUpdate::SetSnapshotRef(std::string(kMainBranch), ref));
+  for (auto* m : {&data_manifest_, &delete_manifest_}) {
+    if (*m) out.written.push_back((*m)->manifest_path);
+  }
+  return out;
+}
+
+}  // namespace pg2iceberg::iceberg

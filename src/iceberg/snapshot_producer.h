@@ -1,0 +1,83 @@
+// Snapshot producers: turn "these files were added / these were removed" into a new Iceberg
+// snapshot — manifests, a manifest list, the summary — and the catalog commit that publishes it
+// (updates plus the requirement that `main` still points at the parent).
+//
+//   append      data files only
+//   row delta   data files plus delete files in one snapshot (operation "overwrite", or
+//               "delete" without data); with remove_all, every live file is removed first
+//               (TRUNCATE)
+//   replace     compaction: remove some files, add their rewritten replacement
+//
+// Manifests of the added files are written once and reused when the commit is retried on a
+// newer base (their entries inherit sequence numbers); the manifest list is rewritten per
+// attempt. Sequence numbers follow the spec. When the number of manifests exceeds
+// `commit.manifest.min-count-to-merge` (default 100), manifests are merged. Not thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "iceberg/data_file.h"
+#include "iceberg/manifest.h"
+#include "iceberg/metadata.h"
+#include "iceberg/metadata_edit.h"
+#include "io/file_io.h"
+
+namespace pg2iceberg::iceberg {
+
+struct SnapshotChange {
+  std::vector<DataFile> added_data;
+  std::vector<DataFile> added_deletes;
+  std::set<std::string> removed_paths;  // data or delete files to remove
+  bool remove_all = false;              // remove every live file (TRUNCATE)
+  std::string operation;                // forced operation (e.g. "replace"); empty: derived
+  std::map<std::string, std::string> extra_summary;
+};
+
+struct PendingSnapshot {
+  Snapshot snapshot;
+  std::vector<TableRequirement> requirements;
+  std::vector<TableUpdate> updates;
+  std::vector<std::string> written;  // files this attempt wrote (cleanup if abandoned)
+};
+
+class SnapshotProducer {
+ public:
+  SnapshotProducer(io::FileIO* io, Clock* clock, SnapshotChange change);
+
+  // Builds the snapshot on `base` (its `main` branch). Call again with a newer base after a
+  // kAborted commit.
+  Result<PendingSnapshot> Produce(const TableMetadata& base);
+
+  // Files written by earlier attempts that the last attempt did not use.
+  const std::vector<std::string>& abandoned() const { return abandoned_; }
+
+ private:
+  Result<ManifestFile> WriteNewManifest(const TableMetadata& base, ManifestContent content,
+                                        const std::vector<DataFile>& files,
+                                        int64_t snapshot_id);
+
+  io::FileIO* io_;
+  Clock* clock_;
+  SnapshotChange change_;
+  // Reused across attempts while the spec stays the same.
+  std::optional<ManifestFile> data_manifest_;
+  std::optional<ManifestFile> delete_manifest_;
+  int32_t manifests_spec_id_ = -1;
+  int64_t snapshot_id_ = 0;
+  std::vector<std::string> abandoned_;
+};
+
+// Live (ADDED or EXISTING) entries of the current snapshot, with inherited sequence numbers.
+Result<std::vector<ManifestEntry>> LiveEntries(io::FileIO* io, const TableMetadata& m,
+                                               std::optional<int64_t> snapshot_id = {});
+
+// A random positive 63-bit snapshot id.
+int64_t NewSnapshotId();
+
+}  // namespace pg2iceberg::iceberg
