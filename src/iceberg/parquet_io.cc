@@ -1270,3 +1270,20 @@ Result<std::vector<std::vector<Value>>> ReadDataFile(std::shared_ptr<io::FileIO>
 }
 
 }  // namespace pg2iceberg::iceberg
+
+namespace pg2iceberg::iceberg {
+
+Result<std::shared_ptr<arrow::RecordBatch>> RecordBatchOf(
+    std::span<const std::vector<Value>> rows, const std::vector<Field>& fields) {
+  PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::Schema> schema, ArrowSchemaFor(fields));
+  std::vector<std::shared_ptr<arrow::Array>> columns;
+  columns.reserve(fields.size());
+  for (size_t c = 0; c < fields.size(); ++c) {
+    PG2I_RETURN_IF_ERROR(CheckWritable(fields[c]));
+    PG2I_ASSIGN_OR_RETURN(auto column, BuildColumn(rows, c, fields[c]));
+    columns.push_back(std::move(column));
+  }
+  return arrow::RecordBatch::Make(schema, static_cast<int64_t>(rows.size()), std::move(columns));
+}
+
+}  // namespace pg2iceberg::iceberg

@@ -98,6 +98,11 @@ Result<std::vector<std::vector<Value>>> RowsOf(const arrow::RecordBatch& batch,
 // id 2147483545), both required.
 const std::vector<Field>& PositionDeleteFields();
 
+// Builds an Arrow record batch (columns with Iceberg field ids) from rows of Values in
+// `fields` order. InvalidArgument names the field and row of a value of the wrong type.
+Result<std::shared_ptr<arrow::RecordBatch>> RecordBatchOf(
+    std::span<const std::vector<Value>> rows, const std::vector<Field>& fields);
+
 struct ParquetWriteOptions {
   // Files roll once they reach about this many bytes (sink.target_file_size).
   int64_t target_file_size = int64_t{128} << 20;

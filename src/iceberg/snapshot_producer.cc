@@ -76,33 +76,41 @@ SnapshotProducer::SnapshotProducer(io::FileIO* io, Clock* clock, SnapshotChange 
     : io_(io), clock_(clock ? clock : Clock::Real()), change_(std::move(change)),
       snapshot_id_(NewSnapshotId()) {}
 
-Result<ManifestFile> SnapshotProducer::WriteNewManifest(const TableMetadata& base,
-                                                        ManifestContent content,
-                                                        const std::vector<DataFile>& files,
-                                                        int64_t snapshot_id) {
+Status SnapshotProducer::WriteNewManifests(const TableMetadata& base) {
   const Schema* schema = base.CurrentSchema();
-  const PartitionSpec* spec = base.DefaultSpec();
-  if (schema == nullptr || spec == nullptr) {
-    return DataLoss("table metadata has no current schema or default partition spec");
+  if (schema == nullptr) return DataLoss("table metadata has no current schema");
+  const int32_t default_spec = base.default_spec_id;
+  std::map<std::pair<int, int32_t>, std::vector<ManifestEntry>> groups;
+  auto add = [&](const std::vector<DataFile>& files, ManifestContent content) {
+    for (const DataFile& f : files) {
+      ManifestEntry e;
+      e.status = ManifestEntry::EntryStatus::kAdded;
+      e.file = f;
+      // Files that do not name a spec belong to the default one.
+      if (e.file.spec_id < 0 || base.SpecById(e.file.spec_id) == nullptr) {
+        e.file.spec_id = default_spec;
+      }
+      groups[{static_cast<int>(content), e.file.spec_id}].push_back(std::move(e));
+    }
+  };
+  add(change_.added_data, ManifestContent::kData);
+  add(change_.added_deletes, ManifestContent::kDeletes);
+  for (auto& [key, entries] : groups) {
+    const PartitionSpec* spec = base.SpecById(key.second);
+    if (spec == nullptr) return InvalidArgument("added file uses unknown partition spec");
+    PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
+                          WriteManifest(base.format_version, *schema, *spec,
+                                        static_cast<ManifestContent>(key.first), snapshot_id_,
+                                        entries));
+    const std::string path = MetadataDir(base) + io::NewUniqueName() + "-m0.avro";
+    PG2I_RETURN_IF_ERROR(io_->WriteAll(path, w.bytes));
+    ManifestFile mf = w.summary;
+    mf.manifest_path = path;
+    mf.manifest_length = static_cast<int64_t>(w.bytes.size());
+    new_manifests_.push_back(std::move(mf));
   }
-  std::vector<ManifestEntry> entries;
-  entries.reserve(files.size());
-  for (const DataFile& f : files) {
-    ManifestEntry e;
-    e.status = ManifestEntry::EntryStatus::kAdded;
-    e.file = f;
-    e.file.spec_id = spec->spec_id;
-    entries.push_back(std::move(e));
-  }
-  PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
-                        WriteManifest(base.format_version, *schema, *spec, content,
-                                      snapshot_id, entries));
-  const std::string path = MetadataDir(base) + io::NewUniqueName() + "-m0.avro";
-  PG2I_RETURN_IF_ERROR(io_->WriteAll(path, w.bytes));
-  ManifestFile mf = w.summary;
-  mf.manifest_path = path;
-  mf.manifest_length = static_cast<int64_t>(w.bytes.size());
-  return mf;
+  new_manifests_written_ = true;
+  return Status::Ok();
 }
 
 Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
@@ -115,34 +123,14 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
   const int64_t seq = NextSequenceNumber(base);
   const Snapshot* parent = base.CurrentSnapshot();
 
-  // New files: one manifest per content kind, written once per spec.
-  if (manifests_spec_id_ != spec->spec_id) {
-    for (auto* m : {&data_manifest_, &delete_manifest_}) {
-      if (*m) abandoned_.push_back((*m)->manifest_path);
-      m->reset();
-    }
-    if (!change_.added_data.empty()) {
-      PG2I_ASSIGN_OR_RETURN(ManifestFile mf, WriteNewManifest(base, ManifestContent::kData,
-                                                              change_.added_data, snapshot_id_));
-      data_manifest_ = mf;
-    }
-    if (!change_.added_deletes.empty()) {
-      PG2I_ASSIGN_OR_RETURN(ManifestFile mf,
-                            WriteNewManifest(base, ManifestContent::kDeletes,
-                                             change_.added_deletes, snapshot_id_));
-      delete_manifest_ = mf;
-    }
-    manifests_spec_id_ = spec->spec_id;
-  }
-
+  // New files: written once, reused by every attempt.
+  if (!new_manifests_written_) PG2I_RETURN_IF_ERROR(WriteNewManifests(base));
   std::vector<ManifestFile> manifests;
-  for (auto* m : {&data_manifest_, &delete_manifest_}) {
-    if (*m) {
-      ManifestFile mf = **m;
-      mf.sequence_number = seq;
-      mf.min_sequence_number = seq;
-      manifests.push_back(std::move(mf));
-    }
+  for (const ManifestFile& m : new_manifests_) {
+    ManifestFile mf = m;
+    mf.sequence_number = seq;
+    mf.min_sequence_number = seq;
+    manifests.push_back(std::move(mf));
   }
 
   Tally added, removed;
@@ -322,9 +310,7 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
   ref.snapshot_id = snapshot_id_;
   ref.type = "branch";
   out.updates.push_back(TableUpdate::SetSnapshotRef(std::string(kMainBranch), ref));
-  for (auto* m : {&data_manifest_, &delete_manifest_}) {
-    if (*m) out.written.push_back((*m)->manifest_path);
-  }
+  for (const ManifestFile& m : new_manifests_) out.written.push_back(m.manifest_path);
   return out;
 }
 

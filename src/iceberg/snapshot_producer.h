@@ -54,23 +54,17 @@ class SnapshotProducer {
   // kAborted commit.
   Result<PendingSnapshot> Produce(const TableMetadata& base);
 
-  // Files written by earlier attempts that the last attempt did not use.
-  const std::vector<std::string>& abandoned() const { return abandoned_; }
-
  private:
-  Result<ManifestFile> WriteNewManifest(const TableMetadata& base, ManifestContent content,
-                                        const std::vector<DataFile>& files,
-                                        int64_t snapshot_id);
+  // One manifest per content kind and partition spec of the added files.
+  Status WriteNewManifests(const TableMetadata& base);
 
   io::FileIO* io_;
   Clock* clock_;
   SnapshotChange change_;
-  // Reused across attempts while the spec stays the same.
-  std::optional<ManifestFile> data_manifest_;
-  std::optional<ManifestFile> delete_manifest_;
-  int32_t manifests_spec_id_ = -1;
+  // Reused across attempts (their entries inherit sequence numbers).
+  std::vector<ManifestFile> new_manifests_;
+  bool new_manifests_written_ = false;
   int64_t snapshot_id_ = 0;
-  std::vector<std::string> abandoned_;
 };
 
 // Live (ADDED or EXISTING) entries of the current snapshot, with inherited sequence numbers.

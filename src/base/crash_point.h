@@ -1,0 +1,16 @@
+// Named crash points of the durability protocol, for crash tests: when the environment
+// variable PG2I_CRASH_AT names a point (e.g. "after_offset_claim"), the process kills itself
+// with SIGKILL the moment it reaches it — no flush, no destructor, exactly like a power cut.
+// PG2I_CRASH_AT may name several points separated by commas; PG2I_CRASH_SKIP=N lets the first
+// N hits pass. Costs one atomic load when unset.
+#pragma once
+
+#include <string_view>
+
+namespace pg2iceberg {
+
+// The points: after_staging_upload, after_offset_claim, after_flushed_lsn, after_standby_ack,
+// after_iceberg_commit, after_cursor_advance.
+void CrashPoint(std::string_view name);
+
+}  // namespace pg2iceberg

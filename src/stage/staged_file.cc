@@ -1,0 +1,200 @@
+#include "stage/staged_file.h"
+
+#include <arrow/io/memory.h>
+#include <arrow/table.h>
+#include <arrow/util/key_value_metadata.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/arrow/writer.h>
+
+#include <nlohmann/json.hpp>
+
+#include "iceberg/parquet_io.h"
+#include "iceberg/schema.h"
+
+namespace pg2iceberg::stage {
+namespace {
+
+constexpr char kRelationKey[] = "pg2iceberg.relation";
+constexpr int32_t kMetaFieldBase = 1'000'000;
+
+Status FromArrow(const arrow::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  return DataLoss(what + ": " + s.ToString());
+}
+
+iceberg::Field Meta(int32_t offset, const char* name, TypeId t) {
+  return iceberg::Field{kMetaFieldBase + offset, name, false,
+                        iceberg::DataType::Primitive(Type{t}), "", {}, {}};
+}
+
+std::vector<iceberg::Field> FieldsOf(const StagedRelation& r) {
+  std::vector<iceberg::Field> fields;
+  for (size_t i = 0; i < r.columns.size(); ++i) {
+    fields.push_back(iceberg::Field{static_cast<int32_t>(i + 1), r.columns[i].name, false,
+                                    iceberg::DataType::Primitive(r.columns[i].type), "", {}, {}});
+  }
+  fields.push_back(Meta(0, "_pg2i_op", TypeId::kString));
+  fields.push_back(Meta(1, "_pg2i_lsn", TypeId::kLong));
+  fields.push_back(Meta(2, "_pg2i_xid", TypeId::kLong));
+  fields.push_back(Meta(3, "_pg2i_ts", TypeId::kLong));
+  fields.push_back(Meta(4, "_pg2i_seq", TypeId::kLong));
+  fields.push_back(Meta(5, "_pg2i_unch", TypeId::kString));
+  for (size_t k = 0; k < r.key.size(); ++k) {
+    fields.push_back(iceberg::Field{kMetaFieldBase + 100 + static_cast<int32_t>(k),
+                                    "_pg2i_old_" + std::to_string(k), false,
+                                    iceberg::DataType::Primitive(r.columns[r.key[k]].type), "",
+                                    {}, {}});
+  }
+  return fields;
+}
+
+std::string RelationJson(const StagedRelation& r) {
+  nlohmann::ordered_json j;
+  j["table"] = r.table;
+  j["key"] = r.key;
+  auto& cols = j["columns"] = nlohmann::ordered_json::array();
+  for (const StagedColumn& c : r.columns) {
+    cols.push_back({{"name", c.name},
+                    {"type_oid", c.type_oid},
+                    {"typmod", c.typmod},
+                    {"type", c.type.ToString()},
+                    {"nullable", c.nullable}});
+  }
+  return j.dump();
+}
+
+Result<StagedRelation> ParseRelation(const std::string& text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    StagedRelation r;
+    r.table = j.at("table").get<std::string>();
+    r.key = j.at("key").get<std::vector<int>>();
+    for (const auto& c : j.at("columns")) {
+      StagedColumn col;
+      col.name = c.at("name").get<std::string>();
+      col.type_oid = c.at("type_oid").get<uint32_t>();
+      col.typmod = c.at("typmod").get<int32_t>();
+      PG2I_ASSIGN_OR_RETURN(col.type, Type::Parse(c.at("type").get<std::string>()));
+      col.nullable = c.at("nullable").get<bool>();
+      r.columns.push_back(std::move(col));
+    }
+    for (int k : r.key) {
+      if (k < 0 || static_cast<size_t>(k) >= r.columns.size()) {
+        return DataLoss("staged relation key index out of range");
+      }
+    }
+    return r;
+  } catch (const std::exception& e) {
+    return DataLoss(std::string("staged file relation metadata is malformed: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Result<std::string> EncodeStagedFile(const StagedRelation& relation,
+                                     const std::vector<StagedChange>& changes) {
+  const std::vector<iceberg::Field> fields = FieldsOf(relation);
+  const size_t width = relation.columns.size();
+  std::vector<std::vector<Value>> rows;
+  rows.reserve(changes.size());
+  for (const StagedChange& sc : changes) {
+    const fold::Change& c = sc.change;
+    std::vector<Value> row;
+    row.reserve(fields.size());
+    if (c.op == fold::Op::kTruncate) {
+      row.resize(width);
+    } else {
+      if (c.values.size() != width) return InvalidArgument("staged change has the wrong width");
+      row = c.values;
+    }
+    row.emplace_back(std::string(1, static_cast<char>(c.op)));
+    row.emplace_back(static_cast<int64_t>(c.commit_lsn.value()));
+    row.emplace_back(static_cast<int64_t>(sc.xid.value()));
+    row.emplace_back(sc.commit_ts_micros);
+    row.emplace_back(c.seq);
+    std::string unch;
+    for (int u : c.unchanged) unch += (unch.empty() ? "" : ",") + std::to_string(u);
+    row.emplace_back(std::move(unch));
+    for (size_t k = 0; k < relation.key.size(); ++k) {
+      row.push_back(k < c.old_key.size() ? c.old_key[k] : Value());
+    }
+    rows.push_back(std::move(row));
+  }
+  PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch,
+                        iceberg::RecordBatchOf(rows, fields));
+  auto meta = std::make_shared<arrow::KeyValueMetadata>();
+  meta->Append(kRelationKey, RelationJson(relation));
+  auto table = arrow::Table::FromRecordBatches(batch->schema()->WithMetadata(meta), {batch});
+  if (!table.ok()) return DataLoss(table.status().ToString());
+  auto sink = arrow::io::BufferOutputStream::Create();
+  if (!sink.ok()) return ResourceExhausted(sink.status().ToString());
+  auto props = parquet::WriterProperties::Builder()
+                   .compression(parquet::Compression::ZSTD)
+                   ->build();
+  PG2I_RETURN_IF_ERROR(FromArrow(
+      parquet::arrow::WriteTable(**table, arrow::default_memory_pool(), *sink,
+                                 std::max<int64_t>(1, (*table)->num_rows()), props,
+                                 parquet::ArrowWriterProperties::Builder().store_schema()->build()),
+      "writing staged file"));
+  auto buffer = (*sink)->Finish();
+  if (!buffer.ok()) return DataLoss(buffer.status().ToString());
+  return (*buffer)->ToString();
+}
+
+Result<DecodedStagedFile> DecodeStagedFile(std::shared_ptr<io::FileIO> io,
+                                           const std::string& uri) {
+  PG2I_ASSIGN_OR_RETURN(auto file, io->OpenReader(uri));
+  auto reader = parquet::arrow::OpenFile(file, arrow::default_memory_pool());
+  if (!reader.ok()) return DataLoss("staged file " + uri + ": " + reader.status().ToString());
+  auto read = (*reader)->ReadTable();
+  if (!read.ok()) return DataLoss("reading staged file " + uri + ": " + read.status().ToString());
+  std::shared_ptr<arrow::Table> table = *read;
+  auto meta = table->schema()->metadata();
+  if (!meta || meta->FindKey(kRelationKey) < 0) {
+    return DataLoss("staged file " + uri + " has no pg2iceberg.relation metadata");
+  }
+  DecodedStagedFile out;
+  PG2I_ASSIGN_OR_RETURN(out.relation, ParseRelation(meta->value(meta->FindKey(kRelationKey))));
+  const std::vector<iceberg::Field> fields = FieldsOf(out.relation);
+  const size_t width = out.relation.columns.size();
+  arrow::TableBatchReader batches(*table);
+  std::shared_ptr<arrow::RecordBatch> batch;
+  while (true) {
+    PG2I_RETURN_IF_ERROR(FromArrow(batches.ReadNext(&batch), "reading staged file " + uri));
+    if (!batch) break;
+    PG2I_ASSIGN_OR_RETURN(auto rows, iceberg::RowsOf(*batch, fields));
+    for (auto& row : rows) {
+      StagedChange sc;
+      fold::Change& c = sc.change;
+      const std::string op = std::get<std::string>(row[width]);
+      c.op = static_cast<fold::Op>(op.empty() ? 'I' : op[0]);
+      c.commit_lsn = Lsn(static_cast<uint64_t>(std::get<int64_t>(row[width + 1])));
+      sc.xid = Xid(static_cast<uint32_t>(std::get<int64_t>(row[width + 2])));
+      sc.commit_ts_micros = std::get<int64_t>(row[width + 3]);
+      c.seq = std::get<int64_t>(row[width + 4]);
+      const std::string& unch = std::get<std::string>(row[width + 5]);
+      size_t pos = 0;
+      while (pos < unch.size()) {
+        size_t comma = unch.find(',', pos);
+        if (comma == std::string::npos) comma = unch.size();
+        c.unchanged.push_back(std::atoi(unch.substr(pos, comma - pos).c_str()));
+        pos = comma + 1;
+      }
+      bool has_old = false;
+      for (size_t k = 0; k < out.relation.key.size(); ++k) {
+        has_old |= !IsNull(row[width + 6 + k]);
+      }
+      if (has_old) {
+        for (size_t k = 0; k < out.relation.key.size(); ++k) c.old_key.push_back(row[width + 6 + k]);
+      }
+      if (c.op != fold::Op::kTruncate) {
+        row.resize(width);
+        c.values = std::move(row);
+      }
+      out.changes.push_back(std::move(sc));
+    }
+  }
+  return out;
+}
+
+}  // namespace pg2iceberg::stage

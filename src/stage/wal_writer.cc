@@ -1,0 +1,278 @@
+#include "stage/wal_writer.h"
+
+#include <algorithm>
+
+#include "base/crash_point.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "pg/values.h"
+
+namespace pg2iceberg::stage {
+
+WalWriter::WalWriter(std::unique_ptr<pg::ReplicationStream> stream, coord::Coordinator* coord,
+                     std::shared_ptr<io::FileIO> io,
+                     std::map<std::string, StagedRelation> relations, Rediscover rediscover,
+                     WalWriterOptions options)
+    : stream_(std::move(stream)),
+      coord_(coord),
+      io_(std::move(io)),
+      rediscover_(std::move(rediscover)),
+      options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : Clock::Real()) {
+  for (auto& [name, rel] : relations) {
+    relations_[name] = std::make_shared<const StagedRelation>(std::move(rel));
+  }
+  last_flush_ = clock_->Monotonic();
+  ready_end_ = stream_->confirmed();
+}
+
+Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
+  auto it = relations_.find(config::TableName{rel.nspname, rel.relname}.ToString());
+  if (it == relations_.end()) return Status::Ok();  // a table we do not replicate
+  relid_to_table_[rel.relation_id.value()] = it->first;
+  // Did the shape change (ALTER TABLE)? Compare names and declared types.
+  const StagedRelation& cur = *it->second;
+  bool same = cur.columns.size() == rel.columns.size();
+  for (size_t i = 0; same && i < rel.columns.size(); ++i) {
+    same = cur.columns[i].name == rel.columns[i].name &&
+           cur.columns[i].typmod == rel.columns[i].type_modifier;
+  }
+  if (!same) {
+    PG2I_ASSIGN_OR_RETURN(StagedRelation fresh, rediscover_(it->first));
+    if (fresh.columns.size() != rel.columns.size()) {
+      return FailedPrecondition("table " + it->first + " changed again while being read (" +
+                                std::to_string(rel.columns.size()) + " columns in the stream, " +
+                                std::to_string(fresh.columns.size()) + " in the catalog)");
+    }
+    log::Info("table schema changed", {{"table", it->first},
+                                       {"columns", static_cast<int64_t>(fresh.columns.size())}});
+    it->second = std::make_shared<const StagedRelation>(std::move(fresh));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Value>> WalWriter::Typed(const StagedRelation& rel, const pg::Tuple& t,
+                                            std::vector<int>* unchanged) {
+  if (t.size() != rel.columns.size()) {
+    return DataLoss("tuple of " + rel.table + " has " + std::to_string(t.size()) +
+                    " columns; expected " + std::to_string(rel.columns.size()));
+  }
+  std::vector<Value> out(t.size());
+  for (size_t i = 0; i < t.size(); ++i) {
+    const auto& v = t[i];
+    switch (v.kind) {
+      case pg::TupleValue::Kind::kNull: break;
+      case pg::TupleValue::Kind::kUnchangedToast:
+        if (unchanged) unchanged->push_back(static_cast<int>(i));
+        break;
+      case pg::TupleValue::Kind::kText: {
+        pg::ValueNote note = pg::ValueNote::kNone;
+        auto parsed = pg::ParseText(rel.columns[i].type, rel.columns[i].type_oid, v.data, &note);
+        if (!parsed.ok()) {
+          return parsed.status().WithContext(rel.table + "." + rel.columns[i].name);
+        }
+        if (note != pg::ValueNote::kNone) {
+          log::Debug("value adjusted", {{"table", rel.table},
+                                        {"column", rel.columns[i].name},
+                                        {"note", std::string(pg::ValueNoteName(note))}});
+        }
+        out[i] = std::move(*parsed);
+        break;
+      }
+      case pg::TupleValue::Kind::kBinary:
+        return Unimplemented("binary tuple data from pgoutput is not requested");
+    }
+  }
+  return out;
+}
+
+Status WalWriter::AddRow(Xid row_xid, const std::string& table, fold::Change change) {
+  Txn& txn = stream_xid_.valid() ? streams_[stream_xid_] : current_;
+  change.seq = seq_++;
+  int64_t bytes = 64;
+  for (const Value& v : change.values) {
+    if (const auto* s = std::get_if<std::string>(&v)) bytes += static_cast<int64_t>(s->size());
+    else if (const auto* b = std::get_if<Binary>(&v)) bytes += static_cast<int64_t>(b->bytes.size());
+    else bytes += 8;
+  }
+  txn.bytes += bytes;
+  Pending p;
+  p.table = table;
+  p.relation = relations_.at(table);
+  p.change.change = std::move(change);
+  p.change.xid = row_xid;
+  txn.rows.push_back(std::move(p));
+  return Status::Ok();
+}
+
+void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_ts) {
+  for (Pending& p : txn.rows) {
+    p.change.change.commit_lsn = commit_lsn;
+    p.change.commit_ts_micros = commit_ts;
+    auto& groups = ready_[p.table];
+    if (groups.empty() || groups.back().relation != p.relation) {
+      groups.push_back(Group{p.relation, {}});
+    }
+    groups.back().changes.push_back(std::move(p.change));
+    ++ready_rows_;
+  }
+  ready_bytes_ += txn.bytes;
+  if (end_lsn > ready_end_) ready_end_ = end_lsn;
+  if (ready_rows_ == 0) stream_->Confirm(ready_end_);  // nothing of ours: nothing to stage
+}
+
+Status WalWriter::Handle(pg::ReplicationStream::Received r) {
+  using namespace pg;
+  Message& m = r.message;
+  if (auto* b = std::get_if<BeginMsg>(&m)) {
+    current_xid_ = b->xid;
+    current_ = Txn{};
+    seq_ = 0;
+  } else if (auto* c = std::get_if<CommitMsg>(&m)) {
+    CommitTxn(std::move(current_), c->commit_lsn, c->end_lsn, c->commit_time.UnixMicros());
+    current_ = Txn{};
+    current_xid_ = Xid();
+  } else if (auto* rel = std::get_if<RelationMsg>(&m)) {
+    PG2I_RETURN_IF_ERROR(OnRelation(*rel));
+  } else if (auto* ins = std::get_if<InsertMsg>(&m)) {
+    auto t = relid_to_table_.find(ins->relation_id.value());
+    if (t == relid_to_table_.end()) return Status::Ok();
+    fold::Change ch;
+    ch.op = fold::Op::kInsert;
+    PG2I_ASSIGN_OR_RETURN(ch.values, Typed(*relations_.at(t->second), ins->new_tuple, nullptr));
+    return AddRow(ins->xid.valid() ? ins->xid : current_xid_, t->second, std::move(ch));
+  } else if (auto* upd = std::get_if<UpdateMsg>(&m)) {
+    auto t = relid_to_table_.find(upd->relation_id.value());
+    if (t == relid_to_table_.end()) return Status::Ok();
+    const StagedRelation& rel = *relations_.at(t->second);
+    fold::Change ch;
+    ch.op = fold::Op::kUpdate;
+    PG2I_ASSIGN_OR_RETURN(ch.values, Typed(rel, upd->new_tuple, &ch.unchanged));
+    if (upd->old_kind != UpdateMsg::OldKind::kNone) {
+      PG2I_ASSIGN_OR_RETURN(std::vector<Value> old, Typed(rel, upd->old_tuple, nullptr));
+      for (int k : rel.key) ch.old_key.push_back(old[static_cast<size_t>(k)]);
+      bool changed = false;
+      for (size_t i = 0; i < rel.key.size(); ++i) {
+        changed |= !(ch.old_key[i] == ch.values[static_cast<size_t>(rel.key[i])]);
+      }
+      // With REPLICA IDENTITY FULL the old row comes with every update: keep the old key
+      // only when it really changed. Its other values fill unchanged TOAST columns.
+      if (upd->old_kind == UpdateMsg::OldKind::kOld) {
+        std::vector<int> still;
+        for (int u : ch.unchanged) {
+          if (!IsNull(old[static_cast<size_t>(u)]) ||
+              upd->old_tuple[static_cast<size_t>(u)].kind == TupleValue::Kind::kNull) {
+            ch.values[static_cast<size_t>(u)] = old[static_cast<size_t>(u)];
+          } else {
+            still.push_back(u);
+          }
+        }
+        ch.unchanged = std::move(still);
+      }
+      if (!changed) ch.old_key.clear();
+    }
+    return AddRow(upd->xid.valid() ? upd->xid : current_xid_, t->second, std::move(ch));
+  } else if (auto* del = std::get_if<DeleteMsg>(&m)) {
+    auto t = relid_to_table_.find(del->relation_id.value());
+    if (t == relid_to_table_.end()) return Status::Ok();
+    fold::Change ch;
+    ch.op = fold::Op::kDelete;
+    PG2I_ASSIGN_OR_RETURN(ch.values, Typed(*relations_.at(t->second), del->old_tuple, nullptr));
+    return AddRow(del->xid.valid() ? del->xid : current_xid_, t->second, std::move(ch));
+  } else if (auto* tr = std::get_if<TruncateMsg>(&m)) {
+    for (RelationId id : tr->relation_ids) {
+      auto t = relid_to_table_.find(id.value());
+      if (t == relid_to_table_.end()) continue;
+      fold::Change ch;
+      ch.op = fold::Op::kTruncate;
+      PG2I_RETURN_IF_ERROR(AddRow(tr->xid.valid() ? tr->xid : current_xid_, t->second, std::move(ch)));
+    }
+  } else if (auto* ss = std::get_if<StreamStartMsg>(&m)) {
+    stream_xid_ = ss->xid;
+    if (ss->first_segment) streams_[ss->xid] = Txn{};  // a restart re-sends from the start
+  } else if (std::holds_alternative<StreamStopMsg>(m)) {
+    stream_xid_ = Xid();
+  } else if (auto* sc = std::get_if<StreamCommitMsg>(&m)) {
+    auto it = streams_.find(sc->xid);
+    Txn txn = it == streams_.end() ? Txn{} : std::move(it->second);
+    if (it != streams_.end()) streams_.erase(it);
+    CommitTxn(std::move(txn), sc->commit_lsn, sc->end_lsn, sc->commit_time.UnixMicros());
+  } else if (auto* sa = std::get_if<StreamAbortMsg>(&m)) {
+    if (sa->xid == sa->subxid) {
+      streams_.erase(sa->xid);
+    } else if (auto it = streams_.find(sa->xid); it != streams_.end()) {
+      auto& rows = it->second.rows;
+      rows.erase(std::remove_if(rows.begin(), rows.end(),
+                                [&](const Pending& p) { return p.change.xid == sa->subxid; }),
+                 rows.end());
+    }
+  }
+  return Status::Ok();
+}
+
+bool WalWriter::FlushDue() const {
+  if (ready_rows_ == 0) return false;
+  return ready_rows_ >= options_.flush_rows || ready_bytes_ >= options_.flush_bytes ||
+         clock_->Monotonic() - last_flush_ >= options_.flush_interval;
+}
+
+Status WalWriter::Step(std::chrono::milliseconds wait) {
+  const auto deadline = clock_->Monotonic() + wait;
+  while (clock_->Monotonic() < deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_->Monotonic());
+    PG2I_ASSIGN_OR_RETURN(auto r, stream_->Next(std::max(left, std::chrono::milliseconds(1))));
+    if (!r) break;
+    PG2I_RETURN_IF_ERROR(Handle(std::move(*r)));
+    if (ready_rows_ >= options_.flush_rows || ready_bytes_ >= options_.flush_bytes) {
+      PG2I_RETURN_IF_ERROR(Flush());
+    }
+  }
+  if (FlushDue()) return Flush();
+  if (ready_rows_ == 0 && clock_->Monotonic() - last_flush_ >= options_.flush_interval) {
+    // Idle: keep the slot moving (keepalive positions) without waiting for standby_interval.
+    last_flush_ = clock_->Monotonic();
+    return stream_->SendStatus();
+  }
+  return Status::Ok();
+}
+
+Status WalWriter::Flush() {
+  last_flush_ = clock_->Monotonic();
+  if (ready_rows_ == 0) return stream_->SendStatus();
+  std::vector<coord::StagedFile> files;
+  std::string dir = options_.staging_uri;
+  while (!dir.empty() && dir.back() == '/') dir.pop_back();
+  for (const auto& [table, groups] : ready_) {
+    for (const Group& g : groups) {
+      if (g.changes.empty()) continue;
+      PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(*g.relation, g.changes));
+      const std::string uri = dir + "/" + table + "/" + io::NewUniqueName() + ".parquet";
+      PG2I_RETURN_IF_ERROR(io_->WriteAll(uri, bytes));
+      coord::StagedFile f;
+      f.table = table;
+      f.uri = uri;
+      f.rows = static_cast<int64_t>(g.changes.size());
+      f.bytes = static_cast<int64_t>(bytes.size());
+      f.min_commit_lsn = g.changes.front().change.commit_lsn;
+      f.max_commit_lsn = g.changes.back().change.commit_lsn;
+      files.push_back(std::move(f));
+    }
+  }
+  CrashPoint("after_staging_upload");
+  PG2I_RETURN_IF_ERROR(coord_->ClaimOffsets(files).status());
+  CrashPoint("after_offset_claim");
+  // Only now may anything be forgotten or confirmed (rule 1).
+  rows_staged_ += ready_rows_;
+  log::Debug("flushed", {{"rows", ready_rows_},
+                         {"files", static_cast<int64_t>(files.size())},
+                         {"lsn", ready_end_}});
+  ready_.clear();
+  ready_rows_ = 0;
+  ready_bytes_ = 0;
+  stream_->Confirm(ready_end_);
+  PG2I_RETURN_IF_ERROR(stream_->SendStatus());
+  CrashPoint("after_standby_ack");
+  return Status::Ok();
+}
+
+}  // namespace pg2iceberg::stage

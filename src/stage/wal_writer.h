@@ -1,0 +1,101 @@
+// The WAL writer: owns the replication stream, buffers each transaction's changes of the
+// configured tables, and on every flush stages one Parquet file per table, registers them in
+// the coordinator in one transaction, and only then confirms the LSN to the slot
+// (durability rule 1). Before each standby update the LSN is recorded in the coordinator
+// (rule 2, through ReplicationStream's before_ack hook).
+//
+// Flushes happen on flush_interval, flush_rows or flush_bytes, whichever comes first.
+// Streamed (proto v2) transactions are buffered per transaction id until Stream Commit;
+// subtransaction aborts drop exactly that subtransaction's rows. Not thread-safe: one thread
+// runs Step() in a loop.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "coord/coordinator.h"
+#include "io/file_io.h"
+#include "pg/replication.h"
+#include "stage/staged_file.h"
+
+namespace pg2iceberg::stage {
+
+struct WalWriterOptions {
+  std::string slot;
+  std::string staging_uri;  // directory URI for staged files, e.g. file:///wh/_staging
+  int64_t flush_rows = 1000;
+  int64_t flush_bytes = int64_t{64} << 20;
+  std::chrono::milliseconds flush_interval{10'000};
+  Clock* clock = nullptr;
+};
+
+class WalWriter {
+ public:
+  // `relations`: configured tables ("schema.table") → their staged shape, from discovery.
+  // `rediscover`: called when a Relation message shows a table's columns changed.
+  using Rediscover = std::function<Result<StagedRelation>(const std::string& table)>;
+
+  WalWriter(std::unique_ptr<pg::ReplicationStream> stream, coord::Coordinator* coord,
+            std::shared_ptr<io::FileIO> io, std::map<std::string, StagedRelation> relations,
+            Rediscover rediscover, WalWriterOptions options);
+
+  // Receives for up to `wait`, then flushes if a trigger fired.
+  Status Step(std::chrono::milliseconds wait);
+  // Stages and registers everything committed so far, confirms it, and sends a status update.
+  Status Flush();
+
+  int64_t rows_staged() const { return rows_staged_; }
+  Lsn confirmed() const { return stream_->confirmed(); }
+
+ private:
+  using RelPtr = std::shared_ptr<const StagedRelation>;
+  struct Pending {
+    std::string table;
+    RelPtr relation;  // the table's shape when this row was received
+    StagedChange change;
+  };
+  // Committed rows of one table and one relation shape: one staged file at the next flush.
+  struct Group {
+    RelPtr relation;
+    std::vector<StagedChange> changes;
+  };
+  struct Txn {
+    std::vector<Pending> rows;
+    int64_t bytes = 0;
+  };
+
+  Status Handle(pg::ReplicationStream::Received r);
+  Status OnRelation(const pg::RelationMsg& rel);
+  Result<std::vector<Value>> Typed(const StagedRelation& rel, const pg::Tuple& t,
+                                   std::vector<int>* unchanged);
+  Status AddRow(Xid row_xid, const std::string& table, fold::Change change);
+  void CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_ts);
+  bool FlushDue() const;
+
+  std::unique_ptr<pg::ReplicationStream> stream_;
+  coord::Coordinator* coord_;
+  std::shared_ptr<io::FileIO> io_;
+  std::map<std::string, RelPtr> relations_;
+  Rediscover rediscover_;
+  WalWriterOptions options_;
+  Clock* clock_;
+
+  std::map<uint32_t, std::string> relid_to_table_;  // configured tables only
+  Xid current_xid_;
+  Txn current_;                      // the open non-streamed transaction
+  std::map<Xid, Txn> streams_;       // open streamed transactions by top-level xid
+  Xid stream_xid_;                   // inside Stream Start … Stop
+  std::map<std::string, std::vector<Group>> ready_;  // committed, not yet staged
+  int64_t ready_rows_ = 0;
+  int64_t ready_bytes_ = 0;
+  Lsn ready_end_;                    // end LSN of the last committed transaction received
+  Clock::MonoTime last_flush_;
+  int64_t rows_staged_ = 0;
+  int64_t seq_ = 0;
+};
+
+}  // namespace pg2iceberg::stage
