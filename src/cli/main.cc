@@ -3,6 +3,9 @@
 //
 // Exit codes: 0 success; 1 the work failed; 2 bad usage or configuration.
 #include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -10,11 +13,25 @@
 
 #include "base/log.h"
 #include "cli/commands.h"
+#include "cli/pipeline.h"
 #include "config/config.h"
 #include "config/options.h"
 
 namespace pg2iceberg::cli {
 namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnStopSignal(int) { g_stop = true; }
+
+void InstallStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
 
 int Fail(int code, const Status& s) {
   std::fprintf(stderr, "error: %s\n", s.message().c_str());
@@ -46,6 +63,24 @@ int Main(int argc, char** argv) {
 
   auto* connect_pg = app.add_subcommand(
       "connect-pg", "connect to the source PostgreSQL, print what pg2iceberg needs to know, exit");
+  auto* connect_iceberg = app.add_subcommand(
+      "connect-iceberg", "open the Iceberg catalog through the production path, probe, exit");
+  auto* run = app.add_subcommand(
+      "run", "replicate: WAL writer and materializer in one process, until SIGINT/SIGTERM");
+  auto* stream_only = app.add_subcommand(
+      "stream-only", "WAL writer only: own the replication slot and stage changes");
+  auto* status_cmd = app.add_subcommand(
+      "status", "per-table positions and lag; --wait blocks until Iceberg has caught up");
+  bool wait = false;
+  std::string timeout_text = "300s";
+  status_cmd->add_flag("--wait", wait,
+                       "wait until everything committed in PostgreSQL so far is in Iceberg");
+  status_cmd->add_option("--timeout", timeout_text, "give up waiting after this long")
+      ->capture_default_str();
+  auto* migrate = app.add_subcommand(
+      "migrate-coord", "create or upgrade the coordinator schema (idempotent) and exit");
+  auto* cleanup = app.add_subcommand(
+      "cleanup", "drop the slot, the publication and the coordinator schema (not Iceberg tables)");
 
   try {
     app.parse(argc, argv);
@@ -83,6 +118,21 @@ int Main(int argc, char** argv) {
 
   if (config_cmd->parsed()) return RunConfig(*cfg);
   if (connect_pg->parsed()) return RunConnectPg(*cfg);
+  if (connect_iceberg->parsed()) return RunConnectIceberg(*cfg);
+  if (migrate->parsed()) return RunMigrateCoord(*cfg);
+  if (cleanup->parsed()) return RunCleanup(*cfg);
+  if (status_cmd->parsed()) {
+    auto t = config::ParseDuration(timeout_text);
+    if (!t.ok()) return Fail(2, t.status().WithContext("--timeout"));
+    return RunStatus(*cfg, wait, std::chrono::duration_cast<std::chrono::seconds>(*t));
+  }
+  if (run->parsed() || stream_only->parsed()) {
+    InstallStopHandlers();
+    if (cfg->source.mode == config::SourceMode::kQuery) {
+      return Fail(2, Unimplemented("source.mode query is not implemented yet; use logical"));
+    }
+    return run->parsed() ? RunPipeline(*cfg, g_stop) : RunStreamOnly(*cfg, g_stop);
+  }
   return Fail(2, InvalidArgument("no subcommand; see pg2iceberg --help"));
 }
 

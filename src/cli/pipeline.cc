@@ -1,0 +1,425 @@
+#include "cli/pipeline.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "base/crash_point.h"
+#include "base/log.h"
+#include "catalog/rest_catalog.h"
+#include "catalog/sql_catalog.h"
+#include "coord/pg_coordinator.h"
+#include "io/arrow_file_io.h"
+#include "materialize/materializer.h"
+#include "pg/catalog.h"
+#include "pg/replication.h"
+#include "pg/values.h"
+#include "stage/wal_writer.h"
+
+namespace pg2iceberg::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  return 1;
+}
+
+std::string CoordConnInfo(const config::Config& cfg) {
+  return cfg.state.postgres_url.empty() ? cfg.source.postgres.ConnString()
+                                        : cfg.state.postgres_url;
+}
+
+std::string CoordDisplay(const config::Config& cfg) {
+  return cfg.state.postgres_url.empty() ? cfg.source.postgres.RedactedConnString()
+                                        : "the coordinator database (state.postgres_url)";
+}
+
+Result<std::unique_ptr<pg::Connection>> Source(const config::Config& cfg) {
+  return pg::ConnectWithRetry(cfg.source.postgres.ConnString(),
+                              cfg.source.postgres.RedactedConnString(), 5, Clock::Real());
+}
+
+Result<std::unique_ptr<coord::PgCoordinator>> Coordinator(const config::Config& cfg) {
+  PG2I_ASSIGN_OR_RETURN(auto conn,
+                        pg::ConnectWithRetry(CoordConnInfo(cfg), CoordDisplay(cfg), 5, Clock::Real()));
+  return std::make_unique<coord::PgCoordinator>(std::move(conn), cfg.state.coordinator_schema);
+}
+
+io::S3Settings S3SettingsOf(const config::Config::Sink& sink) {
+  io::S3Settings s;
+  s.endpoint = sink.s3_endpoint;
+  s.region = sink.s3_region;
+  s.access_key = sink.s3_access_key;
+  s.secret_key = sink.s3_secret_key;
+  s.credentials = sink.credential_mode == config::CredentialMode::kIam
+                      ? io::S3Settings::Credentials::kDefaultChain
+                      : io::S3Settings::Credentials::kStatic;
+  return s;
+}
+
+Result<std::unique_ptr<catalog::Catalog>> Catalog(const config::Config& cfg,
+                                                  std::shared_ptr<io::FileIO> io) {
+  if (cfg.sink.catalog_type == config::CatalogType::kRest) {
+    PG2I_ASSIGN_OR_RETURN(auto c, catalog::RestCatalog::Open(cfg.sink));
+    return std::unique_ptr<catalog::Catalog>(std::move(c));
+  }
+  PG2I_ASSIGN_OR_RETURN(auto conn,
+                        pg::ConnectWithRetry(CoordConnInfo(cfg), CoordDisplay(cfg), 5, Clock::Real()));
+  catalog::SqlCatalogOptions o;
+  o.catalog_name = cfg.sink.catalog_name;
+  o.schema = cfg.sink.catalog_schema;
+  o.warehouse = cfg.sink.warehouse;
+  PG2I_ASSIGN_OR_RETURN(auto c, catalog::SqlCatalog::Open(std::move(conn), std::move(io), o));
+  return std::unique_ptr<catalog::Catalog>(std::move(c));
+}
+
+std::string StagingUri(const config::Config& cfg) {
+  std::string wh = cfg.sink.warehouse;
+  while (!wh.empty() && wh.back() == '/') wh.pop_back();
+  return wh + "/_pg2iceberg_staging/" + cfg.state.coordinator_schema;
+}
+
+Result<stage::StagedRelation> Discover(pg::Connection& conn, const config::TableConfig& t) {
+  PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(conn, t.name));
+  PG2I_ASSIGN_OR_RETURN(std::vector<std::string> key, pg::EffectivePrimaryKey(info, t));
+  stage::StagedRelation rel;
+  rel.table = t.name.ToString();
+  for (const auto& c : info.columns) {
+    pg::TypeMapping m = pg::MapType(c.base_type_oid, c.typmod);
+    if (!m.warning.empty()) {
+      log::Warn(m.warning, {{"table", rel.table}, {"column", c.name}});
+    }
+    rel.columns.push_back(stage::StagedColumn{c.name, c.base_type_oid, c.typmod, m.type, c.nullable});
+  }
+  for (const std::string& k : key) {
+    for (size_t i = 0; i < rel.columns.size(); ++i) {
+      if (rel.columns[i].name == k) rel.key.push_back(static_cast<int>(i));
+    }
+  }
+  return rel;
+}
+
+std::vector<std::string> TableNames(const config::Config& cfg) {
+  std::vector<std::string> out;
+  for (const auto& t : cfg.tables) out.push_back(t.name.ToString());
+  return out;
+}
+
+// Everything `run` and `stream-only` need before streaming starts, with the start-up checks
+// of DESIGN.md §4.
+struct Prepared {
+  std::map<std::string, stage::StagedRelation> relations;
+  std::unique_ptr<pg::ReplicationConnection> replication;
+  Lsn start;
+};
+
+Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord) {
+  if (cfg.tables.empty()) {
+    return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
+  }
+  PG2I_ASSIGN_OR_RETURN(auto conn, Source(cfg));
+  if (conn->ServerVersion() < 130000) {
+    return FailedPrecondition("PostgreSQL " + std::to_string(conn->ServerVersion()) +
+                              " is older than 13, which pg2iceberg requires");
+  }
+  PG2I_ASSIGN_OR_RETURN(std::string wal_level, conn->QueryScalar("SHOW wal_level"));
+  if (wal_level != "logical") {
+    return FailedPrecondition("wal_level is " + wal_level +
+                              "; run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL");
+  }
+  PG2I_RETURN_IF_ERROR(coord.Migrate());
+  Prepared p;
+  std::vector<pg::TableInfo> infos;
+  for (const auto& t : cfg.tables) {
+    PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(*conn, t.name));
+    PG2I_ASSIGN_OR_RETURN(stage::StagedRelation rel, Discover(*conn, t));
+    // A table dropped and re-created under the same name is a different table.
+    PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
+    if (known && known->relid != 0 && known->relid != info.oid) {
+      return FailedPrecondition(
+          "table " + rel.table + " was dropped and re-created (oid " +
+          std::to_string(known->relid) + " → " + std::to_string(info.oid) +
+          "); its changes in between are lost. Run pg2iceberg cleanup, drop the Iceberg table, "
+          "and start again to re-snapshot");
+    }
+    if (!known) {
+      PG2I_RETURN_IF_ERROR(coord.PutTable({rel.table, info.oid, false, Lsn()}));
+    }
+    p.relations[rel.table] = std::move(rel);
+    infos.push_back(std::move(info));
+  }
+  auto pub = pg::EnsurePublication(*conn, cfg.source.logical.publication_name, infos);
+  if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
+  if (pub->created) log::Info("created publication", {{"publication", cfg.source.logical.publication_name}});
+  for (const auto& a : pub->added) log::Info("added table to publication", {{"table", a}});
+
+  PG2I_ASSIGN_OR_RETURN(p.replication,
+                        pg::ReplicationConnection::Connect(cfg.source.postgres.ConnString(),
+                                                           cfg.source.postgres.RedactedConnString()));
+  PG2I_ASSIGN_OR_RETURN(pg::SystemIdentity id, p.replication->IdentifySystem());
+  PG2I_ASSIGN_OR_RETURN(auto recorded, coord.GetMeta("system_identifier"));
+  if (recorded && *recorded != id.system_id) {
+    return FailedPrecondition("this PostgreSQL cluster (system identifier " + id.system_id +
+                              ") is not the one the coordinator was set up for (" + *recorded +
+                              "); point source.postgres at the original cluster, or run "
+                              "pg2iceberg cleanup to start over");
+  }
+  if (!recorded) PG2I_RETURN_IF_ERROR(coord.SetMeta("system_identifier", id.system_id));
+
+  const std::string& slot_name = cfg.source.logical.slot_name;
+  PG2I_ASSIGN_OR_RETURN(auto slot, pg::ReadSlot(*conn, slot_name));
+  PG2I_ASSIGN_OR_RETURN(auto flushed, coord.FlushedLsn(slot_name));
+  if (!slot) {
+    if (flushed) {
+      return FailedPrecondition("replication slot " + slot_name +
+                                " is gone although pg2iceberg used it before, so changes may be "
+                                "lost; run pg2iceberg cleanup and start again to re-snapshot");
+    }
+    PG2I_ASSIGN_OR_RETURN(pg::CreatedSlot created, p.replication->CreateSlot(slot_name, false));
+    log::Info("created replication slot", {{"slot", slot_name}, {"lsn", created.consistent_point}});
+    p.start = created.consistent_point;
+  } else {
+    std::string warning;
+    PG2I_RETURN_IF_ERROR(pg::CheckSlotHealth(*slot, id.dbname, &warning));
+    if (!warning.empty()) log::Warn(warning);
+    if (flushed && slot->confirmed_flush_lsn > *flushed) {
+      return FailedPrecondition("replication slot " + slot_name + " was advanced to " +
+                                slot->confirmed_flush_lsn.ToString() +
+                                " by someone else (pg2iceberg confirmed only " +
+                                flushed->ToString() +
+                                "), so changes may be lost; run pg2iceberg cleanup and start "
+                                "again to re-snapshot");
+    }
+    p.start = slot->confirmed_flush_lsn;
+  }
+  PG2I_RETURN_IF_ERROR(coord.SetMeta("slot_name", slot_name));
+  return p;
+}
+
+struct Shared {
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status error;
+  void Fail(const Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (error.ok()) error = s;
+    failed = true;
+  }
+};
+
+void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<bool>& stop,
+                Shared* shared, std::atomic<bool>* writer_done) {
+  auto run = [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto warehouse_io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+    pg::StreamOptions so;
+    so.publications = {cfg.source.logical.publication_name};
+    so.messages = true;
+    PG2I_RETURN_IF_ERROR(prepared.replication->StartReplication(cfg.source.logical.slot_name,
+                                                                 prepared.start, so));
+    pg::ReplicationStream::Options ro;
+    ro.standby_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+        cfg.source.logical.standby_interval);
+    coord::Coordinator* c = coord.get();
+    const std::string slot = cfg.source.logical.slot_name;
+    ro.before_ack = [c, slot](Lsn lsn) -> Status {
+      PG2I_RETURN_IF_ERROR(c->RecordFlushedLsn(slot, lsn));
+      CrashPoint("after_flushed_lsn");
+      return Status::Ok();
+    };
+    auto stream = std::make_unique<pg::ReplicationStream>(std::move(prepared.replication),
+                                                          prepared.start, ro);
+    PG2I_ASSIGN_OR_RETURN(auto disco_conn, Source(cfg));
+    pg::Connection* dc = disco_conn.get();
+    auto rediscover = [dc, &cfg](const std::string& table) -> Result<stage::StagedRelation> {
+      for (const auto& t : cfg.tables) {
+        if (t.name.ToString() == table) return Discover(*dc, t);
+      }
+      return NotFound("table " + table + " is not configured");
+    };
+    stage::WalWriterOptions wo;
+    wo.slot = slot;
+    wo.staging_uri = StagingUri(cfg);
+    wo.flush_rows = cfg.sink.flush_rows;
+    wo.flush_bytes = cfg.sink.flush_bytes;
+    wo.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sink.flush_interval);
+    stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
+                            rediscover, wo);
+    log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
+    while (!stop && !shared->failed) {
+      PG2I_RETURN_IF_ERROR(writer.Step(200ms));
+    }
+    PG2I_RETURN_IF_ERROR(writer.Flush());
+    log::Info("WAL writer stopped", {{"confirmed", writer.confirmed()}});
+    return Status::Ok();
+  };
+  Status s = run();
+  if (!s.ok()) shared->Fail(s.WithContext("WAL writer"));
+  *writer_done = true;
+}
+
+void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer_done,
+                      Shared* shared) {
+  auto run = [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+    PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
+    materialize::MaterializerOptions mo;
+    mo.group = cfg.state.group;
+    mo.ns = {cfg.sink.ns};
+    mo.target_file_size = cfg.sink.target_file_size;
+    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+    const auto tables = TableNames(cfg);
+    while (true) {
+      const bool last = writer_done.load();
+      PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
+      PG2I_RETURN_IF_ERROR(m.RunCycle(tables).status());
+      if (last || shared->failed) break;
+      const auto until = std::chrono::steady_clock::now() + cfg.sink.materializer_interval;
+      while (std::chrono::steady_clock::now() < until && !writer_done && !shared->failed) {
+        std::this_thread::sleep_for(50ms);
+      }
+    }
+    return Status::Ok();
+  };
+  Status s = run();
+  if (!s.ok()) shared->Fail(s.WithContext("materializer"));
+}
+
+}  // namespace
+
+int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop) {
+  auto coord = Coordinator(cfg);
+  if (!coord.ok()) return Fail(coord.status());
+  auto prepared = Prepare(cfg, **coord);
+  if (!prepared.ok()) return Fail(prepared.status());
+  Shared shared;
+  std::atomic<bool> writer_done{false};
+  std::thread writer(WriterLoop, std::cref(cfg), std::move(*prepared), std::cref(stop), &shared,
+                     &writer_done);
+  std::thread mat(MaterializerLoop, std::cref(cfg), std::cref(writer_done), &shared);
+  writer.join();
+  mat.join();
+  if (shared.failed) return Fail(shared.error);
+  log::Info("stopped cleanly");
+  return 0;
+}
+
+int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop) {
+  auto coord = Coordinator(cfg);
+  if (!coord.ok()) return Fail(coord.status());
+  auto prepared = Prepare(cfg, **coord);
+  if (!prepared.ok()) return Fail(prepared.status());
+  Shared shared;
+  std::atomic<bool> writer_done{false};
+  WriterLoop(cfg, std::move(*prepared), stop, &shared, &writer_done);
+  if (shared.failed) return Fail(shared.error);
+  return 0;
+}
+
+int RunStatus(const config::Config& cfg, bool wait, std::chrono::seconds timeout) {
+  auto run = [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+    const std::string slot = cfg.source.logical.slot_name;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (wait) {
+      // A transactional marker: once the WAL writer confirmed past it, everything committed
+      // before this call is staged.
+      PG2I_ASSIGN_OR_RETURN(std::string marker_text,
+                            src->QueryScalar("SELECT pg_logical_emit_message(true, 'pg2iceberg', "
+                                             "'status --wait')::text"));
+      PG2I_ASSIGN_OR_RETURN(Lsn marker, Lsn::Parse(marker_text));
+      while (true) {
+        PG2I_ASSIGN_OR_RETURN(auto flushed, coord->FlushedLsn(slot));
+        if (flushed && *flushed > marker) break;
+        if (std::chrono::steady_clock::now() > deadline) {
+          return Unavailable("timed out waiting for the WAL writer to stage changes up to " +
+                             marker.ToString() + " (is pg2iceberg run going?)");
+        }
+        std::this_thread::sleep_for(100ms);
+      }
+      for (const auto& t : TableNames(cfg)) {
+        PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(t));
+        while (true) {
+          PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, t));
+          if (c.offset >= target) break;
+          if (std::chrono::steady_clock::now() > deadline) {
+            return Unavailable("timed out waiting for " + t + " to be materialized (offset " +
+                               std::to_string(c.offset) + " of " + std::to_string(target) + ")");
+          }
+          std::this_thread::sleep_for(100ms);
+        }
+      }
+    }
+    PG2I_ASSIGN_OR_RETURN(std::string cur_text, src->QueryScalar("SELECT pg_current_wal_lsn()::text"));
+    PG2I_ASSIGN_OR_RETURN(Lsn current, Lsn::Parse(cur_text));
+    PG2I_ASSIGN_OR_RETURN(auto flushed, coord->FlushedLsn(slot));
+    const Lsn staged = flushed.value_or(Lsn());
+    std::printf("source_lsn=%s staged_lsn=%s lag_bytes=%llu\n", current.ToString().c_str(),
+                staged.ToString().c_str(),
+                static_cast<unsigned long long>(Lsn::BytesBetween(staged, current)));
+    for (const auto& t : TableNames(cfg)) {
+      PG2I_ASSIGN_OR_RETURN(int64_t next, coord->NextOffset(t));
+      PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, t));
+      std::printf("table=%s staged_offset=%lld materialized_offset=%lld pending=%lld snapshot_id=%lld\n",
+                  t.c_str(), static_cast<long long>(next), static_cast<long long>(c.offset),
+                  static_cast<long long>(next - c.offset), static_cast<long long>(c.snapshot_id));
+    }
+    return Status::Ok();
+  };
+  Status s = run();
+  return s.ok() ? 0 : Fail(s);
+}
+
+int RunMigrateCoord(const config::Config& cfg) {
+  auto coord = Coordinator(cfg);
+  if (!coord.ok()) return Fail(coord.status());
+  Status s = (*coord)->Migrate();
+  if (!s.ok()) return Fail(s);
+  std::printf("OK: coordinator schema %s is up to date\n", cfg.state.coordinator_schema.c_str());
+  return 0;
+}
+
+int RunCleanup(const config::Config& cfg) {
+  auto run = [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
+    const std::string& slot = cfg.source.logical.slot_name;
+    PG2I_ASSIGN_OR_RETURN(auto info, pg::ReadSlot(*src, slot));
+    if (info) {
+      if (info->active) {
+        return FailedPrecondition("replication slot " + slot +
+                                  " is in use; stop pg2iceberg first");
+      }
+      PG2I_RETURN_IF_ERROR(src->Query("SELECT pg_drop_replication_slot($1)", {slot}).status());
+      std::printf("dropped replication slot %s\n", slot.c_str());
+    }
+    PG2I_RETURN_IF_ERROR(src->Exec("DROP PUBLICATION IF EXISTS " +
+                                   pg::QuoteIdent(cfg.source.logical.publication_name)));
+    std::printf("dropped publication %s (if it existed)\n",
+                cfg.source.logical.publication_name.c_str());
+    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+    PG2I_RETURN_IF_ERROR(coord->DropSchema());
+    std::printf("dropped coordinator schema %s; Iceberg tables were not touched\n",
+                cfg.state.coordinator_schema.c_str());
+    return Status::Ok();
+  };
+  Status s = run();
+  return s.ok() ? 0 : Fail(s);
+}
+
+int RunConnectIceberg(const config::Config& cfg) {
+  auto io = io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink));
+  if (!io.ok()) return Fail(io.status());
+  auto cat = Catalog(cfg, *io);
+  if (!cat.ok()) return Fail(cat.status());
+  auto exists = (*cat)->NamespaceExists({cfg.sink.ns});
+  if (!exists.ok()) return Fail(exists.status());
+  std::printf("OK: %s catalog reachable; namespace %s %s; warehouse %s\n",
+              (*cat)->kind().c_str(), cfg.sink.ns.c_str(), *exists ? "exists" : "does not exist yet",
+              cfg.sink.warehouse.c_str());
+  return 0;
+}
+
+}  // namespace pg2iceberg::cli

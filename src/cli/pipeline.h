@@ -1,0 +1,24 @@
+// The composition root of the logical pipeline: turns a Config into concrete backends
+// (PostgreSQL source and coordinator, object storage, SQL or REST catalog) and runs the WAL
+// writer and the materializer. Only this folder picks concrete implementations.
+#pragma once
+
+#include <atomic>
+
+#include "config/config.h"
+
+namespace pg2iceberg::cli {
+
+// `run` (logical mode): WAL writer and materializer until `stop` becomes true, then a final
+// flush and materialize. Returns the process exit code.
+int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop);
+// `stream-only`: the WAL writer alone.
+int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop);
+// `status`: per-table positions and lag; with `wait`, blocks until everything committed in
+// PostgreSQL before the call is visible in Iceberg (exit 1 on timeout).
+int RunStatus(const config::Config& cfg, bool wait, std::chrono::seconds timeout);
+int RunMigrateCoord(const config::Config& cfg);
+int RunCleanup(const config::Config& cfg);
+int RunConnectIceberg(const config::Config& cfg);
+
+}  // namespace pg2iceberg::cli

@@ -1,0 +1,406 @@
+#include "materialize/materializer.h"
+
+#include <algorithm>
+#include <set>
+
+#include "base/crash_point.h"
+#include "base/log.h"
+#include "fold/fold.h"
+#include "iceberg/metadata_edit.h"
+#include "iceberg/parquet_io.h"
+#include "iceberg/partitioned_writer.h"
+#include "iceberg/snapshot_producer.h"
+#include "stage/staged_file.h"
+
+namespace pg2iceberg::materialize {
+namespace {
+
+using iceberg::Field;
+using iceberg::Schema;
+
+std::string TransformText(const config::PartitionField& p) {
+  switch (p.transform) {
+    case config::PartitionTransform::kIdentity: return "identity";
+    case config::PartitionTransform::kYear: return "year";
+    case config::PartitionTransform::kMonth: return "month";
+    case config::PartitionTransform::kDay: return "day";
+    case config::PartitionTransform::kHour: return "hour";
+    case config::PartitionTransform::kBucket: return "bucket[" + std::to_string(p.param) + "]";
+    case config::PartitionTransform::kTruncate:
+      return "truncate[" + std::to_string(p.param) + "]";
+  }
+  return "identity";
+}
+
+// Converts a staged value to the Iceberg column's (possibly widened) type.
+Value Widen(const Value& v, const Type& to) {
+  if (IsNull(v)) return v;
+  if (to.id == TypeId::kLong) {
+    if (const auto* i = std::get_if<int32_t>(&v)) return Value(static_cast<int64_t>(*i));
+  }
+  if (to.id == TypeId::kDouble) {
+    if (const auto* f = std::get_if<float>(&v)) return Value(static_cast<double>(*f));
+  }
+  if (to.id == TypeId::kDecimal) {
+    if (const auto* d = std::get_if<Decimal128>(&v); d && d->scale != to.scale) {
+      Decimal128 out = *d;
+      while (out.scale < to.scale) {
+        out.unscaled *= 10;
+        ++out.scale;
+      }
+      return Value(out);
+    }
+  }
+  return v;
+}
+
+bool CanWiden(const Type& from, const Type& to) {
+  if (from == to) return true;
+  if (from.id == TypeId::kInt && to.id == TypeId::kLong) return true;
+  if (from.id == TypeId::kFloat && to.id == TypeId::kDouble) return true;
+  return from.id == TypeId::kDecimal && to.id == TypeId::kDecimal && from.scale == to.scale &&
+         from.precision <= to.precision;
+}
+
+const iceberg::PartitionSpec* UnpartitionedSpec(const iceberg::TableMetadata& m) {
+  for (const auto& s : m.partition_specs) {
+    if (s.fields.empty()) return &s;
+  }
+  return nullptr;
+}
+
+int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key) {
+  int64_t best = -1;
+  for (const auto& s : m.snapshots) {
+    auto it = s.summary.find(key);
+    if (it != s.summary.end()) best = std::max<int64_t>(best, std::atoll(it->second.c_str()));
+  }
+  return best;
+}
+
+}  // namespace
+
+Materializer::Materializer(coord::Coordinator* coord, catalog::Catalog* catalog,
+                           std::shared_ptr<io::FileIO> io,
+                           std::vector<config::TableConfig> tables,
+                           MaterializerOptions options)
+    : coord_(coord),
+      catalog_(catalog),
+      io_(std::move(io)),
+      tables_(std::move(tables)),
+      options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : Clock::Real()) {}
+
+const config::TableConfig* Materializer::ConfigFor(const std::string& table) const {
+  for (const auto& t : tables_) {
+    if (t.name.ToString() == table) return &t;
+  }
+  return nullptr;
+}
+
+catalog::TableIdent Materializer::IdentFor(const std::string& table) const {
+  const config::TableConfig* c = ConfigFor(table);
+  return catalog::TableIdent{options_.ns, c ? c->name.table : table};
+}
+
+Result<std::map<std::string, TableResult>> Materializer::RunCycle(
+    const std::vector<std::string>& tables) {
+  std::map<std::string, TableResult> out;
+  for (const std::string& t : tables) {
+    auto r = MaterializeTable(t);
+    if (!r.ok()) return r.status().WithContext("materializing " + t);
+    out[t] = *r;
+  }
+  return out;
+}
+
+Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
+  TableResult result;
+  const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
+  const catalog::TableIdent ident = IdentFor(table);
+
+  // A commit may have landed without its cursor (crash in between): trust the table.
+  auto existing = catalog_->LoadTable(ident);
+  if (existing.ok()) {
+    const int64_t committed = CommittedOffset(existing->metadata, offset_key);
+    if (committed > cursor.offset) {
+      cursor.offset = committed;
+      cursor.snapshot_id = existing->metadata.current_snapshot_id.value_or(-1);
+      PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, cursor));
+    }
+  } else if (!IsNotFound(existing.status())) {
+    return existing.status();
+  }
+  result.cursor = cursor.offset;
+
+  PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> entries,
+                        coord_->ReadLog(table, cursor.offset, options_.max_log_entries));
+  if (entries.empty()) return result;
+
+  // Read the staged changes past the cursor, in log (= commit) order.
+  std::vector<stage::DecodedStagedFile> files;
+  for (const auto& e : entries) {
+    PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io_, e.uri));
+    if (static_cast<int64_t>(f.changes.size()) != e.rows) {
+      return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
+                      " changes, the log says " + std::to_string(e.rows));
+    }
+    files.push_back(std::move(f));
+  }
+  const stage::StagedRelation& latest = files.back().relation;
+  if (latest.key.empty()) {
+    return FailedPrecondition("table " + table +
+                              " has no primary key; add one or set tables[].primary_key");
+  }
+
+  // Create the table, or evolve its schema to the latest relation.
+  catalog::LoadedTable loaded;
+  if (!existing.ok()) {
+    if (!namespace_ready_) {
+      PG2I_RETURN_IF_ERROR(catalog_->CreateNamespace(options_.ns, {}));
+      namespace_ready_ = true;
+    }
+    std::vector<Field> fields;
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < latest.columns.size(); ++i) {
+      const bool key = std::find(latest.key.begin(), latest.key.end(), static_cast<int>(i)) !=
+                       latest.key.end();
+      fields.push_back(Field{static_cast<int32_t>(i + 1), latest.columns[i].name, key,
+                             iceberg::DataType::Primitive(latest.columns[i].type), "", {}, {}});
+    }
+    for (int k : latest.key) ids.push_back(static_cast<int32_t>(k + 1));
+    catalog::CreateTableRequest req;
+    req.schema = Schema(0, fields, ids);
+    req.spec.spec_id = 0;
+    if (const config::TableConfig* c = ConfigFor(table)) {
+      for (const auto& p : c->partition) {
+        const Field* src = nullptr;
+        for (const Field& f : fields) {
+          if (f.name == p.column) src = &f;
+        }
+        if (src == nullptr) {
+          return FailedPrecondition("tables[].iceberg.partition of " + table + " names column " +
+                                    p.column + ", which the table does not have");
+        }
+        req.spec.fields.push_back(iceberg::PartitionField{src->id, 0, "", TransformText(p)});
+      }
+    }
+    req.properties = {{"format-version", "2"}};
+    auto created = catalog_->CreateTable(ident, req);
+    if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
+      created = catalog_->LoadTable(ident);
+    }
+    if (!created.ok()) return created.status().WithContext("creating " + ident.ToString());
+    loaded = std::move(*created);
+    log::Info("created Iceberg table", {{"table", ident.ToString()}});
+  } else {
+    loaded = std::move(*existing);
+  }
+  if (!loaded.metadata.DefaultSpec()->fields.empty() && UnpartitionedSpec(loaded.metadata) == nullptr) {
+    // Equality deletes of a partitioned table go in an unpartitioned spec: global deletes.
+    PG2I_ASSIGN_OR_RETURN(loaded, catalog_->CommitTable(
+                                      {ident, {}, {iceberg::TableUpdate::AddSpec(iceberg::PartitionSpec{-1, {}})}}));
+  }
+  {
+    const Schema& cur = *loaded.metadata.CurrentSchema();
+    std::vector<Field> next = cur.fields();
+    bool changed = false;
+    for (const auto& col : latest.columns) {
+      auto it = std::find_if(next.begin(), next.end(), [&](const Field& f) { return f.name == col.name; });
+      if (it == next.end()) {
+        next.push_back(Field{0, col.name, false, iceberg::DataType::Primitive(col.type), "", {}, {}});
+        changed = true;
+      } else if (it->type.is_primitive() && !(it->type.primitive == col.type)) {
+        if (!CanWiden(it->type.primitive, col.type)) {
+          if (CanWiden(col.type, it->type.primitive)) continue;  // narrower source: fine
+          return FailedPrecondition(
+              "column " + col.name + " of " + table + " changed from " +
+              it->type.primitive.ToString() + " to " + col.type.ToString() +
+              ", which Iceberg cannot evolve in place; add a new column instead, or drop and "
+              "re-create the Iceberg table and re-snapshot");
+        }
+        it->type = iceberg::DataType::Primitive(col.type);
+        changed = true;
+      }
+    }
+    if (changed) {
+      int32_t next_id = loaded.metadata.last_column_id;
+      for (Field& f : next) {
+        if (f.id == 0) f.id = ++next_id;
+      }
+      Schema s(cur.schema_id() + 1, next, cur.identifier_field_ids());
+      PG2I_ASSIGN_OR_RETURN(
+          loaded, catalog_->CommitTable(
+                      {ident,
+                       {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())},
+                       {iceberg::TableUpdate::AddSchema(s, next_id),
+                        iceberg::TableUpdate::SetCurrentSchema(-1)}}));
+      log::Info("evolved Iceberg schema", {{"table", ident.ToString()}});
+    }
+  }
+  const Schema& schema = *loaded.metadata.CurrentSchema();
+  const std::vector<Field>& fields = schema.fields();
+
+  // Changes in Iceberg column order.
+  std::vector<int> key_idx;
+  for (int32_t id : schema.identifier_field_ids()) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
+    }
+  }
+  std::vector<fold::Change> changes;
+  int64_t offset = entries.front().start_offset;
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    const auto& f = files[fi];
+    offset = entries[fi].start_offset;
+    std::vector<int> col_of(fields.size(), -1);
+    for (size_t i = 0; i < fields.size(); ++i) {
+      for (size_t c = 0; c < f.relation.columns.size(); ++c) {
+        if (f.relation.columns[c].name == fields[i].name) col_of[i] = static_cast<int>(c);
+      }
+    }
+    for (const auto& sc : f.changes) {
+      const int64_t this_offset = offset++;
+      if (this_offset < cursor.offset) continue;
+      fold::Change c = sc.change;
+      if (!c.commit_lsn.valid()) c.commit_lsn = entries[fi].max_commit_lsn;
+      if (c.op != fold::Op::kTruncate) {
+        std::vector<Value> row(fields.size());
+        for (size_t i = 0; i < fields.size(); ++i) {
+          if (col_of[i] >= 0 && fields[i].type.is_primitive()) {
+            row[i] = Widen(sc.change.values[static_cast<size_t>(col_of[i])], fields[i].type.primitive);
+          }
+        }
+        std::vector<int> unchanged;
+        for (int u : sc.change.unchanged) {
+          for (size_t i = 0; i < fields.size(); ++i) {
+            if (col_of[i] == u) unchanged.push_back(static_cast<int>(i));
+          }
+        }
+        for (size_t k = 0; k < c.old_key.size() && k < key_idx.size(); ++k) {
+          c.old_key[k] = Widen(c.old_key[k], fields[static_cast<size_t>(key_idx[k])].type.primitive);
+        }
+        c.values = std::move(row);
+        c.unchanged = std::move(unchanged);
+      }
+      changes.push_back(std::move(c));
+    }
+  }
+  const int64_t end_offset = entries.back().end_offset;
+  PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
+  result.changes = folded.changes;
+
+  // Unchanged TOAST not found in the batch: read it from the live table (latest version).
+  std::map<fold::Key, const fold::FoldedRow*> need;
+  for (const auto& [k, row] : folded.rows) {
+    if (row.kind == fold::FoldedRow::Kind::kUpsert && !row.unresolved.empty()) {
+      need[row.resolve_from] = &row;
+    }
+  }
+  std::map<fold::Key, std::pair<int64_t, std::vector<Value>>> found;
+  if (!need.empty() && !folded.truncated) {
+    PG2I_ASSIGN_OR_RETURN(auto live, iceberg::LiveEntries(io_.get(), loaded.metadata));
+    for (const auto& e : live) {
+      if (e.file.content != iceberg::FileContent::kData) continue;
+      PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io_, e.file.file_path, fields));
+      PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
+      for (auto& r : rows) {
+        fold::Key k;
+        for (int ki : key_idx) k.push_back(r[static_cast<size_t>(ki)]);
+        if (!need.count(k)) continue;
+        const int64_t seq = e.sequence_number.value_or(0);
+        auto it = found.find(k);
+        if (it == found.end() || it->second.first <= seq) found[k] = {seq, std::move(r)};
+      }
+    }
+  }
+
+  // Write: new rows, and equality deletes for every key touched.
+  std::vector<std::vector<Value>> upserts, deletes;
+  for (auto& [k, row] : folded.rows) {
+    if (!folded.truncated) deletes.push_back(k);
+    if (row.kind != fold::FoldedRow::Kind::kUpsert) continue;
+    std::vector<Value> values = row.values;
+    if (!row.unresolved.empty()) {
+      auto it = found.find(row.resolve_from);
+      if (it == found.end()) {
+        log::Warn("unchanged TOAST value not found in the table; column left NULL",
+                  {{"table", table}});
+      } else {
+        for (int c : row.unresolved) values[static_cast<size_t>(c)] = it->second.second[static_cast<size_t>(c)];
+      }
+    }
+    upserts.push_back(std::move(values));
+  }
+  iceberg::SnapshotChange change;
+  change.remove_all = folded.truncated;
+  change.extra_summary[offset_key] = std::to_string(end_offset);
+  iceberg::ParquetWriteOptions wo;
+  wo.target_file_size = options_.target_file_size > 0 ? options_.target_file_size : wo.target_file_size;
+  if (!upserts.empty()) {
+    PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeData(io_, loaded.metadata, wo));
+    PG2I_RETURN_IF_ERROR(w->Write(upserts));
+    PG2I_ASSIGN_OR_RETURN(change.added_data, w->Close());
+  }
+  if (!deletes.empty()) {
+    iceberg::TableMetadata for_deletes = loaded.metadata;
+    if (const auto* unpart = UnpartitionedSpec(loaded.metadata)) {
+      for_deletes.default_spec_id = unpart->spec_id;
+    }
+    PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeEqualityDeletes(io_, for_deletes, {}, wo));
+    PG2I_RETURN_IF_ERROR(w->WriteTo({}, deletes));
+    PG2I_ASSIGN_OR_RETURN(change.added_deletes, w->Close());
+  }
+  result.rows_written = static_cast<int64_t>(upserts.size());
+  result.deletes_written = static_cast<int64_t>(deletes.size());
+
+  iceberg::SnapshotProducer producer(io_.get(), clock_, change);
+  catalog::LoadedTable committed;
+  bool done = false;
+  for (int attempt = 0; attempt < 10 && !done; ++attempt) {
+    if (attempt > 0) {
+      PG2I_ASSIGN_OR_RETURN(loaded, catalog_->LoadTable(ident));
+    }
+    PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(loaded.metadata));
+    auto r = catalog_->CommitTable({ident, pending.requirements, pending.updates});
+    if (r.ok()) {
+      committed = std::move(*r);
+      done = true;
+    } else if (r.status().code() == StatusCode::kAborted) {
+      continue;
+    } else if (r.status().code() == StatusCode::kCommitStateUnknown) {
+      // Rule 3: read the table before anything else.
+      PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable now, catalog_->LoadTable(ident));
+      if (now.metadata.SnapshotById(pending.snapshot.snapshot_id) != nullptr) {
+        committed = std::move(now);
+        done = true;
+      }
+    } else {
+      return r.status();
+    }
+  }
+  if (!done) return Aborted("could not commit to " + ident.ToString() + " after 10 attempts");
+  CrashPoint("after_iceberg_commit");
+  result.snapshot_id = committed.metadata.current_snapshot_id.value_or(-1);
+  PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end_offset, result.snapshot_id}));
+  CrashPoint("after_cursor_advance");
+  result.cursor = end_offset;
+  log::Info("materialized", {{"table", ident.ToString()},
+                             {"changes", result.changes},
+                             {"rows", result.rows_written},
+                             {"snapshot_id", result.snapshot_id}});
+
+  // Garbage-collect staged files every group has passed (rule 7).
+  PG2I_ASSIGN_OR_RETURN(std::optional<int64_t> min_cursor, coord_->MinCursor(table));
+  if (min_cursor) {
+    PG2I_ASSIGN_OR_RETURN(auto trimmed, coord_->TrimLog(table, *min_cursor));
+    std::vector<std::string> uris;
+    for (const auto& e : trimmed) uris.push_back(e.uri);
+    Status del = io_->DeleteMany(uris);
+    if (!del.ok()) log::Warn("could not delete staged files", {{"error", del}});
+  }
+  return result;
+}
+
+}  // namespace pg2iceberg::materialize

@@ -1,0 +1,69 @@
+// The materializer: per table per cycle, read the log past the group's cursor, fold by primary
+// key, resolve unchanged TOAST from the live table, write data files and equality deletes,
+// commit one Iceberg snapshot, and only then advance the cursor (durability rule 3). A commit
+// whose outcome is unknown is resolved by reading the table back: every snapshot records the
+// log offset it covers (summary key "pg2iceberg.offset.<group>"), so a replay after a crash
+// skips what is already in Iceberg, and a replay that does happen is harmless (rule 4).
+//
+// Tables are created on first use from the staged relation (identifier fields = primary key);
+// new columns and widened types are applied as schema evolution. Partitioned tables carry a
+// second, unpartitioned spec for equality deletes, which then apply to every partition (an
+// update may move a row between partitions). Staged files below every group's cursor are
+// garbage-collected (rule 7). Not thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "catalog/catalog.h"
+#include "config/config.h"
+#include "coord/coordinator.h"
+#include "io/file_io.h"
+
+namespace pg2iceberg::materialize {
+
+struct MaterializerOptions {
+  std::string group = "default";
+  std::vector<std::string> ns = {"default"};
+  int64_t target_file_size = int64_t{128} << 20;
+  int max_log_entries = 500;  // per table per cycle
+  Clock* clock = nullptr;
+};
+
+struct TableResult {
+  int64_t changes = 0;
+  int64_t rows_written = 0;
+  int64_t deletes_written = 0;
+  int64_t snapshot_id = -1;
+  int64_t cursor = 0;
+};
+
+class Materializer {
+ public:
+  Materializer(coord::Coordinator* coord, catalog::Catalog* catalog,
+               std::shared_ptr<io::FileIO> io, std::vector<config::TableConfig> tables,
+               MaterializerOptions options);
+
+  // One pass over `tables` (names as configured); returns per-table results.
+  Result<std::map<std::string, TableResult>> RunCycle(const std::vector<std::string>& tables);
+  Result<TableResult> MaterializeTable(const std::string& table);
+
+  // The Iceberg identifier of a configured table: <namespace>.<table name without schema>.
+  catalog::TableIdent IdentFor(const std::string& table) const;
+
+ private:
+  const config::TableConfig* ConfigFor(const std::string& table) const;
+
+  coord::Coordinator* coord_;
+  catalog::Catalog* catalog_;
+  std::shared_ptr<io::FileIO> io_;
+  std::vector<config::TableConfig> tables_;
+  MaterializerOptions options_;
+  Clock* clock_;
+  bool namespace_ready_ = false;
+};
+
+}  // namespace pg2iceberg::materialize
