@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
+#include "cli/verify.h"
 #include "config/config.h"
 #include "config/options.h"
 
@@ -77,6 +78,8 @@ int Main(int argc, char** argv) {
                        "wait until everything committed in PostgreSQL so far is in Iceberg");
   status_cmd->add_option("--timeout", timeout_text, "give up waiting after this long")
       ->capture_default_str();
+  auto* verify = app.add_subcommand(
+      "verify", "compare PostgreSQL with Iceberg by primary key; non-zero exit on any difference");
   auto* migrate = app.add_subcommand(
       "migrate-coord", "create or upgrade the coordinator schema (idempotent) and exit");
   auto* cleanup = app.add_subcommand(
@@ -120,6 +123,7 @@ int Main(int argc, char** argv) {
   if (connect_pg->parsed()) return RunConnectPg(*cfg);
   if (connect_iceberg->parsed()) return RunConnectIceberg(*cfg);
   if (migrate->parsed()) return RunMigrateCoord(*cfg);
+  if (verify->parsed()) return RunVerify(*cfg);
   if (cleanup->parsed()) return RunCleanup(*cfg);
   if (status_cmd->parsed()) {
     auto t = config::ParseDuration(timeout_text);

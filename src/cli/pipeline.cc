@@ -1,4 +1,5 @@
 #include "cli/pipeline.h"
+#include "cli/verify.h"
 
 #include <cstdio>
 #include <thread>
@@ -419,6 +420,34 @@ int RunConnectIceberg(const config::Config& cfg) {
   std::printf("OK: %s catalog reachable; namespace %s %s; warehouse %s\n",
               (*cat)->kind().c_str(), cfg.sink.ns.c_str(), *exists ? "exists" : "does not exist yet",
               cfg.sink.warehouse.c_str());
+  return 0;
+}
+
+int RunVerify(const config::Config& cfg) {
+  auto run = [&]() -> Result<bool> {
+    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+    PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
+    bool clean = true;
+    for (const auto& t : cfg.tables) {
+      PG2I_ASSIGN_OR_RETURN(TableDiff d, VerifyTable(*src, t, *cat, io, {cfg.sink.ns}));
+      std::printf("table=%s pg_rows=%lld iceberg_rows=%lld missing=%lld extra=%lld "
+                  "different=%lld duplicates=%lld %s\n",
+                  d.table.c_str(), static_cast<long long>(d.pg_rows),
+                  static_cast<long long>(d.iceberg_rows), static_cast<long long>(d.missing),
+                  static_cast<long long>(d.extra), static_cast<long long>(d.different),
+                  static_cast<long long>(d.duplicates), d.clean() ? "OK" : "DIFF");
+      for (const auto& s : d.samples) std::printf("  %s\n", s.c_str());
+      clean = clean && d.clean();
+    }
+    return clean;
+  };
+  auto r = run();
+  if (!r.ok()) return Fail(r.status());
+  if (!*r) {
+    std::fprintf(stderr, "error: PostgreSQL and Iceberg differ (see above)\n");
+    return 1;
+  }
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "pg/connection.h"
 
+#include "base/log.h"
 #include "pg/values.h"
 
 #include <cstring>
@@ -57,6 +58,15 @@ Result<std::unique_ptr<Connection>> Connection::Connect(const std::string& conni
     }
     return Status(code, "cannot connect to PostgreSQL (" + display + "): " + msg + "; " + hint);
   }
+  // Server notices ("relation already exists, skipping") go to the debug log, not stderr.
+  PQsetNoticeProcessor(
+      conn,
+      [](void*, const char* message) {
+        std::string m = message ? message : "";
+        while (!m.empty() && m.back() == '\n') m.pop_back();
+        log::Debug("postgres notice", {{"message", m}});
+      },
+      nullptr);
   return std::unique_ptr<Connection>(new Connection(conn, display));
 }
 
