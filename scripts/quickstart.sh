@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # First contact: installs what is needed, builds pg2iceberg, starts a throwaway local
-# PostgreSQL 15 with a demo table and runs pg2iceberg against it with the embedded defaults
-# (a config holding only source.postgres and tables). Everything it creates lives in
+# PostgreSQL 15 with a demo table and runs `pg2iceberg run` against it with the embedded
+# defaults (a config holding only source.postgres and tables), writes changes, waits until
+# Iceberg has them, verifies, and shows the rows as Iceberg Java reads them. Everything it creates lives in
 # .quickstart/ and the PostgreSQL server is stopped on exit (pass --keep to leave it running).
 #
 # Environment: PG2I_BUILD_DIR=<dir> uses an existing build instead of building the release
@@ -43,8 +44,6 @@ CREATE TABLE public.orders (
   amount numeric(10,2),
   created_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO public.orders (id, customer, amount)
-SELECT g, 'customer-' || g, g * 1.25 FROM generate_series(1, 1000) g;
 SQL
 
 cat > "$QS/config.yaml" <<YAML
@@ -63,19 +62,43 @@ YAML
 cd "$QS"
 echo "quickstart: pg2iceberg connect-pg"
 "$BIN" --config config.yaml connect-pg
-echo "quickstart: effective configuration (pg2iceberg config)"
-"$BIN" --config config.yaml config | sed -n '/^sink:/,/^  warehouse:/p'
 
-if "$BIN" --help | grep -qE '^  run '; then
-  echo "quickstart: pg2iceberg run"
-  "$BIN" --config config.yaml run
-else
-  cat <<'MSG'
-quickstart: the replication pipeline (`pg2iceberg run`) is not in this build yet; see
-            "What works today" in README.md. The PostgreSQL side and configuration above are
-            what `run` will use.
-MSG
+echo "quickstart: starting pg2iceberg run (log in $QS/run.log)"
+"$BIN" --config config.yaml --log-format text run > run.log 2>&1 &
+RUN_PID=$!
+stop_run() { kill -TERM "$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null || true; }
+if (( ! KEEP )); then
+  trap 'stop_run; pg_stop "$PGDATA_QS/pg"; rm -rf "$PGDATA_QS"' EXIT
 fi
+for _ in $(seq 1 100); do
+  active=$(psql_qs -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")
+  [[ "$active" == "1" ]] && break
+  kill -0 "$RUN_PID" 2>/dev/null || { cat run.log; echo "quickstart: pg2iceberg run exited" >&2; exit 1; }
+  sleep 0.2
+done
+
+echo "quickstart: writing 1000 orders, then updating and deleting some"
+psql_qs <<'SQL'
+INSERT INTO public.orders (id, customer, amount)
+SELECT g, 'customer-' || g, g * 1.25 FROM generate_series(1, 1000) g;
+UPDATE public.orders SET amount = amount * 2 WHERE id <= 100;
+DELETE FROM public.orders WHERE id > 990;
+SQL
+
+echo "quickstart: pg2iceberg status --wait (until Iceberg has everything)"
+"$BIN" --config config.yaml status --wait --timeout 120s
+echo "quickstart: pg2iceberg verify (PostgreSQL against Iceberg, row by row)"
+"$BIN" --config config.yaml verify
+
+echo "quickstart: the Iceberg table as Iceberg Java reads it (first rows):"
+CP="$ROOT/tools/java/target/pg2iceberg-test-tools.jar:$ROOT/.deps/java/lib/*"
+java -cp "$CP" dev.pg2iceberg.tools.ReadTable --jdbc-uri "jdbc:postgresql://127.0.0.1:$PORT/postgres" \
+  --jdbc-user postgres --jdbc-schema iceberg --catalog-name pg2iceberg \
+  --warehouse "file://$QS/warehouse" --table default.orders --no-file-column > rows.tsv
+head -5 rows.tsv
+echo "quickstart: $(( $(wc -l < rows.tsv) - 1 )) rows in Iceberg table default.orders" \
+     "(warehouse $QS/warehouse)"
+stop_run
 if (( KEEP )); then
   echo "quickstart: PostgreSQL left running on 127.0.0.1:$PORT; stop it with:"
   echo "  runuser -u pg2i_test -- /usr/lib/postgresql/15/bin/pg_ctl -D $PGDATA_QS/pg stop  (as root)"
