@@ -55,6 +55,8 @@ int Main(int argc, char** argv) {
   app.add_option("--log-format", log_format,
                  "text|json (default: text on a terminal, JSON otherwise)");
   app.require_subcommand(1);
+  // Global options may also follow the subcommand: `pg2iceberg run --config x.yaml`.
+  app.fallthrough();
 
   bool reference = false;
   auto* config_cmd = app.add_subcommand(

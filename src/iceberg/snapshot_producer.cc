@@ -314,4 +314,63 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
   return out;
 }
 
+namespace {
+
+// Every file a snapshot references: its manifest list, manifests, and live data/delete files.
+Status CollectFiles(io::FileIO* io, const Snapshot& s, std::set<std::string>* lists,
+                    std::set<std::string>* manifests, std::set<std::string>* files) {
+  lists->insert(s.manifest_list);
+  PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(s.manifest_list));
+  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> mfs, ReadManifestList(bytes));
+  for (const ManifestFile& mf : mfs) {
+    if (!manifests->insert(mf.manifest_path).second) continue;
+    PG2I_ASSIGN_OR_RETURN(std::string mbytes, io->ReadAll(mf.manifest_path));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(mbytes, mf));
+    for (const ManifestEntry& e : entries) files->insert(e.file.file_path);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ExpiryPlan> PlanExpiry(io::FileIO* io, const TableMetadata& m, int64_t older_than_ms,
+                              int retain_last) {
+  ExpiryPlan plan;
+  std::set<int64_t> keep;
+  for (const auto& [name, ref] : m.refs) keep.insert(ref.snapshot_id);
+  if (m.current_snapshot_id) keep.insert(*m.current_snapshot_id);
+  // The newest `retain_last` snapshots of main's ancestry stay.
+  const Snapshot* s = m.CurrentSnapshot();
+  for (int i = 0; s != nullptr && i < retain_last; ++i) {
+    keep.insert(s->snapshot_id);
+    s = s->parent_snapshot_id ? m.SnapshotById(*s->parent_snapshot_id) : nullptr;
+  }
+  for (const Snapshot& snap : m.snapshots) {
+    if (!keep.count(snap.snapshot_id) && snap.timestamp_ms < older_than_ms) {
+      plan.snapshot_ids.push_back(snap.snapshot_id);
+    }
+  }
+  if (plan.snapshot_ids.empty()) return plan;
+  std::set<std::string> kept_lists, kept_manifests, kept_files;
+  std::set<std::string> gone_lists, gone_manifests, gone_files;
+  const std::set<int64_t> removing(plan.snapshot_ids.begin(), plan.snapshot_ids.end());
+  for (const Snapshot& snap : m.snapshots) {
+    if (removing.count(snap.snapshot_id)) {
+      PG2I_RETURN_IF_ERROR(CollectFiles(io, snap, &gone_lists, &gone_manifests, &gone_files));
+    } else {
+      PG2I_RETURN_IF_ERROR(CollectFiles(io, snap, &kept_lists, &kept_manifests, &kept_files));
+    }
+  }
+  auto add = [&](const std::set<std::string>& gone, const std::set<std::string>& kept) {
+    for (const auto& f : gone) {
+      if (!kept.count(f)) plan.files_to_delete.push_back(f);
+    }
+  };
+  add(gone_files, kept_files);
+  add(gone_manifests, kept_manifests);
+  add(gone_lists, kept_lists);
+  plan.updates.push_back(TableUpdate::RemoveSnapshots(plan.snapshot_ids));
+  return plan;
+}
+
 }  // namespace pg2iceberg::iceberg

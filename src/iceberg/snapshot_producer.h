@@ -71,6 +71,18 @@ class SnapshotProducer {
 Result<std::vector<ManifestEntry>> LiveEntries(io::FileIO* io, const TableMetadata& m,
                                                std::optional<int64_t> snapshot_id = {});
 
+// Snapshot expiry: which snapshots to remove (older than `older_than_ms`, never the current
+// one nor one a branch or tag points at, keeping at least `retain_last` of main's history),
+// the commit that removes them, and the files only they referenced (manifest lists,
+// manifests, data and delete files), to delete once that commit succeeded.
+struct ExpiryPlan {
+  std::vector<int64_t> snapshot_ids;
+  std::vector<TableUpdate> updates;
+  std::vector<std::string> files_to_delete;
+};
+Result<ExpiryPlan> PlanExpiry(io::FileIO* io, const TableMetadata& m, int64_t older_than_ms,
+                              int retain_last = 1);
+
 // A random positive 63-bit snapshot id.
 int64_t NewSnapshotId();
 

@@ -34,7 +34,10 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
   const StagedRelation& cur = *it->second;
   bool same = cur.columns.size() == rel.columns.size();
   for (size_t i = 0; same && i < rel.columns.size(); ++i) {
+    // Domains are resolved to their base type in `cur`, so a domain column always looks
+    // changed: one extra discovery query per Relation message, which is rare.
     same = cur.columns[i].name == rel.columns[i].name &&
+           cur.columns[i].type_oid == rel.columns[i].type_oid &&
            cur.columns[i].typmod == rel.columns[i].type_modifier;
   }
   if (!same) {
