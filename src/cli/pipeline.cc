@@ -14,6 +14,7 @@
 #include "pg/catalog.h"
 #include "pg/replication.h"
 #include "pg/values.h"
+#include "fold/fold.h"
 #include "stage/wal_writer.h"
 
 namespace pg2iceberg::cli {
@@ -107,6 +108,68 @@ std::vector<std::string> TableNames(const config::Config& cfg) {
   return out;
 }
 
+// Copies every configured table (except skip_snapshot ones) as of the slot's exported
+// snapshot and stages the rows as inserts at the slot's consistent point, so CDC continues
+// exactly where the copy ended. Marks each table complete in the coordinator.
+Status InitialSnapshot(const config::Config& cfg, coord::Coordinator& coord,
+                       const std::map<std::string, stage::StagedRelation>& relations,
+                       const pg::CreatedSlot& slot) {
+  PG2I_ASSIGN_OR_RETURN(auto conn, Source(cfg));
+  PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+  PG2I_RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  PG2I_RETURN_IF_ERROR(conn->Exec("SET TRANSACTION SNAPSHOT " + pg::QuoteLiteral(slot.snapshot_name)));
+  std::string dir = StagingUri(cfg);
+  const int64_t batch_rows = std::max<int64_t>(cfg.sink.flush_rows, 10'000);
+  for (const auto& t : cfg.tables) {
+    const std::string name = t.name.ToString();
+    if (t.skip_snapshot) {
+      PG2I_ASSIGN_OR_RETURN(auto st, coord.GetTable(name));
+      PG2I_RETURN_IF_ERROR(coord.PutTable({name, st ? st->relid : 0, true, slot.consistent_point}));
+      continue;
+    }
+    const stage::StagedRelation& rel = relations.at(name);
+    std::string cols;
+    for (const auto& c : rel.columns) cols += (cols.empty() ? "" : ", ") + pg::QuoteIdent(c.name);
+    PG2I_RETURN_IF_ERROR(conn->Exec("DECLARE pg2i_snap NO SCROLL CURSOR FOR SELECT " + cols +
+                                    " FROM " + t.name.Quoted()));
+    int64_t total = 0;
+    while (true) {
+      PG2I_ASSIGN_OR_RETURN(pg::QueryResult batch,
+                            conn->Query("FETCH " + std::to_string(batch_rows) + " FROM pg2i_snap"));
+      if (batch.rows.empty()) break;
+      std::vector<stage::StagedChange> changes;
+      changes.reserve(batch.rows.size());
+      for (const auto& row : batch.rows) {
+        stage::StagedChange sc;
+        sc.change.op = fold::Op::kInsert;
+        sc.change.commit_lsn = slot.consistent_point;
+        sc.change.seq = total + static_cast<int64_t>(changes.size());
+        sc.change.values.resize(rel.columns.size());
+        for (size_t c = 0; c < rel.columns.size(); ++c) {
+          if (!row[c]) continue;
+          PG2I_ASSIGN_OR_RETURN(sc.change.values[c],
+                                pg::ParseText(rel.columns[c].type, rel.columns[c].type_oid, *row[c]));
+        }
+        changes.push_back(std::move(sc));
+      }
+      PG2I_ASSIGN_OR_RETURN(std::string bytes, stage::EncodeStagedFile(rel, changes));
+      const std::string uri = dir + "/" + name + "/snapshot-" + io::NewUniqueName() + ".parquet";
+      PG2I_RETURN_IF_ERROR(io->WriteAll(uri, bytes));
+      coord::StagedFile f{name, uri, static_cast<int64_t>(changes.size()),
+                          static_cast<int64_t>(bytes.size()), slot.consistent_point,
+                          slot.consistent_point};
+      PG2I_RETURN_IF_ERROR(coord.ClaimOffsets({f}).status());
+      total += static_cast<int64_t>(changes.size());
+      log::Info("snapshot progress", {{"table", name}, {"rows", total}});
+    }
+    PG2I_RETURN_IF_ERROR(conn->Exec("CLOSE pg2i_snap"));
+    PG2I_ASSIGN_OR_RETURN(auto st, coord.GetTable(name));
+    PG2I_RETURN_IF_ERROR(coord.PutTable({name, st ? st->relid : 0, true, slot.consistent_point}));
+    log::Info("snapshot complete", {{"table", name}, {"rows", total}});
+  }
+  return conn->Exec("COMMIT");
+}
+
 // Everything `run` and `stream-only` need before streaming starts, with the start-up checks
 // of DESIGN.md §4.
 struct Prepared {
@@ -177,10 +240,26 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord) {
                                 " is gone although pg2iceberg used it before, so changes may be "
                                 "lost; run pg2iceberg cleanup and start again to re-snapshot");
     }
-    PG2I_ASSIGN_OR_RETURN(pg::CreatedSlot created, p.replication->CreateSlot(slot_name, false));
+    PG2I_ASSIGN_OR_RETURN(pg::CreatedSlot created, p.replication->CreateSlot(slot_name, true));
     log::Info("created replication slot", {{"slot", slot_name}, {"lsn", created.consistent_point}});
     p.start = created.consistent_point;
+    // The exported snapshot is valid until the next command on the replication connection:
+    // copy every table as of exactly the slot's start point now.
+    PG2I_RETURN_IF_ERROR(InitialSnapshot(cfg, coord, p.relations, created));
   } else {
+    for (const auto& t : cfg.tables) {
+      PG2I_ASSIGN_OR_RETURN(auto state, coord.GetTable(t.name.ToString()));
+      if (!t.skip_snapshot && state && !state->snapshot_complete) {
+        return FailedPrecondition(
+            "table " + t.name.ToString() +
+            " has not been copied to Iceberg (it was added to the configuration after the "
+            "first start, or the first copy was interrupted); copying a table into a running "
+            "pipeline is not supported yet: run pg2iceberg cleanup, drop the Iceberg tables, "
+            "and start again, or set skip_snapshot: true if the table needs no initial copy");
+      }
+    }
+  }
+  if (slot) {
     std::string warning;
     PG2I_RETURN_IF_ERROR(pg::CheckSlotHealth(*slot, id.dbname, &warning));
     if (!warning.empty()) log::Warn(warning);
