@@ -17,6 +17,7 @@
 #include "cli/verify.h"
 #include "config/config.h"
 #include "config/options.h"
+#include "io/arrow_file_io.h"
 
 namespace pg2iceberg::cli {
 namespace {
@@ -144,4 +145,9 @@ int Main(int argc, char** argv) {
 
 }  // namespace pg2iceberg::cli
 
-int main(int argc, char** argv) { return pg2iceberg::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  const int rc = pg2iceberg::cli::Main(argc, argv);
+  // Arrow's S3 client must be shut down before static destructors run.
+  (void)pg2iceberg::io::FinalizeS3();
+  return rc;
+}

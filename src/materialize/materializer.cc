@@ -183,7 +183,19 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
           return FailedPrecondition("tables[].iceberg.partition of " + table + " names column " +
                                     p.column + ", which the table does not have");
         }
-        req.spec.fields.push_back(iceberg::PartitionField{src->id, 0, "", TransformText(p)});
+        // Iceberg Java's default names: the column for identity, else column_<transform>.
+        std::string name = p.column;
+        switch (p.transform) {
+          case config::PartitionTransform::kIdentity: break;
+          case config::PartitionTransform::kYear: name += "_year"; break;
+          case config::PartitionTransform::kMonth: name += "_month"; break;
+          case config::PartitionTransform::kDay: name += "_day"; break;
+          case config::PartitionTransform::kHour: name += "_hour"; break;
+          case config::PartitionTransform::kBucket: name += "_bucket"; break;
+          case config::PartitionTransform::kTruncate: name += "_trunc"; break;
+        }
+        req.spec.fields.push_back(iceberg::PartitionField{
+            src->id, 1000 + static_cast<int32_t>(req.spec.fields.size()), name, TransformText(p)});
       }
     }
     req.properties = {{"format-version", "2"}};
