@@ -27,7 +27,7 @@ PYICEBERG_VERSION=0.12.0
 VERSITYGW_VERSION=v1.7.0
 
 APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git bc
   libpq-dev postgresql-15 postgresql-client-15
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev

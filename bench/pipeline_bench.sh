@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `pg2iceberg run` (not a test): N mixed changes (70% inserts, 20%
+# updates, 10% deletes, in transactions of 10,000) are written while pg2iceberg is stopped, so
+# they wait in its slot; an identical slot is drained by PostgreSQL's pg_recvlogical in the
+# same run as the baseline. Then `run` starts and we time how long until every change is
+# staged (coordinator offsets) and until everything is visible in Iceberg (`status --wait`),
+# and read the peak RSS of the run process.
+#
+#   bench/pipeline_bench.sh [changes=1000000] [build dir=build/release]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
+N=${1:-1000000}
+BUILD=${2:-$ROOT/build/release}
+BIN="$BUILD/src/cli/pg2iceberg"
+[[ -x "$BIN" ]] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 2; }
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/pg2iceberg-bench.XXXXXX")"
+chmod 755 "$TMP"
+PORT=$(free_port)
+trap 'kill -TERM ${RUN_PID:-0} 2>/dev/null || true; pg_stop "$TMP/pg"; rm -rf "$TMP"' EXIT
+pg_start "$TMP/pg" "$PORT"
+q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
+q -c "CREATE TABLE bench (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2), created_at timestamptz NOT NULL, flag boolean)"
+cat > "$TMP/config.yaml" <<YAML
+source:
+  postgres: {host: 127.0.0.1, port: $PORT, database: postgres, user: postgres}
+tables:
+  - name: public.bench
+sink:
+  warehouse: file://$TMP/warehouse
+  flush_rows: 100000
+  flush_interval: 2s
+  materializer_interval: 2s
+metrics_addr: ""
+YAML
+cd "$TMP"
+# First start: creates the slot and copies the (empty) table, then stop.
+"$BIN" --config config.yaml run > run0.log 2>&1 &
+RUN_PID=$!
+for _ in $(seq 1 100); do
+  [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && break
+  sleep 0.1
+done
+kill -TERM $RUN_PID; wait $RUN_PID || true
+q -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
+
+inserts=$(( N * 7 / 10 )); updates=$(( N * 2 / 10 )); deletes=$(( N - inserts - updates ))
+echo "writing $N changes ($inserts inserts, $updates updates, $deletes deletes)"
+for (( s = 1; s <= inserts; s += 10000 )); do
+  e=$(( s + 9999 < inserts ? s + 9999 : inserts ))
+  q -c "INSERT INTO bench SELECT g, 'customer-' || g, g * 1.25, '2025-01-01'::timestamptz + g * interval '1 minute', g % 2 = 0 FROM generate_series($s, $e) g"
+done
+for (( s = 1; s <= updates; s += 10000 )); do
+  e=$(( s + 9999 < updates ? s + 9999 : updates ))
+  q -c "UPDATE bench SET amount = amount + 1, name = name || '!' WHERE id BETWEEN $s AND $e"
+done
+for (( s = inserts - deletes + 1; s <= inserts; s += 10000 )); do
+  e=$(( s + 9999 < inserts ? s + 9999 : inserts ))
+  q -c "DELETE FROM bench WHERE id BETWEEN $s AND $e"
+done
+END_LSN=$(q -At -c "SELECT pg_current_wal_lsn()")
+
+t0=$(date +%s.%N)
+/usr/lib/postgresql/15/bin/pg_recvlogical -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
+  --slot=bench_recv --start --no-loop -o proto_version=2 -o publication_names=pg2iceberg_pub \
+  -o streaming=on -E "$END_LSN" -f /dev/null
+t1=$(date +%s.%N)
+recv_s=$(echo "$t1 - $t0" | bc -l)
+
+t2=$(date +%s.%N)
+"$BIN" --config config.yaml run > run.log 2>&1 &
+RUN_PID=$!
+staged_s=""
+while true; do
+  off=$(q -At -c "SELECT coalesce(max(next_offset), 0) FROM _pg2iceberg.log_seq")
+  if (( off >= N )); then staged_s=$(echo "$(date +%s.%N) - $t2" | bc -l); break; fi
+  kill -0 $RUN_PID || { cat run.log; exit 1; }
+  sleep 0.05
+done
+"$BIN" --config config.yaml status --wait --timeout 1800s > /dev/null
+visible_s=$(echo "$(date +%s.%N) - $t2" | bc -l)
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$RUN_PID/status)
+"$BIN" --config config.yaml verify | head -3
+kill -TERM $RUN_PID; wait $RUN_PID || true
+
+printf 'changes:                      %d\n' "$N"
+printf 'pg_recvlogical drain:         %8.2f s  %10.0f changes/s\n' "$recv_s" "$(echo "$N / $recv_s" | bc -l)"
+printf 'pg2iceberg staged:            %8.2f s  %10.0f changes/s\n' "$staged_s" "$(echo "$N / $staged_s" | bc -l)"
+printf 'ratio (staging / recvlogical throughput): %.2f\n' "$(echo "$recv_s / $staged_s" | bc -l)"
+printf 'visible in Iceberg after:     %8.2f s\n' "$visible_s"
+printf 'peak RSS of pg2iceberg run:   %8.1f MB\n' "$(echo "$rss_kb / 1024" | bc -l)"
