@@ -137,6 +137,13 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> entries,
                         coord_->ReadLog(table, cursor.offset, options_.max_log_entries));
   if (entries.empty()) return result;
+  // Bound the batch (memory): whole files, at least one, up to max_changes.
+  int64_t batch = 0;
+  size_t keep = 0;
+  while (keep < entries.size() && (keep == 0 || batch + entries[keep].rows <= options_.max_changes)) {
+    batch += entries[keep++].rows;
+  }
+  entries.resize(keep);
 
   // Read the staged changes past the cursor, in log (= commit) order.
   std::vector<stage::DecodedStagedFile> files;

@@ -29,7 +29,8 @@ struct MaterializerOptions {
   std::string group = "default";
   std::vector<std::string> ns = {"default"};
   int64_t target_file_size = int64_t{128} << 20;
-  int max_log_entries = 500;  // per table per cycle
+  int max_log_entries = 500;       // per table per cycle
+  int64_t max_changes = 250'000;   // per table per cycle (bounds memory; at least one file)
   Clock* clock = nullptr;
 };
 
