@@ -30,17 +30,6 @@ std::string Show(const Row& r) {
   return s + ")";
 }
 
-Value WidenTo(const Value& v, const Type& t) {
-  if (IsNull(v)) return v;
-  if (t.id == TypeId::kLong) {
-    if (const auto* i = std::get_if<int32_t>(&v)) return Value(static_cast<int64_t>(*i));
-  }
-  if (t.id == TypeId::kDouble) {
-    if (const auto* f = std::get_if<float>(&v)) return Value(static_cast<double>(*f));
-  }
-  return v;
-}
-
 }  // namespace
 
 Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& table,
@@ -134,7 +123,7 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
         }
         for (size_t i = 0; i < fields.size(); ++i) {
           if (fields[i].name == col.name && fields[i].type.is_primitive()) {
-            row[i] = WidenTo(v, fields[i].type.primitive);
+            row[i] = WidenValue(v, fields[i].type.primitive);
           }
         }
       }

@@ -32,28 +32,6 @@ std::string TransformText(const config::PartitionField& p) {
   return "identity";
 }
 
-// Converts a staged value to the Iceberg column's (possibly widened) type.
-Value Widen(const Value& v, const Type& to) {
-  if (IsNull(v)) return v;
-  if (to.id == TypeId::kLong) {
-    if (const auto* i = std::get_if<int32_t>(&v)) return Value(static_cast<int64_t>(*i));
-  }
-  if (to.id == TypeId::kDouble) {
-    if (const auto* f = std::get_if<float>(&v)) return Value(static_cast<double>(*f));
-  }
-  if (to.id == TypeId::kDecimal) {
-    if (const auto* d = std::get_if<Decimal128>(&v); d && d->scale != to.scale) {
-      Decimal128 out = *d;
-      while (out.scale < to.scale) {
-        out.unscaled *= 10;
-        ++out.scale;
-      }
-      return Value(out);
-    }
-  }
-  return v;
-}
-
 bool CanWiden(const Type& from, const Type& to) {
   if (from == to) return true;
   if (from.id == TypeId::kInt && to.id == TypeId::kLong) return true;
@@ -288,7 +266,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
         std::vector<Value> row(fields.size());
         for (size_t i = 0; i < fields.size(); ++i) {
           if (col_of[i] >= 0 && fields[i].type.is_primitive()) {
-            row[i] = Widen(sc.change.values[static_cast<size_t>(col_of[i])], fields[i].type.primitive);
+            row[i] = WidenValue(sc.change.values[static_cast<size_t>(col_of[i])], fields[i].type.primitive);
           }
         }
         std::vector<int> unchanged;
@@ -298,7 +276,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
           }
         }
         for (size_t k = 0; k < c.old_key.size() && k < key_idx.size(); ++k) {
-          c.old_key[k] = Widen(c.old_key[k], fields[static_cast<size_t>(key_idx[k])].type.primitive);
+          c.old_key[k] = WidenValue(c.old_key[k], fields[static_cast<size_t>(key_idx[k])].type.primitive);
         }
         c.values = std::move(row);
         c.unchanged = std::move(unchanged);

@@ -6,9 +6,8 @@
 #include <cstring>
 
 namespace pg2iceberg::pg {
-namespace {
 
-std::string TrimMessage(const char* msg) {
+std::string OneLine(const char* msg) {
   std::string s = msg ? msg : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   for (char& c : s) {
@@ -16,8 +15,6 @@ std::string TrimMessage(const char* msg) {
   }
   return s;
 }
-
-}  // namespace
 
 StatusCode CodeForSqlState(const std::string& st) {
   if (st.rfind("08", 0) == 0) return StatusCode::kUnavailable;       // connection exception
@@ -44,7 +41,7 @@ Result<std::unique_ptr<Connection>> Connection::Connect(const std::string& conni
   PGconn* conn = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (conn == nullptr) return ResourceExhausted("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string msg = TrimMessage(PQerrorMessage(conn));
+    std::string msg = OneLine(PQerrorMessage(conn));
     PQfinish(conn);
     // libpq does not expose a SQLSTATE for connection failures; classify by its text.
     StatusCode code = StatusCode::kUnavailable;
@@ -79,8 +76,8 @@ Status Connection::ResultStatus(PGresult* res, const std::string& what) {
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Status::Ok();
   const char* sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
   std::string state = sqlstate ? sqlstate : "";
-  std::string msg = TrimMessage(res ? PQresultErrorMessage(res) : PQerrorMessage(conn_));
-  if (msg.empty()) msg = TrimMessage(PQerrorMessage(conn_));
+  std::string msg = OneLine(res ? PQresultErrorMessage(res) : PQerrorMessage(conn_));
+  if (msg.empty()) msg = OneLine(PQerrorMessage(conn_));
   StatusCode code = state.empty() ? StatusCode::kUnavailable : CodeForSqlState(state);
   if (PQstatus(conn_) == CONNECTION_BAD) code = StatusCode::kUnavailable;
   return Status(code, what + " failed on " + display_ + ": " + msg +

@@ -50,6 +50,9 @@ class Connection {
   std::string display_;
 };
 
+// A libpq error message on one line (newlines and tabs become spaces, trailing ones dropped).
+std::string OneLine(const char* libpq_message);
+
 // Maps a SQLSTATE to the Status code that says what the caller must do next.
 StatusCode CodeForSqlState(const std::string& sqlstate);
 

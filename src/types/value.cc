@@ -65,6 +65,26 @@ std::string Decimal128::ToString() const {
   return unscaled < 0 ? "-" + digits : digits;
 }
 
+Value WidenValue(const Value& v, const Type& to) {
+  if (to.id == TypeId::kLong) {
+    if (const auto* i = std::get_if<int32_t>(&v)) return Value(static_cast<int64_t>(*i));
+  }
+  if (to.id == TypeId::kDouble) {
+    if (const auto* f = std::get_if<float>(&v)) return Value(static_cast<double>(*f));
+  }
+  if (to.id == TypeId::kDecimal) {
+    if (const auto* d = std::get_if<Decimal128>(&v); d && d->scale < to.scale) {
+      Decimal128 out = *d;
+      while (out.scale < to.scale) {
+        out.unscaled *= 10;
+        ++out.scale;
+      }
+      return Value(out);
+    }
+  }
+  return v;
+}
+
 std::string DebugString(const Value& v) {
   struct Visitor {
     std::string operator()(std::monostate) const { return "NULL"; }

@@ -69,6 +69,10 @@ using Value = std::variant<std::monostate, bool, int32_t, int64_t, float, double
 
 inline bool IsNull(const Value& v) { return std::holds_alternative<std::monostate>(v); }
 
+// `v` converted to the wider column type `to` after an allowed type promotion (int → long,
+// float → double, decimal to a larger scale); any other value is returned unchanged.
+Value WidenValue(const Value& v, const Type& to);
+
 // A readable rendering for tests and messages (not a wire format).
 std::string DebugString(const Value& v);
 

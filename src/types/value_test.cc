@@ -40,5 +40,14 @@ TEST(ValueTest, NullAndDebug) {
   EXPECT_EQ(DebugString(Value{int64_t{7}}), "7L");
 }
 
+TEST(ValueTest, WidenValueFollowsTypePromotion) {
+  EXPECT_EQ(WidenValue(Value(int32_t{7}), Type{TypeId::kLong}), Value(int64_t{7}));
+  EXPECT_EQ(WidenValue(Value(1.5f), Type{TypeId::kDouble}), Value(1.5));
+  EXPECT_EQ(WidenValue(Value(Decimal128{123, 1}), Type::Decimal(10, 3)),
+            Value(Decimal128{12300, 3}));
+  EXPECT_EQ(WidenValue(Value(std::string("x")), Type{TypeId::kLong}), Value(std::string("x")));
+  EXPECT_TRUE(IsNull(WidenValue(Value(), Type{TypeId::kLong})));
+}
+
 }  // namespace
 }  // namespace pg2iceberg
