@@ -8,8 +8,45 @@
 #include "pg/values.h"
 
 namespace pg2iceberg::stage {
+namespace {
+
+class ReplicationSource final : public MessageSource {
+ public:
+  explicit ReplicationSource(std::unique_ptr<pg::ReplicationStream> stream)
+      : stream_(std::move(stream)) {}
+  Result<std::optional<pg::ReplicationStream::Received>> Next(
+      std::chrono::milliseconds timeout) override {
+    return stream_->Next(timeout);
+  }
+  void Confirm(Lsn lsn) override { stream_->Confirm(lsn); }
+  Status SendStatus() override { return stream_->SendStatus(); }
+  Lsn confirmed() const override { return stream_->confirmed(); }
+
+ private:
+  std::unique_ptr<pg::ReplicationStream> stream_;
+};
+
+// The in-memory estimate flush_bytes and spill_bytes are compared with.
+int64_t Footprint(const fold::Change& change) {
+  int64_t bytes = 64;
+  for (const Value& v : change.values) {
+    if (const auto* s = std::get_if<std::string>(&v)) bytes += static_cast<int64_t>(s->size());
+    else if (const auto* b = std::get_if<Binary>(&v)) bytes += static_cast<int64_t>(b->bytes.size());
+    else bytes += 8;
+  }
+  return bytes;
+}
+
+}  // namespace
 
 WalWriter::WalWriter(std::unique_ptr<pg::ReplicationStream> stream, coord::Coordinator* coord,
+                     std::shared_ptr<io::FileIO> io,
+                     std::map<std::string, StagedRelation> relations, Rediscover rediscover,
+                     WalWriterOptions options)
+    : WalWriter(std::make_unique<ReplicationSource>(std::move(stream)), coord, std::move(io),
+                std::move(relations), std::move(rediscover), std::move(options)) {}
+
+WalWriter::WalWriter(std::unique_ptr<MessageSource> stream, coord::Coordinator* coord,
                      std::shared_ptr<io::FileIO> io,
                      std::map<std::string, StagedRelation> relations, Rediscover rediscover,
                      WalWriterOptions options)
@@ -22,8 +59,21 @@ WalWriter::WalWriter(std::unique_ptr<pg::ReplicationStream> stream, coord::Coord
   for (auto& [name, rel] : relations) {
     relations_[name] = std::make_shared<const StagedRelation>(std::move(rel));
   }
+  if (options_.spill_bytes <= 0) options_.spill_bytes = options_.flush_bytes;
   last_flush_ = clock_->Monotonic();
   ready_end_ = stream_->confirmed();
+}
+
+int64_t WalWriter::spilled_files_open() const {
+  int64_t n = 0;
+  for (const auto& [xid, txn] : streams_) n += static_cast<int64_t>(txn.spilled.size());
+  return n;
+}
+
+std::string WalWriter::StagingDir() const {
+  std::string dir = options_.staging_uri;
+  while (!dir.empty() && dir.back() == '/') dir.pop_back();
+  return dir;
 }
 
 Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
@@ -90,30 +140,118 @@ Result<std::vector<Value>> WalWriter::Typed(const StagedRelation& rel, const pg:
 }
 
 Status WalWriter::AddRow(Xid row_xid, const std::string& table, fold::Change change) {
-  Txn& txn = stream_xid_.valid() ? streams_[stream_xid_] : current_;
-  change.seq = seq_++;
-  int64_t bytes = 64;
-  for (const Value& v : change.values) {
-    if (const auto* s = std::get_if<std::string>(&v)) bytes += static_cast<int64_t>(s->size());
-    else if (const auto* b = std::get_if<Binary>(&v)) bytes += static_cast<int64_t>(b->bytes.size());
-    else bytes += 8;
-  }
-  txn.bytes += bytes;
+  const bool streamed = stream_xid_.valid();
+  Txn& txn = streamed ? streams_[stream_xid_] : current_;
+  // Per transaction: chunks of a streamed transaction interleave with other transactions.
+  change.seq = txn.next_seq++;
+  txn.bytes += Footprint(change);
   Pending p;
   p.table = table;
   p.relation = relations_.at(table);
   p.change.change = std::move(change);
   p.change.xid = row_xid;
   txn.rows.push_back(std::move(p));
+  if (streamed && txn.bytes >= options_.spill_bytes) return Spill(txn);
   return Status::Ok();
 }
 
+Status WalWriter::Spill(Txn& txn) {
+  // Per table, one file per run of rows of one relation shape, in arrival order, so reading
+  // a table's spilled files in order gives its rows in transaction order.
+  std::map<std::string, std::vector<std::pair<RelPtr, std::vector<StagedChange>>>> runs;
+  for (Pending& p : txn.rows) {
+    auto& r = runs[p.table];
+    if (r.empty() || r.back().first != p.relation) {
+      r.emplace_back(p.relation, std::vector<StagedChange>{});
+    }
+    r.back().second.push_back(std::move(p.change));
+  }
+  txn.rows.clear();
+  txn.rows.shrink_to_fit();
+  const std::string dir = StagingDir();
+  for (auto& [table, list] : runs) {
+    for (auto& [relation, changes] : list) {
+      PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(*relation, changes));
+      SpilledFile f;
+      f.table = table;
+      f.uri = dir + "/" + table + "/stream-" + io::NewUniqueName() + ".parquet";
+      f.rows = static_cast<int64_t>(changes.size());
+      f.bytes = static_cast<int64_t>(bytes.size());
+      for (const StagedChange& c : changes) f.xids.insert(c.xid);
+      changes.clear();
+      changes.shrink_to_fit();
+      PG2I_RETURN_IF_ERROR(io_->WriteAll(f.uri, bytes));
+      log::Debug("spilled streamed rows", {{"table", table}, {"uri", f.uri}, {"rows", f.rows}});
+      txn.spilled.push_back(std::move(f));
+      ++spill_files_written_;
+    }
+  }
+  txn.bytes = 0;
+  return Status::Ok();
+}
+
+Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
+  auto& rows = txn.rows;
+  rows.erase(std::remove_if(rows.begin(), rows.end(),
+                            [&](const Pending& p) { return p.change.xid == subxid; }),
+             rows.end());
+  txn.bytes = 0;
+  for (const Pending& p : rows) txn.bytes += Footprint(p.change.change);
+  std::vector<SpilledFile> kept;
+  for (SpilledFile& f : txn.spilled) {
+    if (!f.xids.contains(subxid)) {
+      kept.push_back(std::move(f));
+      continue;
+    }
+    // Files are never overwritten (rule 5): the survivors go to a new file.
+    PG2I_ASSIGN_OR_RETURN(DecodedStagedFile decoded, DecodeStagedFile(io_, f.uri));
+    auto& changes = decoded.changes;
+    changes.erase(std::remove_if(changes.begin(), changes.end(),
+                                 [&](const StagedChange& c) { return c.xid == subxid; }),
+                  changes.end());
+    const std::string old_uri = f.uri;
+    if (!changes.empty()) {
+      PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(decoded.relation, changes));
+      f.uri = StagingDir() + "/" + f.table + "/stream-" + io::NewUniqueName() + ".parquet";
+      f.rows = static_cast<int64_t>(changes.size());
+      f.bytes = static_cast<int64_t>(bytes.size());
+      f.xids.erase(subxid);
+      PG2I_RETURN_IF_ERROR(io_->WriteAll(f.uri, bytes));
+      ++spill_files_written_;
+      kept.push_back(std::move(f));
+    }
+    if (Status s = io_->Delete(old_uri); !s.ok()) {
+      log::Warn("could not delete a spilled file of an aborted subtransaction; it is an "
+                "unreferenced orphan", {{"uri", old_uri}, {"error", s.ToString()}});
+    }
+  }
+  txn.spilled = std::move(kept);
+  return Status::Ok();
+}
+
+void WalWriter::DeleteSpilled(const Txn& txn, const char* why) {
+  for (const SpilledFile& f : txn.spilled) {
+    if (Status s = io_->Delete(f.uri); !s.ok()) {
+      log::Warn("could not delete a spilled file; it is an unreferenced orphan",
+                {{"uri", f.uri}, {"why", std::string(why)}, {"error", s.ToString()}});
+    }
+  }
+}
+
 void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_ts) {
+  // Spilled rows come first: they were received before those still in memory.
+  for (SpilledFile& f : txn.spilled) {
+    ready_rows_ += f.rows;
+    Group g;
+    g.commit_lsn = commit_lsn;
+    g.spilled = std::move(f);
+    ready_[g.spilled->table].push_back(std::move(g));
+  }
   for (Pending& p : txn.rows) {
     p.change.change.commit_lsn = commit_lsn;
     p.change.commit_ts_micros = commit_ts;
     auto& groups = ready_[p.table];
-    if (groups.empty() || groups.back().relation != p.relation) {
+    if (groups.empty() || groups.back().spilled || groups.back().relation != p.relation) {
       groups.push_back(Group{p.relation, {}});
     }
     groups.back().changes.push_back(std::move(p.change));
@@ -130,7 +268,6 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
   if (auto* b = std::get_if<BeginMsg>(&m)) {
     current_xid_ = b->xid;
     current_ = Txn{};
-    seq_ = 0;
   } else if (auto* c = std::get_if<CommitMsg>(&m)) {
     CommitTxn(std::move(current_), c->commit_lsn, c->end_lsn, c->commit_time.UnixMicros());
     current_ = Txn{};
@@ -192,7 +329,12 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     }
   } else if (auto* ss = std::get_if<StreamStartMsg>(&m)) {
     stream_xid_ = ss->xid;
-    if (ss->first_segment) streams_[ss->xid] = Txn{};  // a restart re-sends from the start
+    if (ss->first_segment) {  // a restart re-sends from the start
+      if (auto it = streams_.find(ss->xid); it != streams_.end()) {
+        DeleteSpilled(it->second, "transaction re-sent from its start");
+      }
+      streams_[ss->xid] = Txn{};
+    }
   } else if (std::holds_alternative<StreamStopMsg>(m)) {
     stream_xid_ = Xid();
   } else if (auto* sc = std::get_if<StreamCommitMsg>(&m)) {
@@ -201,13 +343,13 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     if (it != streams_.end()) streams_.erase(it);
     CommitTxn(std::move(txn), sc->commit_lsn, sc->end_lsn, sc->commit_time.UnixMicros());
   } else if (auto* sa = std::get_if<StreamAbortMsg>(&m)) {
+    auto it = streams_.find(sa->xid);
+    if (it == streams_.end()) return Status::Ok();
     if (sa->xid == sa->subxid) {
-      streams_.erase(sa->xid);
-    } else if (auto it = streams_.find(sa->xid); it != streams_.end()) {
-      auto& rows = it->second.rows;
-      rows.erase(std::remove_if(rows.begin(), rows.end(),
-                                [&](const Pending& p) { return p.change.xid == sa->subxid; }),
-                 rows.end());
+      DeleteSpilled(it->second, "transaction aborted");
+      streams_.erase(it);
+    } else {
+      return AbortSubtransaction(it->second, sa->subxid);
     }
   }
   return Status::Ok();
@@ -243,10 +385,20 @@ Status WalWriter::Flush() {
   last_flush_ = clock_->Monotonic();
   if (ready_rows_ == 0) return stream_->SendStatus();
   std::vector<coord::StagedFile> files;
-  std::string dir = options_.staging_uri;
-  while (!dir.empty() && dir.back() == '/') dir.pop_back();
+  const std::string dir = StagingDir();
   for (const auto& [table, groups] : ready_) {
     for (const Group& g : groups) {
+      if (g.spilled) {  // already uploaded; its rows say commit LSN 0, the entry says which
+        coord::StagedFile f;
+        f.table = table;
+        f.uri = g.spilled->uri;
+        f.rows = g.spilled->rows;
+        f.bytes = g.spilled->bytes;
+        f.min_commit_lsn = g.commit_lsn;
+        f.max_commit_lsn = g.commit_lsn;
+        files.push_back(std::move(f));
+        continue;
+      }
       if (g.changes.empty()) continue;
       PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(*g.relation, g.changes));
       const std::string uri = dir + "/" + table + "/" + io::NewUniqueName() + ".parquet";

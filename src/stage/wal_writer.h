@@ -5,14 +5,27 @@
 // (rule 2, through ReplicationStream's before_ack hook).
 //
 // Flushes happen on flush_interval, flush_rows or flush_bytes, whichever comes first.
-// Streamed (proto v2) transactions are buffered per transaction id until Stream Commit;
-// subtransaction aborts drop exactly that subtransaction's rows. Not thread-safe: one thread
-// runs Step() in a loop.
+//
+// Streamed (proto v2) transactions are buffered per transaction id until Stream Commit. So
+// that a transaction larger than memory need not fit in memory, an open streamed
+// transaction whose buffered rows exceed spill_bytes is spilled: its rows are written as
+// staged files (commit LSN 0, each row with its own subtransaction id) and only the list of
+// those files is kept. A subtransaction abort drops exactly that subtransaction's rows, from
+// memory and from the spilled files that hold any (they are rewritten under new names); an
+// abort of the whole transaction deletes its files. At Stream Commit the spilled files, then
+// the rows still in memory, join the committed rows at the transaction's place in commit
+// order, and the next flush registers them with the rest. Spilled files are in no log entry
+// until then: a crash leaves them as unreferenced orphans (see docs/staging.md).
+//
+// Not thread-safe: one thread runs Step() in a loop.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,8 +42,23 @@ struct WalWriterOptions {
   std::string staging_uri;  // directory URI for staged files, e.g. file:///wh/_staging
   int64_t flush_rows = 1000;
   int64_t flush_bytes = int64_t{64} << 20;
+  // An open streamed transaction whose buffered rows exceed this many bytes (the same
+  // estimate flush_bytes uses) is written to spilled staged files. 0: flush_bytes.
+  int64_t spill_bytes = 0;
   std::chrono::milliseconds flush_interval{10'000};
   Clock* clock = nullptr;
+};
+
+// What the writer needs of the replication stream (pg::ReplicationStream's calls of the
+// same names); a seam so tests can feed messages without a server.
+class MessageSource {
+ public:
+  virtual ~MessageSource() = default;
+  virtual Result<std::optional<pg::ReplicationStream::Received>> Next(
+      std::chrono::milliseconds timeout) = 0;
+  virtual void Confirm(Lsn lsn) = 0;
+  virtual Status SendStatus() = 0;
+  virtual Lsn confirmed() const = 0;
 };
 
 class WalWriter {
@@ -42,6 +70,9 @@ class WalWriter {
   WalWriter(std::unique_ptr<pg::ReplicationStream> stream, coord::Coordinator* coord,
             std::shared_ptr<io::FileIO> io, std::map<std::string, StagedRelation> relations,
             Rediscover rediscover, WalWriterOptions options);
+  WalWriter(std::unique_ptr<MessageSource> source, coord::Coordinator* coord,
+            std::shared_ptr<io::FileIO> io, std::map<std::string, StagedRelation> relations,
+            Rediscover rediscover, WalWriterOptions options);
 
   // Receives for up to `wait`, then flushes if a trigger fired.
   Status Step(std::chrono::milliseconds wait);
@@ -49,6 +80,9 @@ class WalWriter {
   Status Flush();
 
   int64_t rows_staged() const { return rows_staged_; }
+  // Spilled files of open streamed transactions (all of them), and files written so far.
+  int64_t spilled_files_open() const;
+  int64_t spill_files_written() const { return spill_files_written_; }
   Lsn confirmed() const { return stream_->confirmed(); }
 
  private:
@@ -58,14 +92,27 @@ class WalWriter {
     RelPtr relation;  // the table's shape when this row was received
     StagedChange change;
   };
+  // A staged file written before its transaction committed; its rows carry commit LSN 0.
+  struct SpilledFile {
+    std::string table;
+    std::string uri;
+    int64_t rows = 0;
+    int64_t bytes = 0;
+    std::set<Xid> xids;  // (sub)transactions with rows in the file
+  };
   // Committed rows of one table and one relation shape: one staged file at the next flush.
+  // Or a spilled file of a committed streamed transaction: registered as it is.
   struct Group {
     RelPtr relation;
     std::vector<StagedChange> changes;
+    std::optional<SpilledFile> spilled;
+    Lsn commit_lsn;  // of the spilled file's transaction
   };
   struct Txn {
     std::vector<Pending> rows;
     int64_t bytes = 0;
+    int64_t next_seq = 0;  // position in the transaction of the next row
+    std::vector<SpilledFile> spilled;  // in the order written
   };
 
   Status Handle(pg::ReplicationStream::Received r);
@@ -74,9 +121,13 @@ class WalWriter {
                                    std::vector<int>* unchanged);
   Status AddRow(Xid row_xid, const std::string& table, fold::Change change);
   void CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_ts);
+  Status Spill(Txn& txn);
+  Status AbortSubtransaction(Txn& txn, Xid subxid);
+  void DeleteSpilled(const Txn& txn, const char* why);
+  std::string StagingDir() const;
   bool FlushDue() const;
 
-  std::unique_ptr<pg::ReplicationStream> stream_;
+  std::unique_ptr<MessageSource> stream_;
   coord::Coordinator* coord_;
   std::shared_ptr<io::FileIO> io_;
   std::map<std::string, RelPtr> relations_;
@@ -95,7 +146,7 @@ class WalWriter {
   Lsn ready_end_;                    // end LSN of the last committed transaction received
   Clock::MonoTime last_flush_;
   int64_t rows_staged_ = 0;
-  int64_t seq_ = 0;
+  int64_t spill_files_written_ = 0;
 };
 
 }  // namespace pg2iceberg::stage

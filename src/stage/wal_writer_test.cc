@@ -1,0 +1,296 @@
+// The WAL writer fed scripted pgoutput messages (no server): streamed transactions larger than
+// spill_bytes go to spilled staged files before they commit; subtransaction and whole aborts
+// remove exactly their rows, from memory and from those files; at Stream Commit the files are
+// registered in commit order among the other transactions.
+#include "stage/wal_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <deque>
+#include <set>
+
+#include "base/clock.h"
+#include "coord/memory_coordinator.h"
+#include "io/memory_file_io.h"
+
+namespace pg2iceberg::stage {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint32_t kRelId = 16384;
+constexpr char kStaging[] = "mem://wh/_staging";
+// Footprint of one row below: 64 + 8 (id) + 36 (pad) bytes, so a spill every 10 rows.
+constexpr int64_t kRowBytes = 64 + 8 + 36;
+
+class ScriptedSource final : public MessageSource {
+ public:
+  explicit ScriptedSource(std::deque<pg::Message>* script) : script_(script) {}
+  Result<std::optional<pg::ReplicationStream::Received>> Next(std::chrono::milliseconds) override {
+    if (script_->empty()) return std::optional<pg::ReplicationStream::Received>();
+    pg::ReplicationStream::Received r{Lsn(++pos_), std::move(script_->front())};
+    script_->pop_front();
+    return std::optional<pg::ReplicationStream::Received>(std::move(r));
+  }
+  void Confirm(Lsn lsn) override { confirmed_ = std::max(confirmed_, lsn); }
+  Status SendStatus() override { return Status::Ok(); }
+  Lsn confirmed() const override { return confirmed_; }
+
+ private:
+  std::deque<pg::Message>* script_;
+  uint64_t pos_ = 0;
+  Lsn confirmed_;
+};
+
+StagedRelation Relation() {
+  StagedRelation rel;
+  rel.table = "public.t";
+  rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false},
+                 {"pad", 25, -1, Type{TypeId::kString}, true}};
+  rel.key = {0};
+  return rel;
+}
+
+// One row as read back from the coordinator's log, in offset order.
+struct Row {
+  int32_t id = 0;
+  Lsn lsn;
+  Xid xid;
+  int64_t seq = 0;
+  bool operator==(const Row&) const = default;
+};
+
+class WalWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WalWriterOptions o;
+    o.slot = "s";
+    o.staging_uri = kStaging;
+    o.flush_rows = 1'000'000'000;  // flush only when the test says so
+    o.flush_bytes = int64_t{1} << 40;
+    o.spill_bytes = 10 * kRowBytes;
+    o.clock = &clock_;
+    std::map<std::string, StagedRelation> rels{{"public.t", Relation()}};
+    writer_ = std::make_unique<WalWriter>(
+        std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
+        [](const std::string& t) -> Result<StagedRelation> {
+          return FailedPrecondition("unexpected rediscovery of " + t);
+        },
+        o);
+    pg::RelationMsg rel;
+    rel.relation_id = RelationId(kRelId);
+    rel.nspname = "public";
+    rel.relname = "t";
+    rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}};
+    script_.push_back(rel);
+  }
+
+  static pg::InsertMsg Insert(int32_t id, Xid stream_xid = Xid()) {
+    pg::InsertMsg m;
+    m.xid = stream_xid;
+    m.relation_id = RelationId(kRelId);
+    std::string pad = "pad-" + std::to_string(100000 + id);
+    pad.resize(36, '.');
+    m.new_tuple = {{pg::TupleValue::Kind::kText, std::to_string(id)},
+                   {pg::TupleValue::Kind::kText, pad}};
+    return m;
+  }
+  void Plain(uint32_t xid, std::vector<int32_t> ids, uint64_t commit_lsn) {
+    script_.push_back(pg::BeginMsg{Lsn(commit_lsn), {}, Xid(xid)});
+    for (int32_t id : ids) script_.push_back(Insert(id));
+    script_.push_back(pg::CommitMsg{0, Lsn(commit_lsn), Lsn(commit_lsn + 8), {}});
+  }
+  // One Stream Start … Stop block of top-level `xid`; each row is (id, (sub)xid).
+  void Segment(uint32_t xid, bool first, const std::vector<std::pair<int32_t, uint32_t>>& rows) {
+    script_.push_back(pg::StreamStartMsg{Xid(xid), first});
+    for (const auto& [id, sub] : rows) script_.push_back(Insert(id, Xid(sub)));
+    script_.push_back(pg::StreamStopMsg{});
+  }
+  void StreamCommit(uint32_t xid, uint64_t commit_lsn) {
+    script_.push_back(pg::StreamCommitMsg{Xid(xid), 0, Lsn(commit_lsn), Lsn(commit_lsn + 8), {}});
+  }
+  void Run() {
+    while (!script_.empty()) ASSERT_TRUE(writer_->Step(1s).ok());
+  }
+  static std::vector<std::pair<int32_t, uint32_t>> Ids(int32_t from, int32_t to, uint32_t xid) {
+    std::vector<std::pair<int32_t, uint32_t>> out;
+    for (int32_t i = from; i < to; ++i) out.emplace_back(i, xid);
+    return out;
+  }
+
+  // Staged objects under the staging directory, by URI.
+  std::set<std::string> Objects() {
+    std::set<std::string> out;
+    auto list = io_->List(kStaging);
+    EXPECT_TRUE(list.ok());
+    if (list.ok()) for (const auto& e : *list) out.insert(e.uri);
+    return out;
+  }
+  std::set<Xid> XidsIn(const std::string& uri) {
+    std::set<Xid> out;
+    auto d = DecodeStagedFile(io_, uri);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    if (d.ok()) for (const auto& c : d->changes) out.insert(c.xid);
+    return out;
+  }
+
+  // Every registered row in offset order, LSN 0 replaced by the entry's as the materializer does.
+  std::vector<Row> Registered() {
+    std::vector<Row> out;
+    auto entries = coord_.ReadLog("public.t", -1, 1'000'000);
+    EXPECT_TRUE(entries.ok());
+    if (!entries.ok()) return out;
+    int64_t next = 0;
+    for (const auto& e : *entries) {
+      EXPECT_EQ(e.start_offset, next);
+      next = e.end_offset;
+      auto d = DecodeStagedFile(io_, e.uri);
+      EXPECT_TRUE(d.ok()) << d.status().ToString();
+      if (!d.ok()) continue;
+      EXPECT_EQ(static_cast<int64_t>(d->changes.size()), e.rows);
+      for (const auto& c : d->changes) {
+        Lsn lsn = c.change.commit_lsn.valid() ? c.change.commit_lsn : e.max_commit_lsn;
+        EXPECT_TRUE(lsn >= e.min_commit_lsn && lsn <= e.max_commit_lsn) << e.uri;
+        out.push_back(Row{std::get<int32_t>(c.change.values[0]), lsn, c.xid, c.change.seq});
+      }
+    }
+    return out;
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>(&clock_);
+  coord::MemoryCoordinator coord_{&clock_};
+  std::deque<pg::Message> script_;
+  std::unique_ptr<WalWriter> writer_;
+};
+
+TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {
+  Plain(10, {1, 2, 3}, 0x100);
+  Segment(20, true, Ids(100, 155, 20));  // 5 spills of 10 rows, 5 rows left in memory
+  Run();
+  EXPECT_EQ(writer_->spill_files_written(), 5);
+  EXPECT_EQ(writer_->spilled_files_open(), 5);
+  EXPECT_EQ(Objects().size(), 5u);  // on disk, but registered nowhere yet
+  EXPECT_EQ(*coord_.NextOffset("public.t"), 0);
+
+  Plain(30, {5}, 0x200);  // commits while the streamed one is still open
+  Segment(20, false, Ids(155, 162, 20));
+  StreamCommit(20, 0x300);
+  Plain(40, {7}, 0x400);
+  Run();
+  EXPECT_EQ(writer_->spilled_files_open(), 0);
+  ASSERT_TRUE(writer_->Flush().ok());
+  EXPECT_EQ(writer_->confirmed(), Lsn(0x408));
+  EXPECT_EQ(writer_->rows_staged(), 3 + 1 + 62 + 1);
+
+  std::vector<Row> want;
+  for (int32_t id : {1, 2, 3}) want.push_back({id, Lsn(0x100), Xid(10), id - 1});
+  want.push_back({5, Lsn(0x200), Xid(30), 0});
+  for (int32_t id = 100; id < 162; ++id) want.push_back({id, Lsn(0x300), Xid(20), id - 100});
+  want.push_back({7, Lsn(0x400), Xid(40), 0});
+  EXPECT_EQ(Registered(), want);
+
+  // The spilled files are registered as they are (rows with LSN 0), the entry carrying the LSN.
+  auto entries = *coord_.ReadLog("public.t", -1, 100);
+  int spilled = 0;
+  for (const auto& e : entries) {
+    if (e.uri.find("/stream-") == std::string::npos) continue;
+    ++spilled;
+    EXPECT_EQ(e.min_commit_lsn, Lsn(0x300));
+    EXPECT_EQ(e.max_commit_lsn, Lsn(0x300));
+    EXPECT_FALSE(DecodeStagedFile(io_, e.uri)->changes.front().change.commit_lsn.valid());
+  }
+  EXPECT_EQ(spilled, 6);  // the 7 rows of the second segment spilled once more at 60 rows
+}
+
+TEST_F(WalWriterTest, SubtransactionAbortRemovesExactlyItsRowsIncludingSpilledOnes) {
+  std::vector<std::pair<int32_t, uint32_t>> rows = Ids(0, 10, 20);  // file 1: xid 20 only
+  for (int32_t i = 10; i < 20; ++i) rows.emplace_back(i, i % 2 ? 21 : 20);  // file 2: 20 and 21
+  for (int32_t i = 20; i < 30; ++i) rows.emplace_back(i, 22);  // file 3: 22 only
+  for (int32_t i = 30; i < 34; ++i) rows.emplace_back(i, i % 2 ? 21 : 20);  // in memory
+  Segment(20, true, rows);
+  Run();
+  const std::set<std::string> before = Objects();
+  ASSERT_EQ(before.size(), 3u);
+  std::string only20, mixed, only22;
+  for (const auto& uri : before) {
+    std::set<Xid> x = XidsIn(uri);
+    if (x == std::set<Xid>{Xid(20)}) only20 = uri;
+    if (x == std::set<Xid>{Xid(20), Xid(21)}) mixed = uri;
+    if (x == std::set<Xid>{Xid(22)}) only22 = uri;
+  }
+  ASSERT_FALSE(only20.empty() || mixed.empty() || only22.empty());
+
+  script_.push_back(pg::StreamAbortMsg{Xid(20), Xid(21)});
+  Run();
+  std::set<std::string> after = Objects();
+  EXPECT_EQ(after.size(), 3u);
+  EXPECT_TRUE(after.contains(only20));  // untouched
+  EXPECT_TRUE(after.contains(only22));
+  EXPECT_FALSE(after.contains(mixed));  // rewritten under a new name
+  std::string rewritten;
+  for (const auto& uri : after) {
+    if (uri != only20 && uri != only22) rewritten = uri;
+  }
+  EXPECT_EQ(XidsIn(rewritten), std::set<Xid>{Xid(20)});
+
+  script_.push_back(pg::StreamAbortMsg{Xid(20), Xid(22)});  // a whole file goes
+  Run();
+  after = Objects();
+  EXPECT_EQ(after, (std::set<std::string>{only20, rewritten}));
+  EXPECT_EQ(writer_->spilled_files_open(), 2);
+
+  StreamCommit(20, 0x500);
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  std::vector<Row> want;
+  for (int32_t i = 0; i < 34; ++i) {
+    const bool sub21 = (i >= 10 && i < 20 && i % 2) || (i >= 30 && i % 2);
+    const bool sub22 = i >= 20 && i < 30;
+    if (!sub21 && !sub22) want.push_back({i, Lsn(0x500), Xid(20), i});
+  }
+  EXPECT_EQ(Registered(), want);
+  EXPECT_EQ(writer_->rows_staged(), static_cast<int64_t>(want.size()));
+}
+
+TEST_F(WalWriterTest, WholeAbortDeletesSpilledFilesAndRegistersNothing) {
+  Segment(20, true, Ids(0, 25, 20));
+  Run();
+  EXPECT_EQ(Objects().size(), 2u);
+  script_.push_back(pg::StreamAbortMsg{Xid(20), Xid(20)});
+  Plain(30, {1000}, 0x600);
+  Run();
+  EXPECT_EQ(writer_->spilled_files_open(), 0);
+  ASSERT_TRUE(writer_->Flush().ok());
+  EXPECT_EQ(Registered(), (std::vector<Row>{{1000, Lsn(0x600), Xid(30), 0}}));
+  EXPECT_EQ(Objects().size(), 1u);  // only the plain transaction's file
+  EXPECT_EQ(writer_->confirmed(), Lsn(0x608));
+}
+
+TEST_F(WalWriterTest, RestartedStreamDropsWhatWasSpilledBefore) {
+  // After a reconnect the server re-sends an open streamed transaction from its first segment.
+  Segment(20, true, Ids(0, 25, 20));
+  Segment(20, true, Ids(0, 12, 20));
+  StreamCommit(20, 0x700);
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  std::vector<Row> want;
+  for (int32_t i = 0; i < 12; ++i) want.push_back({i, Lsn(0x700), Xid(20), i});
+  EXPECT_EQ(Registered(), want);
+  EXPECT_EQ(Objects().size(), 2u);  // the re-sent transaction's spill and its in-memory rest
+}
+
+TEST_F(WalWriterTest, SmallStreamedTransactionStaysInMemory) {
+  Segment(20, true, Ids(0, 9, 20));
+  Run();
+  EXPECT_EQ(writer_->spill_files_written(), 0);
+  EXPECT_TRUE(Objects().empty());
+  StreamCommit(20, 0x800);
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  EXPECT_EQ(Registered().size(), 9u);
+}
+
+}  // namespace
+}  // namespace pg2iceberg::stage
