@@ -71,6 +71,9 @@ int Main(int argc, char** argv) {
       "connect-iceberg", "open the Iceberg catalog through the production path, probe, exit");
   auto* run = app.add_subcommand(
       "run", "replicate: WAL writer and materializer in one process, until SIGINT/SIGTERM");
+  auto* snapshot_cmd = app.add_subcommand(
+      "snapshot", "initial copy of every configured table into Iceberg, then exit (creates the "
+                  "slot first so no change is lost before the next run)");
   auto* stream_only = app.add_subcommand(
       "stream-only", "WAL writer only: own the replication slot and stage changes");
   auto* status_cmd = app.add_subcommand(
@@ -132,6 +135,10 @@ int Main(int argc, char** argv) {
     auto t = config::ParseDuration(timeout_text);
     if (!t.ok()) return Fail(2, t.status().WithContext("--timeout"));
     return RunStatus(*cfg, wait, std::chrono::duration_cast<std::chrono::seconds>(*t));
+  }
+  if (snapshot_cmd->parsed()) {
+    InstallStopHandlers();
+    return RunSnapshotCommand(*cfg, g_stop);
   }
   if (run->parsed() || stream_only->parsed()) {
     InstallStopHandlers();

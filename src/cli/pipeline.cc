@@ -16,6 +16,9 @@
 #include "pg/values.h"
 #include "fold/fold.h"
 #include "stage/wal_writer.h"
+#include "snapshot/snapshotter.h"
+
+#include <unistd.h>
 
 namespace pg2iceberg::cli {
 namespace {
@@ -108,66 +111,82 @@ std::vector<std::string> TableNames(const config::Config& cfg) {
   return out;
 }
 
-// Copies every configured table (except skip_snapshot ones) as of the slot's exported
-// snapshot and stages the rows as inserts at the slot's consistent point, so CDC continues
-// exactly where the copy ended. Marks each table complete in the coordinator.
-Status InitialSnapshot(const config::Config& cfg, coord::Coordinator& coord,
-                       const std::map<std::string, stage::StagedRelation>& relations,
-                       const pg::CreatedSlot& slot) {
-  PG2I_ASSIGN_OR_RETURN(auto conn, Source(cfg));
-  PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
-  PG2I_RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-  PG2I_RETURN_IF_ERROR(conn->Exec("SET TRANSACTION SNAPSHOT " + pg::QuoteLiteral(slot.snapshot_name)));
-  std::string dir = StagingUri(cfg);
-  const int64_t batch_rows = std::max<int64_t>(cfg.sink.flush_rows, 10'000);
+// Progress of a running snapshot: a status line on a terminal, a log line every 10 s
+// otherwise.
+std::function<void(const std::vector<snapshot::TableProgress>&, bool)> ProgressReporter() {
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  auto last_log = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [tty, last_log](const std::vector<snapshot::TableProgress>& tables, bool final) {
+    if (tty) {
+      std::string line;
+      for (const auto& t : tables) line += (line.empty() ? "" : " | ") + snapshot::FormatProgress(t);
+      std::fprintf(stderr, "\r\033[Ksnapshot: %s%s", line.c_str(), final ? "\n" : "");
+      std::fflush(stderr);
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!final && now - *last_log < 10s) return;
+    *last_log = now;
+    for (const auto& t : tables) {
+      log::Info("snapshot progress", {{"table", t.table},
+                                      {"rows", t.rows_done},
+                                      {"rows_estimate", t.rows_estimate},
+                                      {"pages", t.pages_done},
+                                      {"pages_total", t.pages_total},
+                                      {"chunks", t.chunks_done},
+                                      {"chunks_total", t.chunks_total},
+                                      {"complete", t.complete ? "true" : "false"}});
+    }
+  };
+}
+
+// Configured tables whose initial copy is not complete (skip_snapshot ones are marked
+// complete here: they need no copy).
+Result<std::vector<snapshot::SnapshotTable>> PendingSnapshots(
+    const config::Config& cfg, coord::Coordinator& coord,
+    const std::map<std::string, stage::StagedRelation>& relations) {
+  std::vector<snapshot::SnapshotTable> out;
   for (const auto& t : cfg.tables) {
     const std::string name = t.name.ToString();
+    PG2I_ASSIGN_OR_RETURN(auto st, coord.GetTable(name));
+    if (st && st->snapshot_complete) continue;
     if (t.skip_snapshot) {
-      PG2I_ASSIGN_OR_RETURN(auto st, coord.GetTable(name));
-      PG2I_RETURN_IF_ERROR(coord.PutTable({name, st ? st->relid : 0, true, slot.consistent_point}));
+      PG2I_RETURN_IF_ERROR(coord.CompleteSnapshot(name, Lsn()));
       continue;
     }
-    const stage::StagedRelation& rel = relations.at(name);
-    std::string cols;
-    for (const auto& c : rel.columns) cols += (cols.empty() ? "" : ", ") + pg::QuoteIdent(c.name);
-    PG2I_RETURN_IF_ERROR(conn->Exec("DECLARE pg2i_snap NO SCROLL CURSOR FOR SELECT " + cols +
-                                    " FROM " + t.name.Quoted()));
-    int64_t total = 0;
-    while (true) {
-      PG2I_ASSIGN_OR_RETURN(pg::QueryResult batch,
-                            conn->Query("FETCH " + std::to_string(batch_rows) + " FROM pg2i_snap"));
-      if (batch.rows.empty()) break;
-      std::vector<stage::StagedChange> changes;
-      changes.reserve(batch.rows.size());
-      for (const auto& row : batch.rows) {
-        stage::StagedChange sc;
-        sc.change.op = fold::Op::kInsert;
-        sc.change.commit_lsn = slot.consistent_point;
-        sc.change.seq = total + static_cast<int64_t>(changes.size());
-        sc.change.values.resize(rel.columns.size());
-        for (size_t c = 0; c < rel.columns.size(); ++c) {
-          if (!row[c]) continue;
-          PG2I_ASSIGN_OR_RETURN(sc.change.values[c],
-                                pg::ParseText(rel.columns[c].type, rel.columns[c].type_oid, *row[c]));
-        }
-        changes.push_back(std::move(sc));
-      }
-      PG2I_ASSIGN_OR_RETURN(std::string bytes, stage::EncodeStagedFile(rel, changes));
-      const std::string uri = dir + "/" + name + "/snapshot-" + io::NewUniqueName() + ".parquet";
-      PG2I_RETURN_IF_ERROR(io->WriteAll(uri, bytes));
-      coord::StagedFile f{name, uri, static_cast<int64_t>(changes.size()),
-                          static_cast<int64_t>(bytes.size()), slot.consistent_point,
-                          slot.consistent_point};
-      PG2I_RETURN_IF_ERROR(coord.ClaimOffsets({f}).status());
-      total += static_cast<int64_t>(changes.size());
-      log::Info("snapshot progress", {{"table", name}, {"rows", total}});
-    }
-    PG2I_RETURN_IF_ERROR(conn->Exec("CLOSE pg2i_snap"));
-    PG2I_ASSIGN_OR_RETURN(auto st, coord.GetTable(name));
-    PG2I_RETURN_IF_ERROR(coord.PutTable({name, st ? st->relid : 0, true, slot.consistent_point}));
-    log::Info("snapshot complete", {{"table", name}, {"rows", total}});
+    out.push_back(snapshot::SnapshotTable{t.name, relations.at(name)});
   }
-  return conn->Exec("COMMIT");
+  return out;
+}
+
+// Copies `tables` as of the exported snapshot `snapshot_name` (empty: a fresh one), in
+// parallel CTID chunks, resuming finished chunks.
+Status CopyTables(const config::Config& cfg, const std::vector<snapshot::SnapshotTable>& tables,
+                  const std::string& snapshot_name, Lsn label, const std::atomic<bool>* stop) {
+  if (tables.empty()) return Status::Ok();
+  PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+  snapshot::SnapshotOptions o;
+  o.connect = [&cfg]() { return Source(cfg); };
+  o.coordinator = [&cfg]() -> Result<std::unique_ptr<coord::Coordinator>> {
+    PG2I_ASSIGN_OR_RETURN(auto c, Coordinator(cfg));
+    return std::unique_ptr<coord::Coordinator>(std::move(c));
+  };
+  o.io = io;
+  o.staging_uri = StagingUri(cfg);
+  o.concurrency = cfg.source.logical.snapshot_concurrency;
+  o.chunk_pages = cfg.source.logical.snapshot_chunk_pages;
+  o.batch_rows = std::clamp<int64_t>(cfg.sink.flush_rows, 10'000, 100'000);
+  o.snapshot_name = snapshot_name;
+  o.label = label;
+  o.on_progress = ProgressReporter();
+  o.stop = stop;
+  PG2I_ASSIGN_OR_RETURN(snapshot::SnapshotResult r, snapshot::RunSnapshot(tables, o));
+  int64_t rows = 0;
+  for (const auto& t : r.tables) rows += t.rows_done;
+  log::Info("snapshot finished", {{"tables", static_cast<int64_t>(tables.size())},
+                                  {"rows", rows},
+                                  {"seconds", r.seconds}});
+  return Status::Ok();
 }
 
 // Everything `run` and `stream-only` need before streaming starts, with the start-up checks
@@ -176,9 +195,13 @@ struct Prepared {
   std::map<std::string, stage::StagedRelation> relations;
   std::unique_ptr<pg::ReplicationConnection> replication;
   Lsn start;
+  // Tables still to copy while streaming goes on (added to the configuration later, or an
+  // interrupted first copy); their changes wait in log_deferred until the copy is in.
+  std::vector<snapshot::SnapshotTable> pending_snapshots;
 };
 
-Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord) {
+Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
+                         const std::atomic<bool>* stop) {
   if (cfg.tables.empty()) {
     return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
   }
@@ -245,18 +268,13 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord) {
     p.start = created.consistent_point;
     // The exported snapshot is valid until the next command on the replication connection:
     // copy every table as of exactly the slot's start point now.
-    PG2I_RETURN_IF_ERROR(InitialSnapshot(cfg, coord, p.relations, created));
+    PG2I_ASSIGN_OR_RETURN(auto pending, PendingSnapshots(cfg, coord, p.relations));
+    PG2I_RETURN_IF_ERROR(CopyTables(cfg, pending, created.snapshot_name, created.consistent_point, stop));
   } else {
-    for (const auto& t : cfg.tables) {
-      PG2I_ASSIGN_OR_RETURN(auto state, coord.GetTable(t.name.ToString()));
-      if (!t.skip_snapshot && state && !state->snapshot_complete) {
-        return FailedPrecondition(
-            "table " + t.name.ToString() +
-            " has not been copied to Iceberg (it was added to the configuration after the "
-            "first start, or the first copy was interrupted); copying a table into a running "
-            "pipeline is not supported yet: run pg2iceberg cleanup, drop the Iceberg tables, "
-            "and start again, or set skip_snapshot: true if the table needs no initial copy");
-      }
+    PG2I_ASSIGN_OR_RETURN(p.pending_snapshots, PendingSnapshots(cfg, coord, p.relations));
+    for (const auto& t : p.pending_snapshots) {
+      log::Info("table needs its initial copy; copying while streaming the others",
+                {{"table", t.name.ToString()}});
     }
   }
   if (slot) {
@@ -369,18 +387,46 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
 
 }  // namespace
 
+namespace {
+
+// Copies tables added to a running pipeline (or whose first copy was interrupted) while the
+// WAL writer streams; their changes wait in log_deferred until the copy is in.
+std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
+                              const std::atomic<bool>& stop, Shared* shared) {
+  if (prepared.pending_snapshots.empty()) return {};
+  return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots),
+                      label = prepared.start]() {
+    Status s = CopyTables(cfg, tables, "", label, &stop);
+    if (!s.ok() && s.code() != StatusCode::kCancelled) shared->Fail(s.WithContext("snapshot"));
+  });
+}
+
+// A stop requested during the initial copy is not an error: the next start resumes it.
+int PrepareFailed(const Status& s) {
+  if (s.code() == StatusCode::kCancelled) {
+    log::Info("stopped during the initial snapshot; the next start resumes it");
+    return 0;
+  }
+  return Fail(s);
+}
+
+}  // namespace
+
 int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop) {
   auto coord = Coordinator(cfg);
   if (!coord.ok()) return Fail(coord.status());
-  auto prepared = Prepare(cfg, **coord);
-  if (!prepared.ok()) return Fail(prepared.status());
+  auto prepared = Prepare(cfg, **coord, &stop);
+  if (!prepared.ok()) return PrepareFailed(prepared.status());
+  if (stop) return 0;
   Shared shared;
   std::atomic<bool> writer_done{false};
+  std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, &shared);
   std::thread writer(WriterLoop, std::cref(cfg), std::move(*prepared), std::cref(stop), &shared,
                      &writer_done);
   std::thread mat(MaterializerLoop, std::cref(cfg), std::cref(writer_done), &shared);
   writer.join();
   mat.join();
+  if (snap.joinable()) snap.join();
   if (shared.failed) return Fail(shared.error);
   log::Info("stopped cleanly");
   return 0;
@@ -389,13 +435,59 @@ int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop) {
 int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop) {
   auto coord = Coordinator(cfg);
   if (!coord.ok()) return Fail(coord.status());
-  auto prepared = Prepare(cfg, **coord);
-  if (!prepared.ok()) return Fail(prepared.status());
+  auto prepared = Prepare(cfg, **coord, &stop);
+  if (!prepared.ok()) return PrepareFailed(prepared.status());
+  if (stop) return 0;
   Shared shared;
   std::atomic<bool> writer_done{false};
+  std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, &shared);
   WriterLoop(cfg, std::move(*prepared), stop, &shared, &writer_done);
+  if (snap.joinable()) snap.join();
   if (shared.failed) return Fail(shared.error);
   return 0;
+}
+
+int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop) {
+  auto run = [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+    // Nothing to do: say so without changing anything in PostgreSQL or the catalog.
+    bool all_complete = !cfg.tables.empty();
+    for (const auto& t : cfg.tables) {
+      auto st = coord->GetTable(t.name.ToString());
+      all_complete = all_complete && st.ok() && st->has_value() && (*st)->snapshot_complete;
+    }
+    if (all_complete) {
+      std::printf("OK: snapshot already complete\n");
+      return Status::Ok();
+    }
+    PG2I_ASSIGN_OR_RETURN(Prepared p, Prepare(cfg, *coord, &stop));
+    PG2I_RETURN_IF_ERROR(CopyTables(cfg, p.pending_snapshots, "", p.start, &stop));
+    if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
+    // Make the copy visible in Iceberg.
+    PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+    PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
+    materialize::MaterializerOptions mo;
+    mo.group = cfg.state.group;
+    mo.ns = {cfg.sink.ns};
+    mo.target_file_size = cfg.sink.target_file_size;
+    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+    for (const auto& t : cfg.tables) {
+      const std::string name = t.name.ToString();
+      PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(name));
+      while (true) {
+        PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, name));
+        if (c.offset >= target) break;
+        if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
+        PG2I_RETURN_IF_ERROR(m.MaterializeTable(name).status());
+      }
+      std::printf("table=%s snapshot complete, materialized offset %lld\n", name.c_str(),
+                  static_cast<long long>(target));
+    }
+    std::printf("OK: snapshot complete\n");
+    return Status::Ok();
+  };
+  Status s = run();
+  return s.ok() ? 0 : Fail(s);
 }
 
 int RunStatus(const config::Config& cfg, bool wait, std::chrono::seconds timeout) {
@@ -421,6 +513,15 @@ int RunStatus(const config::Config& cfg, bool wait, std::chrono::seconds timeout
         std::this_thread::sleep_for(100ms);
       }
       for (const auto& t : TableNames(cfg)) {
+        // A table being copied: wait for the copy (its changes wait behind it).
+        while (true) {
+          PG2I_ASSIGN_OR_RETURN(auto st, coord->GetTable(t));
+          if (st && st->snapshot_complete) break;
+          if (std::chrono::steady_clock::now() > deadline) {
+            return Unavailable("timed out waiting for the initial copy of " + t);
+          }
+          std::this_thread::sleep_for(200ms);
+        }
         PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(t));
         while (true) {
           PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, t));
@@ -443,9 +544,21 @@ int RunStatus(const config::Config& cfg, bool wait, std::chrono::seconds timeout
     for (const auto& t : TableNames(cfg)) {
       PG2I_ASSIGN_OR_RETURN(int64_t next, coord->NextOffset(t));
       PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, t));
-      std::printf("table=%s staged_offset=%lld materialized_offset=%lld pending=%lld snapshot_id=%lld\n",
-                  t.c_str(), static_cast<long long>(next), static_cast<long long>(c.offset),
-                  static_cast<long long>(next - c.offset), static_cast<long long>(c.snapshot_id));
+      PG2I_ASSIGN_OR_RETURN(auto st, coord->GetTable(t));
+      std::string copy = "complete";
+      if (!st || !st->snapshot_complete) {
+        PG2I_ASSIGN_OR_RETURN(auto chunks, coord->SnapshotChunks(t));
+        PG2I_ASSIGN_OR_RETURN(int64_t waiting, coord->DeferredFiles(t));
+        int64_t rows = 0;
+        for (const auto& ch : chunks) rows += ch.rows;
+        copy = "copying(chunks_done=" + std::to_string(chunks.size()) + ",rows=" +
+               std::to_string(rows) + ",deferred_files=" + std::to_string(waiting) + ")";
+      }
+      std::printf("table=%s snapshot=%s staged_offset=%lld materialized_offset=%lld pending=%lld "
+                  "snapshot_id=%lld\n",
+                  t.c_str(), copy.c_str(), static_cast<long long>(next),
+                  static_cast<long long>(c.offset), static_cast<long long>(next - c.offset),
+                  static_cast<long long>(c.snapshot_id));
     }
     return Status::Ok();
   };

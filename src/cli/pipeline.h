@@ -12,6 +12,9 @@ namespace pg2iceberg::cli {
 // `run` (logical mode): WAL writer and materializer until `stop` becomes true, then a final
 // flush and materialize. Returns the process exit code.
 int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop);
+// `snapshot`: the initial copy of every table not yet copied (creating the slot first), then
+// materialize it and exit; "OK: snapshot already complete" when there is nothing to do.
+int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop);
 // `stream-only`: the WAL writer alone.
 int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop);
 // `status`: per-table positions and lag; with `wait`, blocks until everything committed in

@@ -13,6 +13,9 @@
 //   pipeline_meta        system identifier, slot, schema version
 //   tables               per-table oid and snapshot state
 //   snapshot_progress    finished initial-snapshot chunks
+//   log_deferred         staged CDC files of a table whose initial snapshot is not complete
+//                        yet: they get offsets (after every snapshot file) when it completes,
+//                        so older snapshot rows are never applied over newer changes
 //   query_watermarks, pending_markers, marker_emissions   query mode and markers
 //
 // Writes happen per flush or per tick, never per replicated message. Implementations must be
@@ -39,6 +42,9 @@ struct StagedFile {
   int64_t bytes = 0;
   Lsn min_commit_lsn;
   Lsn max_commit_lsn;
+  // Snapshot rows (ClaimSnapshotChunk) are never deferred; CDC files of a table whose
+  // snapshot is incomplete are (see log_deferred above).
+  bool snapshot = false;
 };
 
 struct LogEntry {
@@ -58,6 +64,18 @@ struct Cursor {
   int64_t snapshot_id = -1;    // the Iceberg snapshot holding them (-1: none yet)
 };
 
+// A finished CTID-range chunk of a table's initial snapshot. Pages [start, end) of one heap
+// (for a partitioned table: `part` indexes its leaf partitions in name order); end < 0 means
+// "to the end of the heap" (the last chunk).
+struct SnapshotChunk {
+  std::string table;
+  int64_t part = 0;
+  int64_t start = 0;
+  int64_t end = -1;
+  int64_t rows = 0;
+  bool operator==(const SnapshotChunk&) const = default;
+};
+
 struct TableState {
   std::string table;
   uint32_t relid = 0;
@@ -74,8 +92,21 @@ class Coordinator {
 
   // Assigns each file its offset range and inserts its log_index row, all in one
   // transaction. On error nothing was registered (the caller may retry with the same files:
-  // staged objects have unique names). Entries come back in input order.
+  // staged objects have unique names). Entries come back in input order. A CDC file of a
+  // table whose snapshot is not complete is deferred instead (its entry has offsets -1).
   virtual Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) = 0;
+
+  // Registers the staged files of one snapshot chunk and records the chunk as done, in one
+  // transaction: a chunk is either fully registered or redone.
+  virtual Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& files,
+                                                           const SnapshotChunk& chunk) = 0;
+  // The finished chunks of `table`.
+  virtual Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& table) = 0;
+  // Marks `table`'s snapshot complete and gives its deferred CDC files offsets (in the order
+  // they were staged), in one transaction; from then on its CDC files get offsets directly.
+  virtual Status CompleteSnapshot(const std::string& table, Lsn snapshot_lsn) = 0;
+  // Deferred CDC files waiting for `table`'s snapshot.
+  virtual Result<int64_t> DeferredFiles(const std::string& table) = 0;
 
   // Entries of `table` whose end is past `after_offset`, in offset order, at most `limit`.
   virtual Result<std::vector<LogEntry>> ReadLog(const std::string& table, int64_t after_offset,

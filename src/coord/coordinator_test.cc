@@ -38,6 +38,17 @@ class MemoryBackend : public Backend {
     Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& f) override {
       return m_->ClaimOffsets(f);
     }
+    Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& f,
+                                                     const SnapshotChunk& c) override {
+      return m_->ClaimSnapshotChunk(f, c);
+    }
+    Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& t) override {
+      return m_->SnapshotChunks(t);
+    }
+    Status CompleteSnapshot(const std::string& t, Lsn l) override {
+      return m_->CompleteSnapshot(t, l);
+    }
+    Result<int64_t> DeferredFiles(const std::string& t) override { return m_->DeferredFiles(t); }
     Result<std::vector<LogEntry>> ReadLog(const std::string& t, int64_t a, int l) override {
       return m_->ReadLog(t, a, l);
     }
@@ -142,7 +153,7 @@ TEST_P(CoordinatorTest, MigrateIsIdempotentAndCreatesUpstreamTables) {
       pg_->QueryScalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
                        "information_schema.tables WHERE table_schema = '" + schema_ + "'"));
   EXPECT_EQ(names,
-            "consumer,flushed_lsn,log_index,log_seq,marker_emissions,mat_cursor,pending_markers,"
+            "consumer,flushed_lsn,log_deferred,log_index,log_seq,marker_emissions,mat_cursor,pending_markers,"
             "pipeline_meta,query_watermarks,snapshot_progress,tables");
 }
 
@@ -254,6 +265,42 @@ TEST_P(CoordinatorTest, WorkersMetaAndTables) {
   EXPECT_EQ(got->relid, 16384u);
   EXPECT_EQ(got->snapshot_lsn, Lsn(0xABC));
   EXPECT_FALSE(coord_->GetTable("public.none")->has_value());
+}
+
+// A table whose snapshot is running: its CDC files wait, snapshot chunks get offsets, and on
+// completion the waiting files follow every snapshot file, in the order they were staged.
+TEST_P(CoordinatorTest, CdcFilesOfASnapshottingTableWaitBehindTheSnapshot) {
+  PG2I_ASSERT_OK(coord_->PutTable({"t", 1, false, Lsn()}));
+  PG2I_ASSERT_OK(coord_->PutTable({"done", 2, true, Lsn(1)}));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto a, coord_->ClaimOffsets({File("t", 4, 900), File("done", 2)}));
+  EXPECT_EQ(a[0].start_offset, -1);  // deferred
+  EXPECT_EQ(a[1].start_offset, 0);
+  EXPECT_EQ(*coord_->DeferredFiles("t"), 1);
+  EXPECT_EQ(*coord_->NextOffset("t"), 0);
+  SnapshotChunk c1{"t", 0, 0, 2048, 10};
+  PG2I_ASSERT_OK_AND_ASSIGN(auto s1, coord_->ClaimSnapshotChunk({File("t", 10, 50)}, c1));
+  EXPECT_EQ(s1[0].start_offset, 0);
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t", 3, 950)}).status());
+  SnapshotChunk c2{"t", 1, 2048, -1, 5};
+  PG2I_ASSERT_OK(coord_->ClaimSnapshotChunk({File("t", 5, 50)}, c2).status());
+  EXPECT_EQ(*coord_->SnapshotChunks("t"), (std::vector<SnapshotChunk>{c1, c2}));
+  EXPECT_EQ(*coord_->NextOffset("t"), 15);
+  EXPECT_EQ(*coord_->DeferredFiles("t"), 2);
+  PG2I_ASSERT_OK(coord_->CompleteSnapshot("t", Lsn(50)));
+  EXPECT_EQ(*coord_->DeferredFiles("t"), 0);
+  PG2I_ASSERT_OK_AND_ASSIGN(auto log, coord_->ReadLog("t", 0, 100));
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[2].start_offset, 15);
+  EXPECT_EQ(log[2].min_commit_lsn, Lsn(900));  // the first deferred file comes first
+  EXPECT_EQ(log[3].start_offset, 19);
+  EXPECT_EQ(log[3].min_commit_lsn, Lsn(950));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto st, coord_->GetTable("t"));
+  EXPECT_TRUE(st->snapshot_complete);
+  EXPECT_EQ(st->snapshot_lsn, Lsn(50));
+  // Once complete, CDC files get offsets directly.
+  PG2I_ASSERT_OK_AND_ASSIGN(auto after, coord_->ClaimOffsets({File("t", 1, 990)}));
+  EXPECT_EQ(after[0].start_offset, 22);
+  EXPECT_TRUE(coord_->SnapshotChunks("none")->empty());
 }
 
 TEST(PgCoordinatorTest, AFailedClaimRegistersNothing) {

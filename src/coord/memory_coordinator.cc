@@ -5,6 +5,10 @@ namespace pg2iceberg::coord {
 Result<std::vector<LogEntry>> MemoryCoordinator::ClaimOffsets(
     const std::vector<StagedFile>& files) {
   std::lock_guard<std::mutex> lock(mu_);
+  return ClaimLocked(files);
+}
+
+Result<std::vector<LogEntry>> MemoryCoordinator::ClaimLocked(const std::vector<StagedFile>& files) {
   for (const StagedFile& f : files) {
     if (f.rows <= 0) return InvalidArgument("staged file " + f.uri + " holds no changes");
   }
@@ -12,18 +16,58 @@ Result<std::vector<LogEntry>> MemoryCoordinator::ClaimOffsets(
   for (const StagedFile& f : files) {
     LogEntry e;
     e.table = f.table;
-    e.start_offset = next_offset_[f.table];
-    e.end_offset = e.start_offset + f.rows;
-    next_offset_[f.table] = e.end_offset;
     e.uri = f.uri;
     e.rows = f.rows;
     e.bytes = f.bytes;
     e.min_commit_lsn = f.min_commit_lsn;
     e.max_commit_lsn = f.max_commit_lsn;
+    auto t = tables_.find(f.table);
+    if (!f.snapshot && t != tables_.end() && !t->second.snapshot_complete) {
+      deferred_[f.table].push_back(f);
+      e.start_offset = e.end_offset = -1;
+      out.push_back(std::move(e));
+      continue;
+    }
+    e.start_offset = next_offset_[f.table];
+    e.end_offset = e.start_offset + f.rows;
+    next_offset_[f.table] = e.end_offset;
     log_[{e.table, e.start_offset}] = e;
     out.push_back(std::move(e));
   }
   return out;
+}
+
+Result<std::vector<LogEntry>> MemoryCoordinator::ClaimSnapshotChunk(
+    const std::vector<StagedFile>& files, const SnapshotChunk& chunk) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<StagedFile> marked = files;
+  for (auto& f : marked) f.snapshot = true;
+  PG2I_ASSIGN_OR_RETURN(auto out, ClaimLocked(marked));
+  chunks_[chunk.table].push_back(chunk);
+  return out;
+}
+
+Result<std::vector<SnapshotChunk>> MemoryCoordinator::SnapshotChunks(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = chunks_.find(table);
+  return it == chunks_.end() ? std::vector<SnapshotChunk>() : it->second;
+}
+
+Status MemoryCoordinator::CompleteSnapshot(const std::string& table, Lsn snapshot_lsn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  TableState& t = tables_[table];
+  t.table = table;
+  t.snapshot_complete = true;
+  t.snapshot_lsn = snapshot_lsn;
+  std::vector<StagedFile> waiting = std::move(deferred_[table]);
+  deferred_.erase(table);
+  return ClaimLocked(waiting).status();
+}
+
+Result<int64_t> MemoryCoordinator::DeferredFiles(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = deferred_.find(table);
+  return it == deferred_.end() ? 0 : static_cast<int64_t>(it->second.size());
 }
 
 Result<std::vector<LogEntry>> MemoryCoordinator::ReadLog(const std::string& table,

@@ -18,6 +18,11 @@ class MemoryCoordinator final : public Coordinator {
 
   Status Migrate() override { return Status::Ok(); }
   Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) override;
+  Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& files,
+                                                   const SnapshotChunk& chunk) override;
+  Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& table) override;
+  Status CompleteSnapshot(const std::string& table, Lsn snapshot_lsn) override;
+  Result<int64_t> DeferredFiles(const std::string& table) override;
   Result<std::vector<LogEntry>> ReadLog(const std::string& table, int64_t after_offset,
                                         int limit) override;
   Result<int64_t> NextOffset(const std::string& table) override;
@@ -38,8 +43,12 @@ class MemoryCoordinator final : public Coordinator {
   Status PutTable(const TableState& state) override;
 
  private:
+  Result<std::vector<LogEntry>> ClaimLocked(const std::vector<StagedFile>& files);
+
   Clock* clock_;
   std::mutex mu_;
+  std::map<std::string, std::vector<StagedFile>> deferred_;
+  std::map<std::string, std::vector<SnapshotChunk>> chunks_;
   std::map<std::string, int64_t> next_offset_;
   std::map<std::pair<std::string, int64_t>, LogEntry> log_;  // (table, start) → entry
   std::map<std::string, Lsn> flushed_;

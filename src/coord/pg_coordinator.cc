@@ -1,5 +1,6 @@
 #include "coord/pg_coordinator.h"
 
+#include <algorithm>
 #include <map>
 
 #include "pg/catalog.h"
@@ -7,7 +8,7 @@
 namespace pg2iceberg::coord {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 Result<Lsn> ParseLsnColumn(const std::optional<std::string>& v) {
   if (!v) return Lsn();
@@ -105,6 +106,16 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
          "  rows bigint NOT NULL DEFAULT 0,\n"
          "  done_at timestamptz NOT NULL DEFAULT now(),\n"
          "  PRIMARY KEY (table_name, chunk_start));\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".log_deferred (\n"
+         "  table_name text NOT NULL,\n"
+         "  seq bigserial,\n"
+         "  uri text NOT NULL,\n"
+         "  rows bigint NOT NULL,\n"
+         "  bytes bigint NOT NULL,\n"
+         "  min_commit_lsn pg_lsn,\n"
+         "  max_commit_lsn pg_lsn,\n"
+         "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  PRIMARY KEY (table_name, seq));\n" +
          "CREATE TABLE IF NOT EXISTS " + s + ".query_watermarks (\n"
          "  table_name text PRIMARY KEY,\n"
          "  watermark text,\n"
@@ -145,50 +156,168 @@ Status PgCoordinator::DropSchema() {
 
 Result<std::vector<LogEntry>> PgCoordinator::ClaimOffsets(const std::vector<StagedFile>& files) {
   if (files.empty()) return std::vector<LogEntry>();
-  std::map<std::string, int64_t> totals;
+  return InTransaction([&]() { return ClaimInTransaction(files); });
+}
+
+Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(
+    const std::vector<StagedFile>& files) {
   for (const StagedFile& f : files) {
     if (f.rows <= 0) return InvalidArgument("staged file " + f.uri + " holds no changes");
+  }
+  // Which tables still wait for their snapshot? FOR SHARE waits for a CompleteSnapshot in
+  // progress (it holds the row FOR UPDATE), so a file is deferred or not, never lost between.
+  std::map<std::string, bool> waiting;
+  for (const StagedFile& f : files) {
+    if (f.snapshot || waiting.count(f.table)) continue;
+    PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                          conn_->Query("SELECT snapshot_complete FROM " + T("tables") +
+                                           " WHERE table_name = $1 FOR SHARE",
+                                       {f.table}));
+    waiting[f.table] = !r.rows.empty() && *r.rows[0][0] == "f";
+  }
+  std::map<std::string, int64_t> totals;
+  for (const StagedFile& f : files) {
+    if (!f.snapshot && waiting[f.table]) continue;
     totals[f.table] += f.rows;
   }
-  return InTransaction([&]() -> Result<std::vector<LogEntry>> {
-    // Reserve each table's range with one upsert; the row lock orders concurrent claimers.
-    std::map<std::string, int64_t> next;
-    for (const auto& [table, n] : totals) {
-      PG2I_ASSIGN_OR_RETURN(
-          pg::QueryResult r,
-          conn_->Query("INSERT INTO " + T("log_seq") + " AS s (table_name, next_offset) "
-                       "VALUES ($1, $2::bigint) ON CONFLICT (table_name) DO UPDATE SET "
-                       "next_offset = s.next_offset + EXCLUDED.next_offset "
-                       "RETURNING next_offset - $2::bigint",
-                       {table, std::to_string(n)}));
-      next[table] = std::stoll(*r.rows.at(0).at(0));
-    }
-    std::vector<LogEntry> out;
-    out.reserve(files.size());
-    for (const StagedFile& f : files) {
-      LogEntry e;
-      e.table = f.table;
-      e.start_offset = next[f.table];
-      e.end_offset = e.start_offset + f.rows;
-      next[f.table] = e.end_offset;
-      e.uri = f.uri;
-      e.rows = f.rows;
-      e.bytes = f.bytes;
-      e.min_commit_lsn = f.min_commit_lsn;
-      e.max_commit_lsn = f.max_commit_lsn;
+  // Reserve each table's range with one upsert; the row lock orders concurrent claimers.
+  std::map<std::string, int64_t> next;
+  for (const auto& [table, n] : totals) {
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult r,
+        conn_->Query("INSERT INTO " + T("log_seq") + " AS s (table_name, next_offset) "
+                     "VALUES ($1, $2::bigint) ON CONFLICT (table_name) DO UPDATE SET "
+                     "next_offset = s.next_offset + EXCLUDED.next_offset "
+                     "RETURNING next_offset - $2::bigint",
+                     {table, std::to_string(n)}));
+    next[table] = std::stoll(*r.rows.at(0).at(0));
+  }
+  std::vector<LogEntry> out;
+  out.reserve(files.size());
+  for (const StagedFile& f : files) {
+    LogEntry e;
+    e.table = f.table;
+    e.uri = f.uri;
+    e.rows = f.rows;
+    e.bytes = f.bytes;
+    e.min_commit_lsn = f.min_commit_lsn;
+    e.max_commit_lsn = f.max_commit_lsn;
+    if (!f.snapshot && waiting[f.table]) {
+      e.start_offset = e.end_offset = -1;
       PG2I_RETURN_IF_ERROR(
-          conn_->Query("INSERT INTO " + T("log_index") +
-                           " (table_name, start_offset, end_offset, uri, rows, bytes, "
-                           "min_commit_lsn, max_commit_lsn) VALUES ($1, $2, $3, $4, $5, $6, "
-                           "$7::pg_lsn, $8::pg_lsn)",
-                       {e.table, std::to_string(e.start_offset), std::to_string(e.end_offset),
-                        e.uri, std::to_string(e.rows), std::to_string(e.bytes),
+          conn_->Query("INSERT INTO " + T("log_deferred") +
+                           " (table_name, uri, rows, bytes, min_commit_lsn, max_commit_lsn) "
+                           "VALUES ($1, $2, $3, $4, $5::pg_lsn, $6::pg_lsn)",
+                       {e.table, e.uri, std::to_string(e.rows), std::to_string(e.bytes),
                         e.min_commit_lsn.ToString(), e.max_commit_lsn.ToString()})
               .status());
       out.push_back(std::move(e));
+      continue;
     }
+    e.start_offset = next[f.table];
+    e.end_offset = e.start_offset + f.rows;
+    next[f.table] = e.end_offset;
+    PG2I_RETURN_IF_ERROR(
+        conn_->Query("INSERT INTO " + T("log_index") +
+                         " (table_name, start_offset, end_offset, uri, rows, bytes, "
+                         "min_commit_lsn, max_commit_lsn) VALUES ($1, $2, $3, $4, $5, $6, "
+                         "$7::pg_lsn, $8::pg_lsn)",
+                     {e.table, std::to_string(e.start_offset), std::to_string(e.end_offset),
+                      e.uri, std::to_string(e.rows), std::to_string(e.bytes),
+                      e.min_commit_lsn.ToString(), e.max_commit_lsn.ToString()})
+            .status());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+namespace {
+// snapshot_progress keys a chunk by (table, chunk_start); a partitioned table's leaves share
+// the table name, so the leaf index goes into the high 32 bits (heap pages fit in 32 bits).
+int64_t EncodePage(int64_t part, int64_t page) { return page < 0 ? -1 : (part << 32) | page; }
+}  // namespace
+
+Result<std::vector<LogEntry>> PgCoordinator::ClaimSnapshotChunk(
+    const std::vector<StagedFile>& files, const SnapshotChunk& chunk) {
+  std::vector<StagedFile> marked = files;
+  for (auto& f : marked) f.snapshot = true;
+  return InTransaction([&]() -> Result<std::vector<LogEntry>> {
+    PG2I_ASSIGN_OR_RETURN(auto out, ClaimInTransaction(marked));
+    PG2I_RETURN_IF_ERROR(
+        conn_->Query("INSERT INTO " + T("snapshot_progress") +
+                         " (table_name, chunk_start, chunk_end, rows) VALUES ($1, $2, $3, $4)",
+                     {chunk.table, std::to_string(EncodePage(chunk.part, chunk.start)),
+                      std::to_string(EncodePage(chunk.part, chunk.end)),
+                      std::to_string(chunk.rows)})
+            .status());
     return out;
   });
+}
+
+Result<std::vector<SnapshotChunk>> PgCoordinator::SnapshotChunks(const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT chunk_start, chunk_end, rows FROM " +
+                                         T("snapshot_progress") +
+                                         " WHERE table_name = $1 ORDER BY chunk_start",
+                                     {table}));
+  std::vector<SnapshotChunk> out;
+  for (const auto& row : r.rows) {
+    const int64_t start = std::stoll(*row[0]);
+    const int64_t end = std::stoll(*row[1]);
+    SnapshotChunk c;
+    c.table = table;
+    c.part = start >> 32;
+    c.start = start & 0xffffffffLL;
+    c.end = end < 0 ? -1 : (end & 0xffffffffLL);
+    c.rows = std::stoll(*row[2]);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Status PgCoordinator::CompleteSnapshot(const std::string& table, Lsn snapshot_lsn) {
+  return InTransaction([&]() -> Status {
+    PG2I_RETURN_IF_ERROR(conn_->Query("SELECT 1 FROM " + T("tables") +
+                                          " WHERE table_name = $1 FOR UPDATE",
+                                      {table})
+                             .status());
+    PG2I_RETURN_IF_ERROR(
+        conn_->Query("UPDATE " + T("tables") +
+                         " SET snapshot_complete = true, snapshot_lsn = $2::pg_lsn, "
+                         "updated_at = now() WHERE table_name = $1",
+                     {table, snapshot_lsn.ToString()})
+            .status());
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult r,
+        conn_->Query("DELETE FROM " + T("log_deferred") +
+                         " WHERE table_name = $1 RETURNING seq, uri, rows, bytes, "
+                         "min_commit_lsn::text, max_commit_lsn::text",
+                     {table}));
+    std::vector<std::pair<int64_t, StagedFile>> waiting;
+    for (const auto& row : r.rows) {
+      StagedFile f;
+      f.table = table;
+      f.uri = *row[1];
+      f.rows = std::stoll(*row[2]);
+      f.bytes = std::stoll(*row[3]);
+      f.min_commit_lsn = ParseLsnColumn(row[4]).value_or(Lsn());
+      f.max_commit_lsn = ParseLsnColumn(row[5]).value_or(Lsn());
+      waiting.emplace_back(std::stoll(*row[0]), std::move(f));
+    }
+    std::sort(waiting.begin(), waiting.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<StagedFile> files;
+    for (auto& [seq, f] : waiting) files.push_back(std::move(f));
+    if (files.empty()) return Status::Ok();
+    return ClaimInTransaction(files).status();
+  });
+}
+
+Result<int64_t> PgCoordinator::DeferredFiles(const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(std::string n,
+                        conn_->QueryScalar("SELECT count(*) FROM " + T("log_deferred") +
+                                               " WHERE table_name = " + pg::QuoteLiteral(table)));
+  return std::stoll(n);
 }
 
 Result<std::vector<LogEntry>> PgCoordinator::ReadLog(const std::string& table,

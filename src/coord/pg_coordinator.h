@@ -20,6 +20,11 @@ class PgCoordinator final : public Coordinator {
 
   Status Migrate() override;
   Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) override;
+  Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& files,
+                                                   const SnapshotChunk& chunk) override;
+  Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& table) override;
+  Status CompleteSnapshot(const std::string& table, Lsn snapshot_lsn) override;
+  Result<int64_t> DeferredFiles(const std::string& table) override;
   Result<std::vector<LogEntry>> ReadLog(const std::string& table, int64_t after_offset,
                                         int limit) override;
   Result<int64_t> NextOffset(const std::string& table) override;
@@ -41,6 +46,8 @@ class PgCoordinator final : public Coordinator {
 
  private:
   std::string T(const char* table) const;  // schema-qualified, quoted
+  // ClaimOffsets' work inside the caller's transaction.
+  Result<std::vector<LogEntry>> ClaimInTransaction(const std::vector<StagedFile>& files);
   // Runs `body` inside BEGIN … COMMIT, rolling back on error.
   template <typename F>
   auto InTransaction(F&& body) -> decltype(body());

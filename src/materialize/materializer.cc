@@ -15,6 +15,16 @@
 namespace pg2iceberg::materialize {
 namespace {
 
+// Summary key marking a commit of initial-snapshot rows onto a table holding only those.
+constexpr const char* kSnapshotOnlyKey = "pg2iceberg.snapshot-only";
+
+// Staged files of the initial snapshot are named snapshot-<uuid>.parquet (see staging.md).
+bool IsSnapshotFile(const std::string& uri) {
+  const size_t slash = uri.rfind('/');
+  return uri.compare(slash == std::string::npos ? 0 : slash + 1, 9, "snapshot-") == 0;
+}
+
+
 using iceberg::Field;
 using iceberg::Schema;
 
@@ -313,10 +323,20 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     }
   }
 
-  // Write: new rows, and equality deletes for every key touched.
+  // Write: new rows, and equality deletes for every key touched. Initial-snapshot rows of a
+  // table that holds nothing but snapshot rows need no deletes: no older version of their key
+  // can be live (a key seen twice across a resumed copy was changed after the copy began, so
+  // its change, which always follows the snapshot rows, deletes every older version).
+  bool snapshot_batch = true;
+  for (const auto& e : entries) snapshot_batch = snapshot_batch && IsSnapshotFile(e.uri);
+  const iceberg::Snapshot* current = loaded.metadata.CurrentSnapshot();
+  const bool snapshot_only_before =
+      current == nullptr || (current->summary.count(kSnapshotOnlyKey) &&
+                             current->summary.at(kSnapshotOnlyKey) == "true");
+  const bool skip_deletes = snapshot_batch && snapshot_only_before && !folded.truncated;
   std::vector<std::vector<Value>> upserts, deletes;
   for (auto& [k, row] : folded.rows) {
-    if (!folded.truncated) deletes.push_back(k);
+    if (!folded.truncated && !skip_deletes) deletes.push_back(k);
     if (row.kind != fold::FoldedRow::Kind::kUpsert) continue;
     std::vector<Value> values = row.values;
     if (!row.unresolved.empty()) {
@@ -333,6 +353,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   iceberg::SnapshotChange change;
   change.remove_all = folded.truncated;
   change.extra_summary[offset_key] = std::to_string(end_offset);
+  if (skip_deletes) change.extra_summary[kSnapshotOnlyKey] = "true";
   iceberg::ParquetWriteOptions wo;
   wo.target_file_size = options_.target_file_size > 0 ? options_.target_file_size : wo.target_file_size;
   if (!upserts.empty()) {

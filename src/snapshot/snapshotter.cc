@@ -1,0 +1,357 @@
+#include "snapshot/snapshotter.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "base/crash_point.h"
+#include "base/log.h"
+#include "fold/fold.h"
+#include "pg/catalog.h"
+#include "pg/values.h"
+
+namespace pg2iceberg::snapshot {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One heap to copy: a plain table, or one leaf partition of a partitioned table.
+struct Heap {
+  std::string quoted;  // schema-qualified, quoted
+  int64_t pages = 0;
+  int64_t rows_estimate = 0;
+};
+
+struct Chunk {
+  size_t table = 0;    // index into the tables argument
+  int64_t part = 0;    // index into that table's heaps
+  int64_t start = 0;
+  int64_t end = -1;    // exclusive; -1: to the end of the heap
+};
+
+struct Plan {
+  std::vector<std::vector<Heap>> heaps;  // per table
+  std::vector<Chunk> todo;
+  std::vector<int64_t> remaining;        // chunks left per table
+};
+
+Result<std::vector<Heap>> Heaps(pg::Connection& conn, const config::TableName& name) {
+  // A plain table is its own single leaf; a partitioned table is copied leaf by leaf, in
+  // name order (stable across restarts, so chunk numbers stay meaningful).
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn.Query("SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), "
+                 "(pg_relation_size(c.oid) / current_setting('block_size')::int)::text, "
+                 "greatest(c.reltuples, 0)::bigint::text "
+                 "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE c.relkind IN ('r', 'm') AND c.oid IN (SELECT $1::regclass UNION "
+                 "SELECT relid FROM pg_partition_tree($1::regclass) WHERE isleaf) "
+                 "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
+                 {name.Quoted()}));
+  std::vector<Heap> out;
+  for (const auto& row : r.rows) {
+    out.push_back(Heap{*row[0], std::stoll(*row[1]), std::stoll(*row[2])});
+  }
+  if (out.empty()) {
+    // Never mark a table copied without reading it.
+    return FailedPrecondition("found no table storage to copy for " + name.ToString() +
+                              " (a partitioned table without partitions, or not a table)");
+  }
+  return out;
+}
+
+Result<Plan> MakePlan(pg::Connection& conn, coord::Coordinator& coord,
+                      const std::vector<SnapshotTable>& tables, int64_t chunk_pages,
+                      std::vector<TableProgress>* progress) {
+  Plan plan;
+  plan.heaps.resize(tables.size());
+  plan.remaining.assign(tables.size(), 0);
+  for (size_t t = 0; t < tables.size(); ++t) {
+    const std::string name = tables[t].name.ToString();
+    PG2I_ASSIGN_OR_RETURN(plan.heaps[t], Heaps(conn, tables[t].name));
+    PG2I_ASSIGN_OR_RETURN(std::vector<coord::SnapshotChunk> done, coord.SnapshotChunks(name));
+    // Keep the chunk size of an interrupted copy, so finished chunks line up.
+    int64_t pages_per_chunk = chunk_pages;
+    for (const auto& d : done) {
+      if (d.end >= 0) pages_per_chunk = d.end - d.start;
+    }
+    TableProgress& p = (*progress)[t];
+    p.table = name;
+    for (const auto& d : done) {
+      p.rows_done += d.rows;
+      ++p.chunks_done;
+    }
+    for (size_t part = 0; part < plan.heaps[t].size(); ++part) {
+      const Heap& h = plan.heaps[t][part];
+      p.pages_total += h.pages;
+      p.rows_estimate += h.rows_estimate;
+      for (int64_t start = 0;; start += pages_per_chunk) {
+        const bool last = start + pages_per_chunk >= h.pages;
+        Chunk c{t, static_cast<int64_t>(part), start, last ? -1 : start + pages_per_chunk};
+        bool finished = false;
+        for (const auto& d : done) {
+          finished |= d.part == c.part && (d.start == c.start || (d.end < 0 && d.start <= c.start));
+        }
+        ++p.chunks_total;
+        if (finished) {
+          p.pages_done += last ? std::max<int64_t>(h.pages - start, 0) : pages_per_chunk;
+        } else {
+          plan.todo.push_back(c);
+          ++plan.remaining[t];
+        }
+        if (last) break;
+      }
+    }
+    p.chunks_total = std::max(p.chunks_total, p.chunks_done);
+  }
+  // Interleave tables so several tables progress at once and each finishes early enough.
+  std::stable_sort(plan.todo.begin(), plan.todo.end(),
+                   [](const Chunk& a, const Chunk& b) { return a.start < b.start; });
+  return plan;
+}
+
+// State shared by the workers.
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next = 0;
+  int imported = 0;
+  bool failed = false;
+  Status error;
+  std::vector<TableProgress> progress;
+  std::vector<int64_t> remaining;
+
+  void Fail(const Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!failed) error = s;
+    failed = true;
+    cv.notify_all();
+  }
+};
+
+class Worker {
+ public:
+  Worker(const std::vector<SnapshotTable>& tables, const SnapshotOptions& o, const Plan& plan,
+         const std::string& snapshot_name, Shared* shared)
+      : tables_(tables), o_(o), plan_(plan), snapshot_name_(snapshot_name), shared_(shared) {}
+
+  void Run() {
+    Status s = RunImpl();
+    if (!s.ok()) shared_->Fail(s);
+  }
+
+ private:
+  Status RunImpl() {
+    PG2I_ASSIGN_OR_RETURN(conn_, o_.connect());
+    PG2I_ASSIGN_OR_RETURN(coord_, o_.coordinator());
+    PG2I_RETURN_IF_ERROR(conn_->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    Status imported = conn_->Exec("SET TRANSACTION SNAPSHOT " + pg::QuoteLiteral(snapshot_name_));
+    if (!imported.ok()) {
+      return imported.WithContext("importing snapshot " + snapshot_name_ +
+                                  " (the connection that exported it must stay open)");
+    }
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      ++shared_->imported;
+      shared_->cv.notify_all();
+    }
+    while (true) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(shared_->mu);
+        if (shared_->failed || shared_->next >= plan_.todo.size()) break;
+        i = shared_->next++;
+      }
+      if (o_.stop && *o_.stop) break;
+      PG2I_RETURN_IF_ERROR(CopyChunk(plan_.todo[i]));
+    }
+    return conn_->Exec("COMMIT");
+  }
+
+  Status CopyChunk(const Chunk& c) {
+    const SnapshotTable& t = tables_[c.table];
+    const stage::StagedRelation& rel = t.relation;
+    const std::string name = t.name.ToString();
+    const Heap& heap = plan_.heaps[c.table][static_cast<size_t>(c.part)];
+    std::string cols;
+    for (const auto& col : rel.columns) cols += (cols.empty() ? "" : ", ") + pg::QuoteIdent(col.name);
+    std::string where = "ctid >= '(" + std::to_string(c.start) + ",0)'::tid";
+    if (c.end >= 0) where += " AND ctid < '(" + std::to_string(c.end) + ",0)'::tid";
+    PG2I_RETURN_IF_ERROR(conn_->Exec("DECLARE pg2i_chunk NO SCROLL CURSOR FOR SELECT " + cols +
+                                     " FROM ONLY " + heap.quoted + " WHERE " + where));
+    std::string dir = o_.staging_uri;
+    while (!dir.empty() && dir.back() == '/') dir.pop_back();
+    std::vector<coord::StagedFile> files;
+    int64_t rows = 0;
+    while (true) {
+      if (o_.stop && *o_.stop) return Cancelled("snapshot stopped");
+      PG2I_ASSIGN_OR_RETURN(pg::QueryResult batch,
+                            conn_->Query("FETCH " + std::to_string(o_.batch_rows) + " FROM pg2i_chunk"));
+      if (batch.rows.empty()) break;
+      std::vector<stage::StagedChange> changes;
+      changes.reserve(batch.rows.size());
+      int64_t bytes = 0;
+      for (const auto& row : batch.rows) {
+        stage::StagedChange sc;
+        sc.change.op = fold::Op::kInsert;
+        sc.change.commit_lsn = o_.label;
+        sc.change.seq = seq_++;
+        sc.change.values.resize(rel.columns.size());
+        for (size_t k = 0; k < rel.columns.size(); ++k) {
+          if (!row[k]) continue;
+          bytes += static_cast<int64_t>(row[k]->size());
+          auto v = pg::ParseText(rel.columns[k].type, rel.columns[k].type_oid, *row[k]);
+          if (!v.ok()) return v.status().WithContext(name + "." + rel.columns[k].name);
+          sc.change.values[k] = std::move(*v);
+        }
+        changes.push_back(std::move(sc));
+      }
+      PG2I_ASSIGN_OR_RETURN(std::string encoded, stage::EncodeStagedFile(rel, changes));
+      const std::string uri = dir + "/" + name + "/snapshot-" + io::NewUniqueName() + ".parquet";
+      PG2I_RETURN_IF_ERROR(o_.io->WriteAll(uri, encoded));
+      files.push_back(coord::StagedFile{name, uri, static_cast<int64_t>(changes.size()),
+                                        static_cast<int64_t>(encoded.size()), o_.label, o_.label,
+                                        true});
+      rows += static_cast<int64_t>(changes.size());
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      shared_->progress[c.table].rows_done += static_cast<int64_t>(changes.size());
+      shared_->progress[c.table].bytes_done += bytes;
+    }
+    PG2I_RETURN_IF_ERROR(conn_->Exec("CLOSE pg2i_chunk"));
+    CrashPoint("before_snapshot_chunk_claim");
+    PG2I_RETURN_IF_ERROR(
+        coord_->ClaimSnapshotChunk(files, coord::SnapshotChunk{name, c.part, c.start, c.end, rows})
+            .status());
+    CrashPoint("after_snapshot_chunk_claim");
+    bool table_done = false;
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      TableProgress& p = shared_->progress[c.table];
+      ++p.chunks_done;
+      p.pages_done += c.end >= 0 ? c.end - c.start : std::max<int64_t>(heap.pages - c.start, 0);
+      table_done = --shared_->remaining[c.table] == 0;
+    }
+    if (table_done) {
+      PG2I_RETURN_IF_ERROR(coord_->CompleteSnapshot(name, o_.label));
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      shared_->progress[c.table].complete = true;
+      log::Info("snapshot of table complete",
+                {{"table", name}, {"rows", shared_->progress[c.table].rows_done}});
+    }
+    return Status::Ok();
+  }
+
+  const std::vector<SnapshotTable>& tables_;
+  const SnapshotOptions& o_;
+  const Plan& plan_;
+  const std::string& snapshot_name_;
+  Shared* shared_;
+  std::unique_ptr<pg::Connection> conn_;
+  std::unique_ptr<coord::Coordinator> coord_;
+  int64_t seq_ = 0;
+};
+
+}  // namespace
+
+std::string FormatProgress(const TableProgress& p) {
+  char buf[256];
+  const double mb = 8192.0 / (1 << 20);
+  if (p.rows_estimate > 0) {
+    const int64_t pct = std::min<int64_t>(100, p.rows_done * 100 / p.rows_estimate);
+    std::snprintf(buf, sizeof buf, "%s %lld/~%lld rows (%lld%%) %.0f/%.0f MB, chunks %lld/%lld%s",
+                  p.table.c_str(), static_cast<long long>(p.rows_done),
+                  static_cast<long long>(p.rows_estimate), static_cast<long long>(pct),
+                  static_cast<double>(p.pages_done) * mb, static_cast<double>(p.pages_total) * mb,
+                  static_cast<long long>(p.chunks_done), static_cast<long long>(p.chunks_total),
+                  p.complete ? " done" : "");
+  } else {
+    std::snprintf(buf, sizeof buf, "%s %lld rows %.0f/%.0f MB, chunks %lld/%lld%s",
+                  p.table.c_str(), static_cast<long long>(p.rows_done),
+                  static_cast<double>(p.pages_done) * mb, static_cast<double>(p.pages_total) * mb,
+                  static_cast<long long>(p.chunks_done), static_cast<long long>(p.chunks_total),
+                  p.complete ? " done" : "");
+  }
+  return buf;
+}
+
+Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
+                                   const SnapshotOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
+  SnapshotResult result;
+  if (tables.empty()) return result;
+  PG2I_ASSIGN_OR_RETURN(auto leader, o.connect());
+  PG2I_ASSIGN_OR_RETURN(auto coord, o.coordinator());
+  Shared shared;
+  shared.progress.resize(tables.size());
+  PG2I_ASSIGN_OR_RETURN(Plan plan, MakePlan(*leader, *coord, tables, std::max<int64_t>(o.chunk_pages, 1),
+                                            &shared.progress));
+  shared.remaining = plan.remaining;
+  for (size_t t = 0; t < tables.size(); ++t) {
+    if (plan.remaining[t] == 0) {  // every chunk finished before a crash: only the mark is left
+      PG2I_RETURN_IF_ERROR(coord->CompleteSnapshot(tables[t].name.ToString(), o.label));
+      shared.progress[t].complete = true;
+    }
+  }
+  std::string snapshot_name = o.snapshot_name;
+  if (!plan.todo.empty() && snapshot_name.empty()) {
+    // No slot snapshot to import (a resumed or added table): export one for all workers.
+    PG2I_RETURN_IF_ERROR(leader->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    PG2I_ASSIGN_OR_RETURN(snapshot_name, leader->QueryScalar("SELECT pg_export_snapshot()"));
+  }
+  const int workers = static_cast<int>(
+      std::min<size_t>(plan.todo.size(), static_cast<size_t>(std::max(o.concurrency, 1))));
+  log::Info("snapshot starting", {{"tables", static_cast<int64_t>(tables.size())},
+                                  {"chunks", static_cast<int64_t>(plan.todo.size())},
+                                  {"workers", static_cast<int64_t>(workers)},
+                                  {"snapshot", snapshot_name}});
+  std::vector<std::unique_ptr<Worker>> ws;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < workers; ++i) {
+    ws.push_back(std::make_unique<Worker>(tables, o, plan, snapshot_name, &shared));
+    threads.emplace_back([w = ws.back().get()] { w->Run(); });
+  }
+  bool released = o.snapshot_name.empty() ? false : true;
+  auto last_report = std::chrono::steady_clock::now();
+  while (true) {
+    bool all_done;
+    {
+      std::unique_lock<std::mutex> lock(shared.mu);
+      shared.cv.wait_for(lock, 200ms);
+      // Every worker holds the snapshot now: the exporting transaction may end.
+      if (!released && (shared.imported == workers || shared.failed)) {
+        released = true;
+        lock.unlock();
+        (void)leader->Exec("COMMIT");
+        lock.lock();
+      }
+      all_done = shared.failed;
+      if (!all_done) {
+        all_done = true;
+        for (int64_t r : shared.remaining) all_done = all_done && r == 0;
+      }
+      if (!all_done && o.stop && *o.stop) all_done = true;
+    }
+    if (all_done) break;
+    if (o.on_progress && std::chrono::steady_clock::now() - last_report >= 1s) {
+      last_report = std::chrono::steady_clock::now();
+      std::vector<TableProgress> copy;
+      {
+        std::lock_guard<std::mutex> lock(shared.mu);
+        copy = shared.progress;
+      }
+      o.on_progress(copy, false);
+    }
+  }
+  for (auto& t : threads) t.join();
+  if (!released) (void)leader->Exec("COMMIT");
+  result.tables = shared.progress;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (o.on_progress) o.on_progress(result.tables, true);
+  if (shared.failed) return shared.error;
+  return result;
+}
+
+}  // namespace pg2iceberg::snapshot
