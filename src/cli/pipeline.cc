@@ -231,10 +231,36 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
           "and start again to re-snapshot");
     }
     if (!known) {
+      // Tracked anew (first start, added, or forgotten on purpose): copy from scratch.
+      PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(rel.table));
       PG2I_RETURN_IF_ERROR(coord.PutTable({rel.table, info.oid, false, Lsn()}));
     }
     p.relations[rel.table] = std::move(rel);
     infos.push_back(std::move(info));
+  }
+  // A copied table that is no longer in the publication missed its changes in between:
+  // re-adding it silently would hide that loss.
+  const std::string& pub_name = cfg.source.logical.publication_name;
+  PG2I_ASSIGN_OR_RETURN(std::string pub_exists,
+                        conn->QueryScalar("SELECT count(*) FROM pg_publication WHERE pubname = " +
+                                          pg::QuoteLiteral(pub_name)));
+  for (size_t i = 0; pub_exists != "0" && i < cfg.tables.size(); ++i) {
+    const std::string name = cfg.tables[i].name.ToString();
+    PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(name));
+    if (!known || !known->snapshot_complete) continue;
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult in_pub,
+        conn->Query("SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 "
+                    "AND tablename = $3",
+                    {pub_name, cfg.tables[i].name.schema, cfg.tables[i].name.table}));
+    if (in_pub.rows.empty()) {
+      return FailedPrecondition(
+          "table " + name + " left publication " + pub_name +
+          " after it was copied, so its changes since then are lost. To copy it again: drop "
+          "its Iceberg table, run DELETE FROM " + pg::QuoteIdent(cfg.state.coordinator_schema) +
+          ".tables WHERE table_name = " + pg::QuoteLiteral(name) +
+          "; and start pg2iceberg (it re-adds the table to the publication and re-copies it)");
+    }
   }
   auto pub = pg::EnsurePublication(*conn, cfg.source.logical.publication_name, infos);
   if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);

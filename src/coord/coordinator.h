@@ -105,6 +105,8 @@ class Coordinator {
   // Marks `table`'s snapshot complete and gives its deferred CDC files offsets (in the order
   // they were staged), in one transaction; from then on its CDC files get offsets directly.
   virtual Status CompleteSnapshot(const std::string& table, Lsn snapshot_lsn) = 0;
+  // Forgets `table`'s finished chunks (a table tracked anew is copied from scratch).
+  virtual Status ForgetSnapshotProgress(const std::string& table) = 0;
   // Deferred CDC files waiting for `table`'s snapshot.
   virtual Result<int64_t> DeferredFiles(const std::string& table) = 0;
 

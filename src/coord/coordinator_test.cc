@@ -49,6 +49,9 @@ class MemoryBackend : public Backend {
       return m_->CompleteSnapshot(t, l);
     }
     Result<int64_t> DeferredFiles(const std::string& t) override { return m_->DeferredFiles(t); }
+    Status ForgetSnapshotProgress(const std::string& t) override {
+      return m_->ForgetSnapshotProgress(t);
+    }
     Result<std::vector<LogEntry>> ReadLog(const std::string& t, int64_t a, int l) override {
       return m_->ReadLog(t, a, l);
     }
@@ -301,6 +304,8 @@ TEST_P(CoordinatorTest, CdcFilesOfASnapshottingTableWaitBehindTheSnapshot) {
   PG2I_ASSERT_OK_AND_ASSIGN(auto after, coord_->ClaimOffsets({File("t", 1, 990)}));
   EXPECT_EQ(after[0].start_offset, 22);
   EXPECT_TRUE(coord_->SnapshotChunks("none")->empty());
+  PG2I_ASSERT_OK(coord_->ForgetSnapshotProgress("t"));
+  EXPECT_TRUE(coord_->SnapshotChunks("t")->empty());
 }
 
 TEST(PgCoordinatorTest, AFailedClaimRegistersNothing) {

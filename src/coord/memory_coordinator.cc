@@ -64,6 +64,12 @@ Status MemoryCoordinator::CompleteSnapshot(const std::string& table, Lsn snapsho
   return ClaimLocked(waiting).status();
 }
 
+Status MemoryCoordinator::ForgetSnapshotProgress(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  chunks_.erase(table);
+  return Status::Ok();
+}
+
 Result<int64_t> MemoryCoordinator::DeferredFiles(const std::string& table) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = deferred_.find(table);

@@ -313,6 +313,11 @@ Status PgCoordinator::CompleteSnapshot(const std::string& table, Lsn snapshot_ls
   });
 }
 
+Status PgCoordinator::ForgetSnapshotProgress(const std::string& table) {
+  return conn_->Query("DELETE FROM " + T("snapshot_progress") + " WHERE table_name = $1", {table})
+      .status();
+}
+
 Result<int64_t> PgCoordinator::DeferredFiles(const std::string& table) {
   PG2I_ASSIGN_OR_RETURN(std::string n,
                         conn_->QueryScalar("SELECT count(*) FROM " + T("log_deferred") +
