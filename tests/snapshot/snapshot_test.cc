@@ -300,5 +300,30 @@ TEST_F(SnapshotTest, TableAddedToARunningPipeline) {
   EXPECT_TRUE(stopped->success()) << (*run)->LogTail();
 }
 
+// `pg2iceberg snapshot` on a fresh database: creates the slot first, copies, materializes and
+// exits; changes made before the next `run` wait in the slot and arrive exactly once.
+TEST_F(SnapshotTest, SnapshotSubcommandThenRun) {
+  CreateTable("snap_cmd", 20'000);
+  const std::string config = Config("cmd", {"snap_cmd"}, 32, 2);
+  std::string out;
+  ASSERT_TRUE(RunCmd(config, {"snapshot"}, &out).success()) << out;
+  EXPECT_NE(out.find("OK: snapshot complete"), std::string::npos) << out;
+  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'slot_cmd'"), 1);
+  EXPECT_TRUE(Complete("cmd", "snap_cmd"));
+  ASSERT_TRUE(RunCmd(config, {"verify"}, &out).success()) << out;  // in Iceberg already
+  Status s = pg_->Exec("UPDATE snap_cmd SET v = 'later' WHERE id <= 100; "
+                       "DELETE FROM snap_cmd WHERE id > 19900; "
+                       "INSERT INTO snap_cmd (id, v) VALUES (30000, 'new')");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(RunCmd(config, {"snapshot"}, &out).success()) << out;
+  EXPECT_NE(out.find("OK: snapshot already complete"), std::string::npos) << out;
+  auto run = Start(config, "cmd.log");
+  ASSERT_TRUE(run.ok());
+  CatchUpAndVerify(config, {"snap_cmd"}, run->get());
+  auto stopped = (*run)->Terminate(60s);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_TRUE(stopped->success()) << (*run)->LogTail();
+}
+
 }  // namespace
 }  // namespace pg2iceberg
