@@ -79,6 +79,14 @@ Result<std::unique_ptr<catalog::Catalog>> Catalog(const config::Config& cfg,
   return std::unique_ptr<catalog::Catalog>(std::move(c));
 }
 
+materialize::MaterializerOptions MaterializerOptionsOf(const config::Config& cfg) {
+  materialize::MaterializerOptions mo;
+  mo.group = cfg.state.group;
+  mo.ns = {cfg.sink.ns};
+  mo.target_file_size = cfg.sink.target_file_size;
+  return mo;
+}
+
 std::string StagingUri(const config::Config& cfg) {
   std::string wh = cfg.sink.warehouse;
   while (!wh.empty() && wh.back() == '/') wh.pop_back();
@@ -389,11 +397,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
     PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
     PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
-    materialize::MaterializerOptions mo;
-    mo.group = cfg.state.group;
-    mo.ns = {cfg.sink.ns};
-    mo.target_file_size = cfg.sink.target_file_size;
-    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, MaterializerOptionsOf(cfg));
     const auto tables = TableNames(cfg);
     while (true) {
       const bool last = writer_done.load();
@@ -492,11 +496,7 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
     // Make the copy visible in Iceberg.
     PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
     PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
-    materialize::MaterializerOptions mo;
-    mo.group = cfg.state.group;
-    mo.ns = {cfg.sink.ns};
-    mo.target_file_size = cfg.sink.target_file_size;
-    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, MaterializerOptionsOf(cfg));
     for (const auto& t : cfg.tables) {
       const std::string name = t.name.ToString();
       PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(name));

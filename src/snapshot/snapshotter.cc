@@ -296,7 +296,8 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
     }
   }
   std::string snapshot_name = o.snapshot_name;
-  if (!plan.todo.empty() && snapshot_name.empty()) {
+  const bool exported_here = !plan.todo.empty() && snapshot_name.empty();
+  if (exported_here) {
     // No slot snapshot to import (a resumed or added table): export one for all workers.
     PG2I_RETURN_IF_ERROR(leader->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
     PG2I_ASSIGN_OR_RETURN(snapshot_name, leader->QueryScalar("SELECT pg_export_snapshot()"));
@@ -313,7 +314,7 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
     ws.push_back(std::make_unique<Worker>(tables, o, plan, snapshot_name, &shared));
     threads.emplace_back([w = ws.back().get()] { w->Run(); });
   }
-  bool released = o.snapshot_name.empty() ? false : true;
+  bool released = !exported_here;  // the exporting transaction has ended (or never began)
   auto last_report = std::chrono::steady_clock::now();
   while (true) {
     bool all_done;
