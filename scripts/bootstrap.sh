@@ -10,7 +10,7 @@
 #   - Debian packages (compiler toolchain, libpq, PostgreSQL 15 server, JSON/YAML/CLI/logging
 #     libraries, curl, OpenSSL, zlib, zstd, GoogleTest, Google Benchmark, clang for fuzzing)
 #   - .deps/venv: Python venv with pyarrow==26.0.1 (Arrow/Parquet C++ headers and libraries
-#     used by the build), PyIceberg and fastavro (test readers)
+#     used by the build), PyIceberg, fastavro and prometheus-client (test readers)
 #   - .deps/duckdb: DuckDB 1.5.5 with its iceberg extension from PyPI (test reader)
 #   - .deps/java/lib: Iceberg REST catalog server + Iceberg Java reader classpath (Maven)
 #   - .deps/bin/versitygw: S3 server for tests (go install)
@@ -94,13 +94,16 @@ fi
 
 # --- Python venv with pyarrow (Arrow/Parquet C++) and the test readers -------------------
 VENV="$DEPS/venv"
+# The official Prometheus client's parser checks the /metrics text in tests.
+PROMETHEUS_CLIENT_VERSION=0.26.0
 venv_ok() {
   [[ -x "$VENV/bin/python" ]] &&
-  "$VENV/bin/python" - "$PYARROW_VERSION" "$PYICEBERG_VERSION" <<'EOF' 2>/dev/null
+  "$VENV/bin/python" - "$PYARROW_VERSION" "$PYICEBERG_VERSION" "$PROMETHEUS_CLIENT_VERSION" <<'EOF' 2>/dev/null
 import sys
 from importlib.metadata import version
 assert version("pyarrow") == sys.argv[1]
 assert version("pyiceberg") == sys.argv[2]
+assert version("prometheus-client") == sys.argv[3]
 import fastavro  # noqa: F401
 EOF
 }
@@ -112,7 +115,7 @@ if ! venv_ok; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
       "pyarrow==$PYARROW_VERSION" "pyiceberg[sql-postgres,pyarrow]==$PYICEBERG_VERSION" \
-      fastavro
+      fastavro "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
   fi
 fi
 

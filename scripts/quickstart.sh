@@ -46,9 +46,15 @@ CREATE TABLE public.orders (
 );
 SQL
 
+# Metrics are served on the default 127.0.0.1:9090 unless something else already listens there.
+METRICS_ADDR=127.0.0.1:9090
+if (exec 3<>/dev/tcp/127.0.0.1/9090) 2>/dev/null; then
+  METRICS_ADDR="127.0.0.1:$(free_port)"
+  echo "quickstart: port 9090 is taken; serving metrics on $METRICS_ADDR instead"
+fi
 cat > "$QS/config.yaml" <<YAML
 # The smallest useful configuration: everything else takes its embedded default
-# (SQL catalog in this PostgreSQL, warehouse in ./warehouse).
+# (SQL catalog in this PostgreSQL, warehouse in ./warehouse, metrics on 127.0.0.1:9090).
 source:
   postgres:
     host: 127.0.0.1
@@ -58,6 +64,7 @@ source:
 tables:
   - name: public.orders
 YAML
+[[ "$METRICS_ADDR" == 127.0.0.1:9090 ]] || echo "metrics_addr: $METRICS_ADDR" >> "$QS/config.yaml"
 
 cd "$QS"
 echo "quickstart: pg2iceberg connect-pg"
@@ -90,6 +97,9 @@ echo "quickstart: pg2iceberg status --wait (until Iceberg has everything)"
 echo "quickstart: pg2iceberg verify (PostgreSQL against Iceberg, row by row)"
 "$BIN" --config config.yaml verify
 
+echo "quickstart: a few of the metrics at http://$METRICS_ADDR/metrics (also /healthz, /ready):"
+curl -sf "http://$METRICS_ADDR/metrics" |
+  grep -E '^pg2iceberg_(snapshot_complete|staged_rows_total|materialized_rows_total|replication_lag_bytes|delete_files)[{ ]'
 echo "quickstart: the Iceberg table as Iceberg Java reads it (first rows):"
 CP="$ROOT/tools/java/target/pg2iceberg-test-tools.jar:$ROOT/.deps/java/lib/*"
 java -cp "$CP" dev.pg2iceberg.tools.ReadTable --jdbc-uri "jdbc:postgresql://127.0.0.1:$PORT/postgres" \

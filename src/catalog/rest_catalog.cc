@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "catalog/sigv4.h"
 #include "iceberg/metadata.h"
 #include "iceberg/metadata_edit.h"
@@ -582,6 +583,7 @@ class RestCatalog::Impl {
   void Retry(const Call& call, int attempt, const std::string& why,
              const HttpResponse* response) {
     const auto delay = Backoff(attempt, response);
+    metrics::CountError("catalog", StatusCode::kUnavailable);
     log::Warn("REST catalog request failed; retrying",
               {{"request", call.method + " " + call.path},
                {"attempt", attempt},
@@ -652,6 +654,7 @@ class RestCatalog::Impl {
                            " failed after " + std::to_string(attempt) + " attempt(s): " + why);
       }
       const auto delay = Backoff(attempt, response);
+      metrics::CountError("catalog", StatusCode::kUnavailable);
       log::Warn("REST catalog OAuth2 token request failed; retrying",
                 {{"endpoint", endpoint_display}, {"attempt", attempt}, {"error", why}});
       options_.clock->SleepFor(delay);

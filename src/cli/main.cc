@@ -47,7 +47,7 @@ int Main(int argc, char** argv) {
       "pg2iceberg replicates PostgreSQL tables into Apache Iceberg tables through logical "
       "replication.",
       "pg2iceberg"};
-  app.set_version_flag("--version", "pg2iceberg 0.1.0");
+  app.set_version_flag("--version", std::string("pg2iceberg ") + kVersion);
   std::string config_path = "config.yaml";
   std::string log_level = "info";
   std::string log_format = "auto";

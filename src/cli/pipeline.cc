@@ -1,16 +1,19 @@
 #include "cli/pipeline.h"
 #include "cli/verify.h"
 
+#include <cctype>
 #include <cstdio>
 #include <thread>
 
 #include "base/crash_point.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "catalog/rest_catalog.h"
 #include "catalog/sql_catalog.h"
 #include "coord/pg_coordinator.h"
 #include "io/arrow_file_io.h"
 #include "materialize/materializer.h"
+#include "obs/metrics_server.h"
 #include "pg/catalog.h"
 #include "pg/replication.h"
 #include "pg/values.h"
@@ -121,10 +124,41 @@ std::vector<std::string> TableNames(const config::Config& cfg) {
 
 // Progress of a running snapshot: a status line on a terminal, a log line every 10 s
 // otherwise.
+// Snapshot progress gauges, per table (see docs/metrics.md).
+void RecordSnapshotProgress(const snapshot::TableProgress& t) {
+  auto& r = metrics::Default();
+  const metrics::Labels l = {{"table", t.table}};
+  auto set = [&](const char* name, const char* help, int64_t v) {
+    r.GetGauge(name, help, l).Set(static_cast<double>(v));
+  };
+  set("pg2iceberg_snapshot_rows_done", "Rows copied by the initial snapshot so far", t.rows_done);
+  set("pg2iceberg_snapshot_rows_estimate",
+      "Rows the initial snapshot expects to copy (pg_class.reltuples; 0 if never analyzed)",
+      t.rows_estimate);
+  set("pg2iceberg_snapshot_bytes_done", "Bytes received by the initial snapshot so far",
+      t.bytes_done);
+  set("pg2iceberg_snapshot_pages_done", "Heap pages of finished snapshot chunks", t.pages_done);
+  set("pg2iceberg_snapshot_pages_total", "Heap pages of the table when its copy started",
+      t.pages_total);
+  set("pg2iceberg_snapshot_chunks_done", "Snapshot chunks finished and registered",
+      t.chunks_done);
+  set("pg2iceberg_snapshot_chunks_total", "Snapshot chunks of the table", t.chunks_total);
+  set("pg2iceberg_snapshot_complete", "1 once the table's initial copy is complete",
+      t.complete ? 1 : 0);
+}
+
+void RecordSnapshotComplete(const std::string& table, bool complete) {
+  metrics::Default()
+      .GetGauge("pg2iceberg_snapshot_complete", "1 once the table's initial copy is complete",
+                {{"table", table}})
+      .Set(complete ? 1 : 0);
+}
+
 std::function<void(const std::vector<snapshot::TableProgress>&, bool)> ProgressReporter() {
   const bool tty = isatty(STDERR_FILENO) != 0;
   auto last_log = std::make_shared<std::chrono::steady_clock::time_point>();
   return [tty, last_log](const std::vector<snapshot::TableProgress>& tables, bool final) {
+    for (const auto& t : tables) RecordSnapshotProgress(t);
     if (tty) {
       std::string line;
       for (const auto& t : tables) line += (line.empty() ? "" : " | ") + snapshot::FormatProgress(t);
@@ -157,11 +191,16 @@ Result<std::vector<snapshot::SnapshotTable>> PendingSnapshots(
   for (const auto& t : cfg.tables) {
     const std::string name = t.name.ToString();
     PG2I_ASSIGN_OR_RETURN(auto st, coord.GetTable(name));
-    if (st && st->snapshot_complete) continue;
-    if (t.skip_snapshot) {
-      PG2I_RETURN_IF_ERROR(coord.CompleteSnapshot(name, Lsn()));
+    if (st && st->snapshot_complete) {
+      RecordSnapshotComplete(name, true);
       continue;
     }
+    if (t.skip_snapshot) {
+      PG2I_RETURN_IF_ERROR(coord.CompleteSnapshot(name, Lsn()));
+      RecordSnapshotComplete(name, true);
+      continue;
+    }
+    RecordSnapshotComplete(name, false);
     out.push_back(snapshot::SnapshotTable{t.name, relations.at(name)});
   }
   return out;
@@ -209,7 +248,7 @@ struct Prepared {
 };
 
 Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
-                         const std::atomic<bool>* stop) {
+                         const std::atomic<bool>* stop, obs::Health* health) {
   if (cfg.tables.empty()) {
     return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
   }
@@ -303,6 +342,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     // The exported snapshot is valid until the next command on the replication connection:
     // copy every table as of exactly the slot's start point now.
     PG2I_ASSIGN_OR_RETURN(auto pending, PendingSnapshots(cfg, coord, p.relations));
+    if (health != nullptr && !pending.empty()) health->SetPhase("initial snapshot", false);
     PG2I_RETURN_IF_ERROR(CopyTables(cfg, pending, created.snapshot_name, created.consistent_point, stop));
   } else {
     PG2I_ASSIGN_OR_RETURN(p.pending_snapshots, PendingSnapshots(cfg, coord, p.relations));
@@ -329,13 +369,59 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
   return p;
 }
 
+// A loop that has not come round for this long makes /healthz fail: the WAL writer steps
+// every 200 ms plus at most one flush; a materializer cycle commits every table once.
+constexpr std::chrono::seconds kWriterMaxSilence{300};
+constexpr std::chrono::seconds kMaterializerMaxSilence{900};
+
+// Changes staged but not yet materialized, per table: how far Iceberg is behind staging.
+Status RecordPending(const config::Config& cfg, coord::Coordinator& coord,
+                     const std::vector<std::string>& tables) {
+  for (const auto& t : tables) {
+    PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(t));
+    PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord.GetCursor(cfg.state.group, t));
+    metrics::Default()
+        .GetGauge("pg2iceberg_materialize_pending_changes",
+                  "Staged changes not yet materialized into Iceberg (log offsets past the cursor)",
+                  {{"table", t}})
+        .Set(static_cast<double>(std::max<int64_t>(0, next - c.offset)));
+  }
+  return Status::Ok();
+}
+
+// The /metrics, /healthz and /ready endpoint of a long-running command (none when
+// metrics_addr is empty).
+struct Observability {
+  obs::Health health;
+  std::unique_ptr<obs::MetricsServer> server;
+};
+
+Result<std::unique_ptr<Observability>> StartObservability(const config::Config& cfg) {
+  auto o = std::make_unique<Observability>();
+  if (cfg.metrics_addr.empty()) return o;
+  obs::RegisterProcessMetrics(metrics::Default(), kVersion);
+  PG2I_ASSIGN_OR_RETURN(o->server,
+                        obs::MetricsServer::Start(cfg.metrics_addr, &metrics::Default(), &o->health));
+  log::Info("serving metrics", {{"addr", cfg.metrics_addr},
+                                {"port", static_cast<int64_t>(o->server->port())}});
+  return o;
+}
+
 struct Shared {
+  explicit Shared(obs::Health* h) : health(h) {}
   std::atomic<bool> failed{false};
   std::mutex mu;
   Status error;
-  void Fail(const Status& s) {
+  obs::Health* health;
+  // `component` ended with `s`: the first error is the one reported.
+  void Fail(const std::string& component, const Status& s) {
+    std::string label;  // "WAL writer" → "wal_writer"
+    for (char c : component) label += c == ' ' ? '_' : static_cast<char>(std::tolower(c));
+    metrics::CountError(label, s.code());
+    const Status with = s.WithContext(component);
+    health->SetFailed(with.ToString());
     std::lock_guard<std::mutex> lock(mu);
-    if (error.ok()) error = s;
+    if (error.ok()) error = with;
     failed = true;
   }
 };
@@ -379,15 +465,20 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
                             rediscover, wo);
     log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
+    shared->health->Watch("wal writer", kWriterMaxSilence);
+    bool streaming = false;
     while (!stop && !shared->failed) {
       PG2I_RETURN_IF_ERROR(writer.Step(200ms));
+      shared->health->Beat("wal writer");
+      if (!streaming) shared->health->SetPhase("streaming", true);
+      streaming = true;
     }
     PG2I_RETURN_IF_ERROR(writer.Flush());
     log::Info("WAL writer stopped", {{"confirmed", writer.confirmed()}});
     return Status::Ok();
   };
   Status s = run();
-  if (!s.ok()) shared->Fail(s.WithContext("WAL writer"));
+  if (!s.ok()) shared->Fail("WAL writer", s);
   *writer_done = true;
 }
 
@@ -399,10 +490,16 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
     materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, MaterializerOptionsOf(cfg));
     const auto tables = TableNames(cfg);
+    shared->health->Watch("materializer", std::max<std::chrono::seconds>(
+                                              kMaterializerMaxSilence,
+                                              10 * std::chrono::duration_cast<std::chrono::seconds>(
+                                                       cfg.sink.materializer_interval)));
     while (true) {
       const bool last = writer_done.load();
       PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
       PG2I_RETURN_IF_ERROR(m.RunCycle(tables).status());
+      PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
+      shared->health->Beat("materializer");
       if (last || shared->failed) break;
       const auto until = std::chrono::steady_clock::now() + cfg.sink.materializer_interval;
       while (std::chrono::steady_clock::now() < until && !writer_done && !shared->failed) {
@@ -412,7 +509,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     return Status::Ok();
   };
   Status s = run();
-  if (!s.ok()) shared->Fail(s.WithContext("materializer"));
+  if (!s.ok()) shared->Fail("materializer", s);
 }
 
 }  // namespace
@@ -427,7 +524,7 @@ std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
   return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots),
                       label = prepared.start]() {
     Status s = CopyTables(cfg, tables, "", label, &stop);
-    if (!s.ok() && s.code() != StatusCode::kCancelled) shared->Fail(s.WithContext("snapshot"));
+    if (!s.ok() && s.code() != StatusCode::kCancelled) shared->Fail("snapshot", s);
   });
 }
 
@@ -443,12 +540,15 @@ int PrepareFailed(const Status& s) {
 }  // namespace
 
 int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop) {
+  auto o = StartObservability(cfg);
+  if (!o.ok()) return Fail(o.status());
   auto coord = Coordinator(cfg);
   if (!coord.ok()) return Fail(coord.status());
-  auto prepared = Prepare(cfg, **coord, &stop);
+  auto prepared = Prepare(cfg, **coord, &stop, &(*o)->health);
   if (!prepared.ok()) return PrepareFailed(prepared.status());
   if (stop) return 0;
-  Shared shared;
+  (*o)->health.SetPhase("starting replication", false);
+  Shared shared(&(*o)->health);
   std::atomic<bool> writer_done{false};
   std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, &shared);
   std::thread writer(WriterLoop, std::cref(cfg), std::move(*prepared), std::cref(stop), &shared,
@@ -463,12 +563,15 @@ int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop) {
 }
 
 int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop) {
+  auto o = StartObservability(cfg);
+  if (!o.ok()) return Fail(o.status());
   auto coord = Coordinator(cfg);
   if (!coord.ok()) return Fail(coord.status());
-  auto prepared = Prepare(cfg, **coord, &stop);
+  auto prepared = Prepare(cfg, **coord, &stop, &(*o)->health);
   if (!prepared.ok()) return PrepareFailed(prepared.status());
   if (stop) return 0;
-  Shared shared;
+  (*o)->health.SetPhase("starting replication", false);
+  Shared shared(&(*o)->health);
   std::atomic<bool> writer_done{false};
   std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, &shared);
   WriterLoop(cfg, std::move(*prepared), stop, &shared, &writer_done);
@@ -480,6 +583,8 @@ int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop) {
 int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop) {
   auto run = [&]() -> Status {
     PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto o, StartObservability(cfg));
+    o->health.SetPhase("snapshot", false);
     // Nothing to do: say so without changing anything in PostgreSQL or the catalog.
     bool all_complete = !cfg.tables.empty();
     for (const auto& t : cfg.tables) {
@@ -490,7 +595,7 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
       std::printf("OK: snapshot already complete\n");
       return Status::Ok();
     }
-    PG2I_ASSIGN_OR_RETURN(Prepared p, Prepare(cfg, *coord, &stop));
+    PG2I_ASSIGN_OR_RETURN(Prepared p, Prepare(cfg, *coord, &stop, &o->health));
     PG2I_RETURN_IF_ERROR(CopyTables(cfg, p.pending_snapshots, "", p.start, &stop));
     if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
     // Make the copy visible in Iceberg.

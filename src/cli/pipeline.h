@@ -9,6 +9,8 @@
 
 namespace pg2iceberg::cli {
 
+inline constexpr const char* kVersion = "0.1.0";
+
 // `run` (logical mode): WAL writer and materializer until `stop` becomes true, then a final
 // flush and materialize. Returns the process exit code.
 int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop);

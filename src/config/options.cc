@@ -116,8 +116,9 @@ constexpr std::array kOptions = {
                "Consumer group of distributed materializers."},
 
     OptionSpec{"metrics_addr", K::kString, "127.0.0.1:9090",
-               "`host:port` of the Prometheus `/metrics`, `/healthz` and `/ready` endpoint; "
-               "empty disables it.",
+               "`host:port` of the Prometheus `/metrics`, `/healthz` and `/ready` endpoint "
+               "(`run`, `stream-only`, `snapshot`; see docs/metrics.md); `\"\"` disables it. An "
+               "address that cannot be bound stops the command at start.",
                {}, 0, 0, false, true},
     OptionSpec{"snapshot_only", K::kBool, "false",
                "Legacy: same as the `snapshot` subcommand."},

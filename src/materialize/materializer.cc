@@ -5,6 +5,7 @@
 
 #include "base/crash_point.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "fold/fold.h"
 #include "iceberg/metadata_edit.h"
 #include "iceberg/parquet_io.h"
@@ -27,6 +28,58 @@ bool IsSnapshotFile(const std::string& uri) {
 
 using iceberg::Field;
 using iceberg::Schema;
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Delete-file debt and size of the table as its current snapshot's summary totals say.
+void RecordTableGauges(const std::string& table, const iceberg::TableMetadata& m) {
+  const iceberg::Snapshot* s = m.CurrentSnapshot();
+  if (s == nullptr) return;
+  auto total = [s](const char* key) {
+    auto it = s->summary.find(key);
+    return it == s->summary.end() ? 0.0 : std::atof(it->second.c_str());
+  };
+  auto& r = metrics::Default();
+  const metrics::Labels l = {{"table", table}};
+  r.GetGauge("pg2iceberg_delete_files",
+             "Delete files live in the table's current snapshot (debt until compaction)", l)
+      .Set(total("total-delete-files"));
+  r.GetGauge("pg2iceberg_equality_delete_rows",
+             "Equality-delete rows live in the table's current snapshot", l)
+      .Set(total("total-equality-deletes"));
+  r.GetGauge("pg2iceberg_data_files", "Data files live in the table's current snapshot", l)
+      .Set(total("total-data-files"));
+  r.GetGauge("pg2iceberg_iceberg_records", "Records in the table's current snapshot's data files",
+             l)
+      .Set(total("total-records"));
+}
+
+// Counters and durations of one materialized batch.
+void RecordBatch(const std::string& table, const TableResult& r, int64_t bytes,
+                 double seconds, double commit_seconds) {
+  auto& reg = metrics::Default();
+  const metrics::Labels l = {{"table", table}};
+  reg.GetCounter("pg2iceberg_materialized_changes_total",
+                 "Staged changes folded into Iceberg commits", l)
+      .Add(static_cast<double>(r.changes));
+  reg.GetCounter("pg2iceberg_materialized_rows_total", "Data rows written to Iceberg", l)
+      .Add(static_cast<double>(r.rows_written));
+  reg.GetCounter("pg2iceberg_materialized_deletes_total", "Equality-delete rows written to Iceberg",
+                 l)
+      .Add(static_cast<double>(r.deletes_written));
+  reg.GetCounter("pg2iceberg_materialized_bytes_total",
+                 "Bytes of data and delete files written to Iceberg", l)
+      .Add(static_cast<double>(bytes));
+  reg.GetCounter("pg2iceberg_iceberg_commits_total", "Iceberg snapshots committed", l).Add();
+  reg.GetHistogram("pg2iceberg_materialize_duration_seconds",
+                   "Time to materialize one batch: read staged files, fold, write, commit", l)
+      .Observe(seconds);
+  reg.GetHistogram("pg2iceberg_commit_duration_seconds",
+                   "Time of the catalog commit of one batch, conflicts and retries included", l)
+      .Observe(commit_seconds);
+}
 
 std::string TransformText(const config::PartitionField& p) {
   switch (p.transform) {
@@ -103,6 +156,7 @@ Result<std::map<std::string, TableResult>> Materializer::RunCycle(
 }
 
 Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
+  const auto started = std::chrono::steady_clock::now();
   TableResult result;
   const std::string offset_key = "pg2iceberg.offset." + options_.group;
   PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
@@ -117,6 +171,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
       cursor.snapshot_id = existing->metadata.current_snapshot_id.value_or(-1);
       PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, cursor));
     }
+    RecordTableGauges(table, existing->metadata);
   } else if (!IsNotFound(existing.status())) {
     return existing.status();
   }
@@ -130,6 +185,13 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   size_t keep = 0;
   while (keep < entries.size() && (keep == 0 || batch + entries[keep].rows <= options_.max_changes)) {
     batch += entries[keep++].rows;
+  }
+  // Initial-snapshot files go in batches of their own: such a batch may skip equality deletes
+  // (below), which a batch that also holds later changes may not.
+  if (IsSnapshotFile(entries.front().uri)) {
+    size_t snapshot_files = 0;
+    while (snapshot_files < keep && IsSnapshotFile(entries[snapshot_files].uri)) ++snapshot_files;
+    keep = snapshot_files;
   }
   entries.resize(keep);
 
@@ -373,9 +435,14 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   result.rows_written = static_cast<int64_t>(upserts.size());
   result.deletes_written = static_cast<int64_t>(deletes.size());
 
+  int64_t bytes_written = 0;
+  for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
+  for (const auto& f : change.added_deletes) bytes_written += f.file_size_in_bytes;
+
   iceberg::SnapshotProducer producer(io_.get(), clock_, change);
   catalog::LoadedTable committed;
   bool done = false;
+  const auto commit_started = std::chrono::steady_clock::now();
   for (int attempt = 0; attempt < 10 && !done; ++attempt) {
     if (attempt > 0) {
       PG2I_ASSIGN_OR_RETURN(loaded, catalog_->LoadTable(ident));
@@ -386,8 +453,10 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
       committed = std::move(*r);
       done = true;
     } else if (r.status().code() == StatusCode::kAborted) {
+      metrics::CountError("materializer", r.status().code());
       continue;
     } else if (r.status().code() == StatusCode::kCommitStateUnknown) {
+      metrics::CountError("materializer", r.status().code());
       // Rule 3: read the table before anything else.
       PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable now, catalog_->LoadTable(ident));
       if (now.metadata.SnapshotById(pending.snapshot.snapshot_id) != nullptr) {
@@ -399,11 +468,14 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     }
   }
   if (!done) return Aborted("could not commit to " + ident.ToString() + " after 10 attempts");
+  const double commit_seconds = SecondsSince(commit_started);
   CrashPoint("after_iceberg_commit");
   result.snapshot_id = committed.metadata.current_snapshot_id.value_or(-1);
   PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end_offset, result.snapshot_id}));
   CrashPoint("after_cursor_advance");
   result.cursor = end_offset;
+  RecordBatch(table, result, bytes_written, SecondsSince(started), commit_seconds);
+  RecordTableGauges(table, committed.metadata);
   log::Info("materialized", {{"table", ident.ToString()},
                              {"changes", result.changes},
                              {"rows", result.rows_written},

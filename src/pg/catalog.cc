@@ -5,6 +5,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "base/metrics.h"
 
 namespace pg2iceberg::pg {
 
@@ -268,6 +269,7 @@ Result<std::unique_ptr<Connection>> ConnectWithRetry(const std::string& conninfo
     if (conn.ok() || conn.status().code() != StatusCode::kUnavailable || i >= attempts) {
       return conn;
     }
+    metrics::CountError("postgres", conn.status().code());
     log::Warn("PostgreSQL unavailable; retrying",
               {{"attempt", i}, {"of", attempts}, {"in_ms", static_cast<int64_t>(delay.count())},
                {"error", conn.status().message()}});

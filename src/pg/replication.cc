@@ -282,6 +282,7 @@ ReplicationStream::ReplicationStream(std::unique_ptr<ReplicationConnection> conn
       received_(start),
       last_commit_end_(start),
       keepalive_end_(start),
+      server_end_(start),
       last_status_(clock_->Monotonic()) {}
 
 void ReplicationStream::Confirm(Lsn lsn) {
@@ -347,12 +348,14 @@ Result<std::optional<ReplicationStream::Received>> ReplicationStream::Next(
     }
     if (const auto* k = std::get_if<Keepalive>(&*ev)) {
       if (k->wal_end > keepalive_end_) keepalive_end_ = k->wal_end;
+      if (k->wal_end > server_end_) server_end_ = k->wal_end;
       if (k->reply_requested) PG2I_RETURN_IF_ERROR(MaybeSendStatus(true, false));
       if (clock_->Monotonic() >= deadline) return std::optional<Received>();
       continue;
     }
     auto& x = std::get<XLogData>(*ev);
     if (x.wal_start > received_) received_ = x.wal_start;
+    if (x.wal_end > server_end_) server_end_ = x.wal_end;
     PG2I_ASSIGN_OR_RETURN(Message m, decoder_.Decode(x.payload));
     Track(m);
     return std::optional<Received>(Received{x.wal_start, std::move(m)});

@@ -136,6 +136,9 @@ class ReplicationStream {
   // What the last status update reported as flushed.
   Lsn reported_flush() const { return reported_; }
   Lsn received() const { return received_; }
+  // The end of the server's WAL as last reported (keepalives, XLogData headers): what the
+  // source has written, for lag.
+  Lsn server_wal_end() const { return server_end_; }
   // True when nothing received awaits confirmation (see the header comment).
   bool Idle() const;
   const Decoder& decoder() const { return decoder_; }
@@ -153,6 +156,7 @@ class ReplicationStream {
   Lsn received_;
   Lsn last_commit_end_;
   Lsn keepalive_end_;
+  Lsn server_end_;
   bool in_transaction_ = false;
   std::set<Xid> open_streams_;
   Clock::MonoTime last_status_;

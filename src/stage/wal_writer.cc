@@ -4,6 +4,7 @@
 
 #include "base/crash_point.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "config/config.h"
 #include "pg/values.h"
 
@@ -21,6 +22,7 @@ class ReplicationSource final : public MessageSource {
   void Confirm(Lsn lsn) override { stream_->Confirm(lsn); }
   Status SendStatus() override { return stream_->SendStatus(); }
   Lsn confirmed() const override { return stream_->confirmed(); }
+  Lsn server_wal_end() const override { return stream_->server_wal_end(); }
 
  private:
   std::unique_ptr<pg::ReplicationStream> stream_;
@@ -184,6 +186,10 @@ Status WalWriter::Spill(Txn& txn) {
       log::Debug("spilled streamed rows", {{"table", table}, {"uri", f.uri}, {"rows", f.rows}});
       txn.spilled.push_back(std::move(f));
       ++spill_files_written_;
+      metrics::Default()
+          .GetCounter("pg2iceberg_spilled_files_total",
+                      "Staged files written for open streamed transactions larger than spill_bytes")
+          .Add();
     }
   }
   txn.bytes = 0;
@@ -218,6 +224,10 @@ Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
       f.xids.erase(subxid);
       PG2I_RETURN_IF_ERROR(io_->WriteAll(f.uri, bytes));
       ++spill_files_written_;
+      metrics::Default()
+          .GetCounter("pg2iceberg_spilled_files_total",
+                      "Staged files written for open streamed transactions larger than spill_bytes")
+          .Add();
       kept.push_back(std::move(f));
     }
     if (Status s = io_->Delete(old_uri); !s.ok()) {
@@ -239,6 +249,7 @@ void WalWriter::DeleteSpilled(const Txn& txn, const char* why) {
 }
 
 void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_ts) {
+  const bool was_empty = ready_rows_ == 0;
   // Spilled rows come first: they were received before those still in memory.
   for (SpilledFile& f : txn.spilled) {
     ready_rows_ += f.rows;
@@ -258,6 +269,7 @@ void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_t
     ++ready_rows_;
   }
   ready_bytes_ += txn.bytes;
+  if (was_empty && ready_rows_ > 0) oldest_ready_commit_ts_ = commit_ts;
   if (end_lsn > ready_end_) ready_end_ = end_lsn;
   if (ready_rows_ == 0) stream_->Confirm(ready_end_);  // nothing of ours: nothing to stage
 }
@@ -372,6 +384,7 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
       PG2I_RETURN_IF_ERROR(Flush());
     }
   }
+  RecordGauges();
   if (FlushDue()) return Flush();
   if (ready_rows_ == 0 && clock_->Monotonic() - last_flush_ >= options_.flush_interval) {
     // Idle: keep the slot moving (keepalive positions) without waiting for standby_interval.
@@ -381,9 +394,42 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
   return Status::Ok();
 }
 
+void WalWriter::RecordGauges() const {
+  auto& r = metrics::Default();
+  const Lsn confirmed = stream_->confirmed();
+  const Lsn server = stream_->server_wal_end();
+  r.GetGauge("pg2iceberg_confirmed_lsn",
+             "Last LSN staged, registered and confirmed to the slot, as a number")
+      .Set(static_cast<double>(confirmed.value()));
+  r.GetGauge("pg2iceberg_source_wal_lsn",
+             "End of the source's WAL as the server last reported it, as a number")
+      .Set(static_cast<double>(std::max(server, confirmed).value()));
+  r.GetGauge("pg2iceberg_replication_lag_bytes",
+             "Bytes of source WAL past what pg2iceberg has staged and confirmed")
+      .Set(static_cast<double>(server > confirmed ? Lsn::BytesBetween(confirmed, server) : 0));
+  // Age of the oldest committed change received but not yet staged; 0 when none waits.
+  double lag_seconds = 0;
+  if (ready_rows_ > 0 && oldest_ready_commit_ts_ != 0) {
+    const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               clock_->Now().time_since_epoch())
+                               .count();
+    lag_seconds = std::max<double>(
+        0, static_cast<double>(now_us - oldest_ready_commit_ts_) / 1e6);
+  }
+  r.GetGauge("pg2iceberg_replication_lag_seconds",
+             "Age of the oldest committed change received but not yet staged (0: none waits)")
+      .Set(lag_seconds);
+  r.GetGauge("pg2iceberg_buffered_rows", "Committed rows received and not yet staged")
+      .Set(static_cast<double>(ready_rows_));
+  r.GetGauge("pg2iceberg_spilled_files_open",
+             "Staged files of open streamed transactions (spilled, not yet committed)")
+      .Set(static_cast<double>(spilled_files_open()));
+}
+
 Status WalWriter::Flush() {
   last_flush_ = clock_->Monotonic();
   if (ready_rows_ == 0) return stream_->SendStatus();
+  const auto started = std::chrono::steady_clock::now();
   std::vector<coord::StagedFile> files;
   const std::string dir = StagingDir();
   for (const auto& [table, groups] : ready_) {
@@ -418,15 +464,30 @@ Status WalWriter::Flush() {
   CrashPoint("after_offset_claim");
   // Only now may anything be forgotten or confirmed (rule 1).
   rows_staged_ += ready_rows_;
+  auto& reg = metrics::Default();
+  for (const auto& f : files) {
+    const metrics::Labels l = {{"table", f.table}};
+    reg.GetCounter("pg2iceberg_staged_rows_total", "Changes staged and registered, per table", l)
+        .Add(static_cast<double>(f.rows));
+    reg.GetCounter("pg2iceberg_staged_bytes_total", "Bytes of staged files registered, per table",
+                   l)
+        .Add(static_cast<double>(f.bytes));
+    reg.GetCounter("pg2iceberg_staged_files_total", "Staged files registered, per table", l).Add();
+  }
   log::Debug("flushed", {{"rows", ready_rows_},
                          {"files", static_cast<int64_t>(files.size())},
                          {"lsn", ready_end_}});
   ready_.clear();
   ready_rows_ = 0;
   ready_bytes_ = 0;
+  oldest_ready_commit_ts_ = 0;
   stream_->Confirm(ready_end_);
   PG2I_RETURN_IF_ERROR(stream_->SendStatus());
   CrashPoint("after_standby_ack");
+  reg.GetHistogram("pg2iceberg_flush_duration_seconds",
+                   "Time of one WAL writer flush: encode, upload, register, confirm")
+      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  RecordGauges();
   return Status::Ok();
 }
 

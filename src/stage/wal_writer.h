@@ -17,6 +17,9 @@
 // order, and the next flush registers them with the rest. Spilled files are in no log entry
 // until then: a crash leaves them as unreferenced orphans (see docs/staging.md).
 //
+// Metrics (rows and bytes staged per table, flush durations, replication lag) go to the
+// process registry, base/metrics.h.
+//
 // Not thread-safe: one thread runs Step() in a loop.
 #pragma once
 
@@ -59,6 +62,8 @@ class MessageSource {
   virtual void Confirm(Lsn lsn) = 0;
   virtual Status SendStatus() = 0;
   virtual Lsn confirmed() const = 0;
+  // The end of the source's WAL as last reported; Lsn() when unknown.
+  virtual Lsn server_wal_end() const { return Lsn(); }
 };
 
 class WalWriter {
@@ -126,6 +131,8 @@ class WalWriter {
   void DeleteSpilled(const Txn& txn, const char* why);
   std::string StagingDir() const;
   bool FlushDue() const;
+  // Replication lag and buffer gauges (see docs/metrics.md).
+  void RecordGauges() const;
 
   std::unique_ptr<MessageSource> stream_;
   coord::Coordinator* coord_;
@@ -144,6 +151,7 @@ class WalWriter {
   int64_t ready_rows_ = 0;
   int64_t ready_bytes_ = 0;
   Lsn ready_end_;                    // end LSN of the last committed transaction received
+  int64_t oldest_ready_commit_ts_ = 0;  // commit time (Unix µs) of the oldest ready row
   Clock::MonoTime last_flush_;
   int64_t rows_staged_ = 0;
   int64_t spill_files_written_ = 0;

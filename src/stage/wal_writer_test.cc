@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <set>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "coord/memory_coordinator.h"
 #include "io/memory_file_io.h"
 
@@ -290,6 +292,40 @@ TEST_F(WalWriterTest, SmallStreamedTransactionStaysInMemory) {
   Run();
   ASSERT_TRUE(writer_->Flush().ok());
   EXPECT_EQ(Registered().size(), 9u);
+}
+
+// Metrics: staged rows per table and flushes are counted once registered; the lag in seconds
+// is the age of the oldest committed change waiting to be staged, and 0 once it is.
+TEST_F(WalWriterTest, MetricsCountStagedRowsAndLagFromTheOldestWaitingCommit) {
+  auto& reg = metrics::Default();
+  const metrics::Labels t = {{"table", "public.t"}};
+  auto value = [&reg](const char* name, const metrics::Labels& l = {}) {
+    const double v = reg.ValueOf(name, l);
+    return std::isnan(v) ? 0.0 : v;
+  };
+  const double staged_before = value("pg2iceberg_staged_rows_total", t);
+  const double flushes_before = value("pg2iceberg_flush_duration_seconds");
+  const int64_t now_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock_.Now().time_since_epoch())
+          .count();
+  // Two transactions committed 7 s and 2 s ago: the older one sets the lag.
+  for (auto [xid, ago_s, first_id] : {std::tuple{1u, 7, 1}, std::tuple{2u, 2, 10}}) {
+    script_.push_back(pg::BeginMsg{Lsn(100 * xid), {}, Xid(xid)});
+    for (int32_t id = first_id; id < first_id + 3; ++id) script_.push_back(Insert(id));
+    pg::PgTimestamp ts;
+    ts.micros = now_us - ago_s * 1'000'000 - pg::PgTimestamp::kPgEpochOffsetMicros;
+    script_.push_back(pg::CommitMsg{0, Lsn(100 * xid), Lsn(100 * xid + 8), ts});
+  }
+  Run();
+  EXPECT_NEAR(value("pg2iceberg_replication_lag_seconds"), 7, 0.001);
+  EXPECT_EQ(value("pg2iceberg_buffered_rows"), 6);
+  EXPECT_EQ(value("pg2iceberg_staged_rows_total", t), staged_before);
+  ASSERT_TRUE(writer_->Flush().ok());
+  EXPECT_EQ(value("pg2iceberg_replication_lag_seconds"), 0);
+  EXPECT_EQ(value("pg2iceberg_buffered_rows"), 0);
+  EXPECT_EQ(value("pg2iceberg_staged_rows_total", t), staged_before + 6);
+  EXPECT_EQ(value("pg2iceberg_flush_duration_seconds"), flushes_before + 1);
+  EXPECT_EQ(value("pg2iceberg_confirmed_lsn"), 208);
 }
 
 }  // namespace

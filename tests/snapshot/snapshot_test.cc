@@ -4,7 +4,8 @@
 //  - SIGKILL during the copy (at both chunk crash points and at random moments), each restart
 //    resuming without redoing finished chunks;
 //  - a table added to the configuration of a running pipeline, copied while both tables take
-//    writes, its changes during the copy held back behind the copy.
+//    writes, its changes during the copy held back behind the copy;
+//  - the /metrics endpoint during and after a copy, parsed by the official Prometheus client.
 // Each ends with `status --wait` and `verify` finding no difference and no duplicate key.
 //
 // PG2I_SNAPSHOT_ROWS sets the size of the first test's table (default 200000; the issue's
@@ -14,11 +15,15 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <random>
 #include <thread>
 
 #include "fixtures/gtest_support.h"
+#include "fixtures/net.h"
 #include "fixtures/pg_cluster.h"
+#include "fixtures/readers.h"
 #include "fixtures/subprocess.h"
 #include "fixtures/temp_dir.h"
 
@@ -60,7 +65,7 @@ class SnapshotTest : public ::testing::Test {
   }
 
   std::string Config(const std::string& tag, const std::vector<std::string>& tables,
-                     int chunk_pages, int concurrency) {
+                     int chunk_pages, int concurrency, const std::string& metrics_addr = "") {
     const std::string path = dir_->str() + "/" + tag + ".yaml";
     std::ofstream f(path);
     f << "source:\n  postgres: {host: 127.0.0.1, port: " << pg_->port()
@@ -71,7 +76,7 @@ class SnapshotTest : public ::testing::Test {
       << "state: {coordinator_schema: _coord_" << tag << "}\n"
       << "sink:\n  warehouse: file://" << dir_->str() << "/wh_" << tag << "\n"
       << "  flush_interval: 300ms\n  materializer_interval: 500ms\n"
-      << "metrics_addr: \"\"\ntables:\n";
+      << "metrics_addr: \"" << metrics_addr << "\"\ntables:\n";
     for (const auto& t : tables) f << "  - name: public." << t << "\n";
     return path;
   }
@@ -154,6 +159,33 @@ class SnapshotTest : public ::testing::Test {
     EXPECT_EQ(out.find("DIFF"), std::string::npos) << out;
     EXPECT_NE(out.find("duplicates=0"), std::string::npos) << out;
     std::cout << out;
+  }
+
+  // GET http://127.0.0.1:port/metrics, parsed by the official Prometheus client
+  // (tools/python/parse_metrics.py, which also checks the format's rules): sample → value.
+  // Empty when the endpoint does not answer.
+  std::map<std::string, double> Scrape(int port) {
+    auto r = fixtures::HttpGet("http://127.0.0.1:" + std::to_string(port) + "/metrics", 5s);
+    if (!r.ok() || r->status != 200) return {};
+    const std::string path = dir_->str() + "/scrape.txt";
+    std::ofstream(path) << r->body;
+    auto parsed = fixtures::RunMetricsParser(path);
+    EXPECT_TRUE(parsed.ok()) << parsed.status().ToString() << "\n" << r->body;
+    std::map<std::string, double> out;
+    if (!parsed.ok()) return out;
+    std::istringstream in(*parsed);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto tab = line.find('\t');
+      if (tab != std::string::npos) out[line.substr(0, tab)] = std::stod(line.substr(tab + 1));
+    }
+    return out;
+  }
+  // Status code and body of GET http://127.0.0.1:port/<path>; 0 when it does not answer.
+  std::pair<long, std::string> Probe(int port, const std::string& path) {
+    auto r = fixtures::HttpGet("http://127.0.0.1:" + std::to_string(port) + path, 5s);
+    if (!r.ok()) return {0, r.status().ToString()};
+    return {r->status, r->body};
   }
 
   static inline std::unique_ptr<fixtures::PgCluster> pg_;
@@ -323,6 +355,110 @@ TEST_F(SnapshotTest, SnapshotSubcommandThenRun) {
   auto stopped = (*run)->Terminate(60s);
   ASSERT_TRUE(stopped.ok());
   EXPECT_TRUE(stopped->success()) << (*run)->LogTail();
+}
+
+// Progress and pipeline metrics over HTTP from the real binary, read by an independent
+// parser: snapshot gauges move during the copy and end exact, /ready follows the phases, and
+// the staging and materializing counters match the changes made, exactly.
+TEST_F(SnapshotTest, MetricsEndpointShowsProgressAndThePipeline) {
+  constexpr int64_t kRows = 300'000;
+  CreateTable("snap_metrics", kRows);
+  auto port = fixtures::FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  const std::string config =
+      Config("metrics", {"snap_metrics"}, 16, 1, "127.0.0.1:" + std::to_string(*port));
+  auto run = Start(config, "metrics.log");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  const std::string t = "{table=\"public.snap_metrics\"}";
+
+  // During the copy.
+  std::vector<double> rows_seen;
+  int mid_copy_samples = 0;
+  bool saw_not_ready_in_snapshot = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!Complete("metrics", "snap_metrics") && !(*run)->HasExited() &&
+         std::chrono::steady_clock::now() - t0 < 600s) {
+    auto [code, body] = Probe(*port, "/ready");
+    if (code == 503 && body.find("not ready: initial snapshot") != std::string::npos) {
+      saw_not_ready_in_snapshot = true;
+    }
+    auto m = Scrape(*port);
+    if (m.count("pg2iceberg_snapshot_rows_done" + t)) {
+      const double done = m["pg2iceberg_snapshot_rows_done" + t];
+      rows_seen.push_back(done);
+      if (done > 0 && done < kRows && m["pg2iceberg_snapshot_complete" + t] == 0) {
+        ++mid_copy_samples;
+        EXPECT_GT(m["pg2iceberg_snapshot_chunks_total" + t], 1);
+        EXPECT_LE(m["pg2iceberg_snapshot_chunks_done" + t], m["pg2iceberg_snapshot_chunks_total" + t]);
+        EXPECT_GT(m["pg2iceberg_snapshot_bytes_done" + t], done);  // > 1 byte per row
+        EXPECT_NEAR(m["pg2iceberg_snapshot_rows_estimate" + t], kRows, kRows * 0.1);
+        EXPECT_GT(m["pg2iceberg_snapshot_pages_total" + t], 0);
+      }
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(Complete("metrics", "snap_metrics")) << (*run)->LogTail();
+  EXPECT_GE(mid_copy_samples, 2) << "progress must be visible while the copy runs";
+  EXPECT_TRUE(saw_not_ready_in_snapshot);
+  EXPECT_TRUE(std::is_sorted(rows_seen.begin(), rows_seen.end()));
+
+  // Streaming: ready, and the snapshot gauges are final and exact.
+  std::pair<long, std::string> ready;
+  for (int i = 0; i < 600 && ready.first != 200; ++i) {
+    ready = Probe(*port, "/ready");
+    if (ready.first != 200) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(ready.first, 200) << ready.second;
+  EXPECT_NE(ready.second.find("ready: streaming"), std::string::npos) << ready.second;
+  auto m = Scrape(*port);
+  EXPECT_EQ(m["pg2iceberg_snapshot_rows_done" + t], kRows);
+  EXPECT_EQ(m["pg2iceberg_snapshot_complete" + t], 1);
+  EXPECT_EQ(m["pg2iceberg_snapshot_chunks_done" + t], m["pg2iceberg_snapshot_chunks_total" + t]);
+  EXPECT_EQ(m["pg2iceberg_snapshot_chunks_done" + t],
+            Scalar("SELECT count(*) FROM _coord_metrics.snapshot_progress"));
+
+  // 1000 inserts, 10 updates, 5 deletes: 1015 changes on 1015 distinct keys.
+  PG2I_ASSERT_OK(pg_->Exec(
+      "INSERT INTO snap_metrics (id, v) SELECT g, 'new' FROM generate_series(900000001, "
+      "900001000) g; UPDATE snap_metrics SET v = 'changed' WHERE id BETWEEN 1 AND 10; "
+      "DELETE FROM snap_metrics WHERE id BETWEEN 11 AND 15"));
+  CatchUpAndVerify(config, {"snap_metrics"}, run->get());
+  for (int i = 0; i < 100; ++i) {  // the pending gauge is set after each materializer cycle
+    m = Scrape(*port);
+    if (m["pg2iceberg_materialize_pending_changes" + t] == 0) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(m["pg2iceberg_materialize_pending_changes" + t], 0);
+  EXPECT_EQ(m["pg2iceberg_staged_rows_total" + t], 1015);
+  EXPECT_GE(m["pg2iceberg_staged_files_total" + t], 1);
+  EXPECT_GT(m["pg2iceberg_staged_bytes_total" + t], 0);
+  EXPECT_EQ(m["pg2iceberg_materialized_changes_total" + t], kRows + 1015);
+  EXPECT_EQ(m["pg2iceberg_materialized_rows_total" + t], kRows + 1010);
+  EXPECT_EQ(m["pg2iceberg_materialized_deletes_total" + t], 1015);
+  EXPECT_GT(m["pg2iceberg_materialized_bytes_total" + t], 0);
+  // Delete-file debt: the snapshot batches wrote none; the changes' batch wrote them.
+  EXPECT_GE(m["pg2iceberg_delete_files" + t], 1);
+  EXPECT_EQ(m["pg2iceberg_equality_delete_rows" + t], 1015);
+  EXPECT_EQ(m["pg2iceberg_iceberg_records" + t], kRows + 1010);
+  const double commits = m["pg2iceberg_iceberg_commits_total" + t];
+  EXPECT_GE(commits, 2);
+  EXPECT_EQ(m["pg2iceberg_materialize_duration_seconds_count" + t], commits);
+  EXPECT_EQ(m["pg2iceberg_commit_duration_seconds_count" + t], commits);
+  EXPECT_GE(m["pg2iceberg_flush_duration_seconds_count"], 1);
+  EXPECT_GT(m["pg2iceberg_confirmed_lsn"], 0);
+  EXPECT_GE(m["pg2iceberg_source_wal_lsn"], m["pg2iceberg_confirmed_lsn"]);
+  EXPECT_EQ(m.count("pg2iceberg_replication_lag_bytes"), 1u);
+  EXPECT_EQ(m.count("pg2iceberg_replication_lag_seconds"), 1u);
+  EXPECT_GT(m["process_resident_memory_bytes"], 0);
+  EXPECT_GT(m["process_cpu_seconds_total"], 0);
+  EXPECT_EQ(m["pg2iceberg_build_info{version=\"0.1.0\"}"], 1);
+  auto [live, live_body] = Probe(*port, "/healthz");
+  EXPECT_EQ(live, 200) << live_body;
+
+  auto stopped = (*run)->Terminate(60s);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_TRUE(stopped->success()) << (*run)->LogTail();
+  EXPECT_EQ(Probe(*port, "/healthz").first, 0) << "the endpoint ends with the process";
 }
 
 }  // namespace

@@ -3,7 +3,13 @@
 // and the recovery the message describes works where it is ours to do.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "fixtures/gtest_support.h"
@@ -121,6 +127,32 @@ TEST_F(StartupTest, TableWithoutPrimaryKeyIsRefused) {
   // Nothing was created for it: no slot.
   EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
                               "'slot_nokey'"),
+            "0");
+}
+
+TEST_F(StartupTest, MetricsAddressInUseIsRefusedBeforeAnythingIsCreated) {
+  std::string config = Setup("metricsbusy");
+  // Something else listens on the port.
+  const int busy = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(busy, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(busy, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(busy, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string addr = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  std::ifstream in(config);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  yaml.replace(yaml.find("metrics_addr: \"\""), 16, "metrics_addr: \"" + addr + "\"");
+  std::ofstream(config) << yaml;
+  ExpectRefused(config, "cannot serve metrics on " + addr);
+  ExpectRefused(config, "set metrics_addr to a free host:port, or to \"\" to turn the endpoint off");
+  close(busy);
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
+                              "'slot_metricsbusy'"),
             "0");
 }
 
