@@ -122,13 +122,16 @@ std::string FormatValue(double v) {
   return std::string(buf, r.ptr);
 }
 
-std::string EscapeLabelValue(std::string_view v) {
+namespace {
+
+// Backslash and newline are escaped in HELP text; label values also escape double quotes.
+std::string Escape(std::string_view v, bool quotes) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
+    } else if (c == '"' && quotes) {
       out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
@@ -139,21 +142,13 @@ std::string EscapeLabelValue(std::string_view v) {
   return out;
 }
 
-namespace {
+std::string EscapeHelp(std::string_view v) { return Escape(v, false); }
 
-std::string EscapeHelp(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view v) { return Escape(v, true); }
+
+namespace {
 
 // {a="x",b="y"} plus an optional extra label (a histogram's le); empty when there are none.
 std::string LabelText(const Labels& labels, const char* extra_key = nullptr,

@@ -263,7 +263,14 @@ void MetricsServer::Serve() {
     const int n = poll(&p, 1, 200);
     if (n <= 0) continue;  // timeout (check stop_) or EINTR
     const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) continue;
+    if (conn < 0) {
+      // Out of descriptors (or the like): the pending connection stays readable, so wait
+      // instead of spinning on it.
+      if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+        std::this_thread::sleep_for(100ms);
+      }
+      continue;
+    }
     Handle(conn);
     close(conn);
   }
