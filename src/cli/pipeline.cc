@@ -170,9 +170,12 @@ std::function<void(const std::vector<snapshot::TableProgress>&, bool)> ProgressR
     if (!final && now - *last_log < 10s) return;
     *last_log = now;
     for (const auto& t : tables) {
+      // Heap bytes (8 KiB pages), as the terminal line shows them.
       log::Info("snapshot progress", {{"table", t.table},
                                       {"rows", t.rows_done},
                                       {"rows_estimate", t.rows_estimate},
+                                      {"heap_bytes", t.pages_done * 8192},
+                                      {"heap_bytes_total", t.pages_total * 8192},
                                       {"pages", t.pages_done},
                                       {"pages_total", t.pages_total},
                                       {"chunks", t.chunks_done},
@@ -400,8 +403,8 @@ Result<std::unique_ptr<Observability>> StartObservability(const config::Config& 
   auto o = std::make_unique<Observability>();
   if (cfg.metrics_addr.empty()) return o;
   obs::RegisterProcessMetrics(metrics::Default(), kVersion);
-  PG2I_ASSIGN_OR_RETURN(o->server,
-                        obs::MetricsServer::Start(cfg.metrics_addr, &metrics::Default(), &o->health));
+  PG2I_ASSIGN_OR_RETURN(o->server, obs::MetricsServer::Start(cfg.metrics_addr,
+                                                             &metrics::Default(), &o->health));
   log::Info("serving metrics", {{"addr", cfg.metrics_addr},
                                 {"port", static_cast<int64_t>(o->server->port())}});
   return o;

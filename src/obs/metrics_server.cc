@@ -173,7 +173,8 @@ void RegisterProcessMetrics(metrics::Registry& registry, std::string_view versio
       while (in >> f) fields.push_back(f);
       // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
       if (fields.size() > 13) {
-        const double cpu = (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(ticks);
+        const double cpu =
+            (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(ticks);
         r.GetCounter("process_cpu_seconds_total", "User and system CPU time spent in seconds")
             .Mirror(cpu);
       }

@@ -416,6 +416,14 @@ TEST_F(SnapshotTest, MetricsEndpointShowsProgressAndThePipeline) {
   EXPECT_EQ(m["pg2iceberg_snapshot_chunks_done" + t], m["pg2iceberg_snapshot_chunks_total" + t]);
   EXPECT_EQ(m["pg2iceberg_snapshot_chunks_done" + t],
             Scalar("SELECT count(*) FROM _coord_metrics.snapshot_progress"));
+  // Not a terminal: the same progress is logged, bytes against the table's size included.
+  const std::string log = (*run)->LogTail(1 << 20);
+  const int64_t pages = static_cast<int64_t>(m["pg2iceberg_snapshot_pages_total" + t]);
+  const std::string heap_total = "heap_bytes_total=" + std::to_string(pages * 8192);
+  EXPECT_NE(log.find("snapshot progress table=public.snap_metrics rows=300000 "),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find(heap_total), std::string::npos) << log;
 
   // 1000 inserts, 10 updates, 5 deletes: 1015 changes on 1015 distinct keys.
   PG2I_ASSERT_OK(pg_->Exec(
