@@ -10,16 +10,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 N=${1:-1000000}
-BUILD=${2:-$ROOT/build/release}
-BIN="$BUILD/src/cli/pg2iceberg"
-[[ -x "$BIN" ]] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 2; }
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/pg2iceberg-bench.XXXXXX")"
-chmod 755 "$TMP"
-PORT=$(free_port)
-trap 'kill -TERM ${RUN_PID:-0} 2>/dev/null || true; pg_stop "$TMP/pg"; rm -rf "$TMP"' EXIT
-pg_start "$TMP/pg" "$PORT"
-q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
+bench_start "${2:-}" bench
 q -c "CREATE TABLE bench (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2), created_at timestamptz NOT NULL, flag boolean)"
 cat > "$TMP/config.yaml" <<YAML
 source:

@@ -9,16 +9,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 N=${1:-1000000}
-BUILD=${2:-$ROOT/build/release}
-BIN="$BUILD/src/cli/pg2iceberg"
-[[ -x "$BIN" ]] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 2; }
-
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/pg2iceberg-snapbench.XXXXXX")"
-chmod 755 "$TMP"
-PORT=$(free_port)
-trap 'pg_stop "$TMP/pg"; rm -rf "$TMP"' EXIT
-pg_start "$TMP/pg" "$PORT"
-q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
+bench_start "${2:-}" snapbench
 COLS="id, v, n, ts, d, f, b, j, u, bin, arr, i2"
 q -c "CREATE TABLE bench (id bigint PRIMARY KEY, v text, n numeric(12,2), ts timestamptz, d date,
         f float8, b bool, j jsonb, u uuid, bin bytea, arr int[], i2 smallint)"

@@ -43,3 +43,19 @@ pg_stop() {
   [[ -f "$dir/postmaster.pid" ]] || return 0
   as_pg_user /usr/lib/postgresql/15/bin/pg_ctl -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# For the benchmarks: BIN is the pg2iceberg binary of build dir $1 (default build/release); a
+# throwaway PostgreSQL runs on PORT with its files in TMP (pg2iceberg-$2.*); q runs psql
+# against it. On exit the process in RUN_PID (if set) is stopped, then the server, and TMP
+# is removed.
+bench_start() {
+  BUILD=${1:-$ROOT/build/release}
+  BIN="$BUILD/src/cli/pg2iceberg"
+  [[ -x "$BIN" ]] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 2; }
+  TMP="$(mktemp -d "${TMPDIR:-/tmp}/pg2iceberg-$2.XXXXXX")"
+  chmod 755 "$TMP"
+  PORT=$(free_port)
+  trap 'if [[ -n "${RUN_PID:-}" ]]; then kill -TERM "$RUN_PID" 2>/dev/null || true; fi; pg_stop "$TMP/pg"; rm -rf "$TMP"' EXIT
+  pg_start "$TMP/pg" "$PORT"
+  q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
+}

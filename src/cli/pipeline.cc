@@ -124,6 +124,13 @@ std::vector<std::string> TableNames(const config::Config& cfg) {
 
 // Progress of a running snapshot: a status line on a terminal, a log line every 10 s
 // otherwise.
+void RecordSnapshotComplete(const std::string& table, bool complete) {
+  metrics::Default()
+      .GetGauge("pg2iceberg_snapshot_complete", "1 once the table's initial copy is complete",
+                {{"table", table}})
+      .Set(complete ? 1 : 0);
+}
+
 // Snapshot progress gauges, per table (see docs/metrics.md).
 void RecordSnapshotProgress(const snapshot::TableProgress& t) {
   auto& r = metrics::Default();
@@ -143,15 +150,7 @@ void RecordSnapshotProgress(const snapshot::TableProgress& t) {
   set("pg2iceberg_snapshot_chunks_done", "Snapshot chunks finished and registered",
       t.chunks_done);
   set("pg2iceberg_snapshot_chunks_total", "Snapshot chunks of the table", t.chunks_total);
-  set("pg2iceberg_snapshot_complete", "1 once the table's initial copy is complete",
-      t.complete ? 1 : 0);
-}
-
-void RecordSnapshotComplete(const std::string& table, bool complete) {
-  metrics::Default()
-      .GetGauge("pg2iceberg_snapshot_complete", "1 once the table's initial copy is complete",
-                {{"table", table}})
-      .Set(complete ? 1 : 0);
+  RecordSnapshotComplete(t.table, t.complete);
 }
 
 std::function<void(const std::vector<snapshot::TableProgress>&, bool)> ProgressReporter() {

@@ -57,6 +57,18 @@ struct LogEntry {
   Lsn min_commit_lsn;
   Lsn max_commit_lsn;
   bool operator==(const LogEntry&) const = default;
+
+  // The entry of a staged file, before it is given its offsets.
+  static LogEntry Of(const StagedFile& f) {
+    LogEntry e;
+    e.table = f.table;
+    e.uri = f.uri;
+    e.rows = f.rows;
+    e.bytes = f.bytes;
+    e.min_commit_lsn = f.min_commit_lsn;
+    e.max_commit_lsn = f.max_commit_lsn;
+    return e;
+  }
 };
 
 struct Cursor {

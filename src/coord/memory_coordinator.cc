@@ -14,13 +14,7 @@ Result<std::vector<LogEntry>> MemoryCoordinator::ClaimLocked(const std::vector<S
   }
   std::vector<LogEntry> out;
   for (const StagedFile& f : files) {
-    LogEntry e;
-    e.table = f.table;
-    e.uri = f.uri;
-    e.rows = f.rows;
-    e.bytes = f.bytes;
-    e.min_commit_lsn = f.min_commit_lsn;
-    e.max_commit_lsn = f.max_commit_lsn;
+    LogEntry e = LogEntry::Of(f);
     auto t = tables_.find(f.table);
     if (!f.snapshot && t != tables_.end() && !t->second.snapshot_complete) {
       deferred_[f.table].push_back(f);

@@ -195,13 +195,7 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(
   std::vector<LogEntry> out;
   out.reserve(files.size());
   for (const StagedFile& f : files) {
-    LogEntry e;
-    e.table = f.table;
-    e.uri = f.uri;
-    e.rows = f.rows;
-    e.bytes = f.bytes;
-    e.min_commit_lsn = f.min_commit_lsn;
-    e.max_commit_lsn = f.max_commit_lsn;
+    LogEntry e = LogEntry::Of(f);
     if (!f.snapshot && waiting[f.table]) {
       e.start_offset = e.end_offset = -1;
       PG2I_RETURN_IF_ERROR(

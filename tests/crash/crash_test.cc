@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "fixtures/binary_suite.h"
 #include "fixtures/gtest_support.h"
 #include "fixtures/pg_cluster.h"
 #include "fixtures/subprocess.h"
@@ -20,18 +21,9 @@ using namespace std::chrono_literals;
 using fixtures::ExitStatus;
 using fixtures::Subprocess;
 
-class CrashTest : public ::testing::Test {
+class CrashTest : public fixtures::BinarySuite {
  protected:
-  static void SetUpTestSuite() {
-    fixtures::StartForSuite(pg_, fixtures::PgCluster::Start(), "PostgreSQL");
-  }
-  static void TearDownTestSuite() { pg_.reset(); }
-  void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    auto dir = fixtures::TempDir::Create("pg2i-crash-");
-    ASSERT_TRUE(dir.ok());
-    dir_ = std::make_unique<fixtures::TempDir>(std::move(*dir));
-  }
+  CrashTest() : BinarySuite("pg2i-crash-", PG2I_BINARY) {}
 
   // Three tables with names unique to this scenario, and a config replicating them.
   std::string Setup(const std::string& tag) {
@@ -64,20 +56,6 @@ class CrashTest : public ::testing::Test {
     return Subprocess::Start(o);
   }
 
-  ExitStatus RunCmd(const std::string& config, const std::vector<std::string>& args,
-                    std::string* output = nullptr) {
-    fixtures::SubprocessOptions o;
-    o.log_path = dir_->str() + "/cmd" + std::to_string(cmd_counter_++) + ".log";
-    o.argv = {PG2I_BINARY, "--config", config};
-    o.argv.insert(o.argv.end(), args.begin(), args.end());
-    auto r = Subprocess::Start(o);
-    EXPECT_TRUE(r.ok());
-    auto st = (*r)->Wait(180s);
-    EXPECT_TRUE(st.ok());
-    if (output) *output = (*r)->LogTail(20000);
-    return st.ok() ? *st : ExitStatus{true, 9};
-  }
-
   // One round of mixed changes on every table: inserts, updates (some leave the TOASTed
   // column alone), deletes, in several transactions.
   void Workload(std::mt19937& rng, int round) {
@@ -102,9 +80,9 @@ class CrashTest : public ::testing::Test {
     auto run = Start(config, "", "final.log");
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     std::string out;
-    ExitStatus w = RunCmd(config, {"status", "--wait", "--timeout", "120s"}, &out);
+    ExitStatus w = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
     ASSERT_TRUE(w.success()) << out << "\n" << (*run)->LogTail();
-    ExitStatus v = RunCmd(config, {"verify"}, &out);
+    ExitStatus v = RunCommand(config, {"verify"}, &out);
     EXPECT_TRUE(v.success()) << out;
     for (const auto& t : tables_) {
       EXPECT_NE(out.find("table=public." + t + " "), std::string::npos) << out;
@@ -115,10 +93,7 @@ class CrashTest : public ::testing::Test {
     EXPECT_TRUE(stopped->success()) << stopped->ToString() << "\n" << (*run)->LogTail();
   }
 
-  static inline std::unique_ptr<fixtures::PgCluster> pg_;
-  std::unique_ptr<fixtures::TempDir> dir_;
   std::vector<std::string> tables_;
-  int cmd_counter_ = 0;
 };
 
 class NamedPointTest : public CrashTest, public ::testing::WithParamInterface<std::string> {};

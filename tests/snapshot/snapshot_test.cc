@@ -20,6 +20,7 @@
 #include <random>
 #include <thread>
 
+#include "fixtures/binary_suite.h"
 #include "fixtures/gtest_support.h"
 #include "fixtures/net.h"
 #include "fixtures/pg_cluster.h"
@@ -36,18 +37,9 @@ using fixtures::Subprocess;
 
 constexpr int64_t kMovedKeyBase = 100'000'000;
 
-class SnapshotTest : public ::testing::Test {
+class SnapshotTest : public fixtures::BinarySuite {
  protected:
-  static void SetUpTestSuite() {
-    fixtures::StartForSuite(pg_, fixtures::PgCluster::Start(), "PostgreSQL");
-  }
-  static void TearDownTestSuite() { pg_.reset(); }
-  void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    auto dir = fixtures::TempDir::Create("pg2i-snap-");
-    ASSERT_TRUE(dir.ok());
-    dir_ = std::make_unique<fixtures::TempDir>(std::move(*dir));
-  }
+  SnapshotTest() : BinarySuite("pg2i-snap-", PG2I_BINARY) {}
 
   // A table of every commonly used type with `rows` rows, ids 1..rows.
   void CreateTable(const std::string& t, int64_t rows) {
@@ -88,20 +80,6 @@ class SnapshotTest : public ::testing::Test {
     o.env = std::move(env);
     o.log_path = dir_->str() + "/" + log;
     return Subprocess::Start(o);
-  }
-
-  ExitStatus RunCmd(const std::string& config, const std::vector<std::string>& args,
-                    std::string* output = nullptr, std::chrono::seconds timeout = 600s) {
-    fixtures::SubprocessOptions o;
-    o.log_path = dir_->str() + "/cmd" + std::to_string(cmd_counter_++) + ".log";
-    o.argv = {PG2I_BINARY, "--config", config};
-    o.argv.insert(o.argv.end(), args.begin(), args.end());
-    auto r = Subprocess::Start(o);
-    EXPECT_TRUE(r.ok());
-    auto st = (*r)->Wait(timeout);
-    EXPECT_TRUE(st.ok());
-    if (output) *output = (*r)->LogTail(20000);
-    return st.ok() ? *st : ExitStatus{true, 9};
   }
 
   int64_t Scalar(const std::string& sql) {
@@ -149,9 +127,9 @@ class SnapshotTest : public ::testing::Test {
   void CatchUpAndVerify(const std::string& config, const std::vector<std::string>& tables,
                         Subprocess* running) {
     std::string out;
-    ExitStatus w = RunCmd(config, {"status", "--wait", "--timeout", "900s"}, &out, 960s);
+    ExitStatus w = RunCommand(config, {"status", "--wait", "--timeout", "900s"}, &out, 960s);
     ASSERT_TRUE(w.success()) << out << "\n" << running->LogTail();
-    ExitStatus v = RunCmd(config, {"verify"}, &out);
+    ExitStatus v = RunCommand(config, {"verify"}, &out);
     EXPECT_TRUE(v.success()) << out;
     for (const auto& t : tables) {
       EXPECT_NE(out.find("table=public." + t + " "), std::string::npos) << out;
@@ -188,9 +166,6 @@ class SnapshotTest : public ::testing::Test {
     return {r->status, r->body};
   }
 
-  static inline std::unique_ptr<fixtures::PgCluster> pg_;
-  std::unique_ptr<fixtures::TempDir> dir_;
-  int cmd_counter_ = 0;
 };
 
 TEST_F(SnapshotTest, LargeTableUnderConcurrentWriter) {
@@ -229,7 +204,7 @@ TEST_F(SnapshotTest, LargeTableUnderConcurrentWriter) {
   EXPECT_TRUE(stopped->success()) << stopped->ToString() << "\n" << (*run)->LogTail();
   // Everything is copied: `snapshot` says so and changes nothing.
   std::string out;
-  EXPECT_TRUE(RunCmd(config, {"snapshot"}, &out).success()) << out;
+  EXPECT_TRUE(RunCommand(config, {"snapshot"}, &out).success()) << out;
   EXPECT_NE(out.find("OK: snapshot already complete"), std::string::npos) << out;
 }
 
@@ -338,16 +313,16 @@ TEST_F(SnapshotTest, SnapshotSubcommandThenRun) {
   CreateTable("snap_cmd", 20'000);
   const std::string config = Config("cmd", {"snap_cmd"}, 32, 2);
   std::string out;
-  ASSERT_TRUE(RunCmd(config, {"snapshot"}, &out).success()) << out;
+  ASSERT_TRUE(RunCommand(config, {"snapshot"}, &out).success()) << out;
   EXPECT_NE(out.find("OK: snapshot complete"), std::string::npos) << out;
   EXPECT_EQ(Scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'slot_cmd'"), 1);
   EXPECT_TRUE(Complete("cmd", "snap_cmd"));
-  ASSERT_TRUE(RunCmd(config, {"verify"}, &out).success()) << out;  // in Iceberg already
+  ASSERT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;  // in Iceberg already
   Status s = pg_->Exec("UPDATE snap_cmd SET v = 'later' WHERE id <= 100; "
                        "DELETE FROM snap_cmd WHERE id > 19900; "
                        "INSERT INTO snap_cmd (id, v) VALUES (30000, 'new')");
   ASSERT_TRUE(s.ok()) << s.ToString();
-  ASSERT_TRUE(RunCmd(config, {"snapshot"}, &out).success()) << out;
+  ASSERT_TRUE(RunCommand(config, {"snapshot"}, &out).success()) << out;
   EXPECT_NE(out.find("OK: snapshot already complete"), std::string::npos) << out;
   auto run = Start(config, "cmd.log");
   ASSERT_TRUE(run.ok());

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "fixtures/binary_suite.h"
 #include "fixtures/gtest_support.h"
 #include "fixtures/pg_cluster.h"
 #include "fixtures/subprocess.h"
@@ -24,18 +25,9 @@ using namespace std::chrono_literals;
 using fixtures::ExitStatus;
 using fixtures::Subprocess;
 
-class StartupTest : public ::testing::Test {
+class StartupTest : public fixtures::BinarySuite {
  protected:
-  static void SetUpTestSuite() {
-    fixtures::StartForSuite(pg_, fixtures::PgCluster::Start(), "PostgreSQL");
-  }
-  static void TearDownTestSuite() { pg_.reset(); }
-  void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    auto dir = fixtures::TempDir::Create("pg2i-startup-");
-    ASSERT_TRUE(dir.ok());
-    dir_ = std::make_unique<fixtures::TempDir>(std::move(*dir));
-  }
+  StartupTest() : BinarySuite("pg2i-startup-", PG2I_BINARY) {}
 
   // A table `tag`_t with a few rows and a config replicating it; every tag has its own slot,
   // publication, coordinator schema and catalog schema.
@@ -58,20 +50,6 @@ class StartupTest : public ::testing::Test {
     return path;
   }
 
-  ExitStatus Cmd(const std::string& config, const std::vector<std::string>& args,
-                 std::string* output) {
-    fixtures::SubprocessOptions o;
-    o.log_path = dir_->str() + "/cmd" + std::to_string(counter_++) + ".log";
-    o.argv = {PG2I_BINARY, "--config", config, "--log-format", "text"};
-    o.argv.insert(o.argv.end(), args.begin(), args.end());
-    auto r = Subprocess::Start(o);
-    EXPECT_TRUE(r.ok());
-    auto st = (*r)->Wait(180s);
-    EXPECT_TRUE(st.ok());
-    *output = (*r)->LogTail(20000);
-    return st.ok() ? *st : ExitStatus{true, 9};
-  }
-
   // Runs the pipeline until the table is in Iceberg (plus `writes` applied), then stops it.
   void RunOnce(const std::string& config, const std::string& writes = "") {
     fixtures::SubprocessOptions o;
@@ -92,7 +70,7 @@ class StartupTest : public ::testing::Test {
       PG2I_ASSERT_OK(pg_->Exec(writes));
     }
     std::string out;
-    ExitStatus w = Cmd(config, {"status", "--wait", "--timeout", "120s"}, &out);
+    ExitStatus w = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
     ASSERT_TRUE(w.success()) << out << (*run)->LogTail();
     auto stopped = (*run)->Terminate(30s);
     ASSERT_TRUE(stopped.ok());
@@ -102,7 +80,7 @@ class StartupTest : public ::testing::Test {
   // `run` must refuse: exit code 1 and `expected` in its output.
   void ExpectRefused(const std::string& config, const std::string& expected) {
     std::string out;
-    ExitStatus st = Cmd(config, {"run"}, &out);
+    ExitStatus st = RunCommand(config, {"run"}, &out);
     EXPECT_FALSE(st.signaled) << out;
     EXPECT_EQ(st.code, 1) << out;
     EXPECT_NE(out.find(expected), std::string::npos) << out;
@@ -110,12 +88,10 @@ class StartupTest : public ::testing::Test {
 
   void ExpectVerifies(const std::string& config) {
     std::string out;
-    EXPECT_TRUE(Cmd(config, {"verify"}, &out).success()) << out;
+    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
     EXPECT_EQ(out.find("DIFF"), std::string::npos) << out;
   }
 
-  static inline std::unique_ptr<fixtures::PgCluster> pg_;
-  std::unique_ptr<fixtures::TempDir> dir_;
   std::string tag_;
   std::string table_;
   int counter_ = 0;
