@@ -27,11 +27,11 @@ PYICEBERG_VERSION=0.12.0
 VERSITYGW_VERSION=v1.7.0
 
 APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config git bc
+  build-essential cmake ninja-build pkg-config git bc curl ca-certificates procps
   libpq-dev postgresql-15 postgresql-client-15
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev
   clang libclang-rt-14-dev
   python3 python3-venv
   openjdk-17-jdk-headless maven golang-go

@@ -16,8 +16,11 @@ struct RunOutput {
   std::string output;  // stdout and stderr together
 };
 
-RunOutput RunBinary(const std::string& args, const std::string& env = "") {
+// Runs in `dir` when given (the binary reads ./config.yaml by default).
+RunOutput RunBinary(const std::string& args, const std::string& env = "",
+                    const std::string& dir = "") {
   std::string cmd = "env -i PATH=/usr/bin:/bin " + env + " " PG2I_BINARY " " + args + " 2>&1";
+  if (!dir.empty()) cmd = "cd '" + dir + "' && " + cmd;
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -31,6 +34,23 @@ std::string WriteConfig(const std::string& name, const std::string& yaml) {
   std::string path = ::testing::TempDir() + "/" + name;
   std::ofstream(path) << yaml;
   return path;
+}
+
+// A fresh empty directory (no config.yaml in it).
+std::string EmptyDir() {
+  std::string pattern = ::testing::TempDir();
+  while (pattern.size() > 1 && pattern.back() == '/') pattern.pop_back();
+  pattern += "/pg2i-cli-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+  return pattern;
+}
+
+size_t Count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) {
+    ++n;
+  }
+  return n;
 }
 
 TEST(CliTest, HelpListsTheSubcommandsThatExist) {
@@ -69,6 +89,67 @@ TEST(CliTest, EnvironmentOnlyConfigurationWorks) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("flush_rows: 77"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("name: b.c"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, NoConfigFileAndNoEnvironmentIsAnErrorSayingWhatToPass) {
+  const std::string dir = EmptyDir();
+  const std::string expected = "error: no configuration: config.yaml not found in " + dir +
+                               " and no PG2ICEBERG_* environment variables are set; pass "
+                               "--config FILE (see docs/configuration.md)\n";
+  for (const std::string args : {"config", "run", "connect-pg", "snapshot", "verify"}) {
+    RunOutput r = RunBinary(args, "", dir);
+    EXPECT_EQ(r.exit_code, 2) << args << ":\n" << r.output;
+    EXPECT_EQ(r.output, expected) << args;
+  }
+  // The reference needs no configuration.
+  RunOutput ref = RunBinary("config --reference", "", dir);
+  EXPECT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_NE(ref.output.find("source.postgres.host"), std::string::npos);
+}
+
+TEST(CliTest, EnvironmentOnlyConfigurationSaysNoFileWasRead) {
+  const std::string dir = EmptyDir();
+  RunOutput r = RunBinary("config", "PG2ICEBERG_SOURCE_POSTGRES_HOST=db.internal", dir);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Count(r.output, "no config file; configuration from the environment"), 1u)
+      << r.output;
+  EXPECT_NE(r.output.find("host: db.internal"), std::string::npos) << r.output;
+  // A config.yaml in the working directory is read without a word.
+  std::ofstream(dir + "/config.yaml") << "source: {postgres: {host: from-file}}\n";
+  RunOutput f = RunBinary("config", "", dir);
+  EXPECT_EQ(f.exit_code, 0) << f.output;
+  EXPECT_NE(f.output.find("host: from-file"), std::string::npos) << f.output;
+  EXPECT_EQ(f.output.find("no config file"), std::string::npos) << f.output;
+}
+
+TEST(CliTest, ExplicitConfigThatDoesNotExistNamesThePath) {
+  const std::string dir = EmptyDir();
+  for (const std::string env : {"", "PG2ICEBERG_SOURCE_POSTGRES_HOST=db"}) {
+    RunOutput r = RunBinary("--config " + dir + "/missing.yaml config", env, dir);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("error: cannot read config file " + dir + "/missing.yaml"),
+              std::string::npos)
+        << r.output;
+  }
+}
+
+TEST(CliTest, DuplicateKeyNamesTheFileLineAndKey) {
+  std::string path = WriteConfig("dup.yaml",
+                                 "source:\n"
+                                 "  postgres:\n"
+                                 "    host: db\n"
+                                 "    port: 5432\n"
+                                 "    user: u\n"
+                                 "    database: d\n"
+                                 "    port: 6432\n"
+                                 "tables: [{name: t}, {name: public.t}, {name: t}]\n");
+  RunOutput r = RunBinary("--config " + path + " config");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(path + ":7: duplicate key source.postgres.port (first at line 4); "
+                                 "remove one"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(Count(r.output, "public.t is listed"), 1u) << r.output;
 }
 
 TEST(CliTest, NoSecretIsEverPrinted) {

@@ -8,6 +8,5 @@
 namespace pg2iceberg::cli {
 
 int RunConfig(const config::Config& cfg);
-int RunConnectPg(const config::Config& cfg);
 
 }  // namespace pg2iceberg::cli

@@ -12,8 +12,11 @@
 #include <string>
 
 #include "base/log.h"
+#include "cli/catalog_info.h"
 #include "cli/commands.h"
 #include "cli/pipeline.h"
+#include "cli/probes.h"
+#include "cli/status.h"
 #include "cli/verify.h"
 #include "config/config.h"
 #include "config/options.h"
@@ -66,9 +69,13 @@ int Main(int argc, char** argv) {
                        "print the configuration reference (docs/configuration.md) instead");
 
   auto* connect_pg = app.add_subcommand(
-      "connect-pg", "connect to the source PostgreSQL, print what pg2iceberg needs to know, exit");
+      "connect-pg", "check that logical replication can work with this server, role and tables; "
+      "exit 1 with the fix for each failed check");
   auto* connect_iceberg = app.add_subcommand(
-      "connect-iceberg", "open the Iceberg catalog through the production path, probe, exit");
+      "connect-iceberg", "write, read and delete an object in the warehouse and commit a probe table to "
+      "the catalog (then remove it); exit 1 with the fix for each failed check");
+  CatalogInfoArgs catalog_info_args;
+  auto* catalog_info = AddCatalogInfoCommand(app, catalog_info_args);
   auto* run = app.add_subcommand(
       "run", "replicate: WAL writer and materializer in one process, until SIGINT/SIGTERM");
   auto* snapshot_cmd = app.add_subcommand(
@@ -84,8 +91,16 @@ int Main(int argc, char** argv) {
                        "wait until everything committed in PostgreSQL so far is in Iceberg");
   status_cmd->add_option("--timeout", timeout_text, "give up waiting after this long")
       ->capture_default_str();
+  bool status_json = false;
+  status_cmd->add_flag("--json", status_json, "print the status as JSON (for scripts)");
   auto* verify = app.add_subcommand(
       "verify", "compare PostgreSQL with Iceberg by primary key; non-zero exit on any difference");
+  VerifyOptions verify_options;
+  verify->add_option("--table", verify_options.tables,
+                     "verify only this configured table (repeatable; default: all)");
+  verify->add_option("--sample", verify_options.samples,
+                     "how many differing rows to print per table")
+      ->capture_default_str();
   auto* migrate = app.add_subcommand(
       "migrate-coord", "create or upgrade the coordinator schema (idempotent) and exit");
   auto* cleanup = app.add_subcommand(
@@ -108,19 +123,22 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
-  // A missing default config file is fine when everything comes from the environment.
+  // A missing default config file is fine when the environment configures pg2iceberg; with
+  // neither, stop rather than run on defaults.
   std::string yaml_path = config_path;
   bool explicit_config = app.get_option("--config")->count() > 0;
   auto cfg = [&]() -> Result<config::Config> {
-    FILE* f = std::fopen(yaml_path.c_str(), "r");
-    if (f == nullptr && !explicit_config) {
-      config::LoadOptions o;
-      o.env = config::ProcessEnv();
-      o.source_name = "environment";
-      return config::Load(o);
+    if (explicit_config) return config::LoadFile(yaml_path, config::ProcessEnv());
+    bool file_read = false;
+    auto loaded = config::LoadDefaultFile(yaml_path, config::ProcessEnv(), &file_read);
+    if (loaded.ok() && !file_read) {
+      std::string vars;
+      for (const std::string& v : config::EnvironmentVariablesInUse(config::ProcessEnv())) {
+        vars += (vars.empty() ? "" : ",") + v;
+      }
+      log::Info("no config file; configuration from the environment", {{"variables", vars}});
     }
-    if (f) std::fclose(f);
-    return config::LoadFile(yaml_path, config::ProcessEnv());
+    return loaded;
   }();
   if (!cfg.ok()) return Fail(2, cfg.status());
   for (const std::string& w : cfg->warnings) log::Warn(w);
@@ -128,13 +146,16 @@ int Main(int argc, char** argv) {
   if (config_cmd->parsed()) return RunConfig(*cfg);
   if (connect_pg->parsed()) return RunConnectPg(*cfg);
   if (connect_iceberg->parsed()) return RunConnectIceberg(*cfg);
+  if (catalog_info->parsed()) return RunCatalogInfo(*cfg, catalog_info_args);
   if (migrate->parsed()) return RunMigrateCoord(*cfg);
-  if (verify->parsed()) return RunVerify(*cfg);
+  if (verify->parsed()) return RunVerify(*cfg, verify_options);
   if (cleanup->parsed()) return RunCleanup(*cfg);
   if (status_cmd->parsed()) {
     auto t = config::ParseDuration(timeout_text);
     if (!t.ok()) return Fail(2, t.status().WithContext("--timeout"));
-    return RunStatus(*cfg, wait, std::chrono::duration_cast<std::chrono::seconds>(*t));
+    return RunStatus(*cfg, StatusOptions{.wait = wait,
+                                         .timeout = std::chrono::duration_cast<std::chrono::seconds>(*t),
+                                         .json = status_json});
   }
   if (snapshot_cmd->parsed()) {
     InstallStopHandlers();

@@ -1,4 +1,6 @@
 #include "cli/pipeline.h"
+
+#include "cli/backends.h"
 #include "cli/verify.h"
 
 #include <cctype>
@@ -10,6 +12,7 @@
 #include "base/metrics.h"
 #include "catalog/rest_catalog.h"
 #include "catalog/sql_catalog.h"
+#include "coord/owner.h"
 #include "coord/pg_coordinator.h"
 #include "io/arrow_file_io.h"
 #include "materialize/materializer.h"
@@ -33,53 +36,17 @@ int Fail(const Status& s) {
   return 1;
 }
 
-std::string CoordConnInfo(const config::Config& cfg) {
-  return cfg.state.postgres_url.empty() ? cfg.source.postgres.ConnString()
-                                        : cfg.state.postgres_url;
-}
-
-std::string CoordDisplay(const config::Config& cfg) {
-  return cfg.state.postgres_url.empty() ? cfg.source.postgres.RedactedConnString()
-                                        : "the coordinator database (state.postgres_url)";
-}
-
 Result<std::unique_ptr<pg::Connection>> Source(const config::Config& cfg) {
-  return pg::ConnectWithRetry(cfg.source.postgres.ConnString(),
-                              cfg.source.postgres.RedactedConnString(), 5, Clock::Real());
+  return ConnectSource(cfg);
 }
 
 Result<std::unique_ptr<coord::PgCoordinator>> Coordinator(const config::Config& cfg) {
-  PG2I_ASSIGN_OR_RETURN(auto conn,
-                        pg::ConnectWithRetry(CoordConnInfo(cfg), CoordDisplay(cfg), 5, Clock::Real()));
-  return std::make_unique<coord::PgCoordinator>(std::move(conn), cfg.state.coordinator_schema);
-}
-
-io::S3Settings S3SettingsOf(const config::Config::Sink& sink) {
-  io::S3Settings s;
-  s.endpoint = sink.s3_endpoint;
-  s.region = sink.s3_region;
-  s.access_key = sink.s3_access_key;
-  s.secret_key = sink.s3_secret_key;
-  s.credentials = sink.credential_mode == config::CredentialMode::kIam
-                      ? io::S3Settings::Credentials::kDefaultChain
-                      : io::S3Settings::Credentials::kStatic;
-  return s;
+  return ConnectCoordinator(cfg);
 }
 
 Result<std::unique_ptr<catalog::Catalog>> Catalog(const config::Config& cfg,
                                                   std::shared_ptr<io::FileIO> io) {
-  if (cfg.sink.catalog_type == config::CatalogType::kRest) {
-    PG2I_ASSIGN_OR_RETURN(auto c, catalog::RestCatalog::Open(cfg.sink));
-    return std::unique_ptr<catalog::Catalog>(std::move(c));
-  }
-  PG2I_ASSIGN_OR_RETURN(auto conn,
-                        pg::ConnectWithRetry(CoordConnInfo(cfg), CoordDisplay(cfg), 5, Clock::Real()));
-  catalog::SqlCatalogOptions o;
-  o.catalog_name = cfg.sink.catalog_name;
-  o.schema = cfg.sink.catalog_schema;
-  o.warehouse = cfg.sink.warehouse;
-  PG2I_ASSIGN_OR_RETURN(auto c, catalog::SqlCatalog::Open(std::move(conn), std::move(io), o));
-  return std::unique_ptr<catalog::Catalog>(std::move(c));
+  return OpenCatalog(cfg, std::move(io));
 }
 
 materialize::MaterializerOptions MaterializerOptionsOf(const config::Config& cfg) {
@@ -249,8 +216,39 @@ struct Prepared {
   std::vector<snapshot::SnapshotTable> pending_snapshots;
 };
 
+std::string WithoutTrailingSlash(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// Tables and staged files live under the warehouse the pipeline started with; a changed
+// sink.warehouse would silently keep writing the old tables while the user looks at the new
+// place, so it is refused (recorded at the first start).
+Status CheckWarehouse(const config::Config& cfg, coord::Coordinator& coord) {
+  const std::string now = WithoutTrailingSlash(cfg.sink.warehouse);
+  PG2I_ASSIGN_OR_RETURN(auto recorded, coord.GetMeta("warehouse"));
+  if (!recorded) return coord.SetMeta("warehouse", now);
+  if (*recorded == now) return Status::Ok();
+  return InvalidArgument(
+      "sink.warehouse is " + now + " but this pipeline's Iceberg tables and staged files are "
+      "under " + *recorded + ", the sink.warehouse it was started with; set sink.warehouse back "
+      "to " + *recorded + ", or, to start over under the new warehouse, run pg2iceberg cleanup "
+      "and drop the pipeline's Iceberg tables first");
+}
+
+// What a start created in PostgreSQL, so that a start that fails before replicating anything
+// can remove it again (or say exactly what it left).
+struct Created {
+  bool slot = false;
+  bool publication = false;
+};
+
+// A configured table that cannot be replicated is a configuration error (exit 2).
+Status ConfigError(const Status& s) { return s.ok() ? s : InvalidArgument(s.message()); }
+
 Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
-                         const std::atomic<bool>* stop, obs::Health* health) {
+                         const std::atomic<bool>* stop, obs::Health* health,
+                         Created* created) {
   if (cfg.tables.empty()) {
     return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
   }
@@ -265,11 +263,16 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
                               "; run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL");
   }
   PG2I_RETURN_IF_ERROR(coord.Migrate());
+  PG2I_RETURN_IF_ERROR(CheckWarehouse(cfg, coord));
   Prepared p;
   std::vector<pg::TableInfo> infos;
   for (const auto& t : cfg.tables) {
-    PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(*conn, t.name));
-    PG2I_ASSIGN_OR_RETURN(stage::StagedRelation rel, Discover(*conn, t));
+    auto discovered = pg::DiscoverTable(*conn, t.name);
+    if (!discovered.ok()) return ConfigError(discovered.status());
+    pg::TableInfo info = std::move(*discovered);
+    auto described = Discover(*conn, t);
+    if (!described.ok()) return ConfigError(described.status());
+    stage::StagedRelation rel = std::move(*described);
     // A table dropped and re-created under the same name is a different table.
     PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
     if (known && known->relid != 0 && known->relid != info.oid) {
@@ -313,7 +316,10 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
   }
   auto pub = pg::EnsurePublication(*conn, cfg.source.logical.publication_name, infos);
   if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
-  if (pub->created) log::Info("created publication", {{"publication", cfg.source.logical.publication_name}});
+  if (pub->created) {
+    created->publication = true;
+    log::Info("created publication", {{"publication", cfg.source.logical.publication_name}});
+  }
   for (const auto& a : pub->added) log::Info("added table to publication", {{"table", a}});
 
   PG2I_ASSIGN_OR_RETURN(p.replication,
@@ -338,14 +344,15 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
                                 " is gone although pg2iceberg used it before, so changes may be "
                                 "lost; run pg2iceberg cleanup and start again to re-snapshot");
     }
-    PG2I_ASSIGN_OR_RETURN(pg::CreatedSlot created, p.replication->CreateSlot(slot_name, true));
-    log::Info("created replication slot", {{"slot", slot_name}, {"lsn", created.consistent_point}});
-    p.start = created.consistent_point;
+    PG2I_ASSIGN_OR_RETURN(pg::CreatedSlot made, p.replication->CreateSlot(slot_name, true));
+    created->slot = true;
+    log::Info("created replication slot", {{"slot", slot_name}, {"lsn", made.consistent_point}});
+    p.start = made.consistent_point;
     // The exported snapshot is valid until the next command on the replication connection:
     // copy every table as of exactly the slot's start point now.
     PG2I_ASSIGN_OR_RETURN(auto pending, PendingSnapshots(cfg, coord, p.relations));
     if (health != nullptr && !pending.empty()) health->SetPhase("initial snapshot", false);
-    PG2I_RETURN_IF_ERROR(CopyTables(cfg, pending, created.snapshot_name, created.consistent_point, stop));
+    PG2I_RETURN_IF_ERROR(CopyTables(cfg, pending, made.snapshot_name, made.consistent_point, stop));
   } else {
     PG2I_ASSIGN_OR_RETURN(p.pending_snapshots, PendingSnapshots(cfg, coord, p.relations));
     for (const auto& t : p.pending_snapshots) {
@@ -530,80 +537,158 @@ std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
   });
 }
 
-// A stop requested during the initial copy is not an error: the next start resumes it.
-int PrepareFailed(const Status& s) {
-  if (s.code() == StatusCode::kCancelled) {
-    log::Info("stopped during the initial snapshot; the next start resumes it");
+// What every writing command (run, stream-only, snapshot) holds for its life: the metrics
+// endpoint, the shared failure state, the pipeline's ownership (taken before anything is
+// created), the coordinator, and what this start created in PostgreSQL.
+struct Session {
+  std::unique_ptr<Observability> obs;
+  std::unique_ptr<Shared> shared;
+  std::unique_ptr<coord::OwnerLease> lease;  // after `shared`: its callback uses it
+  std::unique_ptr<coord::PgCoordinator> coord;
+  Created created;
+};
+
+Result<std::unique_ptr<Session>> OpenSession(const config::Config& cfg,
+                                             const std::string& command) {
+  auto s = std::make_unique<Session>();
+  PG2I_ASSIGN_OR_RETURN(s->obs, StartObservability(cfg));
+  s->shared = std::make_unique<Shared>(&s->obs->health);
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectCoordinatorDatabase(cfg));
+  Shared* shared = s->shared.get();
+  coord::OwnerLease::Options lo;
+  lo.schema = cfg.state.coordinator_schema;
+  lo.command = command;
+  lo.on_lost = [shared](const Status& lost) { shared->Fail("owner", lost); };
+  PG2I_ASSIGN_OR_RETURN(s->lease, coord::OwnerLease::Acquire(std::move(conn), std::move(lo)));
+  PG2I_ASSIGN_OR_RETURN(s->coord, Coordinator(cfg));
+  PG2I_RETURN_IF_ERROR(s->coord->Migrate());
+  PG2I_RETURN_IF_ERROR(s->lease->Register());
+  return s;
+}
+
+// Drops what a failed start created when nothing was replicated through it; otherwise says
+// what it left on the server (a slot holds WAL until it is used or dropped).
+void ReportLeftovers(const config::Config& cfg, Session& session) {
+  auto src = Source(cfg);
+  if (!src.ok()) return;
+  const std::string& slot = cfg.source.logical.slot_name;
+  const std::string& pub = cfg.source.logical.publication_name;
+  auto info = pg::ReadSlot(**src, slot);
+  if (!info.ok() || !info->has_value()) return;
+  bool untouched = session.created.slot;
+  auto flushed = session.coord->FlushedLsn(slot);
+  untouched = untouched && flushed.ok() && !flushed->has_value();
+  for (const auto& t : cfg.tables) {
+    auto chunks = session.coord->SnapshotChunks(t.name.ToString());
+    untouched = untouched && chunks.ok() && chunks->empty();
+  }
+  if (untouched) {
+    // The replication connection that created the slot may take a moment to let go of it.
+    Status dropped;
+    for (int i = 0; i < 20; ++i) {
+      dropped = (*src)->Query("SELECT pg_drop_replication_slot($1)", {slot}).status();
+      if (dropped.ok()) break;
+      Clock::Real()->SleepFor(250ms);
+    }
+    if (dropped.ok()) {
+      std::string also;
+      if (session.created.publication &&
+          (*src)->Exec("DROP PUBLICATION IF EXISTS " + pg::QuoteIdent(pub)).ok()) {
+        also = " and publication " + pub;
+      }
+      std::fprintf(stderr, "note: removed replication slot %s%s that this run created; "
+                           "nothing had been replicated yet\n", slot.c_str(), also.c_str());
+      return;
+    }
+  }
+  std::fprintf(stderr,
+               "note: replication slot %s stays on the server and holds WAL until pg2iceberg "
+               "runs again (it resumes from the slot); to give up on this pipeline instead, run "
+               "pg2iceberg cleanup (drops the slot, publication %s and coordinator schema %s)\n",
+               slot.c_str(), pub.c_str(), cfg.state.coordinator_schema.c_str());
+}
+
+// Ends a writing command: records how it stopped in the owner row and returns the exit code
+// (2 for a configuration error, 1 for failed work). A stop requested during the initial copy
+// is not an error: the next start resumes it.
+int Finish(const config::Config& cfg, Session* session, const Status& result) {
+  if (result.ok() || result.code() == StatusCode::kCancelled) {
+    if (!result.ok()) log::Info("stopped during the initial snapshot; the next start resumes it");
+    if (session) session->lease->RecordStop("");
     return 0;
   }
-  return Fail(s);
+  std::fprintf(stderr, "error: %s\n", result.message().c_str());
+  if (session) {
+    session->lease->RecordStop(result.message());
+    ReportLeftovers(cfg, *session);
+  }
+  return result.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
 }  // namespace
 
-int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop) {
-  auto o = StartObservability(cfg);
-  if (!o.ok()) return Fail(o.status());
-  auto coord = Coordinator(cfg);
-  if (!coord.ok()) return Fail(coord.status());
-  auto prepared = Prepare(cfg, **coord, &stop, &(*o)->health);
-  if (!prepared.ok()) return PrepareFailed(prepared.status());
-  if (stop) return 0;
-  (*o)->health.SetPhase("starting replication", false);
-  Shared shared(&(*o)->health);
+// `run` and `stream-only`: the WAL writer (and, for run, the materializer) until a stop.
+static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop,
+                        bool materialize) {
+  auto session = OpenSession(cfg, materialize ? "run" : "stream-only");
+  if (!session.ok()) return Finish(cfg, nullptr, session.status());
+  Session& s = **session;
+  auto prepared = Prepare(cfg, *s.coord, &stop, &s.obs->health, &s.created);
+  if (!prepared.ok()) return Finish(cfg, &s, prepared.status());
+  if (stop) return Finish(cfg, &s, Status::Ok());
+  s.obs->health.SetPhase("starting replication", false);
   std::atomic<bool> writer_done{false};
-  std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, &shared);
-  std::thread writer(WriterLoop, std::cref(cfg), std::move(*prepared), std::cref(stop), &shared,
-                     &writer_done);
-  std::thread mat(MaterializerLoop, std::cref(cfg), std::cref(writer_done), &shared);
-  writer.join();
-  mat.join();
+  std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, s.shared.get());
+  std::thread mat;
+  if (materialize) {
+    mat = std::thread(MaterializerLoop, std::cref(cfg), std::cref(writer_done), s.shared.get());
+  }
+  WriterLoop(cfg, std::move(*prepared), stop, s.shared.get(), &writer_done);
+  if (mat.joinable()) mat.join();
   if (snap.joinable()) snap.join();
-  if (shared.failed) return Fail(shared.error);
+  if (s.shared->failed) return Finish(cfg, &s, s.shared->error);
   log::Info("stopped cleanly");
-  return 0;
+  return Finish(cfg, &s, Status::Ok());
+}
+
+int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop) {
+  return RunStreaming(cfg, stop, true);
 }
 
 int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop) {
-  auto o = StartObservability(cfg);
-  if (!o.ok()) return Fail(o.status());
-  auto coord = Coordinator(cfg);
-  if (!coord.ok()) return Fail(coord.status());
-  auto prepared = Prepare(cfg, **coord, &stop, &(*o)->health);
-  if (!prepared.ok()) return PrepareFailed(prepared.status());
-  if (stop) return 0;
-  (*o)->health.SetPhase("starting replication", false);
-  Shared shared(&(*o)->health);
-  std::atomic<bool> writer_done{false};
-  std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, &shared);
-  WriterLoop(cfg, std::move(*prepared), stop, &shared, &writer_done);
-  if (snap.joinable()) snap.join();
-  if (shared.failed) return Fail(shared.error);
-  return 0;
+  return RunStreaming(cfg, stop, false);
 }
 
 int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop) {
-  auto run = [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto o, StartObservability(cfg));
-    o->health.SetPhase("snapshot", false);
+  {
     // Nothing to do: say so without changing anything in PostgreSQL or the catalog.
-    bool all_complete = !cfg.tables.empty();
+    auto coord = Coordinator(cfg);
+    if (!coord.ok()) return Finish(cfg, nullptr, coord.status());
+    auto exists = (*coord)->SchemaExists();
+    bool all_complete = !cfg.tables.empty() && exists.ok() && *exists;
     for (const auto& t : cfg.tables) {
-      auto st = coord->GetTable(t.name.ToString());
-      all_complete = all_complete && st.ok() && st->has_value() && (*st)->snapshot_complete;
+      if (!all_complete) break;
+      auto st = (*coord)->GetTable(t.name.ToString());
+      all_complete = st.ok() && st->has_value() && (*st)->snapshot_complete;
     }
     if (all_complete) {
       std::printf("OK: snapshot already complete\n");
-      return Status::Ok();
+      return 0;
     }
-    PG2I_ASSIGN_OR_RETURN(Prepared p, Prepare(cfg, *coord, &stop, &o->health));
+  }
+  auto session = OpenSession(cfg, "snapshot");
+  if (!session.ok()) return Finish(cfg, nullptr, session.status());
+  Session& sess = **session;
+  auto run = [&]() -> Status {
+    coord::PgCoordinator* coord = sess.coord.get();
+    sess.obs->health.SetPhase("snapshot", false);
+    PG2I_ASSIGN_OR_RETURN(Prepared p, Prepare(cfg, *coord, &stop, &sess.obs->health, &sess.created));
     PG2I_RETURN_IF_ERROR(CopyTables(cfg, p.pending_snapshots, "", p.start, &stop));
     if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
     // Make the copy visible in Iceberg.
     PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
     PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
-    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, MaterializerOptionsOf(cfg));
+    materialize::Materializer m(coord, cat.get(), io, cfg.tables, MaterializerOptionsOf(cfg));
     for (const auto& t : cfg.tables) {
       const std::string name = t.name.ToString();
       PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(name));
@@ -620,83 +705,11 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
     return Status::Ok();
   };
   Status s = run();
-  return s.ok() ? 0 : Fail(s);
-}
-
-int RunStatus(const config::Config& cfg, bool wait, std::chrono::seconds timeout) {
-  auto run = [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
-    const std::string slot = cfg.source.logical.slot_name;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    if (wait) {
-      // A transactional marker: once the WAL writer confirmed past it, everything committed
-      // before this call is staged.
-      PG2I_ASSIGN_OR_RETURN(std::string marker_text,
-                            src->QueryScalar("SELECT pg_logical_emit_message(true, 'pg2iceberg', "
-                                             "'status --wait')::text"));
-      PG2I_ASSIGN_OR_RETURN(Lsn marker, Lsn::Parse(marker_text));
-      while (true) {
-        PG2I_ASSIGN_OR_RETURN(auto flushed, coord->FlushedLsn(slot));
-        if (flushed && *flushed > marker) break;
-        if (std::chrono::steady_clock::now() > deadline) {
-          return Unavailable("timed out waiting for the WAL writer to stage changes up to " +
-                             marker.ToString() + " (is pg2iceberg run going?)");
-        }
-        std::this_thread::sleep_for(100ms);
-      }
-      for (const auto& t : TableNames(cfg)) {
-        // A table being copied: wait for the copy (its changes wait behind it).
-        while (true) {
-          PG2I_ASSIGN_OR_RETURN(auto st, coord->GetTable(t));
-          if (st && st->snapshot_complete) break;
-          if (std::chrono::steady_clock::now() > deadline) {
-            return Unavailable("timed out waiting for the initial copy of " + t);
-          }
-          std::this_thread::sleep_for(200ms);
-        }
-        PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(t));
-        while (true) {
-          PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, t));
-          if (c.offset >= target) break;
-          if (std::chrono::steady_clock::now() > deadline) {
-            return Unavailable("timed out waiting for " + t + " to be materialized (offset " +
-                               std::to_string(c.offset) + " of " + std::to_string(target) + ")");
-          }
-          std::this_thread::sleep_for(100ms);
-        }
-      }
-    }
-    PG2I_ASSIGN_OR_RETURN(std::string cur_text, src->QueryScalar("SELECT pg_current_wal_lsn()::text"));
-    PG2I_ASSIGN_OR_RETURN(Lsn current, Lsn::Parse(cur_text));
-    PG2I_ASSIGN_OR_RETURN(auto flushed, coord->FlushedLsn(slot));
-    const Lsn staged = flushed.value_or(Lsn());
-    std::printf("source_lsn=%s staged_lsn=%s lag_bytes=%llu\n", current.ToString().c_str(),
-                staged.ToString().c_str(),
-                static_cast<unsigned long long>(Lsn::BytesBetween(staged, current)));
-    for (const auto& t : TableNames(cfg)) {
-      PG2I_ASSIGN_OR_RETURN(int64_t next, coord->NextOffset(t));
-      PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, t));
-      PG2I_ASSIGN_OR_RETURN(auto st, coord->GetTable(t));
-      std::string copy = "complete";
-      if (!st || !st->snapshot_complete) {
-        PG2I_ASSIGN_OR_RETURN(auto chunks, coord->SnapshotChunks(t));
-        PG2I_ASSIGN_OR_RETURN(int64_t waiting, coord->DeferredFiles(t));
-        int64_t rows = 0;
-        for (const auto& ch : chunks) rows += ch.rows;
-        copy = "copying(chunks_done=" + std::to_string(chunks.size()) + ",rows=" +
-               std::to_string(rows) + ",deferred_files=" + std::to_string(waiting) + ")";
-      }
-      std::printf("table=%s snapshot=%s staged_offset=%lld materialized_offset=%lld pending=%lld "
-                  "snapshot_id=%lld\n",
-                  t.c_str(), copy.c_str(), static_cast<long long>(next),
-                  static_cast<long long>(c.offset), static_cast<long long>(next - c.offset),
-                  static_cast<long long>(c.snapshot_id));
-    }
-    return Status::Ok();
-  };
-  Status s = run();
-  return s.ok() ? 0 : Fail(s);
+  if (s.code() == StatusCode::kCancelled) {
+    sess.lease->RecordStop("");
+    return Fail(s);
+  }
+  return Finish(cfg, &sess, s);
 }
 
 int RunMigrateCoord(const config::Config& cfg) {
@@ -711,6 +724,15 @@ int RunMigrateCoord(const config::Config& cfg) {
 int RunCleanup(const config::Config& cfg) {
   auto run = [&]() -> Status {
     PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
+    {
+      PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+      PG2I_ASSIGN_OR_RETURN(coord::OwnerInfo owner,
+                            coord::InspectOwner(coord->connection(), cfg.state.coordinator_schema));
+      if (owner.alive) {
+        return FailedPrecondition("pg2iceberg is running on this pipeline (" + owner.Describe() +
+                                  "); stop it first, then run cleanup");
+      }
+    }
     const std::string& slot = cfg.source.logical.slot_name;
     PG2I_ASSIGN_OR_RETURN(auto info, pg::ReadSlot(*src, slot));
     if (info) {
@@ -733,47 +755,6 @@ int RunCleanup(const config::Config& cfg) {
   };
   Status s = run();
   return s.ok() ? 0 : Fail(s);
-}
-
-int RunConnectIceberg(const config::Config& cfg) {
-  auto io = io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink));
-  if (!io.ok()) return Fail(io.status());
-  auto cat = Catalog(cfg, *io);
-  if (!cat.ok()) return Fail(cat.status());
-  auto exists = (*cat)->NamespaceExists({cfg.sink.ns});
-  if (!exists.ok()) return Fail(exists.status());
-  std::printf("OK: %s catalog reachable; namespace %s %s; warehouse %s\n",
-              (*cat)->kind().c_str(), cfg.sink.ns.c_str(), *exists ? "exists" : "does not exist yet",
-              cfg.sink.warehouse.c_str());
-  return 0;
-}
-
-int RunVerify(const config::Config& cfg) {
-  auto run = [&]() -> Result<bool> {
-    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
-    PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
-    bool clean = true;
-    for (const auto& t : cfg.tables) {
-      PG2I_ASSIGN_OR_RETURN(TableDiff d, VerifyTable(*src, t, *cat, io, {cfg.sink.ns}));
-      std::printf("table=%s pg_rows=%lld iceberg_rows=%lld missing=%lld extra=%lld "
-                  "different=%lld duplicates=%lld %s\n",
-                  d.table.c_str(), static_cast<long long>(d.pg_rows),
-                  static_cast<long long>(d.iceberg_rows), static_cast<long long>(d.missing),
-                  static_cast<long long>(d.extra), static_cast<long long>(d.different),
-                  static_cast<long long>(d.duplicates), d.clean() ? "OK" : "DIFF");
-      for (const auto& s : d.samples) std::printf("  %s\n", s.c_str());
-      clean = clean && d.clean();
-    }
-    return clean;
-  };
-  auto r = run();
-  if (!r.ok()) return Fail(r.status());
-  if (!*r) {
-    std::fprintf(stderr, "error: PostgreSQL and Iceberg differ (see above)\n");
-    return 1;
-  }
-  return 0;
 }
 
 }  // namespace pg2iceberg::cli

@@ -19,11 +19,7 @@ int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop);
 int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop);
 // `stream-only`: the WAL writer alone.
 int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop);
-// `status`: per-table positions and lag; with `wait`, blocks until everything committed in
-// PostgreSQL before the call is visible in Iceberg (exit 1 on timeout).
-int RunStatus(const config::Config& cfg, bool wait, std::chrono::seconds timeout);
 int RunMigrateCoord(const config::Config& cfg);
 int RunCleanup(const config::Config& cfg);
-int RunConnectIceberg(const config::Config& cfg);
 
 }  // namespace pg2iceberg::cli

@@ -6,10 +6,12 @@
 // table the rows missing from Iceberg, extra in Iceberg, different, and keys live twice.
 #include "cli/verify.h"
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "base/log.h"
+#include "cli/backends.h"
 #include "catalog/rest_catalog.h"
 #include "catalog/sql_catalog.h"
 #include "iceberg/parquet_io.h"
@@ -30,7 +32,48 @@ std::string Show(const Row& r) {
   return s + ")";
 }
 
+std::string ShowKey(const std::vector<std::string>& names, const Key& k) {
+  std::string s;
+  for (size_t i = 0; i < k.size() && i < names.size(); ++i) {
+    s += (i ? ", " : "") + names[i] + "=" + DebugString(k[i]);
+  }
+  return s;
+}
+
 }  // namespace
+
+bool SameValue(const Value& a, const Value& b) {
+  // NaN is a value like any other in PostgreSQL (NaN = NaN there), and so here.
+  if (const double* x = std::get_if<double>(&a)) {
+    const double* y = std::get_if<double>(&b);
+    if (y && std::isnan(*x) && std::isnan(*y)) return true;
+  }
+  if (const float* x = std::get_if<float>(&a)) {
+    const float* y = std::get_if<float>(&b);
+    if (y && std::isnan(*x) && std::isnan(*y)) return true;
+  }
+  return a == b;
+}
+
+std::vector<size_t> DifferingColumns(const std::vector<Value>& a, const std::vector<Value>& b) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    if (i >= a.size() || i >= b.size() || !SameValue(a[i], b[i])) out.push_back(i);
+  }
+  return out;
+}
+
+std::string DescribeDifference(const std::vector<std::string>& names, const std::vector<Value>& pg,
+                               const std::vector<Value>& ice) {
+  std::string s;
+  for (size_t i : DifferingColumns(pg, ice)) {
+    const std::string name = i < names.size() ? names[i] : "#" + std::to_string(i);
+    s += (s.empty() ? "" : "; ") + name + ": postgres " +
+         (i < pg.size() ? DebugString(pg[i]) : "-") + " vs iceberg " +
+         (i < ice.size() ? DebugString(ice[i]) : "-");
+  }
+  return s;
+}
 
 Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& table,
                               catalog::Catalog& cat, std::shared_ptr<io::FileIO> io,
@@ -49,6 +92,8 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
   } else if (!IsNotFound(loaded.status())) {
     return loaded.status();
   }
+  std::vector<std::string> names;  // column names in Iceberg order
+  for (const auto& f : fields) names.push_back(f.name);
   std::vector<int> key_idx;
   for (const auto& k : key_names) {
     for (size_t i = 0; i < fields.size(); ++i) {
@@ -141,10 +186,11 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
         continue;
       }
       if (it->second.size() > 1) ++d.duplicates;
-      if (it->second.front() != row) {
+      if (!DifferingColumns(row, it->second.front()).empty()) {
         ++d.different;
         if (static_cast<int>(d.samples.size()) < max_samples) {
-          d.samples.push_back("different " + Show(row) + " vs iceberg " + Show(it->second.front()));
+          d.samples.push_back("different " + ShowKey(key_names, key) + ": " +
+                              DescribeDifference(names, row, it->second.front()));
         }
       }
     }
@@ -158,6 +204,58 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
     }
   }
   return d;
+}
+
+int RunVerify(const config::Config& cfg, const VerifyOptions& options) {
+  std::vector<const config::TableConfig*> tables;
+  for (const std::string& name : options.tables) {
+    const config::TableConfig* found = nullptr;
+    for (const auto& t : cfg.tables) {
+      if (t.name.ToString() == name || t.name.table == name) found = &t;
+    }
+    if (found == nullptr) {
+      std::fprintf(stderr, "error: --table %s is not one of the configured tables (tables[].name)\n",
+                   name.c_str());
+      return 2;
+    }
+    tables.push_back(found);
+  }
+  if (options.tables.empty()) {
+    for (const auto& t : cfg.tables) tables.push_back(&t);
+  }
+  if (options.samples < 0) {
+    std::fprintf(stderr, "error: --sample must be 0 or more\n");
+    return 2;
+  }
+  auto run = [&]() -> Result<bool> {
+    PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
+    bool clean = true;
+    for (const config::TableConfig* t : tables) {
+      PG2I_ASSIGN_OR_RETURN(TableDiff d, VerifyTable(*src, *t, *cat, io, {cfg.sink.ns},
+                                                     options.samples));
+      std::printf("table=%s pg_rows=%lld iceberg_rows=%lld missing=%lld extra=%lld "
+                  "different=%lld duplicates=%lld %s\n",
+                  d.table.c_str(), static_cast<long long>(d.pg_rows),
+                  static_cast<long long>(d.iceberg_rows), static_cast<long long>(d.missing),
+                  static_cast<long long>(d.extra), static_cast<long long>(d.different),
+                  static_cast<long long>(d.duplicates), d.clean() ? "OK" : "DIFF");
+      for (const auto& s : d.samples) std::printf("  %s\n", s.c_str());
+      clean = clean && d.clean();
+    }
+    return clean;
+  };
+  auto r = run();
+  if (!r.ok()) {
+    std::fprintf(stderr, "error: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  if (!*r) {
+    std::fprintf(stderr, "error: PostgreSQL and Iceberg differ (see above)\n");
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace pg2iceberg::cli

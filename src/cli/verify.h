@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "io/file_io.h"
 #include "pg/connection.h"
+#include "types/value.h"
 
 namespace pg2iceberg::cli {
 
@@ -29,6 +30,18 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
                               catalog::Catalog& cat, std::shared_ptr<io::FileIO> io,
                               const std::vector<std::string>& ns, int max_samples = 5);
 
-int RunVerify(const config::Config& cfg);
+// NaN equals NaN (as in PostgreSQL); otherwise the values' ==.
+bool SameValue(const Value& a, const Value& b);
+// Indexes of the columns where `a` and `b` differ (by SameValue).
+std::vector<size_t> DifferingColumns(const std::vector<Value>& a, const std::vector<Value>& b);
+// "v: postgres "a" vs iceberg "b"; d: …" for the differing columns, named by `names`.
+std::string DescribeDifference(const std::vector<std::string>& names, const std::vector<Value>& pg,
+                               const std::vector<Value>& ice);
+
+struct VerifyOptions {
+  std::vector<std::string> tables;  // empty: every configured table
+  int samples = 5;                  // sample rows printed per table
+};
+int RunVerify(const config::Config& cfg, const VerifyOptions& options);
 
 }  // namespace pg2iceberg::cli

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "config/options.h"
@@ -28,6 +27,7 @@ struct RawValue {
 struct Raw {
   std::map<std::string, RawValue> scalars;
   std::optional<std::vector<TableConfig>> tables;
+  std::string tables_origin;  // "" for the YAML file, else the variable, e.g. "TABLES"
   std::map<std::string, std::string> catalog_props;
   std::vector<std::string> warnings;
   std::vector<std::string> errors;
@@ -204,6 +204,39 @@ TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
   return t;
 }
 
+// yaml-cpp keeps every entry of a mapping, duplicates included, and the walk below would
+// let the last one win silently; a repeated key is almost always an editing mistake (two
+// `port:` lines, a second `source:` block), so it is an error naming both lines.
+void CheckDuplicateKeys(const YAML::Node& node, const std::string& path,
+                        const std::string& source_name, int depth, Raw* raw) {
+  // Aliases can make a node contain itself; our keys are nowhere near this deep.
+  constexpr int kMaxDepth = 32;
+  if (depth > kMaxDepth) return;
+  if (node.IsSequence()) {
+    size_t i = 0;
+    for (const auto& item : node) {
+      CheckDuplicateKeys(item, path + "[" + std::to_string(i++) + "]", source_name, depth + 1,
+                         raw);
+    }
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int> first_line;  // key → 0-based line of its first occurrence
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) continue;
+    const std::string key = kv.first.Scalar();
+    const std::string key_path = path.empty() ? key : path + "." + key;
+    const int line = kv.first.Mark().line;
+    auto [it, inserted] = first_line.emplace(key, line);
+    if (!inserted) {
+      raw->errors.push_back(source_name + ":" + std::to_string(line + 1) + ": duplicate key " +
+                            key_path + " (first at line " + std::to_string(it->second + 1) +
+                            "); remove one");
+    }
+    CheckDuplicateKeys(kv.second, key_path, source_name, depth + 1, raw);
+  }
+}
+
 void WalkYaml(const YAML::Node& node, const std::string& prefix, const std::string& origin,
               Raw* raw) {
   for (const auto& kv : node) {
@@ -322,45 +355,63 @@ void ApplyTablesList(const std::string& list, Raw* raw, const std::string& var) 
     tables.push_back(std::move(t));
   }
   raw->tables = std::move(tables);
+  raw->tables_origin = var;
+}
+
+// Upstream's and the one-container image's names for single keys, in the order they apply
+// (later wins). POSTGRES_URL and TABLES come before them, PG2ICEBERG_* after.
+struct EnvAlias {
+  const char* var;
+  const char* path;
+};
+constexpr EnvAlias kEnvAliases[] = {
+    {"MODE", "source.mode"},
+    {"SLOT_NAME", "source.logical.slot_name"},
+    {"PUBLICATION_NAME", "source.logical.publication_name"},
+    {"ICEBERG_CATALOG_URL", "sink.catalog_uri"},
+    {"WAREHOUSE", "sink.warehouse"},
+    {"NAMESPACE", "sink.namespace"},
+    {"S3_ENDPOINT", "sink.s3_endpoint"},
+    {"S3_ACCESS_KEY", "sink.s3_access_key"},
+    {"S3_SECRET_KEY", "sink.s3_secret_key"},
+    {"AWS_REGION", "sink.s3_region"},
+    {"S3_REGION", "sink.s3_region"},
+    {"STATE_POSTGRES_URL", "state.postgres_url"},
+    {"POSTGRES_HOST", "source.postgres.host"},
+    {"POSTGRES_PORT", "source.postgres.port"},
+    {"POSTGRES_DB", "source.postgres.database"},
+    {"POSTGRES_USER", "source.postgres.user"},
+    {"POSTGRES_PASSWORD", "source.postgres.password"},
+};
+
+// The value of `var` if it sets configuration: an empty value sets nothing, except for
+// registry keys where empty is meaningful (it turns a phase off).
+std::optional<std::string> EnvValue(const EnvLookup& env, const std::string& var,
+                                    bool empty_allowed = false) {
+  auto v = env(var);
+  if (v && v->empty() && !empty_allowed) return std::nullopt;
+  return v;
 }
 
 void ApplyEnvironment(const EnvLookup& env, Raw* raw) {
-  auto get = [&](const char* name) -> std::optional<std::string> {
-    auto v = env(name);
-    if (v && v->empty()) return std::nullopt;
-    return v;
-  };
-  auto set = [&](const char* var, const char* path) {
-    if (auto v = get(var)) raw->scalars[path] = RawValue{*v, std::string("environment ") + var};
-  };
-  // Upstream names first, then the one-container names, then PG2ICEBERG_*: later wins.
-  if (auto url = get("POSTGRES_URL")) SetFromConnInfo(*url, "POSTGRES_URL", "source.postgres.", raw);
-  if (auto t = get("TABLES")) ApplyTablesList(*t, raw, "TABLES");
-  set("MODE", "source.mode");
-  set("SLOT_NAME", "source.logical.slot_name");
-  set("PUBLICATION_NAME", "source.logical.publication_name");
-  set("ICEBERG_CATALOG_URL", "sink.catalog_uri");
-  set("WAREHOUSE", "sink.warehouse");
-  set("NAMESPACE", "sink.namespace");
-  set("S3_ENDPOINT", "sink.s3_endpoint");
-  set("S3_ACCESS_KEY", "sink.s3_access_key");
-  set("S3_SECRET_KEY", "sink.s3_secret_key");
-  set("AWS_REGION", "sink.s3_region");
-  set("S3_REGION", "sink.s3_region");
-  set("STATE_POSTGRES_URL", "state.postgres_url");
-  set("POSTGRES_HOST", "source.postgres.host");
-  set("POSTGRES_PORT", "source.postgres.port");
-  set("POSTGRES_DB", "source.postgres.database");
-  set("POSTGRES_USER", "source.postgres.user");
-  set("POSTGRES_PASSWORD", "source.postgres.password");
+  if (auto url = EnvValue(env, "POSTGRES_URL")) {
+    SetFromConnInfo(*url, "POSTGRES_URL", "source.postgres.", raw);
+  }
+  if (auto t = EnvValue(env, "TABLES")) ApplyTablesList(*t, raw, "TABLES");
+  for (const EnvAlias& a : kEnvAliases) {
+    if (auto v = EnvValue(env, a.var)) {
+      raw->scalars[a.path] = RawValue{*v, std::string("environment ") + a.var};
+    }
+  }
   for (const OptionSpec& o : AllOptions()) {
     const std::string var = EnvNameFor(o.path);
-    if (auto v = env(var)) {
-      if (v->empty() && !o.empty_allowed) continue;
+    if (auto v = EnvValue(env, var, o.empty_allowed)) {
       raw->scalars[std::string(o.path)] = RawValue{*v, "environment " + var};
     }
   }
-  if (auto t = get("PG2ICEBERG_TABLES")) ApplyTablesList(*t, raw, "PG2ICEBERG_TABLES");
+  if (auto t = EnvValue(env, "PG2ICEBERG_TABLES")) {
+    ApplyTablesList(*t, raw, "PG2ICEBERG_TABLES");
+  }
 }
 
 // Converts and stores one validated scalar. Returns an error message naming the key, or "".
@@ -585,7 +636,50 @@ void ValidateMetricsAddr(const Config& cfg, Raw* raw) {
   }
 }
 
+// One error per table named more than once ("t" and "public.t" are the same table), with
+// every position, rather than one per extra occurrence.
+void ReportDuplicateTables(const std::vector<TableConfig>& tables, Raw* raw) {
+  std::map<TableName, std::vector<size_t>> positions;
+  std::vector<TableName> order;  // first-occurrence order, for stable messages
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const TableName& name = tables[i].name;
+    if (name.table.empty()) continue;
+    auto& p = positions[name];
+    if (p.empty()) order.push_back(name);
+    p.push_back(i);
+  }
+  const std::string where = raw->tables_origin.empty() ? "tables" : raw->tables_origin;
+  for (const TableName& name : order) {
+    const std::vector<size_t>& p = positions[name];
+    if (p.size() < 2) continue;
+    std::string msg = where + ": " + name.ToString() + " is listed " +
+                      (p.size() == 2 ? std::string("twice") : std::to_string(p.size()) + " times");
+    if (raw->tables_origin.empty()) {
+      std::vector<std::string> entries;
+      for (size_t i : p) entries.push_back("tables[" + std::to_string(i) + "]");
+      msg += " (" + Join(entries, ", ") + ")";
+    }
+    raw->errors.push_back(msg + "; keep one entry");
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> EnvironmentVariablesInUse(const EnvLookup& env) {
+  std::vector<std::string> names;
+  for (const char* var : {"POSTGRES_URL", "TABLES", "PG2ICEBERG_TABLES"}) {
+    if (EnvValue(env, var)) names.emplace_back(var);
+  }
+  for (const EnvAlias& a : kEnvAliases) {
+    if (EnvValue(env, a.var)) names.emplace_back(a.var);
+  }
+  for (const OptionSpec& o : AllOptions()) {
+    std::string var = EnvNameFor(o.path);
+    if (EnvValue(env, var, o.empty_allowed)) names.push_back(std::move(var));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {
@@ -638,6 +732,7 @@ Result<Config> Load(const LoadOptions& options) {
                                ": the top level must be a mapping of keys such as source, "
                                "sink and tables");
       }
+      CheckDuplicateKeys(root, "", options.source_name, 0, &raw);
       WalkYaml(root, "", options.source_name, &raw);
     }
   }
@@ -768,12 +863,9 @@ Result<Config> Load(const LoadOptions& options) {
   ValidateMetricsAddr(cfg, &raw);
 
   if (raw.tables) cfg.tables = std::move(*raw.tables);
-  std::set<TableName> seen;
+  ReportDuplicateTables(cfg.tables, &raw);
   for (const TableConfig& t : cfg.tables) {
     if (t.name.table.empty()) continue;
-    if (!seen.insert(t.name).second) {
-      raw.errors.push_back("tables: " + t.name.ToString() + " is listed twice");
-    }
     if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {
       raw.errors.push_back("tables: " + t.name.ToString() +
                            " has no watermark_column, which source.mode query needs; set "
@@ -803,6 +895,28 @@ Result<Config> LoadFile(const std::string& path, EnvLookup env,
   opts.source_name = path;
   opts.env = std::move(env);
   opts.overrides = std::move(overrides);
+  return Load(opts);
+}
+
+Result<Config> LoadDefaultFile(const std::string& default_path, EnvLookup env,
+                               bool* file_read) {
+  // A file that exists but cannot be read is LoadFile's error, not "not found".
+  *file_read = access(default_path.c_str(), F_OK) == 0;
+  if (*file_read) return LoadFile(default_path, std::move(env));
+  if (EnvironmentVariablesInUse(env).empty()) {
+    const auto slash = default_path.rfind('/');
+    const std::string dir = slash == std::string::npos ? CurrentDirectory()
+                            : slash == 0               ? "/"
+                                                       : default_path.substr(0, slash);
+    const std::string name =
+        slash == std::string::npos ? default_path : default_path.substr(slash + 1);
+    return InvalidArgument("no configuration: " + name + " not found in " + dir +
+                           " and no PG2ICEBERG_* environment variables are set; pass --config "
+                           "FILE (see docs/configuration.md)");
+  }
+  LoadOptions opts;
+  opts.source_name = "environment";
+  opts.env = std::move(env);
   return Load(opts);
 }
 

@@ -164,6 +164,11 @@ struct Config {
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup ProcessEnv();
 
+// The variables of `env` that set some configuration (PG2ICEBERG_<PATH>, PG2ICEBERG_TABLES
+// and upstream's names such as POSTGRES_URL or TABLES), sorted; empty when the environment
+// configures nothing. Names only: values may be secrets.
+std::vector<std::string> EnvironmentVariablesInUse(const EnvLookup& env);
+
 struct LoadOptions {
   // YAML text; empty means "no file" (defaults and environment only).
   std::string yaml;
@@ -181,5 +186,11 @@ Result<Config> Load(const LoadOptions& options);
 // Reads `path` and calls Load. A missing file is InvalidArgument with a hint.
 Result<Config> LoadFile(const std::string& path, EnvLookup env,
                         std::map<std::string, std::string> overrides = {});
+
+// What the command line loads when no file was named: `default_path` (config.yaml in the
+// working directory) if it exists, otherwise the environment alone, and `*file_read` says
+// which. InvalidArgument when the file is missing and the environment sets nothing: running
+// on defaults would only retry a local socket that is not the operator's database.
+Result<Config> LoadDefaultFile(const std::string& default_path, EnvLookup env, bool* file_read);
 
 }  // namespace pg2iceberg::config

@@ -315,6 +315,76 @@ TEST(ConfigLoadTest, AllErrorsReportedAtOnce) {
   }
 }
 
+TEST(ConfigLoadTest, DuplicateKeysAreErrorsNamingThePathAndBothLines) {
+  struct DuplicateCase {
+    std::string yaml;
+    std::string expected;
+  };
+  const std::vector<DuplicateCase> cases = {
+      {"source:\n  mode: logical\nsink: {flush_rows: 5}\nsource:\n  mode: query\n",
+       "test.yaml:4: duplicate key source (first at line 1); remove one"},
+      {"source:\n  postgres:\n    host: db\n    port: 5432\n    user: u\n    port: 6432\n",
+       "test.yaml:6: duplicate key source.postgres.port (first at line 4); remove one"},
+      {"tables:\n  - name: a\n  - name: b\n    primary_key: [id]\n    name: c\n",
+       "test.yaml:5: duplicate key tables[1].name (first at line 3); remove one"},
+      {"tables:\n  - name: a\n    columns:\n      - {name: x, pg_type: int, name: y}\n",
+       "test.yaml:4: duplicate key tables[0].columns[0].name (first at line 4); remove one"},
+      {"sink:\n  catalog_props:\n    a: 1\n    a: 2\n",
+       "test.yaml:4: duplicate key sink.catalog_props.a (first at line 3); remove one"},
+  };
+  for (const auto& c : cases) {
+    auto r = LoadYaml(c.yaml);
+    EXPECT_FALSE(r.ok()) << "accepted:\n" << c.yaml;
+    if (r.ok()) continue;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(c.expected), std::string::npos)
+        << c.yaml << "\n  -> " << r.status().message();
+  }
+  // The same key in different mappings is not a duplicate.
+  auto ok = LoadYaml("tables:\n  - name: a\n  - name: b\nsource: {postgres: {host: h}}\n"
+                     "sink: {catalog_props: {host: x}}\n");
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
+TEST(ConfigLoadTest, ADuplicatedTableIsReportedOncePerTable) {
+  auto r = LoadYaml("tables: [{name: t}, {name: public.t}, {name: u}, {name: t}, {name: u}]");
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.status().message();
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = m.find(needle); p != std::string::npos; p = m.find(needle, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("public.t is listed"), 1u) << m;
+  EXPECT_EQ(count("public.u is listed"), 1u) << m;
+  EXPECT_NE(m.find("public.t is listed 3 times (tables[0], tables[1], tables[3]); keep one"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("public.u is listed twice (tables[2], tables[4]); keep one"),
+            std::string::npos)
+      << m;
+  // A list from the environment is named by its variable, not by YAML positions.
+  auto env = LoadYaml("", {{"PG2ICEBERG_TABLES", "t, public.t"}});
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("PG2ICEBERG_TABLES: public.t is listed twice; keep one"),
+            std::string::npos)
+      << env.status().message();
+}
+
+TEST(ConfigEnvTest, EnvironmentVariablesInUseNamesOnlyWhatTheLoaderReads) {
+  EXPECT_TRUE(EnvironmentVariablesInUse(MapEnv({{"HOME", "/root"}, {"PATH", "/bin"}})).empty());
+  // An empty value sets nothing (except for keys where empty means "off").
+  EXPECT_TRUE(EnvironmentVariablesInUse(MapEnv({{"PG2ICEBERG_SOURCE_POSTGRES_HOST", ""}})).empty());
+  EXPECT_EQ(EnvironmentVariablesInUse(MapEnv({{"PG2ICEBERG_SOURCE_POSTGRES_HOST", "db"},
+                                              {"POSTGRES_URL", "postgres://h/d"},
+                                              {"PG2ICEBERG_TABLES", "a"},
+                                              {"PG2ICEBERG_SINK_MAINTENANCE_GRACE", ""},
+                                              {"HOME", "/root"}})),
+            (std::vector<std::string>{"PG2ICEBERG_SINK_MAINTENANCE_GRACE",
+                                      "PG2ICEBERG_SOURCE_POSTGRES_HOST", "PG2ICEBERG_TABLES",
+                                      "POSTGRES_URL"}));
+}
+
 TEST(ConfigEnvTest, Pg2icebergPrefixOverridesEveryScalar) {
   // Setting every key through PG2ICEBERG_<PATH> changes it away from the YAML value.
   auto r = LoadYaml(kMinimal, {
@@ -522,6 +592,30 @@ TEST(ConfigFileTest, MissingFileSaysWhatToDo) {
   });
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("--config"), std::string::npos);
+}
+
+TEST(ConfigFileTest, DefaultFileMissingAndNoEnvironmentIsAnError) {
+  bool file_read = true;
+  auto none = LoadDefaultFile("/nonexistent/dir/config.yaml", MapEnv({{"HOME", "/root"}}),
+                              &file_read);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(none.status().message(),
+            "no configuration: config.yaml not found in /nonexistent/dir and no PG2ICEBERG_* "
+            "environment variables are set; pass --config FILE (see docs/configuration.md)");
+
+  auto env = LoadDefaultFile("/nonexistent/dir/config.yaml",
+                             MapEnv({{"PG2ICEBERG_SOURCE_POSTGRES_HOST", "db"}}), &file_read);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_FALSE(file_read);
+  EXPECT_EQ(env->source.postgres.host, "db");
+
+  const std::string path = ::testing::TempDir() + "/default-config.yaml";
+  std::ofstream(path) << "source: {postgres: {host: from-file}}\n";
+  auto file = LoadDefaultFile(path, MapEnv({}), &file_read);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_TRUE(file_read);
+  EXPECT_EQ(file->source.postgres.host, "from-file");
 }
 
 TEST(ConfigDocsTest, ReferenceIsInSyncWithTheRegistry) {

@@ -10,6 +10,8 @@
 //   mat_cursor           per consumer group and table: the last offset materialized and the
 //                        Iceberg snapshot that contains it (rule 3)
 //   consumer             materializer heartbeats, per group and worker
+//   owner                the process that owns the pipeline (see owner.h): host, pid,
+//                        command, heartbeat, and the error it stopped with
 //   pipeline_meta        system identifier, slot, schema version
 //   tables               per-table oid and snapshot state
 //   snapshot_progress    finished initial-snapshot chunks

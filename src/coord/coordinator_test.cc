@@ -4,7 +4,12 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
+#include <atomic>
+
 #include "coord/memory_coordinator.h"
+#include "coord/owner.h"
 #include "coord/pg_coordinator.h"
 #include "fixtures/gtest_support.h"
 #include "fixtures/pg_cluster.h"
@@ -147,6 +152,54 @@ class CoordinatorTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Coordinator> coord_;
 };
 
+// Ownership (owner.h): PostgreSQL only, as it rests on an advisory lock.
+TEST_P(CoordinatorTest, OneOwnerAtATimeAndInspectionTellsWhoAndHowItStopped) {
+  if (GetParam() != "postgres") return;
+  auto connect = [&]() {
+    auto conn = pg::Connection::Connect(pg_->ConnString(), "owner test");
+    EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+    return std::move(*conn);
+  };
+  auto observer = connect();
+  PG2I_ASSERT_OK_AND_ASSIGN(OwnerInfo nobody, InspectOwner(*observer, schema_));
+  EXPECT_FALSE(nobody.alive);
+  EXPECT_FALSE(nobody.recorded);
+  std::atomic<int> lost{0};
+  OwnerLease::Options o{schema_, "run", 50ms, [&](const Status&) { ++lost; }};
+  PG2I_ASSERT_OK_AND_ASSIGN(auto first, OwnerLease::Acquire(connect(), o));
+  PG2I_ASSERT_OK(first->Register());
+  PG2I_ASSERT_OK_AND_ASSIGN(OwnerInfo running, InspectOwner(*observer, schema_));
+  EXPECT_TRUE(running.alive);
+  EXPECT_EQ(running.command, "run");
+  EXPECT_EQ(running.pid, static_cast<int64_t>(getpid()));
+  EXPECT_TRUE(running.stopped_at.empty());
+  // A second one is refused (after its short grace), naming the first.
+  o.command = "snapshot";
+  auto second = OwnerLease::Acquire(connect(), o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("owns this pipeline"), std::string::npos);
+  EXPECT_NE(second.status().message().find("run pid " + std::to_string(getpid())),
+            std::string::npos);
+  // Heartbeats come; losing the session is reported once.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(lost.load(), 0);
+  first->RecordStop("boom: what went wrong");
+  first.reset();
+  PG2I_ASSERT_OK_AND_ASSIGN(OwnerInfo stopped, InspectOwner(*observer, schema_));
+  EXPECT_FALSE(stopped.alive);
+  EXPECT_FALSE(stopped.stopped_at.empty());
+  EXPECT_EQ(stopped.last_error, "boom: what went wrong");
+  // Now another may own it; a terminated session is noticed by the heartbeat.
+  PG2I_ASSERT_OK_AND_ASSIGN(auto third, OwnerLease::Acquire(connect(), o));
+  PG2I_ASSERT_OK(third->Register());
+  PG2I_ASSERT_OK(observer->Exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> "
+      "pg_backend_pid()"));
+  for (int i = 0; i < 100 && lost.load() == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(lost.load(), 1);
+}
+
 TEST_P(CoordinatorTest, MigrateIsIdempotentAndCreatesUpstreamTables) {
   PG2I_ASSERT_OK(coord_->Migrate());
   PG2I_ASSERT_OK(backend_->Make()->Migrate());
@@ -155,9 +208,10 @@ TEST_P(CoordinatorTest, MigrateIsIdempotentAndCreatesUpstreamTables) {
       std::string names,
       pg_->QueryScalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
                        "information_schema.tables WHERE table_schema = '" + schema_ + "'"));
+  // Upstream's tables, plus `owner` (the process that owns the pipeline, coord/owner.h).
   EXPECT_EQ(names,
-            "consumer,flushed_lsn,log_deferred,log_index,log_seq,marker_emissions,mat_cursor,pending_markers,"
-            "pipeline_meta,query_watermarks,snapshot_progress,tables");
+            "consumer,flushed_lsn,log_deferred,log_index,log_seq,marker_emissions,mat_cursor,owner,"
+            "pending_markers,pipeline_meta,query_watermarks,snapshot_progress,tables");
 }
 
 TEST_P(CoordinatorTest, ClaimsContiguousRangesPerTable) {
@@ -297,7 +351,8 @@ TEST_P(CoordinatorTest, CdcFilesOfASnapshottingTableWaitBehindTheSnapshot) {
   EXPECT_EQ(log[2].min_commit_lsn, Lsn(900));  // the first deferred file comes first
   EXPECT_EQ(log[3].start_offset, 19);
   EXPECT_EQ(log[3].min_commit_lsn, Lsn(950));
-  PG2I_ASSERT_OK_AND_ASSIGN(auto st, coord_->GetTable("t"));
+  PG2I_ASSERT_OK_AND_ASSIGN(std::optional<TableState> st, coord_->GetTable("t"));
+  ASSERT_TRUE(st.has_value());
   EXPECT_TRUE(st->snapshot_complete);
   EXPECT_EQ(st->snapshot_lsn, Lsn(50));
   // Once complete, CDC files get offsets directly.

@@ -116,6 +116,15 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
          "  max_commit_lsn pg_lsn,\n"
          "  created_at timestamptz NOT NULL DEFAULT now(),\n"
          "  PRIMARY KEY (table_name, seq));\n" +
+         "CREATE TABLE IF NOT EXISTS " + s + ".owner (\n"
+         "  id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),\n"
+         "  host text NOT NULL,\n"
+         "  pid bigint NOT NULL,\n"
+         "  command text NOT NULL,\n"
+         "  started_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  heartbeat_at timestamptz NOT NULL DEFAULT now(),\n"
+         "  stopped_at timestamptz,\n"
+         "  last_error text);\n" +
          "CREATE TABLE IF NOT EXISTS " + s + ".query_watermarks (\n"
          "  table_name text PRIMARY KEY,\n"
          "  watermark text,\n"
@@ -134,6 +143,22 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
 }
 
 Status PgCoordinator::Migrate() {
+  Status s = MigrateInTransaction();
+  if (s.ok() || s.message().find("SQLSTATE 42501") == std::string::npos) return s;
+  // The role may not create the schema, or may not write tables someone else created in it.
+  auto who = conn_->Query("SELECT current_user, current_database()");
+  const std::string role = who.ok() ? who->rows.at(0).at(0).value_or("?") : "this role";
+  const std::string db = who.ok() ? who->rows.at(0).at(1).value_or("?") : "the database";
+  return FailedPrecondition(
+      "role " + role + " may not create or write the coordinator schema " + schema_ +
+      " in database " + db + ": GRANT CREATE ON DATABASE " + pg::QuoteIdent(db) + " TO " +
+      pg::QuoteIdent(role) + " (or, if the schema exists, GRANT USAGE, CREATE ON SCHEMA " +
+      pg::QuoteIdent(schema_) + " and ALL ON ALL TABLES/SEQUENCES IN it), or set "
+      "state.coordinator_schema to a schema the role owns, or state.postgres_url to a database "
+      "where it may (" + s.message() + ")");
+}
+
+Status PgCoordinator::MigrateInTransaction() {
   return InTransaction([&]() -> Status {
     // Serialises concurrent migrations (several workers starting at once).
     PG2I_RETURN_IF_ERROR(conn_->Query("SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -148,6 +173,43 @@ Status PgCoordinator::Migrate() {
                 {std::to_string(kSchemaVersion)})
         .status();
   });
+}
+
+Result<bool> PgCoordinator::SchemaExists() {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT count(*) FROM pg_namespace WHERE nspname = $1",
+                                     {schema_}));
+  return r.rows.at(0).at(0).value_or("0") != "0";
+}
+
+Result<PgCoordinator::TableActivity> PgCoordinator::Activity(const std::string& group,
+                                                             const std::string& table) {
+  TableActivity a;
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult c,
+      conn_->Query("SELECT to_char(updated_at AT TIME ZONE 'UTC', "
+                   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), extract(epoch FROM now() - "
+                   "updated_at)::float8, last_offset FROM " + T("mat_cursor") +
+                       " WHERE group_name = $1 AND table_name = $2 AND snapshot_id >= 0",
+                   {group, table}));
+  std::string offset = "-1";
+  if (!c.rows.empty()) {
+    a.last_commit_at = c.rows[0][0].value_or("");
+    a.last_commit_age_s = std::stod(c.rows[0][1].value_or("0"));
+    offset = c.rows[0][2].value_or("-1");
+  }
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult p,
+      conn_->Query("SELECT extract(epoch FROM now() - created_at)::float8, "
+                   "min_commit_lsn::text FROM " + T("log_index") +
+                       " WHERE table_name = $1 AND end_offset > GREATEST($2::bigint, 0) "
+                       "ORDER BY start_offset LIMIT 1",
+                   {table, offset}));
+  if (!p.rows.empty()) {
+    a.oldest_pending_age_s = std::stod(p.rows[0][0].value_or("0"));
+    PG2I_ASSIGN_OR_RETURN(a.oldest_pending_lsn, ParseLsnColumn(p.rows[0][1]));
+  }
+  return a;
 }
 
 Status PgCoordinator::DropSchema() {

@@ -17,6 +17,20 @@ class PgCoordinator final : public Coordinator {
   static std::string MigrationSql(const std::string& schema);
   // Drops the schema (cleanup); Iceberg tables and the SQL catalog are not touched.
   Status DropSchema();
+  // The coordinator's own connection (for read-only inspection such as InspectOwner).
+  pg::Connection& connection() { return *conn_; }
+  // Whether the schema exists (read-only: status must not create it).
+  Result<bool> SchemaExists();
+
+  // What `status` shows of a table, beyond the Coordinator interface: when its cursor last
+  // moved (the last Iceberg commit) and how long its oldest unmaterialized file has waited.
+  struct TableActivity {
+    std::string last_commit_at;               // ISO 8601 UTC, "" if never
+    std::optional<double> last_commit_age_s;  // seconds since then
+    std::optional<double> oldest_pending_age_s;
+    Lsn oldest_pending_lsn;                   // commit LSN of the oldest unmaterialized change
+  };
+  Result<TableActivity> Activity(const std::string& group, const std::string& table);
 
   Status Migrate() override;
   Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) override;
@@ -47,6 +61,7 @@ class PgCoordinator final : public Coordinator {
 
  private:
   std::string T(const char* table) const;  // schema-qualified, quoted
+  Status MigrateInTransaction();
   // ClaimOffsets' work inside the caller's transaction.
   Result<std::vector<LogEntry>> ClaimInTransaction(const std::vector<StagedFile>& files);
   // Runs `body` inside BEGIN … COMMIT, rolling back on error.

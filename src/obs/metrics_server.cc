@@ -1,17 +1,14 @@
 #include "obs/metrics_server.h"
 
 #include <arpa/inet.h>
+#include <civetweb.h>
 #include <dirent.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -19,8 +16,6 @@
 #include "base/log.h"
 
 namespace pg2iceberg::obs {
-
-using namespace std::chrono_literals;
 
 void Health::SetPhase(std::string phase, bool ready) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -111,42 +106,82 @@ int64_t CountOpenFds() {
   return n - 1;  // the descriptor opendir itself holds
 }
 
-const char* Reason(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-  }
-}
-
-void SendAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the client went away; nothing to tell it
-    off += static_cast<size_t>(n);
-  }
-}
-
 // "host:port" → host (brackets removed) and port; empty host means every interface.
-Status SplitAddr(const std::string& addr, std::string* host, std::string* port) {
+Status SplitAddr(const std::string& addr, std::string* host, uint16_t* port) {
   const auto colon = addr.rfind(':');
-  if (colon == std::string::npos || colon + 1 == addr.size()) {
+  const std::string_view digits = colon == std::string::npos
+                                       ? std::string_view()
+                                       : std::string_view(addr).substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      value > 65535) {
     return InvalidArgument("metrics_addr \"" + addr +
                            "\" is not host:port (for example 127.0.0.1:9090)");
   }
+  *port = static_cast<uint16_t>(value);
   *host = addr.substr(0, colon);
-  *port = addr.substr(colon + 1);
   if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
     *host = host->substr(1, host->size() - 2);
   }
   return Status::Ok();
+}
+
+// civetweb's listening_ports entries for the addresses `host` resolves to, IPv4 first
+// ("0.0.0.0:9090", "[::1]:9090"). civetweb gets only numeric addresses written by us: its
+// own syntax gives commas and a trailing "s" or "r" a meaning.
+Result<std::vector<std::string>> ListeningPorts(const std::string& addr,
+                                                const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(),
+                              std::to_string(port).c_str(), &hints, &res);
+  if (gai != 0) {
+    return InvalidArgument("metrics_addr " + addr + ": cannot resolve: " + gai_strerror(gai));
+  }
+  const bool ipv6 = mg_check_feature(MG_FEATURES_IPV6) != 0;
+  std::vector<std::string> ports;
+  bool skipped_ipv6 = false;
+  for (const addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (ai->ai_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr, text,
+                sizeof text);
+      ports.push_back(std::string(text) + ":" + std::to_string(port));
+    } else if (ai->ai_family == AF_INET6 && !ipv6) {
+      skipped_ipv6 = true;
+    } else if (ai->ai_family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr, text,
+                sizeof text);
+      ports.push_back("[" + std::string(text) + "]:" + std::to_string(port));
+    }
+  }
+  freeaddrinfo(res);
+  if (ports.empty()) {
+    return Unavailable("cannot serve metrics on " + addr +
+                       (skipped_ipv6 ? ": the civetweb library has no IPv6 support"
+                                     : ": no IPv4 or IPv6 address") +
+                       "; set metrics_addr to an IPv4 host:port such as 127.0.0.1:9090, or "
+                       "to \"\" to turn the endpoint off");
+  }
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return ports;
+}
+
+void Send(mg_connection* conn, const HttpReply& reply, bool with_body) {
+  std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " +
+                    mg_get_response_code_text(conn, reply.status) +
+                    "\r\nContent-Type: " + reply.content_type +
+                    "\r\nContent-Length: " + std::to_string(reply.body.size()) +
+                    "\r\nConnection: close\r\n";
+  if (reply.status == 405) out += "Allow: GET, HEAD\r\n";
+  out += "\r\n";
+  if (with_body) out += reply.body;
+  mg_write(conn, out.data(), out.size());
 }
 
 }  // namespace
@@ -206,135 +241,95 @@ void RegisterProcessMetrics(metrics::Registry& registry, std::string_view versio
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& addr,
                                                             metrics::Registry* registry,
                                                             Health* health) {
-  std::string host, port;
+  std::string host;
+  uint16_t port = 0;
   PG2I_RETURN_IF_ERROR(SplitAddr(addr, &host, &port));
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const int gai = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) {
-    return InvalidArgument("metrics_addr " + addr + ": cannot resolve: " + gai_strerror(gai));
+  PG2I_ASSIGN_OR_RETURN(const std::vector<std::string> candidates,
+                        ListeningPorts(addr, host, port));
+  // Once per process, never undone: two first calls racing are not safe in civetweb, and
+  // the servers of one process (tests start several) share it. Features 0: no TLS.
+  [[maybe_unused]] static const unsigned library = mg_init_library(0);
+
+  const std::string threads = std::to_string(kWorkerThreads);
+  const std::string timeout = std::to_string(kRequestTimeout.count());
+  std::unique_ptr<MetricsServer> server(new MetricsServer(registry, health));
+  mg_callbacks callbacks{};
+  callbacks.begin_request = &MetricsServer::OnRequest;
+  callbacks.http_error = &MetricsServer::OnError;
+  callbacks.log_message = &MetricsServer::OnLog;
+  for (const std::string& listening : candidates) {
+    const char* options[] = {
+        "listening_ports", listening.c_str(),
+        "num_threads", threads.c_str(),
+        "request_timeout_ms", timeout.c_str(),
+        "max_request_size", "16384",
+        "enable_keep_alive", "no",
+        // Idle connections beyond the workers wait in the kernel's accept queue; room there
+        // keeps a probe's connection from being dropped and retried a second later.
+        "listen_backlog", "1024",
+        nullptr};
+    mg_init_data init{&callbacks, server.get(), options};
+    char error_text[256] = {};
+    unsigned error_code = 0;
+    mg_error_data error{&error_code, error_text, sizeof error_text};
+    server->ctx_ = mg_start2(&init, &error);
+    if (server->ctx_ != nullptr) break;
+    std::lock_guard<std::mutex> lock(server->log_mu_);
+    if (server->start_log_.empty()) server->start_log_ = error_text;
   }
-  std::string last_error = "no address";
-  int fd = -1;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-      last_error = std::strerror(errno);
-      continue;
-    }
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 16) == 0) break;
-    last_error = std::strerror(errno);
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  if (fd < 0) {
-    return Unavailable("cannot serve metrics on " + addr + ": " + last_error +
+  if (server->ctx_ == nullptr) {
+    std::lock_guard<std::mutex> lock(server->log_mu_);
+    return Unavailable("cannot serve metrics on " + addr + ": " + server->start_log_ +
                        "; set metrics_addr to a free host:port, or to \"\" to turn the "
                        "endpoint off");
   }
-  sockaddr_storage bound{};
-  socklen_t len = sizeof bound;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  uint16_t bound_port = bound.ss_family == AF_INET6
-                            ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                            : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return std::unique_ptr<MetricsServer>(new MetricsServer(fd, bound_port, registry, health));
+  {
+    std::lock_guard<std::mutex> lock(server->log_mu_);
+    server->started_ = true;
+  }
+  mg_server_port bound{};
+  if (mg_get_server_ports(server->ctx_, 1, &bound) == 1) {
+    server->port_ = static_cast<uint16_t>(bound.port);
+  }
+  return server;
 }
 
-MetricsServer::MetricsServer(int fd, uint16_t port, metrics::Registry* registry, Health* health)
-    : fd_(fd), port_(port), registry_(registry), health_(health) {
-  thread_ = std::thread([this] { Serve(); });
-}
+MetricsServer::MetricsServer(metrics::Registry* registry, Health* health)
+    : registry_(registry), health_(health) {}
 
 MetricsServer::~MetricsServer() {
-  stop_ = true;
-  if (thread_.joinable()) thread_.join();
-  close(fd_);
+  if (ctx_ != nullptr) mg_stop(ctx_);
 }
 
-void MetricsServer::Serve() {
-  while (!stop_) {
-    pollfd p{fd_, POLLIN, 0};
-    const int n = poll(&p, 1, 200);
-    if (n <= 0) continue;  // timeout (check stop_) or EINTR
-    const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) {
-      // Out of descriptors (or the like): the pending connection stays readable, so wait
-      // instead of spinning on it.
-      if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
-        std::this_thread::sleep_for(100ms);
-      }
-      continue;
-    }
-    Handle(conn);
-    close(conn);
-  }
+int MetricsServer::OnRequest(mg_connection* conn) {
+  auto* self = static_cast<MetricsServer*>(mg_get_user_data(mg_get_context(conn)));
+  const mg_request_info* req = mg_get_request_info(conn);
+  const std::string_view method = req->request_method;
+  // local_uri is the path without the query, decoded and with dot segments removed.
+  const char* path = req->local_uri != nullptr ? req->local_uri : req->request_uri;
+  const HttpReply reply = Route(method, path, *self->registry_, *self->health_);
+  Send(conn, reply, method != "HEAD");
+  return reply.status;  // handled: civetweb sends nothing more
 }
 
-void MetricsServer::Handle(int conn) {
-  constexpr size_t kMaxRequest = 16 * 1024;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  std::string req;
-  HttpReply reply;
-  bool head = false;
-  while (req.find("\r\n\r\n") == std::string::npos) {
-    if (req.size() > kMaxRequest) {
-      reply = {431, "text/plain; charset=utf-8", "request too large\n"};
-      break;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd p{conn, POLLIN, 0};
-    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      reply = {408, "text/plain; charset=utf-8", "request not received in time\n"};
-      break;
-    }
-    char buf[4096];
-    const ssize_t n = recv(conn, buf, sizeof buf, 0);
-    if (n <= 0) return;  // closed before a whole request: nothing to answer
-    req.append(buf, static_cast<size_t>(n));
-  }
-  if (reply.status == 200 && req.find("\r\n\r\n") > kMaxRequest) {
-    reply = {431, "text/plain; charset=utf-8", "request too large\n"};
-  }
-  if (reply.status == 200) {
-    // Request line: METHOD SP TARGET SP HTTP/x.y
-    const std::string line = req.substr(0, req.find("\r\n"));
-    const auto sp1 = line.find(' ');
-    const auto sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
-      reply = {400, "text/plain; charset=utf-8", "malformed request line\n"};
-    } else {
-      const std::string method = line.substr(0, sp1);
-      head = method == "HEAD";
-      reply = Route(method, line.substr(sp1 + 1, sp2 - sp1 - 1), *registry_, *health_);
+int MetricsServer::OnError(mg_connection* conn, int status, const char* message) {
+  // Requests civetweb refuses itself (malformed, too large, incomplete in time) get the same
+  // plain answer as ours instead of its HTML-ish page with caching headers.
+  Send(conn, {status, "text/plain; charset=utf-8", std::string(message) + "\n"}, true);
+  return 0;  // handled
+}
+
+int MetricsServer::OnLog(const mg_connection* conn, const char* message) {
+  auto* self = static_cast<MetricsServer*>(mg_get_user_data(mg_get_context(conn)));
+  if (self != nullptr) {
+    std::lock_guard<std::mutex> lock(self->log_mu_);
+    if (!self->started_) {
+      if (self->start_log_.empty()) self->start_log_ = message;
+      return 1;
     }
   }
-  std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) +
-                    "\r\nContent-Type: " + reply.content_type +
-                    "\r\nContent-Length: " + std::to_string(reply.body.size()) +
-                    "\r\nConnection: close\r\n";
-  if (reply.status == 405) out += "Allow: GET, HEAD\r\n";
-  out += "\r\n";
-  if (!head) out += reply.body;
-  SendAll(conn, out);
-  if (reply.status == 400 || reply.status == 408 || reply.status == 431) {
-    // Unread request bytes would make close() send a reset that can destroy the answer
-    // before the client reads it: end our side, then drain briefly.
-    shutdown(conn, SHUT_WR);
-    const auto until = std::chrono::steady_clock::now() + 500ms;
-    char buf[4096];
-    pollfd p{conn, POLLIN, 0};
-    while (std::chrono::steady_clock::now() < until && poll(&p, 1, 100) > 0 &&
-           recv(conn, buf, sizeof buf, 0) > 0) {
-    }
-  }
+  log::Warn("metrics endpoint", {{"civetweb", message}});
+  return 1;  // civetweb writes no log of its own
 }
 
 }  // namespace pg2iceberg::obs

@@ -1,17 +1,24 @@
-// The observability endpoint on `metrics_addr`: a small HTTP/1.1 server of our own (no
-// dependency) answering
+// The observability endpoint on `metrics_addr`, served by civetweb (the embedded HTTP server
+// Prometheus' C++ client uses), answering
 //   GET /metrics  the registry in the Prometheus text format (version 0.0.4),
 //   GET /healthz  liveness: 200 while no component has failed and no watched loop is stuck,
 //   GET /ready    readiness: 200 once changes are streaming (not during start-up or the
 //                 initial copy), 503 with the phase otherwise.
-// HEAD works like GET without a body; anything else is 405, unknown paths 404. One thread
-// serves one request per connection (Connection: close) with a 5 s read deadline, which is
-// all a scraper or a probe needs.
+// HEAD works like GET without a body; anything else is 405, unknown paths 404. Route() is the
+// whole application: civetweb parses the request and calls it on one of its worker threads.
 //
-// Health is shared with the pipeline's threads; every call is thread-safe.
+// civetweb gives a connection a worker thread of its own until it is answered, so a client
+// that connects and sends nothing holds one. To keep /healthz answering while many such
+// connections are open, the server runs kWorkerThreads workers and gives a connection
+// kRequestTimeout to deliver its request (headers at most 16 KiB, one request per
+// connection); a connection that has not by then is closed (with 400 if it sent a part).
+// The workers are only blocked, not busy: a few idle connections cost nothing, and a flood
+// of them delays a probe by kRequestTimeout for every kWorkerThreads connections ahead of it.
+//
+// Health is shared with the pipeline's threads; every call is thread-safe. Route() may run
+// on several workers at once (Registry::Render() and Health are thread-safe).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -20,10 +27,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "base/metrics.h"
 #include "base/status.h"
+
+struct mg_context;     // civetweb
+struct mg_connection;  // civetweb
 
 namespace pg2iceberg::obs {
 
@@ -76,29 +85,41 @@ void RegisterProcessMetrics(metrics::Registry& registry, std::string_view versio
 
 class MetricsServer {
  public:
+  // Worker threads; each serves one connection at a time.
+  static constexpr int kWorkerThreads = 128;
+  // How long a connection may take to send its request once a worker has taken it up.
+  static constexpr std::chrono::milliseconds kRequestTimeout{500};
+
   // Binds `addr` ("host:port", "[::1]:port", ":port" for every interface; port 0 picks a
   // free one) and starts serving. Errors: InvalidArgument for a malformed address,
-  // Unavailable when it cannot be bound (the message names the address and what to do).
+  // Unavailable when it cannot be bound (the message names the address and what to do),
+  // including an IPv6 address when the civetweb library was built without IPv6.
   static Result<std::unique_ptr<MetricsServer>> Start(const std::string& addr,
                                                       metrics::Registry* registry,
                                                       Health* health);
-  ~MetricsServer();  // stops serving and joins the thread
+  // Stops serving and joins civetweb's threads; takes up to about 2 s (civetweb looks at
+  // its stop flag every 2 s), whatever connections are open.
+  ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
   uint16_t port() const { return port_; }
 
  private:
-  MetricsServer(int fd, uint16_t port, metrics::Registry* registry, Health* health);
-  void Serve();
-  void Handle(int conn);
+  MetricsServer(metrics::Registry* registry, Health* health);
+  static int OnRequest(mg_connection* conn);
+  static int OnError(mg_connection* conn, int status, const char* message);
+  static int OnLog(const mg_connection* conn, const char* message);
 
-  int fd_;
-  uint16_t port_;
   metrics::Registry* registry_;
   Health* health_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  mg_context* ctx_ = nullptr;
+  uint16_t port_ = 0;
+  // civetweb's complaints while starting go into the error Start returns; later ones to
+  // the log.
+  std::mutex log_mu_;
+  bool started_ = false;
+  std::string start_log_;
 };
 
 }  // namespace pg2iceberg::obs

@@ -260,22 +260,4 @@ Status CheckSlotHealth(const SlotInfo& s, const std::string& database, std::stri
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Connection>> ConnectWithRetry(const std::string& conninfo,
-                                                     const std::string& display, int attempts,
-                                                     Clock* clock) {
-  std::chrono::milliseconds delay(500);
-  for (int i = 1;; ++i) {
-    auto conn = Connection::Connect(conninfo, display);
-    if (conn.ok() || conn.status().code() != StatusCode::kUnavailable || i >= attempts) {
-      return conn;
-    }
-    metrics::CountError("postgres", conn.status().code());
-    log::Warn("PostgreSQL unavailable; retrying",
-              {{"attempt", i}, {"of", attempts}, {"in_ms", static_cast<int64_t>(delay.count())},
-               {"error", conn.status().message()}});
-    clock->SleepFor(delay);
-    delay = std::min(delay * 2, std::chrono::milliseconds(30'000));
-  }
-}
-
 }  // namespace pg2iceberg::pg

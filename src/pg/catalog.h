@@ -85,10 +85,4 @@ Result<std::optional<SlotInfo>> ReadSlot(Connection& conn, const std::string& sl
 Status CheckSlotHealth(const SlotInfo& slot, const std::string& database,
                        std::string* warning = nullptr);
 
-// Connects, retrying kUnavailable failures with exponential backoff (initial 500 ms, doubling,
-// capped at 30 s) until `attempts` are used; other errors return at once.
-Result<std::unique_ptr<Connection>> ConnectWithRetry(const std::string& conninfo,
-                                                     const std::string& display, int attempts,
-                                                     Clock* clock);
-
 }  // namespace pg2iceberg::pg

@@ -211,7 +211,8 @@ TEST(SetupErrorsTest, WalLevelSlotsAndSenders) {
 TEST(ConnectRetryTest, RetriesUnavailableWithBackoffThenGivesUp) {
   FakeClock clock;
   auto start = clock.Monotonic();
-  auto r = ConnectWithRetry("host=127.0.0.1 port=1 connect_timeout=2", "nowhere", 4, &clock);
+  auto r = ConnectWithRetry("host=127.0.0.1 port=1 connect_timeout=2", "nowhere",
+                            ConnectionOrigin::SourcePostgres(), 4, &clock);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   // 500 ms + 1 s + 2 s of backoff between four attempts.

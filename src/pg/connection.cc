@@ -1,8 +1,11 @@
 #include "pg/connection.h"
 
 #include "base/log.h"
+#include "base/metrics.h"
+#include "config/options.h"
 #include "pg/values.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace pg2iceberg::pg {
@@ -32,8 +35,63 @@ StatusCode CodeForSqlState(const std::string& st) {
   return StatusCode::kInternal;
 }
 
+std::string ConnectionOrigin::Setting(const std::string& name) const {
+  return url ? "the " + name + " in " + key : key + "." + name;
+}
+
+std::string ConnectionOrigin::EnvVar(const std::string& name) const {
+  return config::EnvNameFor(url ? key : key + "." + name);
+}
+
+Status ConnectFailure(const std::string& msg, const std::string& display,
+                      const ConnectionOrigin& origin) {
+  auto has = [&](std::string_view part) { return msg.find(part) != std::string::npos; };
+  // Two settings at once; in a URL both sit in one key: "the user and the password in
+  // state.postgres_url" rather than naming the key twice.
+  auto both = [&](const std::string& a, const std::string& b) {
+    return origin.url ? "the " + a + " and the " + b + " in " + origin.key
+                      : origin.Setting(a) + " and " + origin.Setting(b);
+  };
+  const std::string user = origin.Setting("user");
+  const std::string password = origin.Setting("password");
+  const std::string sslmode = origin.Setting("sslmode");
+  StatusCode code = StatusCode::kFailedPrecondition;
+  std::string hint;
+  if (has("server does not support SSL")) {
+    hint = "the server does not accept SSL connections but sslmode requires SSL; set " +
+           sslmode + " to prefer or disable, or enable ssl on the server (ssl = on with "
+           "ssl_cert_file and ssl_key_file in postgresql.conf)";
+  } else if (has("no password supplied")) {
+    hint = "the server requires a password and none is configured; set " + password +
+           " (or the environment variable " + origin.EnvVar("password") + ")";
+  } else if (has("authentication failed")) {  // password, SCRAM, md5, ident, peer
+    hint = "the server rejected the credentials; check " + both("user", "password") +
+           " (or the environment variable " + origin.EnvVar("password") + "), and the "
+           "authentication method for this user in pg_hba.conf";
+  } else if (has("no pg_hba.conf entry")) {
+    hint = "the server's pg_hba.conf has no line allowing this user, database and client "
+           "address; add one and reload PostgreSQL";
+    if (has("no encryption")) {
+      hint += ", or set " + sslmode + " to require if the server accepts only SSL";
+    }
+  } else if (has("role \"") && has("does not exist")) {
+    hint = "check " + user + ", or create that role on the server";
+  } else if (has("database \"") && has("does not exist")) {
+    hint = "check " + origin.Setting("database") + ", or create that database on the server";
+  } else if (has("certificate")) {  // not verified, host name mismatch, root file missing
+    hint = "the server's certificate could not be verified; check " +
+           both("sslrootcert", "sslmode") + " (sslrootcert names the CA that signed the "
+           "server's certificate; verify-full also needs the host name to match it)";
+  } else {
+    code = StatusCode::kUnavailable;
+    hint = "check that the server is running and reachable at " + both("host", "port");
+  }
+  return Status(code, "cannot connect to PostgreSQL (" + display + "): " + msg + "; " + hint);
+}
+
 Result<std::unique_ptr<Connection>> Connection::Connect(const std::string& conninfo,
-                                                        const std::string& display) {
+                                                        const std::string& display,
+                                                        const ConnectionOrigin& origin) {
   // Our sessions read values as text: fix the formats the parsers rely on (pg/values.h).
   const std::string options = SessionOptions();
   const char* keys[] = {"dbname", "options", nullptr};
@@ -43,17 +101,7 @@ Result<std::unique_ptr<Connection>> Connection::Connect(const std::string& conni
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string msg = OneLine(PQerrorMessage(conn));
     PQfinish(conn);
-    // libpq does not expose a SQLSTATE for connection failures; classify by its text.
-    StatusCode code = StatusCode::kUnavailable;
-    std::string hint = "check that the server is running and reachable";
-    if (msg.find("password authentication failed") != std::string::npos ||
-        msg.find("no pg_hba.conf entry") != std::string::npos ||
-        msg.find("does not exist") != std::string::npos ||
-        msg.find("no password supplied") != std::string::npos) {
-      code = StatusCode::kFailedPrecondition;
-      hint = "check source.postgres user, password and database, and pg_hba.conf";
-    }
-    return Status(code, "cannot connect to PostgreSQL (" + display + "): " + msg + "; " + hint);
+    return ConnectFailure(msg, display, origin);
   }
   // Server notices ("relation already exists, skipping") go to the debug log, not stderr.
   PQsetNoticeProcessor(
@@ -131,5 +179,24 @@ Result<std::string> Connection::QueryScalar(const std::string& sql) {
 }
 
 int Connection::ServerVersion() const { return PQserverVersion(conn_); }
+
+Result<std::unique_ptr<Connection>> ConnectWithRetry(const std::string& conninfo,
+                                                     const std::string& display,
+                                                     const ConnectionOrigin& origin,
+                                                     int attempts, Clock* clock) {
+  std::chrono::milliseconds delay(500);
+  for (int i = 1;; ++i) {
+    auto conn = Connection::Connect(conninfo, display, origin);
+    if (conn.ok() || conn.status().code() != StatusCode::kUnavailable || i >= attempts) {
+      return conn;
+    }
+    metrics::CountError("postgres", conn.status().code());
+    log::Warn("PostgreSQL unavailable; retrying",
+              {{"attempt", i}, {"of", attempts}, {"in_ms", static_cast<int64_t>(delay.count())},
+               {"error", conn.status().message()}});
+    clock->SleepFor(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(30'000));
+  }
+}
 
 }  // namespace pg2iceberg::pg

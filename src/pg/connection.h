@@ -1,8 +1,9 @@
 // A libpq connection owned by one thread, with errors converted to Status at this boundary.
 //
 // Connect() maps libpq failures to codes by what the caller must do: an unreachable server
-// is kUnavailable (retry), bad credentials or a missing database kFailedPrecondition (tell
-// the operator). Messages name the server (never the password) and say what to check.
+// is kUnavailable (retry); bad credentials, a missing database or role, an sslmode the server
+// cannot satisfy or a certificate that does not verify kFailedPrecondition (tell the
+// operator). Messages name the server (never the password) and the configuration key to fix.
 // Not thread-safe: one Connection per thread.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 
 namespace pg2iceberg::pg {
@@ -23,11 +25,32 @@ struct QueryResult {
   std::vector<std::vector<std::optional<std::string>>> rows;
 };
 
+// Which configuration keys a connection's settings come from, so that a refused connection
+// names the key to change: the source's own keys (source.postgres.user, …) or one URL key
+// holding them all (state.postgres_url, the coordinator database when it is set).
+struct ConnectionOrigin {
+  std::string key = "source.postgres";  // the section, or the URL key when `url`
+  bool url = false;
+
+  static ConnectionOrigin SourcePostgres() { return {}; }
+  static ConnectionOrigin StatePostgresUrl() { return {"state.postgres_url", true}; }
+
+  // Where connection setting `name` (user, password, database, host, port, sslmode,
+  // sslrootcert) is configured: "source.postgres.password", "the password in
+  // state.postgres_url".
+  std::string Setting(const std::string& name) const;
+  // The environment variable that can set it: PG2ICEBERG_SOURCE_POSTGRES_PASSWORD,
+  // PG2ICEBERG_STATE_POSTGRES_URL.
+  std::string EnvVar(const std::string& name) const;
+};
+
 class Connection {
  public:
-  // `conninfo` is a libpq keyword string or URL; `display` is its redacted form for messages.
-  static Result<std::unique_ptr<Connection>> Connect(const std::string& conninfo,
-                                                     const std::string& display);
+  // `conninfo` is a libpq keyword string or URL; `display` is its redacted form for messages;
+  // `origin` says which configuration keys a failure message should point at.
+  static Result<std::unique_ptr<Connection>> Connect(
+      const std::string& conninfo, const std::string& display,
+      const ConnectionOrigin& origin = ConnectionOrigin::SourcePostgres());
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -49,6 +72,22 @@ class Connection {
   PGconn* conn_;
   std::string display_;
 };
+
+// The Status for a connection attempt that failed with `libpq_message` (PQerrorMessage on one
+// line; libpq gives no SQLSTATE before the session exists, so this classifies the text):
+// kUnavailable when retrying may help (server down or unreachable), kFailedPrecondition when
+// the operator must change something, with the keys of `origin` to change. `display` names
+// the server without its password.
+Status ConnectFailure(const std::string& libpq_message, const std::string& display,
+                      const ConnectionOrigin& origin);
+
+// Connects, retrying kUnavailable failures with exponential backoff (initial 500 ms, doubling,
+// capped at 30 s) until `attempts` are used; other errors return at once. The overload in
+// pg/catalog.h is this one for the source's keys.
+Result<std::unique_ptr<Connection>> ConnectWithRetry(const std::string& conninfo,
+                                                     const std::string& display,
+                                                     const ConnectionOrigin& origin,
+                                                     int attempts, Clock* clock);
 
 // A libpq error message on one line (newlines and tabs become spaces, trailing ones dropped).
 std::string OneLine(const char* libpq_message);

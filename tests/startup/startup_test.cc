@@ -1,5 +1,5 @@
 // Start-up validation (DESIGN.md §4) against the real binary and PostgreSQL 15: each unsafe
-// situation is refused with exit code 1 and a message that says what happened and what to do,
+// situation is refused with exit code 1 (2 for a configuration error) and a message that says what happened and what to do,
 // and the recovery the message describes works where it is ours to do.
 #include <gtest/gtest.h>
 
@@ -77,12 +77,13 @@ class StartupTest : public fixtures::BinarySuite {
     ASSERT_TRUE(stopped->success()) << (*run)->LogTail();
   }
 
-  // `run` must refuse: exit code 1 and `expected` in its output.
-  void ExpectRefused(const std::string& config, const std::string& expected) {
+  // `run` must refuse: exit code `code` (1 for an unsafe state, 2 for a configuration error)
+  // and `expected` in its output.
+  void ExpectRefused(const std::string& config, const std::string& expected, int code = 1) {
     std::string out;
     ExitStatus st = RunCommand(config, {"run"}, &out);
     EXPECT_FALSE(st.signaled) << out;
-    EXPECT_EQ(st.code, 1) << out;
+    EXPECT_EQ(st.code, code) << out;
     EXPECT_NE(out.find(expected), std::string::npos) << out;
   }
 
@@ -99,7 +100,7 @@ class StartupTest : public fixtures::BinarySuite {
 
 TEST_F(StartupTest, TableWithoutPrimaryKeyIsRefused) {
   const std::string config = Setup("nokey", false);
-  ExpectRefused(config, "has no primary key");
+  ExpectRefused(config, "has no primary key", 2);
   // Nothing was created for it: no slot.
   EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
                               "'slot_nokey'"),

@@ -1,0 +1,78 @@
+#include "cli/backends.h"
+
+#include "base/clock.h"
+#include "catalog/rest_catalog.h"
+#include "catalog/sql_catalog.h"
+
+namespace pg2iceberg::cli {
+
+std::string CoordConnInfo(const config::Config& cfg) {
+  return cfg.state.postgres_url.empty() ? cfg.source.postgres.ConnString()
+                                        : cfg.state.postgres_url;
+}
+
+std::string CoordDisplay(const config::Config& cfg) {
+  return cfg.state.postgres_url.empty() ? cfg.source.postgres.RedactedConnString()
+                                        : "the coordinator database (state.postgres_url)";
+}
+
+pg::ConnectionOrigin CoordOrigin(const config::Config& cfg) {
+  return cfg.state.postgres_url.empty() ? pg::ConnectionOrigin::SourcePostgres()
+                                        : pg::ConnectionOrigin::StatePostgresUrl();
+}
+
+Result<std::unique_ptr<pg::Connection>> ConnectSource(const config::Config& cfg,
+                                                      Patience patience) {
+  return pg::ConnectWithRetry(cfg.source.postgres.ConnString(),
+                              cfg.source.postgres.RedactedConnString(),
+                              pg::ConnectionOrigin::SourcePostgres(), patience.pg_attempts,
+                              Clock::Real());
+}
+
+Result<std::unique_ptr<pg::Connection>> ConnectCoordinatorDatabase(const config::Config& cfg,
+                                                                   Patience patience) {
+  return pg::ConnectWithRetry(CoordConnInfo(cfg), CoordDisplay(cfg), CoordOrigin(cfg),
+                              patience.pg_attempts, Clock::Real());
+}
+
+Result<std::unique_ptr<coord::PgCoordinator>> ConnectCoordinator(const config::Config& cfg,
+                                                                 Patience patience) {
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectCoordinatorDatabase(cfg, patience));
+  return std::make_unique<coord::PgCoordinator>(std::move(conn), cfg.state.coordinator_schema);
+}
+
+io::S3Settings S3SettingsOf(const config::Config::Sink& sink) {
+  io::S3Settings s;
+  s.endpoint = sink.s3_endpoint;
+  s.region = sink.s3_region;
+  s.access_key = sink.s3_access_key;
+  s.secret_key = sink.s3_secret_key;
+  s.credentials = sink.credential_mode == config::CredentialMode::kIam
+                      ? io::S3Settings::Credentials::kDefaultChain
+                      : io::S3Settings::Credentials::kStatic;
+  return s;
+}
+
+Result<std::shared_ptr<io::FileIO>> OpenWarehouse(const config::Config& cfg) {
+  return io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink));
+}
+
+Result<std::unique_ptr<catalog::Catalog>> OpenCatalog(const config::Config& cfg,
+                                                      std::shared_ptr<io::FileIO> io,
+                                                      Patience patience) {
+  if (cfg.sink.catalog_type == config::CatalogType::kRest) {
+    catalog::RestCatalogOptions options;
+    if (patience.rest_attempts > 0) options.max_attempts = patience.rest_attempts;
+    PG2I_ASSIGN_OR_RETURN(auto c, catalog::RestCatalog::Open(cfg.sink, std::move(options)));
+    return std::unique_ptr<catalog::Catalog>(std::move(c));
+  }
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectCoordinatorDatabase(cfg, patience));
+  catalog::SqlCatalogOptions o;
+  o.catalog_name = cfg.sink.catalog_name;
+  o.schema = cfg.sink.catalog_schema;
+  o.warehouse = cfg.sink.warehouse;
+  PG2I_ASSIGN_OR_RETURN(auto c, catalog::SqlCatalog::Open(std::move(conn), std::move(io), o));
+  return std::unique_ptr<catalog::Catalog>(std::move(c));
+}
+
+}  // namespace pg2iceberg::cli

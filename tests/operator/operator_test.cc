@@ -1,0 +1,363 @@
+// Operator experience against the real binary and PostgreSQL 15: status tells the truth
+// (process alive or not, which one, lag, last commit, the error it stopped with), --wait fails
+// fast when nothing advances the pipeline, one process owns a pipeline, probes fail when the
+// real work would, configuration errors exit 2 and name the fix, and a failed first start
+// removes what it created or says what it left.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fixtures/binary_suite.h"
+#include "fixtures/gtest_support.h"
+#include "fixtures/pg_cluster.h"
+#include "fixtures/subprocess.h"
+
+namespace pg2iceberg {
+namespace {
+
+using namespace std::chrono_literals;
+using fixtures::ExitStatus;
+using fixtures::Subprocess;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class OperatorTest : public fixtures::BinarySuite {
+ protected:
+  OperatorTest() : BinarySuite("pg2i-operator-", PG2I_BINARY) {}
+
+  // A table `tag`_t with a few rows and a config replicating it; every tag has its own slot,
+  // publication, coordinator schema and catalog schema. `extra` is appended to the YAML.
+  std::string Setup(const std::string& tag, const std::string& user = "postgres",
+                    const std::string& warehouse = "") {
+    tag_ = tag;
+    table_ = tag + "_t";
+    Status s = pg_->Exec("CREATE TABLE " + table_ + " (id int PRIMARY KEY, v text, d float8); "
+                         "INSERT INTO " + table_ + " SELECT g, 'v' || g, g FROM "
+                         "generate_series(1, 50) g");
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return WriteConfig(tag, user, warehouse.empty() ? "file://" + dir_->str() + "/wh" : warehouse);
+  }
+
+  std::string WriteConfig(const std::string& tag, const std::string& user,
+                          const std::string& warehouse, const std::string& tables = "") {
+    const std::string path = dir_->str() + "/" + tag + "-" + std::to_string(configs_++) + ".yaml";
+    std::ofstream f(path);
+    f << "source:\n  postgres: {host: 127.0.0.1, port: " << pg_->port()
+      << ", database: postgres, user: " << user << "}\n"
+      << "  logical: {slot_name: slot_" << tag << ", publication_name: pub_" << tag << "}\n"
+      << "state: {coordinator_schema: _coord_" << tag << "}\n"
+      << "sink:\n  warehouse: " << warehouse << "\n  catalog_schema: cat_" << tag
+      << "\n  flush_interval: 300ms\n  materializer_interval: 300ms\n"
+      << "metrics_addr: \"\"\ntables:\n"
+      << (tables.empty() ? "  - name: public." + table_ + "\n" : tables);
+    return path;
+  }
+
+  std::unique_ptr<Subprocess> StartRun(const std::string& config) {
+    fixtures::SubprocessOptions o;
+    o.log_path = dir_->str() + "/run" + std::to_string(counter_++) + ".log";
+    o.argv = {PG2I_BINARY, "--config", config, "--log-format", "text", "run"};
+    auto run = Subprocess::Start(o);
+    EXPECT_TRUE(run.ok());
+    if (!run.ok()) return nullptr;
+    // Streaming (the slot is in use).
+    for (int i = 0; i < 600; ++i) {
+      auto active = pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE active "
+                                     "AND slot_name = 'slot_" + tag_ + "'");
+      if (active.ok() && *active == "1") break;
+      EXPECT_FALSE((*run)->HasExited()) << (*run)->LogTail();
+      if ((*run)->HasExited()) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    return std::move(*run);
+  }
+
+  nlohmann::json StatusJson(const std::string& config) {
+    std::string out;
+    ExitStatus st = RunCommand(config, {"status", "--json"}, &out);
+    EXPECT_TRUE(st.success()) << out;
+    // The log lines (text format) go to the same output: the JSON is the part from '{'.
+    const size_t start = out.find("{\n");
+    EXPECT_NE(start, std::string::npos) << out;
+    if (start == std::string::npos) return {};
+    return nlohmann::json::parse(out.substr(start, out.rfind('}') - start + 1));
+  }
+
+  std::string SlotCount() {
+    return *pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'slot_" +
+                             tag_ + "'");
+  }
+
+  std::string tag_;
+  std::string table_;
+  int counter_ = 0;
+  int configs_ = 0;
+};
+
+TEST_F(OperatorTest, StatusBeforeAnyRunShowsNoMeaninglessValues) {
+  const std::string config = Setup("fresh");
+  std::string out;
+  ExitStatus st = RunCommand(config, {"status"}, &out);
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("pipeline: not set up: coordinator schema _coord_fresh does not "
+                             "exist (pg2iceberg run creates it)"));
+  EXPECT_THAT(out, HasSubstr("staged_lsn=none yet"));
+  EXPECT_THAT(out, HasSubstr("snapshot=not started"));
+  EXPECT_THAT(out, Not(HasSubstr("0/0")));
+  EXPECT_THAT(out, Not(HasSubstr("copying")));
+  // status is read-only: it created nothing.
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_namespace WHERE nspname = '_coord_fresh'"),
+            "0");
+  nlohmann::json j = StatusJson(config);
+  EXPECT_EQ(j["pipeline"]["state"], "not set up");
+  EXPECT_EQ(j["pipeline"]["alive"], false);
+  EXPECT_TRUE(j["source"]["staged_lsn"].is_null());
+  EXPECT_TRUE(j["tables"][0]["lag_bytes"].is_null());
+  // --wait on a pipeline that never ran fails at once with the reason.
+  const auto t0 = std::chrono::steady_clock::now();
+  st = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("no pipeline has run yet; start pg2iceberg run"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+}
+
+TEST_F(OperatorTest, OneOwnerStatusShowsItAndWaitFailsFastOnceItIsGone) {
+  const std::string config = Setup("owner");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  // A second run is refused at once, naming the owner.
+  std::string out;
+  ExitStatus second = RunCommand(config, {"run"}, &out, 60s);
+  EXPECT_EQ(second.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("another pg2iceberg process owns this pipeline (coordinator schema "
+                             "_coord_owner): run pid " + std::to_string(run->pid())));
+  EXPECT_THAT(out, HasSubstr("stop that one first"));
+  // So is cleanup while it runs.
+  ExitStatus cleanup = RunCommand(config, {"cleanup"}, &out);
+  EXPECT_EQ(cleanup.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("pg2iceberg is running on this pipeline (run pid " +
+                             std::to_string(run->pid())));
+
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE owner_t SET v = 'changed' WHERE id <= 5"));
+  ExitStatus w = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
+  ASSERT_TRUE(w.success()) << out << run->LogTail();
+  EXPECT_THAT(out, HasSubstr("pipeline: running: run pid " + std::to_string(run->pid())));
+  nlohmann::json j = StatusJson(config);
+  EXPECT_EQ(j["pipeline"]["state"], "running");
+  EXPECT_EQ(j["pipeline"]["process"]["pid"], run->pid());
+  EXPECT_EQ(j["pipeline"]["process"]["command"], "run");
+  const auto& t = j["tables"][0];
+  EXPECT_EQ(t["table"], "public.owner_t");
+  EXPECT_EQ(t["snapshot"], "complete");
+  EXPECT_EQ(t["pending_changes"], 0);
+  EXPECT_TRUE(t["lag_bytes"].is_number());
+  EXPECT_TRUE(t["lag_seconds"].is_number());
+  EXPECT_TRUE(t["last_commit_at"].is_string());
+  EXPECT_LT(t["last_commit_age_seconds"].get<double>(), 120);
+
+  // Killed: status says so, and --wait gives up within seconds instead of its timeout.
+  PG2I_ASSERT_OK(run->Signal(SIGKILL));
+  ASSERT_TRUE(run->Wait(30s).ok());
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE owner_t SET v = 'after kill' WHERE id <= 5"));
+  ExitStatus st = RunCommand(config, {"status"}, &out);
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("is gone without a clean stop (killed, or lost its connection)"));
+  EXPECT_THAT(out, HasSubstr("lag_seconds=unknown"));
+  const auto t0 = std::chrono::steady_clock::now();
+  st = RunCommand(config, {"status", "--wait", "--timeout", "300s"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("no live pg2iceberg process is advancing this pipeline"));
+  EXPECT_THAT(out, HasSubstr("start pg2iceberg run and wait again"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
+
+  // A new run takes over at once and catches up.
+  auto again = StartRun(config);
+  ASSERT_NE(again, nullptr);
+  w = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
+  ASSERT_TRUE(w.success()) << out << again->LogTail();
+  auto stopped = again->Terminate(30s);
+  ASSERT_TRUE(stopped.ok() && stopped->success()) << again->LogTail();
+  st = RunCommand(config, {"status"}, &out);
+  EXPECT_THAT(out, HasSubstr("stopped cleanly at"));
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+}
+
+TEST_F(OperatorTest, FailedFirstRunRemovesItsSlotAndStatusShowsTheError) {
+  // A warehouse nobody can write: the initial copy fails before anything is replicated.
+  const std::string config = Setup("badwh", "postgres", "file:///proc/pg2iceberg-no-such-dir");
+  std::string out;
+  ExitStatus st = RunCommand(config, {"run"}, &out, 120s);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("note: removed replication slot slot_badwh and publication "
+                             "pub_badwh that this run created; nothing had been replicated yet"));
+  EXPECT_EQ(SlotCount(), "0");
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_publication WHERE pubname = 'pub_badwh'"),
+            "0");
+  st = RunCommand(config, {"status"}, &out);
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("pipeline: failed: run pid"));
+  EXPECT_THAT(out, HasSubstr("with error: "));
+  EXPECT_THAT(out, HasSubstr("/proc/pg2iceberg-no-such-dir"));
+  st = RunCommand(config, {"status", "--wait", "--timeout", "300s"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("/proc/pg2iceberg-no-such-dir"));
+}
+
+TEST_F(OperatorTest, ConnectPgFailsForARoleWithoutReplicationAndNamesTheFix) {
+  const std::string config = Setup("norepl", "norepl_role");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE ROLE norepl_role LOGIN; GRANT SELECT ON norepl_t TO norepl_role"));
+  std::string out;
+  ExitStatus st = RunCommand(config, {"connect-pg"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("FAIL role norepl_role may start replication"));
+  EXPECT_THAT(out, HasSubstr("fix: ALTER ROLE \"norepl_role\" WITH REPLICATION;"));
+  EXPECT_THAT(out, HasSubstr("FAIL the role may add public.norepl_t to publication pub_norepl"));
+  EXPECT_THAT(out, HasSubstr("FAIL the role may create and write coordinator schema"));
+  EXPECT_THAT(out, HasSubstr("GRANT CREATE ON DATABASE \"postgres\" TO \"norepl_role\""));
+  // The same role on a table it may publish and a database it may write passes.
+  PG2I_ASSERT_OK(pg_->Exec("ALTER ROLE norepl_role WITH REPLICATION; ALTER TABLE norepl_t OWNER "
+                           "TO norepl_role; GRANT CREATE ON DATABASE postgres TO norepl_role"));
+  st = RunCommand(config, {"connect-pg"}, &out);
+  EXPECT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("OK: PostgreSQL is ready for pg2iceberg"));
+}
+
+TEST_F(OperatorTest, ConnectPgFailsOnWalLevelReplica) {
+  fixtures::PgClusterOptions po;
+  po.settings = {{"wal_level", "replica"}};
+  auto replica = fixtures::PgCluster::Start(po);
+  ASSERT_TRUE(replica.ok()) << replica.status().ToString();
+  PG2I_ASSERT_OK((*replica)->Exec("CREATE TABLE w (id int PRIMARY KEY)"));
+  const std::string path = dir_->str() + "/replica.yaml";
+  std::ofstream(path) << "source:\n  postgres: {host: 127.0.0.1, port: " << (*replica)->port()
+                      << ", database: postgres, user: postgres}\nmetrics_addr: \"\"\n"
+                      << "tables:\n  - name: public.w\n";
+  std::string out;
+  ExitStatus st = RunCommand(path, {"connect-pg"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("FAIL wal_level is logical (it is replica)"));
+  EXPECT_THAT(out, HasSubstr("fix: ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL"));
+}
+
+TEST_F(OperatorTest, CoordinatorSchemaTheRoleCannotCreateIsExplained) {
+  const std::string config = Setup("nocreate", "nocreate_role");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE ROLE nocreate_role LOGIN REPLICATION; ALTER TABLE nocreate_t "
+                           "OWNER TO nocreate_role"));
+  std::string out;
+  ExitStatus st = RunCommand(config, {"run"}, &out, 60s);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("role nocreate_role may not create or write the coordinator schema "
+                             "_coord_nocreate in database postgres: GRANT CREATE ON DATABASE "
+                             "\"postgres\" TO \"nocreate_role\""));
+  EXPECT_THAT(out, HasSubstr("state.coordinator_schema"));
+  EXPECT_EQ(SlotCount(), "0");
+}
+
+TEST_F(OperatorTest, ConnectIcebergProvesItCanWriteAndCleansUp) {
+  const std::string config = Setup("probe");
+  std::string out;
+  ExitStatus st = RunCommand(config, {"connect-iceberg"}, &out);
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("OK   write and read back"));
+  EXPECT_THAT(out, HasSubstr("OK   commit to table default._pg2iceberg_probe_"));
+  EXPECT_THAT(out, HasSubstr("OK   drop table default._pg2iceberg_probe_"));
+  // Nothing is left: no table in the catalog, no object in the warehouse.
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM cat_probe.iceberg_tables"), "0");
+  std::string listing;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_->str() + "/wh")) {
+    if (e.is_regular_file()) listing += e.path().string() + "\n";
+  }
+  EXPECT_EQ(listing, "");
+  // A warehouse it cannot write fails, naming the key to check.
+  const std::string bad = WriteConfig("probe", "postgres", "file:///proc/pg2iceberg-probe");
+  st = RunCommand(bad, {"connect-iceberg"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("FAIL write an object in the warehouse file:///proc/pg2iceberg-probe"));
+  EXPECT_THAT(out, HasSubstr("check sink.warehouse"));
+}
+
+TEST_F(OperatorTest, ConfigurationErrorsExitTwoAndNameTheFix) {
+  Setup("cfgerr");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE VIEW cfgerr_v AS SELECT * FROM cfgerr_t; "
+                           "CREATE TABLE cfgerr_nokey (a int, b text)"));
+  struct Case {
+    std::string table;
+    std::string expected;
+  };
+  for (const Case& c : {Case{"public.cfgerr_missing", "does not exist; check tables[].name"},
+                        Case{"public.cfgerr_v", "is a view, which logical replication cannot "
+                                                "publish; list base tables in tables[]"},
+                        Case{"public.cfgerr_nokey", "has no primary key; add one"}}) {
+    const std::string config = WriteConfig("cfgerr", "postgres", "file://" + dir_->str() + "/wh",
+                                           "  - name: " + c.table + "\n");
+    std::string out;
+    ExitStatus st = RunCommand(config, {"run"}, &out, 60s);
+    EXPECT_EQ(st.code, 2) << c.table << ": " << out;
+    EXPECT_THAT(out, HasSubstr(c.expected));
+    EXPECT_EQ(SlotCount(), "0") << c.table;
+  }
+}
+
+TEST_F(OperatorTest, ChangedWarehouseIsRefusedWithTheWayBack) {
+  const std::string config = Setup("movewh");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  const std::string moved = WriteConfig("movewh", "postgres", "file://" + dir_->str() + "/wh2");
+  ExitStatus st = RunCommand(moved, {"run"}, &out, 60s);
+  EXPECT_EQ(st.code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("sink.warehouse is file://" + dir_->str() + "/wh2 but this "
+                             "pipeline's Iceberg tables and staged files are under file://" +
+                             dir_->str() + "/wh"));
+  EXPECT_THAT(out, HasSubstr("set sink.warehouse back to file://" + dir_->str() + "/wh"));
+  // The slot it did not create stays, and it says so.
+  EXPECT_THAT(out, HasSubstr("note: replication slot slot_movewh stays on the server"));
+  EXPECT_EQ(SlotCount(), "1");
+}
+
+TEST_F(OperatorTest, VerifyTreatsNanAsEqualAndNamesTheDifferingColumns) {
+  const std::string config = Setup("verify");
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE verify_t SET d = 'NaN' WHERE id <= 3"));
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  // NaN on both sides is equal.
+  ExitStatus st = RunCommand(config, {"verify"}, &out);
+  EXPECT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.verify_t pg_rows=50 iceberg_rows=50 missing=0 extra=0 "
+                             "different=0 duplicates=0 OK"));
+  // Changes Iceberg has not seen (nothing runs): each sample names the key and the columns.
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE verify_t SET v = 'changed' WHERE id IN (7, 8, 9); "
+                           "UPDATE verify_t SET d = 1.5, v = 'both' WHERE id = 10"));
+  st = RunCommand(config, {"verify"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("different=4"));
+  EXPECT_THAT(out, HasSubstr("different id=7: v: postgres \"changed\" vs iceberg \"v7\""));
+  EXPECT_THAT(out, HasSubstr("different id=10: v: postgres \"both\" vs iceberg \"v10\"; d: "));
+  // --sample bounds the samples; --table picks tables and refuses unknown ones.
+  st = RunCommand(config, {"verify", "--sample", "1", "--table", "public.verify_t"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  size_t samples = 0;
+  for (size_t p = out.find("  different "); p != std::string::npos; p = out.find("  different ", p + 1)) {
+    ++samples;
+  }
+  EXPECT_EQ(samples, 1u) << out;
+  st = RunCommand(config, {"verify", "--table", "public.nope"}, &out);
+  EXPECT_EQ(st.code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("--table public.nope is not one of the configured tables"));
+}
+
+}  // namespace
+}  // namespace pg2iceberg
