@@ -13,7 +13,8 @@
 #     used by the build), PyIceberg, fastavro and prometheus-client (test readers)
 #   - .deps/duckdb: DuckDB 1.5.5 with its iceberg extension from PyPI (test reader)
 #   - .deps/java/lib: Iceberg REST catalog server + Iceberg Java reader classpath (Maven)
-#   - .deps/bin/versitygw: S3 server for tests (go install)
+#   - .deps/bin/versitygw: S3 server for tests (go install; on Debian 12, whose Go is too old,
+#     with golang-1.23-go from bookworm-backports, which fetches the Go 1.25 toolchain itself)
 #   - a system user pg2i_test when running as root (PostgreSQL refuses to run as root)
 set -euo pipefail
 
@@ -34,7 +35,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev
   clang libclang-rt-14-dev
   python3 python3-venv
-  openjdk-17-jdk-headless maven golang-go
+  openjdk-17-jdk-headless maven
 )
 
 say() { echo "bootstrap: $*"; }
@@ -63,7 +64,6 @@ for p in "${apt_missing[@]}"; do
   case "$p" in
     openjdk-17-jdk-headless) command -v java >/dev/null && command -v javac >/dev/null && continue ;;
     maven) command -v mvn >/dev/null && continue ;;
-    golang-go) command -v go >/dev/null && continue ;;
     python3|python3-venv) python3 -c 'import venv, ensurepip' 2>/dev/null && continue ;;
   esac
   filtered+=("$p")
@@ -170,6 +170,41 @@ if [[ -d "$ROOT/tools/java/src" ]]; then
   fi
 fi
 
+# --- Go, for versitygw ---------------------------------------------------------------------
+# versitygw $VERSITYGW_VERSION needs Go 1.25. Go 1.21 and newer fetch the toolchain a module
+# needs by themselves (GOTOOLCHAIN, through the Go module proxy); Debian 12's golang-go is 1.19,
+# which cannot, so there Go 1.23 comes from Debian's bookworm-backports (golang-1.23-go).
+go_minor() { "$1" env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p'; }
+GO_BIN="$(command -v go || true)"
+if [[ ! -x "$DEPS/bin/versitygw" ]] && [[ -z "$GO_BIN" || "$(go_minor "$GO_BIN")" -lt 21 ]] 2>/dev/null; then
+  if [[ -x /usr/lib/go-1.23/bin/go ]]; then
+    GO_BIN=/usr/lib/go-1.23/bin/go
+  elif (( CHECK_ONLY )); then
+    missing+=("Go 1.21 or newer (golang-1.23-go from bookworm-backports on Debian 12)")
+  else
+    SUDO=""
+    [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    if [[ "$codename" == bookworm ]]; then
+      list=/etc/apt/sources.list.d/pg2iceberg-bookworm-backports.list
+      if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        say "adding Debian's bookworm-backports to apt's sources ($list) for Go 1.23"
+        echo "deb http://deb.debian.org/debian bookworm-backports main" | $SUDO tee "$list" >/dev/null
+      fi
+      $SUDO apt-get update -qq
+      say "installing golang-1.23-go from bookworm-backports"
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        -t bookworm-backports golang-1.23-go >/dev/null
+      GO_BIN=/usr/lib/go-1.23/bin/go
+    else
+      say "installing golang-go"
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        golang-go >/dev/null
+      GO_BIN="$(command -v go)"
+    fi
+  fi
+fi
+
 # --- versitygw (S3 server for tests) -------------------------------------------------------
 if [[ ! -x "$DEPS/bin/versitygw" ]]; then
   if (( CHECK_ONLY )); then
@@ -177,7 +212,7 @@ if [[ ! -x "$DEPS/bin/versitygw" ]]; then
   else
     say "installing versitygw $VERSITYGW_VERSION with go install"
     mkdir -p "$DEPS/bin"
-    GOBIN="$DEPS/bin" GOFLAGS=-buildvcs=false go install \
+    GOBIN="$DEPS/bin" GOFLAGS=-buildvcs=false GOTOOLCHAIN=go1.25.0+auto "$GO_BIN" install \
       "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
   fi
 fi
