@@ -31,8 +31,15 @@ Result<std::unique_ptr<pg::Connection>> ConnectSource(const config::Config& cfg,
 
 Result<std::unique_ptr<pg::Connection>> ConnectCoordinatorDatabase(const config::Config& cfg,
                                                                    Patience patience) {
-  return pg::ConnectWithRetry(CoordConnInfo(cfg), CoordDisplay(cfg), CoordOrigin(cfg),
-                              patience.pg_attempts, Clock::Real());
+  PG2I_ASSIGN_OR_RETURN(auto conn,
+                        pg::ConnectWithRetry(CoordConnInfo(cfg), CoordDisplay(cfg),
+                                             CoordOrigin(cfg), patience.pg_attempts,
+                                             Clock::Real()));
+  // The durability protocol acts on coordinator commits (deletes staged files, confirms the
+  // slot, moves cursors): a commit must be on disk when it returns, whatever the server's or
+  // the role's default (synchronous_commit = off would let a server crash take it back).
+  PG2I_RETURN_IF_ERROR(conn->Exec("SET synchronous_commit = on"));
+  return conn;
 }
 
 Result<std::unique_ptr<coord::PgCoordinator>> ConnectCoordinator(const config::Config& cfg,

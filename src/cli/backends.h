@@ -30,6 +30,8 @@ pg::ConnectionOrigin CoordOrigin(const config::Config& cfg);
 
 Result<std::unique_ptr<pg::Connection>> ConnectSource(const config::Config& cfg,
                                                       Patience patience = {});
+// Coordinator (and SQL catalog) connections commit durably: synchronous_commit is set to on
+// for the session, whatever the server's default.
 Result<std::unique_ptr<pg::Connection>> ConnectCoordinatorDatabase(const config::Config& cfg,
                                                                    Patience patience = {});
 Result<std::unique_ptr<coord::PgCoordinator>> ConnectCoordinator(const config::Config& cfg,
