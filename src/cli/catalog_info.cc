@@ -656,7 +656,8 @@ Result<CatalogInfo> CatalogInfoOf(const config::Config& cfg) {
   info.s3 = S3Access{cfg.sink.s3_endpoint, cfg.sink.s3_region, cfg.sink.s3_access_key,
                      !cfg.sink.s3_secret_key.empty(), cfg.sink.credential_mode};
   for (const config::TableConfig& t : cfg.tables) {
-    info.tables.push_back(IcebergTable{t.name.ToString(), cfg.sink.ns, t.name.table, "", ""});
+    const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
+    info.tables.push_back(IcebergTable{t.name.ToString(), target.ns, target.name, "", ""});
   }
   return info;
 }

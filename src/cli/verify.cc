@@ -86,7 +86,9 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
   // Iceberg side.
   std::map<Key, std::vector<Row>> ice;  // key → live versions
   std::vector<iceberg::Field> fields;
-  auto loaded = cat.LoadTable(catalog::TableIdent{ns, table.name.table});
+  const config::IcebergTableName target =
+      config::IcebergNameOf(table, ns.empty() ? "default" : ns.front());
+  auto loaded = cat.LoadTable(catalog::TableIdent{{target.ns}, target.name});
   if (loaded.ok()) {
     fields = loaded->metadata.CurrentSchema()->fields();
   } else if (!IsNotFound(loaded.status())) {

@@ -185,6 +185,16 @@ TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
       }
       for (const auto& ikv : v) {
         const std::string ikey = ikv.first.as<std::string>("");
+        if (ikey == "namespace" || ikey == "name") {
+          std::string value = ikv.second.IsScalar() ? ikv.second.Scalar() : "";
+          if (value.empty() || value.find_first_of("./\\") != std::string::npos) {
+            raw->errors.push_back(path + "." + ikey + ": expected a non-empty name without "
+                                  "'.', '/' or '\\'");
+            continue;
+          }
+          (ikey == "name" ? t.iceberg_name : t.iceberg_namespace) = std::move(value);
+          continue;
+        }
         if (ikey != "partition") {
           raw->warnings.push_back("unknown configuration key " + path + "." + ikey +
                                   " (ignored)");
@@ -663,6 +673,23 @@ void ReportDuplicateTables(const std::vector<TableConfig>& tables, Raw* raw) {
   }
 }
 
+// Two tables that write one Iceberg table (public.orders and sales.orders both become
+// default.orders) would overwrite each other's rows.
+void ReportIcebergNameClashes(const std::vector<TableConfig>& tables, const std::string& ns,
+                              Raw* raw) {
+  std::map<std::string, std::string> owner;  // Iceberg name → first configured table
+  for (const TableConfig& t : tables) {
+    if (t.name.table.empty()) continue;
+    const std::string target = IcebergNameOf(t, ns).ToString();
+    auto [it, inserted] = owner.emplace(target, t.name.ToString());
+    if (inserted || it->second == t.name.ToString()) continue;
+    raw->errors.push_back("tables: " + it->second + " and " + t.name.ToString() +
+                          " would both be written to Iceberg table " + target +
+                          "; give one of them its own tables[].iceberg.name (e.g. name: " +
+                          t.name.schema + "_" + t.name.table + ") or tables[].iceberg.namespace");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> EnvironmentVariablesInUse(const EnvLookup& env) {
@@ -864,6 +891,7 @@ Result<Config> Load(const LoadOptions& options) {
 
   if (raw.tables) cfg.tables = std::move(*raw.tables);
   ReportDuplicateTables(cfg.tables, &raw);
+  ReportIcebergNameClashes(cfg.tables, sk.ns, &raw);
   for (const TableConfig& t : cfg.tables) {
     if (t.name.table.empty()) continue;
     if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {
@@ -944,11 +972,18 @@ std::string Config::Redacted() const {
       }
       out << YAML::EndSeq;
     }
-    if (!t.partition.empty()) {
-      std::vector<std::string> p;
-      for (const auto& f : t.partition) p.push_back(f.ToString());
-      out << YAML::Key << "iceberg" << YAML::Value << YAML::BeginMap << YAML::Key
-          << "partition" << YAML::Value << YAML::Flow << p << YAML::EndMap;
+    if (!t.partition.empty() || !t.iceberg_namespace.empty() || !t.iceberg_name.empty()) {
+      out << YAML::Key << "iceberg" << YAML::Value << YAML::BeginMap;
+      if (!t.iceberg_namespace.empty()) {
+        out << YAML::Key << "namespace" << YAML::Value << t.iceberg_namespace;
+      }
+      if (!t.iceberg_name.empty()) out << YAML::Key << "name" << YAML::Value << t.iceberg_name;
+      if (!t.partition.empty()) {
+        std::vector<std::string> p;
+        for (const auto& f : t.partition) p.push_back(f.ToString());
+        out << YAML::Key << "partition" << YAML::Value << YAML::Flow << p;
+      }
+      out << YAML::EndMap;
     }
     out << YAML::EndMap;
   }
@@ -1027,6 +1062,11 @@ std::string Config::Redacted() const {
   out << YAML::Key << "snapshot_only" << YAML::Value << snapshot_only;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns) {
+  return IcebergTableName{table.iceberg_namespace.empty() ? default_ns : table.iceberg_namespace,
+                          table.iceberg_name.empty() ? table.name.table : table.iceberg_name};
 }
 
 }  // namespace pg2iceberg::config

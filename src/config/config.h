@@ -71,7 +71,22 @@ struct TableConfig {
   bool skip_snapshot = false;
   std::string watermark_column;
   std::vector<PartitionField> partition;
+  // tables[].iceberg.namespace / .name: where the table goes in Iceberg (empty: the default,
+  // sink.namespace and the PostgreSQL table name; see IcebergNameOf).
+  std::string iceberg_namespace;
+  std::string iceberg_name;
 };
+
+// The Iceberg table a configured table is written to: tables[].iceberg.namespace (default
+// `default_ns`, i.e. sink.namespace) and tables[].iceberg.name (default the PostgreSQL table
+// name without its schema). Two configured tables may not map to the same one.
+struct IcebergTableName {
+  std::string ns;
+  std::string name;
+  std::string ToString() const { return ns + "." + name; }
+  bool operator==(const IcebergTableName&) const = default;
+};
+IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns);
 
 enum class SourceMode { kLogical, kQuery };
 enum class CatalogType { kSql, kRest };

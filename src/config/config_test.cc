@@ -631,3 +631,55 @@ TEST(ConfigDocsTest, ReferenceIsInSyncWithTheRegistry) {
 
 }  // namespace
 }  // namespace pg2iceberg::config
+
+namespace pg2iceberg::config {
+namespace {
+
+TEST(ConfigIcebergNameTest, TablesThatWouldShareAnIcebergTableAreRefusedWithTheFix) {
+  auto r = LoadYaml(R"y(
+source: {postgres: {host: h, database: d, user: u}}
+tables:
+  - name: public.orders
+  - name: sales.orders
+)y");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find(
+                "tables: public.orders and sales.orders would both be written to Iceberg table "
+                "default.orders; give one of them its own tables[].iceberg.name (e.g. name: "
+                "sales_orders) or tables[].iceberg.namespace"),
+            std::string::npos)
+      << r.status().message();
+}
+
+TEST(ConfigIcebergNameTest, NamespaceAndNameMapTablesApart) {
+  auto r = LoadYaml(R"y(
+source: {postgres: {host: h, database: d, user: u}}
+sink: {namespace: analytics}
+tables:
+  - name: public.orders
+  - name: sales.orders
+    iceberg: {name: sales_orders}
+  - name: sales.items
+    iceberg: {namespace: sales}
+)y");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(IcebergNameOf(r->tables[0], r->sink.ns).ToString(), "analytics.orders");
+  EXPECT_EQ(IcebergNameOf(r->tables[1], r->sink.ns).ToString(), "analytics.sales_orders");
+  EXPECT_EQ(IcebergNameOf(r->tables[2], r->sink.ns).ToString(), "sales.items");
+  // The effective configuration shows the mapping.
+  EXPECT_NE(r->Redacted().find("name: sales_orders"), std::string::npos) << r->Redacted();
+  auto bad = LoadYaml(R"y(
+source: {postgres: {host: h, database: d, user: u}}
+tables:
+  - name: public.orders
+    iceberg: {name: "../x"}
+)y");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("tables[0].iceberg.name: expected a non-empty name"),
+            std::string::npos)
+      << bad.status().message();
+}
+
+}  // namespace
+}  // namespace pg2iceberg::config

@@ -141,7 +141,10 @@ const config::TableConfig* Materializer::ConfigFor(const std::string& table) con
 
 catalog::TableIdent Materializer::IdentFor(const std::string& table) const {
   const config::TableConfig* c = ConfigFor(table);
-  return catalog::TableIdent{options_.ns, c ? c->name.table : table};
+  if (c == nullptr) return catalog::TableIdent{options_.ns, table};
+  const std::string default_ns = options_.ns.empty() ? "default" : options_.ns.front();
+  const config::IcebergTableName n = config::IcebergNameOf(*c, default_ns);
+  return catalog::TableIdent{{n.ns}, n.name};
 }
 
 Result<std::map<std::string, TableResult>> Materializer::RunCycle(
@@ -214,9 +217,10 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   // Create the table, or evolve its schema to the latest relation.
   catalog::LoadedTable loaded;
   if (!existing.ok()) {
-    if (!namespace_ready_) {
-      PG2I_RETURN_IF_ERROR(catalog_->CreateNamespace(options_.ns, {}));
-      namespace_ready_ = true;
+    if (namespaces_ready_.insert(ident.ns).second) {
+      Status created = catalog_->CreateNamespace(ident.ns, {});
+      if (!created.ok()) namespaces_ready_.erase(ident.ns);
+      PG2I_RETURN_IF_ERROR(created);
     }
     std::vector<Field> fields;
     std::vector<int32_t> ids;

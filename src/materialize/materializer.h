@@ -14,6 +14,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,7 +65,7 @@ class Materializer {
   std::vector<config::TableConfig> tables_;
   MaterializerOptions options_;
   Clock* clock_;
-  bool namespace_ready_ = false;
+  std::set<std::vector<std::string>> namespaces_ready_;  // created (or found) this process
 };
 
 }  // namespace pg2iceberg::materialize

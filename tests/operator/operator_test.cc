@@ -359,5 +359,40 @@ TEST_F(OperatorTest, VerifyTreatsNanAsEqualAndNamesTheDifferingColumns) {
   EXPECT_THAT(out, HasSubstr("--table public.nope is not one of the configured tables"));
 }
 
+TEST_F(OperatorTest, SameNamedTablesInTwoSchemasAreRefusedThenMappedApart) {
+  tag_ = "twoschemas";
+  PG2I_ASSERT_OK(pg_->Exec(
+      "CREATE SCHEMA sales; CREATE TABLE public.twoschemas_o (id int PRIMARY KEY, v text); "
+      "CREATE TABLE sales.twoschemas_o (id int PRIMARY KEY, w int); "
+      "INSERT INTO public.twoschemas_o SELECT g, 'p' || g FROM generate_series(1, 20) g; "
+      "INSERT INTO sales.twoschemas_o SELECT g, g * 10 FROM generate_series(1, 30) g"));
+  const std::string wh = "file://" + dir_->str() + "/wh";
+  const std::string clash = WriteConfig("twoschemas", "postgres", wh,
+                                        "  - name: public.twoschemas_o\n  - name: sales.twoschemas_o\n");
+  std::string out;
+  ExitStatus st = RunCommand(clash, {"run"}, &out, 60s);
+  EXPECT_EQ(st.code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("tables: public.twoschemas_o and sales.twoschemas_o would both be "
+                             "written to Iceberg table default.twoschemas_o"));
+  EXPECT_EQ(SlotCount(), "0");
+  const std::string mapped =
+      WriteConfig("twoschemas", "postgres", wh,
+                  "  - name: public.twoschemas_o\n  - name: sales.twoschemas_o\n"
+                  "    iceberg: {name: sales_twoschemas_o}\n");
+  auto run = StartRun(mapped);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE sales.twoschemas_o SET w = -1 WHERE id <= 3; "
+                           "DELETE FROM public.twoschemas_o WHERE id > 15"));
+  ASSERT_TRUE(RunCommand(mapped, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  st = RunCommand(mapped, {"verify"}, &out);
+  EXPECT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.twoschemas_o pg_rows=15 iceberg_rows=15"));
+  EXPECT_THAT(out, HasSubstr("table=sales.twoschemas_o pg_rows=30 iceberg_rows=30"));
+  EXPECT_EQ(*pg_->QueryScalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM "
+                              "cat_twoschemas.iceberg_tables"),
+            "sales_twoschemas_o,twoschemas_o");
+}
+
 }  // namespace
 }  // namespace pg2iceberg
