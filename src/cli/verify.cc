@@ -180,6 +180,16 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
         continue;
       }
       for (int i : key_idx) key.push_back(row[static_cast<size_t>(i)]);
+      if (seen.count(key)) {
+        // The configured key (tables[].primary_key) is not unique in PostgreSQL: Iceberg keeps
+        // one row per key, so such rows cannot all be there.
+        ++d.duplicates;
+        if (static_cast<int>(d.samples.size()) < max_samples) {
+          d.samples.push_back("duplicate key in PostgreSQL " + ShowKey(key_names, key) +
+                              ": tables[].primary_key must be unique");
+        }
+        continue;
+      }
       seen[key] = true;
       auto it = ice.find(key);
       if (it == ice.end()) {

@@ -21,7 +21,7 @@ struct TableDiff {
   int64_t missing = 0;     // in PostgreSQL, not in Iceberg
   int64_t extra = 0;       // in Iceberg, not in PostgreSQL
   int64_t different = 0;   // same key, other values
-  int64_t duplicates = 0;  // keys live more than once in Iceberg
+  int64_t duplicates = 0;  // keys live more than once in Iceberg, or in PostgreSQL
   std::vector<std::string> samples;
   bool clean() const { return missing == 0 && extra == 0 && different == 0 && duplicates == 0; }
 };

@@ -109,6 +109,20 @@ Result<TableInfo> DiscoverTable(Connection& conn, const config::TableName& name)
 
 Result<std::vector<std::string>> EffectivePrimaryKey(const TableInfo& table,
                                                      const config::TableConfig& configured) {
+  // Once a table is in a publication, PostgreSQL refuses UPDATE and DELETE on it unless it has
+  // a replica identity: publishing such a table would break the application's own writes.
+  const bool no_identity = table.replica_identity == 'n' ||
+                           (table.replica_identity == 'd' && table.primary_key.empty());
+  if (no_identity && (!configured.primary_key.empty() || table.replica_identity == 'n')) {
+    return FailedPrecondition(
+        "table " + table.name.ToString() + " has replica identity " +
+        (table.replica_identity == 'n' ? "NOTHING" : "DEFAULT without a primary key") +
+        ": once it is in a publication, UPDATE and DELETE on it fail in your application "
+        "(\"cannot update table … because it does not have a replica identity\"), so "
+        "pg2iceberg does not publish it. Give it one first: ALTER TABLE " + table.name.Quoted() +
+        " REPLICA IDENTITY FULL; (or REPLICA IDENTITY USING INDEX on a unique index over NOT "
+        "NULL columns, or add a primary key)");
+  }
   if (!configured.primary_key.empty()) {
     for (const std::string& k : configured.primary_key) {
       bool found = std::any_of(table.columns.begin(), table.columns.end(),

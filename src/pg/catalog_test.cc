@@ -79,6 +79,17 @@ TEST_F(CatalogTest, PrimaryKeyRulesAndReplicaIdentity) {
   EXPECT_NE(refused.status().message().find("tables[].primary_key"), std::string::npos);
   config::TableConfig with_key;
   with_key.primary_key = {"b", "a"};
+  // A configured key on a table with no replica identity would make the application's own
+  // UPDATE and DELETE fail once the table is published: refused, with the fix.
+  auto harmful = EffectivePrimaryKey(nokey, with_key);
+  ASSERT_FALSE(harmful.ok());
+  EXPECT_EQ(harmful.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(harmful.status().message().find("ALTER TABLE \"public\".\"nokey\" REPLICA IDENTITY "
+                                            "FULL;"),
+            std::string::npos)
+      << harmful.status().message();
+  PG2I_ASSERT_OK(conn_->Exec("ALTER TABLE nokey REPLICA IDENTITY FULL"));
+  PG2I_ASSERT_OK_AND_ASSIGN(nokey, DiscoverTable(*conn_, {"public", "nokey"}));
   EXPECT_EQ(*EffectivePrimaryKey(nokey, with_key), (std::vector<std::string>{"b", "a"}));
   with_key.primary_key = {"zz"};
   EXPECT_FALSE(EffectivePrimaryKey(nokey, with_key).ok());

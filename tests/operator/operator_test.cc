@@ -394,5 +394,41 @@ TEST_F(OperatorTest, SameNamedTablesInTwoSchemasAreRefusedThenMappedApart) {
             "sales_twoschemas_o,twoschemas_o");
 }
 
+TEST_F(OperatorTest, ATableWithoutReplicaIdentityIsNeverPublishedAndDuplicateKeysAreReported) {
+  tag_ = "noident";
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE noident_t (k int NOT NULL, v text); "
+                           "INSERT INTO noident_t SELECT g, 'v' || g FROM generate_series(1, 10) g"));
+  const std::string config =
+      WriteConfig("noident", "postgres", "file://" + dir_->str() + "/wh",
+                  "  - name: public.noident_t\n    primary_key: [k]\n");
+  std::string out;
+  ExitStatus st = RunCommand(config, {"run"}, &out, 60s);
+  EXPECT_EQ(st.code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("table public.noident_t has replica identity DEFAULT without a "
+                             "primary key: once it is in a publication, UPDATE and DELETE on it "
+                             "fail in your application"));
+  EXPECT_THAT(out, HasSubstr("ALTER TABLE \"public\".\"noident_t\" REPLICA IDENTITY FULL;"));
+  // Nothing was published, and the application's writes still work.
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_publication_tables WHERE tablename = "
+                              "'noident_t'"),
+            "0");
+  EXPECT_EQ(SlotCount(), "0");
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE noident_t SET v = 'app' WHERE k = 1; DELETE FROM noident_t "
+                           "WHERE k = 2"));
+  // With a replica identity it replicates; a configured key that is not unique in PostgreSQL
+  // is reported by verify instead of passing.
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE noident_t REPLICA IDENTITY FULL"));
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE noident_t SET v = 'after' WHERE k = 3; "
+                           "INSERT INTO noident_t VALUES (4, 'second row with key 4')"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  st = RunCommand(config, {"verify"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("duplicates=1 DIFF"));
+  EXPECT_THAT(out, HasSubstr("duplicate key in PostgreSQL k=4: tables[].primary_key must be unique"));
+}
+
 }  // namespace
 }  // namespace pg2iceberg
