@@ -212,7 +212,7 @@ if [[ ! -x "$DEPS/bin/versitygw" ]]; then
   else
     say "installing versitygw $VERSITYGW_VERSION with go install"
     mkdir -p "$DEPS/bin"
-    GOBIN="$DEPS/bin" GOFLAGS=-buildvcs=false GOTOOLCHAIN=go1.25.0+auto "$GO_BIN" install \
+    GOBIN="$DEPS/bin" GOFLAGS=-buildvcs=false GOTOOLCHAIN=auto "$GO_BIN" install \
       "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
   fi
 fi
