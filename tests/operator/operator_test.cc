@@ -430,5 +430,48 @@ TEST_F(OperatorTest, ATableWithoutReplicaIdentityIsNeverPublishedAndDuplicateKey
   EXPECT_THAT(out, HasSubstr("duplicate key in PostgreSQL k=4: tables[].primary_key must be unique"));
 }
 
+// Two `run`s started at the same moment on one fresh pipeline, twenty times: each time exactly
+// one owns it (the other fails naming it), and Iceberg ends equal to PostgreSQL, no duplicates.
+TEST_F(OperatorTest, TwoRunsStartedAtOnceEndWithOneOwnerTwentyTimes) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    SCOPED_TRACE("attempt " + std::to_string(attempt));
+    const std::string config = Setup("race" + std::to_string(attempt));
+    PG2I_ASSERT_OK(pg_->Exec("INSERT INTO " + table_ + " SELECT g, 'more', g FROM "
+                             "generate_series(51, 3000) g"));
+    std::vector<std::unique_ptr<Subprocess>> runs;
+    for (int i = 0; i < 2; ++i) {
+      fixtures::SubprocessOptions o;
+      o.log_path = dir_->str() + "/race" + std::to_string(attempt) + "-" + std::to_string(i) + ".log";
+      o.argv = {PG2I_BINARY, "--config", config, "--log-format", "text", "run"};
+      auto r = Subprocess::Start(o);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      runs.push_back(std::move(*r));
+    }
+    // Exactly one of them gives up, naming the other as the owner.
+    int refused = -1;
+    for (int i = 0; i < 300 && refused < 0; ++i) {
+      for (int k = 0; k < 2; ++k) {
+        if (runs[k]->HasExited()) refused = k;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_GE(refused, 0) << "neither run gave up";
+    auto ended = runs[refused]->Wait(10s);
+    ASSERT_TRUE(ended.ok());
+    EXPECT_EQ(ended->code, 1) << runs[refused]->LogTail();
+    EXPECT_THAT(runs[refused]->LogTail(), HasSubstr("another pg2iceberg process owns this pipeline"));
+    Subprocess& owner = *runs[1 - refused];
+    ASSERT_FALSE(owner.HasExited()) << owner.LogTail();
+    std::string out;
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+        << out << owner.LogTail();
+    ASSERT_TRUE(owner.Terminate(30s).ok());
+    ExitStatus v = RunCommand(config, {"verify"}, &out);
+    EXPECT_TRUE(v.success()) << out;
+    EXPECT_THAT(out, HasSubstr("pg_rows=3000 iceberg_rows=3000 missing=0 extra=0 different=0 "
+                               "duplicates=0 OK"));
+  }
+}
+
 }  // namespace
 }  // namespace pg2iceberg
