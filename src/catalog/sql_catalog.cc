@@ -153,8 +153,9 @@ Result<LoadedTable> SqlCatalog::CreateTable(const TableIdent& ident,
   std::string location = request.location;
   if (location.empty()) {
     location = TrimSlash(options_.warehouse);
-    for (const auto& level : ident.ns) location += "/" + level;
-    location += "/" + ident.name;
+    // Identifiers become path segments that cannot leave the warehouse ("../x" included).
+    for (const auto& level : ident.ns) location += "/" + io::PathSegment(level);
+    location += "/" + io::PathSegment(ident.name);
   }
   PG2I_ASSIGN_OR_RETURN(
       iceberg::TableMetadata m,

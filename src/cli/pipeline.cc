@@ -60,7 +60,7 @@ materialize::MaterializerOptions MaterializerOptionsOf(const config::Config& cfg
 std::string StagingUri(const config::Config& cfg) {
   std::string wh = cfg.sink.warehouse;
   while (!wh.empty() && wh.back() == '/') wh.pop_back();
-  return wh + "/_pg2iceberg_staging/" + cfg.state.coordinator_schema;
+  return wh + "/_pg2iceberg_staging/" + io::PathSegment(cfg.state.coordinator_schema);
 }
 
 Result<stage::StagedRelation> Discover(pg::Connection& conn, const config::TableConfig& t) {

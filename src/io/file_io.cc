@@ -43,6 +43,28 @@ void FillRandom(uint8_t* out, size_t n) {
 
 }  // namespace
 
+std::string PathSegment(std::string_view identifier) {
+  if (identifier.empty()) return "%00";
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(identifier.size());
+  for (unsigned char c : identifier) {
+    // A dot is kept (public.orders reads as itself) unless the segment is "." or "..".
+    const bool dots_only = identifier == "." || identifier == "..";
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                       (c == '.' && !dots_only);
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::string NewUniqueName() {
   std::array<uint8_t, 16> b;
   FillRandom(b.data(), b.size());

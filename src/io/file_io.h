@@ -99,4 +99,12 @@ class FileIO {
 // kernel's random source (getrandom), for naming new objects. Thread-safe.
 std::string NewUniqueName();
 
+// One path segment of an object name derived from an identifier (a schema, table or namespace
+// name), so that the object stays under its root whatever the identifier holds: every byte but
+// ASCII letters, digits, '_', '-' and '.' becomes %XX (as Iceberg encodes partition values),
+// and the dots of a segment that is exactly "." or ".." too, so no identifier can name a
+// parent directory or another one. Ordinary identifiers (orders, public.orders) are
+// unchanged. Distinct identifiers give distinct segments; "" gives "%00".
+std::string PathSegment(std::string_view identifier);
+
 }  // namespace pg2iceberg::io

@@ -74,6 +74,27 @@ TEST(NewUniqueNameTest, IsRandomVersion4Uuid) {
   EXPECT_EQ(seen.size(), 10'000u);
 }
 
+TEST(PathSegmentTest, IdentifiersCannotLeaveTheirDirectory) {
+  EXPECT_EQ(PathSegment("orders"), "orders");
+  EXPECT_EQ(PathSegment("public.Orders_2-x"), "public.Orders_2-x");
+  EXPECT_EQ(PathSegment(".."), "%2E%2E");
+  EXPECT_EQ(PathSegment("."), "%2E");
+  EXPECT_EQ(PathSegment("../../x"), "..%2F..%2Fx");
+  EXPECT_EQ(PathSegment("a\\b"), "a%5Cb");
+  EXPECT_EQ(PathSegment("100%"), "100%25");
+  EXPECT_EQ(PathSegment("Bestellung ü"), "Bestellung%20%C3%BC");
+  EXPECT_EQ(PathSegment(""), "%00");
+  // No segment holds a separator or is a directory reference, and distinct names stay distinct.
+  std::set<std::string> seen;
+  for (const std::string id : {"a/b", "a%2Fb", "..", "%2E%2E", ".", "x", "X", "", "%00"}) {
+    const std::string seg = PathSegment(id);
+    EXPECT_EQ(seg.find('/'), std::string::npos) << id;
+    EXPECT_NE(seg, "..");
+    EXPECT_NE(seg, ".");
+    EXPECT_TRUE(seen.insert(seg).second) << id << " -> " << seg;
+  }
+}
+
 TEST(FromArrowTest, LocalErrnoDetails) {
   using arrow::internal::IOErrorFromErrno;
   EXPECT_EQ(FromArrow(IOErrorFromErrno(ENOENT, "open x")).code(), StatusCode::kNotFound);

@@ -210,7 +210,8 @@ class Worker {
         changes.push_back(std::move(sc));
       }
       PG2I_ASSIGN_OR_RETURN(std::string encoded, stage::EncodeStagedFile(rel, changes));
-      const std::string uri = dir + "/" + name + "/snapshot-" + io::NewUniqueName() + ".parquet";
+      const std::string uri = dir + "/" + io::PathSegment(name) + "/snapshot-" +
+                              io::NewUniqueName() + ".parquet";
       PG2I_RETURN_IF_ERROR(o_.io->WriteAll(uri, encoded));
       files.push_back(coord::StagedFile{name, uri, static_cast<int64_t>(changes.size()),
                                         static_cast<int64_t>(encoded.size()), o_.label, o_.label,

@@ -176,7 +176,7 @@ Status WalWriter::Spill(Txn& txn) {
       PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(*relation, changes));
       SpilledFile f;
       f.table = table;
-      f.uri = dir + "/" + table + "/stream-" + io::NewUniqueName() + ".parquet";
+      f.uri = dir + "/" + io::PathSegment(table) + "/stream-" + io::NewUniqueName() + ".parquet";
       f.rows = static_cast<int64_t>(changes.size());
       f.bytes = static_cast<int64_t>(bytes.size());
       for (const StagedChange& c : changes) f.xids.insert(c.xid);
@@ -218,7 +218,8 @@ Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
     const std::string old_uri = f.uri;
     if (!changes.empty()) {
       PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(decoded.relation, changes));
-      f.uri = StagingDir() + "/" + f.table + "/stream-" + io::NewUniqueName() + ".parquet";
+      f.uri = StagingDir() + "/" + io::PathSegment(f.table) + "/stream-" + io::NewUniqueName() +
+              ".parquet";
       f.rows = static_cast<int64_t>(changes.size());
       f.bytes = static_cast<int64_t>(bytes.size());
       f.xids.erase(subxid);
@@ -447,7 +448,8 @@ Status WalWriter::Flush() {
       }
       if (g.changes.empty()) continue;
       PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(*g.relation, g.changes));
-      const std::string uri = dir + "/" + table + "/" + io::NewUniqueName() + ".parquet";
+      const std::string uri =
+          dir + "/" + io::PathSegment(table) + "/" + io::NewUniqueName() + ".parquet";
       PG2I_RETURN_IF_ERROR(io_->WriteAll(uri, bytes));
       coord::StagedFile f;
       f.table = table;

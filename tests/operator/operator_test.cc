@@ -473,5 +473,38 @@ TEST_F(OperatorTest, TwoRunsStartedAtOnceEndWithOneOwnerTwentyTimes) {
   }
 }
 
+// A table whose name climbs directories stays inside the warehouse: its Iceberg files and its
+// staged files are named by encoded path segments.
+TEST_F(OperatorTest, HostileTableNamesStayInsideTheWarehouse) {
+  tag_ = "hostile";
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE public.\"../../hostile\" (id int PRIMARY KEY, v text); "
+                           "INSERT INTO public.\"../../hostile\" SELECT g, 'v' FROM "
+                           "generate_series(1, 10) g"));
+  const std::string root = dir_->str() + "/deep/down";
+  std::filesystem::create_directories(root);
+  const std::string config = WriteConfig("hostile", "postgres", "file://" + root + "/wh",
+                                         "  - name: 'public.\"../../hostile\"'\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE public.\"../../hostile\" SET v = 'w' WHERE id < 4"));
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  // Nothing was written next to the warehouse or above it.
+  std::string outside;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_->str())) {
+    const std::string p = e.path().string();
+    const bool ours = p.find(".log") != std::string::npos || p.find(".yaml") != std::string::npos ||
+                      e.path().filename().string().rfind(".pg2i", 0) == 0;  // the fixture's
+    if (e.is_regular_file() && p.rfind(root + "/wh/", 0) != 0 && !ours) {
+      outside += p + "\n";
+    }
+  }
+  EXPECT_EQ(outside, "");
+  EXPECT_TRUE(std::filesystem::exists(root + "/wh/default/..%2F..%2Fhostile/metadata"));
+}
+
 }  // namespace
 }  // namespace pg2iceberg
