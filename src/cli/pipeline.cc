@@ -49,11 +49,24 @@ Result<std::unique_ptr<catalog::Catalog>> Catalog(const config::Config& cfg,
   return OpenCatalog(cfg, std::move(io));
 }
 
-materialize::MaterializerOptions MaterializerOptionsOf(const config::Config& cfg) {
+// The pipeline generation: created with the coordinator (Prepare), so new after every
+// cleanup. A coordinator set up before generations existed is "legacy" (its commits carry
+// none).
+Status EnsureGeneration(coord::Coordinator& coord) {
+  PG2I_ASSIGN_OR_RETURN(auto generation, coord.GetMeta("generation"));
+  if (generation) return Status::Ok();
+  PG2I_ASSIGN_OR_RETURN(auto older, coord.GetMeta("system_identifier"));
+  return coord.SetMeta("generation", older ? "legacy" : io::NewUniqueName());
+}
+
+Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Config& cfg,
+                                                               coord::Coordinator& coord) {
   materialize::MaterializerOptions mo;
   mo.group = cfg.state.group;
   mo.ns = {cfg.sink.ns};
   mo.target_file_size = cfg.sink.target_file_size;
+  PG2I_ASSIGN_OR_RETURN(auto generation, coord.GetMeta("generation"));
+  mo.generation = generation.value_or("legacy");
   return mo;
 }
 
@@ -264,6 +277,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
   }
   PG2I_RETURN_IF_ERROR(coord.Migrate());
   PG2I_RETURN_IF_ERROR(CheckWarehouse(cfg, coord));
+  PG2I_RETURN_IF_ERROR(EnsureGeneration(coord));
   Prepared p;
   std::vector<pg::TableInfo> infos;
   for (const auto& t : cfg.tables) {
@@ -497,7 +511,8 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
     PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
     PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
-    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, MaterializerOptionsOf(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
+    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
     const auto tables = TableNames(cfg);
     shared->health->Watch("materializer", std::max<std::chrono::seconds>(
                                               kMaterializerMaxSilence,
@@ -688,7 +703,8 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
     // Make the copy visible in Iceberg.
     PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
     PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
-    materialize::Materializer m(coord, cat.get(), io, cfg.tables, MaterializerOptionsOf(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
+    materialize::Materializer m(coord, cat.get(), io, cfg.tables, mo);
     for (const auto& t : cfg.tables) {
       const std::string name = t.name.ToString();
       PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(name));

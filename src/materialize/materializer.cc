@@ -110,13 +110,35 @@ const iceberg::PartitionSpec* UnpartitionedSpec(const iceberg::TableMetadata& m)
   return nullptr;
 }
 
-int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key) {
+// Summary key naming the pipeline generation that made a commit.
+constexpr const char* kGenerationKey = "pg2iceberg.generation";
+
+// Whether snapshot `s` was committed by pipeline generation `generation`.
+bool OfGeneration(const iceberg::Snapshot& s, const std::string& generation) {
+  auto it = s.summary.find(kGenerationKey);
+  if (it == s.summary.end()) return generation.empty() || generation == "legacy";
+  return it->second == generation;
+}
+
+// The highest offset a commit of this generation recorded (-1: none). Commits of an earlier
+// pipeline (before a cleanup) or of another writer never count: their offsets number another
+// log.
+int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key,
+                        const std::string& generation) {
   int64_t best = -1;
   for (const auto& s : m.snapshots) {
     auto it = s.summary.find(key);
-    if (it != s.summary.end()) best = std::max<int64_t>(best, std::atoll(it->second.c_str()));
+    if (it == s.summary.end() || !OfGeneration(s, generation)) continue;
+    best = std::max<int64_t>(best, std::atoll(it->second.c_str()));
   }
   return best;
+}
+
+bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& generation) {
+  for (const auto& s : m.snapshots) {
+    if (s.summary.count(kGenerationKey) && OfGeneration(s, generation)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -168,7 +190,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   // A commit may have landed without its cursor (crash in between): trust the table.
   auto existing = catalog_->LoadTable(ident);
   if (existing.ok()) {
-    const int64_t committed = CommittedOffset(existing->metadata, offset_key);
+    const int64_t committed = CommittedOffset(existing->metadata, offset_key, options_.generation);
     if (committed > cursor.offset) {
       cursor.offset = committed;
       cursor.snapshot_id = existing->metadata.current_snapshot_id.value_or(-1);
@@ -399,7 +421,23 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   const bool snapshot_only_before =
       current == nullptr || (current->summary.count(kSnapshotOnlyKey) &&
                              current->summary.at(kSnapshotOnlyKey) == "true");
-  const bool skip_deletes = snapshot_batch && snapshot_only_before && !folded.truncated;
+  // The first copy of this generation onto a table holding rows of an earlier one (the
+  // pipeline was cleaned up and started again) replaces them: rows deleted in between must not
+  // survive, and rows of the old log must not be kept as if they were current.
+  // (A table copied by this generation has its copy first in the log, so offset 0 is where
+  // its first batch starts; an empty copy makes the first batch CDC. skip_snapshot tables are
+  // declared populated and are never replaced.)
+  const config::TableConfig* tc = ConfigFor(table);
+  const bool replace_foreign = cursor.offset == 0 && current != nullptr &&
+                               !(tc != nullptr && tc->skip_snapshot) &&
+                               !options_.generation.empty() && options_.generation != "legacy" &&
+                               !HasCommitOfGeneration(loaded.metadata, options_.generation);
+  if (replace_foreign) {
+    log::Info("replacing the content of an earlier pipeline with this pipeline's copy",
+              {{"table", table}, {"generation", options_.generation}});
+  }
+  const bool skip_deletes =
+      replace_foreign || (snapshot_batch && snapshot_only_before && !folded.truncated);
   std::vector<std::vector<Value>> upserts, deletes;
   for (auto& [k, row] : folded.rows) {
     if (!folded.truncated && !skip_deletes) deletes.push_back(k);
@@ -417,8 +455,9 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     upserts.push_back(std::move(values));
   }
   iceberg::SnapshotChange change;
-  change.remove_all = folded.truncated;
+  change.remove_all = folded.truncated || replace_foreign;
   change.extra_summary[offset_key] = std::to_string(end_offset);
+  if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   if (skip_deletes) change.extra_summary[kSnapshotOnlyKey] = "true";
   iceberg::ParquetWriteOptions wo;
   wo.target_file_size = options_.target_file_size > 0 ? options_.target_file_size : wo.target_file_size;

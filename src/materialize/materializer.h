@@ -33,6 +33,11 @@ struct MaterializerOptions {
   int max_log_entries = 500;       // per table per cycle
   int64_t max_changes = 250'000;   // per table per cycle (bounds memory; at least one file)
   Clock* clock = nullptr;
+  // The pipeline generation (coordinator meta `generation`, new after every cleanup). Commits
+  // carry it in their summary; only commits of this generation move a cursor, and the first
+  // copy of a table whose Iceberg table holds another generation's rows replaces them.
+  // Empty or "legacy": pipelines set up before generations existed (summaries without one).
+  std::string generation;
 };
 
 struct TableResult {
