@@ -67,6 +67,8 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   mo.target_file_size = cfg.sink.target_file_size;
   PG2I_ASSIGN_OR_RETURN(auto generation, coord.GetMeta("generation"));
   mo.generation = generation.value_or("legacy");
+  PG2I_ASSIGN_OR_RETURN(auto system_id, coord.GetMeta("system_identifier"));
+  mo.system_identifier = system_id.value_or("");
   return mo;
 }
 

@@ -134,6 +134,36 @@ int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key,
   return best;
 }
 
+constexpr const char* kSourceTableProperty = "pg2iceberg.source.table";
+constexpr const char* kSourceClusterProperty = "pg2iceberg.source.system-identifier";
+
+// The identity properties of an Iceberg table mirroring `table` of cluster `system_id`.
+std::map<std::string, std::string> IdentityProperties(const std::string& table,
+                                                      const std::string& system_id) {
+  std::map<std::string, std::string> p = {{kSourceTableProperty, table}};
+  if (!system_id.empty()) p[kSourceClusterProperty] = system_id;
+  return p;
+}
+
+// OK when the Iceberg table records no source, or this one; otherwise the refusal.
+Status CheckIdentity(const iceberg::TableMetadata& m, const std::string& ident,
+                     const std::string& table, const std::string& system_id) {
+  auto src = m.properties.find(kSourceTableProperty);
+  auto cluster = m.properties.find(kSourceClusterProperty);
+  const bool other_table = src != m.properties.end() && src->second != table;
+  const bool other_cluster = cluster != m.properties.end() && !system_id.empty() &&
+                             cluster->second != system_id;
+  if (!other_table && !other_cluster) return Status::Ok();
+  return FailedPrecondition(
+      "Iceberg table " + ident + " mirrors " +
+      (src != m.properties.end() ? src->second : std::string("another table")) +
+      (cluster != m.properties.end() ? " of PostgreSQL cluster " + cluster->second : "") +
+      ", not " + table + (system_id.empty() ? "" : " of cluster " + system_id) +
+      "; pg2iceberg does not write one source table into another's Iceberg table. Map " + table +
+      " elsewhere with tables[].iceberg.name (or tables[].iceberg.namespace), or drop " + ident +
+      " if nothing needs it any more");
+}
+
 bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& generation) {
   for (const auto& s : m.snapshots) {
     if (s.summary.count(kGenerationKey) && OfGeneration(s, generation)) return true;
@@ -281,7 +311,8 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
             src->id, 1000 + static_cast<int32_t>(req.spec.fields.size()), name, TransformText(p)});
       }
     }
-    req.properties = {{"format-version", "2"}};
+    req.properties = IdentityProperties(table, options_.system_identifier);
+    req.properties["format-version"] = "2";
     auto created = catalog_->CreateTable(ident, req);
     if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
       created = catalog_->LoadTable(ident);
@@ -292,6 +323,8 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   } else {
     loaded = std::move(*existing);
   }
+  PG2I_RETURN_IF_ERROR(
+      CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));
   if (!loaded.metadata.DefaultSpec()->fields.empty() && UnpartitionedSpec(loaded.metadata) == nullptr) {
     // Equality deletes of a partitioned table go in an unpartitioned spec: global deletes.
     PG2I_ASSIGN_OR_RETURN(loaded, catalog_->CommitTable(
@@ -491,6 +524,15 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
       PG2I_ASSIGN_OR_RETURN(loaded, catalog_->LoadTable(ident));
     }
     PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(loaded.metadata));
+    PG2I_RETURN_IF_ERROR(
+        CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));
+    // A table created before identities were recorded (or by another tool) gets them with
+    // this commit.
+    std::map<std::string, std::string> stamp;
+    for (const auto& [k, v] : IdentityProperties(table, options_.system_identifier)) {
+      if (!loaded.metadata.properties.count(k)) stamp[k] = v;
+    }
+    if (!stamp.empty()) pending.updates.push_back(iceberg::TableUpdate::SetProperties(stamp));
     auto r = catalog_->CommitTable({ident, pending.requirements, pending.updates});
     if (r.ok()) {
       committed = std::move(*r);

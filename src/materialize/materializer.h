@@ -38,6 +38,11 @@ struct MaterializerOptions {
   // copy of a table whose Iceberg table holds another generation's rows replaces them.
   // Empty or "legacy": pipelines set up before generations existed (summaries without one).
   std::string generation;
+  // The source cluster (PostgreSQL system identifier; empty: unknown). Each Iceberg table
+  // records which source table and cluster it mirrors (properties pg2iceberg.source.table,
+  // pg2iceberg.source.system-identifier); writing one source table into a table that records
+  // another is refused.
+  std::string system_identifier;
 };
 
 struct TableResult {

@@ -535,5 +535,44 @@ TEST_F(OperatorTest, CleanupThenRunReplacesTheOldContent) {
                              "different=0 duplicates=0 OK"));
 }
 
+// An Iceberg table records the source table it mirrors; another source table mapped onto it
+// (here by a second pipeline sharing the catalog) is refused and the table is left intact.
+TEST_F(OperatorTest, AnIcebergTableOfAnotherSourceTableIsNeverWritten) {
+  const std::string wh = "file://" + dir_->str() + "/wh";
+  tag_ = "identa";
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE identa_t (id int PRIMARY KEY, v text); "
+                           "CREATE TABLE identb_t (id int PRIMARY KEY, v text); "
+                           "INSERT INTO identa_t SELECT g, 'a' FROM generate_series(1, 10) g; "
+                           "INSERT INTO identb_t SELECT g, 'b' FROM generate_series(1, 99) g"));
+  const std::string a = WriteConfig("identa", "postgres", wh,
+                                    "  - name: public.identa_t\n    iceberg: {name: shared}\n");
+  auto run = StartRun(a);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(a, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  // Pipeline B: its own slot, publication and coordinator, the same catalog and Iceberg name.
+  std::ifstream in(a);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  for (const std::string from : {"slot_identa", "pub_identa", "_coord_identa", "identa_t"}) {
+    std::string to = from;
+    to.replace(to.find("identa"), 6, "identb");
+    yaml.replace(yaml.find(from), from.size(), to);
+  }
+  const std::string b = dir_->str() + "/identb.yaml";
+  std::ofstream(b) << yaml;
+  ExitStatus st = RunCommand(b, {"run"}, &out, 120s);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("Iceberg table default.shared mirrors public.identa_t of PostgreSQL "
+                             "cluster"));
+  EXPECT_THAT(out, HasSubstr("not public.identb_t"));
+  EXPECT_THAT(out, HasSubstr("Map public.identb_t elsewhere with tables[].iceberg.name"));
+  // A's table is untouched.
+  EXPECT_TRUE(RunCommand(a, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("pg_rows=10 iceberg_rows=10"));
+}
+
 }  // namespace
 }  // namespace pg2iceberg
