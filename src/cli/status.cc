@@ -56,6 +56,8 @@ struct Report {
 };
 
 std::string OwnerState(const coord::OwnerInfo& o) {
+  // A process that recorded its stop holds the lock until the server has seen it go.
+  if (o.alive && o.recorded && !o.stopped_at.empty()) return "stopping";
   if (o.alive) return "running";
   if (!o.recorded) return "never started";
   if (!o.stopped_at.empty()) return o.last_error.empty() ? "stopped" : "failed";
@@ -77,6 +79,7 @@ std::string OwnerLine(const Report& r) {
     return "running: " + o.Describe() + " (heartbeat " + (o.recorded ? age : "unknown") +
            (stale ? "; stale: the process holds the pipeline but may be hung" : "") + ")";
   }
+  if (state == "stopping") return "stopping: " + o.Describe() + " (stop recorded at " + o.stopped_at + ")";
   if (state == "never started") return "not running: no pg2iceberg run has owned this pipeline";
   if (state == "stopped") return "stopped: " + o.Describe() + ", stopped cleanly at " + o.stopped_at;
   if (state == "failed") {

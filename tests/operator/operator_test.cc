@@ -91,6 +91,19 @@ class OperatorTest : public fixtures::BinarySuite {
     return nlohmann::json::parse(out.substr(start, out.rfind('}') - start + 1));
   }
 
+  // `status` until its output holds `expected` (the server releases a dead owner's lock a
+  // moment after the process is gone), at most 15 s; returns the last output.
+  std::string StatusUntil(const std::string& config, const std::string& expected) {
+    std::string out;
+    for (int i = 0; i < 75; ++i) {
+      ExitStatus st = RunCommand(config, {"status"}, &out);
+      EXPECT_TRUE(st.success()) << out;
+      if (out.find(expected) != std::string::npos) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    return out;
+  }
+
   std::string SlotCount() {
     return *pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'slot_" +
                              tag_ + "'");
@@ -167,12 +180,11 @@ TEST_F(OperatorTest, OneOwnerStatusShowsItAndWaitFailsFastOnceItIsGone) {
   PG2I_ASSERT_OK(run->Signal(SIGKILL));
   ASSERT_TRUE(run->Wait(30s).ok());
   PG2I_ASSERT_OK(pg_->Exec("UPDATE owner_t SET v = 'after kill' WHERE id <= 5"));
-  ExitStatus st = RunCommand(config, {"status"}, &out);
-  ASSERT_TRUE(st.success()) << out;
+  out = StatusUntil(config, "is gone without a clean stop");
   EXPECT_THAT(out, HasSubstr("is gone without a clean stop (killed, or lost its connection)"));
   EXPECT_THAT(out, HasSubstr("lag_seconds=unknown"));
   const auto t0 = std::chrono::steady_clock::now();
-  st = RunCommand(config, {"status", "--wait", "--timeout", "300s"}, &out);
+  ExitStatus st = RunCommand(config, {"status", "--wait", "--timeout", "300s"}, &out);
   EXPECT_EQ(st.code, 1) << out;
   EXPECT_THAT(out, HasSubstr("no live pg2iceberg process is advancing this pipeline"));
   EXPECT_THAT(out, HasSubstr("start pg2iceberg run and wait again"));
@@ -185,7 +197,7 @@ TEST_F(OperatorTest, OneOwnerStatusShowsItAndWaitFailsFastOnceItIsGone) {
   ASSERT_TRUE(w.success()) << out << again->LogTail();
   auto stopped = again->Terminate(30s);
   ASSERT_TRUE(stopped.ok() && stopped->success()) << again->LogTail();
-  st = RunCommand(config, {"status"}, &out);
+  out = StatusUntil(config, "stopped cleanly at");
   EXPECT_THAT(out, HasSubstr("stopped cleanly at"));
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
 }
@@ -201,8 +213,7 @@ TEST_F(OperatorTest, FailedFirstRunRemovesItsSlotAndStatusShowsTheError) {
   EXPECT_EQ(SlotCount(), "0");
   EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_publication WHERE pubname = 'pub_badwh'"),
             "0");
-  st = RunCommand(config, {"status"}, &out);
-  ASSERT_TRUE(st.success()) << out;
+  out = StatusUntil(config, "pipeline: failed: run pid");
   EXPECT_THAT(out, HasSubstr("pipeline: failed: run pid"));
   EXPECT_THAT(out, HasSubstr("with error: "));
   EXPECT_THAT(out, HasSubstr("/proc/pg2iceberg-no-such-dir"));
