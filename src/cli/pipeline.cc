@@ -507,6 +507,39 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
   *writer_done = true;
 }
 
+// A configured table dropped, renamed or dropped and re-created while running: its changes
+// stop reaching the publication (a re-created table is not in it), so going on would report a
+// pipeline that silently stopped replicating it. Checked every materializer cycle.
+Status CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src,
+                            coord::Coordinator& coord) {
+  for (const auto& t : cfg.tables) {
+    const std::string name = t.name.ToString();
+    PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(name));
+    if (!known || known->relid == 0) continue;
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult r,
+        src.Query("SELECT c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                  "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                  {t.name.schema, t.name.table}));
+    if (r.rows.empty()) {
+      return FailedPrecondition(
+          "table " + name + " was dropped or renamed while pg2iceberg was running; its Iceberg "
+          "table keeps the rows it had. Remove it from tables[] (and drop its Iceberg table if "
+          "nothing needs it), or, if it comes back, run pg2iceberg cleanup and start again: the "
+          "new copy replaces the Iceberg table's content");
+    }
+    const std::string oid = r.rows[0][0].value_or("");
+    if (oid != std::to_string(known->relid)) {
+      return FailedPrecondition(
+          "table " + name + " was dropped and re-created while pg2iceberg was running (oid " +
+          std::to_string(known->relid) + " → " + oid + "); the new table's changes are not "
+          "published, so they would be lost. Run pg2iceberg cleanup and start again: the new "
+          "copy replaces the Iceberg table's content");
+    }
+  }
+  return Status::Ok();
+}
+
 void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer_done,
                       Shared* shared) {
   auto run = [&]() -> Status {
@@ -514,6 +547,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
     PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
     PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
+    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
     materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
     const auto tables = TableNames(cfg);
     shared->health->Watch("materializer", std::max<std::chrono::seconds>(
@@ -523,7 +557,9 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     while (true) {
       const bool last = writer_done.load();
       PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
+      // Materialize what is staged first, then look for tables that went away.
       PG2I_RETURN_IF_ERROR(m.RunCycle(tables).status());
+      PG2I_RETURN_IF_ERROR(CheckTablesUnchanged(cfg, *src, *coord));
       PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
       shared->health->Beat("materializer");
       if (last || shared->failed) break;

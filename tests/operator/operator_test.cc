@@ -585,5 +585,34 @@ TEST_F(OperatorTest, AnIcebergTableOfAnotherSourceTableIsNeverWritten) {
   EXPECT_THAT(out, HasSubstr("pg_rows=10 iceberg_rows=10"));
 }
 
+// A table dropped and re-created while running: the pipeline stops within a materializer
+// interval with the reason (instead of staying up without replicating it), status shows the
+// error, and cleanup + run brings the new table's content into Iceberg.
+TEST_F(OperatorTest, ATableRecreatedWhileRunningStopsThePipelineWithTheWayOut) {
+  const std::string config = Setup("recreate");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  PG2I_ASSERT_OK(pg_->Exec("DROP TABLE recreate_t; CREATE TABLE recreate_t (id int PRIMARY KEY, "
+                           "v text, d float8); INSERT INTO recreate_t VALUES (1, 'new', 1)"));
+  auto ended = run->Wait(60s);
+  ASSERT_TRUE(ended.ok()) << "run did not stop: " << run->LogTail();
+  EXPECT_EQ(ended->code, 1);
+  EXPECT_THAT(run->LogTail(), HasSubstr("table public.recreate_t was dropped and re-created while "
+                                        "pg2iceberg was running"));
+  ExitStatus st = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
+  EXPECT_EQ(st.code, 1) << out;
+  EXPECT_THAT(out, HasSubstr("was dropped and re-created"));
+  // The way out the message gives.
+  ASSERT_TRUE(RunCommand(config, {"cleanup"}, &out).success()) << out;
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("pg_rows=1 iceberg_rows=1 missing=0 extra=0"));
+}
+
 }  // namespace
 }  // namespace pg2iceberg
