@@ -295,8 +295,8 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
       return FailedPrecondition(
           "table " + rel.table + " was dropped and re-created (oid " +
           std::to_string(known->relid) + " → " + std::to_string(info.oid) +
-          "); its changes in between are lost. Run pg2iceberg cleanup, drop the Iceberg table, "
-          "and start again to re-snapshot");
+          "); its changes in between are lost. Run pg2iceberg cleanup and start again: the new "
+          "copy replaces the Iceberg table's content");
     }
     if (!known) {
       // Tracked anew (first start, added, or forgotten on purpose): copy from scratch.

@@ -164,6 +164,14 @@ TEST_F(StartupTest, RecreatedTableIsRefused) {
   PG2I_ASSERT_OK(pg_->Exec("DROP TABLE recreated_t; CREATE TABLE recreated_t (id int PRIMARY "
                            "KEY, v text)"));
   ExpectRefused(config, "was dropped and re-created");
+  ExpectRefused(config, "Run pg2iceberg cleanup and start again: the new copy replaces the "
+                        "Iceberg table's content");
+  // The recovery the message gives.
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO recreated_t VALUES (7, 'new')"));
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"cleanup"}, &out).success()) << out;
+  RunOnce(config);
+  ExpectVerifies(config);
 }
 
 TEST_F(StartupTest, TableThatLeftThePublicationIsRefusedThenRecopied) {
