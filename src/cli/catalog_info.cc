@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "catalog/http.h"
 #include "cli/backends.h"
 
 namespace pg2iceberg::cli {
@@ -91,33 +92,13 @@ std::string ShellWord(std::string_view s) {
 
 bool IsPlaceholder(std::string_view s) { return s.starts_with('<') && s.ends_with('>'); }
 
+// Placeholders such as <password> are shown as they are.
 std::string UrlEncode(std::string_view s) {
-  if (IsPlaceholder(s)) return std::string(s);
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
+  return IsPlaceholder(s) ? std::string(s) : catalog::UrlEncode(s);
 }
 
 std::string HostForUrl(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
-
-bool LooksSecret(std::string_view key) {
-  std::string k(key);
-  for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* word : {"secret", "token", "password", "credential", "authorization",
-                           "api-key", "apikey", "access-key", "session"}) {
-    if (k.find(word) != std::string::npos) return true;
-  }
-  return false;
 }
 
 std::string PropOr(const Props& props, std::string_view key, std::string fallback) {
@@ -188,7 +169,7 @@ RestSettings RestOf(const config::Config::Sink& sink) {
     if (k == "warehouse") {
       r.warehouse = v;
     } else {
-      r.props.emplace_back(k, LooksSecret(k) ? "<catalog_props." + k + ">" : v);
+      r.props.emplace_back(k, config::LooksSecret(k) ? "<catalog_props." + k + ">" : v);
     }
   }
   r.signing_region = PropOr(r.props, "rest.signing-region", sink.s3_region);

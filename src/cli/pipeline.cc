@@ -36,19 +36,6 @@ int Fail(const Status& s) {
   return 1;
 }
 
-Result<std::unique_ptr<pg::Connection>> Source(const config::Config& cfg) {
-  return ConnectSource(cfg);
-}
-
-Result<std::unique_ptr<coord::PgCoordinator>> Coordinator(const config::Config& cfg) {
-  return ConnectCoordinator(cfg);
-}
-
-Result<std::unique_ptr<catalog::Catalog>> Catalog(const config::Config& cfg,
-                                                  std::shared_ptr<io::FileIO> io) {
-  return OpenCatalog(cfg, std::move(io));
-}
-
 // The pipeline generation: created with the coordinator (Prepare), so new after every
 // cleanup. A coordinator set up before generations existed is "legacy" (its commits carry
 // none).
@@ -195,11 +182,11 @@ Result<std::vector<snapshot::SnapshotTable>> PendingSnapshots(
 Status CopyTables(const config::Config& cfg, const std::vector<snapshot::SnapshotTable>& tables,
                   const std::string& snapshot_name, Lsn label, const std::atomic<bool>* stop) {
   if (tables.empty()) return Status::Ok();
-  PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+  PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
   snapshot::SnapshotOptions o;
-  o.connect = [&cfg]() { return Source(cfg); };
+  o.connect = [&cfg]() { return ConnectSource(cfg); };
   o.coordinator = [&cfg]() -> Result<std::unique_ptr<coord::Coordinator>> {
-    PG2I_ASSIGN_OR_RETURN(auto c, Coordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto c, ConnectCoordinator(cfg));
     return std::unique_ptr<coord::Coordinator>(std::move(c));
   };
   o.io = io;
@@ -267,7 +254,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
   if (cfg.tables.empty()) {
     return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
   }
-  PG2I_ASSIGN_OR_RETURN(auto conn, Source(cfg));
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectSource(cfg));
   if (conn->ServerVersion() < 130000) {
     return FailedPrecondition("PostgreSQL " + std::to_string(conn->ServerVersion()) +
                               " is older than 13, which pg2iceberg requires");
@@ -454,8 +441,8 @@ struct Shared {
 void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<bool>& stop,
                 Shared* shared, std::atomic<bool>* writer_done) {
   auto run = [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto warehouse_io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
+    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto warehouse_io, OpenWarehouse(cfg));
     pg::StreamOptions so;
     so.publications = {cfg.source.logical.publication_name};
     so.messages = true;
@@ -473,7 +460,7 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     };
     auto stream = std::make_unique<pg::ReplicationStream>(std::move(prepared.replication),
                                                           prepared.start, ro);
-    PG2I_ASSIGN_OR_RETURN(auto disco_conn, Source(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto disco_conn, ConnectSource(cfg));
     pg::Connection* dc = disco_conn.get();
     auto rediscover = [dc, &cfg](const std::string& table) -> Result<stage::StagedRelation> {
       for (const auto& t : cfg.tables) {
@@ -543,11 +530,11 @@ Status CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src,
 void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer_done,
                       Shared* shared) {
   auto run = [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
-    PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
+    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
     PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
-    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
     materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
     const auto tables = TableNames(cfg);
     shared->health->Watch("materializer", std::max<std::chrono::seconds>(
@@ -613,7 +600,7 @@ Result<std::unique_ptr<Session>> OpenSession(const config::Config& cfg,
   lo.command = command;
   lo.on_lost = [shared](const Status& lost) { shared->Fail("owner", lost); };
   PG2I_ASSIGN_OR_RETURN(s->lease, coord::OwnerLease::Acquire(std::move(conn), std::move(lo)));
-  PG2I_ASSIGN_OR_RETURN(s->coord, Coordinator(cfg));
+  PG2I_ASSIGN_OR_RETURN(s->coord, ConnectCoordinator(cfg));
   PG2I_RETURN_IF_ERROR(s->coord->Migrate());
   PG2I_RETURN_IF_ERROR(s->lease->Register());
   return s;
@@ -622,7 +609,7 @@ Result<std::unique_ptr<Session>> OpenSession(const config::Config& cfg,
 // Drops what a failed start created when nothing was replicated through it; otherwise says
 // what it left on the server (a slot holds WAL until it is used or dropped).
 void ReportLeftovers(const config::Config& cfg, Session& session) {
-  auto src = Source(cfg);
+  auto src = ConnectSource(cfg);
   if (!src.ok()) return;
   const std::string& slot = cfg.source.logical.slot_name;
   const std::string& pub = cfg.source.logical.publication_name;
@@ -715,7 +702,7 @@ int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop) {
 int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop) {
   {
     // Nothing to do: say so without changing anything in PostgreSQL or the catalog.
-    auto coord = Coordinator(cfg);
+    auto coord = ConnectCoordinator(cfg);
     if (!coord.ok()) return Finish(cfg, nullptr, coord.status());
     auto exists = (*coord)->SchemaExists();
     bool all_complete = !cfg.tables.empty() && exists.ok() && *exists;
@@ -739,8 +726,8 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
     PG2I_RETURN_IF_ERROR(CopyTables(cfg, p.pending_snapshots, "", p.start, &stop));
     if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
     // Make the copy visible in Iceberg.
-    PG2I_ASSIGN_OR_RETURN(auto io, io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink)));
-    PG2I_ASSIGN_OR_RETURN(auto cat, Catalog(cfg, io));
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
     PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
     materialize::Materializer m(coord, cat.get(), io, cfg.tables, mo);
     for (const auto& t : cfg.tables) {
@@ -767,7 +754,7 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
 }
 
 int RunMigrateCoord(const config::Config& cfg) {
-  auto coord = Coordinator(cfg);
+  auto coord = ConnectCoordinator(cfg);
   if (!coord.ok()) return Fail(coord.status());
   Status s = (*coord)->Migrate();
   if (!s.ok()) return Fail(s);
@@ -777,9 +764,9 @@ int RunMigrateCoord(const config::Config& cfg) {
 
 int RunCleanup(const config::Config& cfg) {
   auto run = [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto src, Source(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
     {
-      PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+      PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
       PG2I_ASSIGN_OR_RETURN(coord::OwnerInfo owner,
                             coord::InspectOwner(coord->connection(), cfg.state.coordinator_schema));
       if (owner.alive) {
@@ -801,7 +788,7 @@ int RunCleanup(const config::Config& cfg) {
                                    pg::QuoteIdent(cfg.source.logical.publication_name)));
     std::printf("dropped publication %s (if it existed)\n",
                 cfg.source.logical.publication_name.c_str());
-    PG2I_ASSIGN_OR_RETURN(auto coord, Coordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
     PG2I_RETURN_IF_ERROR(coord->DropSchema());
     std::printf("dropped coordinator schema %s; Iceberg tables were not touched\n",
                 cfg.state.coordinator_schema.c_str());

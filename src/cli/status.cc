@@ -259,9 +259,8 @@ void PrintText(const Report& r) {
 // Polls until `done` or the deadline; fails fast when no live owner advances the pipeline.
 class Waiter {
  public:
-  Waiter(const config::Config& cfg, pg::Connection& src, coord::PgCoordinator& coord,
-         std::chrono::seconds timeout)
-      : cfg_(cfg), src_(src), coord_(coord), clock_(Clock::Real()),
+  Waiter(const config::Config& cfg, coord::PgCoordinator& coord, std::chrono::seconds timeout)
+      : cfg_(cfg), coord_(coord), clock_(Clock::Real()),
         deadline_(clock_->Monotonic() + timeout), last_alive_(clock_->Monotonic()) {}
 
   // `done` returns true when the condition holds; `what` names it for the timeout message.
@@ -281,7 +280,11 @@ class Waiter {
     const auto now = clock_->Monotonic();
     if (now - last_check_ < 1s) return Status::Ok();
     last_check_ = now;
-    PG2I_ASSIGN_OR_RETURN(auto report, Gather(cfg_, src_, coord_));
+    // Only who owns the pipeline matters here, not the whole report.
+    Report report;
+    report.schema = cfg_.state.coordinator_schema;
+    report.set_up = true;  // WaitCaughtUp checked it
+    PG2I_ASSIGN_OR_RETURN(report.owner, coord::InspectOwner(coord_.connection(), report.schema));
     if (report.owner.alive) {
       last_alive_ = now;
       if (needs_materializer && report.owner.recorded && report.owner.command == "stream-only") {
@@ -296,7 +299,6 @@ class Waiter {
   }
 
   const config::Config& cfg_;
-  pg::Connection& src_;
   coord::PgCoordinator& coord_;
   Clock* clock_;
   Clock::MonoTime deadline_;
@@ -317,7 +319,7 @@ Status WaitCaughtUp(const config::Config& cfg, pg::Connection& src, coord::PgCoo
                         src.QueryScalar("SELECT pg_logical_emit_message(true, 'pg2iceberg', "
                                         "'status --wait')::text"));
   PG2I_ASSIGN_OR_RETURN(Lsn marker, Lsn::Parse(marker_text));
-  Waiter w(cfg, src, coord, timeout);
+  Waiter w(cfg, coord, timeout);
   const std::string slot = cfg.source.logical.slot_name;
   PG2I_RETURN_IF_ERROR(w.Until(
       [&]() -> Result<bool> {

@@ -35,16 +35,6 @@ struct Raw {
 
 bool IsSecretKind(OptionKind k) { return k == OptionKind::kSecret || k == OptionKind::kSecretUrl; }
 
-bool LooksSecret(std::string_view key) {
-  std::string k(key);
-  for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* word : {"secret", "token", "password", "credential", "authorization",
-                           "api-key", "apikey", "access-key", "session"}) {
-    if (k.find(word) != std::string::npos) return true;
-  }
-  return false;
-}
-
 // True if some scalar key lives below `prefix` (a YAML section we know).
 bool IsKnownSection(const std::string& prefix) {
   if (prefix == "sink.catalog_props") return true;
@@ -1067,6 +1057,16 @@ std::string Config::Redacted() const {
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns) {
   return IcebergTableName{table.iceberg_namespace.empty() ? default_ns : table.iceberg_namespace,
                           table.iceberg_name.empty() ? table.name.table : table.iceberg_name};
+}
+
+bool LooksSecret(std::string_view key) {
+  std::string k(key);
+  for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* word : {"secret", "token", "password", "credential", "authorization",
+                           "api-key", "apikey", "access-key", "session"}) {
+    if (k.find(word) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace pg2iceberg::config

@@ -88,6 +88,9 @@ struct IcebergTableName {
 };
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns);
 
+// Whether a free-form key (sink.catalog_props) names a secret whose value must not be shown.
+bool LooksSecret(std::string_view key);
+
 enum class SourceMode { kLogical, kQuery };
 enum class CatalogType { kSql, kRest };
 enum class CatalogAuth { kNone, kBearer, kOAuth2, kSigV4 };
