@@ -75,7 +75,8 @@ Result<stage::StagedRelation> Discover(pg::Connection& conn, const config::Table
     if (!m.warning.empty()) {
       log::Warn(m.warning, {{"table", rel.table}, {"column", c.name}});
     }
-    rel.columns.push_back(stage::StagedColumn{c.name, c.base_type_oid, c.typmod, m.type, c.nullable});
+    rel.columns.push_back(
+        stage::StagedColumn{c.name, c.base_type_oid, c.typmod, m.type, c.nullable, c.attnum});
   }
   for (const std::string& k : key) {
     for (size_t i = 0; i < rel.columns.size(); ++i) {
@@ -243,6 +244,7 @@ Status CheckWarehouse(const config::Config& cfg, coord::Coordinator& coord) {
 struct Created {
   bool slot = false;
   bool publication = false;
+  bool ddl_trigger = false;
 };
 
 // A configured table that cannot be replicated is a configuration error (exit 2).
@@ -324,6 +326,17 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     log::Info("created publication", {{"publication", cfg.source.logical.publication_name}});
   }
   for (const auto& a : pub->added) log::Info("added table to publication", {{"table", a}});
+  PG2I_ASSIGN_OR_RETURN(pg::DdlTrigger trigger,
+                        pg::EnsureDdlTrigger(*conn, cfg.state.coordinator_schema));
+  if (trigger == pg::DdlTrigger::kInstalled) {
+    created->ddl_trigger = true;
+    log::Info("created DDL event trigger (exact column renames and drops)",
+              {{"trigger", pg::DdlTriggerName(cfg.state.coordinator_schema)}});
+  } else if (trigger == pg::DdlTrigger::kNotPermitted) {
+    log::Info("column renames and drops are tracked best-effort: creating the DDL event trigger "
+              "needs a superuser (see docs/schema-changes.md)",
+              {{"user", cfg.source.postgres.user}});
+  }
 
   PG2I_ASSIGN_OR_RETURN(p.replication,
                         pg::ReplicationConnection::Connect(cfg.source.postgres.ConnString(),
@@ -636,6 +649,9 @@ void ReportLeftovers(const config::Config& cfg, Session& session) {
           (*src)->Exec("DROP PUBLICATION IF EXISTS " + pg::QuoteIdent(pub)).ok()) {
         also = " and publication " + pub;
       }
+      if (session.created.ddl_trigger) {
+        (void)pg::DropDdlTrigger(**src, cfg.state.coordinator_schema);
+      }
       std::fprintf(stderr, "note: removed replication slot %s%s that this run created; "
                            "nothing had been replicated yet\n", slot.c_str(), also.c_str());
       return;
@@ -786,6 +802,12 @@ int RunCleanup(const config::Config& cfg) {
     }
     PG2I_RETURN_IF_ERROR(src->Exec("DROP PUBLICATION IF EXISTS " +
                                    pg::QuoteIdent(cfg.source.logical.publication_name)));
+    if (Status t = pg::DropDdlTrigger(*src, cfg.state.coordinator_schema); !t.ok()) {
+      std::printf("could not drop the DDL event trigger %s (%s); a superuser can: DROP EVENT "
+                  "TRIGGER %s;\n",
+                  pg::DdlTriggerName(cfg.state.coordinator_schema).c_str(), t.ToString().c_str(),
+                  pg::QuoteIdent(pg::DdlTriggerName(cfg.state.coordinator_schema)).c_str());
+    }
     std::printf("dropped publication %s (if it existed)\n",
                 cfg.source.logical.publication_name.c_str());
     PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));

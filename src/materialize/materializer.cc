@@ -11,6 +11,7 @@
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
 #include "iceberg/snapshot_producer.h"
+#include "materialize/columns.h"
 #include "stage/staged_file.h"
 
 namespace pg2iceberg::materialize {
@@ -93,14 +94,6 @@ std::string TransformText(const config::PartitionField& p) {
       return "truncate[" + std::to_string(p.param) + "]";
   }
   return "identity";
-}
-
-bool CanWiden(const Type& from, const Type& to) {
-  if (from == to) return true;
-  if (from.id == TypeId::kInt && to.id == TypeId::kLong) return true;
-  if (from.id == TypeId::kFloat && to.id == TypeId::kDouble) return true;
-  return from.id == TypeId::kDecimal && to.id == TypeId::kDecimal && from.scale == to.scale &&
-         from.precision <= to.precision;
 }
 
 const iceberg::PartitionSpec* UnpartitionedSpec(const iceberg::TableMetadata& m) {
@@ -313,6 +306,11 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     }
     req.properties = IdentityProperties(table, options_.system_identifier);
     req.properties["format-version"] = "2";
+    std::map<int32_t, int> attnums;
+    for (size_t i = 0; i < latest.columns.size(); ++i) {
+      if (latest.columns[i].attnum > 0) attnums[static_cast<int32_t>(i + 1)] = latest.columns[i].attnum;
+    }
+    if (!attnums.empty()) req.properties[kColumnAttnumsProperty] = FormatColumnAttnums(attnums);
     auto created = catalog_->CreateTable(ident, req);
     if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
       created = catalog_->LoadTable(ident);
@@ -330,41 +328,37 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     PG2I_ASSIGN_OR_RETURN(loaded, catalog_->CommitTable(
                                       {ident, {}, {iceberg::TableUpdate::AddSpec(iceberg::PartitionSpec{-1, {}})}}));
   }
-  {
+  PG2I_ASSIGN_OR_RETURN(ColumnPlan plan, PlanColumns(loaded.metadata, latest, table));
+  if (plan.schema_changed || plan.attnums_changed) {
     const Schema& cur = *loaded.metadata.CurrentSchema();
-    std::vector<Field> next = cur.fields();
-    bool changed = false;
-    for (const auto& col : latest.columns) {
-      auto it = std::find_if(next.begin(), next.end(), [&](const Field& f) { return f.name == col.name; });
-      if (it == next.end()) {
-        next.push_back(Field{0, col.name, false, iceberg::DataType::Primitive(col.type), "", {}, {}});
-        changed = true;
-      } else if (it->type.is_primitive() && !(it->type.primitive == col.type)) {
-        if (!CanWiden(it->type.primitive, col.type)) {
-          if (CanWiden(col.type, it->type.primitive)) continue;  // narrower source: fine
-          return FailedPrecondition(
-              "column " + col.name + " of " + table + " changed from " +
-              it->type.primitive.ToString() + " to " + col.type.ToString() +
-              ", which Iceberg cannot evolve in place; add a new column instead, or drop and "
-              "re-create the Iceberg table and re-snapshot");
-        }
-        it->type = iceberg::DataType::Primitive(col.type);
-        changed = true;
-      }
+    std::vector<iceberg::TableUpdate> updates;
+    if (plan.schema_changed) {
+      updates.push_back(iceberg::TableUpdate::AddSchema(
+          Schema(cur.schema_id() + 1, plan.fields, cur.identifier_field_ids()),
+          plan.last_column_id));
+      updates.push_back(iceberg::TableUpdate::SetCurrentSchema(-1));
     }
-    if (changed) {
-      int32_t next_id = loaded.metadata.last_column_id;
-      for (Field& f : next) {
-        if (f.id == 0) f.id = ++next_id;
-      }
-      Schema s(cur.schema_id() + 1, next, cur.identifier_field_ids());
-      PG2I_ASSIGN_OR_RETURN(
-          loaded, catalog_->CommitTable(
-                      {ident,
-                       {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())},
-                       {iceberg::TableUpdate::AddSchema(s, next_id),
-                        iceberg::TableUpdate::SetCurrentSchema(-1)}}));
-      log::Info("evolved Iceberg schema", {{"table", ident.ToString()}});
+    updates.push_back(iceberg::TableUpdate::SetProperties(
+        {{kColumnAttnumsProperty, FormatColumnAttnums(plan.attnums)}}));
+    PG2I_ASSIGN_OR_RETURN(
+        loaded, catalog_->CommitTable(
+                    {ident,
+                     {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())},
+                     std::move(updates)}));
+    auto joined = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+      return out;
+    };
+    if (plan.schema_changed) {
+      log::Info("evolved Iceberg schema", {{"table", ident.ToString()},
+                                           {"renamed", joined(plan.renamed)},
+                                           {"dropped", joined(plan.dropped)}});
+    }
+    if (!plan.kept.empty()) {
+      log::Warn("columns dropped in PostgreSQL stay in the Iceberg schema (key or partition "
+                "source); they read NULL from now on",
+                {{"table", ident.ToString()}, {"columns", joined(plan.kept)}});
     }
   }
   const Schema& schema = *loaded.metadata.CurrentSchema();
@@ -382,12 +376,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   for (size_t fi = 0; fi < files.size(); ++fi) {
     const auto& f = files[fi];
     offset = entries[fi].start_offset;
-    std::vector<int> col_of(fields.size(), -1);
-    for (size_t i = 0; i < fields.size(); ++i) {
-      for (size_t c = 0; c < f.relation.columns.size(); ++c) {
-        if (f.relation.columns[c].name == fields[i].name) col_of[i] = static_cast<int>(c);
-      }
-    }
+    const std::vector<int> col_of = ColumnsOf(fields, plan.attnums, f.relation);
     for (const auto& sc : f.changes) {
       const int64_t this_offset = offset++;
       if (this_offset < cursor.offset) continue;

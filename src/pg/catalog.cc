@@ -143,6 +143,57 @@ Result<std::vector<std::string>> EffectivePrimaryKey(const TableInfo& table,
   return table.primary_key;
 }
 
+std::string DdlTriggerName(const std::string& schema) {
+  return ("pg2iceberg_columns_" + schema).substr(0, 63);
+}
+
+Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema) {
+  const std::string name = DdlTriggerName(schema);
+  PG2I_ASSIGN_OR_RETURN(
+      std::string present,
+      conn.QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = " + QuoteLiteral(name)));
+  if (present != "0") return DdlTrigger::kPresent;
+  PG2I_ASSIGN_OR_RETURN(
+      std::string super,
+      conn.QueryScalar("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user"));
+  if (super != "true") return DdlTrigger::kNotPermitted;
+  const std::string fn = QuoteIdent(schema) + ".pg2iceberg_columns()";
+  PG2I_RETURN_IF_ERROR(conn.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema)));
+  PG2I_RETURN_IF_ERROR(conn.Exec("CREATE OR REPLACE FUNCTION " + fn + R"sql( RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+    DECLARE r record;
+    BEGIN
+      FOR r IN SELECT DISTINCT c.oid, n.nspname, c.relname
+                 FROM pg_event_trigger_ddl_commands() d
+                 JOIN pg_class c ON c.oid = d.objid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p') LOOP
+        PERFORM pg_logical_emit_message(true, 'pg2iceberg.columns',
+          json_build_object('schema', r.nspname, 'table', r.relname, 'columns',
+            (SELECT coalesce(json_agg(json_build_array(a.attnum, a.attname) ORDER BY a.attnum),
+                             '[]'::json)
+               FROM pg_attribute a
+              WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+                AND a.attgenerated = ''))::text);
+      END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'pg2iceberg: column map not emitted: %', SQLERRM;
+    END $fn$)sql"));
+  PG2I_RETURN_IF_ERROR(conn.Exec("DROP EVENT TRIGGER IF EXISTS " + QuoteIdent(name)));
+  PG2I_RETURN_IF_ERROR(conn.Exec("CREATE EVENT TRIGGER " + QuoteIdent(name) +
+                                 " ON ddl_command_end WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION " +
+                                 fn));
+  return DdlTrigger::kInstalled;
+}
+
+Status DropDdlTrigger(Connection& conn, const std::string& schema) {
+  PG2I_RETURN_IF_ERROR(conn.Exec("DROP EVENT TRIGGER IF EXISTS " + QuoteIdent(DdlTriggerName(schema))));
+  PG2I_RETURN_IF_ERROR(
+      conn.Exec("DROP FUNCTION IF EXISTS " + QuoteIdent(schema) + ".pg2iceberg_columns()"));
+  (void)conn.Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(schema));  // fails while not empty
+  return Status::Ok();
+}
+
 Result<PublicationReport> EnsurePublication(Connection& conn, const std::string& publication,
                                             const std::vector<TableInfo>& tables) {
   PublicationReport report;

@@ -64,6 +64,16 @@ struct PublicationReport {
 Result<PublicationReport> EnsurePublication(Connection& conn, const std::string& publication,
                                             const std::vector<TableInfo>& tables);
 
+// The DDL event trigger that makes column identity exact: after every ALTER TABLE it emits a
+// transactional logical message (prefix "pg2iceberg.columns") with the table's attnum → name
+// map, which the stream carries in WAL order. Its function lives in `schema` (created if
+// missing); a failure inside it only raises a WARNING, never fails the user's DDL.
+enum class DdlTrigger { kPresent, kInstalled, kNotPermitted };
+Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema);
+// Removes what EnsureDdlTrigger created (the schema only when it is empty).
+Status DropDdlTrigger(Connection& conn, const std::string& schema);
+std::string DdlTriggerName(const std::string& schema);
+
 struct SlotInfo {
   std::string name;
   std::string plugin;

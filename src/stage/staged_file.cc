@@ -58,7 +58,8 @@ std::string RelationJson(const StagedRelation& r) {
                     {"type_oid", c.type_oid},
                     {"typmod", c.typmod},
                     {"type", c.type.ToString()},
-                    {"nullable", c.nullable}});
+                    {"nullable", c.nullable},
+                    {"attnum", c.attnum}});
   }
   return j.dump();
 }
@@ -76,6 +77,7 @@ Result<StagedRelation> ParseRelation(const std::string& text) {
       col.typmod = c.at("typmod").get<int32_t>();
       PG2I_ASSIGN_OR_RETURN(col.type, Type::Parse(c.at("type").get<std::string>()));
       col.nullable = c.at("nullable").get<bool>();
+      col.attnum = c.value("attnum", 0);  // absent in files staged by older versions
       r.columns.push_back(std::move(col));
     }
     for (int k : r.key) {

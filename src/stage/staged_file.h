@@ -32,6 +32,9 @@ struct StagedColumn {
   int32_t typmod = -1;
   Type type;              // Iceberg type
   bool nullable = true;
+  // PostgreSQL's attribute number: a column's identity across renames. 0 when unknown (files
+  // staged before it was recorded): such columns are matched by name.
+  int attnum = 0;
   bool operator==(const StagedColumn&) const = default;
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "base/crash_point.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -82,7 +84,16 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
   auto it = relations_.find(config::TableName{rel.nspname, rel.relname}.ToString());
   if (it == relations_.end()) return Status::Ok();  // a table we do not replicate
   relid_to_table_[rel.relation_id.value()] = it->first;
-  // Did the shape change (ALTER TABLE)? Compare names and declared types.
+  // The attnum of each column as of this point of the WAL, where the DDL event trigger said.
+  std::vector<int> attnums(rel.columns.size(), 0);
+  if (auto d = ddl_attnums_.find(it->first); d != ddl_attnums_.end()) {
+    for (size_t i = 0; i < rel.columns.size(); ++i) {
+      auto a = d->second.find(rel.columns[i].name);
+      if (a != d->second.end()) attnums[i] = a->second;
+    }
+  }
+  const bool exact = std::all_of(attnums.begin(), attnums.end(), [](int a) { return a > 0; });
+  // Did the shape change (ALTER TABLE)? Compare names, declared types and attnums.
   const StagedRelation& cur = *it->second;
   bool same = cur.columns.size() == rel.columns.size();
   for (size_t i = 0; same && i < rel.columns.size(); ++i) {
@@ -90,20 +101,93 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
     // changed: one extra discovery query per Relation message, which is rare.
     same = cur.columns[i].name == rel.columns[i].name &&
            cur.columns[i].type_oid == rel.columns[i].type_oid &&
-           cur.columns[i].typmod == rel.columns[i].type_modifier;
+           cur.columns[i].typmod == rel.columns[i].type_modifier &&
+           (!exact || cur.columns[i].attnum == attnums[i]);
   }
-  if (!same) {
-    PG2I_ASSIGN_OR_RETURN(StagedRelation fresh, rediscover_(it->first));
-    if (fresh.columns.size() != rel.columns.size()) {
-      return FailedPrecondition("table " + it->first + " changed again while being read (" +
-                                std::to_string(rel.columns.size()) + " columns in the stream, " +
-                                std::to_string(fresh.columns.size()) + " in the catalog)");
+  if (same && exact) return Status::Ok();
+  // Without the event trigger a column dropped and added again under the same name and type
+  // looks the same in the stream; the catalog tells (exact when we are not behind).
+  PG2I_ASSIGN_OR_RETURN(StagedRelation fresh, rediscover_(it->first));
+  if (same && !exact) {
+    bool moved = fresh.columns.size() == cur.columns.size();
+    for (size_t i = 0; moved && i < cur.columns.size(); ++i) {
+      moved = fresh.columns[i].name == cur.columns[i].name;
     }
-    log::Info("table schema changed", {{"table", it->first},
-                                       {"columns", static_cast<int64_t>(fresh.columns.size())}});
-    it->second = std::make_shared<const StagedRelation>(std::move(fresh));
+    if (!moved) return Status::Ok();  // the catalog is further on; keep what we have
+    same = true;
+    for (size_t i = 0; i < cur.columns.size(); ++i) {
+      same = same && fresh.columns[i].attnum == cur.columns[i].attnum;
+    }
   }
+  if (same) return Status::Ok();
+  if (exact) {
+    // Each column's type: as we had it when the stream's type is unchanged, else the catalog's
+    // column of the same attnum, else the stream's own (a column the catalog no longer has).
+    StagedRelation by_attnum = fresh;
+    by_attnum.columns.clear();
+    by_attnum.key.clear();
+    for (size_t i = 0; i < rel.columns.size(); ++i) {
+      const pg::RelationColumn& rc = rel.columns[i];
+      auto with_attnum = [&](const std::vector<StagedColumn>& cols) {
+        return std::find_if(cols.begin(), cols.end(),
+                            [&](const StagedColumn& x) { return x.attnum == attnums[i]; });
+      };
+      StagedColumn col;
+      if (auto c = with_attnum(cur.columns);
+          c != cur.columns.end() && c->type_oid == rc.type_oid && c->typmod == rc.type_modifier) {
+        col = *c;
+      } else if (auto f = with_attnum(fresh.columns); f != fresh.columns.end()) {
+        col = *f;
+      } else {
+        col = StagedColumn{rc.name, rc.type_oid, rc.type_modifier,
+                           pg::MapType(rc.type_oid, rc.type_modifier).type, true, attnums[i]};
+      }
+      col.name = rc.name;
+      by_attnum.columns.push_back(std::move(col));
+    }
+    // The key: the catalog's (configured or primary), else the one we had, by attnum.
+    auto key_of = [&](const StagedRelation& from) {
+      std::vector<int> key;
+      for (int k : from.key) {
+        for (size_t i = 0; i < by_attnum.columns.size(); ++i) {
+          if (by_attnum.columns[i].attnum == from.columns[static_cast<size_t>(k)].attnum) {
+            key.push_back(static_cast<int>(i));
+          }
+        }
+      }
+      return key.size() == from.key.size() ? key : std::vector<int>{};
+    };
+    by_attnum.key = key_of(fresh);
+    if (by_attnum.key.empty()) by_attnum.key = key_of(cur);
+    fresh = std::move(by_attnum);
+  } else if (fresh.columns.size() != rel.columns.size()) {
+    return FailedPrecondition("table " + it->first + " changed again while being read (" +
+                              std::to_string(rel.columns.size()) + " columns in the stream, " +
+                              std::to_string(fresh.columns.size()) + " in the catalog)");
+  } else {
+    // Best effort: the catalog's attnums, position by position, under the stream's names.
+    for (size_t i = 0; i < rel.columns.size(); ++i) fresh.columns[i].name = rel.columns[i].name;
+  }
+  log::Info("table schema changed", {{"table", it->first},
+                                     {"columns", static_cast<int64_t>(fresh.columns.size())},
+                                     {"exact", exact}});
+  it->second = std::make_shared<const StagedRelation>(std::move(fresh));
   return Status::Ok();
+}
+
+void WalWriter::OnColumnsMessage(const pg::LogicalMessageMsg& msg) {
+  try {
+    const auto j = nlohmann::json::parse(msg.content);
+    const std::string table =
+        config::TableName{j.at("schema").get<std::string>(), j.at("table").get<std::string>()}
+            .ToString();
+    if (!relations_.count(table)) return;
+    std::map<std::string, int> columns;
+    for (const auto& c : j.at("columns")) columns[c.at(1).get<std::string>()] = c.at(0).get<int>();
+    ddl_attnums_[table] = std::move(columns);
+  } catch (const std::exception& e) {
+    log::Warn("ignored a malformed column map from the DDL event trigger", {{"error", e.what()}});
+  }
 }
 
 Result<std::vector<Value>> WalWriter::Typed(const StagedRelation& rel, const pg::Tuple& t,
@@ -287,6 +371,8 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     current_xid_ = Xid();
   } else if (auto* rel = std::get_if<RelationMsg>(&m)) {
     PG2I_RETURN_IF_ERROR(OnRelation(*rel));
+  } else if (auto* lm = std::get_if<LogicalMessageMsg>(&m)) {
+    if (lm->prefix == kColumnsMessagePrefix) OnColumnsMessage(*lm);
   } else if (auto* ins = std::get_if<InsertMsg>(&m)) {
     auto t = relid_to_table_.find(ins->relation_id.value());
     if (t == relid_to_table_.end()) return Status::Ok();

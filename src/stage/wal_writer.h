@@ -66,6 +66,10 @@ class MessageSource {
   virtual Lsn server_wal_end() const { return Lsn(); }
 };
 
+// Prefix of the transactional logical messages the DDL event trigger emits after ALTER TABLE:
+// {"schema": …, "table": …, "columns": [[attnum, name], …]} (see docs/schema-changes.md).
+inline constexpr char kColumnsMessagePrefix[] = "pg2iceberg.columns";
+
 class WalWriter {
  public:
   // `relations`: configured tables ("schema.table") → their staged shape, from discovery.
@@ -122,6 +126,8 @@ class WalWriter {
 
   Status Handle(pg::ReplicationStream::Received r);
   Status OnRelation(const pg::RelationMsg& rel);
+  // A column map from the DDL event trigger (kColumnsMessagePrefix), in WAL order.
+  void OnColumnsMessage(const pg::LogicalMessageMsg& msg);
   Result<std::vector<Value>> Typed(const StagedRelation& rel, const pg::Tuple& t,
                                    std::vector<int>* unchanged);
   Status AddRow(Xid row_xid, const std::string& table, fold::Change change);
@@ -143,6 +149,8 @@ class WalWriter {
   Clock* clock_;
 
   std::map<uint32_t, std::string> relid_to_table_;  // configured tables only
+  // Configured table → column name → attnum, as of the last DDL event trigger message seen.
+  std::map<std::string, std::map<std::string, int>> ddl_attnums_;
   Xid current_xid_;
   Txn current_;                      // the open non-streamed transaction
   std::map<Xid, Txn> streams_;       // open streamed transactions by top-level xid

@@ -89,8 +89,9 @@ class WalWriterIntegrationTest : public ::testing::Test {
     std::shared_ptr<io::FileIO> fio = io::ArrowFileIO::MakeLocal();
     WalWriter writer(
         std::move(stream), &coord, fio, {{rel.table, rel}},
-        [](const std::string& t) -> Result<StagedRelation> {
-          return FailedPrecondition("unexpected rediscovery of " + t);
+        [rel](const std::string& t) -> Result<StagedRelation> {
+          if (t != rel.table) return FailedPrecondition("unexpected rediscovery of " + t);
+          return rel;
         },
         wo);
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <optional>
 #include <set>
 
 #include "base/clock.h"
@@ -48,8 +49,8 @@ class ScriptedSource final : public MessageSource {
 StagedRelation Relation() {
   StagedRelation rel;
   rel.table = "public.t";
-  rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false},
-                 {"pad", 25, -1, Type{TypeId::kString}, true}};
+  rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false, 1},
+                 {"pad", 25, -1, Type{TypeId::kString}, true, 2}};
   rel.key = {0};
   return rel;
 }
@@ -76,8 +77,9 @@ class WalWriterTest : public ::testing::Test {
     std::map<std::string, StagedRelation> rels{{"public.t", Relation()}};
     writer_ = std::make_unique<WalWriter>(
         std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
-        [](const std::string& t) -> Result<StagedRelation> {
-          return FailedPrecondition("unexpected rediscovery of " + t);
+        [this](const std::string& t) -> Result<StagedRelation> {
+          if (t != "public.t") return FailedPrecondition("unexpected rediscovery of " + t);
+          return catalog_;
         },
         o);
     pg::RelationMsg rel;
@@ -160,12 +162,82 @@ class WalWriterTest : public ::testing::Test {
     return out;
   }
 
+  // The relation as the catalog reports it now (the WAL writer's rediscovery).
+  StagedRelation catalog_ = Relation();
   FakeClock clock_;
   std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>(&clock_);
   coord::MemoryCoordinator coord_{&clock_};
   std::deque<pg::Message> script_;
   std::unique_ptr<WalWriter> writer_;
 };
+
+// Column identity (docs/schema-changes.md): the relation each staged file carries names every
+// column's attnum as of that point of the WAL.
+class WalWriterColumnsTest : public WalWriterTest {
+ protected:
+  // One transaction: optionally the event trigger's column map, then a Relation message with
+  // `names`, then one insert; returns the relation of the staged file it lands in.
+  StagedRelation Alter(std::vector<std::string> names, std::optional<std::string> ddl_message) {
+    script_.push_back(pg::BeginMsg{Lsn(next_lsn_), {}, Xid(700)});
+    if (ddl_message) {
+      script_.push_back(pg::LogicalMessageMsg{Xid(), true, Lsn(next_lsn_), kColumnsMessagePrefix, *ddl_message});
+    }
+    pg::RelationMsg rel;
+    rel.relation_id = RelationId(kRelId);
+    rel.nspname = "public";
+    rel.relname = "t";
+    rel.columns = {{true, names[0], 23, -1}, {false, names[1], 25, -1}};
+    script_.push_back(rel);
+    script_.push_back(Insert(1));
+    script_.push_back(pg::CommitMsg{0, Lsn(next_lsn_), Lsn(next_lsn_ + 8), {}});
+    next_lsn_ += 100;
+    Run();
+    EXPECT_TRUE(writer_->Flush().ok());
+    auto entries = coord_.ReadLog("public.t", -1, 1'000'000);
+    EXPECT_TRUE(entries.ok() && !entries->empty());
+    if (!entries.ok() || entries->empty()) return {};
+    auto d = DecodeStagedFile(io_, entries->back().uri);
+    EXPECT_TRUE(d.ok());
+    return d.ok() ? d->relation : StagedRelation{};
+  }
+  static std::vector<std::pair<std::string, int>> Columns(const StagedRelation& r) {
+    std::vector<std::pair<std::string, int>> out;
+    for (const auto& c : r.columns) out.emplace_back(c.name, c.attnum);
+    return out;
+  }
+  uint64_t next_lsn_ = 1000;
+};
+
+TEST_F(WalWriterColumnsTest, EventTriggerMessageGivesAttnumsInWalOrder) {
+  // Renamed pad → note, and the catalog has moved on since (note dropped, pad re-added as 3):
+  // the message, not the catalog, says which column the stream's "note" is.
+  catalog_.columns[1].attnum = 3;
+  EXPECT_EQ(Columns(Alter({"id", "note"}, R"({"schema":"public","table":"t","columns":[[1,"id"],[2,"note"]]})")),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 2}}));
+  // Dropped and added again under the same name and type: the stream looks unchanged.
+  EXPECT_EQ(Columns(Alter({"id", "note"}, R"({"schema":"public","table":"t","columns":[[1,"id"],[4,"note"]]})")),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 4}}));
+  // Another table's map, and a malformed one, change nothing.
+  EXPECT_EQ(Columns(Alter({"id", "note"}, R"({"schema":"public","table":"u","columns":[[1,"id"],[9,"note"]]})")),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 4}}));
+  EXPECT_EQ(Columns(Alter({"id", "note"}, "{not json")),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 4}}));
+}
+
+TEST_F(WalWriterColumnsTest, WithoutTheTriggerTheCatalogTellsWhenItAgrees) {
+  // Dropped and added again under the same name (no message): the catalog's attnum.
+  catalog_.columns[1].attnum = 3;
+  EXPECT_EQ(Columns(Alter({"id", "pad"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"pad", 3}}));
+  // Renamed: positions agree, the stream's names win.
+  EXPECT_EQ(Columns(Alter({"id", "note"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 3}}));
+  // The catalog is further on (renamed again): the stream's shape stands, nothing guessed.
+  catalog_.columns[1].name = "later";
+  catalog_.columns[1].attnum = 5;
+  EXPECT_EQ(Columns(Alter({"id", "note"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 3}}));
+}
 
 TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {
   Plain(10, {1, 2, 3}, 0x100);

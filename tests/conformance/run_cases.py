@@ -339,10 +339,7 @@ def sweep_orphaned_dirs() -> None:
 # Cases whose reference expects behaviour pg2iceberg does not have yet, with the issue that
 # brings it. Such a case failing is reported (XFAIL) but does not fail the run; such a case
 # passing fails the run (XPASS), so the entry is removed when the fix lands.
-EXPECTED_FAILURES = {
-    "00031_schema_rename_column": "a renamed column keeps its values: needs column identity "
-                                  "(issue 13, data safety)",
-}
+EXPECTED_FAILURES: Dict[str, str] = {}
 
 
 def run_configuration(kind: str, cases: List[str], binary: str, root: str, wait_timeout: float,

@@ -614,5 +614,86 @@ TEST_F(OperatorTest, ATableRecreatedWhileRunningStopsThePipelineWithTheWayOut) {
   EXPECT_THAT(out, HasSubstr("pg_rows=1 iceberg_rows=1 missing=0 extra=0"));
 }
 
+// Column identity (issue 13): a renamed column keeps its values, a dropped one leaves the
+// Iceberg schema, one dropped and added again under the same name is a new (empty) column. With
+// the DDL event trigger (a superuser pipeline) this holds even for DDL made while pg2iceberg was
+// stopped; without it (fallback) while it runs and is caught up.
+class ColumnIdentityTest : public OperatorTest {
+ protected:
+  // Renames, drops and re-adds while `run` runs and is caught up; returns the config.
+  std::string ChangeWhileRunning(const std::string& tag, const std::string& user) {
+    const std::string config = Setup(tag, user);
+    if (user != "postgres") {
+      PG2I_EXPECT_OK(pg_->Exec("CREATE ROLE " + user + " LOGIN REPLICATION; ALTER TABLE " + table_ +
+                               " OWNER TO " + user + "; GRANT CREATE ON DATABASE postgres TO " + user));
+    }
+    auto run = StartRun(config);
+    EXPECT_NE(run, nullptr);
+    if (run == nullptr) return config;
+    std::string out;
+    EXPECT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+    for (const std::string sql : {
+             "ALTER TABLE T RENAME COLUMN v TO v2",
+             "UPDATE T SET v2 = 'renamed' WHERE id = 1",
+             "ALTER TABLE T DROP COLUMN d",
+             "ALTER TABLE T ADD COLUMN d float8",
+             "UPDATE T SET d = 7 WHERE id = 2",
+             "ALTER TABLE T ADD COLUMN gone int; UPDATE T SET gone = id WHERE id < 5",
+             "ALTER TABLE T DROP COLUMN gone; INSERT INTO T (id, v2) VALUES (51, 'after')"}) {
+      std::string q = sql;
+      for (size_t p = q.find(" T "); p != std::string::npos; p = q.find(" T ", p)) {
+        q.replace(p + 1, 1, table_);
+      }
+      PG2I_EXPECT_OK(pg_->Exec(q));
+      // One materializer cycle between statements: each change reaches Iceberg on its own.
+      EXPECT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+    }
+    EXPECT_TRUE(run->Terminate(30s).ok());
+    return config;
+  }
+  void ExpectVerified(const std::string& config, int64_t rows) {
+    std::string out;
+    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+    EXPECT_THAT(out, HasSubstr("pg_rows=" + std::to_string(rows) + " iceberg_rows=" +
+                               std::to_string(rows) + " missing=0 extra=0 different=0 duplicates=0 OK"));
+  }
+};
+
+TEST_F(ColumnIdentityTest, ExactWithTheEventTriggerEvenForDdlWhileStopped) {
+  const std::string config = ChangeWhileRunning("colid", "postgres");
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = "
+                              "'pg2iceberg_columns__coord_colid'"),
+            "1");
+  ExpectVerified(config, 51);
+  // While stopped: renamed twice with a change in between, a column added and dropped, and a
+  // column dropped and re-added; the stream replays it in WAL order on the next start.
+  PG2I_ASSERT_OK(pg_->Exec(
+      "ALTER TABLE colid_t RENAME COLUMN v2 TO v3; UPDATE colid_t SET v3 = 'late' WHERE id = 3; "
+      "ALTER TABLE colid_t RENAME COLUMN v3 TO v4; ALTER TABLE colid_t ADD COLUMN x int; "
+      "ALTER TABLE colid_t DROP COLUMN x; ALTER TABLE colid_t DROP COLUMN d; "
+      "ALTER TABLE colid_t ADD COLUMN d float8; UPDATE colid_t SET v4 = 'last' WHERE id = 4"));
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  ExpectVerified(config, 51);
+  // cleanup removes the trigger with the rest of the pipeline.
+  ASSERT_TRUE(RunCommand(config, {"cleanup"}, &out).success()) << out;
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = "
+                              "'pg2iceberg_columns__coord_colid'"),
+            "0");
+}
+
+TEST_F(ColumnIdentityTest, BestEffortWithoutASuperuserWhileCaughtUp) {
+  // No event trigger of any pipeline in this database: the messages are database-wide.
+  PG2I_ASSERT_OK(pg_->Exec("DO $$ DECLARE t text; BEGIN FOR t IN SELECT evtname FROM "
+                           "pg_event_trigger LOOP EXECUTE format('DROP EVENT TRIGGER %I', t); "
+                           "END LOOP; END $$"));
+  const std::string config = ChangeWhileRunning("colfb", "colfb_role");
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_event_trigger"), "0");
+  ExpectVerified(config, 51);
+}
+
 }  // namespace
 }  // namespace pg2iceberg

@@ -1,0 +1,55 @@
+// Column identity: which Iceberg field mirrors which PostgreSQL column.
+//
+// A column is identified by its PostgreSQL attribute number (attnum), not by its name: a renamed
+// column keeps its Iceberg field id (the field is renamed), a dropped column's field leaves the
+// current schema (older snapshots keep it), and a column dropped and added again under the same
+// name is a new field. The field-id → attnum map lives in the Iceberg table's property
+// `pg2iceberg.source.column-attnums` ("3:3,4:5"), updated in the same commit as the schema.
+// Columns whose attnum is unknown (files staged by older versions) and fields without an entry
+// (tables written by older versions, or columns another engine added) are matched by name.
+// See docs/schema-changes.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "iceberg/metadata.h"
+#include "iceberg/schema.h"
+#include "stage/staged_file.h"
+
+namespace pg2iceberg::materialize {
+
+inline constexpr char kColumnAttnumsProperty[] = "pg2iceberg.source.column-attnums";
+
+// Field id → attnum, from the property's text; malformed entries are skipped.
+std::map<int32_t, int> ParseColumnAttnums(const std::string& text);
+std::string FormatColumnAttnums(const std::map<int32_t, int>& attnums);
+
+// True when Iceberg can change a field's type from `from` to `to` in place.
+bool CanWiden(const Type& from, const Type& to);
+
+struct ColumnPlan {
+  std::vector<iceberg::Field> fields;  // the current schema's fields after evolution
+  std::map<int32_t, int> attnums;      // field id → attnum for the fields above that have one
+  int32_t last_column_id = 0;
+  bool schema_changed = false;
+  bool attnums_changed = false;
+  std::vector<std::string> renamed;  // "a → b", for the log
+  std::vector<std::string> dropped;
+  std::vector<std::string> kept;     // dropped in PostgreSQL, kept because Iceberg needs them
+};
+
+// The schema that mirrors `latest` (the newest staged relation of `table`), evolved from the
+// table's current schema. Refuses type changes Iceberg cannot make in place.
+Result<ColumnPlan> PlanColumns(const iceberg::TableMetadata& m, const stage::StagedRelation& latest,
+                               const std::string& table);
+
+// For each of `fields`, the index of the column of `relation` holding its value, or -1.
+std::vector<int> ColumnsOf(const std::vector<iceberg::Field>& fields,
+                           const std::map<int32_t, int>& attnums,
+                           const stage::StagedRelation& relation);
+
+}  // namespace pg2iceberg::materialize
