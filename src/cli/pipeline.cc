@@ -1,6 +1,7 @@
 #include "cli/pipeline.h"
 
 #include "cli/backends.h"
+#include "cli/recovery.h"
 #include "cli/verify.h"
 
 #include <cctype>
@@ -435,6 +436,14 @@ Result<std::unique_ptr<Observability>> StartObservability(const config::Config& 
 struct Shared {
   explicit Shared(obs::Health* h) : health(h) {}
   std::atomic<bool> failed{false};
+  std::atomic<bool> streaming{false};
+  bool materializing = false;  // `run` (not `stream-only`)
+  // Called once every component has come round after the WAL writer started streaming.
+  std::function<void()> on_healthy;
+  std::atomic<bool> healthy_reported{false};
+  void ReportHealthy() {
+    if (on_healthy && !healthy_reported.exchange(true)) on_healthy();
+  }
   std::mutex mu;
   Status error;
   obs::Health* health;
@@ -487,6 +496,10 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     wo.flush_rows = cfg.sink.flush_rows;
     wo.flush_bytes = cfg.sink.flush_bytes;
     wo.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sink.flush_interval);
+    if (cfg.sink.maintenance_grace) {
+      wo.orphan_grace =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*cfg.sink.maintenance_grace);
+    }
     stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
                             rediscover, wo);
     log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
@@ -495,7 +508,11 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     while (!stop && !shared->failed) {
       PG2I_RETURN_IF_ERROR(writer.Step(200ms));
       shared->health->Beat("wal writer");
-      if (!streaming) shared->health->SetPhase("streaming", true);
+      if (!streaming) {
+        shared->health->SetPhase("streaming", true);
+        shared->streaming = true;
+        if (!shared->materializing) shared->ReportHealthy();
+      }
       streaming = true;
     }
     PG2I_RETURN_IF_ERROR(writer.Flush());
@@ -562,6 +579,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       PG2I_RETURN_IF_ERROR(CheckTablesUnchanged(cfg, *src, *coord));
       PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
       shared->health->Beat("materializer");
+      if (shared->streaming) shared->ReportHealthy();
       if (last || shared->failed) break;
       const auto until = std::chrono::steady_clock::now() + cfg.sink.materializer_interval;
       while (std::chrono::steady_clock::now() < until && !writer_done && !shared->failed) {
@@ -594,28 +612,57 @@ std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
 // endpoint, the shared failure state, the pipeline's ownership (taken before anything is
 // created), the coordinator, and what this start created in PostgreSQL.
 struct Session {
+  std::string command;
   std::unique_ptr<Observability> obs;
-  std::unique_ptr<Shared> shared;
+  std::unique_ptr<Shared> shared;  // of the running attempt
+  // Losing the lease fails the running attempt; a recovery attempt takes it again.
+  std::mutex lease_mu;
+  std::atomic<bool> lease_lost{false};
   std::unique_ptr<coord::OwnerLease> lease;  // after `shared`: its callback uses it
   std::unique_ptr<coord::PgCoordinator> coord;
   Created created;
+
+  ~Session() { lease.reset(); }  // its thread may call back until it is gone
+
+  // Takes the pipeline's ownership (again, after it was lost) and opens the coordinator. On an
+  // error no lease is kept.
+  Status Own(const config::Config& cfg) {
+    lease.reset();
+    lease_lost = false;
+    PG2I_ASSIGN_OR_RETURN(auto conn, ConnectCoordinatorDatabase(cfg));
+    coord::OwnerLease::Options lo;
+    lo.schema = cfg.state.coordinator_schema;
+    lo.command = command;
+    lo.on_lost = [this](const Status& lost) {
+      std::lock_guard<std::mutex> lock(lease_mu);
+      lease_lost = true;
+      if (shared) shared->Fail("owner", lost);
+    };
+    PG2I_ASSIGN_OR_RETURN(lease, coord::OwnerLease::Acquire(std::move(conn), std::move(lo)));
+    Status registered = [&]() -> Status {
+      PG2I_ASSIGN_OR_RETURN(coord, ConnectCoordinator(cfg));
+      PG2I_RETURN_IF_ERROR(coord->Migrate());
+      return lease->Register();
+    }();
+    if (!registered.ok()) lease.reset();
+    return registered;
+  }
+
+  // A fresh failure state for the next attempt.
+  void NewAttempt() {
+    auto next = std::make_unique<Shared>(&obs->health);
+    std::lock_guard<std::mutex> lock(lease_mu);
+    shared = std::move(next);
+  }
 };
 
 Result<std::unique_ptr<Session>> OpenSession(const config::Config& cfg,
                                              const std::string& command) {
   auto s = std::make_unique<Session>();
+  s->command = command;
   PG2I_ASSIGN_OR_RETURN(s->obs, StartObservability(cfg));
   s->shared = std::make_unique<Shared>(&s->obs->health);
-  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectCoordinatorDatabase(cfg));
-  Shared* shared = s->shared.get();
-  coord::OwnerLease::Options lo;
-  lo.schema = cfg.state.coordinator_schema;
-  lo.command = command;
-  lo.on_lost = [shared](const Status& lost) { shared->Fail("owner", lost); };
-  PG2I_ASSIGN_OR_RETURN(s->lease, coord::OwnerLease::Acquire(std::move(conn), std::move(lo)));
-  PG2I_ASSIGN_OR_RETURN(s->coord, ConnectCoordinator(cfg));
-  PG2I_RETURN_IF_ERROR(s->coord->Migrate());
-  PG2I_RETURN_IF_ERROR(s->lease->Register());
+  PG2I_RETURN_IF_ERROR(s->Own(cfg));
   return s;
 }
 
@@ -670,12 +717,12 @@ void ReportLeftovers(const config::Config& cfg, Session& session) {
 int Finish(const config::Config& cfg, Session* session, const Status& result) {
   if (result.ok() || result.code() == StatusCode::kCancelled) {
     if (!result.ok()) log::Info("stopped during the initial snapshot; the next start resumes it");
-    if (session) session->lease->RecordStop("");
+    if (session && session->lease) session->lease->RecordStop("");
     return 0;
   }
   std::fprintf(stderr, "error: %s\n", result.message().c_str());
   if (session) {
-    session->lease->RecordStop(result.message());
+    if (session->lease) session->lease->RecordStop(result.message());
     ReportLeftovers(cfg, *session);
   }
   return result.code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -683,26 +730,143 @@ int Finish(const config::Config& cfg, Session* session, const Status& result) {
 
 }  // namespace
 
-// `run` and `stream-only`: the WAL writer (and, for run, the materializer) until a stop.
+namespace {
+
+// One attempt of `run` or `stream-only`: prepare (catch-up checks, pending copies), then the WAL
+// writer (and the materializer) until a stop or a failure. `on_prepared` is called once the
+// pipeline is prepared, `on_healthy` once every component has come round while streaming.
+Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool materialize,
+                  Session& s, const std::function<void()>& on_prepared,
+                  const std::function<void()>& on_healthy) {
+  auto prepared = Prepare(cfg, *s.coord, &stop, &s.obs->health, &s.created);
+  if (!prepared.ok()) return prepared.status();
+  on_prepared();
+  if (stop) return Status::Ok();
+  s.obs->health.SetPhase("starting replication", false);
+  Shared* shared = s.shared.get();
+  shared->on_healthy = on_healthy;
+  shared->materializing = materialize;
+  std::atomic<bool> writer_done{false};
+  // The live copy stops with the attempt (a stop, or another component's failure).
+  std::atomic<bool> attempt_over{false};
+  std::thread snap = StartLiveSnapshot(cfg, *prepared, attempt_over, shared);
+  std::thread mat;
+  if (materialize) {
+    mat = std::thread(MaterializerLoop, std::cref(cfg), std::cref(writer_done), shared);
+  }
+  WriterLoop(cfg, std::move(*prepared), stop, shared, &writer_done);
+  attempt_over = true;
+  if (mat.joinable()) mat.join();
+  if (snap.joinable()) snap.join();
+  if (shared->failed) {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    return shared->error;
+  }
+  return Status::Ok();
+}
+
+// Waits `d` unless a stop comes first; false on a stop.
+bool WaitUnlessStopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return !stop;
+}
+
+// The error a retrying command ends with: a transient one says why it is no longer retried.
+Status GaveUp(const Status& s, const Recovery::Decision& d) {
+  if (!IsTransient(s)) return s;
+  return Status(s.code(), s.message() + " (gave up: " + d.give_up + ")");
+}
+
+void RecordRecovering(bool recovering) {
+  metrics::Default()
+      .GetGauge("pg2iceberg_recovering",
+                "1 while a transient fault is being retried (see /ready for the reason)")
+      .Set(recovering ? 1 : 0);
+}
+
+}  // namespace
+
+// `run` and `stream-only`: the WAL writer (and, for run, the materializer) until a stop. Once
+// the pipeline has started, a transient fault starts it again inside this process, from what
+// is durable, with capped exponential backoff (cli/recovery.h); a start-up error still ends
+// the process at once, so that a mistake is seen while the operator watches.
 static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop,
                         bool materialize) {
   auto session = OpenSession(cfg, materialize ? "run" : "stream-only");
   if (!session.ok()) return Finish(cfg, nullptr, session.status());
   Session& s = **session;
-  auto prepared = Prepare(cfg, *s.coord, &stop, &s.obs->health, &s.created);
-  if (!prepared.ok()) return Finish(cfg, &s, prepared.status());
-  if (stop) return Finish(cfg, &s, Status::Ok());
-  s.obs->health.SetPhase("starting replication", false);
-  std::atomic<bool> writer_done{false};
-  std::thread snap = StartLiveSnapshot(cfg, *prepared, stop, s.shared.get());
-  std::thread mat;
-  if (materialize) {
-    mat = std::thread(MaterializerLoop, std::cref(cfg), std::cref(writer_done), s.shared.get());
+  Recovery::Options ro;
+  if (cfg.max_outage) {
+    ro.max_outage = std::chrono::duration_cast<std::chrono::milliseconds>(*cfg.max_outage);
   }
-  WriterLoop(cfg, std::move(*prepared), stop, s.shared.get(), &writer_done);
-  if (mat.joinable()) mat.join();
-  if (snap.joinable()) snap.join();
-  if (s.shared->failed) return Finish(cfg, &s, s.shared->error);
+  Recovery recovery(ro);
+  bool started = false;  // prepared at least once: from then on transient faults are retried
+  std::atomic<bool> recovering{false};
+  RecordRecovering(false);
+  while (true) {
+    Status result = StreamOnce(
+        cfg, stop, materialize, s, [&] { started = true; },
+        [&] {
+          recovery.Healthy();
+          if (recovering) s.lease->RecordProblem("");
+          recovering = false;
+          RecordRecovering(false);
+        });
+    if (result.ok() || stop) {
+      if (!result.ok() && result.code() != StatusCode::kCancelled) {
+        log::Warn("stopped with an error while stopping", {{"error", result.ToString()}});
+      }
+      break;
+    }
+    const Recovery::Decision d = recovery.Failed(result);
+    if (!started || !d.retry) return Finish(cfg, &s, started ? GaveUp(result, d) : result);
+    metrics::Default()
+        .GetCounter("pg2iceberg_recoveries_total",
+                    "Pipeline restarts inside the process after a transient fault",
+                    {{"code", std::string(StatusCodeName(result.code()))}})
+        .Add();
+    RecordRecovering(true);
+    const std::string why = result.message() + "; retry " + std::to_string(d.attempt) + " in " +
+                            std::to_string(d.wait.count()) + " ms";
+    s.obs->health.SetRecovering(why);
+    recovering = true;
+    if (s.lease) s.lease->RecordProblem(result.message());
+    log::Warn("transient fault: starting the pipeline again after a pause",
+              {{"error", result.ToString()},
+               {"attempt", static_cast<int64_t>(d.attempt)},
+               {"wait_ms", static_cast<int64_t>(d.wait.count())},
+               {"outage_s", static_cast<int64_t>(d.outage.count() / 1000)}});
+    if (!WaitUnlessStopped(d.wait, stop)) break;
+    // Ownership (kept while held, taken again when its session was lost) and a new coordinator
+    // connection; failures here are judged like the pipeline's own.
+    s.NewAttempt();
+    Status resumed;
+    while (true) {
+      if (s.lease && !s.lease_lost && !s.lease->Check().ok()) s.lease_lost = true;
+      resumed = s.lease_lost || !s.lease ? s.Own(cfg) : Status::Ok();
+      if (resumed.ok()) {
+        auto coord = ConnectCoordinator(cfg);
+        if (coord.ok()) s.coord = std::move(*coord);
+        resumed = coord.status();
+      }
+      if (resumed.ok()) {
+        s.obs->health.SetRecovering("starting the pipeline again");
+        break;
+      }
+      const Recovery::Decision again = recovery.Failed(resumed);
+      if (!again.retry) return Finish(cfg, &s, GaveUp(resumed, again));
+      s.obs->health.SetRecovering(resumed.message());
+      log::Warn("cannot resume yet", {{"error", resumed.ToString()},
+                                      {"wait_ms", static_cast<int64_t>(again.wait.count())}});
+      if (!WaitUnlessStopped(again.wait, stop)) break;
+    }
+    if (stop) break;
+  }
+  RecordRecovering(false);
   log::Info("stopped cleanly");
   return Finish(cfg, &s, Status::Ok());
 }

@@ -77,7 +77,8 @@ std::string OwnerLine(const Report& r) {
     // The heartbeat comes every 5 s; a much older one means the process is alive but stuck.
     const bool stale = o.recorded && o.heartbeat_age_seconds > 60;
     return "running: " + o.Describe() + " (heartbeat " + (o.recorded ? age : "unknown") +
-           (stale ? "; stale: the process holds the pipeline but may be hung" : "") + ")";
+           (stale ? "; stale: the process holds the pipeline but may be hung" : "") +
+           (o.last_error.empty() ? "" : "; recovering from: " + o.last_error) + ")";
   }
   if (state == "stopping") return "stopping: " + o.Describe() + " (stop recorded at " + o.stopped_at + ")";
   if (state == "never started") return "not running: no pg2iceberg run has owned this pipeline";

@@ -834,6 +834,7 @@ Result<Config> Load(const LoadOptions& options) {
   b.Str("state.coordinator_schema", &cfg.state.coordinator_schema);
   b.Str("state.group", &cfg.state.group);
   b.Str("metrics_addr", &cfg.metrics_addr);
+  b.OptDur("max_outage", &cfg.max_outage);
   b.Bool("snapshot_only", &cfg.snapshot_only);
 
   // Cross-key rules.
@@ -1049,6 +1050,8 @@ std::string Config::Redacted() const {
   out << YAML::Key << "group" << YAML::Value << state.group;
   out << YAML::EndMap;
   out << YAML::Key << "metrics_addr" << YAML::Value << metrics_addr;
+  out << YAML::Key << "max_outage" << YAML::Value
+      << dur(max_outage);
   out << YAML::Key << "snapshot_only" << YAML::Value << snapshot_only;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

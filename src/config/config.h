@@ -168,6 +168,7 @@ struct Config {
   } state;
 
   std::string metrics_addr = "127.0.0.1:9090";  // empty: disabled
+  std::optional<Duration> max_outage;            // nullopt: retry transient faults forever
   bool snapshot_only = false;
 
   // Non-fatal findings of Load(): unknown keys, values taken from defaults that deserve a

@@ -618,6 +618,19 @@ TEST(ConfigFileTest, DefaultFileMissingAndNoEnvironmentIsAnError) {
   EXPECT_EQ(file->source.postgres.host, "from-file");
 }
 
+TEST(ConfigTest, MaxOutageIsUnboundedUnlessSet) {
+  auto unset = LoadYaml("source: {postgres: {host: h, database: d, user: u}}\ntables: [{name: public.t}]");
+  ASSERT_TRUE(unset.ok()) << unset.status().ToString();
+  EXPECT_FALSE(unset->max_outage.has_value());
+  auto set = LoadYaml("source: {postgres: {host: h, database: d, user: u}}\nmax_outage: 5m\n"
+                      "tables: [{name: public.t}]");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->max_outage, std::chrono::minutes(5));
+  EXPECT_FALSE(LoadYaml("source: {postgres: {host: h, database: d, user: u}}\nmax_outage: soon\n"
+                        "tables: [{name: public.t}]")
+                   .ok());
+}
+
 TEST(ConfigDocsTest, ReferenceIsInSyncWithTheRegistry) {
   std::ifstream in(std::string(PG2I_DOCS_DIR) + "/configuration.md");
   ASSERT_TRUE(in) << "docs/configuration.md is missing; run: pg2iceberg config --reference "

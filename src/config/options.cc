@@ -99,8 +99,9 @@ constexpr std::array kOptions = {
                "turns expiry off.",
                {}, 0, 0, false, true},
     OptionSpec{"sink.maintenance_grace", K::kDuration, "30m",
-               "`maintain` keeps unreferenced files younger than this. Empty turns orphan "
-               "cleanup off.",
+               "Unreferenced files younger than this are kept: staged files of interrupted "
+               "flushes, which `run` and `stream-only` delete once older, and what `maintain` "
+               "removes. Must exceed the longest upload (minutes). Empty turns orphan cleanup off.",
                {}, 0, 0, false, true},
     OptionSpec{"sink.materialized_prefix", K::kString, "materialized/",
                "Where materialized files live under the warehouse."},
@@ -120,6 +121,11 @@ constexpr std::array kOptions = {
                "(`run`, `stream-only`, `snapshot`; see docs/metrics.md); `\"\"` disables it. An "
                "address that cannot be bound stops the command at start.",
                {}, 0, 0, false, true},
+    OptionSpec{"max_outage", K::kDuration, "",
+               "How long `run` and `stream-only` keep retrying through a transient fault "
+               "(PostgreSQL, the catalog or the object store unreachable, a full disk) before "
+               "they give up and exit 1. Empty: retry for as long as it takes (docs/operations.md).",
+               {}, 1, 0, true, true},
     OptionSpec{"snapshot_only", K::kBool, "false",
                "Legacy: same as the `snapshot` subcommand."},
 };

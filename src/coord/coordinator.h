@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,9 @@ class Coordinator {
   virtual Status ForgetSnapshotProgress(const std::string& table) = 0;
   // Deferred CDC files waiting for `table`'s snapshot.
   virtual Result<int64_t> DeferredFiles(const std::string& table) = 0;
+  // Every staged file the log or the deferred log still references (any table). A staged file
+  // outside this set, older than any upload in flight, is an orphan (docs/staging.md).
+  virtual Result<std::set<std::string>> ReferencedUris() = 0;
 
   // Entries of `table` whose end is past `after_offset`, in offset order, at most `limit`.
   virtual Result<std::vector<LogEntry>> ReadLog(const std::string& table, int64_t after_offset,

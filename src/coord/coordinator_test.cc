@@ -54,6 +54,7 @@ class MemoryBackend : public Backend {
       return m_->CompleteSnapshot(t, l);
     }
     Result<int64_t> DeferredFiles(const std::string& t) override { return m_->DeferredFiles(t); }
+    Result<std::set<std::string>> ReferencedUris() override { return m_->ReferencedUris(); }
     Status ForgetSnapshotProgress(const std::string& t) override {
       return m_->ForgetSnapshotProgress(t);
     }

@@ -70,6 +70,16 @@ Result<int64_t> MemoryCoordinator::DeferredFiles(const std::string& table) {
   return it == deferred_.end() ? 0 : static_cast<int64_t>(it->second.size());
 }
 
+Result<std::set<std::string>> MemoryCoordinator::ReferencedUris() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<std::string> out;
+  for (const auto& [key, e] : log_) out.insert(e.uri);
+  for (const auto& [table, files] : deferred_) {
+    for (const auto& f : files) out.insert(f.uri);
+  }
+  return out;
+}
+
 Result<std::vector<LogEntry>> MemoryCoordinator::ReadLog(const std::string& table,
                                                          int64_t after_offset, int limit) {
   std::lock_guard<std::mutex> lock(mu_);

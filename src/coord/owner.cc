@@ -119,6 +119,11 @@ Status OwnerLease::BeatOnce() {
   return Status::Ok();
 }
 
+Status OwnerLease::Check() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return BeatOnce();
+}
+
 void OwnerLease::BeatLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -131,11 +136,22 @@ void OwnerLease::BeatLoop() {
     log::Error("lost ownership of the pipeline", {{"error", s.message()}});
     if (options_.on_lost) {
       options_.on_lost(Unavailable("lost the pipeline's ownership session (" + s.message() +
-                                   "); stopping so that no two processes write the pipeline; "
-                                   "start pg2iceberg again once PostgreSQL is reachable"));
+                                   "); the pipeline stops until this process owns it again, so that no "
+                                   "two processes write it"));
     }
     return;
   }
+}
+
+void OwnerLease::RecordProblem(const std::string& problem) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status s = conn_
+                 ->Query("UPDATE " + pg::QuoteIdent(options_.schema) +
+                             ".owner SET last_error = NULLIF($1, '') WHERE id = 1 AND pid = $2 "
+                             "AND stopped_at IS NULL",
+                         {problem, std::to_string(pid_)})
+                 .status();
+  if (!s.ok()) log::Debug("could not record the problem in the owner row", {{"error", s.message()}});
 }
 
 void OwnerLease::RecordStop(const std::string& error) {

@@ -67,6 +67,11 @@ class OwnerLease {
   // Writes the owner row (the schema must exist: call after Coordinator::Migrate) and starts
   // the heartbeat thread.
   Status Register();
+  // Beats once now: OK while this process still holds the lock on a working session.
+  Status Check();
+  // While running: the transient fault being retried ("" once it is over), shown by `status`.
+  // Best effort.
+  void RecordProblem(const std::string& problem);
   // Records how the process stopped: `error` empty for a clean stop. Best effort.
   void RecordStop(const std::string& error);
 

@@ -381,6 +381,15 @@ Result<int64_t> PgCoordinator::DeferredFiles(const std::string& table) {
   return std::stoll(n);
 }
 
+Result<std::set<std::string>> PgCoordinator::ReferencedUris() {
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn_->Query("SELECT uri FROM " + T("log_index") + " UNION SELECT uri FROM " +
+                                     T("log_deferred")));
+  std::set<std::string> out;
+  for (const auto& row : r.rows) out.insert(row.at(0).value_or(""));
+  return out;
+}
+
 Result<std::vector<LogEntry>> PgCoordinator::ReadLog(const std::string& table,
                                                      int64_t after_offset, int limit) {
   PG2I_ASSIGN_OR_RETURN(

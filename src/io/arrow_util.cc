@@ -105,8 +105,8 @@ Status FromArrow(const arrow::Status& status, std::string_view context) {
       return ResourceExhausted(
           Join(context, msg) +
           " (no space left on the device: free space on the volume that holds the warehouse, "
-          "e.g. run `pg2iceberg maintain` to expire snapshots and delete orphan files, or "
-          "move sink.warehouse to a larger volume)");
+          "e.g. expire old snapshots with an Iceberg engine, or move sink.warehouse to a larger "
+          "volume; `run` retries until there is space)");
     case EMFILE:
     case ENFILE:
     case ENOMEM:

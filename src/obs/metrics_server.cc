@@ -28,6 +28,14 @@ void Health::SetFailed(std::string why) {
   if (failed_.empty()) failed_ = std::move(why);
 }
 
+void Health::SetRecovering(std::string why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  failed_.clear();
+  loops_.clear();
+  phase_ = "recovering: " + why;
+  ready_ = false;
+}
+
 void Health::Watch(const std::string& loop, std::chrono::seconds max_silence) {
   std::lock_guard<std::mutex> lock(mu_);
   loops_[loop].max_silence = max_silence;

@@ -45,6 +45,10 @@ class Health {
   void SetPhase(std::string phase, bool ready);
   // A component ended with an error: /healthz and /ready answer 503 from now on.
   void SetFailed(std::string why);
+  // A transient fault is being retried: /healthz answers 200 (the process is alive and working
+  // on it), /ready 503 with `why`. Forgets the failure and the watched loops of the attempt
+  // that ended; the next attempt sets its phase and watches its loops again.
+  void SetRecovering(std::string why);
   // A loop that must come round at least every `max_silence` (checked by /healthz once the
   // loop has beaten for the first time); Beat() at every turn.
   void Watch(const std::string& loop, std::chrono::seconds max_silence);

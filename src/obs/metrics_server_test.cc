@@ -216,6 +216,22 @@ TEST_F(MetricsServerTest, HealthAndReadinessFollowThePipeline) {
   EXPECT_EQ(Get(server_->port(), "/ready").rfind("HTTP/1.1 503 ", 0), 0u);
 }
 
+TEST(HealthTest, RecoveringIsLiveButNotReadyAndForgetsTheEndedAttempt) {
+  Health h;
+  h.Watch("wal writer", 30s);
+  h.Beat("wal writer");
+  h.SetPhase("streaming", true);
+  h.SetFailed("WAL writer: Unavailable: connection lost");
+  h.SetRecovering("WAL writer: Unavailable: connection lost; retrying in 2 s");
+  // The old attempt's loop no longer beats: not a reason to be killed while recovering.
+  EXPECT_TRUE(h.Live(Health::Steady::now() + 1h).ok);
+  const Health::Verdict r = h.Ready();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.text, "not ready: recovering: WAL writer: Unavailable: connection lost; retrying in 2 s\n");
+  h.SetPhase("streaming", true);
+  EXPECT_TRUE(h.Ready().ok);
+}
+
 TEST(HealthTest, AWatchedLoopThatStopsComingRoundIsNotLive) {
   Health h;
   h.Watch("wal writer", 30s);

@@ -472,6 +472,15 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
     }
   }
   RecordGauges();
+  if (options_.orphan_grace && (!next_sweep_ || clock_->Monotonic() >= *next_sweep_)) {
+    const auto every = std::clamp<std::chrono::milliseconds>(
+        *options_.orphan_grace / 2, std::chrono::seconds(1), std::chrono::minutes(10));
+    next_sweep_ = clock_->Monotonic() + every;
+    // Best effort: an orphan left now is found at the next sweep.
+    if (auto swept = SweepOrphans(); !swept.ok()) {
+      log::Warn("could not sweep orphaned staged files", {{"error", swept.status().ToString()}});
+    }
+  }
   if (FlushDue()) return Flush();
   if (ready_rows_ == 0 && clock_->Monotonic() - last_flush_ >= options_.flush_interval) {
     // Idle: keep the slot moving (keepalive positions) without waiting for standby_interval.
@@ -479,6 +488,39 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
     return stream_->SendStatus();
   }
   return Status::Ok();
+}
+
+Result<int64_t> WalWriter::SweepOrphans() {
+  if (!options_.orphan_grace) return 0;
+  auto listed = io_->List(StagingDir());
+  if (!listed.ok() && IsNotFound(listed.status())) return 0;
+  PG2I_RETURN_IF_ERROR(listed.status());
+  // Read the references after listing: a file registered in between is then referenced.
+  PG2I_ASSIGN_OR_RETURN(std::set<std::string> referenced, coord_->ReferencedUris());
+  for (const auto& [xid, txn] : streams_) {
+    for (const SpilledFile& f : txn.spilled) referenced.insert(f.uri);
+  }
+  for (const auto& [table, groups] : ready_) {
+    for (const Group& g : groups) {
+      if (g.spilled) referenced.insert(g.spilled->uri);
+    }
+  }
+  const auto now = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          clock_->Now().time_since_epoch()));
+  std::vector<std::string> orphans;
+  for (const io::FileEntry& e : *listed) {
+    if (referenced.count(e.uri) || now - e.mtime < *options_.orphan_grace) continue;
+    orphans.push_back(e.uri);
+  }
+  if (orphans.empty()) return 0;
+  PG2I_RETURN_IF_ERROR(io_->DeleteMany(orphans));
+  log::Info("deleted orphaned staged files", {{"files", static_cast<int64_t>(orphans.size())}});
+  metrics::Default()
+      .GetCounter("pg2iceberg_orphans_deleted_total",
+                  "Unreferenced staged and spilled files deleted after the grace period")
+      .Add(static_cast<double>(orphans.size()));
+  return static_cast<int64_t>(orphans.size());
 }
 
 void WalWriter::RecordGauges() const {

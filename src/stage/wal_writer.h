@@ -49,6 +49,11 @@ struct WalWriterOptions {
   // estimate flush_bytes uses) is written to spilled staged files. 0: flush_bytes.
   int64_t spill_bytes = 0;
   std::chrono::milliseconds flush_interval{10'000};
+  // Staged and spilled files that nothing references (interrupted flushes, files of a process
+  // that crashed) are deleted once older than this; swept every grace / 2 (at least every
+  // second, at most every 10 minutes). Unset: never. It must exceed the longest time between a
+  // file's upload and its registration (seconds), hence minutes in production.
+  std::optional<std::chrono::milliseconds> orphan_grace;
   Clock* clock = nullptr;
 };
 
@@ -87,6 +92,9 @@ class WalWriter {
   Status Step(std::chrono::milliseconds wait);
   // Stages and registers everything committed so far, confirms it, and sends a status update.
   Status Flush();
+  // Deletes unreferenced staged and spilled files older than orphan_grace (none of this
+  // writer's open spilled files); returns how many. Step() calls it when due.
+  Result<int64_t> SweepOrphans();
 
   int64_t rows_staged() const { return rows_staged_; }
   // Spilled files of open streamed transactions (all of them), and files written so far.
@@ -147,6 +155,7 @@ class WalWriter {
   Rediscover rediscover_;
   WalWriterOptions options_;
   Clock* clock_;
+  std::optional<Clock::MonoTime> next_sweep_;
 
   std::map<uint32_t, std::string> relid_to_table_;  // configured tables only
   // Configured table → column name → attnum, as of the last DDL event trigger message seen.

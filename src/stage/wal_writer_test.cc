@@ -74,6 +74,7 @@ class WalWriterTest : public ::testing::Test {
     o.flush_bytes = int64_t{1} << 40;
     o.spill_bytes = 10 * kRowBytes;
     o.clock = &clock_;
+    o.orphan_grace = std::chrono::hours(1);
     std::map<std::string, StagedRelation> rels{{"public.t", Relation()}};
     writer_ = std::make_unique<WalWriter>(
         std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
@@ -340,6 +341,33 @@ TEST_F(WalWriterTest, WholeAbortDeletesSpilledFilesAndRegistersNothing) {
   EXPECT_EQ(Registered(), (std::vector<Row>{{1000, Lsn(0x600), Xid(30), 0}}));
   EXPECT_EQ(Objects().size(), 1u);  // only the plain transaction's file
   EXPECT_EQ(writer_->confirmed(), Lsn(0x608));
+}
+
+TEST_F(WalWriterTest, OrphansOlderThanTheGraceAreDeletedNothingElse) {
+  // A file of an interrupted flush, one registered, and spilled files of an open transaction.
+  ASSERT_TRUE(io_->WriteAll(std::string(kStaging) + "/public.t/orphan.parquet", "x").ok());
+  Plain(10, {1}, 0x100);
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  Segment(20, true, Ids(100, 125, 20));
+  Run();
+  const size_t before = Objects().size();
+  ASSERT_GE(before, 4u);
+  // Younger than the grace: kept.
+  auto swept = writer_->SweepOrphans();
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(*swept, 0);
+  clock_.Advance(std::chrono::hours(2));
+  swept = writer_->SweepOrphans();
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(*swept, 1);
+  EXPECT_EQ(Objects().size(), before - 1);
+  EXPECT_FALSE(Objects().count(std::string(kStaging) + "/public.t/orphan.parquet"));
+  // The open transaction still commits whole.
+  StreamCommit(20, 0x300);
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  EXPECT_EQ(Registered().size(), 26u);
 }
 
 TEST_F(WalWriterTest, RestartedStreamDropsWhatWasSpilledBefore) {
