@@ -128,6 +128,8 @@ int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key,
 }
 
 constexpr const char* kSourceTableProperty = "pg2iceberg.source.table";
+// Set when the primary key changed: the field ids the table is folded by from then on.
+constexpr const char* kKeyFieldIdsProperty = "pg2iceberg.source.key-field-ids";
 constexpr const char* kSourceClusterProperty = "pg2iceberg.source.system-identifier";
 
 // The identity properties of an Iceberg table mirroring `table` of cluster `system_id`.
@@ -155,6 +157,32 @@ Status CheckIdentity(const iceberg::TableMetadata& m, const std::string& ident,
       "; pg2iceberg does not write one source table into another's Iceberg table. Map " + table +
       " elsewhere with tables[].iceberg.name (or tables[].iceberg.namespace), or drop " + ident +
       " if nothing needs it any more");
+}
+
+// A staged relation's key as attnums (names where attnums are unknown), to tell key changes.
+std::vector<std::string> KeyColumns(const stage::StagedRelation& r) {
+  std::vector<std::string> out;
+  for (int k : r.key) {
+    const stage::StagedColumn& c = r.columns[static_cast<size_t>(k)];
+    out.push_back(c.attnum > 0 ? std::to_string(c.attnum) : c.name);
+  }
+  return out;
+}
+
+// The field ids the table's rows are folded by: the key-field-ids property once the table was
+// re-keyed, else the schema's identifier fields.
+std::vector<int32_t> FoldKey(const iceberg::TableMetadata& m) {
+  auto it = m.properties.find(kKeyFieldIdsProperty);
+  if (it == m.properties.end()) return m.CurrentSchema()->identifier_field_ids();
+  std::vector<int32_t> out;
+  size_t pos = 0;
+  while (pos < it->second.size()) {
+    size_t end = it->second.find(',', pos);
+    if (end == std::string::npos) end = it->second.size();
+    out.push_back(static_cast<int32_t>(std::atoi(it->second.substr(pos, end - pos).c_str())));
+    pos = end + 1;
+  }
+  return out;
 }
 
 bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& generation) {
@@ -201,6 +229,45 @@ Result<std::map<std::string, TableResult>> Materializer::RunCycle(
     out[t] = *r;
   }
   return out;
+}
+
+Result<catalog::LoadedTable> Materializer::Rekey(const catalog::TableIdent& ident,
+                                                 const iceberg::TableMetadata& m,
+                                                 const std::vector<int32_t>& key_ids) {
+  const Schema& cur = *m.CurrentSchema();
+  std::vector<Field> fields = cur.fields();
+  bool identifiable = true;
+  std::string names;
+  for (int32_t id : key_ids) {
+    for (Field& f : fields) {
+      if (f.id != id) continue;
+      names += (names.empty() ? "" : ", ") + f.name;
+      identifiable = identifiable && f.required && f.type.is_primitive() &&
+                     f.type.primitive.id != TypeId::kFloat && f.type.primitive.id != TypeId::kDouble;
+    }
+  }
+  for (Field& f : fields) {
+    const auto& old_key = cur.identifier_field_ids();
+    const bool was_key = std::find(old_key.begin(), old_key.end(), f.id) != old_key.end();
+    const bool is_key = std::find(key_ids.begin(), key_ids.end(), f.id) != key_ids.end();
+    if (was_key && !is_key) f.required = false;  // may hold NULL from now on
+  }
+  const std::vector<int32_t> identifier = identifiable ? key_ids : std::vector<int32_t>{};
+  std::vector<iceberg::TableUpdate> updates;
+  if (identifier != cur.identifier_field_ids() || fields != cur.fields()) {
+    updates.push_back(iceberg::TableUpdate::AddSchema(Schema(cur.schema_id() + 1, fields, identifier),
+                                                      m.last_column_id));
+    updates.push_back(iceberg::TableUpdate::SetCurrentSchema(-1));
+  }
+  std::string ids;
+  for (int32_t id : key_ids) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  updates.push_back(iceberg::TableUpdate::SetProperties({{kKeyFieldIdsProperty, ids}}));
+  log::Warn("the primary key changed: the Iceberg table is folded by the new key from here on",
+            {{"table", ident.ToString()},
+             {"key", names},
+             {"identifier_fields", identifiable ? names : std::string("none (not all required)")}});
+  return catalog_->CommitTable(
+      {ident, {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())}, std::move(updates)});
 }
 
 Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
@@ -252,6 +319,14 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
                       " changes, the log says " + std::to_string(e.rows));
     }
     files.push_back(std::move(f));
+  }
+  // One key per batch: files staged after a primary-key change start the next batch.
+  for (size_t i = 1; i < files.size(); ++i) {
+    if (KeyColumns(files[i].relation) != KeyColumns(files.front().relation)) {
+      files.resize(i);
+      entries.resize(i);
+      break;
+    }
   }
   const stage::StagedRelation& latest = files.back().relation;
   if (latest.key.empty()) {
@@ -361,12 +436,30 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
                 {{"table", ident.ToString()}, {"columns", joined(plan.kept)}});
     }
   }
+  // The batch's key (the primary key as staged): when it differs from the key the table is
+  // folded by, the table is re-keyed from this batch on (docs/schema-changes.md).
+  std::vector<int32_t> key_ids;
+  {
+    const Schema& cur = *loaded.metadata.CurrentSchema();
+    const std::vector<int> col_of = ColumnsOf(cur.fields(), plan.attnums, latest);
+    for (int k : latest.key) {
+      for (size_t i = 0; i < cur.fields().size(); ++i) {
+        if (col_of[i] == k) key_ids.push_back(cur.fields()[i].id);
+      }
+    }
+    if (key_ids.size() != latest.key.size()) {
+      return Internal("the key of " + table + " does not map onto its Iceberg schema");
+    }
+    if (key_ids != FoldKey(loaded.metadata)) {
+      PG2I_ASSIGN_OR_RETURN(loaded, Rekey(ident, loaded.metadata, key_ids));
+    }
+  }
   const Schema& schema = *loaded.metadata.CurrentSchema();
   const std::vector<Field>& fields = schema.fields();
 
   // Changes in Iceberg column order.
   std::vector<int> key_idx;
-  for (int32_t id : schema.identifier_field_ids()) {
+  for (int32_t id : key_ids) {
     for (size_t i = 0; i < fields.size(); ++i) {
       if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
     }
@@ -493,7 +586,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     if (const auto* unpart = UnpartitionedSpec(loaded.metadata)) {
       for_deletes.default_spec_id = unpart->spec_id;
     }
-    PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeEqualityDeletes(io_, for_deletes, {}, wo));
+    PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeEqualityDeletes(io_, for_deletes, key_ids, wo));
     PG2I_RETURN_IF_ERROR(w->WriteTo({}, deletes));
     PG2I_ASSIGN_OR_RETURN(change.added_deletes, w->Close());
   }

@@ -68,6 +68,12 @@ class Materializer {
 
  private:
   const config::TableConfig* ConfigFor(const std::string& table) const;
+  // Folds the table by `key_ids` from now on (the primary key changed): they become the
+  // identifier fields when Iceberg allows (all required), the old key's fields become optional,
+  // and the table property pg2iceberg.source.key-field-ids records the key.
+  Result<catalog::LoadedTable> Rekey(const catalog::TableIdent& ident,
+                                     const iceberg::TableMetadata& m,
+                                     const std::vector<int32_t>& key_ids);
 
   coord::Coordinator* coord_;
   catalog::Catalog* catalog_;

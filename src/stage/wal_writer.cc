@@ -80,6 +80,20 @@ std::string WalWriter::StagingDir() const {
   return dir;
 }
 
+namespace {
+
+// A relation's key as attnums (names' positions where attnums are unknown).
+std::vector<int> KeyAttnums(const StagedRelation& r) {
+  std::vector<int> out;
+  for (int k : r.key) {
+    const int attnum = r.columns[static_cast<size_t>(k)].attnum;
+    out.push_back(attnum > 0 ? attnum : -1 - k);
+  }
+  return out;
+}
+
+}  // namespace
+
 Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
   auto it = relations_.find(config::TableName{rel.nspname, rel.relname}.ToString());
   if (it == relations_.end()) return Status::Ok();  // a table we do not replicate
@@ -104,17 +118,19 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
            cur.columns[i].typmod == rel.columns[i].type_modifier &&
            (!exact || cur.columns[i].attnum == attnums[i]);
   }
-  if (same && exact) return Status::Ok();
-  // Without the event trigger a column dropped and added again under the same name and type
-  // looks the same in the stream; the catalog tells (exact when we are not behind).
+  // The key (primary or configured) is the catalog's; without the event trigger a column
+  // dropped and added again under the same name and type looks the same in the stream, and the
+  // catalog tells. Both are exact when we are not behind.
   PG2I_ASSIGN_OR_RETURN(StagedRelation fresh, rediscover_(it->first));
-  if (same && !exact) {
+  if (same && exact) {
+    same = KeyAttnums(fresh) == KeyAttnums(cur);
+  } else if (same) {
     bool moved = fresh.columns.size() == cur.columns.size();
     for (size_t i = 0; moved && i < cur.columns.size(); ++i) {
       moved = fresh.columns[i].name == cur.columns[i].name;
     }
     if (!moved) return Status::Ok();  // the catalog is further on; keep what we have
-    same = true;
+    same = KeyAttnums(fresh) == KeyAttnums(cur);
     for (size_t i = 0; i < cur.columns.size(); ++i) {
       same = same && fresh.columns[i].attnum == cur.columns[i].attnum;
     }

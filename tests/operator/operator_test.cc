@@ -614,6 +614,38 @@ TEST_F(OperatorTest, ATableRecreatedWhileRunningStopsThePipelineWithTheWayOut) {
   EXPECT_THAT(out, HasSubstr("pg_rows=1 iceberg_rows=1 missing=0 extra=0"));
 }
 
+// A primary key changed while running (issue 13): the Iceberg table is folded by the new key
+// from then on, so changes to the old key column are updates, not new rows.
+TEST_F(OperatorTest, APrimaryKeyChangedWhileRunningReKeysTheTable) {
+  const std::string config = Setup("rekey");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE rekey_t ALTER COLUMN v SET NOT NULL; ALTER TABLE rekey_t "
+                           "DROP CONSTRAINT rekey_t_pkey, ADD PRIMARY KEY (v)"));
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE rekey_t SET id = id + 1000 WHERE id <= 10"));
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE rekey_t SET v = 'renamed' || id WHERE id BETWEEN 20 AND 25"));
+  PG2I_ASSERT_OK(pg_->Exec("DELETE FROM rekey_t WHERE v = 'v30'; INSERT INTO rekey_t VALUES "
+                           "(5000, 'fresh', 1), (5001, 'fresh2', 2)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  EXPECT_THAT(run->LogTail(100000), HasSubstr("the primary key changed"));
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  ExitStatus v = RunCommand(config, {"verify"}, &out);
+  EXPECT_TRUE(v.success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.rekey_t pg_rows=51 iceberg_rows=51 missing=0 extra=0 "
+                             "different=0 duplicates=0 OK"));
+  // A restart keeps folding by the new key.
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE rekey_t SET id = id + 1 WHERE v = 'fresh'"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("pg_rows=51 iceberg_rows=51 missing=0 extra=0 different=0 duplicates=0 OK"));
+}
+
 // Column identity (issue 13): a renamed column keeps its values, a dropped one leaves the
 // Iceberg schema, one dropped and added again under the same name is a new (empty) column. With
 // the DDL event trigger (a superuser pipeline) this holds even for DDL made while pg2iceberg was
