@@ -605,6 +605,16 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     if (attempt > 0) {
       PG2I_ASSIGN_OR_RETURN(loaded, catalog_->LoadTable(ident));
     }
+    // Fence: a batch is committed only onto the table state it was read against. If another
+    // process committed past this batch's start meanwhile (this one lost the pipeline's
+    // ownership, or is stale), retrying on top would apply old changes over newer ones.
+    if (const int64_t there = CommittedOffset(loaded.metadata, offset_key, options_.generation);
+        there > cursor.offset) {
+      return Aborted("another process committed " + ident.ToString() + " up to offset " +
+                     std::to_string(there) + " while this one prepared offsets from " +
+                     std::to_string(cursor.offset) +
+                     "; not committing a stale batch (the next cycle starts from the table)");
+    }
     PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(loaded.metadata));
     PG2I_RETURN_IF_ERROR(
         CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));
