@@ -94,8 +94,9 @@ Result<std::unique_ptr<Connection>> Connection::Connect(const std::string& conni
                                                         const ConnectionOrigin& origin) {
   // Our sessions read values as text: fix the formats the parsers rely on (pg/values.h).
   const std::string options = SessionOptions();
-  const char* keys[] = {"dbname", "options", nullptr};
-  const char* vals[] = {conninfo.c_str(), options.c_str(), nullptr};
+  // pg_stat_activity shows "pg2iceberg" unless the configuration names the application.
+  const char* keys[] = {"dbname", "options", "fallback_application_name", nullptr};
+  const char* vals[] = {conninfo.c_str(), options.c_str(), "pg2iceberg", nullptr};
   PGconn* conn = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (conn == nullptr) return ResourceExhausted("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {

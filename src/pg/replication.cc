@@ -83,8 +83,8 @@ Result<std::unique_ptr<ReplicationConnection>> ReplicationConnection::Connect(
   // Expand the caller's string and add replication=database, which a URL cannot take
   // positionally in every form; libpq's expand_dbname does it for both URL and keyword forms.
   const std::string options = SessionOptions();
-  const char* keys[] = {"dbname", "replication", "options", nullptr};
-  const char* vals[] = {conninfo.c_str(), "database", options.c_str(), nullptr};
+  const char* keys[] = {"dbname", "replication", "options", "fallback_application_name", nullptr};
+  const char* vals[] = {conninfo.c_str(), "database", options.c_str(), "pg2iceberg", nullptr};
   PGconn* conn = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
   if (conn == nullptr) return ResourceExhausted("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {

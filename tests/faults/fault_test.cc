@@ -219,10 +219,12 @@ TEST_F(FaultTest, TerminatedConnectionsAreRetriedInTheSameProcess) {
   StartWorkload();
   for (int i = 0; i < 3; ++i) {
     std::this_thread::sleep_for(1500ms);
-    // Every pg2iceberg session: replication, coordinator, owner lease, catalog, discovery.
-    PG2I_ASSERT_OK(pg_->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid "
-                             "<> pg_backend_pid() AND datname = 'postgres' AND backend_type IN "
-                             "('client backend', 'walsender')"));
+    // Every pg2iceberg session (they name themselves): replication, coordinator, owner lease,
+    // catalog, discovery.
+    auto killed = pg_->QueryScalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE application_name = 'pg2iceberg'");
+    ASSERT_TRUE(killed.ok()) << killed.status().ToString();
+    EXPECT_GE(std::stoi(*killed), 5);
     EXPECT_THAT(WaitRecovering(20s), HasSubstr("503 not ready: recovering"));
     ASSERT_TRUE(WaitReady(60s)) << Ready() << run_->LogTail();
   }
