@@ -105,6 +105,12 @@ int Main(int argc, char** argv) {
       "migrate-coord", "create or upgrade the coordinator schema (idempotent) and exit");
   auto* cleanup = app.add_subcommand(
       "cleanup", "drop the slot, the publication and the coordinator schema (not Iceberg tables)");
+  std::vector<std::string> resync_tables;
+  auto* resync = app.add_subcommand(
+      "resync", "copy a table again; the copy replaces its Iceberg content (a running `run` "
+                "does it at once, the other tables keep streaming; else the next start)");
+  resync->add_option("--table", resync_tables, "the configured table to copy again (repeatable)")
+      ->required();
 
   try {
     app.parse(argc, argv);
@@ -150,6 +156,7 @@ int Main(int argc, char** argv) {
   if (migrate->parsed()) return RunMigrateCoord(*cfg);
   if (verify->parsed()) return RunVerify(*cfg, verify_options);
   if (cleanup->parsed()) return RunCleanup(*cfg);
+  if (resync->parsed()) return RunResync(*cfg, resync_tables);
   if (status_cmd->parsed()) {
     auto t = config::ParseDuration(timeout_text);
     if (!t.ok()) return Fail(2, t.status().WithContext("--timeout"));

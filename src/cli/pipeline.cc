@@ -248,6 +248,24 @@ struct Created {
   bool ddl_trigger = false;
 };
 
+// A configured table dropped and re-created under the same name is a different table: its
+// copy is redone (a resync) and replaces the Iceberg table's content. Records the new oid.
+Status ResyncRecreated(coord::Coordinator& coord, const std::string& table, uint32_t new_oid,
+                       const coord::TableState& known) {
+  log::Warn("table was dropped and re-created: copying the new table; the copy replaces its "
+            "Iceberg content",
+            {{"table", table},
+             {"old_oid", static_cast<int64_t>(known.relid)},
+             {"new_oid", static_cast<int64_t>(new_oid)}});
+  PG2I_RETURN_IF_ERROR(coord.PutTable({table, new_oid, known.snapshot_complete, known.snapshot_lsn}));
+  if (known.snapshot_complete) return coord.RequestResync(table).status();
+  // Its first copy was in progress: start it over, and replace what the old table's copy
+  // already brought.
+  PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(table));
+  PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(table));
+  return coord.SetMeta("resync_offset:" + table, std::to_string(next));
+}
+
 // A configured table that cannot be replicated is a configuration error (exit 2).
 Status ConfigError(const Status& s) { return s.ok() ? s : InvalidArgument(s.message()); }
 
@@ -282,11 +300,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     // A table dropped and re-created under the same name is a different table.
     PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
     if (known && known->relid != 0 && known->relid != info.oid) {
-      return FailedPrecondition(
-          "table " + rel.table + " was dropped and re-created (oid " +
-          std::to_string(known->relid) + " → " + std::to_string(info.oid) +
-          "); its changes in between are lost. Run pg2iceberg cleanup and start again: the new "
-          "copy replaces the Iceberg table's content");
+      PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, rel.table, info.oid, *known));
     }
     if (!known) {
       // Tracked anew (first start, added, or forgotten on purpose): copy from scratch.
@@ -438,6 +452,10 @@ struct Shared {
   std::atomic<bool> failed{false};
   std::atomic<bool> streaming{false};
   bool materializing = false;  // `run` (not `stream-only`)
+  // Tables this attempt copies while streaming (a resync asks for a new attempt to copy more).
+  std::set<std::string> copying;
+  // A component asks for the pipeline to start again (not a failure): e.g. a resync.
+  std::atomic<bool> restart{false};
   // Called once every component has come round after the WAL writer started streaming.
   std::function<void()> on_healthy;
   std::atomic<bool> healthy_reported{false};
@@ -505,7 +523,7 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
     shared->health->Watch("wal writer", kWriterMaxSilence);
     bool streaming = false;
-    while (!stop && !shared->failed) {
+    while (!stop && !shared->failed && !shared->restart) {
       PG2I_RETURN_IF_ERROR(writer.Step(200ms));
       shared->health->Beat("wal writer");
       if (!streaming) {
@@ -525,10 +543,13 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
 }
 
 // A configured table dropped, renamed or dropped and re-created while running: its changes
-// stop reaching the publication (a re-created table is not in it), so going on would report a
-// pipeline that silently stopped replicating it. Checked every materializer cycle.
-Status CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src,
-                            coord::Coordinator& coord) {
+// stop reaching the publication (a re-created table is not in it). A dropped or renamed table
+// stops the pipeline with the reason; a re-created one is added to the publication and copied
+// again (a resync). Checked every materializer cycle; true when the pipeline must start again
+// to copy a table.
+Result<bool> CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src,
+                                  coord::Coordinator& coord) {
+  bool restart = false;
   for (const auto& t : cfg.tables) {
     const std::string name = t.name.ToString();
     PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(name));
@@ -542,19 +563,18 @@ Status CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src,
       return FailedPrecondition(
           "table " + name + " was dropped or renamed while pg2iceberg was running; its Iceberg "
           "table keeps the rows it had. Remove it from tables[] (and drop its Iceberg table if "
-          "nothing needs it), or, if it comes back, run pg2iceberg cleanup and start again: the "
-          "new copy replaces the Iceberg table's content");
+          "nothing needs it), or create it again: the next start copies the new table");
     }
     const std::string oid = r.rows[0][0].value_or("");
-    if (oid != std::to_string(known->relid)) {
-      return FailedPrecondition(
-          "table " + name + " was dropped and re-created while pg2iceberg was running (oid " +
-          std::to_string(known->relid) + " → " + oid + "); the new table's changes are not "
-          "published, so they would be lost. Run pg2iceberg cleanup and start again: the new "
-          "copy replaces the Iceberg table's content");
-    }
+    if (oid == std::to_string(known->relid)) continue;
+    PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(src, t.name));
+    PG2I_RETURN_IF_ERROR(pg::EffectivePrimaryKey(info, t).status());
+    auto pub = pg::EnsurePublication(src, cfg.source.logical.publication_name, {info});
+    if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
+    PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, name, info.oid, *known));
+    restart = true;
   }
-  return Status::Ok();
+  return restart;
 }
 
 void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer_done,
@@ -576,8 +596,21 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
       // Materialize what is staged first, then look for tables that went away.
       PG2I_RETURN_IF_ERROR(m.RunCycle(tables).status());
-      PG2I_RETURN_IF_ERROR(CheckTablesUnchanged(cfg, *src, *coord));
+      PG2I_ASSIGN_OR_RETURN(bool recreated, CheckTablesUnchanged(cfg, *src, *coord));
+      if (recreated) shared->restart = true;
       PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
+      // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
+      // start again, so that the next attempt copies it while streaming.
+      for (const auto& t : tables) {
+        if (shared->copying.count(t)) continue;
+        PG2I_ASSIGN_OR_RETURN(auto state, coord->GetTable(t));
+        if (state && !state->snapshot_complete) {
+          log::Info("resync requested: starting the pipeline again to copy the table",
+                    {{"table", t}});
+          shared->restart = true;
+        }
+      }
+      if (shared->restart) break;
       shared->health->Beat("materializer");
       if (shared->streaming) shared->ReportHealthy();
       if (last || shared->failed) break;
@@ -746,6 +779,7 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
   Shared* shared = s.shared.get();
   shared->on_healthy = on_healthy;
   shared->materializing = materialize;
+  for (const auto& t : prepared->pending_snapshots) shared->copying.insert(t.name.ToString());
   std::atomic<bool> writer_done{false};
   // The live copy stops with the attempt (a stop, or another component's failure).
   std::atomic<bool> attempt_over{false};
@@ -807,6 +841,38 @@ static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop
   bool started = false;  // prepared at least once: from then on transient faults are retried
   std::atomic<bool> recovering{false};
   RecordRecovering(false);
+  // Before the next attempt: ownership (kept while held, taken again when its session was
+  // lost) and a new coordinator connection; failures here are judged like the pipeline's own.
+  // False when the process must end (exit_code set) or a stop came.
+  int exit_code = 0;
+  auto resume = [&](const std::string& why) -> bool {
+    s.NewAttempt();
+    while (true) {
+      if (s.lease && !s.lease_lost && !s.lease->Check().ok()) s.lease_lost = true;
+      Status resumed = s.lease_lost || !s.lease ? s.Own(cfg) : Status::Ok();
+      if (resumed.ok()) {
+        auto coord = ConnectCoordinator(cfg);
+        if (coord.ok()) s.coord = std::move(*coord);
+        resumed = coord.status();
+      }
+      if (resumed.ok()) {
+        s.obs->health.SetRecovering(why);  // not ready until it streams again
+        return true;
+      }
+      const Recovery::Decision again = recovery.Failed(resumed);
+      if (!again.retry) {
+        exit_code = Finish(cfg, &s, GaveUp(resumed, again));
+        return false;
+      }
+      s.obs->health.SetRecovering(resumed.message());
+      log::Warn("cannot resume yet", {{"error", resumed.ToString()},
+                                      {"wait_ms", static_cast<int64_t>(again.wait.count())}});
+      if (!WaitUnlessStopped(again.wait, stop)) {
+        exit_code = Finish(cfg, &s, Status::Ok());
+        return false;
+      }
+    }
+  };
   while (true) {
     Status result = StreamOnce(
         cfg, stop, materialize, s, [&] { started = true; },
@@ -816,6 +882,10 @@ static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop
           recovering = false;
           RecordRecovering(false);
         });
+    if (result.ok() && !stop && s.shared->restart) {
+      if (!resume("starting the pipeline again to copy a table (resync)")) return exit_code;
+      continue;
+    }
     if (result.ok() || stop) {
       if (!result.ok() && result.code() != StatusCode::kCancelled) {
         log::Warn("stopped with an error while stopping", {{"error", result.ToString()}});
@@ -841,29 +911,7 @@ static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop
                {"wait_ms", static_cast<int64_t>(d.wait.count())},
                {"outage_s", static_cast<int64_t>(d.outage.count() / 1000)}});
     if (!WaitUnlessStopped(d.wait, stop)) break;
-    // Ownership (kept while held, taken again when its session was lost) and a new coordinator
-    // connection; failures here are judged like the pipeline's own.
-    s.NewAttempt();
-    Status resumed;
-    while (true) {
-      if (s.lease && !s.lease_lost && !s.lease->Check().ok()) s.lease_lost = true;
-      resumed = s.lease_lost || !s.lease ? s.Own(cfg) : Status::Ok();
-      if (resumed.ok()) {
-        auto coord = ConnectCoordinator(cfg);
-        if (coord.ok()) s.coord = std::move(*coord);
-        resumed = coord.status();
-      }
-      if (resumed.ok()) {
-        s.obs->health.SetRecovering("starting the pipeline again");
-        break;
-      }
-      const Recovery::Decision again = recovery.Failed(resumed);
-      if (!again.retry) return Finish(cfg, &s, GaveUp(resumed, again));
-      s.obs->health.SetRecovering(resumed.message());
-      log::Warn("cannot resume yet", {{"error", resumed.ToString()},
-                                      {"wait_ms", static_cast<int64_t>(again.wait.count())}});
-      if (!WaitUnlessStopped(again.wait, stop)) break;
-    }
+    if (!resume("starting the pipeline again")) return exit_code;
     if (stop) break;
   }
   RecordRecovering(false);
@@ -940,6 +988,57 @@ int RunMigrateCoord(const config::Config& cfg) {
   if (!s.ok()) return Fail(s);
   std::printf("OK: coordinator schema %s is up to date\n", cfg.state.coordinator_schema.c_str());
   return 0;
+}
+
+int RunResync(const config::Config& cfg, const std::vector<std::string>& tables) {
+  auto run = [&]() -> Status {
+    std::vector<std::string> names;
+    for (const std::string& t : tables) {
+      std::string name;
+      for (const auto& c : cfg.tables) {
+        if (c.name.ToString() == t || c.name.Quoted() == t || c.name.table == t) {
+          name = c.name.ToString();
+        }
+      }
+      if (name.empty()) {
+        return InvalidArgument("table " + t + " is not configured (tables[]); resync copies "
+                               "configured tables only");
+      }
+      for (const auto& c : cfg.tables) {
+        if (c.name.ToString() == name && c.skip_snapshot) {
+          return InvalidArgument("table " + name + " has skip_snapshot: its Iceberg content is "
+                                 "declared, not copied, so there is nothing to copy again");
+        }
+      }
+      names.push_back(name);
+    }
+    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(coord::OwnerInfo owner,
+                          coord::InspectOwner(coord->connection(), cfg.state.coordinator_schema));
+    for (const std::string& name : names) {
+      auto offset = coord->RequestResync(name);
+      if (!offset.ok()) {
+        return FailedPrecondition(offset.status().message() +
+                                  "; a table is copied by the pipeline's first start, and a copy "
+                                  "in progress finishes on its own (see pg2iceberg status)");
+      }
+      std::printf("resync of %s requested: its changes wait while it is copied again; the copy "
+                  "replaces its Iceberg content\n",
+                  name.c_str());
+    }
+    if (owner.alive && owner.command == "run") {
+      std::printf("the running pipeline (%s) copies it within one materializer interval; the "
+                  "other tables keep streaming. Follow it with: pg2iceberg status --wait\n",
+                  owner.Describe().c_str());
+    } else {
+      std::printf("no `pg2iceberg run` is running on this pipeline: the next start copies it\n");
+    }
+    return Status::Ok();
+  };
+  Status s = run();
+  if (s.ok()) return 0;
+  std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
 int RunCleanup(const config::Config& cfg) {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -21,5 +23,9 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
 int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop);
 int RunMigrateCoord(const config::Config& cfg);
 int RunCleanup(const config::Config& cfg);
+// `resync --table T…`: marks each table's copy to be redone (coordinator RequestResync); the
+// running pipeline copies it while the other tables stream, and the copy replaces the Iceberg
+// table's content. Exit 2 for a table that is not configured, 1 when one cannot be resynced.
+int RunResync(const config::Config& cfg, const std::vector<std::string>& tables);
 
 }  // namespace pg2iceberg::cli

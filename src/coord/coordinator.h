@@ -122,6 +122,12 @@ class Coordinator {
   virtual Status CompleteSnapshot(const std::string& table, Lsn snapshot_lsn) = 0;
   // Forgets `table`'s finished chunks (a table tracked anew is copied from scratch).
   virtual Status ForgetSnapshotProgress(const std::string& table) = 0;
+  // Resync: in one transaction, marks a copied table's snapshot incomplete again (its CDC
+  // files are deferred from now on and its copy is redone) and records in pipeline_meta
+  // `resync_offset:<table>` the log offset the new copy starts at, where the materializer
+  // replaces the table's content. Returns that offset. FailedPrecondition when the table's
+  // copy is not complete (never copied, or being copied).
+  virtual Result<int64_t> RequestResync(const std::string& table) = 0;
   // Deferred CDC files waiting for `table`'s snapshot.
   virtual Result<int64_t> DeferredFiles(const std::string& table) = 0;
   // Every staged file the log or the deferred log still references (any table). A staged file

@@ -55,6 +55,7 @@ class MemoryBackend : public Backend {
     }
     Result<int64_t> DeferredFiles(const std::string& t) override { return m_->DeferredFiles(t); }
     Result<std::set<std::string>> ReferencedUris() override { return m_->ReferencedUris(); }
+    Result<int64_t> RequestResync(const std::string& t) override { return m_->RequestResync(t); }
     Status ForgetSnapshotProgress(const std::string& t) override {
       return m_->ForgetSnapshotProgress(t);
     }

@@ -70,6 +70,19 @@ Result<int64_t> MemoryCoordinator::DeferredFiles(const std::string& table) {
   return it == deferred_.end() ? 0 : static_cast<int64_t>(it->second.size());
 }
 
+Result<int64_t> MemoryCoordinator::RequestResync(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto t = tables_.find(table);
+  if (t == tables_.end() || !t->second.snapshot_complete) {
+    return FailedPrecondition("table " + table + " has no complete copy to redo");
+  }
+  t->second.snapshot_complete = false;
+  chunks_.erase(table);
+  const int64_t offset = next_offset_[table];
+  meta_["resync_offset:" + table] = std::to_string(offset);
+  return offset;
+}
+
 Result<std::set<std::string>> MemoryCoordinator::ReferencedUris() {
   std::lock_guard<std::mutex> lock(mu_);
   std::set<std::string> out;

@@ -381,6 +381,39 @@ Result<int64_t> PgCoordinator::DeferredFiles(const std::string& table) {
   return std::stoll(n);
 }
 
+Result<int64_t> PgCoordinator::RequestResync(const std::string& table) {
+  return InTransaction([&]() -> Result<int64_t> {
+    // FOR UPDATE waits for claims in flight (they hold the row FOR SHARE) and holds back new
+    // ones: every claim before this one has an offset below the resync offset, every later CDC
+    // file of the table is deferred.
+    PG2I_ASSIGN_OR_RETURN(pg::QueryResult t,
+                          conn_->Query("SELECT snapshot_complete FROM " + T("tables") +
+                                           " WHERE table_name = $1 FOR UPDATE",
+                                       {table}));
+    if (t.rows.empty() || t.rows[0][0].value_or("f") != "t") {
+      return FailedPrecondition("table " + table + " has no complete copy to redo (" +
+                                (t.rows.empty() ? "never copied" : "its copy is in progress") +
+                                ")");
+    }
+    PG2I_RETURN_IF_ERROR(conn_->Query("UPDATE " + T("tables") +
+                                          " SET snapshot_complete = false, updated_at = now() "
+                                          "WHERE table_name = $1",
+                                      {table})
+                             .status());
+    PG2I_RETURN_IF_ERROR(conn_->Query("DELETE FROM " + T("snapshot_progress") +
+                                          " WHERE table_name = $1",
+                                      {table})
+                             .status());
+    PG2I_ASSIGN_OR_RETURN(pg::QueryResult seq,
+                          conn_->Query("SELECT next_offset FROM " + T("log_seq") +
+                                           " WHERE table_name = $1 FOR UPDATE",
+                                       {table}));
+    const int64_t offset = seq.rows.empty() ? 0 : std::stoll(seq.rows[0][0].value_or("0"));
+    PG2I_RETURN_IF_ERROR(SetMeta("resync_offset:" + table, std::to_string(offset)));
+    return offset;
+  });
+}
+
 Result<std::set<std::string>> PgCoordinator::ReferencedUris() {
   PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
                         conn_->Query("SELECT uri FROM " + T("log_index") + " UNION SELECT uri FROM " +

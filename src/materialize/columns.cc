@@ -62,7 +62,7 @@ bool Pinned(const iceberg::TableMetadata& m, const iceberg::Schema& schema, int3
 }  // namespace
 
 Result<ColumnPlan> PlanColumns(const iceberg::TableMetadata& m, const stage::StagedRelation& latest,
-                               const std::string& table) {
+                               const std::string& table, bool rematch) {
   const iceberg::Schema& cur = *m.CurrentSchema();
   ColumnPlan plan;
   plan.fields = cur.fields();
@@ -72,6 +72,7 @@ Result<ColumnPlan> PlanColumns(const iceberg::TableMetadata& m, const stage::Sta
   if (auto it = m.properties.find(kColumnAttnumsProperty); it != m.properties.end()) {
     stored = ParseColumnAttnums(it->second);
   }
+  if (rematch) stored.clear();
   std::map<int32_t, int> known;  // entries for fields of the current schema
   for (const Field& f : plan.fields) {
     if (auto it = stored.find(f.id); it != stored.end()) known[f.id] = it->second;
@@ -113,7 +114,8 @@ Result<ColumnPlan> PlanColumns(const iceberg::TableMetadata& m, const stage::Sta
     for (const Field& f : plan.fields) {
       // Gone from PostgreSQL: a known field whose attnum left, or an unmatched field without
       // one whose name a column now uses.
-      const bool gone = !claimed.count(f.id) && (known.count(f.id) || names.count(f.name));
+      const bool gone =
+          !claimed.count(f.id) && (rematch || known.count(f.id) || names.count(f.name));
       if (!gone) {
         kept_fields.push_back(f);
       } else if (Pinned(m, cur, f.id)) {

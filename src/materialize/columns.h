@@ -43,9 +43,11 @@ struct ColumnPlan {
 };
 
 // The schema that mirrors `latest` (the newest staged relation of `table`), evolved from the
-// table's current schema. Refuses type changes Iceberg cannot make in place.
+// table's current schema. Refuses type changes Iceberg cannot make in place. `rematch`: the
+// source table is a new one (a resync, maybe of a re-created table): the recorded attnums are
+// ignored, columns are matched to fields by name, and fields no column matches are dropped.
 Result<ColumnPlan> PlanColumns(const iceberg::TableMetadata& m, const stage::StagedRelation& latest,
-                               const std::string& table);
+                               const std::string& table, bool rematch = false);
 
 // For each of `fields`, the index of the column of `relation` holding its value, or -1.
 std::vector<int> ColumnsOf(const std::vector<iceberg::Field>& fields,

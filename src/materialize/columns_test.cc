@@ -129,6 +129,16 @@ TEST(PlanColumns, PartitionSourceIsKeptAndNameClashRefused) {
   EXPECT_FALSE(clash.ok());
 }
 
+TEST(PlanColumns, RematchIgnoresAttnumsAndDropsWhatNoColumnNames) {
+  // A re-created table: attnum 2 is now "amount", not "name".
+  auto p = PlanColumns(Table(), Rel({Col("id", 1), Col("amount", 2), Col("value", 3)}), "t",
+                       /*rematch=*/true);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(Names(*p), (std::vector<std::string>{"id#1", "value#3", "amount#4"}));
+  EXPECT_EQ(p->dropped, (std::vector<std::string>{"name"}));
+  EXPECT_EQ(p->attnums, (std::map<int32_t, int>{{1, 1}, {3, 3}, {4, 2}}));
+}
+
 TEST(ColumnsOf, ByAttnumThenByName) {
   const std::vector<Field> fields = {F(1, "id"), F(2, "name"), F(3, "score")};
   const std::map<int32_t, int> attnums = {{1, 1}, {3, 3}};

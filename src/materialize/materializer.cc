@@ -309,6 +309,19 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     keep = snapshot_files;
   }
   entries.resize(keep);
+  // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
+  // starts at that offset, the new copy's first, replaces the table's content; no batch spans
+  // it.
+  PG2I_ASSIGN_OR_RETURN(std::optional<std::string> resync_meta,
+                        coord_->GetMeta("resync_offset:" + table));
+  const int64_t resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
+  for (size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i].start_offset == resync_at) {
+      entries.resize(i);
+      break;
+    }
+  }
+  const bool resync_batch = entries.front().start_offset == resync_at && cursor.offset <= resync_at;
 
   // Read the staged changes past the cursor, in log (= commit) order.
   std::vector<stage::DecodedStagedFile> files;
@@ -403,7 +416,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     PG2I_ASSIGN_OR_RETURN(loaded, catalog_->CommitTable(
                                       {ident, {}, {iceberg::TableUpdate::AddSpec(iceberg::PartitionSpec{-1, {}})}}));
   }
-  PG2I_ASSIGN_OR_RETURN(ColumnPlan plan, PlanColumns(loaded.metadata, latest, table));
+  PG2I_ASSIGN_OR_RETURN(ColumnPlan plan, PlanColumns(loaded.metadata, latest, table, resync_batch));
   if (plan.schema_changed || plan.attnums_changed) {
     const Schema& cur = *loaded.metadata.CurrentSchema();
     std::vector<iceberg::TableUpdate> updates;
@@ -550,9 +563,11 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   if (replace_foreign) {
     log::Info("replacing the content of an earlier pipeline with this pipeline's copy",
               {{"table", table}, {"generation", options_.generation}});
+  } else if (resync_batch) {
+    log::Info("replacing the table's content with its new copy (resync)", {{"table", table}});
   }
-  const bool skip_deletes =
-      replace_foreign || (snapshot_batch && snapshot_only_before && !folded.truncated);
+  const bool replace = replace_foreign || resync_batch;
+  const bool skip_deletes = replace || (snapshot_batch && snapshot_only_before && !folded.truncated);
   std::vector<std::vector<Value>> upserts, deletes;
   for (auto& [k, row] : folded.rows) {
     if (!folded.truncated && !skip_deletes) deletes.push_back(k);
@@ -570,7 +585,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     upserts.push_back(std::move(values));
   }
   iceberg::SnapshotChange change;
-  change.remove_all = folded.truncated || replace_foreign;
+  change.remove_all = folded.truncated || replace;
   change.extra_summary[offset_key] = std::to_string(end_offset);
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   if (skip_deletes) change.extra_summary[kSnapshotOnlyKey] = "true";

@@ -158,20 +158,19 @@ TEST_F(StartupTest, LostSlotIsRefused) {
   ExpectRefused(config, "is gone although pg2iceberg used it before");
 }
 
-TEST_F(StartupTest, RecreatedTableIsRefused) {
+// A table dropped and re-created while pg2iceberg was stopped is a different table: the next
+// start copies it again, and the copy replaces the Iceberg content (rows of the old table do not
+// survive).
+TEST_F(StartupTest, RecreatedTableIsCopiedAgainOnTheNextStart) {
   const std::string config = Setup("recreated");
   RunOnce(config);
   PG2I_ASSERT_OK(pg_->Exec("DROP TABLE recreated_t; CREATE TABLE recreated_t (id int PRIMARY "
-                           "KEY, v text)"));
-  ExpectRefused(config, "was dropped and re-created");
-  ExpectRefused(config, "Run pg2iceberg cleanup and start again: the new copy replaces the "
-                        "Iceberg table's content");
-  // The recovery the message gives.
-  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO recreated_t VALUES (7, 'new')"));
-  std::string out;
-  ASSERT_TRUE(RunCommand(config, {"cleanup"}, &out).success()) << out;
-  RunOnce(config);
+                           "KEY, v text); INSERT INTO recreated_t VALUES (7, 'new')"));
+  RunOnce(config, "INSERT INTO recreated_t VALUES (8, 'after')");
   ExpectVerifies(config);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_NE(out.find("pg_rows=2 iceberg_rows=2 missing=0 extra=0"), std::string::npos) << out;
 }
 
 TEST_F(StartupTest, TableThatLeftThePublicationIsRefusedThenRecopied) {
