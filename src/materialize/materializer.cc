@@ -185,6 +185,48 @@ std::vector<int32_t> FoldKey(const iceberg::TableMetadata& m) {
   return out;
 }
 
+// The changes of `files` (staged as `entries`) from `from_offset` on, as rows of `fields`.
+std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>& files,
+                                    const std::vector<coord::LogEntry>& entries,
+                                    const std::vector<Field>& fields,
+                                    const std::map<int32_t, int>& attnums,
+                                    const std::vector<int>& key_idx, int64_t from_offset) {
+  std::vector<fold::Change> changes;
+  int64_t offset = entries.front().start_offset;
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    const auto& f = files[fi];
+    offset = entries[fi].start_offset;
+    const std::vector<int> col_of = ColumnsOf(fields, attnums, f.relation);
+    for (const auto& sc : f.changes) {
+      const int64_t this_offset = offset++;
+      if (this_offset < from_offset) continue;
+      fold::Change c = sc.change;
+      if (!c.commit_lsn.valid()) c.commit_lsn = entries[fi].max_commit_lsn;
+      if (c.op != fold::Op::kTruncate) {
+        std::vector<Value> row(fields.size());
+        for (size_t i = 0; i < fields.size(); ++i) {
+          if (col_of[i] >= 0 && fields[i].type.is_primitive()) {
+            row[i] = WidenValue(sc.change.values[static_cast<size_t>(col_of[i])], fields[i].type.primitive);
+          }
+        }
+        std::vector<int> unchanged;
+        for (int u : sc.change.unchanged) {
+          for (size_t i = 0; i < fields.size(); ++i) {
+            if (col_of[i] == u) unchanged.push_back(static_cast<int>(i));
+          }
+        }
+        for (size_t k = 0; k < c.old_key.size() && k < key_idx.size(); ++k) {
+          c.old_key[k] = WidenValue(c.old_key[k], fields[static_cast<size_t>(key_idx[k])].type.primitive);
+        }
+        c.values = std::move(row);
+        c.unchanged = std::move(unchanged);
+      }
+      changes.push_back(std::move(c));
+    }
+  }
+  return changes;
+}
+
 bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& generation) {
   for (const auto& s : m.snapshots) {
     if (s.summary.count(kGenerationKey) && OfGeneration(s, generation)) return true;
@@ -270,85 +312,21 @@ Result<catalog::LoadedTable> Materializer::Rekey(const catalog::TableIdent& iden
       {ident, {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())}, std::move(updates)});
 }
 
-Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
-  const auto started = std::chrono::steady_clock::now();
-  TableResult result;
-  const std::string offset_key = "pg2iceberg.offset." + options_.group;
-  PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
-  const catalog::TableIdent ident = IdentFor(table);
-
-  // A commit may have landed without its cursor (crash in between): trust the table.
-  auto existing = catalog_->LoadTable(ident);
-  if (existing.ok()) {
-    const int64_t committed = CommittedOffset(existing->metadata, offset_key, options_.generation);
-    if (committed > cursor.offset) {
-      cursor.offset = committed;
-      cursor.snapshot_id = existing->metadata.current_snapshot_id.value_or(-1);
-      PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, cursor));
-    }
-    RecordTableGauges(table, existing->metadata);
-  } else if (!IsNotFound(existing.status())) {
-    return existing.status();
-  }
-  result.cursor = cursor.offset;
-
-  PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> entries,
-                        coord_->ReadLog(table, cursor.offset, options_.max_log_entries));
-  if (entries.empty()) return result;
-  // Bound the batch (memory): whole files, at least one, up to max_changes.
-  int64_t batch = 0;
-  size_t keep = 0;
-  while (keep < entries.size() && (keep == 0 || batch + entries[keep].rows <= options_.max_changes)) {
-    batch += entries[keep++].rows;
-  }
-  // Initial-snapshot files go in batches of their own: such a batch may skip equality deletes
-  // (below), which a batch that also holds later changes may not.
-  if (IsSnapshotFile(entries.front().uri)) {
-    size_t snapshot_files = 0;
-    while (snapshot_files < keep && IsSnapshotFile(entries[snapshot_files].uri)) ++snapshot_files;
-    keep = snapshot_files;
-  }
-  entries.resize(keep);
-  // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
-  // starts at that offset, the new copy's first, replaces the table's content; no batch spans
-  // it.
-  PG2I_ASSIGN_OR_RETURN(std::optional<std::string> resync_meta,
-                        coord_->GetMeta("resync_offset:" + table));
-  const int64_t resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
-  for (size_t i = 1; i < entries.size(); ++i) {
-    if (entries[i].start_offset == resync_at) {
-      entries.resize(i);
-      break;
-    }
-  }
-  const bool resync_batch = entries.front().start_offset == resync_at && cursor.offset <= resync_at;
-
-  // Read the staged changes past the cursor, in log (= commit) order.
-  std::vector<stage::DecodedStagedFile> files;
-  for (const auto& e : entries) {
-    PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io_, e.uri));
-    if (static_cast<int64_t>(f.changes.size()) != e.rows) {
-      return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
-                      " changes, the log says " + std::to_string(e.rows));
-    }
-    files.push_back(std::move(f));
-  }
-  // One key per batch: files staged after a primary-key change start the next batch.
-  for (size_t i = 1; i < files.size(); ++i) {
-    if (KeyColumns(files[i].relation) != KeyColumns(files.front().relation)) {
-      files.resize(i);
-      entries.resize(i);
-      break;
-    }
-  }
-  const stage::StagedRelation& latest = files.back().relation;
+Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& table,
+                                                        const catalog::TableIdent& ident,
+                                                        Result<catalog::LoadedTable> existing,
+                                                        const stage::StagedRelation& latest,
+                                                        bool rematch) {
   if (latest.key.empty()) {
     return FailedPrecondition("table " + table +
                               " has no primary key; add one or set tables[].primary_key");
   }
 
   // Create the table, or evolve its schema to the latest relation.
-  catalog::LoadedTable loaded;
+  TableSetup out;
+  catalog::LoadedTable& loaded = out.loaded;
+  const ColumnPlan& plan = out.plan;
+  std::vector<int32_t>& key_ids = out.key_ids;
   if (!existing.ok()) {
     if (namespaces_ready_.insert(ident.ns).second) {
       Status created = catalog_->CreateNamespace(ident.ns, {});
@@ -416,7 +394,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     PG2I_ASSIGN_OR_RETURN(loaded, catalog_->CommitTable(
                                       {ident, {}, {iceberg::TableUpdate::AddSpec(iceberg::PartitionSpec{-1, {}})}}));
   }
-  PG2I_ASSIGN_OR_RETURN(ColumnPlan plan, PlanColumns(loaded.metadata, latest, table, resync_batch));
+  PG2I_ASSIGN_OR_RETURN(out.plan, PlanColumns(loaded.metadata, latest, table, rematch));
   if (plan.schema_changed || plan.attnums_changed) {
     const Schema& cur = *loaded.metadata.CurrentSchema();
     std::vector<iceberg::TableUpdate> updates;
@@ -451,7 +429,6 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   }
   // The batch's key (the primary key as staged): when it differs from the key the table is
   // folded by, the table is re-keyed from this batch on (docs/schema-changes.md).
-  std::vector<int32_t> key_ids;
   {
     const Schema& cur = *loaded.metadata.CurrentSchema();
     const std::vector<int> col_of = ColumnsOf(cur.fields(), plan.attnums, latest);
@@ -467,6 +444,269 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
       PG2I_ASSIGN_OR_RETURN(loaded, Rekey(ident, loaded.metadata, key_ids));
     }
   }
+  return out;
+}
+
+Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table,
+                                                       const catalog::TableIdent& ident,
+                                                       int64_t from_offset,
+                                                       catalog::LoadedTable loaded,
+                                                       const iceberg::SnapshotChange& change) {
+  const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  iceberg::SnapshotProducer producer(io_.get(), clock_, change);
+  catalog::LoadedTable committed;
+  bool done = false;
+  for (int attempt = 0; attempt < 10 && !done; ++attempt) {
+    if (attempt > 0) {
+      PG2I_ASSIGN_OR_RETURN(loaded, catalog_->LoadTable(ident));
+    }
+    // Fence: a batch is committed only onto the table state it was read against. If another
+    // process committed past this batch's start meanwhile (this one lost the pipeline's
+    // ownership, or is stale), retrying on top would apply old changes over newer ones.
+    if (const int64_t there = CommittedOffset(loaded.metadata, offset_key, options_.generation);
+        there > from_offset) {
+      return Aborted("another process committed " + ident.ToString() + " up to offset " +
+                     std::to_string(there) + " while this one prepared offsets from " +
+                     std::to_string(from_offset) +
+                     "; not committing a stale batch (the next cycle starts from the table)");
+    }
+    PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(loaded.metadata));
+    PG2I_RETURN_IF_ERROR(
+        CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));
+    // A table created before identities were recorded (or by another tool) gets them with
+    // this commit.
+    std::map<std::string, std::string> stamp;
+    for (const auto& [k, v] : IdentityProperties(table, options_.system_identifier)) {
+      if (!loaded.metadata.properties.count(k)) stamp[k] = v;
+    }
+    if (!stamp.empty()) pending.updates.push_back(iceberg::TableUpdate::SetProperties(stamp));
+    auto r = catalog_->CommitTable({ident, pending.requirements, pending.updates});
+    if (r.ok()) {
+      committed = std::move(*r);
+      done = true;
+    } else if (r.status().code() == StatusCode::kAborted) {
+      metrics::CountError("materializer", r.status().code());
+      continue;
+    } else if (r.status().code() == StatusCode::kCommitStateUnknown) {
+      metrics::CountError("materializer", r.status().code());
+      // Rule 3: read the table before anything else.
+      PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable now, catalog_->LoadTable(ident));
+      if (now.metadata.SnapshotById(pending.snapshot.snapshot_id) != nullptr) {
+        committed = std::move(now);
+        done = true;
+      }
+    } else {
+      return r.status();
+    }
+  }
+  if (!done) return Aborted("could not commit to " + ident.ToString() + " after 10 attempts");
+  return committed;
+}
+
+Status Materializer::FinishBatch(const std::string& table, const catalog::TableIdent& ident,
+                                 const catalog::LoadedTable& committed, int64_t end_offset,
+                                 int64_t bytes_written, std::chrono::steady_clock::time_point started,
+                                 double commit_seconds, TableResult& result) {
+  CrashPoint("after_iceberg_commit");
+  result.snapshot_id = committed.metadata.current_snapshot_id.value_or(-1);
+  PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end_offset, result.snapshot_id}));
+  CrashPoint("after_cursor_advance");
+  result.cursor = end_offset;
+  RecordBatch(table, result, bytes_written, SecondsSince(started), commit_seconds);
+  RecordTableGauges(table, committed.metadata);
+  log::Info("materialized", {{"table", ident.ToString()},
+                             {"changes", result.changes},
+                             {"rows", result.rows_written},
+                             {"snapshot_id", result.snapshot_id}});
+
+  // Garbage-collect staged files every group has passed (rule 7).
+  PG2I_ASSIGN_OR_RETURN(std::optional<int64_t> min_cursor, coord_->MinCursor(table));
+  if (min_cursor) {
+    PG2I_ASSIGN_OR_RETURN(auto trimmed, coord_->TrimLog(table, *min_cursor));
+    std::vector<std::string> uris;
+    for (const auto& e : trimmed) uris.push_back(e.uri);
+    Status del = io_->DeleteMany(uris);
+    if (!del.ok()) log::Warn("could not delete staged files", {{"error", del}});
+  }
+  return Status::Ok();
+}
+
+bool Materializer::ReplacesForeign(const iceberg::TableMetadata& m, const std::string& table,
+                                   int64_t cursor_offset) const {
+  const config::TableConfig* tc = ConfigFor(table);
+  return cursor_offset == 0 && m.CurrentSnapshot() != nullptr &&
+         !(tc != nullptr && tc->skip_snapshot) && !options_.generation.empty() &&
+         options_.generation != "legacy" && !HasCommitOfGeneration(m, options_.generation);
+}
+
+Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
+                                                  const catalog::TableIdent& ident,
+                                                  const coord::Cursor& cursor,
+                                                  catalog::LoadedTable existing,
+                                                  std::chrono::steady_clock::time_point started) {
+  TableResult result;
+  result.cursor = cursor.offset;
+  // Readers keep the old content until the whole copy is in: wait for its last chunk.
+  PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+  if (state && !state->snapshot_complete) {
+    log::Debug("waiting for the copy to complete before replacing the table", {{"table", table}});
+    return result;
+  }
+  // The copy: the consecutive snapshot files from the cursor.
+  std::vector<coord::LogEntry> copy;
+  for (int64_t from = cursor.offset;;) {
+    PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> page,
+                          coord_->ReadLog(table, from, options_.max_log_entries));
+    size_t n = 0;
+    while (n < page.size() && IsSnapshotFile(page[n].uri)) copy.push_back(page[n++]);
+    if (n < page.size() || page.empty()) break;
+    from = copy.back().end_offset;
+  }
+  log::Info("replacing the table's content with its new copy in one commit",
+            {{"table", table}, {"files", static_cast<int64_t>(copy.size())}});
+  PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile first, stage::DecodeStagedFile(io_, copy.front().uri));
+  PG2I_ASSIGN_OR_RETURN(TableSetup setup,
+                        SetUpTable(table, ident, std::move(existing), first.relation, /*rematch=*/true));
+  const std::vector<Field> fields = setup.loaded.metadata.CurrentSchema()->fields();
+  std::vector<int> key_idx;
+  for (int32_t id : setup.key_ids) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
+    }
+  }
+  iceberg::ParquetWriteOptions wo;
+  wo.target_file_size = options_.target_file_size > 0 ? options_.target_file_size : wo.target_file_size;
+  PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io_, setup.loaded.metadata, wo));
+  // In groups of at most max_changes rows (memory), into one set of data files.
+  for (size_t begin = 0; begin < copy.size();) {
+    size_t end = begin;
+    int64_t rows = 0;
+    while (end < copy.size() && (end == begin || rows + copy[end].rows <= options_.max_changes)) {
+      rows += copy[end++].rows;
+    }
+    const std::vector<coord::LogEntry> group(copy.begin() + static_cast<std::ptrdiff_t>(begin),
+                                             copy.begin() + static_cast<std::ptrdiff_t>(end));
+    std::vector<stage::DecodedStagedFile> files;
+    for (const auto& e : group) {
+      PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io_, e.uri));
+      if (static_cast<int64_t>(f.changes.size()) != e.rows) {
+        return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
+                        " changes, the log says " + std::to_string(e.rows));
+      }
+      files.push_back(std::move(f));
+    }
+    const std::vector<fold::Change> changes =
+        ToChanges(files, group, fields, setup.plan.attnums, key_idx, cursor.offset);
+    PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
+    std::vector<std::vector<Value>> upserts;
+    for (auto& [k, row] : folded.rows) {
+      if (row.kind == fold::FoldedRow::Kind::kUpsert) upserts.push_back(std::move(row.values));
+    }
+    PG2I_RETURN_IF_ERROR(writer->Write(upserts));
+    result.changes += folded.changes;
+    result.rows_written += static_cast<int64_t>(upserts.size());
+    begin = end;
+  }
+  iceberg::SnapshotChange change;
+  PG2I_ASSIGN_OR_RETURN(change.added_data, writer->Close());
+  change.remove_all = true;
+  const int64_t end_offset = copy.back().end_offset;
+  change.extra_summary["pg2iceberg.offset." + options_.group] = std::to_string(end_offset);
+  if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
+  change.extra_summary[kSnapshotOnlyKey] = "true";
+  int64_t bytes_written = 0;
+  for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
+  const auto commit_started = std::chrono::steady_clock::now();
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
+                        CommitChange(table, ident, cursor.offset, std::move(setup.loaded), change));
+  PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
+                                   SecondsSince(commit_started), result));
+  return result;
+}
+
+Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
+  const auto started = std::chrono::steady_clock::now();
+  TableResult result;
+  const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
+  const catalog::TableIdent ident = IdentFor(table);
+
+  // A commit may have landed without its cursor (crash in between): trust the table.
+  auto existing = catalog_->LoadTable(ident);
+  if (existing.ok()) {
+    const int64_t committed = CommittedOffset(existing->metadata, offset_key, options_.generation);
+    if (committed > cursor.offset) {
+      cursor.offset = committed;
+      cursor.snapshot_id = existing->metadata.current_snapshot_id.value_or(-1);
+      PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, cursor));
+    }
+    RecordTableGauges(table, existing->metadata);
+  } else if (!IsNotFound(existing.status())) {
+    return existing.status();
+  }
+  result.cursor = cursor.offset;
+
+  PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> entries,
+                        coord_->ReadLog(table, cursor.offset, options_.max_log_entries));
+  if (entries.empty()) return result;
+  // Bound the batch (memory): whole files, at least one, up to max_changes.
+  int64_t batch = 0;
+  size_t keep = 0;
+  while (keep < entries.size() && (keep == 0 || batch + entries[keep].rows <= options_.max_changes)) {
+    batch += entries[keep++].rows;
+  }
+  // Initial-snapshot files go in batches of their own: such a batch may skip equality deletes
+  // (below), which a batch that also holds later changes may not.
+  if (IsSnapshotFile(entries.front().uri)) {
+    size_t snapshot_files = 0;
+    while (snapshot_files < keep && IsSnapshotFile(entries[snapshot_files].uri)) ++snapshot_files;
+    keep = snapshot_files;
+  }
+  entries.resize(keep);
+  // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
+  // starts at that offset, the new copy's first, replaces the table's content; no batch spans
+  // it.
+  PG2I_ASSIGN_OR_RETURN(std::optional<std::string> resync_meta,
+                        coord_->GetMeta("resync_offset:" + table));
+  const int64_t resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
+  for (size_t i = 1; i < entries.size(); ++i) {
+    if (entries[i].start_offset == resync_at) {
+      entries.resize(i);
+      break;
+    }
+  }
+  const bool resync_batch = entries.front().start_offset == resync_at && cursor.offset <= resync_at;
+  // A copy that replaces the table's content (a resync, or the first copy of a new pipeline
+  // generation onto rows of an earlier one) goes in as one commit once it is complete.
+  if (existing.ok() && IsSnapshotFile(entries.front().uri) &&
+      (resync_batch || ReplacesForeign(existing->metadata, table, cursor.offset))) {
+    return ReplaceWithCopy(table, ident, cursor, std::move(*existing), started);
+  }
+
+  // Read the staged changes past the cursor, in log (= commit) order.
+  std::vector<stage::DecodedStagedFile> files;
+  for (const auto& e : entries) {
+    PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io_, e.uri));
+    if (static_cast<int64_t>(f.changes.size()) != e.rows) {
+      return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
+                      " changes, the log says " + std::to_string(e.rows));
+    }
+    files.push_back(std::move(f));
+  }
+  // One key per batch: files staged after a primary-key change start the next batch.
+  for (size_t i = 1; i < files.size(); ++i) {
+    if (KeyColumns(files[i].relation) != KeyColumns(files.front().relation)) {
+      files.resize(i);
+      entries.resize(i);
+      break;
+    }
+  }
+  const stage::StagedRelation& latest = files.back().relation;
+  PG2I_ASSIGN_OR_RETURN(TableSetup setup,
+                        SetUpTable(table, ident, std::move(existing), latest, resync_batch));
+  catalog::LoadedTable loaded = std::move(setup.loaded);
+  const ColumnPlan plan = std::move(setup.plan);
+  const std::vector<int32_t> key_ids = std::move(setup.key_ids);
   const Schema& schema = *loaded.metadata.CurrentSchema();
   const std::vector<Field>& fields = schema.fields();
 
@@ -477,39 +717,8 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
       if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
     }
   }
-  std::vector<fold::Change> changes;
-  int64_t offset = entries.front().start_offset;
-  for (size_t fi = 0; fi < files.size(); ++fi) {
-    const auto& f = files[fi];
-    offset = entries[fi].start_offset;
-    const std::vector<int> col_of = ColumnsOf(fields, plan.attnums, f.relation);
-    for (const auto& sc : f.changes) {
-      const int64_t this_offset = offset++;
-      if (this_offset < cursor.offset) continue;
-      fold::Change c = sc.change;
-      if (!c.commit_lsn.valid()) c.commit_lsn = entries[fi].max_commit_lsn;
-      if (c.op != fold::Op::kTruncate) {
-        std::vector<Value> row(fields.size());
-        for (size_t i = 0; i < fields.size(); ++i) {
-          if (col_of[i] >= 0 && fields[i].type.is_primitive()) {
-            row[i] = WidenValue(sc.change.values[static_cast<size_t>(col_of[i])], fields[i].type.primitive);
-          }
-        }
-        std::vector<int> unchanged;
-        for (int u : sc.change.unchanged) {
-          for (size_t i = 0; i < fields.size(); ++i) {
-            if (col_of[i] == u) unchanged.push_back(static_cast<int>(i));
-          }
-        }
-        for (size_t k = 0; k < c.old_key.size() && k < key_idx.size(); ++k) {
-          c.old_key[k] = WidenValue(c.old_key[k], fields[static_cast<size_t>(key_idx[k])].type.primitive);
-        }
-        c.values = std::move(row);
-        c.unchanged = std::move(unchanged);
-      }
-      changes.push_back(std::move(c));
-    }
-  }
+  std::vector<fold::Change> changes =
+      ToChanges(files, entries, fields, plan.attnums, key_idx, cursor.offset);
   const int64_t end_offset = entries.back().end_offset;
   PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
   result.changes = folded.changes;
@@ -555,11 +764,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   // (A table copied by this generation has its copy first in the log, so offset 0 is where
   // its first batch starts; an empty copy makes the first batch CDC. skip_snapshot tables are
   // declared populated and are never replaced.)
-  const config::TableConfig* tc = ConfigFor(table);
-  const bool replace_foreign = cursor.offset == 0 && current != nullptr &&
-                               !(tc != nullptr && tc->skip_snapshot) &&
-                               !options_.generation.empty() && options_.generation != "legacy" &&
-                               !HasCommitOfGeneration(loaded.metadata, options_.generation);
+  const bool replace_foreign = ReplacesForeign(loaded.metadata, table, cursor.offset);
   if (replace_foreign) {
     log::Info("replacing the content of an earlier pipeline with this pipeline's copy",
               {{"table", table}, {"generation", options_.generation}});
@@ -612,76 +817,12 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   for (const auto& f : change.added_deletes) bytes_written += f.file_size_in_bytes;
 
-  iceberg::SnapshotProducer producer(io_.get(), clock_, change);
-  catalog::LoadedTable committed;
-  bool done = false;
   const auto commit_started = std::chrono::steady_clock::now();
-  for (int attempt = 0; attempt < 10 && !done; ++attempt) {
-    if (attempt > 0) {
-      PG2I_ASSIGN_OR_RETURN(loaded, catalog_->LoadTable(ident));
-    }
-    // Fence: a batch is committed only onto the table state it was read against. If another
-    // process committed past this batch's start meanwhile (this one lost the pipeline's
-    // ownership, or is stale), retrying on top would apply old changes over newer ones.
-    if (const int64_t there = CommittedOffset(loaded.metadata, offset_key, options_.generation);
-        there > cursor.offset) {
-      return Aborted("another process committed " + ident.ToString() + " up to offset " +
-                     std::to_string(there) + " while this one prepared offsets from " +
-                     std::to_string(cursor.offset) +
-                     "; not committing a stale batch (the next cycle starts from the table)");
-    }
-    PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(loaded.metadata));
-    PG2I_RETURN_IF_ERROR(
-        CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));
-    // A table created before identities were recorded (or by another tool) gets them with
-    // this commit.
-    std::map<std::string, std::string> stamp;
-    for (const auto& [k, v] : IdentityProperties(table, options_.system_identifier)) {
-      if (!loaded.metadata.properties.count(k)) stamp[k] = v;
-    }
-    if (!stamp.empty()) pending.updates.push_back(iceberg::TableUpdate::SetProperties(stamp));
-    auto r = catalog_->CommitTable({ident, pending.requirements, pending.updates});
-    if (r.ok()) {
-      committed = std::move(*r);
-      done = true;
-    } else if (r.status().code() == StatusCode::kAborted) {
-      metrics::CountError("materializer", r.status().code());
-      continue;
-    } else if (r.status().code() == StatusCode::kCommitStateUnknown) {
-      metrics::CountError("materializer", r.status().code());
-      // Rule 3: read the table before anything else.
-      PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable now, catalog_->LoadTable(ident));
-      if (now.metadata.SnapshotById(pending.snapshot.snapshot_id) != nullptr) {
-        committed = std::move(now);
-        done = true;
-      }
-    } else {
-      return r.status();
-    }
-  }
-  if (!done) return Aborted("could not commit to " + ident.ToString() + " after 10 attempts");
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
+                        CommitChange(table, ident, cursor.offset, std::move(loaded), change));
   const double commit_seconds = SecondsSince(commit_started);
-  CrashPoint("after_iceberg_commit");
-  result.snapshot_id = committed.metadata.current_snapshot_id.value_or(-1);
-  PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end_offset, result.snapshot_id}));
-  CrashPoint("after_cursor_advance");
-  result.cursor = end_offset;
-  RecordBatch(table, result, bytes_written, SecondsSince(started), commit_seconds);
-  RecordTableGauges(table, committed.metadata);
-  log::Info("materialized", {{"table", ident.ToString()},
-                             {"changes", result.changes},
-                             {"rows", result.rows_written},
-                             {"snapshot_id", result.snapshot_id}});
-
-  // Garbage-collect staged files every group has passed (rule 7).
-  PG2I_ASSIGN_OR_RETURN(std::optional<int64_t> min_cursor, coord_->MinCursor(table));
-  if (min_cursor) {
-    PG2I_ASSIGN_OR_RETURN(auto trimmed, coord_->TrimLog(table, *min_cursor));
-    std::vector<std::string> uris;
-    for (const auto& e : trimmed) uris.push_back(e.uri);
-    Status del = io_->DeleteMany(uris);
-    if (!del.ok()) log::Warn("could not delete staged files", {{"error", del}});
-  }
+  PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
+                                   commit_seconds, result));
   return result;
 }
 

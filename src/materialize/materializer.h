@@ -12,6 +12,7 @@
 // garbage-collected (rule 7). Not thread-safe.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -22,7 +23,9 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "coord/coordinator.h"
+#include "iceberg/snapshot_producer.h"
 #include "io/file_io.h"
+#include "materialize/columns.h"
 
 namespace pg2iceberg::materialize {
 
@@ -68,6 +71,36 @@ class Materializer {
 
  private:
   const config::TableConfig* ConfigFor(const std::string& table) const;
+  // The Iceberg table ready for a batch whose newest relation is `latest`: created if missing
+  // (`existing` is the caller's load), identity checked, schema evolved (`rematch`: columns
+  // matched by name, see PlanColumns), re-keyed when the key changed.
+  struct TableSetup {
+    catalog::LoadedTable loaded;
+    ColumnPlan plan;
+    std::vector<int32_t> key_ids;  // the field ids the batch is folded by
+  };
+  Result<TableSetup> SetUpTable(const std::string& table, const catalog::TableIdent& ident,
+                                Result<catalog::LoadedTable> existing,
+                                const stage::StagedRelation& latest, bool rematch);
+  // Commits `change` (a batch read from `from_offset` on) with retries on conflict, fenced
+  // against a table committed past `from_offset` by someone else.
+  Result<catalog::LoadedTable> CommitChange(const std::string& table,
+                                            const catalog::TableIdent& ident, int64_t from_offset,
+                                            catalog::LoadedTable loaded,
+                                            const iceberg::SnapshotChange& change);
+  // The first copy of a new pipeline generation onto a table holding an earlier one's rows.
+  bool ReplacesForeign(const iceberg::TableMetadata& m, const std::string& table,
+                       int64_t cursor_offset) const;
+  // A copy that replaces the table's content, committed as one snapshot once the copy is
+  // complete (readers never see a mix or an empty table); until then the table waits.
+  Result<TableResult> ReplaceWithCopy(const std::string& table, const catalog::TableIdent& ident,
+                                      const coord::Cursor& cursor, catalog::LoadedTable existing,
+                                      std::chrono::steady_clock::time_point started);
+  // After a commit: the cursor, metrics, the log line, and garbage collection of staged files.
+  Status FinishBatch(const std::string& table, const catalog::TableIdent& ident,
+                     const catalog::LoadedTable& committed, int64_t end_offset,
+                     int64_t bytes_written, std::chrono::steady_clock::time_point started,
+                     double commit_seconds, TableResult& result);
   // Folds the table by `key_ids` from now on (the primary key changed): they become the
   // identifier fields when Iceberg allows (all required), the old key's fields become optional,
   // and the table property pg2iceberg.source.key-field-ids records the key.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <optional>
 
 #include "catalog/sql_catalog.h"
 #include "coord/memory_coordinator.h"
@@ -77,13 +78,16 @@ class MaterializerFenceTest : public ::testing::Test {
     PG2I_ASSERT_OK_AND_ASSIGN(auto conn, pg::Connection::Connect(pg_->ConnString(), "test"));
     catalog::SqlCatalogOptions o;
     o.warehouse = "file://" + dir_->str() + "/wh";
+    static int tests = 0;
+    o.schema = "iceberg_" + std::to_string(tests++);  // a catalog of its own per test
     PG2I_ASSERT_OK_AND_ASSIGN(catalog_, catalog::SqlCatalog::Open(std::move(conn), io_, o));
     hooked_ = std::make_unique<HookedCatalog>(catalog_.get());
   }
 
-  // Stages one file of `changes` (id, v) for public.t and registers it.
-  void Stage(const std::vector<std::pair<int32_t, std::string>>& rows, fold::Op op,
-             uint64_t lsn) {
+  // Stages one file of `changes` (id, v) for public.t and registers it (`chunk`: as a chunk of
+  // the table's copy).
+  void Stage(const std::vector<std::pair<int32_t, std::string>>& rows, fold::Op op, uint64_t lsn,
+             std::optional<int64_t> chunk = std::nullopt) {
     stage::StagedRelation rel;
     rel.table = "public.t";
     rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false, 1},
@@ -101,8 +105,8 @@ class MaterializerFenceTest : public ::testing::Test {
       changes.push_back(std::move(c));
     }
     PG2I_ASSERT_OK_AND_ASSIGN(std::string bytes, stage::EncodeStagedFile(rel, changes));
-    const std::string uri =
-        "file://" + dir_->str() + "/staged-" + std::to_string(staged_++) + ".parquet";
+    const std::string uri = "file://" + dir_->str() + "/" + (chunk ? "snapshot-" : "staged-") +
+                            std::to_string(staged_++) + ".parquet";
     PG2I_ASSERT_OK(io_->WriteAll(uri, bytes));
     coord::StagedFile f;
     f.table = "public.t";
@@ -110,7 +114,20 @@ class MaterializerFenceTest : public ::testing::Test {
     f.rows = static_cast<int64_t>(rows.size());
     f.bytes = static_cast<int64_t>(bytes.size());
     f.min_commit_lsn = f.max_commit_lsn = Lsn(lsn);
-    PG2I_ASSERT_OK(coord_.ClaimOffsets({f}).status());
+    if (chunk) {
+      f.snapshot = true;
+      PG2I_ASSERT_OK(coord_.ClaimSnapshotChunk({f}, coord::SnapshotChunk{"public.t", 0, *chunk,
+                                                                          *chunk + 1, f.rows})
+                         .status());
+    } else {
+      PG2I_ASSERT_OK(coord_.ClaimOffsets({f}).status());
+    }
+  }
+
+  std::vector<iceberg::Snapshot> Snapshots() {
+    auto table = catalog_->LoadTable({{"default"}, "t"});
+    EXPECT_TRUE(table.ok()) << table.status().ToString();
+    return table.ok() ? table->metadata.snapshots : std::vector<iceberg::Snapshot>{};
   }
 
   static inline std::unique_ptr<PgCluster> pg_;
@@ -154,6 +171,49 @@ TEST_F(MaterializerFenceTest, AStaleBatchIsNotCommittedOverANewerOne) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->changes, 0);
   EXPECT_EQ(again->cursor, 4);
+}
+
+// A resync's copy larger than one batch replaces the table in ONE commit, once complete:
+// readers never see a mix of old and new rows, nor an empty table.
+TEST_F(MaterializerFenceTest, AResyncCopyReplacesTheTableInOneCommitOnceComplete) {
+  config::TableConfig t;
+  t.name = config::TableName{"public", "t"};
+  MaterializerOptions mo;
+  mo.generation = "g1";
+  mo.max_changes = 4;  // so the copy below spans three batches
+  Materializer m(&coord_, catalog_.get(), io_, {t}, mo);
+  PG2I_ASSERT_OK(coord_.PutTable({"public.t", 1, true, Lsn(0x10)}));
+  Stage({{1, "old"}, {2, "old"}, {3, "old"}, {4, "old"}, {5, "old"}, {6, "old"}},
+        fold::Op::kInsert, 0x100);
+  auto first = m.MaterializeTable("public.t");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(Snapshots().size(), 1u);
+
+  PG2I_ASSERT_OK_AND_ASSIGN(int64_t marker, coord_.RequestResync("public.t"));
+  EXPECT_EQ(marker, 6);
+  Stage({{1, "copy"}, {2, "copy"}, {3, "copy"}}, fold::Op::kInsert, 0x200, 0);
+  Stage({{10, "copy"}, {11, "copy"}, {12, "copy"}}, fold::Op::kInsert, 0x200, 1);
+  Stage({{1, "after"}}, fold::Op::kUpdate, 0x300);  // during the copy: waits behind it
+  // The copy is not complete: nothing is committed yet.
+  auto waiting = m.MaterializeTable("public.t");
+  ASSERT_TRUE(waiting.ok()) << waiting.status().ToString();
+  EXPECT_EQ(Snapshots().size(), 1u);
+  Stage({{20, "copy"}, {21, "copy"}, {22, "copy"}}, fold::Op::kInsert, 0x200, 2);
+  PG2I_ASSERT_OK(coord_.CompleteSnapshot("public.t", Lsn(0x200)));
+
+  auto replaced = m.MaterializeTable("public.t");
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  EXPECT_EQ(replaced->rows_written, 9);
+  EXPECT_EQ(replaced->cursor, 15);
+  auto snaps = Snapshots();
+  ASSERT_EQ(snaps.size(), 2u);
+  EXPECT_EQ(snaps.back().summary.at("total-records"), "9");  // 4, 5, 6 are gone
+  EXPECT_EQ(snaps.back().summary.at("deleted-records"), "6");
+  // Then the change that waited.
+  auto after = m.MaterializeTable("public.t");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->cursor, 16);
+  EXPECT_EQ(Snapshots().size(), 3u);
 }
 
 }  // namespace
