@@ -22,10 +22,13 @@
 #include "fixtures/net.h"
 #include "fixtures/pg_cluster.h"
 #include "fixtures/rest_catalog_server.h"
+#include "fixtures/s3_server.h"
 #include "fixtures/subprocess.h"
 
 namespace pg2iceberg {
 namespace {
+
+PG2I_REGISTER_ARROW_S3_ENVIRONMENT();
 
 using namespace std::chrono_literals;
 using fixtures::ExitStatus;
@@ -301,6 +304,33 @@ TEST_F(FaultTest, ARestCatalogOutageIsRetriedInTheSameProcess) {
   EXPECT_THAT(out, HasSubstr("REST catalog"));
   std::this_thread::sleep_for(3s);
   PG2I_ASSERT_OK((*catalog)->Restart());
+  ASSERT_TRUE(WaitReady(120s)) << Ready() << run_->LogTail();
+  ExpectCaughtUpAndExact(config);
+}
+
+// The object store (versitygw) stopped for seconds under a REST catalog with an S3 warehouse.
+TEST_F(FaultTest, AnObjectStoreOutageIsRetriedInTheSameProcess) {
+  auto s3 = fixtures::S3Server::Start();
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  PG2I_ASSERT_OK((*s3)->CreateBucket("warehouse"));
+  fixtures::RestCatalogServerOptions ro;
+  ro.s3 = fixtures::S3Warehouse::On(**s3, "warehouse");
+  auto catalog = fixtures::RestCatalogServer::Start(ro);
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  const std::string config = Setup(
+      "s3out",
+      "  catalog_uri: " + (*catalog)->uri() + "\n  s3_endpoint: " + (*s3)->endpoint() +
+          "\n  s3_access_key: " + (*s3)->access_key() + "\n  s3_secret_key: " +
+          (*s3)->secret_key() + "\n  s3_region: " + (*s3)->region() + "\n",
+      (*catalog)->warehouse());
+  StartRun(config);
+  StartWorkload();
+  std::this_thread::sleep_for(1500ms);
+  PG2I_ASSERT_OK((*s3)->Stop());
+  EXPECT_THAT(WaitRecovering(60s), HasSubstr("503 not ready: recovering"));
+  std::this_thread::sleep_for(3s);
+  EXPECT_FALSE(run_->HasExited()) << run_->LogTail();
+  PG2I_ASSERT_OK((*s3)->Restart());
   ASSERT_TRUE(WaitReady(120s)) << Ready() << run_->LogTail();
   ExpectCaughtUpAndExact(config);
 }
