@@ -71,6 +71,7 @@ Result<stage::StagedRelation> Discover(pg::Connection& conn, const config::Table
   PG2I_ASSIGN_OR_RETURN(std::vector<std::string> key, pg::EffectivePrimaryKey(info, t));
   stage::StagedRelation rel;
   rel.table = t.name.ToString();
+  rel.oid = info.oid;
   for (const auto& c : info.columns) {
     pg::TypeMapping m = pg::MapType(c.base_type_oid, c.typmod);
     if (!m.warning.empty()) {
@@ -250,20 +251,33 @@ struct Created {
 
 // A configured table dropped and re-created under the same name is a different table: its
 // copy is redone (a resync) and replaces the Iceberg table's content. Records the new oid.
-Status ResyncRecreated(coord::Coordinator& coord, const std::string& table, uint32_t new_oid,
+Status ResyncRecreated(coord::Coordinator& coord, const config::TableConfig& t, uint32_t new_oid,
                        const coord::TableState& known) {
+  const std::string table = t.name.ToString();
+  if (t.skip_snapshot) {
+    // Declared content, never copied: nothing to copy again. Follow the new table from here.
+    log::Warn("table was dropped and re-created; it has skip_snapshot, so its Iceberg content is "
+              "not replaced (resync it by hand if it should be)",
+              {{"table", table}});
+    return coord.PutTable({table, new_oid, known.snapshot_complete, known.snapshot_lsn});
+  }
   log::Warn("table was dropped and re-created: copying the new table; the copy replaces its "
             "Iceberg content",
             {{"table", table},
              {"old_oid", static_cast<int64_t>(known.relid)},
              {"new_oid", static_cast<int64_t>(new_oid)}});
-  PG2I_RETURN_IF_ERROR(coord.PutTable({table, new_oid, known.snapshot_complete, known.snapshot_lsn}));
-  if (known.snapshot_complete) return coord.RequestResync(table).status();
-  // Its first copy was in progress: start it over, and replace what the old table's copy
-  // already brought.
-  PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(table));
-  PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(table));
-  return coord.SetMeta("resync_offset:" + table, std::to_string(next));
+  // The resync first, the new oid last: if anything fails in between, the next check sees the
+  // old oid and does it again.
+  if (known.snapshot_complete) {
+    PG2I_RETURN_IF_ERROR(coord.RequestResync(table).status());
+  } else {
+    // Its first copy was in progress: start it over, and replace what the old table's copy
+    // already brought.
+    PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(table));
+    PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(table));
+    PG2I_RETURN_IF_ERROR(coord.SetMeta("resync_offset:" + table, std::to_string(next)));
+  }
+  return coord.PutTable({table, new_oid, false, known.snapshot_lsn});
 }
 
 // A configured table that cannot be replicated is a configuration error (exit 2).
@@ -300,7 +314,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     // A table dropped and re-created under the same name is a different table.
     PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
     if (known && known->relid != 0 && known->relid != info.oid) {
-      PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, rel.table, info.oid, *known));
+      PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known));
     }
     if (!known) {
       // Tracked anew (first start, added, or forgotten on purpose): copy from scratch.
@@ -450,10 +464,12 @@ Result<std::unique_ptr<Observability>> StartObservability(const config::Config& 
 struct Shared {
   explicit Shared(obs::Health* h) : health(h) {}
   std::atomic<bool> failed{false};
-  std::atomic<bool> streaming{false};
+  std::atomic<bool> streaming{false};  // the WAL writer streams
   bool materializing = false;  // `run` (not `stream-only`)
-  // Tables this attempt copies while streaming (a resync asks for a new attempt to copy more).
+  // Tables this attempt copies while streaming (a resync asks for a new attempt to copy more),
+  // while its live copy runs.
   std::set<std::string> copying;
+  std::atomic<bool> copy_running{false};
   // A component asks for the pipeline to start again (not a failure): e.g. a resync.
   std::atomic<bool> restart{false};
   // Called once every component has come round after the WAL writer started streaming.
@@ -466,12 +482,18 @@ struct Shared {
   Status error;
   obs::Health* health;
   // `component` ended with `s`: the first error is the one reported.
+  // Transient faults of this attempt are retried (the pipeline had started once).
+  std::atomic<bool> retried{false};
   void Fail(const std::string& component, const Status& s) {
     std::string label;  // "WAL writer" → "wal_writer"
     for (char c : component) label += c == ' ' ? '_' : static_cast<char>(std::tolower(c));
     metrics::CountError(label, s.code());
     const Status with = s.WithContext(component);
-    health->SetFailed(with.ToString());
+    if (retried && IsTransient(s)) {
+      health->SetRecovering(with.ToString() + "; stopping the pipeline to start it again");
+    } else {
+      health->SetFailed(with.ToString());
+    }
     std::lock_guard<std::mutex> lock(mu);
     if (error.ok()) error = with;
     failed = true;
@@ -571,8 +593,8 @@ Result<bool> CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src
     PG2I_RETURN_IF_ERROR(pg::EffectivePrimaryKey(info, t).status());
     auto pub = pg::EnsurePublication(src, cfg.source.logical.publication_name, {info});
     if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
-    PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, name, info.oid, *known));
-    restart = true;
+    PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known));
+    restart = !t.skip_snapshot;
   }
   return restart;
 }
@@ -584,6 +606,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
     PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
     PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
+    mo.on_progress = [shared] { shared->health->Beat("materializer"); };
     PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
     materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
     const auto tables = TableNames(cfg);
@@ -602,7 +625,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
       // start again, so that the next attempt copies it while streaming.
       for (const auto& t : tables) {
-        if (shared->copying.count(t)) continue;
+        if (shared->copy_running && shared->copying.count(t)) continue;
         PG2I_ASSIGN_OR_RETURN(auto state, coord->GetTable(t));
         if (state && !state->snapshot_complete) {
           log::Info("resync requested: starting the pipeline again to copy the table",
@@ -634,9 +657,11 @@ namespace {
 std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
                               const std::atomic<bool>& stop, Shared* shared) {
   if (prepared.pending_snapshots.empty()) return {};
+  shared->copy_running = true;
   return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots),
                       label = prepared.start]() {
     Status s = CopyTables(cfg, tables, "", label, &stop);
+    shared->copy_running = false;
     if (!s.ok() && s.code() != StatusCode::kCancelled) shared->Fail("snapshot", s);
   });
 }
@@ -671,7 +696,25 @@ struct Session {
       lease_lost = true;
       if (shared) shared->Fail("owner", lost);
     };
-    PG2I_ASSIGN_OR_RETURN(lease, coord::OwnerLease::Acquire(std::move(conn), std::move(lo)));
+    auto acquired = coord::OwnerLease::Acquire(std::move(conn), std::move(lo));
+    if (!acquired.ok()) {
+      // After a lost connection the server may not have ended this process's own previous
+      // session yet: that is not another owner, only a wait.
+      if (acquired.status().code() == StatusCode::kFailedPrecondition) {
+        auto again = ConnectCoordinatorDatabase(cfg);
+        char host[256] = {0};
+        gethostname(host, sizeof host - 1);
+        if (again.ok()) {
+          auto owner = coord::InspectOwner(**again, cfg.state.coordinator_schema);
+          if (owner.ok() && owner->pid == static_cast<int64_t>(getpid()) && owner->host == host) {
+            return Unavailable("this process's previous session still holds the pipeline's "
+                               "lock; waiting for PostgreSQL to end it");
+          }
+        }
+      }
+      return acquired.status();
+    }
+    lease = std::move(*acquired);
     Status registered = [&]() -> Status {
       PG2I_ASSIGN_OR_RETURN(coord, ConnectCoordinator(cfg));
       PG2I_RETURN_IF_ERROR(coord->Migrate());
@@ -774,6 +817,7 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
   auto prepared = Prepare(cfg, *s.coord, &stop, &s.obs->health, &s.created);
   if (!prepared.ok()) return prepared.status();
   on_prepared();
+  s.shared->retried = true;
   if (stop) return Status::Ok();
   s.obs->health.SetPhase("starting replication", false);
   Shared* shared = s.shared.get();

@@ -185,16 +185,45 @@ std::vector<int32_t> FoldKey(const iceberg::TableMetadata& m) {
   return out;
 }
 
+// Summary key of the commit that replaced the table with a resync's copy: the resync offset.
+constexpr char kResyncOffsetKey[] = "pg2iceberg.resync-offset";
+
+// The current snapshot is the replacement by the resync at `offset`.
+bool ReplacedAt(const iceberg::TableMetadata& m, int64_t offset) {
+  const iceberg::Snapshot* s = m.CurrentSnapshot();
+  if (s == nullptr) return false;
+  auto it = s->summary.find(kResyncOffsetKey);
+  return it != s->summary.end() && it->second == std::to_string(offset);
+}
+
+// After a resync of a table that was dropped and re-created, changes of the old table (another
+// oid) staged past the resync offset must not land on the new copy.
+struct OidFilter {
+  uint32_t oid = 0;         // the table's current oid; 0: no filter
+  int64_t from_offset = 0;  // the resync offset
+  bool Skips(uint32_t file_oid, int64_t file_offset) const {
+    return oid != 0 && file_oid != 0 && file_oid != oid && file_offset >= from_offset;
+  }
+};
+
 // The changes of `files` (staged as `entries`) from `from_offset` on, as rows of `fields`.
 std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>& files,
                                     const std::vector<coord::LogEntry>& entries,
                                     const std::vector<Field>& fields,
                                     const std::map<int32_t, int>& attnums,
-                                    const std::vector<int>& key_idx, int64_t from_offset) {
+                                    const std::vector<int>& key_idx, int64_t from_offset,
+                                    const OidFilter& only = {}) {
   std::vector<fold::Change> changes;
   int64_t offset = entries.front().start_offset;
   for (size_t fi = 0; fi < files.size(); ++fi) {
     const auto& f = files[fi];
+    if (only.Skips(f.relation.oid, entries[fi].start_offset)) {
+      log::Warn("skipped staged changes of an earlier table under the same name",
+                {{"table", f.relation.table},
+                 {"oid", static_cast<int64_t>(f.relation.oid)},
+                 {"changes", static_cast<int64_t>(f.changes.size())}});
+      continue;
+    }
     offset = entries[fi].start_offset;
     const std::vector<int> col_of = ColumnsOf(fields, attnums, f.relation);
     for (const auto& sc : f.changes) {
@@ -456,9 +485,15 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
   iceberg::SnapshotProducer producer(io_.get(), clock_, change);
   catalog::LoadedTable committed;
   bool done = false;
+  std::optional<int64_t> tried;  // the snapshot id of the last attempt
   for (int attempt = 0; attempt < 10 && !done; ++attempt) {
     if (attempt > 0) {
       PG2I_ASSIGN_OR_RETURN(loaded, catalog_->LoadTable(ident));
+      if (tried && loaded.metadata.SnapshotById(*tried) != nullptr) {  // it landed after all
+        committed = std::move(loaded);
+        done = true;
+        break;
+      }
     }
     // Fence: a batch is committed only onto the table state it was read against. If another
     // process committed past this batch's start meanwhile (this one lost the pipeline's
@@ -471,6 +506,7 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
                      "; not committing a stale batch (the next cycle starts from the table)");
     }
     PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(loaded.metadata));
+    tried = pending.snapshot.snapshot_id;
     PG2I_RETURN_IF_ERROR(
         CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));
     // A table created before identities were recorded (or by another tool) gets them with
@@ -541,7 +577,7 @@ bool Materializer::ReplacesForeign(const iceberg::TableMetadata& m, const std::s
 
 Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
                                                   const catalog::TableIdent& ident,
-                                                  const coord::Cursor& cursor,
+                                                  const coord::Cursor& cursor, int64_t resync_at,
                                                   catalog::LoadedTable existing,
                                                   std::chrono::steady_clock::time_point started) {
   TableResult result;
@@ -558,7 +594,11 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
     PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> page,
                           coord_->ReadLog(table, from, options_.max_log_entries));
     size_t n = 0;
-    while (n < page.size() && IsSnapshotFile(page[n].uri)) copy.push_back(page[n++]);
+    // Up to the next resync's copy, if another was asked for meanwhile.
+    while (n < page.size() && IsSnapshotFile(page[n].uri) &&
+           (copy.empty() || page[n].start_offset != resync_at)) {
+      copy.push_back(page[n++]);
+    }
     if (n < page.size() || page.empty()) break;
     from = copy.back().end_offset;
   }
@@ -596,7 +636,8 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
       files.push_back(std::move(f));
     }
     const std::vector<fold::Change> changes =
-        ToChanges(files, group, fields, setup.plan.attnums, key_idx, cursor.offset);
+        ToChanges(files, group, fields, setup.plan.attnums, key_idx, cursor.offset,
+                  OidFilter{state ? state->relid : 0, resync_at >= 0 ? resync_at : 0});
     PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
     std::vector<std::vector<Value>> upserts;
     for (auto& [k, row] : folded.rows) {
@@ -606,6 +647,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
     result.changes += folded.changes;
     result.rows_written += static_cast<int64_t>(upserts.size());
     begin = end;
+    if (options_.on_progress) options_.on_progress();  // a long copy is not a stuck loop
   }
   iceberg::SnapshotChange change;
   PG2I_ASSIGN_OR_RETURN(change.added_data, writer->Close());
@@ -614,6 +656,9 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
   change.extra_summary["pg2iceberg.offset." + options_.group] = std::to_string(end_offset);
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   change.extra_summary[kSnapshotOnlyKey] = "true";
+  if (resync_at >= 0 && cursor.offset <= resync_at) {
+    change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
+  }
   int64_t bytes_written = 0;
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   const auto commit_started = std::chrono::steady_clock::now();
@@ -646,9 +691,36 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   }
   result.cursor = cursor.offset;
 
+  // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
+  // starts at that offset, the new copy's first, replaces the table's content; no batch spans
+  // it.
+  PG2I_ASSIGN_OR_RETURN(std::optional<std::string> resync_meta,
+                        coord_->GetMeta("resync_offset:" + table));
+  const int64_t resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
   PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> entries,
                         coord_->ReadLog(table, cursor.offset, options_.max_log_entries));
-  if (entries.empty()) return result;
+  if (entries.empty()) {
+    // A complete copy with no rows and no change behind it: the table is empty now.
+    if (resync_at >= 0 && cursor.offset == resync_at && existing.ok() &&
+        !ReplacedAt(existing->metadata, resync_at)) {
+      PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+      if (state && state->snapshot_complete) {
+        log::Info("the table's new copy is empty: emptying the Iceberg table", {{"table", table}});
+        iceberg::SnapshotChange change;
+        change.remove_all = true;
+        change.extra_summary[offset_key] = std::to_string(cursor.offset);
+        change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
+        if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
+        change.extra_summary[kSnapshotOnlyKey] = "true";
+        const auto commit_started = std::chrono::steady_clock::now();
+        PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
+                              CommitChange(table, ident, cursor.offset, std::move(*existing), change));
+        PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, cursor.offset, 0, started,
+                                         SecondsSince(commit_started), result));
+      }
+    }
+    return result;
+  }
   // Bound the batch (memory): whole files, at least one, up to max_changes.
   int64_t batch = 0;
   size_t keep = 0;
@@ -663,12 +735,6 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     keep = snapshot_files;
   }
   entries.resize(keep);
-  // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
-  // starts at that offset, the new copy's first, replaces the table's content; no batch spans
-  // it.
-  PG2I_ASSIGN_OR_RETURN(std::optional<std::string> resync_meta,
-                        coord_->GetMeta("resync_offset:" + table));
-  const int64_t resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
   for (size_t i = 1; i < entries.size(); ++i) {
     if (entries[i].start_offset == resync_at) {
       entries.resize(i);
@@ -680,7 +746,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
   if (existing.ok() && IsSnapshotFile(entries.front().uri) &&
       (resync_batch || ReplacesForeign(existing->metadata, table, cursor.offset))) {
-    return ReplaceWithCopy(table, ident, cursor, std::move(*existing), started);
+    return ReplaceWithCopy(table, ident, cursor, resync_at, std::move(*existing), started);
   }
 
   // Read the staged changes past the cursor, in log (= commit) order.
@@ -717,8 +783,13 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
       if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
     }
   }
+  OidFilter only;
+  if (resync_at >= 0) {
+    PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+    if (state) only = OidFilter{state->relid, resync_at};
+  }
   std::vector<fold::Change> changes =
-      ToChanges(files, entries, fields, plan.attnums, key_idx, cursor.offset);
+      ToChanges(files, entries, fields, plan.attnums, key_idx, cursor.offset, only);
   const int64_t end_offset = entries.back().end_offset;
   PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
   result.changes = folded.changes;
@@ -794,6 +865,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   change.extra_summary[offset_key] = std::to_string(end_offset);
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   if (skip_deletes) change.extra_summary[kSnapshotOnlyKey] = "true";
+  if (resync_batch) change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
   iceberg::ParquetWriteOptions wo;
   wo.target_file_size = options_.target_file_size > 0 ? options_.target_file_size : wo.target_file_size;
   if (!upserts.empty()) {

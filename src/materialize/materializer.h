@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -46,6 +47,8 @@ struct MaterializerOptions {
   // pg2iceberg.source.system-identifier); writing one source table into a table that records
   // another is refused.
   std::string system_identifier;
+  // Called while a long piece of work (a table's replacing copy) goes on: a liveness beat.
+  std::function<void()> on_progress;
 };
 
 struct TableResult {
@@ -94,7 +97,8 @@ class Materializer {
   // A copy that replaces the table's content, committed as one snapshot once the copy is
   // complete (readers never see a mix or an empty table); until then the table waits.
   Result<TableResult> ReplaceWithCopy(const std::string& table, const catalog::TableIdent& ident,
-                                      const coord::Cursor& cursor, catalog::LoadedTable existing,
+                                      const coord::Cursor& cursor, int64_t resync_at,
+                                      catalog::LoadedTable existing,
                                       std::chrono::steady_clock::time_point started);
   // After a commit: the cursor, metrics, the log line, and garbage collection of staged files.
   Status FinishBatch(const std::string& table, const catalog::TableIdent& ident,

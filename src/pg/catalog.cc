@@ -152,11 +152,10 @@ Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema)
   PG2I_ASSIGN_OR_RETURN(
       std::string present,
       conn.QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = " + QuoteLiteral(name)));
-  if (present != "0") return DdlTrigger::kPresent;
   PG2I_ASSIGN_OR_RETURN(
       std::string super,
       conn.QueryScalar("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user"));
-  if (super != "true") return DdlTrigger::kNotPermitted;
+  if (super != "true") return present != "0" ? DdlTrigger::kPresent : DdlTrigger::kNotPermitted;
   const std::string fn = QuoteIdent(schema) + ".pg2iceberg_columns()";
   PG2I_RETURN_IF_ERROR(conn.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema)));
   PG2I_RETURN_IF_ERROR(conn.Exec("CREATE OR REPLACE FUNCTION " + fn + R"sql( RETURNS event_trigger
@@ -169,7 +168,7 @@ Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema)
                  JOIN pg_namespace n ON n.oid = c.relnamespace
                 WHERE d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p') LOOP
         PERFORM pg_logical_emit_message(true, 'pg2iceberg.columns',
-          json_build_object('schema', r.nspname, 'table', r.relname, 'columns',
+          json_build_object('schema', r.nspname, 'table', r.relname, 'oid', r.oid, 'columns',
             (SELECT coalesce(json_agg(json_build_array(a.attnum, a.attname) ORDER BY a.attnum),
                              '[]'::json)
                FROM pg_attribute a
@@ -179,7 +178,9 @@ Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema)
     EXCEPTION WHEN OTHERS THEN
       RAISE WARNING 'pg2iceberg: column map not emitted: %', SQLERRM;
     END $fn$)sql"));
-  PG2I_RETURN_IF_ERROR(conn.Exec("DROP EVENT TRIGGER IF EXISTS " + QuoteIdent(name)));
+  // The function is replaced at every start (it may come from an older version); the trigger
+  // is created once.
+  if (present != "0") return DdlTrigger::kPresent;
   PG2I_RETURN_IF_ERROR(conn.Exec("CREATE EVENT TRIGGER " + QuoteIdent(name) +
                                  " ON ddl_command_end WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION " +
                                  fn));

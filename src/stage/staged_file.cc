@@ -52,6 +52,7 @@ std::string RelationJson(const StagedRelation& r) {
   nlohmann::ordered_json j;
   j["table"] = r.table;
   j["key"] = r.key;
+  j["oid"] = r.oid;
   auto& cols = j["columns"] = nlohmann::ordered_json::array();
   for (const StagedColumn& c : r.columns) {
     cols.push_back({{"name", c.name},
@@ -70,6 +71,7 @@ Result<StagedRelation> ParseRelation(const std::string& text) {
     StagedRelation r;
     r.table = j.at("table").get<std::string>();
     r.key = j.at("key").get<std::vector<int>>();
+    r.oid = j.value("oid", 0u);
     for (const auto& c : j.at("columns")) {
       StagedColumn col;
       col.name = c.at("name").get<std::string>();

@@ -42,6 +42,9 @@ struct StagedRelation {
   std::string table;                 // "schema.table" as configured
   std::vector<StagedColumn> columns;
   std::vector<int> key;              // indexes of the primary-key columns, in key order
+  // The source table's oid the changes came from (0: unknown, files of older versions): a
+  // table dropped and re-created under the same name is another oid.
+  uint32_t oid = 0;
   bool operator==(const StagedRelation&) const = default;
 };
 

@@ -96,20 +96,27 @@ std::vector<int> KeyAttnums(const StagedRelation& r) {
 
 Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
   auto it = relations_.find(config::TableName{rel.nspname, rel.relname}.ToString());
-  if (it == relations_.end()) return Status::Ok();  // a table we do not replicate
+  if (it == relations_.end()) {
+    // A table we do not replicate (perhaps one we did under another name: renamed away).
+    relid_to_table_.erase(rel.relation_id.value());
+    return Status::Ok();
+  }
   relid_to_table_[rel.relation_id.value()] = it->first;
   // The attnum of each column as of this point of the WAL, where the DDL event trigger said.
   std::vector<int> attnums(rel.columns.size(), 0);
-  if (auto d = ddl_attnums_.find(it->first); d != ddl_attnums_.end()) {
+  if (auto d = ddl_attnums_.find(it->first);
+      d != ddl_attnums_.end() && (d->second.oid == 0 || d->second.oid == rel.relation_id.value())) {
     for (size_t i = 0; i < rel.columns.size(); ++i) {
-      auto a = d->second.find(rel.columns[i].name);
-      if (a != d->second.end()) attnums[i] = a->second;
+      auto a = d->second.attnums.find(rel.columns[i].name);
+      if (a != d->second.attnums.end()) attnums[i] = a->second;
     }
   }
   const bool exact = std::all_of(attnums.begin(), attnums.end(), [](int a) { return a > 0; });
   // Did the shape change (ALTER TABLE)? Compare names, declared types and attnums.
   const StagedRelation& cur = *it->second;
-  bool same = cur.columns.size() == rel.columns.size();
+  // Another oid under the same name: the table was dropped and re-created.
+  bool same = cur.columns.size() == rel.columns.size() &&
+              (cur.oid == 0 || cur.oid == rel.relation_id.value());
   for (size_t i = 0; same && i < rel.columns.size(); ++i) {
     // Domains are resolved to their base type in `cur`, so a domain column always looks
     // changed: one extra discovery query per Relation message, which is rare.
@@ -121,7 +128,17 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
   // The key (primary or configured) is the catalog's; without the event trigger a column
   // dropped and added again under the same name and type looks the same in the stream, and the
   // catalog tells. Both are exact when we are not behind.
-  PG2I_ASSIGN_OR_RETURN(StagedRelation fresh, rediscover_(it->first));
+  auto discovered = rediscover_(it->first);
+  if (!discovered.ok()) {
+    // The catalog cannot describe the table now (dropped since, no key for a moment, …): when
+    // the stream shows it unchanged, keep what we have; the materializer's checks report the
+    // table's fate.
+    if (!same) return discovered.status();
+    log::Debug("could not look the table up again; keeping its shape",
+               {{"table", it->first}, {"error", discovered.status().ToString()}});
+    return Status::Ok();
+  }
+  StagedRelation fresh = std::move(*discovered);
   if (same && exact) {
     same = KeyAttnums(fresh) == KeyAttnums(cur);
   } else if (same) {
@@ -184,6 +201,7 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
     // Best effort: the catalog's attnums, position by position, under the stream's names.
     for (size_t i = 0; i < rel.columns.size(); ++i) fresh.columns[i].name = rel.columns[i].name;
   }
+  fresh.oid = rel.relation_id.value();  // the stream's: these changes are that table's
   log::Info("table schema changed", {{"table", it->first},
                                      {"columns", static_cast<int64_t>(fresh.columns.size())},
                                      {"exact", exact}});
@@ -198,9 +216,15 @@ void WalWriter::OnColumnsMessage(const pg::LogicalMessageMsg& msg) {
         config::TableName{j.at("schema").get<std::string>(), j.at("table").get<std::string>()}
             .ToString();
     if (!relations_.count(table)) return;
-    std::map<std::string, int> columns;
-    for (const auto& c : j.at("columns")) columns[c.at(1).get<std::string>()] = c.at(0).get<int>();
-    ddl_attnums_[table] = std::move(columns);
+    DdlColumns d;
+    d.oid = j.value("oid", 0u);
+    for (const auto& c : j.at("columns")) d.attnums[c.at(1).get<std::string>()] = c.at(0).get<int>();
+    if (msg.xid.valid()) {  // inside a streamed transaction, which may still abort
+      auto old = ddl_attnums_.find(table);
+      ddl_undo_[msg.xid].emplace_back(
+          table, old == ddl_attnums_.end() ? std::nullopt : std::optional<DdlColumns>(old->second));
+    }
+    ddl_attnums_[table] = std::move(d);
   } catch (const std::exception& e) {
     log::Warn("ignored a malformed column map from the DDL event trigger", {{"error", e.what()}});
   }
@@ -453,6 +477,7 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
   } else if (std::holds_alternative<StreamStopMsg>(m)) {
     stream_xid_ = Xid();
   } else if (auto* sc = std::get_if<StreamCommitMsg>(&m)) {
+    ddl_undo_.erase(sc->xid);
     auto it = streams_.find(sc->xid);
     Txn txn = it == streams_.end() ? Txn{} : std::move(it->second);
     if (it != streams_.end()) streams_.erase(it);
@@ -461,6 +486,17 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     auto it = streams_.find(sa->xid);
     if (it == streams_.end()) return Status::Ok();
     if (sa->xid == sa->subxid) {
+      // Column maps the aborted transaction's DDL brought no longer hold: newest first.
+      if (auto undo = ddl_undo_.find(sa->xid); undo != ddl_undo_.end()) {
+        for (auto u = undo->second.rbegin(); u != undo->second.rend(); ++u) {
+          if (u->second) {
+            ddl_attnums_[u->first] = *u->second;
+          } else {
+            ddl_attnums_.erase(u->first);
+          }
+        }
+        ddl_undo_.erase(undo);
+      }
       DeleteSpilled(it->second, "transaction aborted");
       streams_.erase(it);
     } else {
@@ -501,7 +537,8 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
   if (ready_rows_ == 0 && clock_->Monotonic() - last_flush_ >= options_.flush_interval) {
     // Idle: keep the slot moving (keepalive positions) without waiting for standby_interval.
     last_flush_ = clock_->Monotonic();
-    return stream_->SendStatus();
+    PG2I_RETURN_IF_ERROR(stream_->SendStatus());
+    ++acks_;
   }
   return Status::Ok();
 }
@@ -521,12 +558,25 @@ Result<int64_t> WalWriter::SweepOrphans() {
       if (g.spilled) referenced.insert(g.spilled->uri);
     }
   }
+  // A copy in progress uploads a chunk's files before it registers them (at the chunk's end,
+  // which may take long): its snapshot files are never orphans while it runs.
+  std::vector<std::string> copying;
+  for (const auto& [table, rel] : relations_) {
+    PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+    if (state && !state->snapshot_complete) {
+      copying.push_back(StagingDir() + "/" + io::PathSegment(table) + "/snapshot-");
+    }
+  }
   const auto now = std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           clock_->Now().time_since_epoch()));
   std::vector<std::string> orphans;
   for (const io::FileEntry& e : *listed) {
     if (referenced.count(e.uri) || now - e.mtime < *options_.orphan_grace) continue;
+    if (std::any_of(copying.begin(), copying.end(),
+                    [&](const std::string& p) { return e.uri.rfind(p, 0) == 0; })) {
+      continue;
+    }
     orphans.push_back(e.uri);
   }
   if (orphans.empty()) return 0;
@@ -573,7 +623,12 @@ void WalWriter::RecordGauges() const {
 
 Status WalWriter::Flush() {
   last_flush_ = clock_->Monotonic();
-  if (ready_rows_ == 0) return stream_->SendStatus();
+  if (ready_rows_ == 0) {
+    PG2I_RETURN_IF_ERROR(stream_->SendStatus());
+    ++acks_;
+    ++acks_;
+  return Status::Ok();
+  }
   const auto started = std::chrono::steady_clock::now();
   std::vector<coord::StagedFile> files;
   const std::string dir = StagingDir();

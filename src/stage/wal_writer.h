@@ -97,6 +97,8 @@ class WalWriter {
   Result<int64_t> SweepOrphans();
 
   int64_t rows_staged() const { return rows_staged_; }
+  // Flushes (or idle status updates) that completed: the writer has worked end to end.
+  int64_t acks() const { return acks_; }
   // Spilled files of open streamed transactions (all of them), and files written so far.
   int64_t spilled_files_open() const;
   int64_t spill_files_written() const { return spill_files_written_; }
@@ -156,10 +158,17 @@ class WalWriter {
   WalWriterOptions options_;
   Clock* clock_;
   std::optional<Clock::MonoTime> next_sweep_;
+  int64_t acks_ = 0;
 
   std::map<uint32_t, std::string> relid_to_table_;  // configured tables only
-  // Configured table → column name → attnum, as of the last DDL event trigger message seen.
-  std::map<std::string, std::map<std::string, int>> ddl_attnums_;
+  // Configured table → its oid and column name → attnum, as of the last DDL event trigger
+  // message seen; and what a streamed transaction replaced, to restore if it aborts.
+  struct DdlColumns {
+    uint32_t oid = 0;  // 0: sent by an older trigger function without it
+    std::map<std::string, int> attnums;
+  };
+  std::map<std::string, DdlColumns> ddl_attnums_;
+  std::map<Xid, std::vector<std::pair<std::string, std::optional<DdlColumns>>>> ddl_undo_;
   Xid current_xid_;
   Txn current_;                      // the open non-streamed transaction
   std::map<Xid, Txn> streams_;       // open streamed transactions by top-level xid
