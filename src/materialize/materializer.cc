@@ -185,6 +185,21 @@ std::vector<int32_t> FoldKey(const iceberg::TableMetadata& m) {
   return out;
 }
 
+// The staged files of `entries`, each checked against the row count the log has for it.
+Result<std::vector<stage::DecodedStagedFile>> ReadStaged(
+    const std::shared_ptr<io::FileIO>& io, const std::vector<coord::LogEntry>& entries) {
+  std::vector<stage::DecodedStagedFile> files;
+  for (const auto& e : entries) {
+    PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io, e.uri));
+    if (static_cast<int64_t>(f.changes.size()) != e.rows) {
+      return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
+                      " changes, the log says " + std::to_string(e.rows));
+    }
+    files.push_back(std::move(f));
+  }
+  return files;
+}
+
 // Summary key of the commit that replaced the table with a resync's copy: the resync offset.
 constexpr char kResyncOffsetKey[] = "pg2iceberg.resync-offset";
 
@@ -626,15 +641,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
     }
     const std::vector<coord::LogEntry> group(copy.begin() + static_cast<std::ptrdiff_t>(begin),
                                              copy.begin() + static_cast<std::ptrdiff_t>(end));
-    std::vector<stage::DecodedStagedFile> files;
-    for (const auto& e : group) {
-      PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io_, e.uri));
-      if (static_cast<int64_t>(f.changes.size()) != e.rows) {
-        return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
-                        " changes, the log says " + std::to_string(e.rows));
-      }
-      files.push_back(std::move(f));
-    }
+    PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, group));
     const std::vector<fold::Change> changes =
         ToChanges(files, group, fields, setup.plan.attnums, key_idx, cursor.offset,
                   OidFilter{state ? state->relid : 0, resync_at >= 0 ? resync_at : 0});
@@ -750,15 +757,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   }
 
   // Read the staged changes past the cursor, in log (= commit) order.
-  std::vector<stage::DecodedStagedFile> files;
-  for (const auto& e : entries) {
-    PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io_, e.uri));
-    if (static_cast<int64_t>(f.changes.size()) != e.rows) {
-      return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
-                      " changes, the log says " + std::to_string(e.rows));
-    }
-    files.push_back(std::move(f));
-  }
+  PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, entries));
   // One key per batch: files staged after a primary-key change start the next batch.
   for (size_t i = 1; i < files.size(); ++i) {
     if (KeyColumns(files[i].relation) != KeyColumns(files.front().relation)) {

@@ -537,8 +537,7 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
   if (ready_rows_ == 0 && clock_->Monotonic() - last_flush_ >= options_.flush_interval) {
     // Idle: keep the slot moving (keepalive positions) without waiting for standby_interval.
     last_flush_ = clock_->Monotonic();
-    PG2I_RETURN_IF_ERROR(stream_->SendStatus());
-    ++acks_;
+    return stream_->SendStatus();
   }
   return Status::Ok();
 }
@@ -623,12 +622,7 @@ void WalWriter::RecordGauges() const {
 
 Status WalWriter::Flush() {
   last_flush_ = clock_->Monotonic();
-  if (ready_rows_ == 0) {
-    PG2I_RETURN_IF_ERROR(stream_->SendStatus());
-    ++acks_;
-    ++acks_;
-  return Status::Ok();
-  }
+  if (ready_rows_ == 0) return stream_->SendStatus();
   const auto started = std::chrono::steady_clock::now();
   std::vector<coord::StagedFile> files;
   const std::string dir = StagingDir();

@@ -97,8 +97,6 @@ class WalWriter {
   Result<int64_t> SweepOrphans();
 
   int64_t rows_staged() const { return rows_staged_; }
-  // Flushes (or idle status updates) that completed: the writer has worked end to end.
-  int64_t acks() const { return acks_; }
   // Spilled files of open streamed transactions (all of them), and files written so far.
   int64_t spilled_files_open() const;
   int64_t spill_files_written() const { return spill_files_written_; }
@@ -158,7 +156,6 @@ class WalWriter {
   WalWriterOptions options_;
   Clock* clock_;
   std::optional<Clock::MonoTime> next_sweep_;
-  int64_t acks_ = 0;
 
   std::map<uint32_t, std::string> relid_to_table_;  // configured tables only
   // Configured table → its oid and column name → attnum, as of the last DDL event trigger
