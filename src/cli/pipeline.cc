@@ -249,6 +249,17 @@ struct Created {
   bool ddl_trigger = false;
 };
 
+// Marks a table's copy to be redone: the next copy's first batch replaces the Iceberg
+// content (coordinator meta resync_offset:<table>).
+Status RedoCopy(coord::Coordinator& coord, const std::string& table, const coord::TableState& known) {
+  if (known.snapshot_complete) return coord.RequestResync(table).status();
+  // Its copy was in progress (or not started): start it over, and replace what the copy
+  // already brought.
+  PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(table));
+  PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(table));
+  return coord.SetMeta("resync_offset:" + table, std::to_string(next));
+}
+
 // A configured table dropped and re-created under the same name is a different table: its
 // copy is redone (a resync) and replaces the Iceberg table's content. Records the new oid.
 Status ResyncRecreated(coord::Coordinator& coord, const config::TableConfig& t, uint32_t new_oid,
@@ -268,16 +279,31 @@ Status ResyncRecreated(coord::Coordinator& coord, const config::TableConfig& t, 
              {"new_oid", static_cast<int64_t>(new_oid)}});
   // The resync first, the new oid last: if anything fails in between, the next check sees the
   // old oid and does it again.
-  if (known.snapshot_complete) {
-    PG2I_RETURN_IF_ERROR(coord.RequestResync(table).status());
-  } else {
-    // Its first copy was in progress: start it over, and replace what the old table's copy
-    // already brought.
-    PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(table));
-    PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(table));
-    PG2I_RETURN_IF_ERROR(coord.SetMeta("resync_offset:" + table, std::to_string(next)));
-  }
+  PG2I_RETURN_IF_ERROR(RedoCopy(coord, table, known));
   return coord.PutTable({table, new_oid, false, known.snapshot_lsn});
+}
+
+// A configured table whose existing rows changed in a way logical replication does not carry
+// (ALTER TABLE rewrote it, or added a column with a default existing rows take): its copy is
+// redone and replaces the Iceberg content. Called by the WAL writer when the transaction
+// commits, before anything after it is confirmed.
+Status ResyncRewritten(coord::Coordinator& coord, const config::TableConfig& t,
+                       const std::string& why) {
+  const std::string table = t.name.ToString();
+  if (t.skip_snapshot) {
+    log::Warn("the table's existing rows changed in a way logical replication does not carry; "
+              "it has skip_snapshot, so its Iceberg rows keep their old values (resync it by "
+              "hand if they should not)",
+              {{"table", table}, {"what", why}});
+    return Status::Ok();
+  }
+  PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(table));
+  if (!known) return Status::Ok();  // not tracked yet: its first copy comes
+  log::Warn("the table's existing rows changed in a way logical replication does not carry: "
+            "copying it again; the copy replaces its Iceberg content",
+            {{"table", table}, {"what", why}});
+  PG2I_RETURN_IF_ERROR(RedoCopy(coord, table, *known));
+  return coord.PutTable({table, known->relid, false, known->snapshot_lsn});
 }
 
 // A configured table that cannot be replicated is a configuration error (exit 2).
@@ -542,6 +568,17 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     }
     stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
                             rediscover, wo);
+    writer.set_on_rewrite([c, &cfg, shared](const std::string& table,
+                                            const std::string& why) -> Status {
+      for (const auto& t : cfg.tables) {
+        if (t.name.ToString() != table) continue;
+        PG2I_RETURN_IF_ERROR(ResyncRewritten(*c, t, why));
+        // Copy it in a new attempt (the materializer would ask for one too, unless a copy of
+        // the table is running: that copy read the rows before they changed).
+        if (!t.skip_snapshot && shared->materializing) shared->restart = true;
+      }
+      return Status::Ok();
+    });
     log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
     shared->health->Watch("wal writer", kWriterMaxSilence);
     bool streaming = false;

@@ -131,12 +131,27 @@ constexpr const char* kSourceTableProperty = "pg2iceberg.source.table";
 // Set when the primary key changed: the field ids the table is folded by from then on.
 constexpr const char* kKeyFieldIdsProperty = "pg2iceberg.source.key-field-ids";
 constexpr const char* kSourceClusterProperty = "pg2iceberg.source.system-identifier";
+// Which incarnation of the source table (its oid; a table dropped and created again has a new
+// one) and which pipeline generation last wrote the table. Informational: they follow the
+// table's content (a resync's copy of a re-created table, the first copy after cleanup).
+constexpr const char* kSourceOidProperty = "pg2iceberg.source.oid";
+constexpr const char* kSourceGenerationProperty = "pg2iceberg.source.generation";
 
 // The identity properties of an Iceberg table mirroring `table` of cluster `system_id`.
 std::map<std::string, std::string> IdentityProperties(const std::string& table,
                                                       const std::string& system_id) {
   std::map<std::string, std::string> p = {{kSourceTableProperty, table}};
   if (!system_id.empty()) p[kSourceClusterProperty] = system_id;
+  return p;
+}
+
+// The incarnation properties for a commit of rows of source table `oid` (0: unknown) by
+// pipeline generation `generation`.
+std::map<std::string, std::string> IncarnationProperties(uint32_t oid,
+                                                         const std::string& generation) {
+  std::map<std::string, std::string> p;
+  if (oid != 0) p[kSourceOidProperty] = std::to_string(oid);
+  if (!generation.empty() && generation != "legacy") p[kSourceGenerationProperty] = generation;
   return p;
 }
 
@@ -415,6 +430,7 @@ Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& tab
       }
     }
     req.properties = IdentityProperties(table, options_.system_identifier);
+    req.properties.merge(IncarnationProperties(latest.oid, options_.generation));
     req.properties["format-version"] = "2";
     std::map<int32_t, int> attnums;
     for (size_t i = 0; i < latest.columns.size(); ++i) {
@@ -495,7 +511,8 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
                                                        const catalog::TableIdent& ident,
                                                        int64_t from_offset,
                                                        catalog::LoadedTable loaded,
-                                                       const iceberg::SnapshotChange& change) {
+                                                       const iceberg::SnapshotChange& change,
+                                                       uint32_t source_oid) {
   const std::string offset_key = "pg2iceberg.offset." + options_.group;
   iceberg::SnapshotProducer producer(io_.get(), clock_, change);
   catalog::LoadedTable committed;
@@ -529,6 +546,10 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
     std::map<std::string, std::string> stamp;
     for (const auto& [k, v] : IdentityProperties(table, options_.system_identifier)) {
       if (!loaded.metadata.properties.count(k)) stamp[k] = v;
+    }
+    for (const auto& [k, v] : IncarnationProperties(source_oid, options_.generation)) {
+      auto now = loaded.metadata.properties.find(k);
+      if (now == loaded.metadata.properties.end() || now->second != v) stamp[k] = v;
     }
     if (!stamp.empty()) pending.updates.push_back(iceberg::TableUpdate::SetProperties(stamp));
     auto r = catalog_->CommitTable({ident, pending.requirements, pending.updates});
@@ -670,7 +691,8 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   const auto commit_started = std::chrono::steady_clock::now();
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
-                        CommitChange(table, ident, cursor.offset, std::move(setup.loaded), change));
+                        CommitChange(table, ident, cursor.offset, std::move(setup.loaded), change,
+                                     state ? state->relid : 0));
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    SecondsSince(commit_started), result));
   return result;
@@ -721,7 +743,8 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
         change.extra_summary[kSnapshotOnlyKey] = "true";
         const auto commit_started = std::chrono::steady_clock::now();
         PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
-                              CommitChange(table, ident, cursor.offset, std::move(*existing), change));
+                              CommitChange(table, ident, cursor.offset, std::move(*existing), change,
+                                           state->relid));
         PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, cursor.offset, 0, started,
                                          SecondsSince(commit_started), result));
       }
@@ -890,7 +913,8 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
 
   const auto commit_started = std::chrono::steady_clock::now();
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
-                        CommitChange(table, ident, cursor.offset, std::move(loaded), change));
+                        CommitChange(table, ident, cursor.offset, std::move(loaded), change,
+                                     latest.oid));
   const double commit_seconds = SecondsSince(commit_started);
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    commit_seconds, result));

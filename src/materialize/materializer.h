@@ -85,12 +85,14 @@ class Materializer {
   Result<TableSetup> SetUpTable(const std::string& table, const catalog::TableIdent& ident,
                                 Result<catalog::LoadedTable> existing,
                                 const stage::StagedRelation& latest, bool rematch);
-  // Commits `change` (a batch read from `from_offset` on) with retries on conflict, fenced
-  // against a table committed past `from_offset` by someone else.
+  // Commits `change` (a batch read from `from_offset` on, of rows of source table
+  // `source_oid`, 0 when unknown) with retries on conflict, fenced against a table committed
+  // past `from_offset` by someone else.
   Result<catalog::LoadedTable> CommitChange(const std::string& table,
                                             const catalog::TableIdent& ident, int64_t from_offset,
                                             catalog::LoadedTable loaded,
-                                            const iceberg::SnapshotChange& change);
+                                            const iceberg::SnapshotChange& change,
+                                            uint32_t source_oid);
   // The first copy of a new pipeline generation onto a table holding an earlier one's rows.
   bool ReplacesForeign(const iceberg::TableMetadata& m, const std::string& table,
                        int64_t cursor_offset) const;

@@ -147,40 +147,106 @@ std::string DdlTriggerName(const std::string& schema) {
   return ("pg2iceberg_columns_" + schema).substr(0, 63);
 }
 
+std::string RewriteTriggerName(const std::string& schema) {
+  return ("pg2iceberg_rewrite_" + schema).substr(0, 63);
+}
+
 Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema) {
   const std::string name = DdlTriggerName(schema);
-  PG2I_ASSIGN_OR_RETURN(
-      std::string present,
-      conn.QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = " + QuoteLiteral(name)));
+  const std::string rewrite = RewriteTriggerName(schema);
+  auto present = [&](const std::string& trigger) -> Result<bool> {
+    PG2I_ASSIGN_OR_RETURN(std::string n,
+                          conn.QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = " +
+                                           QuoteLiteral(trigger)));
+    return n != "0";
+  };
+  PG2I_ASSIGN_OR_RETURN(bool columns_present, present(name));
+  PG2I_ASSIGN_OR_RETURN(bool rewrite_present, present(rewrite));
   PG2I_ASSIGN_OR_RETURN(
       std::string super,
       conn.QueryScalar("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user"));
-  if (super != "true") return present != "0" ? DdlTrigger::kPresent : DdlTrigger::kNotPermitted;
+  if (super != "true") return columns_present ? DdlTrigger::kPresent : DdlTrigger::kNotPermitted;
   const std::string fn = QuoteIdent(schema) + ".pg2iceberg_columns()";
+  const std::string rewrite_fn = QuoteIdent(schema) + ".pg2iceberg_rewrite()";
   PG2I_RETURN_IF_ERROR(conn.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema)));
+  // After ALTER TABLE: the column map, and the columns this statement added with a default
+  // that existing rows take without a rewrite (atthasmissing: a constant default, or a
+  // domain's). A column is this statement's when its pg_attribute row was written by the
+  // (sub)transaction that also wrote the table's pg_class row (ADD COLUMN bumps relnatts), that
+  // one is of this transaction (age() <= 0: this transaction's xid or a later subtransaction's)
+  // and the column's default, if any, was written by it too; for a partitioned table, by any
+  // table of the tree.
+  // The message is emitted outside the EXCEPTION block: a message emitted inside a
+  // subtransaction is decoded after the transaction's later changes (PostgreSQL 15), which would
+  // put a column map behind the rows it describes.
   PG2I_RETURN_IF_ERROR(conn.Exec("CREATE OR REPLACE FUNCTION " + fn + R"sql( RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
-    DECLARE r record;
+    DECLARE msgs text[];
+            m text;
     BEGIN
-      FOR r IN SELECT DISTINCT c.oid, n.nspname, c.relname
-                 FROM pg_event_trigger_ddl_commands() d
-                 JOIN pg_class c ON c.oid = d.objid
-                 JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p') LOOP
-        PERFORM pg_logical_emit_message(true, 'pg2iceberg.columns',
-          json_build_object('schema', r.nspname, 'table', r.relname, 'oid', r.oid, 'columns',
+      BEGIN
+        SELECT array_agg(
+          json_build_object('schema', n.nspname, 'table', c.relname, 'oid', c.oid::bigint,
+            'columns',
             (SELECT coalesce(json_agg(json_build_array(a.attnum, a.attname) ORDER BY a.attnum),
                              '[]'::json)
                FROM pg_attribute a
-              WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-                AND a.attgenerated = ''))::text);
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                AND a.attgenerated = ''),
+            'defaulted',
+            (SELECT coalesce(json_agg(DISTINCT a.attname), '[]'::json)
+               FROM (SELECT relid FROM pg_partition_tree(c.oid) UNION SELECT c.oid) t
+               JOIN pg_class tc ON tc.oid = t.relid
+               JOIN pg_attribute a ON a.attrelid = tc.oid
+              WHERE a.attnum > 0 AND NOT a.attisdropped AND a.atthasmissing
+                AND a.xmin = tc.xmin AND age(tc.xmin) <= 0
+                AND NOT EXISTS (SELECT 1 FROM pg_attrdef ad
+                                 WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                                   AND NOT ad.xmin = tc.xmin)))::text)
+          INTO msgs
+          FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p')
+           AND c.oid IN (SELECT d.objid FROM pg_event_trigger_ddl_commands() d
+                          WHERE d.classid = 'pg_class'::regclass);
+      EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'pg2iceberg: column map not emitted: %', SQLERRM;
+        RETURN;
+      END;
+      FOREACH m IN ARRAY coalesce(msgs, '{}') LOOP
+        PERFORM pg_logical_emit_message(true, 'pg2iceberg.columns', m);
       END LOOP;
-    EXCEPTION WHEN OTHERS THEN
-      RAISE WARNING 'pg2iceberg: column map not emitted: %', SQLERRM;
     END $fn$)sql"));
-  // The function is replaced at every start (it may come from an older version); the trigger
-  // is created once.
-  if (present != "0") return DdlTrigger::kPresent;
+  // Before ALTER TABLE rewrites a table (a volatile default, a column type change, SET
+  // LOGGED/UNLOGGED, …): logical replication carries none of the rows it rewrites. The
+  // message names the table the publication publishes (a partition's root).
+  PG2I_RETURN_IF_ERROR(conn.Exec("CREATE OR REPLACE FUNCTION " + rewrite_fn +
+                                 R"sql( RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+    DECLARE m text;
+    BEGIN
+      BEGIN
+        SELECT json_build_object('schema', n.nspname, 'table', c.relname, 'oid', c.oid::bigint,
+                                 'reason', pg_event_trigger_table_rewrite_reason())::text
+          INTO m
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = coalesce(pg_partition_root(pg_event_trigger_table_rewrite_oid()),
+                                pg_event_trigger_table_rewrite_oid());
+      EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'pg2iceberg: table rewrite not reported: %', SQLERRM;
+        RETURN;
+      END;
+      IF m IS NOT NULL THEN
+        PERFORM pg_logical_emit_message(true, 'pg2iceberg.rewrite', m);
+      END IF;
+    END $fn$)sql"));
+  // The functions are replaced at every start (they may come from an older version); the
+  // triggers are created once.
+  if (!rewrite_present) {
+    PG2I_RETURN_IF_ERROR(conn.Exec("CREATE EVENT TRIGGER " + QuoteIdent(rewrite) +
+                                   " ON table_rewrite EXECUTE FUNCTION " + rewrite_fn));
+  }
+  if (columns_present) return DdlTrigger::kPresent;
   PG2I_RETURN_IF_ERROR(conn.Exec("CREATE EVENT TRIGGER " + QuoteIdent(name) +
                                  " ON ddl_command_end WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION " +
                                  fn));
@@ -190,7 +256,11 @@ Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema)
 Status DropDdlTrigger(Connection& conn, const std::string& schema) {
   PG2I_RETURN_IF_ERROR(conn.Exec("DROP EVENT TRIGGER IF EXISTS " + QuoteIdent(DdlTriggerName(schema))));
   PG2I_RETURN_IF_ERROR(
+      conn.Exec("DROP EVENT TRIGGER IF EXISTS " + QuoteIdent(RewriteTriggerName(schema))));
+  PG2I_RETURN_IF_ERROR(
       conn.Exec("DROP FUNCTION IF EXISTS " + QuoteIdent(schema) + ".pg2iceberg_columns()"));
+  PG2I_RETURN_IF_ERROR(
+      conn.Exec("DROP FUNCTION IF EXISTS " + QuoteIdent(schema) + ".pg2iceberg_rewrite()"));
   (void)conn.Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(schema));  // fails while not empty
   return Status::Ok();
 }

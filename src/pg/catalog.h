@@ -66,13 +66,17 @@ Result<PublicationReport> EnsurePublication(Connection& conn, const std::string&
 
 // The DDL event trigger that makes column identity exact: after every ALTER TABLE it emits a
 // transactional logical message (prefix "pg2iceberg.columns") with the table's attnum → name
-// map, which the stream carries in WAL order. Its function lives in `schema` (created if
+// map (and the columns the statement added with a default existing rows take), which the
+// stream carries in WAL order. Its function lives in `schema` (created if
 // missing); a failure inside it only raises a WARNING, never fails the user's DDL.
 enum class DdlTrigger { kPresent, kInstalled, kNotPermitted };
 Result<DdlTrigger> EnsureDdlTrigger(Connection& conn, const std::string& schema);
 // Removes what EnsureDdlTrigger created (the schema only when it is empty).
 Status DropDdlTrigger(Connection& conn, const std::string& schema);
 std::string DdlTriggerName(const std::string& schema);
+// The second trigger EnsureDdlTrigger creates: on table_rewrite it emits "pg2iceberg.rewrite"
+// ({"schema", "table", "oid", "reason"}), so that the table's copy is redone.
+std::string RewriteTriggerName(const std::string& schema);
 
 struct SlotInfo {
   std::string name;

@@ -194,9 +194,53 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
     if (by_attnum.key.empty()) by_attnum.key = key_of(cur);
     fresh = std::move(by_attnum);
   } else if (fresh.columns.size() != rel.columns.size()) {
-    return FailedPrecondition("table " + it->first + " changed again while being read (" +
-                              std::to_string(rel.columns.size()) + " columns in the stream, " +
-                              std::to_string(fresh.columns.size()) + " in the catalog)");
+    // The catalog is further on (columns added or dropped since this point of the WAL, e.g.
+    // by DDL while we were stopped). Best effort, by name: a column the catalog (else what we
+    // had) holds under the same name and type is that column, else the catalog's of that name
+    // (a domain, or a type changed since); any other is matched by name downstream (attnum 0).
+    // Wrong only when a name was dropped and added again since.
+    StagedRelation by_name = fresh;
+    by_name.columns.clear();
+    by_name.key.clear();
+    for (const pg::RelationColumn& rc : rel.columns) {
+      auto named = [&](const std::vector<StagedColumn>& cols, bool same_type) {
+        return std::find_if(cols.begin(), cols.end(), [&](const StagedColumn& x) {
+          return x.name == rc.name &&
+                 (!same_type || (x.type_oid == rc.type_oid && x.typmod == rc.type_modifier));
+        });
+      };
+      if (auto f = named(fresh.columns, true); f != fresh.columns.end()) {
+        by_name.columns.push_back(*f);
+      } else if (auto c = named(cur.columns, true); c != cur.columns.end()) {
+        by_name.columns.push_back(*c);
+      } else if (auto n = named(fresh.columns, false); n != fresh.columns.end()) {
+        by_name.columns.push_back(*n);
+      } else {
+        by_name.columns.push_back(StagedColumn{rc.name, rc.type_oid, rc.type_modifier,
+                                               pg::MapType(rc.type_oid, rc.type_modifier).type,
+                                               true, 0});
+      }
+    }
+    for (const StagedRelation* from : {static_cast<const StagedRelation*>(&fresh), &cur}) {
+      std::vector<int> key;
+      for (int k : from->key) {
+        const std::string& name = from->columns[static_cast<size_t>(k)].name;
+        for (size_t i = 0; i < by_name.columns.size(); ++i) {
+          if (by_name.columns[i].name == name) key.push_back(static_cast<int>(i));
+        }
+      }
+      if (!key.empty() && key.size() == from->key.size()) {
+        by_name.key = std::move(key);
+        break;
+      }
+    }
+    if (by_name.key.empty()) {
+      return FailedPrecondition("table " + it->first + " changed since this point of the WAL "
+                                "and its key columns cannot be told in the stream (" +
+                                std::to_string(rel.columns.size()) + " columns in the stream, " +
+                                std::to_string(fresh.columns.size()) + " in the catalog)");
+    }
+    fresh = std::move(by_name);
   } else {
     // Best effort: the catalog's attnums, position by position, under the stream's names.
     for (size_t i = 0; i < rel.columns.size(); ++i) fresh.columns[i].name = rel.columns[i].name;
@@ -217,7 +261,10 @@ void WalWriter::OnColumnsMessage(const pg::LogicalMessageMsg& msg) {
             .ToString();
     if (!relations_.count(table)) return;
     DdlColumns d;
-    d.oid = j.value("oid", 0u);
+    if (auto oid = j.find("oid"); oid != j.end()) {  // a number; a string from an older trigger
+      d.oid = oid->is_string() ? static_cast<uint32_t>(std::stoul(oid->get<std::string>()))
+                               : oid->get<uint32_t>();
+    }
     for (const auto& c : j.at("columns")) d.attnums[c.at(1).get<std::string>()] = c.at(0).get<int>();
     if (msg.xid.valid()) {  // inside a streamed transaction, which may still abort
       auto old = ddl_attnums_.find(table);
@@ -225,9 +272,64 @@ void WalWriter::OnColumnsMessage(const pg::LogicalMessageMsg& msg) {
           table, old == ddl_attnums_.end() ? std::nullopt : std::optional<DdlColumns>(old->second));
     }
     ddl_attnums_[table] = std::move(d);
+    // Columns this ALTER TABLE added with a default that existing rows take without a rewrite:
+    // the stream carries no row for them.
+    std::string defaulted;
+    for (const auto& c : j.value("defaulted", nlohmann::json::array())) {
+      defaulted += (defaulted.empty() ? "" : ", ") + c.get<std::string>();
+    }
+    if (!defaulted.empty()) {
+      TxnOf().rewrites.push_back(
+          {msg.xid, table, "column(s) " + defaulted + " added with a default existing rows take"});
+    }
   } catch (const std::exception& e) {
     log::Warn("ignored a malformed column map from the DDL event trigger", {{"error", e.what()}});
   }
+}
+
+WalWriter::Txn& WalWriter::TxnOf() {
+  // Inside Stream Start … Stop the message belongs to that streamed transaction.
+  if (stream_xid_.valid()) return streams_[stream_xid_];
+  return current_;
+}
+
+void WalWriter::OnRewriteMessage(const pg::LogicalMessageMsg& msg) {
+  try {
+    const auto j = nlohmann::json::parse(msg.content);
+    const std::string table =
+        config::TableName{j.at("schema").get<std::string>(), j.at("table").get<std::string>()}
+            .ToString();
+    if (!relations_.count(table)) return;
+    // pg_event_trigger_table_rewrite_reason(): AT_REWRITE_* bits.
+    const int reason = j.value("reason", 0);
+    std::string why;
+    auto add = [&](int bit, const char* what) {
+      if (reason & bit) why += std::string(why.empty() ? "" : ", ") + what;
+    };
+    add(0x1, "persistence changed (SET LOGGED/UNLOGGED)");
+    add(0x2, "a column added with a volatile default");
+    add(0x4, "a column type changed");
+    add(0x8, "access method changed");
+    if (why.empty()) why = "rewritten (reason " + std::to_string(reason) + ")";
+    TxnOf().rewrites.push_back({msg.xid, table, "table rewritten by ALTER TABLE: " + why});
+  } catch (const std::exception& e) {
+    log::Warn("ignored a malformed table-rewrite message from the event trigger",
+              {{"error", e.what()}});
+  }
+}
+
+Status WalWriter::ReportRewrites(const std::vector<Txn::Rewrite>& rewrites) {
+  std::set<std::string> done;
+  for (const Txn::Rewrite& r : rewrites) {
+    if (!done.insert(r.table).second) continue;
+    if (!on_rewrite_) {
+      log::Warn("table changed in a way logical replication does not carry; resync it",
+                {{"table", r.table}, {"what", r.why}});
+      continue;
+    }
+    PG2I_RETURN_IF_ERROR(on_rewrite_(r.table, r.why));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<Value>> WalWriter::Typed(const StagedRelation& rel, const pg::Tuple& t,
@@ -321,6 +423,7 @@ Status WalWriter::Spill(Txn& txn) {
 }
 
 Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
+  std::erase_if(txn.rewrites, [&](const Txn::Rewrite& r) { return r.xid == subxid; });
   auto& rows = txn.rows;
   rows.erase(std::remove_if(rows.begin(), rows.end(),
                             [&](const Pending& p) { return p.change.xid == subxid; }),
@@ -396,7 +499,9 @@ void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_t
   ready_bytes_ += txn.bytes;
   if (was_empty && ready_rows_ > 0) oldest_ready_commit_ts_ = commit_ts;
   if (end_lsn > ready_end_) ready_end_ = end_lsn;
-  if (ready_rows_ == 0) stream_->Confirm(ready_end_);  // nothing of ours: nothing to stage
+  for (Txn::Rewrite& r : txn.rewrites) rewrites_.push_back(std::move(r));
+  // Nothing of ours: nothing to stage (nor to report first).
+  if (ready_rows_ == 0 && rewrites_.empty()) stream_->Confirm(ready_end_);
 }
 
 Status WalWriter::Handle(pg::ReplicationStream::Received r) {
@@ -406,13 +511,16 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     current_xid_ = b->xid;
     current_ = Txn{};
   } else if (auto* c = std::get_if<CommitMsg>(&m)) {
+    const bool rewrote = !current_.rewrites.empty();
     CommitTxn(std::move(current_), c->commit_lsn, c->end_lsn, c->commit_time.UnixMicros());
     current_ = Txn{};
     current_xid_ = Xid();
+    if (rewrote) return Flush();
   } else if (auto* rel = std::get_if<RelationMsg>(&m)) {
     PG2I_RETURN_IF_ERROR(OnRelation(*rel));
   } else if (auto* lm = std::get_if<LogicalMessageMsg>(&m)) {
     if (lm->prefix == kColumnsMessagePrefix) OnColumnsMessage(*lm);
+    if (lm->prefix == kRewriteMessagePrefix) OnRewriteMessage(*lm);
   } else if (auto* ins = std::get_if<InsertMsg>(&m)) {
     auto t = relid_to_table_.find(ins->relation_id.value());
     if (t == relid_to_table_.end()) return Status::Ok();
@@ -481,7 +589,9 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     auto it = streams_.find(sc->xid);
     Txn txn = it == streams_.end() ? Txn{} : std::move(it->second);
     if (it != streams_.end()) streams_.erase(it);
+    const bool rewrote = !txn.rewrites.empty();
     CommitTxn(std::move(txn), sc->commit_lsn, sc->end_lsn, sc->commit_time.UnixMicros());
+    if (rewrote) return Flush();
   } else if (auto* sa = std::get_if<StreamAbortMsg>(&m)) {
     auto it = streams_.find(sa->xid);
     if (it == streams_.end()) return Status::Ok();
@@ -620,9 +730,22 @@ void WalWriter::RecordGauges() const {
       .Set(static_cast<double>(spilled_files_open()));
 }
 
+Status WalWriter::ReportAndConfirm() {
+  // A table whose rows changed out of the stream's sight is copied again: the copy, taken
+  // after this, replaces every change staged so far (up to and including the transaction that
+  // changed them); changes staged later are applied on top of it. Reported before the
+  // transaction is confirmed: after a crash in between, the stream brings it again.
+  if (!rewrites_.empty()) {
+    PG2I_RETURN_IF_ERROR(ReportRewrites(rewrites_));
+    rewrites_.clear();
+  }
+  stream_->Confirm(ready_end_);
+  return stream_->SendStatus();
+}
+
 Status WalWriter::Flush() {
   last_flush_ = clock_->Monotonic();
-  if (ready_rows_ == 0) return stream_->SendStatus();
+  if (ready_rows_ == 0) return ReportAndConfirm();
   const auto started = std::chrono::steady_clock::now();
   std::vector<coord::StagedFile> files;
   const std::string dir = StagingDir();
@@ -676,8 +799,7 @@ Status WalWriter::Flush() {
   ready_rows_ = 0;
   ready_bytes_ = 0;
   oldest_ready_commit_ts_ = 0;
-  stream_->Confirm(ready_end_);
-  PG2I_RETURN_IF_ERROR(stream_->SendStatus());
+  PG2I_RETURN_IF_ERROR(ReportAndConfirm());
   CrashPoint("after_standby_ack");
   reg.GetHistogram("pg2iceberg_flush_duration_seconds",
                    "Time of one WAL writer flush: encode, upload, register, confirm")

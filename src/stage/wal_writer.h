@@ -74,12 +74,20 @@ class MessageSource {
 // Prefix of the transactional logical messages the DDL event trigger emits after ALTER TABLE:
 // {"schema": …, "table": …, "columns": [[attnum, name], …]} (see docs/schema-changes.md).
 inline constexpr char kColumnsMessagePrefix[] = "pg2iceberg.columns";
+// Prefix of the transactional logical message the rewrite event trigger emits before ALTER
+// TABLE rewrites a table: {"schema": …, "table": …, "oid": …, "reason": …}.
+inline constexpr char kRewriteMessagePrefix[] = "pg2iceberg.rewrite";
 
 class WalWriter {
  public:
   // `relations`: configured tables ("schema.table") → their staged shape, from discovery.
   // `rediscover`: called when a Relation message shows a table's columns changed.
   using Rediscover = std::function<Result<StagedRelation>(const std::string& table)>;
+  // Called when a transaction that changed a configured table's existing rows in a way
+  // logical replication does not carry (a table rewrite, a column added with a default) has
+  // committed: at once, after everything up to it is staged and before it is confirmed;
+  // `why` says what happened.
+  using OnRewrite = std::function<Status(const std::string& table, const std::string& why)>;
 
   WalWriter(std::unique_ptr<pg::ReplicationStream> stream, coord::Coordinator* coord,
             std::shared_ptr<io::FileIO> io, std::map<std::string, StagedRelation> relations,
@@ -87,6 +95,8 @@ class WalWriter {
   WalWriter(std::unique_ptr<MessageSource> source, coord::Coordinator* coord,
             std::shared_ptr<io::FileIO> io, std::map<std::string, StagedRelation> relations,
             Rediscover rediscover, WalWriterOptions options);
+
+  void set_on_rewrite(OnRewrite f) { on_rewrite_ = std::move(f); }
 
   // Receives for up to `wait`, then flushes if a trigger fired.
   Status Step(std::chrono::milliseconds wait);
@@ -130,12 +140,26 @@ class WalWriter {
     int64_t bytes = 0;
     int64_t next_seq = 0;  // position in the transaction of the next row
     std::vector<SpilledFile> spilled;  // in the order written
+    // Tables whose rows this transaction changed out of the stream's sight (OnRewrite), with
+    // the (sub)transaction that did it.
+    struct Rewrite {
+      Xid xid;
+      std::string table;
+      std::string why;
+    };
+    std::vector<Rewrite> rewrites;
   };
 
   Status Handle(pg::ReplicationStream::Received r);
   Status OnRelation(const pg::RelationMsg& rel);
   // A column map from the DDL event trigger (kColumnsMessagePrefix), in WAL order.
   void OnColumnsMessage(const pg::LogicalMessageMsg& msg);
+  void OnRewriteMessage(const pg::LogicalMessageMsg& msg);
+  // The open transaction a message belongs to.
+  Txn& TxnOf();
+  Status ReportRewrites(const std::vector<Txn::Rewrite>& rewrites);
+  // Reports rewrites_ (OnRewrite), then confirms what is staged and sends a status update.
+  Status ReportAndConfirm();
   Result<std::vector<Value>> Typed(const StagedRelation& rel, const pg::Tuple& t,
                                    std::vector<int>* unchanged);
   Status AddRow(Xid row_xid, const std::string& table, fold::Change change);
@@ -153,6 +177,7 @@ class WalWriter {
   std::shared_ptr<io::FileIO> io_;
   std::map<std::string, RelPtr> relations_;
   Rediscover rediscover_;
+  OnRewrite on_rewrite_;
   WalWriterOptions options_;
   Clock* clock_;
   std::optional<Clock::MonoTime> next_sweep_;
@@ -174,6 +199,8 @@ class WalWriter {
   int64_t ready_rows_ = 0;
   int64_t ready_bytes_ = 0;
   Lsn ready_end_;                    // end LSN of the last committed transaction received
+  // Of committed transactions, reported at the next flush (before it confirms them).
+  std::vector<Txn::Rewrite> rewrites_;
   int64_t oldest_ready_commit_ts_ = 0;  // commit time (Unix µs) of the oldest ready row
   Clock::MonoTime last_flush_;
   int64_t rows_staged_ = 0;

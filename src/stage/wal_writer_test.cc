@@ -67,6 +67,17 @@ struct Row {
 class WalWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    MakeWriter(Relation());
+    pg::RelationMsg rel;
+    rel.relation_id = RelationId(kRelId);
+    rel.nspname = "public";
+    rel.relname = "t";
+    rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}};
+    script_.push_back(rel);
+  }
+
+  // A writer that starts with `start` as the table's shape (discovery at start).
+  void MakeWriter(const StagedRelation& start) {
     WalWriterOptions o;
     o.slot = "s";
     o.staging_uri = kStaging;
@@ -75,7 +86,7 @@ class WalWriterTest : public ::testing::Test {
     o.spill_bytes = 10 * kRowBytes;
     o.clock = &clock_;
     o.orphan_grace = std::chrono::hours(1);
-    std::map<std::string, StagedRelation> rels{{"public.t", Relation()}};
+    std::map<std::string, StagedRelation> rels{{"public.t", start}};
     writer_ = std::make_unique<WalWriter>(
         std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
         [this](const std::string& t) -> Result<StagedRelation> {
@@ -83,12 +94,6 @@ class WalWriterTest : public ::testing::Test {
           return catalog_;
         },
         o);
-    pg::RelationMsg rel;
-    rel.relation_id = RelationId(kRelId);
-    rel.nspname = "public";
-    rel.relname = "t";
-    rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}};
-    script_.push_back(rel);
   }
 
   static pg::InsertMsg Insert(int32_t id, Xid stream_xid = Xid()) {
@@ -238,6 +243,92 @@ TEST_F(WalWriterColumnsTest, WithoutTheTriggerTheCatalogTellsWhenItAgrees) {
   catalog_.columns[1].attnum = 5;
   EXPECT_EQ(Columns(Alter({"id", "note"}, std::nullopt)),
             (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 3}}));
+}
+
+// Changes to existing rows the stream does not carry (a table rewrite, a column added with a
+// default existing rows take) are reported once per table when, and only if, their transaction
+// commits, before the commit is confirmed.
+TEST_F(WalWriterTest, RewritesAreReportedAtCommitOnlyForCommittedTransactions) {
+  std::vector<std::string> reported;
+  writer_->set_on_rewrite([&](const std::string& table, const std::string& why) -> Status {
+    reported.push_back(table + ": " + why + " @" + writer_->confirmed().ToString());
+    return Status::Ok();
+  });
+  auto message = [](Xid xid, const char* prefix, const std::string& json) {
+    return pg::LogicalMessageMsg{xid, true, Lsn(1), prefix, json};
+  };
+  const std::string rewrite_t = R"({"schema":"public","table":"t","oid":1,"reason":2})";
+  // A plain transaction: the trigger's messages (twice, as with two pipelines' triggers) and
+  // a column map naming a column added with a default.
+  script_.push_back(pg::BeginMsg{Lsn(0x100), {}, Xid(10)});
+  script_.push_back(message(Xid(), kRewriteMessagePrefix, rewrite_t));
+  script_.push_back(message(Xid(), kRewriteMessagePrefix, rewrite_t));
+  script_.push_back(message(Xid(), kRewriteMessagePrefix,
+                            R"({"schema":"public","table":"other","oid":2,"reason":4})"));
+  script_.push_back(pg::CommitMsg{0, Lsn(0x100), Lsn(0x108), {}});
+  script_.push_back(pg::BeginMsg{Lsn(0x200), {}, Xid(11)});
+  script_.push_back(message(Xid(), kColumnsMessagePrefix,
+                            R"({"schema":"public","table":"t","oid":1,"columns":[[1,"id"],)"
+                            R"([2,"pad"],[3,"flag"]],"defaulted":["flag"]})"));
+  script_.push_back(pg::CommitMsg{0, Lsn(0x200), Lsn(0x208), {}});
+  // A column map without a defaulted column reports nothing.
+  script_.push_back(pg::BeginMsg{Lsn(0x300), {}, Xid(12)});
+  script_.push_back(message(Xid(), kColumnsMessagePrefix,
+                            R"({"schema":"public","table":"t","oid":1,"columns":[[1,"id"]],"defaulted":[]})"));
+  script_.push_back(pg::CommitMsg{0, Lsn(0x300), Lsn(0x308), {}});
+  Run();
+  EXPECT_EQ(reported, (std::vector<std::string>{
+                          "public.t: table rewritten by ALTER TABLE: a column added with a "
+                          "volatile default @0/0",
+                          "public.t: column(s) flag added with a default existing rows take @0/108"}));
+  // Streamed: a rewrite in an aborted subtransaction, and a whole aborted transaction, report
+  // nothing; the committed subtransaction's does.
+  reported.clear();
+  script_.push_back(pg::StreamStartMsg{Xid(20), true});
+  script_.push_back(message(Xid(21), kRewriteMessagePrefix, rewrite_t));
+  script_.push_back(pg::StreamStopMsg{});
+  script_.push_back(pg::StreamAbortMsg{Xid(20), Xid(21)});
+  script_.push_back(pg::StreamStartMsg{Xid(30), true});
+  script_.push_back(message(Xid(30), kRewriteMessagePrefix, rewrite_t));
+  script_.push_back(pg::StreamStopMsg{});
+  script_.push_back(pg::StreamAbortMsg{Xid(30), Xid(30)});
+  StreamCommit(20, 0x400);
+  Run();
+  EXPECT_TRUE(reported.empty());
+  script_.push_back(pg::StreamStartMsg{Xid(40), true});
+  script_.push_back(message(Xid(41), kRewriteMessagePrefix,
+                            R"({"schema":"public","table":"t","oid":1,"reason":1})"));
+  script_.push_back(pg::StreamStopMsg{});
+  StreamCommit(40, 0x500);
+  Run();
+  EXPECT_EQ(reported, (std::vector<std::string>{
+                          "public.t: table rewritten by ALTER TABLE: persistence changed (SET "
+                          "LOGGED/UNLOGGED) @0/408"}));
+  // A failure to record it fails the step: the commit is not confirmed past it.
+  writer_->set_on_rewrite([](const std::string&, const std::string&) -> Status {
+    return Unavailable("coordinator down");
+  });
+  script_.push_back(pg::BeginMsg{Lsn(0x600), {}, Xid(50)});
+  script_.push_back(message(Xid(), kRewriteMessagePrefix, rewrite_t));
+  script_.push_back(pg::CommitMsg{0, Lsn(0x600), Lsn(0x608), {}});
+  Status s = Status::Ok();
+  while (!script_.empty() && s.ok()) s = writer_->Step(1s);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(writer_->confirmed(), Lsn(0x508));
+}
+
+TEST_F(WalWriterColumnsTest, ColumnsAddedSinceThisPointOfTheWalAreMatchedByName) {
+  // Started after DDL that the stream has not reached yet (a column added while stopped): the
+  // stream's older shape is read by name against the catalog, not refused.
+  catalog_.columns.push_back(StagedColumn{"late", 25, -1, Type{TypeId::kString}, true, 5});
+  MakeWriter(catalog_);
+  EXPECT_EQ(Columns(Alter({"id", "pad"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"pad", 2}}));
+  // A column the catalog no longer has (dropped since) is matched by name downstream.
+  catalog_.columns.resize(1);
+  MakeWriter(catalog_);
+  EXPECT_EQ(Columns(Alter({"id", "pad"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"pad", 0}}));
 }
 
 TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {

@@ -104,6 +104,26 @@ class OperatorTest : public fixtures::BinarySuite {
     return out;
   }
 
+  // The newest Iceberg metadata of the table mirroring `source` ("public.t") under `wh_dir`.
+  static nlohmann::json LatestMetadata(const std::string& wh_dir, const std::string& source) {
+    nlohmann::json best;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(wh_dir)) {
+      const std::string path = e.path().string();
+      if (path.size() < 14 || path.substr(path.size() - 14) != ".metadata.json") continue;
+      std::ifstream in(path);
+      nlohmann::json m = nlohmann::json::parse(in, nullptr, false);
+      if (m.is_discarded() || m["properties"].value("pg2iceberg.source.table", "") != source) {
+        continue;
+      }
+      auto rank = [](const nlohmann::json& j) {
+        return std::make_pair(j.value("last-sequence-number", int64_t{0}),
+                              j.value("last-updated-ms", int64_t{0}));
+      };
+      if (best.is_null() || rank(m) > rank(best)) best = std::move(m);
+    }
+    return best;
+  }
+
   std::string SlotCount() {
     return *pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'slot_" +
                              tag_ + "'");
@@ -611,11 +631,19 @@ TEST_F(OperatorTest, ATableRecreatedWhileRunningIsCopiedAgain) {
   ASSERT_TRUE(run->Terminate(30s).ok());
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
   EXPECT_THAT(out, HasSubstr("pg_rows=2 iceberg_rows=2 missing=0 extra=0 different=0"));
+  // The table records which incarnation of the source table it mirrors now.
+  const nlohmann::json m = LatestMetadata(dir_->str() + "/wh", "public.recreate_t");
+  ASSERT_FALSE(m.is_null());
+  EXPECT_EQ(m["properties"].value("pg2iceberg.source.oid", ""),
+            *pg_->QueryScalar("SELECT 'public.recreate_t'::regclass::oid::text"));
+  EXPECT_FALSE(m["properties"].value("pg2iceberg.source.generation", "").empty());
+  EXPECT_FALSE(m["properties"].value("pg2iceberg.source.system-identifier", "").empty());
 }
 
 // `resync --table` (issue 13): the table is copied again while `run` keeps streaming the
 // others, and the copy replaces its Iceberg content; here it repairs what logical replication
-// does not carry (a column added with a default: existing rows read NULL in Iceberg).
+// does not carry (a column added with a default: existing rows read NULL in Iceberg) when the
+// event triggers that would have noticed it did not fire (session_replication_role = replica).
 TEST_F(OperatorTest, ResyncReplacesATableWhileTheOthersKeepStreaming) {
   Setup("resync");
   PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE resync_o (id int PRIMARY KEY, v text); INSERT INTO "
@@ -627,7 +655,8 @@ TEST_F(OperatorTest, ResyncReplacesATableWhileTheOthersKeepStreaming) {
   ASSERT_NE(run, nullptr);
   std::string out;
   ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
-  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE resync_t ADD COLUMN flag int NOT NULL DEFAULT 7; "
+  PG2I_ASSERT_OK(pg_->Exec("SET session_replication_role = replica; ALTER TABLE resync_t ADD "
+                           "COLUMN flag int NOT NULL DEFAULT 7; RESET session_replication_role; "
                            "UPDATE resync_t SET v = 'after' WHERE id = 1"));
   ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
   EXPECT_FALSE(RunCommand(config, {"verify", "--table", "public.resync_t"}, &out).success()) << out;
@@ -662,6 +691,94 @@ TEST_F(OperatorTest, ResyncReplacesATableWhileTheOthersKeepStreaming) {
   ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
   ASSERT_TRUE(run->Terminate(30s).ok());
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+}
+
+// DDL that changes existing rows out of logical replication's sight (issue 13): a column added
+// with a constant default (no rewrite: existing rows take it from the catalog), one with a
+// volatile default and a type change with USING (table rewrites), and the same while stopped.
+// The event triggers notice each in WAL order and the table is copied again; its copy replaces
+// the Iceberg content while the other table keeps streaming.
+TEST_F(OperatorTest, DdlThatChangesExistingRowsCopiesTheTableAgain) {
+  Setup("rewrite");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE rewrite_o (id int PRIMARY KEY, v text); INSERT INTO "
+                           "rewrite_o SELECT g, 'o' FROM generate_series(1, 20) g"));
+  const std::string config = WriteConfig(
+      "rewrite", "postgres", "file://" + dir_->str() + "/wh",
+      "  - name: public.rewrite_t\n  - name: public.rewrite_o\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = "
+                              "'pg2iceberg_rewrite__coord_rewrite'"),
+            "1");
+  int copies = 0;
+  auto copied_again = [&](const std::string& sql, const std::string& what) {
+    SCOPED_TRACE(sql);
+    PG2I_ASSERT_OK(pg_->Exec(sql));
+    ++copies;
+    std::string log;
+    for (int i = 0; i < 300; ++i) {
+      log = run->LogTail(1'000'000);
+      size_t n = 0;
+      for (size_t p = log.find("copying it again"); p != std::string::npos;
+           p = log.find("copying it again", p + 1)) {
+        ++n;
+      }
+      if (static_cast<int>(n) >= copies) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_THAT(log, HasSubstr(what));
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE rewrite_t SET v = 'later' WHERE id = 3; INSERT INTO rewrite_o "
+                             "VALUES (" + std::to_string(100 + copies) + ", 'streamed')"));
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+        << out << run->LogTail();
+    EXPECT_FALSE(run->HasExited()) << run->LogTail();
+    ExitStatus v = RunCommand(config, {"verify"}, &out);
+    EXPECT_TRUE(v.success()) << out;
+    EXPECT_THAT(out, HasSubstr("table=public.rewrite_t pg_rows=50 iceberg_rows=50 missing=0 "
+                               "extra=0 different=0 duplicates=0 OK"));
+  };
+  copied_again("ALTER TABLE rewrite_t ADD COLUMN flag int NOT NULL DEFAULT 7; UPDATE rewrite_t "
+               "SET v = 'after' WHERE id = 1",
+               "column(s) flag added with a default existing rows take");
+  copied_again("ALTER TABLE rewrite_t ADD COLUMN r float8 DEFAULT random()",
+               "a column added with a volatile default");
+  copied_again("BEGIN; UPDATE rewrite_t SET v = 'in' WHERE id = 2; SAVEPOINT s; ALTER TABLE "
+               "rewrite_t ALTER COLUMN d TYPE float8 USING d * 100; RELEASE s; COMMIT",
+               "a column type changed");
+  // Nothing to copy again: a column without a default, one with a NULL default, a default set
+  // on an existing column, and a renamed column added with a default earlier.
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE rewrite_t ADD COLUMN plain int; ALTER TABLE rewrite_t ADD "
+                           "COLUMN n int DEFAULT NULL; ALTER TABLE rewrite_t ALTER COLUMN plain "
+                           "SET DEFAULT 5; ALTER TABLE rewrite_t RENAME COLUMN flag TO flag2; "
+                           "INSERT INTO rewrite_t (id, v) VALUES (51, 'new')"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  const std::string log = run->LogTail(1'000'000);
+  size_t copied = 0;
+  for (size_t p = log.find("copying it again"); p != std::string::npos;
+       p = log.find("copying it again", p + 1)) {
+    ++copied;
+  }
+  EXPECT_EQ(copied, 3u) << "copied again for DDL that changed no existing row";
+
+  // While stopped: the next start replays the DDL in WAL order and copies the table again.
+  PG2I_ASSERT_OK(pg_->Exec("DELETE FROM rewrite_t WHERE id = 51; ALTER TABLE rewrite_t ADD COLUMN "
+                           "late text DEFAULT 'x'"));
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  for (int i = 0; i < 300; ++i) {
+    if (run->LogTail(1'000'000).find("copying it again") != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("column(s) late added with a default"));
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.rewrite_t pg_rows=50 iceberg_rows=50 missing=0"));
+  EXPECT_THAT(out, HasSubstr("table=public.rewrite_o pg_rows=23 iceberg_rows=23 missing=0"));
 }
 
 // A primary key changed while running (issue 13): the Iceberg table is folded by the new key
@@ -760,6 +877,11 @@ TEST_F(ColumnIdentityTest, ExactWithTheEventTriggerEvenForDdlWhileStopped) {
   ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
   ASSERT_TRUE(run->Terminate(30s).ok());
   ExpectVerified(config, 51);
+  // Every change of shape was matched through the trigger's column maps, none by guess.
+  const std::string log = run->LogTail(1'000'000);
+  EXPECT_THAT(log, HasSubstr("exact=1"));
+  EXPECT_THAT(log, Not(HasSubstr("exact=0")));
+  EXPECT_THAT(log, Not(HasSubstr("malformed")));
   // cleanup removes the trigger with the rest of the pipeline.
   ASSERT_TRUE(RunCommand(config, {"cleanup"}, &out).success()) << out;
   EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = "
