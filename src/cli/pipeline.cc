@@ -568,6 +568,23 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     }
     stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
                             rediscover, wo);
+    writer.set_missing_defaults([dc](const std::string&, uint32_t oid,
+                                     const std::vector<int>& attnums)
+                                     -> Result<std::vector<std::string>> {
+      std::string list;
+      for (int a : attnums) list += (list.empty() ? "" : ",") + std::to_string(a);
+      PG2I_ASSIGN_OR_RETURN(
+          pg::QueryResult r,
+          dc->Query("SELECT DISTINCT a.attname FROM pg_attribute r "
+                    "JOIN (SELECT relid FROM pg_partition_tree($1::oid) UNION SELECT $1::oid) t "
+                    "ON true JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = "
+                    "r.attname WHERE r.attrelid = $1::oid AND r.attnum = ANY(('{' || $2 || "
+                    "'}')::int2[]) AND a.atthasmissing AND NOT a.attisdropped",
+                    {std::to_string(oid), list}));
+      std::vector<std::string> names;
+      for (const auto& row : r.rows) names.push_back(row[0].value_or(""));
+      return names;
+    });
     writer.set_on_rewrite([c, &cfg, shared](const std::string& table,
                                             const std::string& why) -> Status {
       for (const auto& t : cfg.tables) {

@@ -246,6 +246,28 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
     for (size_t i = 0; i < rel.columns.size(); ++i) fresh.columns[i].name = rel.columns[i].name;
   }
   fresh.oid = rel.relation_id.value();  // the stream's: these changes are that table's
+  if (!exact && missing_defaults_ && (cur.oid == 0 || fresh.oid == cur.oid)) {
+    // No column map from the trigger: a column new to us that existing rows read a default for
+    // (best effort: while we keep up, the catalog still says so).
+    std::set<int> known;
+    for (const StagedColumn& c : cur.columns) known.insert(c.attnum);
+    std::vector<int> added;
+    for (const StagedColumn& c : fresh.columns) {
+      if (c.attnum > 0 && !known.count(c.attnum)) added.push_back(c.attnum);
+    }
+    if (!added.empty() && !known.count(0)) {
+      PG2I_ASSIGN_OR_RETURN(std::vector<std::string> defaulted,
+                            missing_defaults_(it->first, fresh.oid, added));
+      std::string names;
+      for (const auto& n : defaulted) names += (names.empty() ? "" : ", ") + n;
+      if (!names.empty()) {
+        // Committed before this transaction's rows: reported at the next flush.
+        rewrites_.push_back({Xid(), it->first,
+                             "column(s) " + names + " added with a default existing rows take "
+                             "(seen in the catalog)"});
+      }
+    }
+  }
   log::Info("table schema changed", {{"table", it->first},
                                      {"columns", static_cast<int64_t>(fresh.columns.size())},
                                      {"exact", exact}});
@@ -617,6 +639,7 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
 }
 
 bool WalWriter::FlushDue() const {
+  if (!rewrites_.empty()) return true;
   if (ready_rows_ == 0) return false;
   return ready_rows_ >= options_.flush_rows || ready_bytes_ >= options_.flush_bytes ||
          clock_->Monotonic() - last_flush_ >= options_.flush_interval;

@@ -97,6 +97,12 @@ class WalWriter {
             Rediscover rediscover, WalWriterOptions options);
 
   void set_on_rewrite(OnRewrite f) { on_rewrite_ = std::move(f); }
+  // Without the event trigger (best effort): of the columns of `table` (source oid `oid`) with
+  // these attnums, newly seen in the stream, the names of those existing rows read a default
+  // for (pg_attribute.atthasmissing).
+  using MissingDefaults = std::function<Result<std::vector<std::string>>(
+      const std::string& table, uint32_t oid, const std::vector<int>& attnums)>;
+  void set_missing_defaults(MissingDefaults f) { missing_defaults_ = std::move(f); }
 
   // Receives for up to `wait`, then flushes if a trigger fired.
   Status Step(std::chrono::milliseconds wait);
@@ -178,6 +184,7 @@ class WalWriter {
   std::map<std::string, RelPtr> relations_;
   Rediscover rediscover_;
   OnRewrite on_rewrite_;
+  MissingDefaults missing_defaults_;
   WalWriterOptions options_;
   Clock* clock_;
   std::optional<Clock::MonoTime> next_sweep_;

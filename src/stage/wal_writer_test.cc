@@ -331,6 +331,40 @@ TEST_F(WalWriterColumnsTest, ColumnsAddedSinceThisPointOfTheWalAreMatchedByName)
             (std::vector<std::pair<std::string, int>>{{"id", 1}, {"pad", 0}}));
 }
 
+TEST_F(WalWriterColumnsTest, WithoutTheTriggerANewColumnWithADefaultIsReported) {
+  std::vector<std::string> reported;
+  writer_->set_on_rewrite([&](const std::string& table, const std::string& why) -> Status {
+    reported.push_back(table + ": " + why);
+    return Status::Ok();
+  });
+  std::vector<int> asked;
+  writer_->set_missing_defaults([&](const std::string&, uint32_t, const std::vector<int>& attnums)
+                                    -> Result<std::vector<std::string>> {
+    asked = attnums;
+    return std::vector<std::string>{"flag"};
+  });
+  Alter({"id", "pad"}, std::nullopt);  // the stream's first Relation: nothing new
+  EXPECT_TRUE(asked.empty());
+  // ALTER TABLE t ADD COLUMN flag text DEFAULT 'x' (no trigger), then a change.
+  catalog_.columns.push_back(StagedColumn{"flag", 25, -1, Type{TypeId::kString}, true, 3});
+  script_.push_back(pg::BeginMsg{Lsn(0x900), {}, Xid(800)});
+  pg::RelationMsg rel;
+  rel.relation_id = RelationId(kRelId);
+  rel.nspname = "public";
+  rel.relname = "t";
+  rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}, {false, "flag", 25, -1}};
+  script_.push_back(rel);
+  pg::InsertMsg ins = Insert(2);
+  ins.new_tuple.push_back({pg::TupleValue::Kind::kText, "x"});
+  script_.push_back(ins);
+  script_.push_back(pg::CommitMsg{0, Lsn(0x900), Lsn(0x908), {}});
+  Run();
+  EXPECT_EQ(asked, std::vector<int>{3});
+  EXPECT_EQ(reported, (std::vector<std::string>{
+                          "public.t: column(s) flag added with a default existing rows take "
+                          "(seen in the catalog)"}));
+}
+
 TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {
   Plain(10, {1, 2, 3}, 0x100);
   Segment(20, true, Ids(100, 155, 20));  // 5 spills of 10 rows, 5 rows left in memory

@@ -889,6 +889,33 @@ TEST_F(ColumnIdentityTest, ExactWithTheEventTriggerEvenForDdlWhileStopped) {
             "0");
 }
 
+// Without the event triggers, a column added with a default is still noticed while `run` keeps
+// up (the catalog says existing rows read a default), and the table is copied again.
+TEST_F(ColumnIdentityTest, BestEffortCopiesATableAgainForAColumnAddedWithADefault) {
+  PG2I_ASSERT_OK(pg_->Exec("DO $$ DECLARE t text; BEGIN FOR t IN SELECT evtname FROM "
+                           "pg_event_trigger LOOP EXECUTE format('DROP EVENT TRIGGER %I', t); "
+                           "END LOOP; END $$"));
+  const std::string config = Setup("deffb", "deffb_role");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE ROLE deffb_role LOGIN REPLICATION; ALTER TABLE deffb_t OWNER TO "
+                           "deffb_role; GRANT CREATE ON DATABASE postgres TO deffb_role"));
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE deffb_t ADD COLUMN flag int NOT NULL DEFAULT 7"));
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE deffb_t SET v = 'after' WHERE id = 1"));
+  for (int i = 0; i < 300; ++i) {
+    if (run->LogTail(1'000'000).find("copying it again") != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_event_trigger"), "0");
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("column(s) flag added with a default existing "
+                                                 "rows take (seen in the catalog)"));
+  ExpectVerified(config, 50);
+}
+
 TEST_F(ColumnIdentityTest, BestEffortWithoutASuperuserWhileCaughtUp) {
   // No event trigger of any pipeline in this database: the messages are database-wide.
   PG2I_ASSERT_OK(pg_->Exec("DO $$ DECLARE t text; BEGIN FOR t IN SELECT evtname FROM "
