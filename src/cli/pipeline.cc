@@ -249,21 +249,30 @@ struct Created {
   bool ddl_trigger = false;
 };
 
+// Coordinator meta "redo_copy:<table>" = "1": a copy to redo, recorded while a copy of the table
+// may be running in this process; the next start does it (Prepare, when no copy runs).
+std::string RedoCopyKey(const std::string& table) { return "redo_copy:" + table; }
+
 // Marks a table's copy to be redone: the next copy's first batch replaces the Iceberg
-// content (coordinator meta resync_offset:<table>).
-Status RedoCopy(coord::Coordinator& coord, const std::string& table, const coord::TableState& known) {
+// content (coordinator meta resync_offset:<table>). `copy_may_run`: a copy of the table may be
+// running now (the caller then starts the pipeline again).
+Status RedoCopy(coord::Coordinator& coord, const std::string& table, const coord::TableState& known,
+                bool copy_may_run) {
   if (known.snapshot_complete) return coord.RequestResync(table).status();
+  if (copy_may_run) {
+    // Its copy is in progress: a chunk it registers after this would be taken for the new
+    // copy's. The next start forgets that copy once it has stopped.
+    return coord.SetMeta(RedoCopyKey(table), "1");
+  }
   // Its copy was in progress (or not started): start it over, and replace what the copy
-  // already brought.
-  PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(table));
-  PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(table));
-  return coord.SetMeta("resync_offset:" + table, std::to_string(next));
+  // already brought and the changes that waited behind it (they predate the new copy).
+  return coord.RestartCopy(table).status();
 }
 
 // A configured table dropped and re-created under the same name is a different table: its
 // copy is redone (a resync) and replaces the Iceberg table's content. Records the new oid.
 Status ResyncRecreated(coord::Coordinator& coord, const config::TableConfig& t, uint32_t new_oid,
-                       const coord::TableState& known) {
+                       const coord::TableState& known, bool copy_may_run) {
   const std::string table = t.name.ToString();
   if (t.skip_snapshot) {
     // Declared content, never copied: nothing to copy again. Follow the new table from here.
@@ -279,7 +288,7 @@ Status ResyncRecreated(coord::Coordinator& coord, const config::TableConfig& t, 
              {"new_oid", static_cast<int64_t>(new_oid)}});
   // The resync first, the new oid last: if anything fails in between, the next check sees the
   // old oid and does it again.
-  PG2I_RETURN_IF_ERROR(RedoCopy(coord, table, known));
+  PG2I_RETURN_IF_ERROR(RedoCopy(coord, table, known, copy_may_run));
   return coord.PutTable({table, new_oid, false, known.snapshot_lsn});
 }
 
@@ -302,8 +311,7 @@ Status ResyncRewritten(coord::Coordinator& coord, const config::TableConfig& t,
   log::Warn("the table's existing rows changed in a way logical replication does not carry: "
             "copying it again; the copy replaces its Iceberg content",
             {{"table", table}, {"what", why}});
-  PG2I_RETURN_IF_ERROR(RedoCopy(coord, table, *known));
-  return coord.PutTable({table, known->relid, false, known->snapshot_lsn});
+  return RedoCopy(coord, table, *known, /*copy_may_run=*/true);
 }
 
 // A configured table that cannot be replicated is a configuration error (exit 2).
@@ -337,10 +345,19 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     auto described = Discover(*conn, t);
     if (!described.ok()) return ConfigError(described.status());
     stage::StagedRelation rel = std::move(*described);
-    // A table dropped and re-created under the same name is a different table.
     PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
+    // A copy to redo that was asked for while a copy of the table ran: now none runs.
+    PG2I_ASSIGN_OR_RETURN(auto redo, coord.GetMeta(RedoCopyKey(rel.table)));
+    if (known && redo && !redo->empty()) {
+      log::Info("the table changed while it was being copied: starting the table's copy over",
+                {{"table", rel.table}});
+      PG2I_RETURN_IF_ERROR(RedoCopy(coord, rel.table, *known, /*copy_may_run=*/false));
+      PG2I_RETURN_IF_ERROR(coord.SetMeta(RedoCopyKey(rel.table), ""));
+      PG2I_ASSIGN_OR_RETURN(known, coord.GetTable(rel.table));
+    }
+    // A table dropped and re-created under the same name is a different table.
     if (known && known->relid != 0 && known->relid != info.oid) {
-      PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known));
+      PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known, /*copy_may_run=*/false));
     }
     if (!known) {
       // Tracked anew (first start, added, or forgotten on purpose): copy from scratch.
@@ -592,7 +609,7 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
         PG2I_RETURN_IF_ERROR(ResyncRewritten(*c, t, why));
         // Copy it in a new attempt (the materializer would ask for one too, unless a copy of
         // the table is running: that copy read the rows before they changed).
-        if (!t.skip_snapshot && shared->materializing) shared->restart = true;
+        if (!t.skip_snapshot) shared->restart = true;
       }
       return Status::Ok();
     });
@@ -647,7 +664,7 @@ Result<bool> CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src
     PG2I_RETURN_IF_ERROR(pg::EffectivePrimaryKey(info, t).status());
     auto pub = pg::EnsurePublication(src, cfg.source.logical.publication_name, {info});
     if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
-    PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known));
+    PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known, /*copy_may_run=*/true));
     restart = !t.skip_snapshot;
   }
   return restart;

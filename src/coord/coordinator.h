@@ -128,6 +128,11 @@ class Coordinator {
   // replaces the table's content. Returns that offset. FailedPrecondition when the table's
   // copy is not complete (never copied, or being copied).
   virtual Result<int64_t> RequestResync(const std::string& table) = 0;
+  // Starts an incomplete copy of `table` over, in one transaction: the CDC files deferred
+  // behind it get offsets now (they predate the new copy, which replaces them), its finished
+  // chunks are forgotten, and `resync_offset:<table>` becomes the offset after them, where the
+  // new copy starts. Only while no copy of the table runs. Returns that offset.
+  virtual Result<int64_t> RestartCopy(const std::string& table) = 0;
   // Deferred CDC files waiting for `table`'s snapshot.
   virtual Result<int64_t> DeferredFiles(const std::string& table) = 0;
   // Every staged file the log or the deferred log still references (any table). A staged file

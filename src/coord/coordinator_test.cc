@@ -56,6 +56,7 @@ class MemoryBackend : public Backend {
     Result<int64_t> DeferredFiles(const std::string& t) override { return m_->DeferredFiles(t); }
     Result<std::set<std::string>> ReferencedUris() override { return m_->ReferencedUris(); }
     Result<int64_t> RequestResync(const std::string& t) override { return m_->RequestResync(t); }
+    Result<int64_t> RestartCopy(const std::string& t) override { return m_->RestartCopy(t); }
     Status ForgetSnapshotProgress(const std::string& t) override {
       return m_->ForgetSnapshotProgress(t);
     }
@@ -369,6 +370,29 @@ TEST_P(CoordinatorTest, CdcFilesOfASnapshottingTableWaitBehindTheSnapshot) {
   EXPECT_TRUE(coord_->SnapshotChunks("none")->empty());
   PG2I_ASSERT_OK(coord_->ForgetSnapshotProgress("t"));
   EXPECT_TRUE(coord_->SnapshotChunks("t")->empty());
+}
+
+// A copy started over (DDL changed the rows it read): the changes that waited behind it predate
+// the new copy, so they go into the log before the new resync offset, which the new copy's
+// first batch replaces; its finished chunks are forgotten.
+TEST_P(CoordinatorTest, ARestartedCopyPutsTheWaitingChangesBeforeTheNewCopy) {
+  PG2I_ASSERT_OK(coord_->PutTable({"t", 1, false, Lsn()}));
+  PG2I_ASSERT_OK(coord_->ClaimSnapshotChunk({File("t", 10, 50)}, {"t", 0, 0, -1, 10}).status());
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t", 4, 900), File("t", 2, 950)}).status());
+  EXPECT_EQ(*coord_->DeferredFiles("t"), 2);
+  PG2I_ASSERT_OK_AND_ASSIGN(int64_t at, coord_->RestartCopy("t"));
+  EXPECT_EQ(at, 16);
+  EXPECT_EQ(*coord_->GetMeta("resync_offset:t"), std::optional<std::string>("16"));
+  EXPECT_EQ(*coord_->DeferredFiles("t"), 0);
+  EXPECT_TRUE(coord_->SnapshotChunks("t")->empty());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto log, coord_->ReadLog("t", 0, 100));
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[1].start_offset, 10);
+  EXPECT_EQ(log[1].min_commit_lsn, Lsn(900));
+  EXPECT_EQ(log[2].start_offset, 14);
+  // Still incomplete: later changes wait behind the new copy.
+  EXPECT_EQ(coord_->ClaimOffsets({File("t", 1, 990)})->at(0).start_offset, -1);
+  EXPECT_FALSE(coord_->GetTable("t")->value().snapshot_complete);
 }
 
 TEST(PgCoordinatorTest, AFailedClaimRegistersNothing) {

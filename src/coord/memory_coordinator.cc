@@ -83,6 +83,18 @@ Result<int64_t> MemoryCoordinator::RequestResync(const std::string& table) {
   return offset;
 }
 
+Result<int64_t> MemoryCoordinator::RestartCopy(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<StagedFile> waiting = std::move(deferred_[table]);
+  deferred_.erase(table);
+  for (StagedFile& f : waiting) f.snapshot = true;  // into the log, not deferred again
+  PG2I_RETURN_IF_ERROR(ClaimLocked(waiting).status());
+  chunks_.erase(table);
+  const int64_t offset = next_offset_[table];
+  meta_["resync_offset:" + table] = std::to_string(offset);
+  return offset;
+}
+
 Result<std::set<std::string>> MemoryCoordinator::ReferencedUris() {
   std::lock_guard<std::mutex> lock(mu_);
   std::set<std::string> out;

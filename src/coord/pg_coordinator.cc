@@ -414,6 +414,50 @@ Result<int64_t> PgCoordinator::RequestResync(const std::string& table) {
   });
 }
 
+Result<int64_t> PgCoordinator::RestartCopy(const std::string& table) {
+  return InTransaction([&]() -> Result<int64_t> {
+    // FOR UPDATE: no claim (FOR SHARE) decides in between whether the table's files wait.
+    PG2I_RETURN_IF_ERROR(conn_->Query("SELECT 1 FROM " + T("tables") +
+                                          " WHERE table_name = $1 FOR UPDATE",
+                                      {table})
+                             .status());
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult r,
+        conn_->Query("DELETE FROM " + T("log_deferred") +
+                         " WHERE table_name = $1 RETURNING seq, uri, rows, bytes, "
+                         "min_commit_lsn::text, max_commit_lsn::text",
+                     {table}));
+    std::vector<std::pair<int64_t, StagedFile>> waiting;
+    for (const auto& row : r.rows) {
+      StagedFile f;
+      f.table = table;
+      f.uri = *row[1];
+      f.rows = std::stoll(*row[2]);
+      f.bytes = std::stoll(*row[3]);
+      f.min_commit_lsn = ParseLsnColumn(row[4]).value_or(Lsn());
+      f.max_commit_lsn = ParseLsnColumn(row[5]).value_or(Lsn());
+      f.snapshot = true;  // into the log although the copy is incomplete: the copy replaces them
+      waiting.emplace_back(std::stoll(*row[0]), std::move(f));
+    }
+    std::sort(waiting.begin(), waiting.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<StagedFile> files;
+    for (auto& [seq, f] : waiting) files.push_back(std::move(f));
+    if (!files.empty()) PG2I_RETURN_IF_ERROR(ClaimInTransaction(files).status());
+    PG2I_RETURN_IF_ERROR(conn_->Query("DELETE FROM " + T("snapshot_progress") +
+                                          " WHERE table_name = $1",
+                                      {table})
+                             .status());
+    PG2I_ASSIGN_OR_RETURN(pg::QueryResult seq,
+                          conn_->Query("SELECT next_offset FROM " + T("log_seq") +
+                                           " WHERE table_name = $1 FOR UPDATE",
+                                       {table}));
+    const int64_t offset = seq.rows.empty() ? 0 : std::stoll(seq.rows[0][0].value_or("0"));
+    PG2I_RETURN_IF_ERROR(SetMeta("resync_offset:" + table, std::to_string(offset)));
+    return offset;
+  });
+}
+
 Result<std::set<std::string>> PgCoordinator::ReferencedUris() {
   PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
                         conn_->Query("SELECT uri FROM " + T("log_index") + " UNION SELECT uri FROM " +

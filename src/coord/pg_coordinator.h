@@ -41,6 +41,7 @@ class PgCoordinator final : public Coordinator {
   Result<int64_t> DeferredFiles(const std::string& table) override;
   Result<std::set<std::string>> ReferencedUris() override;
   Result<int64_t> RequestResync(const std::string& table) override;
+  Result<int64_t> RestartCopy(const std::string& table) override;
   Status ForgetSnapshotProgress(const std::string& table) override;
   Result<std::vector<LogEntry>> ReadLog(const std::string& table, int64_t after_offset,
                                         int limit) override;

@@ -81,6 +81,67 @@ Result<avro::Schema> AvroTypeFor(const Type& t) {
   return InvalidArgument("no Avro mapping for " + t.ToString());
 }
 
+}  // namespace
+
+Result<Value> PartitionValueAs(const Type& t, const Value& v) {
+  if (IsNull(v)) return v;
+  auto mismatch = [&]() {
+    return InvalidArgument("a partition value of another type (variant index " +
+                           std::to_string(v.index()) + ") for a partition field of type " +
+                           t.ToString());
+  };
+  // Other writers read and write the same ordinal under other logical types: a day ordinal is
+  // an Avro int with logicalType "date" from Iceberg Java and Spark; an hour ordinal an int.
+  switch (t.id) {
+    case TypeId::kInt:
+      if (const auto* d = std::get_if<Date>(&v)) return Value(d->days);
+      if (std::holds_alternative<int32_t>(v)) return v;
+      return mismatch();
+    case TypeId::kLong:
+      if (const auto* i = std::get_if<int32_t>(&v)) return Value(int64_t{*i});
+      if (std::holds_alternative<int64_t>(v)) return v;
+      return mismatch();
+    case TypeId::kDate:
+      if (const auto* i = std::get_if<int32_t>(&v)) return Value(Date{*i});
+      if (std::holds_alternative<Date>(v)) return v;
+      return mismatch();
+    case TypeId::kTimestamp:
+      if (const auto* i = std::get_if<int64_t>(&v)) return Value(Timestamp{*i});
+      if (std::holds_alternative<Timestamp>(v)) return v;
+      return mismatch();
+    case TypeId::kTimestampTz:
+      if (const auto* i = std::get_if<int64_t>(&v)) return Value(TimestampTz{*i});
+      if (std::holds_alternative<TimestampTz>(v)) return v;
+      return mismatch();
+    case TypeId::kTime:
+      if (const auto* i = std::get_if<int64_t>(&v)) return Value(Time{*i});
+      if (std::holds_alternative<Time>(v)) return v;
+      return mismatch();
+    case TypeId::kDouble:
+      if (const auto* f = std::get_if<float>(&v)) return Value(double{*f});
+      if (std::holds_alternative<double>(v)) return v;
+      return mismatch();
+    case TypeId::kBinary:
+      if (const auto* str = std::get_if<std::string>(&v)) return Value(Binary{*str});
+      if (std::holds_alternative<Binary>(v)) return v;
+      return mismatch();
+    case TypeId::kBoolean:
+      return std::holds_alternative<bool>(v) ? Result<Value>(v) : mismatch();
+    case TypeId::kFloat:
+      return std::holds_alternative<float>(v) ? Result<Value>(v) : mismatch();
+    case TypeId::kString:
+      return std::holds_alternative<std::string>(v) ? Result<Value>(v) : mismatch();
+    case TypeId::kUuid:
+      return std::holds_alternative<Uuid>(v) ? Result<Value>(v) : mismatch();
+    case TypeId::kDecimal:
+      return std::holds_alternative<Decimal128>(v) ? Result<Value>(v) : mismatch();
+  }
+  return mismatch();
+}
+
+namespace {
+
+// `v` must already be of `t`'s value type (PartitionValueAs).
 Result<Datum> ToDatum(const Type& t, const Value& v) {
   if (IsNull(v)) return Datum::Union(0, Datum::Null());
   Datum d;
@@ -90,14 +151,7 @@ Result<Datum> ToDatum(const Type& t, const Value& v) {
     case TypeId::kLong: d = Datum::Long(std::get<int64_t>(v)); break;
     case TypeId::kFloat: d = Datum::Float(std::get<float>(v)); break;
     case TypeId::kDouble: d = Datum::Double(std::get<double>(v)); break;
-    case TypeId::kDate:
-      // day/month/year/hour transforms produce int ordinals; a date-typed value may too.
-      if (const auto* i = std::get_if<int32_t>(&v)) {
-        d = Datum::Int(*i);
-      } else {
-        d = Datum::Int(std::get<Date>(v).days);
-      }
-      break;
+    case TypeId::kDate: d = Datum::Int(std::get<Date>(v).days); break;
     case TypeId::kTime: d = Datum::Long(std::get<Time>(v).micros); break;
     case TypeId::kTimestamp: d = Datum::Long(std::get<Timestamp>(v).micros); break;
     case TypeId::kTimestampTz: d = Datum::Long(std::get<TimestampTz>(v).micros); break;
@@ -297,7 +351,9 @@ Result<ManifestWriteResult> WriteManifest(int32_t format_version, const Schema& 
     }
     std::vector<Datum::Entry> part;
     for (size_t i = 0; i < spec.fields.size(); ++i) {
-      const Value& v = f.partition[i];
+      auto as = PartitionValueAs(ptypes[i], f.partition[i]);
+      if (!as.ok()) return as.status().WithContext("data file " + f.file_path);
+      const Value v = std::move(*as);
       PG2I_ASSIGN_OR_RETURN(Datum pd, ToDatum(ptypes[i], v));
       part.emplace_back(spec.fields[i].name, std::move(pd));
       FieldSummary& fs = mf.partitions[i];

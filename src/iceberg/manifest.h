@@ -57,6 +57,11 @@ struct ManifestFile {
   bool operator==(const ManifestFile&) const = default;
 };
 
+// `v` as a value of partition field type `t`, from what a reader of another writer's manifest
+// may hold for it (a day ordinal read as a date, an int where a long is due, …); an error for a
+// value of an unrelated type.
+Result<Value> PartitionValueAs(const Type& t, const Value& v);
+
 // The partition tuple's field types for `spec` over `schema` (transform result types).
 Result<std::vector<Type>> PartitionTypes(const Schema& schema, const PartitionSpec& spec);
 

@@ -91,6 +91,39 @@ TEST(ManifestTest, RoundTripWithPartitionsMetricsAndInheritance) {
   EXPECT_TRUE(IsNull(b.file.partition[1]));
 }
 
+// Manifests of other writers: Iceberg Java and Spark write a day() partition value as an Avro
+// int with logicalType "date", which reads back as a date. Rewriting such entries into our
+// manifests (a manifest merge after Spark's rewrite_data_files) must keep the ordinal, and a
+// value of an unrelated type is an error, never an exception that ends the process.
+TEST(ManifestTest, PartitionValuesOfOtherWritersAreWrittenAsTheirFieldType) {
+  const Schema schema = TestSchema();
+  PartitionSpec spec{3, {{2, 1000, "ts_day", "day"}, {3, 1001, "amount_trunc", "truncate[100]"},
+                         {4, 1002, "region", "identity"}}};
+  ManifestEntry e;
+  e.status = ManifestEntry::EntryStatus::kExisting;
+  e.snapshot_id = 11;
+  e.sequence_number = 4;
+  e.file_sequence_number = 4;
+  e.file = File("s3://b/t/data/spark.parquet",
+                {Value(Date{20103}), Value(Decimal128{1200, 2}), Value(std::string("eu"))}, 5);
+  auto w = WriteManifest(2, schema, spec, ManifestContent::kData, 99, {e});
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(*w->summary.partitions[0].lower_bound, std::string("\x87\x4E\0\0", 4));  // 20103
+  auto back = ReadManifest(w->bytes, w->summary);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ((*back)[0].file.partition[0], Value(int32_t{20103}));
+
+  e.file.partition[0] = Value(std::string("2025-01-15"));
+  auto bad = WriteManifest(2, schema, spec, ManifestContent::kData, 99, {e});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("spark.parquet"), std::string::npos);
+
+  EXPECT_EQ(*PartitionValueAs(Type{TypeId::kLong}, Value(int32_t{7})), Value(int64_t{7}));
+  EXPECT_EQ(*PartitionValueAs(Type{TypeId::kDate}, Value(int32_t{7})), Value(Date{7}));
+  EXPECT_TRUE(IsNull(*PartitionValueAs(Type{TypeId::kInt}, Value())));
+}
+
 TEST(ManifestTest, DeleteManifestsAndManifestLists) {
   const Schema schema = TestSchema();
   PartitionSpec unpartitioned{0, {}};

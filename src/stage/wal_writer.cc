@@ -197,7 +197,8 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
     // The catalog is further on (columns added or dropped since this point of the WAL, e.g.
     // by DDL while we were stopped). Best effort, by name: a column the catalog (else what we
     // had) holds under the same name and type is that column, else the catalog's of that name
-    // (a domain, or a type changed since); any other is matched by name downstream (attnum 0).
+    // (a domain, or a type changed since: then with the stream's type unless a domain); any
+    // other is matched by name downstream (attnum 0).
     // Wrong only when a name was dropped and added again since.
     StagedRelation by_name = fresh;
     by_name.columns.clear();
@@ -214,7 +215,14 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
       } else if (auto c = named(cur.columns, true); c != cur.columns.end()) {
         by_name.columns.push_back(*c);
       } else if (auto n = named(fresh.columns, false); n != fresh.columns.end()) {
-        by_name.columns.push_back(*n);
+        StagedColumn col = *n;
+        if (rc.type_oid < 16384) {
+          // A built-in type in the stream (not a domain): its values are of that type still.
+          col.type_oid = rc.type_oid;
+          col.typmod = rc.type_modifier;
+          col.type = pg::MapType(rc.type_oid, rc.type_modifier).type;
+        }
+        by_name.columns.push_back(std::move(col));
       } else {
         by_name.columns.push_back(StagedColumn{rc.name, rc.type_oid, rc.type_modifier,
                                                pg::MapType(rc.type_oid, rc.type_modifier).type,
