@@ -751,6 +751,14 @@ TEST_F(OperatorTest, DdlThatChangesExistingRowsCopiesTheTableAgain) {
   copied_again("BEGIN; UPDATE rewrite_t SET v = 'in' WHERE id = 2; SAVEPOINT s; ALTER TABLE "
                "rewrite_t ALTER COLUMN d TYPE float8 USING d * 100; RELEASE s; COMMIT",
                "a column type changed");
+  // Two such DDL in a row with a change in between (separate transactions): the change waits
+  // behind the first copy, and goes in before the second copy, which replaces it.
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE rewrite_t ADD COLUMN a int DEFAULT 1"));
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE rewrite_t SET v = 'between' WHERE id = 4"));
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE rewrite_t ADD COLUMN b int DEFAULT 2"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
   // Nothing to copy again: a column without a default, one with a NULL default, a default set
   // on an existing column, and a renamed column added with a default earlier.
   PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE rewrite_t ADD COLUMN plain int; ALTER TABLE rewrite_t ADD "
@@ -766,7 +774,7 @@ TEST_F(OperatorTest, DdlThatChangesExistingRowsCopiesTheTableAgain) {
        p = log.find("copying it again", p + 1)) {
     ++copied;
   }
-  EXPECT_EQ(copied, 3u) << "copied again for DDL that changed no existing row";
+  EXPECT_EQ(copied, 5u) << "copied again for DDL that changed no existing row";
 
   // While stopped: the next start replays the DDL in WAL order and copies the table again.
   PG2I_ASSERT_OK(pg_->Exec("DELETE FROM rewrite_t WHERE id = 51; ALTER TABLE rewrite_t ADD COLUMN "
