@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 #include "base/crash_point.h"
@@ -239,6 +240,19 @@ Status CheckWarehouse(const config::Config& cfg, coord::Coordinator& coord) {
       "under " + *recorded + ", the sink.warehouse it was started with; set sink.warehouse back "
       "to " + *recorded + ", or, to start over under the new warehouse, run pg2iceberg cleanup "
       "and drop the pipeline's Iceberg tables first");
+}
+
+// Runs a pipeline component's body: an exception that escapes it (a bug, or a library that
+// throws) becomes an Internal error that stops the pipeline with its message, instead of
+// ending the process without a word (std::terminate) while the slot holds WAL.
+Status Guarded(const std::function<Status()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return Internal(std::string("unexpected exception (a bug; please report it): ") + e.what());
+  } catch (...) {
+    return Internal("unexpected exception of unknown type (a bug; please report it)");
+  }
 }
 
 // What a start created in PostgreSQL, so that a start that fails before replicating anything
@@ -630,7 +644,7 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
     log::Info("WAL writer stopped", {{"confirmed", writer.confirmed()}});
     return Status::Ok();
   };
-  Status s = run();
+  Status s = Guarded(run);
   if (!s.ok()) shared->Fail("WAL writer", s);
   *writer_done = true;
 }
@@ -715,7 +729,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     }
     return Status::Ok();
   };
-  Status s = run();
+  Status s = Guarded(run);
   if (!s.ok()) shared->Fail("materializer", s);
 }
 
@@ -731,7 +745,7 @@ std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
   shared->copy_running = true;
   return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots),
                       label = prepared.start]() {
-    Status s = CopyTables(cfg, tables, "", label, &stop);
+    Status s = Guarded([&] { return CopyTables(cfg, tables, "", label, &stop); });
     shared->copy_running = false;
     if (!s.ok() && s.code() != StatusCode::kCancelled) shared->Fail("snapshot", s);
   });

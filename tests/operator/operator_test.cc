@@ -18,6 +18,7 @@
 #include "fixtures/binary_suite.h"
 #include "fixtures/gtest_support.h"
 #include "fixtures/pg_cluster.h"
+#include "fixtures/readers.h"
 #include "fixtures/subprocess.h"
 
 namespace pg2iceberg {
@@ -839,6 +840,62 @@ TEST_F(OperatorTest, DdlThatChangesExistingRowsDuringACopyStartsTheCopyOver) {
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
   EXPECT_THAT(out, HasSubstr("pg_rows=200000 iceberg_rows=200000 missing=0 extra=0 different=0 "
                              "duplicates=0 OK"));
+}
+
+// Another engine compacting a partitioned table (issue 16, item 4): Iceberg Java rewrites every
+// data and delete file of a day()-partitioned table as Spark's rewrite_data_files does, with
+// manifests that carry the day ordinal as an Avro date, and asks writers to merge manifests
+// early. pg2iceberg merges those manifests with its next commits and keeps replicating.
+TEST_F(OperatorTest, AnotherEngineRewritingAPartitionedTableDoesNotStopReplication) {
+  tag_ = "spk";
+  table_ = "spk_t";
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE spk_t (id int PRIMARY KEY, created date NOT NULL, v text); "
+                           "INSERT INTO spk_t SELECT g, date '2025-01-01' + g % 5, 'v' || g "
+                           "FROM generate_series(1, 200) g"));
+  const std::string config =
+      WriteConfig("spk", "postgres", "file://" + dir_->str() + "/wh",
+                  "  - name: public.spk_t\n    iceberg:\n      partition:\n        - day(created)\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE spk_t SET v = 'u' WHERE id % 7 = 0; DELETE FROM spk_t WHERE id % 11 = 0"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+
+  auto rewritten = fixtures::RunJavaTool(
+      "RewriteDataFiles",
+      {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+       "--jdbc-user", "postgres", "--jdbc-schema", "cat_spk", "--catalog-name", "pg2iceberg",
+       "--warehouse", "file://" + dir_->str() + "/wh", "--table", "default.spk_t",
+       "--min-merge", "2"});
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status().ToString();
+  EXPECT_THAT(*rewritten, HasSubstr("\"data-files-written\": 5"));
+
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  for (int i = 0; i < 4; ++i) {
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE spk_t SET v = 'after" + std::to_string(i) + "' WHERE id % 5 = " +
+                             std::to_string(i) + "; DELETE FROM spk_t WHERE id = " +
+                             std::to_string(1 + i * 3) + "; INSERT INTO spk_t VALUES (" +
+                             std::to_string(1000 + i) + ", date '2025-01-02', 'new')"));
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+        << out << run->LogTail();
+  }
+  EXPECT_FALSE(run->HasExited()) << run->LogTail();
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK"));
+  // Iceberg Java reads the same table after our merges.
+  auto java = fixtures::RunJavaReader(
+      {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+       "--jdbc-user", "postgres", "--jdbc-schema", "cat_spk", "--catalog-name", "pg2iceberg",
+       "--warehouse", "file://" + dir_->str() + "/wh", "--table", "default.spk_t",
+       "--no-file-column"});
+  ASSERT_TRUE(java.ok()) << java.status().ToString();
+  EXPECT_EQ(static_cast<size_t>(std::count(java->begin(), java->end(), '\n')) - 1,  // header
+            std::stoul(*pg_->QueryScalar("SELECT count(*) FROM spk_t")))
+      << java->substr(0, 300);
 }
 
 // A primary key changed while running (issue 13): the Iceberg table is folded by the new key
