@@ -269,6 +269,105 @@ Status Missing(const char* what) {
   return DataLoss(std::string("manifest entry lacks required field ") + what);
 }
 
+// The Avro shape a known field of a manifest or manifest list must have (after an optional
+// ["null", T] union), so that reading its values cannot meet a value of another type. Fields
+// not listed, and listed fields the file lacks, are not checked here.
+struct Shape {
+  std::string name;
+  avro::Type type;
+  std::vector<Shape> fields;    // a record's known fields
+  std::vector<Shape> items;     // an array's item: one Shape (its name unused)
+};
+
+const avro::Schema* NonNull(const avro::Schema& s) {
+  if (s.type() != avro::Type::kUnion) return &s;
+  const avro::Schema* found = nullptr;
+  for (const auto& b : s.branches()) {
+    if (b.type() == avro::Type::kNull) continue;
+    if (found != nullptr) return nullptr;  // a union of several types
+    found = &b;
+  }
+  return found;
+}
+
+Status CheckShape(const avro::Schema& schema, const Shape& want, const std::string& path) {
+  const avro::Schema* s = NonNull(schema);
+  if (s == nullptr || s->type() != want.type) {
+    return DataLoss("field " + path + " has an unexpected Avro type; this file was not written "
+                    "as the Iceberg spec says");
+  }
+  for (const Shape& f : want.fields) {
+    if (const avro::Field* have = s->FindField(f.name)) {
+      PG2I_RETURN_IF_ERROR(CheckShape(have->type, f, path + "." + f.name));
+    }
+  }
+  if (!want.items.empty()) PG2I_RETURN_IF_ERROR(CheckShape(s->items(), want.items[0], path + "[]"));
+  return Status::Ok();
+}
+
+Shape IntMapShape(const std::string& name, avro::Type value) {
+  return {name, avro::Type::kArray, {},
+          {{"", avro::Type::kRecord, {{"key", avro::Type::kInt}, {"value", value}}}}};
+}
+
+const Shape& ManifestEntryShape() {
+  using T = avro::Type;
+  static const Shape shape{
+      "manifest_entry", T::kRecord,
+      {{"status", T::kInt},
+       {"snapshot_id", T::kLong},
+       {"sequence_number", T::kLong},
+       {"file_sequence_number", T::kLong},
+       {"data_file", T::kRecord,
+        {{"content", T::kInt},
+         {"file_path", T::kString},
+         {"file_format", T::kString},
+         {"partition", T::kRecord},
+         {"record_count", T::kLong},
+         {"file_size_in_bytes", T::kLong},
+         IntMapShape("column_sizes", T::kLong),
+         IntMapShape("value_counts", T::kLong),
+         IntMapShape("null_value_counts", T::kLong),
+         IntMapShape("nan_value_counts", T::kLong),
+         IntMapShape("lower_bounds", T::kBytes),
+         IntMapShape("upper_bounds", T::kBytes),
+         {"split_offsets", T::kArray, {}, {{"", T::kLong}}},
+         {"equality_ids", T::kArray, {}, {{"", T::kInt}}},
+         {"sort_order_id", T::kInt},
+         {"referenced_data_file", T::kString}}}}};
+  return shape;
+}
+
+const Shape& ManifestFileShape() {
+  using T = avro::Type;
+  static const Shape shape{
+      "manifest_file", T::kRecord,
+      {{"manifest_path", T::kString},
+       {"manifest_length", T::kLong},
+       {"partition_spec_id", T::kInt},
+       {"content", T::kInt},
+       {"sequence_number", T::kLong},
+       {"min_sequence_number", T::kLong},
+       {"added_snapshot_id", T::kLong},
+       {"added_files_count", T::kInt},
+       {"existing_files_count", T::kInt},
+       {"deleted_files_count", T::kInt},
+       {"added_data_files_count", T::kInt},
+       {"existing_data_files_count", T::kInt},
+       {"deleted_data_files_count", T::kInt},
+       {"added_rows_count", T::kLong},
+       {"existing_rows_count", T::kLong},
+       {"deleted_rows_count", T::kLong},
+       {"first_row_id", T::kLong},
+       {"partitions", T::kArray, {},
+        {{"", T::kRecord,
+          {{"contains_null", T::kBoolean},
+           {"contains_nan", T::kBoolean},
+           {"lower_bound", T::kBytes},
+           {"upper_bound", T::kBytes}}}}}}};
+  return shape;
+}
+
 }  // namespace
 
 Result<std::vector<Type>> PartitionTypes(const Schema& schema, const PartitionSpec& spec) {
@@ -443,6 +542,7 @@ Result<ManifestWriteResult> WriteManifest(int32_t format_version, const Schema& 
 Result<std::vector<ManifestEntry>> ReadManifest(const std::string& bytes,
                                                 const ManifestFile& from) {
   PG2I_ASSIGN_OR_RETURN(avro::ContainerReader r, avro::ContainerReader::Open(bytes));
+  PG2I_RETURN_IF_ERROR(CheckShape(r.schema(), ManifestEntryShape(), "manifest_entry"));
   // The partition record's field schemas carry the logical types of the values.
   std::vector<avro::Field> pfields;
   if (const avro::Field* dff = r.schema().FindField("data_file")) {
@@ -586,6 +686,7 @@ Result<std::string> WriteManifestList(int32_t format_version, int64_t snapshot_i
 
 Result<std::vector<ManifestFile>> ReadManifestList(const std::string& bytes) {
   PG2I_ASSIGN_OR_RETURN(avro::ContainerReader r, avro::ContainerReader::Open(bytes));
+  PG2I_RETURN_IF_ERROR(CheckShape(r.schema(), ManifestFileShape(), "manifest_file"));
   std::vector<ManifestFile> out;
   while (true) {
     PG2I_ASSIGN_OR_RETURN(std::optional<Datum> d, r.Next());

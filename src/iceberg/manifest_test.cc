@@ -124,6 +124,48 @@ TEST(ManifestTest, PartitionValuesOfOtherWritersAreWrittenAsTheirFieldType) {
   EXPECT_TRUE(IsNull(*PartitionValueAs(Type{TypeId::kInt}, Value())));
 }
 
+// A manifest or manifest list whose known fields have other Avro types than the spec's is
+// refused with a status before any value is read (found by fuzz/iceberg_manifest_fuzz.cc).
+TEST(ManifestTest, FieldsOfAnotherAvroTypeAreRefused) {
+  auto field = [](std::string name, avro::Schema type) {
+    avro::Field f;
+    f.name = std::move(name);
+    f.type = std::move(type);
+    return f;
+  };
+  avro::Schema data_file = avro::Schema::Record(
+      "r2", {field("file_path", avro::Schema::String()), field("record_count", avro::Schema::Long()),
+             field("file_size_in_bytes", avro::Schema::Long()),
+             field("lower_bounds", avro::Schema::Array(avro::Schema::Record(
+                                       "k126_v127", {field("key", avro::Schema::Int()),
+                                                     field("value", avro::Schema::String())})))});
+  avro::Schema entry = avro::Schema::Record(
+      "manifest_entry", {field("status", avro::Schema::Int()), field("data_file", data_file)});
+  auto w = avro::ContainerWriter::Create(entry, {});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(w->Append(avro::Datum::Record(
+                            {{"status", avro::Datum::Int(1)},
+                             {"data_file",
+                              avro::Datum::Record(
+                                  {{"file_path", avro::Datum::String("a.parquet")},
+                                   {"record_count", avro::Datum::Long(1)},
+                                   {"file_size_in_bytes", avro::Datum::Long(1)},
+                                   {"lower_bounds",
+                                    avro::Datum::Array({avro::Datum::Record(
+                                        {{"key", avro::Datum::Int(1)},
+                                         {"value", avro::Datum::String("x")}})})}})}}))
+                  .ok());
+  auto bytes = w->Finish();
+  ASSERT_TRUE(bytes.ok());
+  auto read = ReadManifest(*bytes, ManifestFile{});
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(read.status().message().find("data_file.lower_bounds[].value"), std::string::npos)
+      << read.status().ToString();
+  auto list = ReadManifestList(*bytes);  // not a manifest list at all: nothing it must have
+  EXPECT_TRUE(list.ok() || list.status().code() == StatusCode::kDataLoss);
+}
+
 TEST(ManifestTest, DeleteManifestsAndManifestLists) {
   const Schema schema = TestSchema();
   PartitionSpec unpartitioned{0, {}};

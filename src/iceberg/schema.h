@@ -27,8 +27,9 @@ struct DataType {
   std::vector<Field> fields;  // kStruct: the fields; kList: [element]; kMap: [key, value]
   std::string opaque;         // kOpaque: the type as written in JSON, e.g. "fixed[16]"
 
-  static DataType Primitive(Type t) { return DataType{Kind::kPrimitive, t, {}, {}}; }
-  static DataType Opaque(std::string text) { return DataType{Kind::kOpaque, {}, {}, std::move(text)}; }
+  // Defined below Field: building a DataType needs Field complete (clang with libstdc++).
+  static DataType Primitive(Type t);
+  static DataType Opaque(std::string text);
   bool is_primitive() const { return kind == Kind::kPrimitive; }
   bool operator==(const DataType&) const;
 };
@@ -44,6 +45,11 @@ struct Field {
   std::optional<std::string> write_default_json;
   bool operator==(const Field&) const = default;
 };
+
+inline DataType DataType::Primitive(Type t) { return DataType{Kind::kPrimitive, t, {}, {}}; }
+inline DataType DataType::Opaque(std::string text) {
+  return DataType{Kind::kOpaque, {}, {}, std::move(text)};
+}
 
 class Schema {
  public:
