@@ -769,6 +769,7 @@ Status WalWriter::ReportAndConfirm() {
   if (!rewrites_.empty()) {
     PG2I_RETURN_IF_ERROR(ReportRewrites(rewrites_));
     rewrites_.clear();
+    CrashPoint("after_rewrite_reported");
   }
   stream_->Confirm(ready_end_);
   return stream_->SendStatus();

@@ -123,6 +123,25 @@ INSTANTIATE_TEST_SUITE_P(Points, NamedPointTest,
                                            "after_flushed_lsn", "after_standby_ack",
                                            "after_iceberg_commit", "after_cursor_advance"));
 
+// DDL that changes existing rows out of logical replication's sight (a column added with a
+// default): killed after the resync was recorded and before the DDL's transaction was confirmed.
+// The next start reads the DDL again and copies the table again, from a clean start.
+TEST_F(CrashTest, KillAfterARewriteWasReportedThenRecover) {
+  const std::string config = Setup("rewrite");
+  std::mt19937 rng(11);
+  auto run = Start(config, "after_rewrite_reported", "crash.log");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  std::this_thread::sleep_for(1500ms);  // slot created, streaming
+  Workload(rng, 0);
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE " + tables_[0] + " ADD COLUMN flag int NOT NULL DEFAULT 7; "
+                           "UPDATE " + tables_[0] + " SET v = 'after' WHERE id < 5"));
+  auto st = (*run)->Wait(60s);
+  ASSERT_TRUE(st.ok()) << "the process did not reach the crash point\n" << (*run)->LogTail();
+  EXPECT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
+  Workload(rng, 1);
+  CatchUpAndVerify(config);
+}
+
 TEST_F(CrashTest, RandomKillsUnderMixedWorkload) {
   const std::string config = Setup("random");
   std::mt19937 rng(7);
