@@ -416,12 +416,26 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
                         pg::EnsureDdlTrigger(*conn, cfg.state.coordinator_schema));
   if (trigger == pg::DdlTrigger::kInstalled) {
     created->ddl_trigger = true;
-    log::Info("created DDL event trigger (exact column renames and drops)",
-              {{"trigger", pg::DdlTriggerName(cfg.state.coordinator_schema)}});
+    log::Info("created DDL event trigger (exact column renames and drops; DDL that changes "
+              "existing rows copies the table again)",
+              {{"trigger", pg::DdlTriggerName(cfg.state.coordinator_schema)},
+               {"rewrite_trigger", pg::RewriteTriggerName(cfg.state.coordinator_schema)}});
   } else if (trigger == pg::DdlTrigger::kNotPermitted) {
-    log::Info("column renames and drops are tracked best-effort: creating the DDL event trigger "
-              "needs a superuser (see docs/schema-changes.md)",
+    log::Info("column renames and drops are tracked best-effort, and table rewrites are not "
+              "noticed: creating the DDL event triggers needs a superuser (see "
+              "docs/schema-changes.md)",
               {{"user", cfg.source.postgres.user}});
+  } else {
+    // Created by an older version (by a superuser): the rewrite trigger came later.
+    PG2I_ASSIGN_OR_RETURN(
+        std::string rewrite,
+        conn->QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = " +
+                          pg::QuoteLiteral(pg::RewriteTriggerName(cfg.state.coordinator_schema))));
+    if (rewrite == "0") {
+      log::Warn("the table-rewrite event trigger is missing, so DDL that rewrites a table is not "
+                "noticed; run pg2iceberg once as a superuser to create it",
+                {{"trigger", pg::RewriteTriggerName(cfg.state.coordinator_schema)}});
+    }
   }
 
   PG2I_ASSIGN_OR_RETURN(p.replication,
@@ -1195,10 +1209,13 @@ int RunCleanup(const config::Config& cfg) {
     PG2I_RETURN_IF_ERROR(src->Exec("DROP PUBLICATION IF EXISTS " +
                                    pg::QuoteIdent(cfg.source.logical.publication_name)));
     if (Status t = pg::DropDdlTrigger(*src, cfg.state.coordinator_schema); !t.ok()) {
-      std::printf("could not drop the DDL event trigger %s (%s); a superuser can: DROP EVENT "
-                  "TRIGGER %s;\n",
-                  pg::DdlTriggerName(cfg.state.coordinator_schema).c_str(), t.ToString().c_str(),
-                  pg::QuoteIdent(pg::DdlTriggerName(cfg.state.coordinator_schema)).c_str());
+      std::printf("could not drop the DDL event triggers %s and %s (%s); a superuser can: "
+                  "DROP EVENT TRIGGER %s; DROP EVENT TRIGGER %s;\n",
+                  pg::DdlTriggerName(cfg.state.coordinator_schema).c_str(),
+                  pg::RewriteTriggerName(cfg.state.coordinator_schema).c_str(),
+                  t.ToString().c_str(),
+                  pg::QuoteIdent(pg::DdlTriggerName(cfg.state.coordinator_schema)).c_str(),
+                  pg::QuoteIdent(pg::RewriteTriggerName(cfg.state.coordinator_schema)).c_str());
     }
     std::printf("dropped publication %s (if it existed)\n",
                 cfg.source.logical.publication_name.c_str());
