@@ -60,6 +60,12 @@ io::S3Settings S3SettingsOf(const config::Config::Sink& sink) {
   return s;
 }
 
+std::string StagingUri(const config::Config& cfg) {
+  std::string wh = cfg.sink.warehouse;
+  while (!wh.empty() && wh.back() == '/') wh.pop_back();
+  return wh + "/_pg2iceberg_staging/" + io::PathSegment(cfg.state.coordinator_schema);
+}
+
 Result<std::shared_ptr<io::FileIO>> OpenWarehouse(const config::Config& cfg) {
   return io::MakeFileIO(cfg.sink.warehouse, S3SettingsOf(cfg.sink));
 }

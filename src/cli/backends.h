@@ -38,6 +38,8 @@ Result<std::unique_ptr<coord::PgCoordinator>> ConnectCoordinator(const config::C
                                                                  Patience patience = {});
 
 io::S3Settings S3SettingsOf(const config::Config::Sink& sink);
+// Where the WAL writer and the snapshotter stage files: <warehouse>/_pg2iceberg_staging/<schema>.
+std::string StagingUri(const config::Config& cfg);
 Result<std::shared_ptr<io::FileIO>> OpenWarehouse(const config::Config& cfg);
 // The SQL catalog lives in the coordinator database (its tables are created if missing); the
 // REST catalog is reached at sink.catalog_uri.

@@ -14,6 +14,8 @@
 #include "base/log.h"
 #include "cli/catalog_info.h"
 #include "cli/commands.h"
+#include "cli/compact.h"
+#include "cli/maintain.h"
 #include "cli/pipeline.h"
 #include "cli/probes.h"
 #include "cli/status.h"
@@ -112,6 +114,29 @@ int Main(int argc, char** argv) {
   resync->add_option("--table", resync_tables, "the configured table to copy again (repeatable)")
       ->required();
 
+  CompactOptions compact_options;
+  auto* compact = app.add_subcommand(
+      "compact", "one compaction pass over every configured table, then exit: rewrite the "
+                 "partitions past sink.compaction_data_files / sink.compaction_delete_files "
+                 "toward sink.target_file_size, applying their deletes (runs next to a live `run`)");
+  compact->add_option("--table", compact_options.tables,
+                      "compact only this configured table (repeatable; default: all)");
+  compact->add_flag("--all", compact_options.all,
+                    "compact every partition with more than one data file or any delete file");
+  MaintainOptions maintain_options;
+  auto* maintain = app.add_subcommand(
+      "maintain", "expire old snapshots and delete orphan files of every configured table, then "
+                  "exit (runs next to a live `run`)");
+  maintain->add_option("--retention", maintain_options.retention,
+                       "expire snapshots older than this (default: sink.maintenance_retention)");
+  maintain->add_option("--retain-last", maintain_options.retain_last,
+                       "snapshots of the table's history always kept")
+      ->capture_default_str();
+  maintain->add_option("--table", maintain_options.tables,
+                       "maintain only this configured table (repeatable; default: all)");
+  maintain->add_flag("--dry-run", maintain_options.dry_run,
+                     "list what would be expired and deleted; change nothing");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -157,6 +182,8 @@ int Main(int argc, char** argv) {
   if (verify->parsed()) return RunVerify(*cfg, verify_options);
   if (cleanup->parsed()) return RunCleanup(*cfg);
   if (resync->parsed()) return RunResync(*cfg, resync_tables);
+  if (maintain->parsed()) return RunMaintain(*cfg, maintain_options);
+  if (compact->parsed()) return RunCompact(*cfg, compact_options);
   if (status_cmd->parsed()) {
     auto t = config::ParseDuration(timeout_text);
     if (!t.ok()) return Fail(2, t.status().WithContext("--timeout"));

@@ -61,12 +61,6 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   return mo;
 }
 
-std::string StagingUri(const config::Config& cfg) {
-  std::string wh = cfg.sink.warehouse;
-  while (!wh.empty() && wh.back() == '/') wh.pop_back();
-  return wh + "/_pg2iceberg_staging/" + io::PathSegment(cfg.state.coordinator_schema);
-}
-
 Result<stage::StagedRelation> Discover(pg::Connection& conn, const config::TableConfig& t) {
   PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(conn, t.name));
   PG2I_ASSIGN_OR_RETURN(std::vector<std::string> key, pg::EffectivePrimaryKey(info, t));

@@ -94,6 +94,12 @@ Status SnapshotProducer::WriteNewManifests(const TableMetadata& base) {
     }
   };
   add(change_.added_data, ManifestContent::kData);
+  if (change_.data_sequence_number) {
+    for (auto& [key, entries] : groups) {
+      if (key.first != static_cast<int>(ManifestContent::kData)) continue;
+      for (ManifestEntry& e : entries) e.sequence_number = *change_.data_sequence_number;
+    }
+  }
   add(change_.added_deletes, ManifestContent::kDeletes);
   for (auto& [key, entries] : groups) {
     const PartitionSpec* spec = base.SpecById(key.second);
@@ -130,6 +136,12 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
     ManifestFile mf = m;
     mf.sequence_number = seq;
     mf.min_sequence_number = seq;
+    if (change_.data_sequence_number && mf.content == ManifestContent::kData) {
+      if (*change_.data_sequence_number > seq) {
+        return InvalidArgument("a data sequence number cannot be newer than the commit's");
+      }
+      mf.min_sequence_number = *change_.data_sequence_number;
+    }
     manifests.push_back(std::move(mf));
   }
 
@@ -316,9 +328,11 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
 
 namespace {
 
-// Every file a snapshot references: its manifest list, manifests, and live data/delete files.
-Status CollectFiles(io::FileIO* io, const Snapshot& s, std::set<std::string>* lists,
-                    std::set<std::string>* manifests, std::set<std::string>* files) {
+// Every file a snapshot references: its manifest list, manifests, and data/delete files (only
+// the live ones with `live_only`: a deleted entry names a file the snapshot no longer reads).
+Status CollectFiles(io::FileIO* io, const Snapshot& s, bool live_only,
+                    std::set<std::string>* lists, std::set<std::string>* manifests,
+                    std::set<std::string>* files) {
   lists->insert(s.manifest_list);
   PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(s.manifest_list));
   PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> mfs, ReadManifestList(bytes));
@@ -326,7 +340,10 @@ Status CollectFiles(io::FileIO* io, const Snapshot& s, std::set<std::string>* li
     if (!manifests->insert(mf.manifest_path).second) continue;
     PG2I_ASSIGN_OR_RETURN(std::string mbytes, io->ReadAll(mf.manifest_path));
     PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(mbytes, mf));
-    for (const ManifestEntry& e : entries) files->insert(e.file.file_path);
+    for (const ManifestEntry& e : entries) {
+      if (live_only && e.status == ManifestEntry::EntryStatus::kDeleted) continue;
+      files->insert(e.file.file_path);
+    }
   }
   return Status::Ok();
 }
@@ -334,9 +351,9 @@ Status CollectFiles(io::FileIO* io, const Snapshot& s, std::set<std::string>* li
 }  // namespace
 
 Result<ExpiryPlan> PlanExpiry(io::FileIO* io, const TableMetadata& m, int64_t older_than_ms,
-                              int retain_last) {
+                              int retain_last, const std::set<int64_t>& also_keep) {
   ExpiryPlan plan;
-  std::set<int64_t> keep;
+  std::set<int64_t> keep = also_keep;
   for (const auto& [name, ref] : m.refs) keep.insert(ref.snapshot_id);
   if (m.current_snapshot_id) keep.insert(*m.current_snapshot_id);
   // The newest `retain_last` snapshots of main's ancestry stay.
@@ -356,9 +373,11 @@ Result<ExpiryPlan> PlanExpiry(io::FileIO* io, const TableMetadata& m, int64_t ol
   const std::set<int64_t> removing(plan.snapshot_ids.begin(), plan.snapshot_ids.end());
   for (const Snapshot& snap : m.snapshots) {
     if (removing.count(snap.snapshot_id)) {
-      PG2I_RETURN_IF_ERROR(CollectFiles(io, snap, &gone_lists, &gone_manifests, &gone_files));
+      PG2I_RETURN_IF_ERROR(
+          CollectFiles(io, snap, /*live_only=*/false, &gone_lists, &gone_manifests, &gone_files));
     } else {
-      PG2I_RETURN_IF_ERROR(CollectFiles(io, snap, &kept_lists, &kept_manifests, &kept_files));
+      PG2I_RETURN_IF_ERROR(
+          CollectFiles(io, snap, /*live_only=*/true, &kept_lists, &kept_manifests, &kept_files));
     }
   }
   auto add = [&](const std::set<std::string>& gone, const std::set<std::string>& kept) {

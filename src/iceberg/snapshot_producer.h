@@ -36,6 +36,10 @@ struct SnapshotChange {
   std::set<std::string> removed_paths;  // data or delete files to remove
   bool remove_all = false;              // remove every live file (TRUNCATE)
   std::string operation;                // forced operation (e.g. "replace"); empty: derived
+  // The data sequence number of the added data files, when they replace files read at an
+  // older snapshot (a compaction keeps the sequence number of what it rewrote, so equality
+  // deletes committed since still apply to the new files). Empty: the commit's own.
+  std::optional<int64_t> data_sequence_number;
   std::map<std::string, std::string> extra_summary;
 };
 
@@ -80,8 +84,10 @@ struct ExpiryPlan {
   std::vector<TableUpdate> updates;
   std::vector<std::string> files_to_delete;
 };
+// A data or delete file goes once no kept snapshot reads it (a kept snapshot's manifest
+// that lists it as deleted does not keep it). `also_keep` names more snapshots to keep.
 Result<ExpiryPlan> PlanExpiry(io::FileIO* io, const TableMetadata& m, int64_t older_than_ms,
-                              int retain_last = 1);
+                              int retain_last = 1, const std::set<int64_t>& also_keep = {});
 
 // A random positive 63-bit snapshot id.
 int64_t NewSnapshotId();

@@ -1081,5 +1081,154 @@ TEST_F(ColumnIdentityTest, BestEffortWithoutASuperuserWhileCaughtUp) {
   ExpectVerified(config, 51);
 }
 
+// `maintain` (issue 16, item 2) next to a live `run`: snapshots older than --retention go with
+// the files only they read; objects under a table's data and metadata paths that nothing
+// references are deleted once older than sink.maintenance_grace, younger ones are kept (a
+// commit in flight); a dry run lists and changes nothing; Java, DuckDB and PyIceberg read the
+// tables the same before and after, and `run` keeps committing.
+TEST_F(OperatorTest, MaintainRemovesExactlyTheUnreferencedAndTheTablesReadTheSame) {
+  Setup("maint");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE maint_p (id int PRIMARY KEY, v text); INSERT INTO "
+                           "maint_p SELECT g, 'p' || g FROM generate_series(1, 20) g"));
+  std::string config = WriteConfig("maint", "postgres", "file://" + dir_->str() + "/wh",
+                                   "  - name: public.maint_t\n  - name: public.maint_p\n");
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string s = text.str();
+    s.replace(s.find("sink:\n"), 6, "sink:\n  maintenance_grace: 10s\n");
+    std::ofstream(config) << s;
+  }
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  for (int i = 0; i < 4; ++i) {
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE maint_t SET v = 'u" + std::to_string(i) + "' WHERE id % 4 = " +
+                             std::to_string(i) + "; DELETE FROM maint_t WHERE id = " +
+                             std::to_string(40 + i)));
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  }
+  // maint_p gets a second snapshot without deletes (PyIceberg reads only such tables).
+  ASSERT_TRUE(RunCommand(config, {"resync", "--table", "public.maint_p"}, &out).success()) << out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  for (int i = 0; i < 100 && run->LogTail(1'000'000).find("replacing the table's content") ==
+                                 std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+
+  const std::string wh = dir_->str() + "/wh";
+  const std::string t_dir = wh + "/default/maint_t";
+  ASSERT_TRUE(std::filesystem::exists(t_dir + "/data")) << t_dir;
+  auto plant = [&](const std::string& path, bool old) {
+    std::ofstream(path) << "not referenced";
+    if (old) {
+      std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now() - 1h);
+    }
+  };
+  plant(t_dir + "/data/orphan-old.parquet", true);
+  plant(t_dir + "/metadata/orphan-old-manifest.avro", true);
+  plant(t_dir + "/metadata/00000-orphan.metadata.json", true);
+
+  auto metadata_file = [&](const std::string& table) {
+    auto loc = pg_->QueryScalar("SELECT metadata_location FROM cat_maint.iceberg_tables WHERE "
+                                "table_name = '" + table + "'");
+    EXPECT_TRUE(loc.ok());
+    std::string s = loc.ok() ? *loc : "";
+    if (s.rfind("file://", 0) == 0) s = s.substr(7);
+    return s;
+  };
+  auto files = [&](const std::string& dir) {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+      if (e.is_regular_file()) out.insert(e.path().string());
+    }
+    return out;
+  };
+  auto snapshots = [&](const std::string& table) {
+    std::ifstream in(metadata_file(table));
+    return nlohmann::json::parse(in)["snapshots"].size();
+  };
+  auto read_all = [&]() {
+    std::vector<std::string> results;
+    for (const std::string table : {"maint_t", "maint_p"}) {
+      auto java = fixtures::RunJavaReader(
+          {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+           "--jdbc-user", "postgres", "--jdbc-schema", "cat_maint", "--catalog-name", "pg2iceberg",
+           "--warehouse", "file://" + wh, "--table", "default." + table, "--no-file-column"});
+      EXPECT_TRUE(java.ok()) << java.status().ToString();
+      results.push_back(java.ok() ? *java : java.status().ToString());
+      auto duck = fixtures::RunDuckDbReader({"--metadata-file", metadata_file(table),
+                                             "--no-file-column"});
+      EXPECT_TRUE(duck.ok()) << duck.status().ToString();
+      results.push_back(duck.ok() ? *duck : duck.status().ToString());
+    }
+    auto py = fixtures::RunPyIcebergReader({"--metadata-file", metadata_file("maint_p"),
+                                            "--no-file-column"});
+    EXPECT_TRUE(py.ok()) << py.status().ToString();
+    results.push_back(py.ok() ? *py : py.status().ToString());
+    return results;
+  };
+  const std::vector<std::string> before = read_all();
+  EXPECT_EQ(std::count(before[0].begin(), before[0].end(), '\n'), 47) << before[0];
+  EXPECT_EQ(before[0], before[1]);  // Java and DuckDB agree
+  EXPECT_EQ(before[2], before[4]);  // Java and PyIceberg agree
+  const size_t t_snapshots = snapshots("maint_t");
+  ASSERT_GE(t_snapshots, 5u);
+  ASSERT_EQ(snapshots("maint_p"), 2u);
+
+  // A dry run lists the old orphans and the expired snapshots, and changes nothing. A file
+  // younger than the grace (a commit in flight) is neither.
+  plant(t_dir + "/data/in-flight.parquet", false);
+  const std::set<std::string> t_files = files(t_dir);
+  ExitStatus st = RunCommand(config, {"maintain", "--retention", "0s", "--dry-run"}, &out);
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("would delete orphan file://" + t_dir + "/data/orphan-old.parquet"));
+  EXPECT_THAT(out, HasSubstr("table=public.maint_t would_expire_snapshots=" +
+                             std::to_string(t_snapshots - 1)));
+  EXPECT_THAT(out, HasSubstr("table=public.maint_t would_delete_orphans=3 "));
+  EXPECT_THAT(out, Not(HasSubstr("in-flight.parquet")));
+  EXPECT_EQ(files(t_dir), t_files);
+  EXPECT_EQ(snapshots("maint_t"), t_snapshots);
+
+  st = RunCommand(config, {"maintain", "--retention", "0s"}, &out);
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.maint_t expired_snapshots=" +
+                             std::to_string(t_snapshots - 1)));
+  EXPECT_THAT(out, HasSubstr("table=public.maint_t deleted_orphans=3 "));
+  EXPECT_THAT(out, HasSubstr("table=public.maint_p expired_snapshots=1"));
+  EXPECT_THAT(out, HasSubstr("table=public.maint_p deleted_orphans=0 "));
+  EXPECT_EQ(snapshots("maint_t"), 1u);
+  EXPECT_EQ(snapshots("maint_p"), 1u);
+  const std::set<std::string> left = files(t_dir);
+  EXPECT_FALSE(left.count(t_dir + "/data/orphan-old.parquet"));
+  EXPECT_FALSE(left.count(t_dir + "/metadata/orphan-old-manifest.avro"));
+  EXPECT_FALSE(left.count(t_dir + "/metadata/00000-orphan.metadata.json"));
+  EXPECT_TRUE(left.count(t_dir + "/data/in-flight.parquet"));
+  EXPECT_LT(left.size(), t_files.size() - 3) << "expired snapshots' files were not deleted";
+  EXPECT_EQ(read_all(), before);
+
+  // Nothing referenced is gone and nothing unreferenced is left but the young file: a second
+  // run with the grace passed finds exactly that one.
+  std::this_thread::sleep_for(10500ms);
+  st = RunCommand(config, {"maintain", "--retention", "0s", "--dry-run", "--table", "public.maint_t"},
+                  &out);
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.maint_t would_delete_orphans=1 "));
+  EXPECT_THAT(out, HasSubstr("in-flight.parquet"));
+
+  // `run` keeps committing on the maintained tables.
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE maint_t SET v = 'after' WHERE id < 10; INSERT INTO maint_p "
+                           "VALUES (100, 'after')"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  EXPECT_FALSE(run->HasExited()) << run->LogTail();
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_EQ(RunCommand(config, {"maintain", "--retention", "nope"}, &out).code, 2) << out;
+}
+
 }  // namespace
 }  // namespace pg2iceberg

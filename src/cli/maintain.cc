@@ -1,0 +1,358 @@
+// `maintain`, per configured table:
+//   1. Expiry (sink.maintenance_retention, or --retention): snapshots older than the retention
+//      are removed in one commit, never the current one, one a branch or tag points at, the
+//      newest --retain-last of main, or the commit that recorded the pipeline's highest offset
+//      (the materializer recovers its cursor from it). Once the commit is known to have
+//      landed, the files only removed snapshots read are deleted.
+//   2. Orphans (sink.maintenance_grace): objects under the table's data and metadata paths
+//      that the table (after expiry) does not reference and that were last modified longer ago
+//      than the grace. What the product writes and has not committed yet is younger than the
+//      grace (a materializer batch commits within seconds of writing), except the files of a
+//      copy that replaces the table in one commit: while the coordinator says such a copy is in
+//      progress the table's orphans are left for a later run. Staged and spilled files live
+//      under the staging prefix, outside every table, and the WAL writer sweeps them itself.
+#include "cli/maintain.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "cli/backends.h"
+#include "coord/pg_coordinator.h"
+#include "iceberg/maintenance.h"
+#include "iceberg/snapshot_producer.h"
+#include "pg/catalog.h"
+
+namespace pg2iceberg::cli {
+namespace {
+
+using config::Duration;
+
+constexpr char kOffsetPrefix[] = "pg2iceberg.offset.";
+constexpr size_t kDeleteBatch = 1000;
+
+// Per offset key, the snapshot that recorded the highest offset.
+std::set<int64_t> PipelineSnapshots(const iceberg::TableMetadata& m) {
+  std::map<std::string, std::pair<int64_t, int64_t>> best;  // key → (offset, snapshot id)
+  for (const iceberg::Snapshot& s : m.snapshots) {
+    for (const auto& [k, v] : s.summary) {
+      if (k.rfind(kOffsetPrefix, 0) != 0) continue;
+      const int64_t offset = std::atoll(v.c_str());
+      auto it = best.find(k);
+      if (it == best.end() || offset > it->second.first) best[k] = {offset, s.snapshot_id};
+    }
+  }
+  std::set<int64_t> out;
+  for (const auto& [k, v] : best) out.insert(v.second);
+  return out;
+}
+
+std::string FormatTime(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The pipeline's state in the coordinator, to tell whether a table's copy is being written.
+class PipelineState {
+ public:
+  static Result<PipelineState> Open(const config::Config& cfg) {
+    PipelineState st;
+    PG2I_ASSIGN_OR_RETURN(auto conn, ConnectCoordinatorDatabase(cfg));
+    PG2I_ASSIGN_OR_RETURN(std::string n,
+                          conn->QueryScalar("SELECT count(*) FROM pg_namespace WHERE nspname = " +
+                                            pg::QuoteLiteral(cfg.state.coordinator_schema)));
+    if (n != "0") {
+      st.coord_ = std::make_unique<coord::PgCoordinator>(std::move(conn),
+                                                         cfg.state.coordinator_schema);
+    }
+    st.group_ = cfg.state.group;
+    return st;
+  }
+
+  // Why the table's orphans must wait (empty: they need not).
+  Result<std::string> CopyInProgress(const std::string& table) {
+    if (coord_ == nullptr) return std::string();  // no pipeline (never ran, or cleaned up)
+    PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+    if (state && !state->snapshot_complete) return std::string("its copy is in progress");
+    PG2I_ASSIGN_OR_RETURN(auto redo, coord_->GetMeta("redo_copy:" + table));
+    if (redo) return std::string("a copy of it is to be started over");
+    PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(group_, table));
+    PG2I_ASSIGN_OR_RETURN(auto resync, coord_->GetMeta("resync_offset:" + table));
+    if (resync && cursor.offset <= std::atoll(resync->c_str())) {
+      return std::string("a copy that replaces its content is being written (resync)");
+    }
+    if (state && cursor.snapshot_id < 0) {
+      return std::string("this pipeline has not committed to it yet (its first copy may be "
+                         "being written)");
+    }
+    return std::string();
+  }
+
+ private:
+  std::unique_ptr<coord::PgCoordinator> coord_;
+  std::string group_;
+};
+
+struct Phases {
+  std::optional<Duration> retention;
+  std::optional<Duration> grace;
+};
+
+bool Under(const std::string& path, const std::string& prefix) {
+  return path == prefix || path.rfind(prefix + "/", 0) == 0;
+}
+
+Status DeleteInBatches(io::FileIO& io, const std::vector<std::string>& uris,
+                       const std::string& table, const char* what) {
+  for (size_t i = 0; i < uris.size(); i += kDeleteBatch) {
+    const size_t end = std::min(uris.size(), i + kDeleteBatch);
+    PG2I_RETURN_IF_ERROR(io.DeleteMany(
+        std::vector<std::string>(uris.begin() + static_cast<std::ptrdiff_t>(i),
+                                 uris.begin() + static_cast<std::ptrdiff_t>(end))));
+    if (uris.size() > kDeleteBatch) {
+      log::Info("deleting", {{"table", table}, {"what", what},
+                             {"done", static_cast<int64_t>(end)},
+                             {"of", static_cast<int64_t>(uris.size())}});
+    }
+  }
+  return Status::Ok();
+}
+
+// Expiry of one table. Returns the table as it is afterwards.
+Result<catalog::LoadedTable> Expire(catalog::Catalog& cat, io::FileIO& io,
+                                    const catalog::TableIdent& ident, const std::string& name,
+                                    catalog::LoadedTable table, Duration retention,
+                                    const MaintainOptions& o) {
+  const int64_t older_than_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          (Clock::Real()->Now() - retention).time_since_epoch())
+          .count();
+  for (int attempt = 0;; ++attempt) {
+    PG2I_ASSIGN_OR_RETURN(iceberg::ExpiryPlan plan,
+                          iceberg::PlanExpiry(&io, table.metadata, older_than_ms, o.retain_last,
+                                              PipelineSnapshots(table.metadata)));
+    if (plan.snapshot_ids.empty()) {
+      std::printf("table=%s expired_snapshots=0 deleted_files=0\n", name.c_str());
+      return table;
+    }
+    if (o.dry_run) {
+      for (int64_t id : plan.snapshot_ids) {
+        std::printf("  would expire snapshot %lld\n", static_cast<long long>(id));
+      }
+      for (const auto& f : plan.files_to_delete) std::printf("  would delete %s\n", f.c_str());
+      std::printf("table=%s would_expire_snapshots=%zu would_delete_files=%zu\n", name.c_str(),
+                  plan.snapshot_ids.size(), plan.files_to_delete.size());
+      return table;
+    }
+    auto committed = cat.CommitTable(
+        {ident, {iceberg::TableRequirement::AssertTableUuid(table.metadata.table_uuid)},
+         plan.updates});
+    if (!committed.ok() && committed.status().code() == StatusCode::kAborted && attempt < 5) {
+      PG2I_ASSIGN_OR_RETURN(table, cat.LoadTable(ident));
+      continue;
+    }
+    if (!committed.ok() && committed.status().code() == StatusCode::kCommitStateUnknown) {
+      // Deleting now could remove files of a table whose expiry did not land; a later run's
+      // orphan phase deletes them once they are unreferenced.
+      return committed.status().WithContext("expiring snapshots of " + name +
+                                            " (files left for a later run)");
+    }
+    if (!committed.ok()) return committed.status().WithContext("expiring snapshots of " + name);
+    PG2I_RETURN_IF_ERROR(DeleteInBatches(io, plan.files_to_delete, name, "expired files"));
+    std::printf("table=%s expired_snapshots=%zu deleted_files=%zu\n", name.c_str(),
+                plan.snapshot_ids.size(), plan.files_to_delete.size());
+    return std::move(*committed);
+  }
+}
+
+Status RemoveOrphans(catalog::Catalog& cat, io::FileIO& io, const catalog::TableIdent& ident,
+                     const std::string& name, const std::vector<std::string>& prefixes,
+                     Duration grace, const MaintainOptions& o) {
+  const auto cutoff = Clock::Real()->Now() - grace;
+  // List first, then read what the table references: an object committed in between is
+  // referenced by the newer metadata.
+  std::vector<io::FileEntry> listing;
+  for (const std::string& p : prefixes) {
+    PG2I_ASSIGN_OR_RETURN(std::vector<io::FileEntry> l, io.List(p));
+    listing.insert(listing.end(), l.begin(), l.end());
+  }
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable table, cat.LoadTable(ident));
+  PG2I_ASSIGN_OR_RETURN(std::set<std::string> referenced,
+                        iceberg::ReferencedFiles(&io, table.metadata, table.metadata_location));
+  const iceberg::OrphanPlan plan = iceberg::PlanOrphans(listing, referenced, cutoff);
+  std::vector<std::string> uris;
+  for (const io::FileEntry& f : plan.orphans) {
+    if (o.dry_run) {
+      std::printf("  would delete orphan %s (%lld bytes, modified %s)\n", f.uri.c_str(),
+                  static_cast<long long>(f.size), FormatTime(f.mtime).c_str());
+    }
+    uris.push_back(f.uri);
+  }
+  if (!o.dry_run) PG2I_RETURN_IF_ERROR(DeleteInBatches(io, uris, name, "orphans"));
+  std::printf("table=%s %s=%zu orphan_bytes=%lld kept_younger_than_grace=%lld listed=%zu\n",
+              name.c_str(), o.dry_run ? "would_delete_orphans" : "deleted_orphans", uris.size(),
+              static_cast<long long>(plan.orphan_bytes), static_cast<long long>(plan.young),
+              listing.size());
+  return Status::Ok();
+}
+
+std::string PathProperty(const iceberg::TableMetadata& m, const char* key, const char* dir) {
+  auto it = m.properties.find(key);
+  if (it != m.properties.end() && !it->second.empty()) return it->second;
+  std::string loc = m.location;
+  while (!loc.empty() && loc.back() == '/') loc.pop_back();
+  return loc + "/" + dir;
+}
+
+}  // namespace
+
+int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
+  Phases phases{cfg.sink.maintenance_retention, cfg.sink.maintenance_grace};
+  if (!o.retention.empty()) {
+    auto r = config::ParseDuration(o.retention);
+    if (!r.ok()) {
+      std::fprintf(stderr, "error: --retention: %s\n", r.status().message().c_str());
+      return 2;
+    }
+    phases.retention = *r;
+  }
+  if (o.retain_last < 1) {
+    std::fprintf(stderr, "error: --retain-last must be 1 or more (the current snapshot stays)\n");
+    return 2;
+  }
+  std::vector<const config::TableConfig*> tables;
+  for (const std::string& want : o.tables) {
+    const config::TableConfig* found = nullptr;
+    for (const auto& t : cfg.tables) {
+      if (t.name.ToString() == want || t.name.table == want) found = &t;
+    }
+    if (found == nullptr) {
+      std::fprintf(stderr,
+                   "error: --table %s is not one of the configured tables (tables[].name)\n",
+                   want.c_str());
+      return 2;
+    }
+    tables.push_back(found);
+  }
+  if (o.tables.empty()) {
+    for (const auto& t : cfg.tables) tables.push_back(&t);
+  }
+  if (!phases.retention && !phases.grace) {
+    std::printf("nothing to do: sink.maintenance_retention and sink.maintenance_grace are both "
+                "empty (expiry and orphan cleanup are off)\n");
+    return 0;
+  }
+
+  auto opened = [&]() -> Result<std::pair<std::shared_ptr<io::FileIO>,
+                                          std::unique_ptr<catalog::Catalog>>> {
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
+    return std::make_pair(io, std::move(cat));
+  }();
+  if (!opened.ok()) {
+    std::fprintf(stderr, "error: %s\n", opened.status().message().c_str());
+    return 1;
+  }
+  auto& [io, cat] = *opened;
+  std::optional<PipelineState> pipeline;
+  if (phases.grace) {
+    auto st = PipelineState::Open(cfg);
+    if (!st.ok()) {
+      std::fprintf(stderr,
+                   "error: reading the pipeline's state to protect copies in progress: %s "
+                   "(orphan cleanup needs the coordinator; set sink.maintenance_grace empty to "
+                   "expire snapshots only)\n",
+                   st.status().message().c_str());
+      return 1;
+    }
+    pipeline.emplace(std::move(*st));
+  }
+
+  // Every configured table first: orphan cleanup of one must not list another's files.
+  struct Loaded {
+    const config::TableConfig* config;
+    catalog::TableIdent ident;
+    std::optional<catalog::LoadedTable> table;
+  };
+  std::vector<Loaded> loaded;
+  int failed = 0;
+  for (const auto& t : cfg.tables) {
+    const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
+    catalog::TableIdent ident{{target.ns}, target.name};
+    auto l = cat->LoadTable(ident);
+    if (!l.ok() && !IsNotFound(l.status())) {
+      std::fprintf(stderr, "error: table=%s: %s\n", t.name.ToString().c_str(),
+                   l.status().message().c_str());
+      ++failed;
+    }
+    loaded.push_back({&t, ident, l.ok() ? std::optional(std::move(*l)) : std::nullopt});
+  }
+  const std::string staging = iceberg::CanonicalLocation(StagingUri(cfg));
+  std::vector<std::pair<std::string, std::string>> locations;  // table, canonical location
+  for (const Loaded& l : loaded) {
+    if (l.table) {
+      locations.emplace_back(l.ident.ToString(),
+                             iceberg::CanonicalLocation(l.table->metadata.location));
+    }
+  }
+
+  for (Loaded& l : loaded) {
+    const std::string name = l.config->name.ToString();
+    bool wanted = false;
+    for (const auto* t : tables) wanted = wanted || t == l.config;
+    if (!wanted) continue;
+    if (!l.table) {
+      std::printf("table=%s skipped: no Iceberg table %s yet\n", name.c_str(),
+                  l.ident.ToString().c_str());
+      continue;
+    }
+    log::Info("maintaining", {{"table", name}, {"iceberg", l.ident.ToString()},
+                              {"dry_run", o.dry_run}});
+    Status st = [&]() -> Status {
+      catalog::LoadedTable table = std::move(*l.table);
+      if (phases.retention) {
+        PG2I_ASSIGN_OR_RETURN(table, Expire(*cat, *io, l.ident, name, std::move(table),
+                                            *phases.retention, o));
+      }
+      if (!phases.grace) return Status::Ok();
+      PG2I_ASSIGN_OR_RETURN(std::string busy, pipeline->CopyInProgress(name));
+      if (!busy.empty()) {
+        std::printf("table=%s orphans skipped: %s; run maintain again once it is committed\n",
+                    name.c_str(), busy.c_str());
+        return Status::Ok();
+      }
+      const std::vector<std::string> prefixes = {
+          PathProperty(table.metadata, "write.data.path", "data"),
+          PathProperty(table.metadata, "write.metadata.path", "metadata")};
+      for (const std::string& p : prefixes) {
+        const std::string cp = iceberg::CanonicalLocation(p);
+        std::string overlap;
+        if (Under(staging, cp) || Under(cp, staging)) overlap = "the staging prefix " + staging;
+        for (const auto& [other, loc] : locations) {
+          if (other == l.ident.ToString()) continue;
+          if (Under(loc, cp) || Under(cp, loc)) overlap = "table " + other;
+        }
+        if (!overlap.empty()) {
+          std::printf("table=%s orphans skipped: its path %s overlaps %s, whose files it would "
+                      "take for orphans; give the tables separate locations\n",
+                      name.c_str(), p.c_str(), overlap.c_str());
+          return Status::Ok();
+        }
+      }
+      return RemoveOrphans(*cat, *io, l.ident, name, prefixes, *phases.grace, o);
+    }();
+    if (!st.ok()) {
+      std::fprintf(stderr, "error: table=%s: %s\n", name.c_str(), st.message().c_str());
+      ++failed;
+    }
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace pg2iceberg::cli
