@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -1228,6 +1229,97 @@ TEST_F(OperatorTest, MaintainRemovesExactlyTheUnreferencedAndTheTablesReadTheSam
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
   ASSERT_TRUE(run->Terminate(30s).ok());
   EXPECT_EQ(RunCommand(config, {"maintain", "--retention", "nope"}, &out).code, 2) << out;
+}
+
+// `compact` (issue 16, item 1) next to a live `run` that keeps writing: every partition's data
+// files are rewritten with their deletes applied, delete files that apply to nothing are
+// dropped, rows keep their partition, and no change committed during the rewrite is lost
+// (the rewritten files keep the data sequence number of what they replace).
+TEST_F(OperatorTest, CompactWhileRunningKeepsEveryChangeAndRemovesTheDeletes) {
+  Setup("compact");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE compact_d (id int PRIMARY KEY, created date NOT NULL, "
+                           "v text); INSERT INTO compact_d SELECT g, date '2025-01-01' + g % 5, "
+                           "'v' || g FROM generate_series(1, 200) g"));
+  const std::string config = WriteConfig(
+      "compact", "postgres", "file://" + dir_->str() + "/wh",
+      "  - name: public.compact_t\n  - name: public.compact_d\n    iceberg:\n      partition:\n"
+      "        - day(created)\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  auto change = [&](int i) {
+    const std::string n = std::to_string(i);
+    return pg_->Exec("UPDATE compact_t SET v = 'r" + n + "' WHERE id % 6 = " + std::to_string(i % 6) +
+                     "; UPDATE compact_d SET v = 'r" + n + "' WHERE id % 9 = " +
+                     std::to_string(i % 9) + "; DELETE FROM compact_d WHERE id = " +
+                     std::to_string(3 + i * 7) + "; INSERT INTO compact_d VALUES (" +
+                     std::to_string(1000 + i) + ", date '2025-01-0" + std::to_string(1 + i % 5) +
+                     "', 'new')");
+  };
+  for (int i = 0; i < 6; ++i) {
+    PG2I_ASSERT_OK(change(i));
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  }
+  auto current_summary = [&](const std::string& source) {
+    const nlohmann::json m = LatestMetadata(dir_->str() + "/wh", source);
+    for (const auto& s : m["snapshots"]) {
+      if (s["snapshot-id"] == m["current-snapshot-id"]) return s["summary"];
+    }
+    return nlohmann::json();
+  };
+  ASSERT_NE(current_summary("public.compact_d").value("total-delete-files", "0"), "0");
+
+  // While changes keep arriving.
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 6; !stop; ++i) {
+      if (!change(i).ok()) break;
+      ++written;
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  ExitStatus st = RunCommand(config, {"compact", "--all"}, &out);
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(st.success()) << out;
+  EXPECT_GT(written.load(), 0);
+  EXPECT_THAT(out, HasSubstr("table=public.compact_t partitions=1 "));
+  EXPECT_THAT(out, HasSubstr("table=public.compact_d partitions="));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  EXPECT_FALSE(run->HasExited()) << run->LogTail();
+  ExitStatus v = RunCommand(config, {"verify"}, &out);
+  EXPECT_TRUE(v.success()) << out;
+
+  // Quiet now: one more pass leaves no delete file and one data file per partition.
+  st = RunCommand(config, {"compact", "--all"}, &out);
+  ASSERT_TRUE(st.success()) << out;
+  for (const char* source : {"public.compact_t", "public.compact_d"}) {
+    const nlohmann::json sum = current_summary(source);
+    EXPECT_EQ(sum.value("total-delete-files", ""), "0") << source << sum.dump();
+    EXPECT_EQ(sum.value("operation", ""), "replace") << source << sum.dump();
+  }
+  EXPECT_EQ(current_summary("public.compact_t").value("total-data-files", ""), "1");
+  EXPECT_EQ(current_summary("public.compact_d").value("total-data-files", ""), "5");
+  v = RunCommand(config, {"verify"}, &out);
+  EXPECT_TRUE(v.success()) << out;
+  // Iceberg Java reads every row, and rows kept their day partition.
+  auto java = fixtures::RunJavaReader(
+      {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+       "--jdbc-user", "postgres", "--jdbc-schema", "cat_compact", "--catalog-name", "pg2iceberg",
+       "--warehouse", "file://" + dir_->str() + "/wh", "--table", "default.compact_d"});
+  ASSERT_TRUE(java.ok()) << java.status().ToString();
+  EXPECT_EQ(static_cast<size_t>(std::count(java->begin(), java->end(), '\n')) - 1,
+            std::stoul(*pg_->QueryScalar("SELECT count(*) FROM compact_d")));
+  // `run` keeps committing on the compacted tables.
+  PG2I_ASSERT_OK(change(100));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
 }
 
 }  // namespace

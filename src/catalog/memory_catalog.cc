@@ -1,0 +1,77 @@
+#include "catalog/memory_catalog.h"
+
+#include "iceberg/metadata_edit.h"
+#include "io/file_io.h"
+
+namespace pg2iceberg::catalog {
+
+MemoryCatalog::MemoryCatalog(std::string warehouse, Clock* clock)
+    : warehouse_(std::move(warehouse)), clock_(clock ? clock : Clock::Real()) {
+  while (!warehouse_.empty() && warehouse_.back() == '/') warehouse_.pop_back();
+}
+
+Status MemoryCatalog::CreateNamespace(const std::vector<std::string>& ns,
+                                      const std::map<std::string, std::string>&) {
+  namespaces_.insert(ns);
+  return Status::Ok();
+}
+
+Result<bool> MemoryCatalog::NamespaceExists(const std::vector<std::string>& ns) {
+  return namespaces_.count(ns) > 0;
+}
+
+Result<LoadedTable> MemoryCatalog::LoadTable(const TableIdent& ident) {
+  auto it = tables_.find(ident.ToString());
+  if (it == tables_.end()) return NotFound("table " + ident.ToString() + " does not exist");
+  return it->second;
+}
+
+Result<LoadedTable> MemoryCatalog::CreateTable(const TableIdent& ident,
+                                               const CreateTableRequest& request) {
+  if (tables_.count(ident.ToString())) {
+    return AlreadyExists("table " + ident.ToString() + " already exists");
+  }
+  std::string location = request.location;
+  if (location.empty()) {
+    location = warehouse_;
+    for (const auto& level : ident.ns) location += "/" + io::PathSegment(level);
+    location += "/" + io::PathSegment(ident.name);
+  }
+  PG2I_ASSIGN_OR_RETURN(iceberg::TableMetadata m,
+                        iceberg::NewTableMetadata(location, request.schema, request.spec,
+                                                  request.properties, io::NewUniqueName(),
+                                                  clock_->NowMillis()));
+  LoadedTable t;
+  t.metadata = std::move(m);
+  t.metadata_location = location + "/metadata/00000-" + io::NewUniqueName() + ".metadata.json";
+  tables_[ident.ToString()] = t;
+  return t;
+}
+
+Result<LoadedTable> MemoryCatalog::CommitTable(const TableCommit& commit) {
+  if (before_commit) before_commit(commit);
+  auto it = tables_.find(commit.ident.ToString());
+  if (it == tables_.end()) return NotFound("table " + commit.ident.ToString() + " does not exist");
+  PG2I_RETURN_IF_ERROR(iceberg::CheckRequirements(&it->second.metadata, commit.requirements));
+  iceberg::TableMetadata next = it->second.metadata;
+  PG2I_RETURN_IF_ERROR(iceberg::ApplyUpdates(&next, commit.updates, clock_->NowMillis()));
+  ++commits_;
+  it->second.metadata = std::move(next);
+  it->second.metadata_location = it->second.metadata.location + "/metadata/" +
+                                 std::to_string(commits_) + "-" + io::NewUniqueName() +
+                                 ".metadata.json";
+  return it->second;
+}
+
+Status MemoryCatalog::CommitTransaction(const std::vector<TableCommit>&) {
+  return Unimplemented("the in-memory catalog has no multi-table transactions");
+}
+
+Status MemoryCatalog::DropTable(const TableIdent& ident, bool) {
+  if (tables_.erase(ident.ToString()) == 0) {
+    return NotFound("table " + ident.ToString() + " does not exist");
+  }
+  return Status::Ok();
+}
+
+}  // namespace pg2iceberg::catalog

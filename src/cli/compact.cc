@@ -1,0 +1,82 @@
+#include "cli/compact.h"
+
+#include <cstdio>
+
+#include "base/log.h"
+#include "cli/backends.h"
+#include "upkeep/compactor.h"
+
+namespace pg2iceberg::cli {
+
+int RunCompact(const config::Config& cfg, const CompactOptions& o) {
+  std::vector<const config::TableConfig*> tables;
+  for (const std::string& want : o.tables) {
+    const config::TableConfig* found = nullptr;
+    for (const auto& t : cfg.tables) {
+      if (t.name.ToString() == want || t.name.table == want) found = &t;
+    }
+    if (found == nullptr) {
+      std::fprintf(stderr,
+                   "error: --table %s is not one of the configured tables (tables[].name)\n",
+                   want.c_str());
+      return 2;
+    }
+    tables.push_back(found);
+  }
+  if (o.tables.empty()) {
+    for (const auto& t : cfg.tables) tables.push_back(&t);
+  }
+  if (cfg.sink.target_file_size <= 0) {
+    std::printf("nothing to do: sink.target_file_size is 0 (compaction is off)\n");
+    return 0;
+  }
+  auto opened = [&]() -> Result<std::pair<std::shared_ptr<io::FileIO>,
+                                          std::unique_ptr<catalog::Catalog>>> {
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
+    return std::make_pair(io, std::move(cat));
+  }();
+  if (!opened.ok()) {
+    std::fprintf(stderr, "error: %s\n", opened.status().message().c_str());
+    return 1;
+  }
+  auto& [io, cat] = *opened;
+  upkeep::CompactionOptions co;
+  co.target_file_size = cfg.sink.target_file_size;
+  co.min_data_files = cfg.sink.compaction_data_files;
+  co.min_delete_files = cfg.sink.compaction_delete_files;
+  co.all = o.all;
+  int failed = 0;
+  for (const config::TableConfig* t : tables) {
+    const std::string name = t->name.ToString();
+    const config::IcebergTableName target = config::IcebergNameOf(*t, cfg.sink.ns);
+    const catalog::TableIdent ident{{target.ns}, target.name};
+    log::Info("compacting", {{"table", name}, {"iceberg", ident.ToString()}});
+    auto r = upkeep::CompactTable(*cat, io, ident, co);
+    if (!r.ok() && IsNotFound(r.status())) {
+      std::printf("table=%s skipped: no Iceberg table %s yet\n", name.c_str(),
+                  ident.ToString().c_str());
+      continue;
+    }
+    if (!r.ok()) {
+      std::fprintf(stderr, "error: table=%s: %s\n", name.c_str(), r.status().message().c_str());
+      ++failed;
+      continue;
+    }
+    if (!r->skipped.empty()) {
+      std::printf("table=%s not compacted: %s\n", name.c_str(), r->skipped.c_str());
+      continue;
+    }
+    std::printf("table=%s partitions=%d data_files=%lld->%lld rows=%lld->%lld bytes=%lld->%lld "
+                "delete_files_removed=%lld snapshot=%lld\n",
+                name.c_str(), r->partitions, static_cast<long long>(r->data_files_read),
+                static_cast<long long>(r->data_files_written), static_cast<long long>(r->rows_read),
+                static_cast<long long>(r->rows_written), static_cast<long long>(r->bytes_read),
+                static_cast<long long>(r->bytes_written),
+                static_cast<long long>(r->delete_files_removed),
+                static_cast<long long>(r->snapshot_id));
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace pg2iceberg::cli

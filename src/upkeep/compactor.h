@@ -1,0 +1,58 @@
+// Compaction of one Iceberg table: the live data files of a partition are read with the
+// deletes that apply to them, and rewritten into files of about `target_file_size`; delete
+// files that then apply to no live data file are dropped; one `replace` commit swaps them.
+//
+// Correct against concurrent commits (the materializer's, another engine's):
+//   - The new files keep the data sequence number of the snapshot the rewrite read, so an
+//     equality delete committed meanwhile (a higher sequence number) still applies to them.
+//   - A rewritten file removed meanwhile (a TRUNCATE, a resync's replacing copy, another
+//     compaction) makes the commit fail with kAborted: the rewrite is planned again.
+//   - A position delete or deletion vector added meanwhile (another engine) could target a
+//     rewritten file: the rewrite is planned again rather than lose it.
+// A table with position deletes or deletion vectors is not compacted yet (its result says
+// why). Not thread-safe; one compaction per table at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "catalog/catalog.h"
+#include "io/file_io.h"
+
+namespace pg2iceberg::upkeep {
+
+struct CompactionOptions {
+  int64_t target_file_size = int64_t{128} << 20;
+  // A partition is compacted once it has this many data files smaller than the target
+  // (sink.compaction_data_files) or this many delete files that apply to it
+  // (sink.compaction_delete_files).
+  int min_data_files = 8;
+  int min_delete_files = 4;
+  // Compact every partition with more than one data file or any delete (`compact --all`).
+  bool all = false;
+  // Plans attempted when concurrent commits invalidate one.
+  int max_plans = 3;
+};
+
+struct CompactionResult {
+  int partitions = 0;              // partitions rewritten
+  int64_t data_files_read = 0;     // data files replaced
+  int64_t data_files_written = 0;
+  int64_t delete_files_removed = 0;
+  int64_t rows_read = 0;
+  int64_t rows_written = 0;        // rows_read minus the deleted ones
+  int64_t bytes_read = 0;
+  int64_t bytes_written = 0;
+  int64_t snapshot_id = -1;        // the replace commit (-1: nothing to do)
+  std::string skipped;             // why the table was not compacted, if it was not
+};
+
+// Compacts the table `ident` once. kCommitStateUnknown leaves the written files in place
+// (they may be committed); any other failure deletes them.
+Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr<io::FileIO> io,
+                                      const catalog::TableIdent& ident,
+                                      const CompactionOptions& options, Clock* clock = nullptr);
+
+}  // namespace pg2iceberg::upkeep

@@ -1,0 +1,269 @@
+#include "upkeep/compactor.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "catalog/memory_catalog.h"
+#include "fixtures/gtest_support.h"
+#include "iceberg/parquet_io.h"
+#include "iceberg/partitioned_writer.h"
+#include "iceberg/snapshot_producer.h"
+#include "io/memory_file_io.h"
+
+namespace pg2iceberg::upkeep {
+namespace {
+
+using iceberg::DataFile;
+using iceberg::FileContent;
+using iceberg::ManifestEntry;
+using Row = std::vector<Value>;
+
+// A table of (id long key, v string, p int) on the in-memory catalog and FileIO, written the
+// way the materializer writes: each commit adds the new versions of rows and an equality
+// delete of their keys.
+class CompactorTest : public ::testing::Test {
+ protected:
+  void Create(bool partitioned) {
+    iceberg::Schema schema(
+        0,
+        {iceberg::Field{1, "id", true, iceberg::DataType::Primitive(Type{TypeId::kLong}), "", {}, {}},
+         iceberg::Field{2, "v", false, iceberg::DataType::Primitive(Type{TypeId::kString}), "", {}, {}},
+         iceberg::Field{3, "p", false, iceberg::DataType::Primitive(Type{TypeId::kInt}), "", {}, {}}},
+        {1});
+    catalog::CreateTableRequest req;
+    req.schema = schema;
+    if (partitioned) req.spec = iceberg::PartitionSpec{0, {{3, 1000, "p", "identity"}}};
+    ASSERT_TRUE(catalog_.CreateTable(ident_, req).ok());
+  }
+
+  // Upserts `rows` (and deletes `deleted` keys) in one commit.
+  void Upsert(const std::vector<Row>& rows, const std::vector<int64_t>& deleted = {}) {
+    auto t = catalog_.LoadTable(ident_);
+    ASSERT_TRUE(t.ok());
+    iceberg::SnapshotChange change;
+    if (!rows.empty()) {
+      auto w = iceberg::PartitionedWriter::MakeData(io_, t->metadata);
+      ASSERT_TRUE(w.ok());
+      ASSERT_TRUE((*w)->Write(rows).ok());
+      change.added_data = *(*w)->Close();
+    }
+    auto d = iceberg::PartitionedWriter::MakeEqualityDeletes(io_, t->metadata);
+    ASSERT_TRUE(d.ok());
+    std::vector<Row> keys;
+    for (const Row& r : rows) keys.push_back({r[0]});
+    for (int64_t k : deleted) keys.push_back({Value(k)});
+    if (t->metadata.DefaultSpec()->unpartitioned()) {
+      ASSERT_TRUE((*d)->WriteTo({}, keys).ok());
+    } else {
+      // Partition-scoped deletes: each key in its row's partition.
+      ASSERT_TRUE(deleted.empty());
+      for (const Row& r : rows) {
+        const std::vector<Row> key = {Row{r[0]}};
+        ASSERT_TRUE((*d)->WriteTo(*(*d)->PartitionOf(r), key).ok());
+      }
+    }
+    change.added_deletes = *(*d)->Close();
+    Commit(std::move(change));
+  }
+
+  void Commit(iceberg::SnapshotChange change) {
+    iceberg::SnapshotProducer p(io_.get(), nullptr, std::move(change));
+    auto t = catalog_.LoadTable(ident_);
+    ASSERT_TRUE(t.ok());
+    auto pending = p.Produce(t->metadata);
+    ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+    auto c = catalog_.CommitTable({ident_, pending->requirements, pending->updates});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+  }
+
+  // The live rows by key, as a merge-on-read reader sees them (equality deletes apply to data
+  // of a lower data sequence number).
+  std::map<int64_t, Row> Read() {
+    auto t = catalog_.LoadTable(ident_);
+    EXPECT_TRUE(t.ok());
+    auto live = iceberg::LiveEntries(io_.get(), t->metadata);
+    EXPECT_TRUE(live.ok());
+    const auto fields = t->metadata.CurrentSchema()->fields();
+    std::map<int64_t, int64_t> deleted_at;
+    for (const ManifestEntry& e : *live) {
+      if (e.file.content != FileContent::kEqualityDeletes) continue;
+      auto r = iceberg::DataFileReader::Open(io_, e.file.file_path, {fields[0]});
+      auto keys = (*r)->ReadAllRows();
+      for (const Row& k : *keys) {
+        int64_t& s = deleted_at[std::get<int64_t>(k[0])];
+        s = std::max(s, *e.sequence_number);
+      }
+    }
+    std::map<int64_t, Row> out;
+    for (const ManifestEntry& e : *live) {
+      if (e.file.content != FileContent::kData) continue;
+      auto r = iceberg::DataFileReader::Open(io_, e.file.file_path, fields);
+      auto rows = (*r)->ReadAllRows();
+      for (Row& row : *rows) {
+        const int64_t id = std::get<int64_t>(row[0]);
+        auto it = deleted_at.find(id);
+        if (it != deleted_at.end() && it->second > *e.sequence_number) continue;
+        EXPECT_FALSE(out.count(id)) << "key " << id << " live twice";
+        out[id] = row;
+      }
+    }
+    return out;
+  }
+
+  int Count(FileContent content) {
+    auto t = catalog_.LoadTable(ident_);
+    int n = 0;
+    auto live = iceberg::LiveEntries(io_.get(), t->metadata);
+    for (const ManifestEntry& e : *live) {
+      n += e.file.content == content;
+    }
+    return n;
+  }
+
+  static Row R(int64_t id, const std::string& v, int32_t p = 1) { return {Value(id), Value(v), Value(p)}; }
+
+  std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>();
+  catalog::MemoryCatalog catalog_{"mem://wh"};
+  catalog::TableIdent ident_{{"db"}, "t"};
+};
+
+TEST_F(CompactorTest, RewritesEveryLiveRowIntoOneFileAndDropsTheDeletes) {
+  Create(false);
+  Upsert({R(1, "a"), R(2, "b"), R(3, "c"), R(4, "d")});
+  Upsert({R(2, "b2")});
+  Upsert({}, {3});
+  Upsert({R(5, "e"), R(2, "b3")});
+  const auto before = Read();
+  ASSERT_EQ(before.size(), 4u);
+  ASSERT_EQ(Count(FileContent::kData), 3);
+  ASSERT_EQ(Count(FileContent::kEqualityDeletes), 4);
+
+  CompactionOptions o;
+  o.all = true;
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_EQ(r.skipped, "");
+  EXPECT_EQ(r.data_files_read, 3);
+  EXPECT_EQ(r.data_files_written, 1);
+  EXPECT_EQ(r.rows_read, 7);
+  EXPECT_EQ(r.rows_written, 4);
+  EXPECT_EQ(r.delete_files_removed, 4);
+  EXPECT_EQ(Read(), before);
+  EXPECT_EQ(Count(FileContent::kData), 1);
+  EXPECT_EQ(Count(FileContent::kEqualityDeletes), 0);
+  auto t = catalog_.LoadTable(ident_);
+  EXPECT_EQ(t->metadata.CurrentSnapshot()->summary.at("operation"), "replace");
+
+  // Nothing left to do.
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult again, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_EQ(again.skipped, "no partition reached the thresholds");
+}
+
+// An equality delete committed while the rewrite runs still applies to the rewritten rows:
+// they keep the data sequence number of the snapshot the rewrite read.
+TEST_F(CompactorTest, ADeleteCommittedDuringTheRewriteStillApplies) {
+  Create(false);
+  Upsert({R(1, "a"), R(2, "b"), R(3, "c")});
+  Upsert({R(2, "b2")});
+  bool injected = false;
+  catalog_.before_commit = [&](const catalog::TableCommit&) {
+    if (injected) return;
+    injected = true;
+    Upsert({R(4, "new")}, {1});  // deletes key 1, adds key 4, while the compaction commits
+  };
+  CompactionOptions o;
+  o.all = true;
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  catalog_.before_commit = nullptr;
+  EXPECT_TRUE(injected);
+  EXPECT_GE(r.snapshot_id, 0);
+  const auto after = Read();
+  EXPECT_FALSE(after.count(1)) << "a delete committed during compaction was lost";
+  ASSERT_TRUE(after.count(2));
+  EXPECT_EQ(std::get<std::string>(after.at(2)[1]), "b2");
+  EXPECT_TRUE(after.count(3));
+  EXPECT_TRUE(after.count(4));
+  EXPECT_EQ(after.size(), 3u);
+}
+
+// A rewritten file removed meanwhile (a TRUNCATE, a resync's copy) makes the rewrite be
+// planned again on the new state, never resurrect the removed rows.
+TEST_F(CompactorTest, AFileRemovedDuringTheRewriteMakesItPlanAgain) {
+  Create(false);
+  Upsert({R(1, "a"), R(2, "b")});
+  Upsert({R(3, "c")});
+  bool injected = false;
+  catalog_.before_commit = [&](const catalog::TableCommit&) {
+    if (injected) return;
+    injected = true;
+    iceberg::SnapshotChange truncate;
+    truncate.remove_all = true;
+    Commit(truncate);
+    Upsert({R(9, "after")});
+  };
+  CompactionOptions o;
+  o.all = true;
+  auto r = CompactTable(catalog_, io_, ident_, o);
+  catalog_.before_commit = nullptr;
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto after = Read();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(after.count(9));
+}
+
+TEST_F(CompactorTest, ThresholdsDecideWhichPartitionsAreRewrittenAndPartitionsAreKept) {
+  Create(true);
+  for (int i = 0; i < 3; ++i) {
+    Upsert({R(10 + i, "x", 1), R(20 + i, "y", 2)});
+  }
+  Upsert({R(30, "z", 3)});
+  const auto before = Read();
+  CompactionOptions o;
+  o.min_data_files = 3;
+  o.min_delete_files = 100;
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_EQ(r.partitions, 2);  // p=1 and p=2 have three files each; p=3 one
+  EXPECT_EQ(r.data_files_read, 6);
+  EXPECT_EQ(Read(), before);
+  auto t = catalog_.LoadTable(ident_);
+  std::map<int32_t, int> files_per_partition;
+  auto live = iceberg::LiveEntries(io_.get(), t->metadata);
+  for (const ManifestEntry& e : *live) {
+    if (e.file.content != FileContent::kData) continue;
+    ASSERT_EQ(e.file.partition.size(), 1u);
+    ++files_per_partition[std::get<int32_t>(e.file.partition[0])];
+    // Every row of a file is in the file's partition.
+    auto rows = *(*iceberg::DataFileReader::Open(io_, e.file.file_path,
+                                                 t->metadata.CurrentSchema()->fields()))
+                     ->ReadAllRows();
+    for (const Row& row : rows) EXPECT_EQ(row[2], e.file.partition[0]);
+  }
+  EXPECT_EQ(files_per_partition, (std::map<int32_t, int>{{1, 1}, {2, 1}, {3, 1}}));
+  // The deletes of p=1 and p=2 went with their rewrite, and p=3's (it applies to no data
+  // file: none is older) with the same commit.
+  EXPECT_EQ(Count(FileContent::kEqualityDeletes), 0);
+}
+
+TEST_F(CompactorTest, PositionDeletesOfAnotherEngineAreNotCompactedYet) {
+  Create(false);
+  Upsert({R(1, "a")});
+  Upsert({R(2, "b")});
+  DataFile pos;
+  pos.content = FileContent::kPositionDeletes;
+  pos.file_path = "mem://wh/db/t/data/pos.parquet";
+  pos.record_count = 1;
+  pos.file_size_in_bytes = 10;
+  ASSERT_TRUE(io_->WriteAll(pos.file_path, "x").ok());
+  iceberg::SnapshotChange c;
+  c.added_deletes = {pos};
+  Commit(c);
+  CompactionOptions o;
+  o.all = true;
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_THAT(r.skipped, ::testing::HasSubstr("position deletes"));
+  EXPECT_EQ(r.snapshot_id, -1);
+}
+
+}  // namespace
+}  // namespace pg2iceberg::upkeep
