@@ -25,6 +25,7 @@
 #include "fold/fold.h"
 #include "stage/wal_writer.h"
 #include "snapshot/snapshotter.h"
+#include "upkeep/compactor.h"
 
 #include <unistd.h>
 
@@ -741,6 +742,73 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
   if (!s.ok()) shared->Fail("materializer", s);
 }
 
+// Background compaction (sink.compaction_interval): every interval, one table at a time, the
+// partitions past the thresholds. It commits like any other writer, so the materializer's
+// next commit may need one retry. A failure is logged and counted and never stops replication;
+// tables whose copy this attempt runs are left alone until it is in.
+void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Shared* shared) {
+  auto stopping = [&] { return over.load() || shared->failed.load() || shared->restart.load(); };
+  auto run = [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
+    std::atomic<bool> cancel{false};
+    upkeep::CompactionOptions co;
+    co.target_file_size = cfg.sink.target_file_size;
+    co.min_data_files = cfg.sink.compaction_data_files;
+    co.min_delete_files = cfg.sink.compaction_delete_files;
+    co.cancel = &cancel;
+    while (true) {
+      const auto until = std::chrono::steady_clock::now() + *cfg.sink.compaction_interval;
+      while (std::chrono::steady_clock::now() < until && !stopping()) {
+        std::this_thread::sleep_for(100ms);
+      }
+      if (stopping()) return Status::Ok();
+      for (const auto& t : cfg.tables) {
+        const std::string name = t.name.ToString();
+        if (shared->copy_running && shared->copying.count(name)) continue;
+        const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
+        std::thread watch([&] {
+          while (!cancel && !stopping()) std::this_thread::sleep_for(100ms);
+          cancel = true;
+        });
+        auto r = upkeep::CompactTable(*cat, io, catalog::TableIdent{{target.ns}, target.name}, co);
+        const bool stopped = stopping();
+        cancel = true;
+        watch.join();
+        cancel = false;
+        if (stopped) return Status::Ok();
+        if (!r.ok()) {
+          if (IsNotFound(r.status())) continue;
+          metrics::CountError("compaction", r.status().code());
+          log::Warn("background compaction failed; replication goes on",
+                    {{"table", name}, {"error", r.status().ToString()}});
+          continue;
+        }
+        if (r->snapshot_id < 0) continue;
+        metrics::Default()
+            .GetCounter("pg2iceberg_compactions_total", "Compaction commits (background and compact)",
+                        {{"table", name}})
+            .Add(1);
+        metrics::Default()
+            .GetCounter("pg2iceberg_compaction_files_rewritten_total",
+                        "Data files replaced by compaction", {{"table", name}})
+            .Add(static_cast<double>(r->data_files_read));
+        log::Info("compacted", {{"table", name},
+                                {"partitions", static_cast<int64_t>(r->partitions)},
+                                {"data_files", std::to_string(r->data_files_read) + "->" +
+                                                   std::to_string(r->data_files_written)},
+                                {"delete_files_removed", r->delete_files_removed},
+                                {"rows", r->rows_written}});
+      }
+    }
+  };
+  Status s = Guarded(run);
+  if (!s.ok()) {
+    log::Warn("background compaction stopped for this attempt; replication goes on",
+              {{"error", s.ToString()}});
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -921,12 +989,16 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
   // The live copy stops with the attempt (a stop, or another component's failure).
   std::atomic<bool> attempt_over{false};
   std::thread snap = StartLiveSnapshot(cfg, *prepared, attempt_over, shared);
-  std::thread mat;
+  std::thread mat, compaction;
   if (materialize) {
     mat = std::thread(MaterializerLoop, std::cref(cfg), std::cref(writer_done), shared);
+    if (cfg.sink.compaction_interval && cfg.sink.target_file_size > 0) {
+      compaction = std::thread(CompactionLoop, std::cref(cfg), std::cref(attempt_over), shared);
+    }
   }
   WriterLoop(cfg, std::move(*prepared), stop, shared, &writer_done);
   attempt_over = true;
+  if (compaction.joinable()) compaction.join();
   if (mat.joinable()) mat.join();
   if (snap.joinable()) snap.join();
   if (shared->failed) {

@@ -827,6 +827,7 @@ Result<Config> Load(const LoadOptions& options) {
   if (b.Enum("sink.delete_mode") == 1) sk.delete_mode = DeleteMode::kPosition;
   b.OptDur("sink.maintenance_retention", &sk.maintenance_retention);
   b.OptDur("sink.maintenance_grace", &sk.maintenance_grace);
+  b.OptDur("sink.compaction_interval", &sk.compaction_interval);
   b.Str("sink.materialized_prefix", &sk.materialized_prefix);
   b.Str("sink.meta_namespace", &sk.meta_namespace);
 
@@ -1040,6 +1041,7 @@ std::string Config::Redacted() const {
       << (sink.delete_mode == DeleteMode::kPosition ? "position" : "equality");
   out << YAML::Key << "maintenance_retention" << YAML::Value << dur(sink.maintenance_retention);
   out << YAML::Key << "maintenance_grace" << YAML::Value << dur(sink.maintenance_grace);
+  out << YAML::Key << "compaction_interval" << YAML::Value << dur(sink.compaction_interval);
   out << YAML::Key << "materialized_prefix" << YAML::Value << sink.materialized_prefix;
   out << YAML::Key << "meta_namespace" << YAML::Value << sink.meta_namespace;
   out << YAML::EndMap;

@@ -90,6 +90,11 @@ constexpr std::array kOptions = {
                "… or this many delete files.", {}, 1, 1 << 30},
     OptionSpec{"sink.target_file_size", K::kBytes, "128MiB",
                "Target size of data files; `0` disables compaction.", {}, 0},
+    OptionSpec{"sink.compaction_interval", K::kDuration, "1m",
+               "How often `run` looks for partitions past the compaction thresholds and compacts "
+               "them in the background (one table at a time, next to the materializer). Empty "
+               "turns background compaction off (`pg2iceberg compact` still works).",
+               {}, 1000, 0, true, true},
     OptionSpec{"sink.delete_mode", K::kEnum, "equality",
                "How updates and deletes are written: `equality` deletes on the primary key "
                "(upstream's behaviour) or `position` deletes.",

@@ -150,6 +150,7 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
     // One writer per partition: one open file at a time.
     PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io, m, wo));
     for (const ManifestEntry& f : files) {
+      if (o.cancel != nullptr && o.cancel->load()) return Cancelled("compaction stopped");
       PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io, f.file.file_path, fields));
       PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
       std::vector<const DeleteKeys*> applying;

@@ -13,6 +13,7 @@
 // why). Not thread-safe; one compaction per table at a time.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,8 @@ struct CompactionOptions {
   bool all = false;
   // Plans attempted when concurrent commits invalidate one.
   int max_plans = 3;
+  // Checked between files: once true the compaction stops with kCancelled, committing nothing.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct CompactionResult {

@@ -1322,5 +1322,51 @@ TEST_F(OperatorTest, CompactWhileRunningKeepsEveryChangeAndRemovesTheDeletes) {
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
 }
 
+// Background compaction in `run` (sink.compaction_interval): partitions past the thresholds
+// are compacted while replication goes on, so files do not pile up; verify stays clean.
+TEST_F(OperatorTest, RunCompactsInTheBackgroundSoFilesDoNotPileUp) {
+  Setup("bgc");
+  std::string config = WriteConfig("bgc", "postgres", "file://" + dir_->str() + "/wh");
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string s = text.str();
+    s.replace(s.find("sink:\n"), 6,
+              "sink:\n  compaction_interval: 1s\n  compaction_data_files: 4\n"
+              "  compaction_delete_files: 4\n");
+    std::ofstream(config) << s;
+  }
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  for (int i = 0; i < 16; ++i) {
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE bgc_t SET v = 'r" + std::to_string(i) + "' WHERE id % 5 = " +
+                             std::to_string(i % 5) + "; INSERT INTO bgc_t VALUES (" +
+                             std::to_string(100 + i) + ", 'n', 0)"));
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  }
+  for (int i = 0; i < 100 && run->LogTail(1'000'000).find("compacted") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(2s);
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_FALSE(run->HasExited()) << run->LogTail();
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("compacted table=public.bgc_t"));
+  const nlohmann::json m = LatestMetadata(dir_->str() + "/wh", "public.bgc_t");
+  nlohmann::json sum;
+  for (const auto& s : m["snapshots"]) {
+    if (s["snapshot-id"] == m["current-snapshot-id"]) sum = s["summary"];
+  }
+  // 17 commits of data and deletes would leave 17 data files and 16 delete files.
+  EXPECT_LE(std::stoi(sum.value("total-data-files", "99")), 4) << sum.dump();
+  EXPECT_LE(std::stoi(sum.value("total-delete-files", "99")), 4) << sum.dump();
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  ExitStatus v = RunCommand(config, {"verify"}, &out);
+  EXPECT_TRUE(v.success()) << out;
+  EXPECT_THAT(out, HasSubstr("pg_rows=66 iceberg_rows=66 missing=0 extra=0 different=0"));
+}
+
 }  // namespace
 }  // namespace pg2iceberg
