@@ -10,7 +10,8 @@
 namespace pg2iceberg {
 
 // The points: after_staging_upload, after_offset_claim, after_flushed_lsn, after_standby_ack,
-// after_iceberg_commit, after_cursor_advance.
+// after_iceberg_commit, after_cursor_advance, after_rewrite_reported; compaction's
+// after_compaction_write (new files written, not committed) and after_compaction_commit.
 void CrashPoint(std::string_view name);
 
 }  // namespace pg2iceberg

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/crash_point.h"
 #include "base/log.h"
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
@@ -219,6 +220,7 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
       r.delete_files_removed = static_cast<int64_t>(plan.drop_deletes.size());
       change.operation = "replace";
       change.extra_summary["pg2iceberg.compaction"] = "true";
+      CrashPoint("after_compaction_write");
       iceberg::SnapshotProducer producer(io.get(), clock, std::move(change));
       catalog::LoadedTable base = loaded;
       for (int commit_no = 0;; ++commit_no) {
@@ -235,6 +237,7 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
         PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(base.metadata));
         auto committed = catalog.CommitTable({ident, pending.requirements, pending.updates});
         if (committed.ok()) {
+          CrashPoint("after_compaction_commit");
           r.snapshot_id = pending.snapshot.snapshot_id;
           return r;
         }
