@@ -1,10 +1,12 @@
 #include "cli/compact.h"
 
 #include <cstdio>
+#include <optional>
 
 #include "base/log.h"
 #include "cli/backends.h"
 #include "upkeep/compactor.h"
+#include "upkeep/meta_tables.h"
 
 namespace pg2iceberg::cli {
 
@@ -46,11 +48,22 @@ int RunCompact(const config::Config& cfg, const CompactOptions& o) {
   co.min_data_files = cfg.sink.compaction_data_files;
   co.min_delete_files = cfg.sink.compaction_delete_files;
   co.all = o.all;
+  std::optional<upkeep::MetaTables> meta;
+  if (!cfg.sink.meta_namespace.empty()) {
+    meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+  }
   int failed = 0;
+  std::vector<std::pair<std::string, catalog::TableIdent>> targets;
   for (const config::TableConfig* t : tables) {
-    const std::string name = t->name.ToString();
     const config::IcebergTableName target = config::IcebergNameOf(*t, cfg.sink.ns);
-    const catalog::TableIdent ident{{target.ns}, target.name};
+    targets.emplace_back(t->name.ToString(), catalog::TableIdent{{target.ns}, target.name});
+  }
+  if (meta && o.tables.empty()) {  // the meta tables too
+    for (const catalog::TableIdent& id : upkeep::MetaTableIdents(cfg.sink.meta_namespace)) {
+      targets.emplace_back(id.ToString(), id);
+    }
+  }
+  for (const auto& [name, ident] : targets) {
     log::Info("compacting", {{"table", name}, {"iceberg", ident.ToString()}});
     auto r = upkeep::CompactTable(*cat, io, ident, co);
     if (!r.ok() && IsNotFound(r.status())) {
@@ -66,6 +79,10 @@ int RunCompact(const config::Config& cfg, const CompactOptions& o) {
     if (!r->skipped.empty()) {
       std::printf("table=%s not compacted: %s\n", name.c_str(), r->skipped.c_str());
       continue;
+    }
+    if (meta) {
+      Status ms = meta->RecordCompactions({upkeep::RecordOf(*r, name, ident.ToString(), "compact")});
+      if (!ms.ok()) log::Warn("compaction not recorded in the meta tables", {{"error", ms.ToString()}});
     }
     std::printf("table=%s partitions=%d data_files=%lld->%lld rows=%lld->%lld bytes=%lld->%lld "
                 "delete_files_removed=%lld snapshot=%lld\n",

@@ -24,6 +24,7 @@
 #include "iceberg/maintenance.h"
 #include "iceberg/snapshot_producer.h"
 #include "pg/catalog.h"
+#include "upkeep/meta_tables.h"
 
 namespace pg2iceberg::cli {
 namespace {
@@ -128,7 +129,7 @@ Status DeleteInBatches(io::FileIO& io, const std::vector<std::string>& uris,
 Result<catalog::LoadedTable> Expire(catalog::Catalog& cat, io::FileIO& io,
                                     const catalog::TableIdent& ident, const std::string& name,
                                     catalog::LoadedTable table, Duration retention,
-                                    const MaintainOptions& o) {
+                                    const MaintainOptions& o, upkeep::MaintenanceRecord* rec) {
   const int64_t older_than_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(
           (Clock::Real()->Now() - retention).time_since_epoch())
@@ -165,6 +166,8 @@ Result<catalog::LoadedTable> Expire(catalog::Catalog& cat, io::FileIO& io,
     }
     if (!committed.ok()) return committed.status().WithContext("expiring snapshots of " + name);
     PG2I_RETURN_IF_ERROR(DeleteInBatches(io, plan.files_to_delete, name, "expired files"));
+    rec->expired_snapshots = static_cast<int64_t>(plan.snapshot_ids.size());
+    rec->deleted_files = static_cast<int64_t>(plan.files_to_delete.size());
     std::printf("table=%s expired_snapshots=%zu deleted_files=%zu\n", name.c_str(),
                 plan.snapshot_ids.size(), plan.files_to_delete.size());
     return std::move(*committed);
@@ -173,7 +176,7 @@ Result<catalog::LoadedTable> Expire(catalog::Catalog& cat, io::FileIO& io,
 
 Status RemoveOrphans(catalog::Catalog& cat, io::FileIO& io, const catalog::TableIdent& ident,
                      const std::string& name, const std::vector<std::string>& prefixes,
-                     Duration grace, const MaintainOptions& o) {
+                     Duration grace, const MaintainOptions& o, upkeep::MaintenanceRecord* rec) {
   const auto cutoff = Clock::Real()->Now() - grace;
   // List first, then read what the table references: an object committed in between is
   // referenced by the newer metadata.
@@ -194,7 +197,11 @@ Status RemoveOrphans(catalog::Catalog& cat, io::FileIO& io, const catalog::Table
     }
     uris.push_back(f.uri);
   }
-  if (!o.dry_run) PG2I_RETURN_IF_ERROR(DeleteInBatches(io, uris, name, "orphans"));
+  if (!o.dry_run) {
+    PG2I_RETURN_IF_ERROR(DeleteInBatches(io, uris, name, "orphans"));
+    rec->deleted_orphans = static_cast<int64_t>(uris.size());
+    rec->orphan_bytes = plan.orphan_bytes;
+  }
   std::printf("table=%s %s=%zu orphan_bytes=%lld kept_younger_than_grace=%lld listed=%zu\n",
               name.c_str(), o.dry_run ? "would_delete_orphans" : "deleted_orphans", uris.size(),
               static_cast<long long>(plan.orphan_bytes), static_cast<long long>(plan.young),
@@ -293,6 +300,14 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
     }
     loaded.push_back({&t, ident, l.ok() ? std::optional(std::move(*l)) : std::nullopt});
   }
+  // The meta tables get the same upkeep (with every run when no --table is given).
+  if (!cfg.sink.meta_namespace.empty()) {
+    for (const catalog::TableIdent& ident : upkeep::MetaTableIdents(cfg.sink.meta_namespace)) {
+      auto l = cat->LoadTable(ident);
+      if (l.ok()) loaded.push_back({nullptr, ident, std::move(*l)});
+    }
+  }
+  std::vector<upkeep::MaintenanceRecord> records;
   const std::string staging = iceberg::CanonicalLocation(StagingUri(cfg));
   std::vector<std::pair<std::string, std::string>> locations;  // table, canonical location
   for (const Loaded& l : loaded) {
@@ -303,8 +318,8 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
   }
 
   for (Loaded& l : loaded) {
-    const std::string name = l.config->name.ToString();
-    bool wanted = false;
+    const std::string name = l.config ? l.config->name.ToString() : l.ident.ToString();
+    bool wanted = l.config == nullptr && o.tables.empty();
     for (const auto* t : tables) wanted = wanted || t == l.config;
     if (!wanted) continue;
     if (!l.table) {
@@ -314,14 +329,20 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
     }
     log::Info("maintaining", {{"table", name}, {"iceberg", l.ident.ToString()},
                               {"dry_run", o.dry_run}});
+    upkeep::MaintenanceRecord rec;
+    rec.table = name;
+    rec.iceberg_table = l.ident.ToString();
     Status st = [&]() -> Status {
       catalog::LoadedTable table = std::move(*l.table);
       if (phases.retention) {
         PG2I_ASSIGN_OR_RETURN(table, Expire(*cat, *io, l.ident, name, std::move(table),
-                                            *phases.retention, o));
+                                            *phases.retention, o, &rec));
       }
       if (!phases.grace) return Status::Ok();
-      PG2I_ASSIGN_OR_RETURN(std::string busy, pipeline->CopyInProgress(name));
+      std::string busy;
+      if (l.config != nullptr) {
+        PG2I_ASSIGN_OR_RETURN(busy, pipeline->CopyInProgress(name));
+      }
       if (!busy.empty()) {
         std::printf("table=%s orphans skipped: %s; run maintain again once it is committed\n",
                     name.c_str(), busy.c_str());
@@ -345,12 +366,18 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
           return Status::Ok();
         }
       }
-      return RemoveOrphans(*cat, *io, l.ident, name, prefixes, *phases.grace, o);
+      return RemoveOrphans(*cat, *io, l.ident, name, prefixes, *phases.grace, o, &rec);
     }();
     if (!st.ok()) {
       std::fprintf(stderr, "error: table=%s: %s\n", name.c_str(), st.message().c_str());
       ++failed;
     }
+    if (!o.dry_run) records.push_back(rec);
+  }
+  if (!cfg.sink.meta_namespace.empty() && !records.empty()) {
+    upkeep::MetaTables meta(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+    Status ms = meta.RecordMaintenance(records);
+    if (!ms.ok()) log::Warn("maintenance not recorded in the meta tables", {{"error", ms.ToString()}});
   }
   return failed == 0 ? 0 : 1;
 }

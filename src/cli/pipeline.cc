@@ -26,6 +26,7 @@
 #include "stage/wal_writer.h"
 #include "snapshot/snapshotter.h"
 #include "upkeep/compactor.h"
+#include "upkeep/meta_tables.h"
 
 #include <unistd.h>
 
@@ -658,6 +659,27 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
   *writer_done = true;
 }
 
+// Rows of the `commits` meta table for a cycle's results (tables committed to in it). A failure
+// is logged and counted: the data commits stand.
+void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
+                   const std::map<std::string, materialize::TableResult>& results,
+                   bool force = false) {
+  if (meta == nullptr) return;
+  std::vector<upkeep::CommitRecord> rows;
+  for (const auto& [name, r] : results) {
+    if (r.snapshot_id < 0) continue;
+    rows.push_back({name, m.IdentFor(name).ToString(), r.snapshot_id, r.cursor, r.changes,
+                    r.rows_written, r.deletes_written});
+  }
+  meta->AddCommits(rows);
+  Status s = meta->FlushCommits(force);
+  if (!s.ok()) {
+    metrics::CountError("meta_tables", s.code());
+    log::Warn("commits not recorded in the meta tables; the data commits stand",
+              {{"error", s.ToString()}});
+  }
+}
+
 // A configured table dropped, renamed or dropped and re-created while running: its changes
 // stop reaching the publication (a re-created table is not in it). A dropped or renamed table
 // stops the pipeline with the reason; a re-created one is added to the publication and copied
@@ -703,6 +725,10 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
     mo.on_progress = [shared] { shared->health->Beat("materializer"); };
     PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
     materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+    std::optional<upkeep::MetaTables> meta;
+    if (!cfg.sink.meta_namespace.empty()) {
+      meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+    }
     const auto tables = TableNames(cfg);
     shared->health->Watch("materializer", std::max<std::chrono::seconds>(
                                               kMaterializerMaxSilence,
@@ -712,7 +738,9 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       const bool last = writer_done.load();
       PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
       // Materialize what is staged first, then look for tables that went away.
-      PG2I_RETURN_IF_ERROR(m.RunCycle(tables).status());
+      PG2I_ASSIGN_OR_RETURN(auto results, m.RunCycle(tables));
+      RecordCommits(meta ? &*meta : nullptr, m, results,
+                    last || shared->failed || shared->restart || writer_done);
       PG2I_ASSIGN_OR_RETURN(bool recreated, CheckTablesUnchanged(cfg, *src, *coord));
       if (recreated) shared->restart = true;
       PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
@@ -736,6 +764,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
         std::this_thread::sleep_for(50ms);
       }
     }
+    RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true);
     return Status::Ok();
   };
   Status s = Guarded(run);
@@ -757,16 +786,29 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
     co.min_data_files = cfg.sink.compaction_data_files;
     co.min_delete_files = cfg.sink.compaction_delete_files;
     co.cancel = &cancel;
+    std::optional<upkeep::MetaTables> meta;
+    if (!cfg.sink.meta_namespace.empty()) {
+      meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+    }
     while (true) {
       const auto until = std::chrono::steady_clock::now() + *cfg.sink.compaction_interval;
       while (std::chrono::steady_clock::now() < until && !stopping()) {
         std::this_thread::sleep_for(100ms);
       }
       if (stopping()) return Status::Ok();
+      // The configured tables, then the meta tables (appends pile up there too).
+      std::vector<std::pair<std::string, config::IcebergTableName>> targets;
       for (const auto& t : cfg.tables) {
         const std::string name = t.name.ToString();
         if (shared->copy_running && shared->copying.count(name)) continue;
-        const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
+        targets.emplace_back(name, config::IcebergNameOf(t, cfg.sink.ns));
+      }
+      if (meta) {
+        for (const catalog::TableIdent& id : upkeep::MetaTableIdents(cfg.sink.meta_namespace)) {
+          targets.emplace_back(id.ToString(), config::IcebergTableName{id.ns.front(), id.name});
+        }
+      }
+      for (const auto& [name, target] : targets) {
         std::thread watch([&] {
           while (!cancel && !stopping()) std::this_thread::sleep_for(100ms);
           cancel = true;
@@ -785,6 +827,14 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
           continue;
         }
         if (r->snapshot_id < 0) continue;
+        if (meta) {
+          Status ms = meta->RecordCompactions({upkeep::RecordOf(*r, name, target.ns + "." + target.name,
+                                                                "background")});
+          if (!ms.ok()) {
+            metrics::CountError("meta_tables", ms.code());
+            log::Warn("compaction not recorded in the meta tables", {{"error", ms.ToString()}});
+          }
+        }
         metrics::Default()
             .GetCounter("pg2iceberg_compactions_total", "Compaction commits (background and compact)",
                         {{"table", name}})
@@ -1167,6 +1217,10 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
     PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
     PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
     materialize::Materializer m(coord, cat.get(), io, cfg.tables, mo);
+    std::optional<upkeep::MetaTables> meta;
+    if (!cfg.sink.meta_namespace.empty()) {
+      meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+    }
     for (const auto& t : cfg.tables) {
       const std::string name = t.name.ToString();
       PG2I_ASSIGN_OR_RETURN(int64_t target, coord->NextOffset(name));
@@ -1174,7 +1228,8 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
         PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord->GetCursor(cfg.state.group, name));
         if (c.offset >= target) break;
         if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
-        PG2I_RETURN_IF_ERROR(m.MaterializeTable(name).status());
+        PG2I_ASSIGN_OR_RETURN(materialize::TableResult r, m.MaterializeTable(name));
+        RecordCommits(meta ? &*meta : nullptr, m, {{name, r}}, /*force=*/true);
       }
       std::printf("table=%s snapshot complete, materialized offset %lld\n", name.c_str(),
                   static_cast<long long>(target));

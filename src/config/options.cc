@@ -111,8 +111,8 @@ constexpr std::array kOptions = {
     OptionSpec{"sink.materialized_prefix", K::kString, "materialized/",
                "Where materialized files live under the warehouse."},
     OptionSpec{"sink.meta_namespace", K::kString, "",
-               "Namespace for meta tables (commits, compactions, maintenance, markers); empty "
-               "disables them."},
+               "Namespace of the meta tables `commits`, `compactions` and `maintenance`, which "
+               "record what pg2iceberg did (docs/operations.md); empty disables them."},
 
     OptionSpec{"state.postgres_url", K::kSecretUrl, "",
                "libpq URL of a separate coordinator database. Default: the source database."},

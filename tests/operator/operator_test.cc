@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -1366,6 +1367,75 @@ TEST_F(OperatorTest, RunCompactsInTheBackgroundSoFilesDoNotPileUp) {
   ExitStatus v = RunCommand(config, {"verify"}, &out);
   EXPECT_TRUE(v.success()) << out;
   EXPECT_THAT(out, HasSubstr("pg_rows=66 iceberg_rows=66 missing=0 extra=0 different=0"));
+}
+
+// Meta tables (issue 16, item 3): with sink.meta_namespace set, materializer commits, `compact`
+// and `maintain` are recorded in Iceberg tables of that namespace that any engine reads.
+TEST_F(OperatorTest, MetaTablesRecordCommitsCompactionsAndMaintenance) {
+  Setup("meta");
+  std::string config = WriteConfig("meta", "postgres", "file://" + dir_->str() + "/wh");
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string s = text.str();
+    s.replace(s.find("sink:\n"), 6, "sink:\n  meta_namespace: pg2i_meta\n");
+    std::ofstream(config) << s;
+  }
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  for (int i = 0; i < 3; ++i) {
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE meta_t SET v = 'm" + std::to_string(i) + "' WHERE id < 10"));
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  }
+  ASSERT_TRUE(RunCommand(config, {"compact", "--all"}, &out).success()) << out;
+  ASSERT_TRUE(RunCommand(config, {"maintain", "--retention", "0s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());  // buffered commit rows are written on the way out
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+
+  auto read = [&](const std::string& table) {
+    auto r = fixtures::RunJavaReader(
+        {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+         "--jdbc-user", "postgres", "--jdbc-schema", "cat_meta", "--catalog-name", "pg2iceberg",
+         "--warehouse", "file://" + dir_->str() + "/wh", "--table", "pg2i_meta." + table,
+         "--no-file-column"});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    std::vector<std::map<std::string, std::string>> rows;
+    if (!r.ok()) return rows;
+    std::stringstream in(*r);
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> header;
+    std::stringstream h(line);
+    for (std::string c; std::getline(h, c, '\t');) header.push_back(c);
+    while (std::getline(in, line)) {
+      std::map<std::string, std::string> row;
+      std::stringstream l(line);
+      size_t i = 0;
+      for (std::string c; std::getline(l, c, '\t') && i < header.size(); ++i) row[header[i]] = c;
+      rows.push_back(row);
+    }
+    return rows;
+  };
+  const auto commits = read("commits");
+  // The initial copy and three updates, at least (a cycle may commit a table once or more).
+  ASSERT_GE(commits.size(), 4u);
+  for (const auto& row : commits) {
+    EXPECT_EQ(row.at("source_table"), "public.meta_t");
+    EXPECT_EQ(row.at("iceberg_table"), "default.meta_t");
+    EXPECT_EQ(row.at("pipeline"), "_coord_meta");
+  }
+  const auto compactions = read("compactions");
+  ASSERT_GE(compactions.size(), 1u);
+  EXPECT_EQ(compactions[0].at("trigger"), "compact");
+  EXPECT_EQ(compactions[0].at("source_table"), "public.meta_t");
+  const auto maintenance = read("maintenance");
+  ASSERT_GE(maintenance.size(), 1u);
+  bool data_table = false;
+  for (const auto& row : maintenance) data_table = data_table || row.at("source_table") == "public.meta_t";
+  EXPECT_TRUE(data_table);
 }
 
 }  // namespace
