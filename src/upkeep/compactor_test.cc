@@ -265,5 +265,55 @@ TEST_F(CompactorTest, PositionDeletesOfAnotherEngineAreNotCompactedYet) {
   EXPECT_EQ(r.snapshot_id, -1);
 }
 
+// Equality deletes written on a key column that was later widened from int to long (Iceberg
+// Java misreads those): compaction applies them with the promoted type and removes them.
+TEST_F(CompactorTest, DeletesOnAWidenedKeyAreAppliedAndRemoved) {
+  iceberg::Schema narrow(
+      0,
+      {iceberg::Field{1, "id", true, iceberg::DataType::Primitive(Type{TypeId::kInt}), "", {}, {}},
+       iceberg::Field{2, "v", false, iceberg::DataType::Primitive(Type{TypeId::kString}), "", {}, {}}},
+      {1});
+  catalog::CreateTableRequest req;
+  req.schema = narrow;
+  ASSERT_TRUE(catalog_.CreateTable(ident_, req).ok());
+  auto upsert = [&](const std::vector<Row>& rows) {
+    auto t = catalog_.LoadTable(ident_);
+    iceberg::SnapshotChange change;
+    auto w = iceberg::PartitionedWriter::MakeData(io_, t->metadata);
+    ASSERT_TRUE((*w)->Write(rows).ok());
+    change.added_data = *(*w)->Close();
+    auto d = iceberg::PartitionedWriter::MakeEqualityDeletes(io_, t->metadata);
+    std::vector<Row> keys;
+    for (const Row& r : rows) keys.push_back({r[0]});
+    ASSERT_TRUE((*d)->WriteTo({}, keys).ok());
+    change.added_deletes = *(*d)->Close();
+    Commit(std::move(change));
+  };
+  upsert({{Value(int32_t{1}), Value(std::string("a"))}, {Value(int32_t{2}), Value(std::string("b"))}});
+  upsert({{Value(int32_t{1}), Value(std::string("a2"))}});
+  // Widen id to long.
+  iceberg::Schema wide(
+      1,
+      {iceberg::Field{1, "id", true, iceberg::DataType::Primitive(Type{TypeId::kLong}), "", {}, {}},
+       iceberg::Field{2, "v", false, iceberg::DataType::Primitive(Type{TypeId::kString}), "", {}, {}}},
+      {1});
+  auto t = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(catalog_
+                  .CommitTable({ident_, {},
+                                {iceberg::TableUpdate::AddSchema(wide, 2),
+                                 iceberg::TableUpdate::SetCurrentSchema(-1)}})
+                  .ok());
+  const auto before = Read();
+  ASSERT_EQ(before.size(), 2u);
+  CompactionOptions o;
+  o.all = true;
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_EQ(r.rows_written, 2);
+  EXPECT_EQ(Count(FileContent::kEqualityDeletes), 0);
+  const auto after = Read();
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(std::get<std::string>(after.at(1)[1]), "a2");
+}
+
 }  // namespace
 }  // namespace pg2iceberg::upkeep
