@@ -34,15 +34,19 @@ using config::Duration;
 constexpr char kOffsetPrefix[] = "pg2iceberg.offset.";
 constexpr size_t kDeleteBatch = 1000;
 
-// Per offset key, the snapshot that recorded the highest offset.
+// Per offset key and pipeline generation, the snapshot that recorded the highest offset.
 std::set<int64_t> PipelineSnapshots(const iceberg::TableMetadata& m) {
-  std::map<std::string, std::pair<int64_t, int64_t>> best;  // key → (offset, snapshot id)
+  std::map<std::pair<std::string, std::string>, std::pair<int64_t, int64_t>> best;
   for (const iceberg::Snapshot& s : m.snapshots) {
+    auto gen = s.summary.find("pg2iceberg.generation");
+    const std::string generation = gen == s.summary.end() ? "" : gen->second;
     for (const auto& [k, v] : s.summary) {
       if (k.rfind(kOffsetPrefix, 0) != 0) continue;
       const int64_t offset = std::atoll(v.c_str());
-      auto it = best.find(k);
-      if (it == best.end() || offset > it->second.first) best[k] = {offset, s.snapshot_id};
+      auto it = best.find({k, generation});
+      if (it == best.end() || offset > it->second.first) {
+        best[{k, generation}] = {offset, s.snapshot_id};
+      }
     }
   }
   std::set<int64_t> out;
@@ -309,11 +313,15 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
   }
   std::vector<upkeep::MaintenanceRecord> records;
   const std::string staging = iceberg::CanonicalLocation(StagingUri(cfg));
-  std::vector<std::pair<std::string, std::string>> locations;  // table, canonical location
+  // Every table's location and data and metadata paths: another table's files under one of
+  // this table's paths would look unreferenced.
+  std::vector<std::pair<std::string, std::string>> locations;  // table, canonical path
   for (const Loaded& l : loaded) {
-    if (l.table) {
-      locations.emplace_back(l.ident.ToString(),
-                             iceberg::CanonicalLocation(l.table->metadata.location));
+    if (!l.table) continue;
+    const auto& m = l.table->metadata;
+    for (const std::string& p : {m.location, PathProperty(m, "write.data.path", "data"),
+                                 PathProperty(m, "write.metadata.path", "metadata")}) {
+      locations.emplace_back(l.ident.ToString(), iceberg::CanonicalLocation(p));
     }
   }
 
@@ -351,8 +359,15 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
       const std::vector<std::string> prefixes = {
           PathProperty(table.metadata, "write.data.path", "data"),
           PathProperty(table.metadata, "write.metadata.path", "metadata")};
+      const std::string own = iceberg::CanonicalLocation(table.metadata.location);
       for (const std::string& p : prefixes) {
         const std::string cp = iceberg::CanonicalLocation(p);
+        if (!Under(cp, own)) {
+          std::printf("table=%s orphans skipped: its path %s is outside the table's location %s "
+                      "(shared paths hold other tables' files)\n",
+                      name.c_str(), p.c_str(), table.metadata.location.c_str());
+          return Status::Ok();
+        }
         std::string overlap;
         if (Under(staging, cp) || Under(cp, staging)) overlap = "the staging prefix " + staging;
         for (const auto& [other, loc] : locations) {

@@ -786,6 +786,10 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
     co.min_data_files = cfg.sink.compaction_data_files;
     co.min_delete_files = cfg.sink.compaction_delete_files;
     co.cancel = &cancel;
+    if (cfg.sink.maintenance_grace) {
+      co.max_write_time = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          *cfg.sink.maintenance_grace / 2);
+    }
     std::optional<upkeep::MetaTables> meta;
     if (!cfg.sink.meta_namespace.empty()) {
       meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);

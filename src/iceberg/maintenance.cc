@@ -54,13 +54,22 @@ void AddStatisticsFiles(const TableMetadata& m, std::set<std::string>* out) {
 
 Result<std::set<std::string>> ReferencedFiles(io::FileIO* io, const TableMetadata& m,
                                               const std::string& metadata_location) {
+  if (metadata_location.empty()) {
+    return FailedPrecondition("the catalog did not say where the table's metadata file is; "
+                              "without it that file would look unreferenced");
+  }
   std::set<std::string> out;
   out.insert(CanonicalLocation(metadata_location));
   for (const MetadataLogEntry& e : m.metadata_log) out.insert(CanonicalLocation(e.metadata_file));
   AddStatisticsFiles(m, &out);
   std::set<std::string> manifests_read;
   for (const Snapshot& s : m.snapshots) {
-    if (s.manifest_list.empty()) continue;
+    if (s.manifest_list.empty()) {
+      // Format v1 allowed manifests listed in the snapshot itself; not read here.
+      return FailedPrecondition("snapshot " + std::to_string(s.snapshot_id) +
+                                " has no manifest list (an old format-v1 snapshot); expire it "
+                                "first, its files cannot be told from orphans");
+    }
     out.insert(CanonicalLocation(s.manifest_list));
     PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(s.manifest_list));
     PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> mfs, ReadManifestList(bytes));

@@ -149,6 +149,16 @@ TEST_F(MaintenanceTest, OrphansAreUnreferencedObjectsOlderThanTheCutoff) {
   EXPECT_EQ(plan.young, 1);
 }
 
+TEST_F(MaintenanceTest, WhatCannotBeToldFromOrphansIsRefused) {
+  Commit({.added_data = {File("a.parquet")}});
+  // No metadata location: the current metadata file would look unreferenced.
+  EXPECT_EQ(ReferencedFiles(&io_, meta_, "").status().code(), StatusCode::kFailedPrecondition);
+  // A format-v1 snapshot with manifests inline instead of a manifest list.
+  meta_.snapshots.front().manifest_list.clear();
+  EXPECT_EQ(ReferencedFiles(&io_, meta_, "file:///wh/db/t/metadata/v1.metadata.json").status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
 TEST_F(MaintenanceTest, AMissingManifestIsAnErrorNotAnEmptyPlan) {
   Commit({.added_data = {File("a.parquet")}});
   auto list = io_.ReadAll(meta_.CurrentSnapshot()->manifest_list);

@@ -1,5 +1,7 @@
 #include "iceberg/snapshot_producer.h"
 
+#include "iceberg/maintenance.h"
+
 #include <algorithm>
 #include <random>
 
@@ -380,9 +382,13 @@ Result<ExpiryPlan> PlanExpiry(io::FileIO* io, const TableMetadata& m, int64_t ol
           CollectFiles(io, snap, /*live_only=*/true, &kept_lists, &kept_manifests, &kept_files));
     }
   }
+  // Compared in one spelling: a file named s3a://… in one manifest and s3://… in another is
+  // one object.
   auto add = [&](const std::set<std::string>& gone, const std::set<std::string>& kept) {
+    std::set<std::string> keep;
+    for (const auto& f : kept) keep.insert(CanonicalLocation(f));
     for (const auto& f : gone) {
-      if (!kept.count(f)) plan.files_to_delete.push_back(f);
+      if (!keep.count(CanonicalLocation(f))) plan.files_to_delete.push_back(f);
     }
   };
   add(gone_files, kept_files);

@@ -7,7 +7,9 @@
 
 #include "base/crash_point.h"
 #include "base/log.h"
+#include "iceberg/manifest.h"
 #include "iceberg/parquet_io.h"
+#include "iceberg/single_value.h"
 #include "iceberg/partitioned_writer.h"
 #include "iceberg/snapshot_producer.h"
 
@@ -31,6 +33,47 @@ bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEnt
   const iceberg::PartitionSpec* spec = m.SpecById(del.file.spec_id);
   if (spec == nullptr || spec->unpartitioned()) return true;
   return del.file.spec_id == data.file.spec_id && del.file.partition == data.file.partition;
+}
+
+// Whether the key ranges of equality delete `del` and data file `data` may overlap, by their
+// column bounds: false only when some equality column's ranges are disjoint. Bounds that are
+// missing or unreadable (another type after a promotion) may overlap. Used to decide whether a
+// partition is worth compacting (the materializer's deletes are global, so by scope alone every
+// delete applies to every older file); never to decide what is dropped or applied.
+bool MayOverlap(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data) {
+  const iceberg::Schema* schema = m.CurrentSchema();
+  for (int32_t id : del.file.equality_ids) {
+    const iceberg::Field* f = schema->FindById(id);
+    if (f == nullptr || f->type.kind != iceberg::DataType::Kind::kPrimitive) continue;
+    auto dl = del.file.lower_bounds.find(id), du = del.file.upper_bounds.find(id);
+    auto fl = data.file.lower_bounds.find(id), fu = data.file.upper_bounds.find(id);
+    if (dl == del.file.lower_bounds.end() || du == del.file.upper_bounds.end() ||
+        fl == data.file.lower_bounds.end() || fu == data.file.upper_bounds.end()) {
+      continue;
+    }
+    auto a_lo = iceberg::DeserializeSingleValue(f->type.primitive, dl->second);
+    auto a_hi = iceberg::DeserializeSingleValue(f->type.primitive, du->second);
+    auto b_lo = iceberg::DeserializeSingleValue(f->type.primitive, fl->second);
+    auto b_hi = iceberg::DeserializeSingleValue(f->type.primitive, fu->second);
+    if (!a_lo.ok() || !a_hi.ok() || !b_lo.ok() || !b_hi.ok()) continue;
+    if (a_lo->index() != b_hi->index() || b_lo->index() != a_hi->index()) continue;
+    if (*a_hi < *b_lo || *b_hi < *a_lo) return false;
+  }
+  return true;
+}
+
+// Partition tuples in one representation (another writer's manifest may hold a day as a date
+// where ours holds an int), so that tuples of one partition compare equal.
+void NormalizePartition(const TableMetadata& m, DataFile* f) {
+  const iceberg::PartitionSpec* spec = m.SpecById(f->spec_id);
+  if (spec == nullptr || f->partition.size() != spec->fields.size()) return;
+  auto types = iceberg::PartitionTypes(*m.CurrentSchema(), *spec);
+  if (!types.ok()) return;
+  for (size_t i = 0; i < f->partition.size(); ++i) {
+    if (std::holds_alternative<std::monostate>(f->partition[i])) continue;
+    auto v = iceberg::PartitionValueAs((*types)[i], f->partition[i]);
+    if (v.ok()) f->partition[i] = std::move(*v);
+  }
 }
 
 struct Plan {
@@ -57,6 +100,7 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
   std::vector<ManifestEntry> eq_deletes;
   for (ManifestEntry& e : live) {
     p.live_paths.insert(e.file.file_path);
+    NormalizePartition(m, &e.file);
     switch (e.file.content) {
       case FileContent::kData:
         by_partition[{e.file.spec_id, e.file.partition}].push_back(std::move(e));
@@ -70,32 +114,55 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
         return p;
     }
   }
+  const iceberg::Schema* schema = m.CurrentSchema();
+  for (const ManifestEntry& d : eq_deletes) {
+    for (int32_t id : d.file.equality_ids) {
+      if (schema->FindById(id) == nullptr) {
+        p.skipped = "equality delete file " + d.file.file_path + " deletes by field id " +
+                    std::to_string(id) + ", which the current schema lacks";
+        return p;
+      }
+    }
+  }
+  // In a partition past a threshold, the small files and those with deletes that may apply
+  // are rewritten; a large file without deletes stays as it is.
+  std::set<std::string> rewrite;
   for (auto& [key, files] : by_partition) {
     int64_t small = 0;
     std::set<std::string> applying;
+    std::vector<const ManifestEntry*> candidates;
     for (const ManifestEntry& f : files) {
-      if (f.file.file_size_in_bytes < o.target_file_size) ++small;
+      bool has_deletes = false;
       for (const ManifestEntry& d : eq_deletes) {
-        if (Applies(m, d, f)) applying.insert(d.file.file_path);
+        if (Applies(m, d, f) && MayOverlap(m, d, f)) {
+          applying.insert(d.file.file_path);
+          has_deletes = true;
+        }
       }
+      const bool is_small = f.file.file_size_in_bytes < o.target_file_size * 3 / 4;
+      small += is_small;
+      if (is_small || has_deletes) candidates.push_back(&f);
     }
     const int64_t n_deletes = static_cast<int64_t>(applying.size());
-    const bool worth = o.all ? (files.size() > 1 || n_deletes > 0)
+    const bool worth = o.all ? (candidates.size() > 1 || n_deletes > 0)
                              : (small >= o.min_data_files || n_deletes >= o.min_delete_files);
-    if (worth) p.groups[key] = std::move(files);
+    if (!worth || candidates.empty()) continue;
+    std::vector<ManifestEntry>& group = p.groups[key];
+    for (const ManifestEntry* f : candidates) {
+      rewrite.insert(f->file.file_path);
+      group.push_back(*f);
+    }
   }
   // A delete file stays while some data file that is not rewritten has a lower sequence
-  // number in its scope. The rewritten files get the base snapshot's sequence number, which
-  // no live delete file exceeds.
+  // number in its scope (by the spec's rule alone, not by bounds). The rewritten files get the
+  // base snapshot's sequence number, which no live delete file exceeds.
   int64_t dead = 0;
   for (ManifestEntry& d : eq_deletes) {
     bool needed = false, used = false;
     for (const auto& [key, files] : by_partition) {
-      const bool rewritten = p.groups.count(key) > 0;
-      const auto& list = rewritten ? p.groups.at(key) : files;
-      for (const ManifestEntry& f : list) {
+      for (const ManifestEntry& f : files) {
         if (!Applies(m, d, f)) continue;
-        (rewritten ? used : needed) = true;
+        (rewrite.count(f.file.file_path) ? used : needed) = true;
       }
     }
     if (!needed) {
@@ -119,9 +186,29 @@ struct DeleteKeys {
   std::set<std::vector<Value>> keys;
 };
 
+// Columns of `fields` that identity-partition `f`, with `f`'s partition value for them.
+std::vector<std::pair<size_t, Value>> IdentityColumns(const TableMetadata& m, const DataFile& f,
+                                                      const std::vector<iceberg::Field>& fields) {
+  std::vector<std::pair<size_t, Value>> out;
+  const iceberg::PartitionSpec* spec = m.SpecById(f.spec_id);
+  if (spec == nullptr || spec->fields.size() != f.partition.size()) return out;
+  for (size_t i = 0; i < spec->fields.size(); ++i) {
+    if (spec->fields[i].transform != "identity") continue;
+    if (std::holds_alternative<std::monostate>(f.partition[i])) continue;
+    for (size_t c = 0; c < fields.size(); ++c) {
+      if (fields[c].id != spec->fields[i].source_id) continue;
+      if (fields[c].type.kind != iceberg::DataType::Kind::kPrimitive) continue;
+      auto v = iceberg::PartitionValueAs(fields[c].type.primitive, f.partition[i]);
+      if (v.ok()) out.emplace_back(c, std::move(*v));
+    }
+  }
+  return out;
+}
+
 Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const TableMetadata& m,
                                       const Plan& p, const CompactionOptions& o,
                                       CompactionResult* r, std::vector<std::string>* written) {
+  const auto started = std::chrono::steady_clock::now();
   const std::vector<iceberg::Field> fields = m.CurrentSchema()->fields();
   std::vector<DeleteKeys> deletes;
   for (const ManifestEntry& d : p.deletes) {
@@ -152,8 +239,22 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
     PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io, m, wo));
     for (const ManifestEntry& f : files) {
       if (o.cancel != nullptr && o.cancel->load()) return Cancelled("compaction stopped");
+      if (o.max_write_time.count() > 0 && !written->empty() &&
+          std::chrono::steady_clock::now() - started > o.max_write_time) {
+        return FailedPrecondition(
+            "the rewrite took longer than half of sink.maintenance_grace, after which maintain "
+            "could take its uncommitted files for orphans; raise the grace, or lower "
+            "sink.compaction_data_files so that partitions are compacted while small");
+      }
       PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io, f.file.file_path, fields));
       PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
+      // Files other engines imported (add_files) may lack identity-partition columns, which
+      // readers take from the partition tuple: so do we.
+      for (const auto& [column, value] : IdentityColumns(m, f.file, fields)) {
+        for (auto& row : rows) {
+          if (std::holds_alternative<std::monostate>(row[column])) row[column] = value;
+        }
+      }
       std::vector<const DeleteKeys*> applying;
       for (const DeleteKeys& d : deletes) {
         if (Applies(m, *d.entry, f)) applying.push_back(&d);
@@ -217,6 +318,8 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
         for (const ManifestEntry& f : files) change.removed_paths.insert(f.file.file_path);
       }
       change.removed_paths.insert(plan.drop_deletes.begin(), plan.drop_deletes.end());
+      std::vector<std::string> added;
+      for (const DataFile& f : change.added_data) added.push_back(f.file_path);
       r.delete_files_removed = static_cast<int64_t>(plan.drop_deletes.size());
       change.operation = "replace";
       change.extra_summary["pg2iceberg.compaction"] = "true";
@@ -225,16 +328,30 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
       catalog::LoadedTable base = loaded;
       for (int commit_no = 0;; ++commit_no) {
         if (base.metadata.current_snapshot_id != plan.base_snapshot_id) {
-          // A position delete or deletion vector committed since may target a rewritten file.
+          // A position delete or deletion vector committed since may target a rewritten file;
+          // an equality delete of another partitioned spec would not apply to the rewritten
+          // rows, which are in the current spec now.
           PG2I_ASSIGN_OR_RETURN(auto live, iceberg::LiveEntries(io.get(), base.metadata));
           for (const ManifestEntry& e : live) {
-            if (e.file.content == FileContent::kPositionDeletes &&
-                !plan.live_paths.count(e.file.file_path)) {
+            if (plan.live_paths.count(e.file.file_path)) continue;
+            if (e.file.content == FileContent::kPositionDeletes) {
               return Aborted("a position delete was committed since the rewrite was planned");
+            }
+            const iceberg::PartitionSpec* spec = base.metadata.SpecById(e.file.spec_id);
+            if (e.file.content == FileContent::kEqualityDeletes && spec != nullptr &&
+                !spec->unpartitioned() && e.file.spec_id != loaded.metadata.default_spec_id) {
+              return Aborted("an equality delete of another partition spec was committed since "
+                             "the rewrite was planned");
             }
           }
         }
         PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(base.metadata));
+        written.insert(written.end(), pending.written.begin(), pending.written.end());
+        // A backstop against anything that removed our files before the commit.
+        for (const std::string& f : added) {
+          PG2I_ASSIGN_OR_RETURN(bool exists, io->Exists(f));
+          if (!exists) return Aborted("a rewritten file vanished before the commit: " + f);
+        }
         auto committed = catalog.CommitTable({ident, pending.requirements, pending.updates});
         if (committed.ok()) {
           CrashPoint("after_compaction_commit");

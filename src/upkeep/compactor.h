@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,11 @@ struct CompactionOptions {
   bool all = false;
   // Plans attempted when concurrent commits invalidate one.
   int max_plans = 3;
+  // Writing longer than this (0: no limit) abandons the rewrite (kFailedPrecondition) before
+  // it commits: `maintain` deletes unreferenced files older than sink.maintenance_grace, and
+  // the first files of a long rewrite would be such files until its commit. Set to half the
+  // grace.
+  std::chrono::steady_clock::duration max_write_time{0};
   // Checked between files: once true the compaction stops with kCancelled, committing nothing.
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -315,5 +315,28 @@ TEST_F(CompactorTest, DeletesOnAWidenedKeyAreAppliedAndRemoved) {
   EXPECT_EQ(std::get<std::string>(after.at(1)[1]), "a2");
 }
 
+// Files at the target size whose key ranges no delete can touch are left alone: the
+// materializer's deletes are global, so only their bounds tell which files they may hit.
+TEST_F(CompactorTest, LargeFilesThatNoDeleteCanTouchAreNotRewritten) {
+  Create(false);
+  Upsert({R(1, "a"), R(2, "b")});
+  Upsert({R(30, "c")});
+  CompactionOptions o;
+  o.all = true;
+  o.target_file_size = 100;  // every file counts as large
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  // No data file is rewritten; the first commit's delete file, which applies to nothing (no
+  // older data), goes.
+  EXPECT_EQ(r.data_files_read, 0);
+  EXPECT_EQ(r.delete_files_removed, 1);
+  // A delete whose bounds overlap the first file makes that file (only) worth rewriting.
+  Upsert({R(2, "b2")});
+  PG2I_ASSERT_OK_AND_ASSIGN(r, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_EQ(r.skipped, "");
+  EXPECT_EQ(r.data_files_read, 1);
+  EXPECT_EQ(Read().at(2)[1], Value(std::string("b2")));
+  EXPECT_EQ(Read().size(), 3u);
+}
+
 }  // namespace
 }  // namespace pg2iceberg::upkeep
