@@ -239,7 +239,7 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
     PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io, m, wo));
     for (const ManifestEntry& f : files) {
       if (o.cancel != nullptr && o.cancel->load()) return Cancelled("compaction stopped");
-      if (o.max_write_time.count() > 0 && !written->empty() &&
+      if (o.max_write_time.count() > 0 &&
           std::chrono::steady_clock::now() - started > o.max_write_time) {
         return FailedPrecondition(
             "the rewrite took longer than half of sink.maintenance_grace, after which maintain "
@@ -247,38 +247,42 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
             "sink.compaction_data_files so that partitions are compacted while small");
       }
       PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io, f.file.file_path, fields));
-      PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
       // Files other engines imported (add_files) may lack identity-partition columns, which
       // readers take from the partition tuple: so do we.
-      for (const auto& [column, value] : IdentityColumns(m, f.file, fields)) {
-        for (auto& row : rows) {
-          if (std::holds_alternative<std::monostate>(row[column])) row[column] = value;
-        }
-      }
+      const auto identity = IdentityColumns(m, f.file, fields);
       std::vector<const DeleteKeys*> applying;
       for (const DeleteKeys& d : deletes) {
         if (Applies(m, *d.entry, f)) applying.push_back(&d);
       }
-      std::vector<std::vector<Value>> keep;
-      keep.reserve(rows.size());
+      // Batch by batch, so that memory holds one batch of the file, not the file.
       std::vector<Value> probe;
-      for (auto& row : rows) {
-        bool deleted = false;
-        for (const DeleteKeys* d : applying) {
-          probe.clear();
-          for (size_t i : d->idx) probe.push_back(row[i]);
-          if (d->keys.count(probe)) {
-            deleted = true;
-            break;
+      while (true) {
+        PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch, reader->Next());
+        if (batch == nullptr) break;
+        PG2I_ASSIGN_OR_RETURN(auto rows, iceberg::RowsOf(*batch, fields));
+        std::vector<std::vector<Value>> keep;
+        keep.reserve(rows.size());
+        for (auto& row : rows) {
+          for (const auto& [column, value] : identity) {
+            if (std::holds_alternative<std::monostate>(row[column])) row[column] = value;
           }
+          bool deleted = false;
+          for (const DeleteKeys* d : applying) {
+            probe.clear();
+            for (size_t i : d->idx) probe.push_back(row[i]);
+            if (d->keys.count(probe)) {
+              deleted = true;
+              break;
+            }
+          }
+          if (!deleted) keep.push_back(std::move(row));
         }
-        if (!deleted) keep.push_back(std::move(row));
+        r->rows_read += static_cast<int64_t>(rows.size());
+        r->rows_written += static_cast<int64_t>(keep.size());
+        PG2I_RETURN_IF_ERROR(writer->Write(keep));
       }
-      r->rows_read += static_cast<int64_t>(rows.size());
-      r->rows_written += static_cast<int64_t>(keep.size());
       r->bytes_read += f.file.file_size_in_bytes;
       ++r->data_files_read;
-      PG2I_RETURN_IF_ERROR(writer->Write(keep));
     }
     PG2I_ASSIGN_OR_RETURN(std::vector<DataFile> done, writer->Close());
     for (DataFile& f : done) {
