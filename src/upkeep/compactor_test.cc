@@ -338,5 +338,23 @@ TEST_F(CompactorTest, LargeFilesThatNoDeleteCanTouchAreNotRewritten) {
   EXPECT_EQ(Read().size(), 3u);
 }
 
+// A rewrite that writes longer than its limit (half the orphan grace) gives up before its
+// commit: the table is as it was.
+TEST_F(CompactorTest, ARewriteLongerThanItsLimitCommitsNothing) {
+  Create(false);
+  Upsert({R(1, "a")});
+  Upsert({R(1, "b")});
+  const int commits = catalog_.commits();
+  CompactionOptions o;
+  o.all = true;
+  o.max_write_time = std::chrono::nanoseconds(1);
+  auto r = CompactTable(catalog_, io_, ident_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("maintenance_grace"));
+  EXPECT_EQ(catalog_.commits(), commits);
+  EXPECT_EQ(Count(FileContent::kEqualityDeletes), 2);
+}
+
 }  // namespace
 }  // namespace pg2iceberg::upkeep
