@@ -351,6 +351,49 @@ TEST_F(FaultTest, AnObjectStoreOutageIsRetriedInTheSameProcess) {
   ExpectCaughtUpAndExact(config);
 }
 
+// Upkeep on object storage under the REST catalog (the server writes the metadata files):
+// background compaction, `compact --all` and `maintain --retention 0s` run while the workload
+// commits; afterwards verify is exact and, once the grace has passed, maintain leaves no
+// orphan in any table.
+TEST_F(FaultTest, UpkeepOnAnObjectStoreUnderTheRestCatalogWhileWriting) {
+  expect_recovery_ = false;  // no fault here: the upkeep runs next to a healthy pipeline
+  auto s3 = fixtures::S3Server::Start();
+  ASSERT_TRUE(s3.ok()) << s3.status().ToString();
+  PG2I_ASSERT_OK((*s3)->CreateBucket("warehouse"));
+  fixtures::RestCatalogServerOptions ro;
+  ro.s3 = fixtures::S3Warehouse::On(**s3, "warehouse");
+  auto catalog = fixtures::RestCatalogServer::Start(ro);
+  ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+  const std::string config = Setup(
+      "upkeep",
+      "  catalog_uri: " + (*catalog)->uri() + "\n  s3_endpoint: " + (*s3)->endpoint() +
+          "\n  s3_access_key: " + (*s3)->access_key() + "\n  s3_secret_key: " +
+          (*s3)->secret_key() + "\n  s3_region: " + (*s3)->region() +
+          "\n  compaction_interval: 1s\n  compaction_data_files: 2\n"
+          "  compaction_delete_files: 2\n",
+      (*catalog)->warehouse());
+  StartRun(config);
+  StartWorkload();
+  std::this_thread::sleep_for(6s);
+  std::string out;
+  for (int i = 0; i < 2; ++i) {
+    ExitStatus c = RunCommand(config, {"compact", "--all"}, &out);
+    EXPECT_TRUE(c.success()) << out;
+    ExitStatus m = RunCommand(config, {"maintain", "--retention", "0s"}, &out);
+    EXPECT_TRUE(m.success()) << out;
+    std::this_thread::sleep_for(1s);
+  }
+  EXPECT_THAT(run_->LogTail(1'000'000), HasSubstr("compacted table="));
+  ExpectCaughtUpAndExact(config);
+  std::this_thread::sleep_for(2500ms);  // the grace
+  ASSERT_TRUE(RunCommand(config, {"maintain"}, &out).success()) << out;
+  ExitStatus dry = RunCommand(config, {"maintain", "--dry-run"}, &out);
+  ASSERT_TRUE(dry.success()) << out;
+  for (const auto& t : tables_) {
+    EXPECT_THAT(out, HasSubstr("table=public." + t + " would_delete_orphans=0 ")) << out;
+  }
+}
+
 // A warehouse on a small tmpfs filled up while running (needs root to mount it).
 TEST_F(FaultTest, AFullWarehouseDiskIsRetriedUntilThereIsSpace) {
   const std::string mnt = dir_->str() + "/small";
