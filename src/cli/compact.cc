@@ -1,5 +1,6 @@
 #include "cli/compact.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -48,9 +49,11 @@ int RunCompact(const config::Config& cfg, const CompactOptions& o) {
   co.min_data_files = cfg.sink.compaction_data_files;
   co.min_delete_files = cfg.sink.compaction_delete_files;
   co.all = o.all;
-  if (cfg.sink.maintenance_grace) {
-    co.max_write_time = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        *cfg.sink.maintenance_grace / 2);
+  if (cfg.sink.maintenance_grace) {  // a zero grace leaves no time at all
+    co.max_write_time = std::max<std::chrono::steady_clock::duration>(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            *cfg.sink.maintenance_grace / 2),
+        std::chrono::nanoseconds(1));
   }
   std::optional<upkeep::MetaTables> meta;
   if (!cfg.sink.meta_namespace.empty()) {
@@ -69,7 +72,12 @@ int RunCompact(const config::Config& cfg, const CompactOptions& o) {
   }
   for (const auto& [name, ident] : targets) {
     log::Info("compacting", {{"table", name}, {"iceberg", ident.ToString()}});
-    auto r = upkeep::CompactTable(*cat, io, ident, co);
+    Result<upkeep::CompactionResult> r = Internal("not run");
+    try {
+      r = upkeep::CompactTable(*cat, io, ident, co);
+    } catch (const std::exception& e) {
+      r = Internal(std::string("compaction threw: ") + e.what());
+    }
     if (!r.ok() && IsNotFound(r.status())) {
       std::printf("table=%s skipped: no Iceberg table %s yet\n", name.c_str(),
                   ident.ToString().c_str());

@@ -208,7 +208,14 @@ int Main(int argc, char** argv) {
 }  // namespace pg2iceberg::cli
 
 int main(int argc, char** argv) {
-  const int rc = pg2iceberg::cli::Main(argc, argv);
+  int rc = 1;
+  try {
+    rc = pg2iceberg::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    // A last resort: components turn their exceptions into statuses; whatever still escapes
+    // ends the command with its message, not with std::terminate.
+    std::fprintf(stderr, "error: internal error: %s\n", e.what());
+  }
   // Arrow's S3 client must be shut down before static destructors run.
   (void)pg2iceberg::io::FinalizeS3();
   return rc;

@@ -49,8 +49,16 @@ std::set<int64_t> PipelineSnapshots(const iceberg::TableMetadata& m) {
       }
     }
   }
+  // The generation writing the table now (a property since generations exist): an older
+  // generation's commits are never read back, so they need not pin their files.
+  auto current = m.properties.find("pg2iceberg.source.generation");
   std::set<int64_t> out;
-  for (const auto& [k, v] : best) out.insert(v.second);
+  for (const auto& [k, v] : best) {
+    if (current != m.properties.end() && !k.second.empty() && k.second != current->second) {
+      continue;
+    }
+    out.insert(v.second);
+  }
   return out;
 }
 

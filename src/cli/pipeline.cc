@@ -786,14 +786,17 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
     co.min_data_files = cfg.sink.compaction_data_files;
     co.min_delete_files = cfg.sink.compaction_delete_files;
     co.cancel = &cancel;
-    if (cfg.sink.maintenance_grace) {
-      co.max_write_time = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          *cfg.sink.maintenance_grace / 2);
+    if (cfg.sink.maintenance_grace) {  // a zero grace leaves no time at all
+      co.max_write_time = std::max<std::chrono::steady_clock::duration>(
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+              *cfg.sink.maintenance_grace / 2),
+          std::chrono::nanoseconds(1));
     }
     std::optional<upkeep::MetaTables> meta;
     if (!cfg.sink.meta_namespace.empty()) {
       meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
     }
+    std::map<std::string, std::string> skipped_logged;  // table → last reason logged
     while (true) {
       const auto until = std::chrono::steady_clock::now() + *cfg.sink.compaction_interval;
       while (std::chrono::steady_clock::now() < until && !stopping()) {
@@ -813,23 +816,44 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
         }
       }
       for (const auto& [name, target] : targets) {
-        std::thread watch([&] {
-          while (!cancel && !stopping()) std::this_thread::sleep_for(100ms);
-          cancel = true;
-        });
-        auto r = upkeep::CompactTable(*cat, io, catalog::TableIdent{{target.ns}, target.name}, co);
-        const bool stopped = stopping();
-        cancel = true;
-        watch.join();
+        Result<upkeep::CompactionResult> r = Internal("not run");
+        {
+          std::thread watch([&] {
+            while (!cancel && !stopping()) std::this_thread::sleep_for(100ms);
+            cancel = true;
+          });
+          // Joined on every way out, an exception included (a joinable thread's destructor
+          // would end the process).
+          struct Join {
+            std::atomic<bool>& cancel;
+            std::thread& t;
+            ~Join() {
+              cancel = true;
+              t.join();
+            }
+          } join{cancel, watch};
+          try {
+            r = upkeep::CompactTable(*cat, io, catalog::TableIdent{{target.ns}, target.name}, co);
+          } catch (const std::exception& e) {
+            r = Internal(std::string("compaction threw: ") + e.what());
+          }
+        }
         cancel = false;
-        if (stopped) return Status::Ok();
+        const bool stopped = stopping() && !(r.ok() && r->snapshot_id >= 0);
         if (!r.ok()) {
-          if (IsNotFound(r.status())) continue;
+          if (stopping()) return Status::Ok();
+          if (IsNotFound(r.status())) continue;  // no such table yet
           metrics::CountError("compaction", r.status().code());
           log::Warn("background compaction failed; replication goes on",
                     {{"table", name}, {"error", r.status().ToString()}});
           continue;
         }
+        if (stopped) return Status::Ok();
+        if (!r->skipped.empty() && r->skipped != "no partition reached the thresholds" &&
+            skipped_logged[name] != r->skipped) {
+          log::Info("not compacted", {{"table", name}, {"reason", r->skipped}});
+        }
+        skipped_logged[name] = r->skipped;
         if (r->snapshot_id < 0) continue;
         if (meta) {
           Status ms = meta->RecordCompactions({upkeep::RecordOf(*r, name, target.ns + "." + target.name,

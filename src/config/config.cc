@@ -884,6 +884,17 @@ Result<Config> Load(const LoadOptions& options) {
   if (raw.tables) cfg.tables = std::move(*raw.tables);
   ReportDuplicateTables(cfg.tables, &raw);
   ReportIcebergNameClashes(cfg.tables, sk.ns, &raw);
+  if (!sk.meta_namespace.empty()) {
+    for (const TableConfig& t : cfg.tables) {
+      if (t.name.table.empty()) continue;
+      if (IcebergNameOf(t, sk.ns).ns == sk.meta_namespace) {
+        raw.errors.push_back("sink.meta_namespace: " + sk.meta_namespace + " also holds table " +
+                             t.name.ToString() + "'s Iceberg table; give the meta tables a "
+                             "namespace of their own (e.g. pg2iceberg_meta)");
+        break;
+      }
+    }
+  }
   for (const TableConfig& t : cfg.tables) {
     if (t.name.table.empty()) continue;
     if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {

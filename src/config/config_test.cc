@@ -648,6 +648,27 @@ TEST(ConfigDocsTest, ReferenceIsInSyncWithTheRegistry) {
 namespace pg2iceberg::config {
 namespace {
 
+TEST(ConfigIcebergNameTest, MetaTablesNeedANamespaceOfTheirOwn) {
+  auto r = LoadYaml(R"y(
+source: {postgres: {host: h, database: d, user: u}}
+sink: {meta_namespace: default}
+tables:
+  - name: public.commits
+)y");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("sink.meta_namespace: default also holds table "
+                                      "public.commits's Iceberg table"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_TRUE(LoadYaml(R"y(
+source: {postgres: {host: h, database: d, user: u}}
+sink: {meta_namespace: pg2iceberg_meta}
+tables:
+  - name: public.commits
+)y")
+                  .ok());
+}
+
 TEST(ConfigIcebergNameTest, TablesThatWouldShareAnIcebergTableAreRefusedWithTheFix) {
   auto r = LoadYaml(R"y(
 source: {postgres: {host: h, database: d, user: u}}

@@ -28,10 +28,18 @@ int64_t DataSeq(const ManifestEntry& e) { return e.sequence_number.value_or(0); 
 // Whether equality delete `del` applies to data file `data` (the spec: a delete file of an
 // unpartitioned spec applies to every partition; otherwise to data files of the same spec and
 // partition; and only to data with a lower data sequence number).
+// A file whose partition tuple could not be put in one representation counts as in every
+// partition's scope (the safe side: its deletes are applied and kept).
+thread_local const std::set<std::string>* unnormalized = nullptr;
+
 bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data) {
   if (DataSeq(del) <= DataSeq(data)) return false;
   const iceberg::PartitionSpec* spec = m.SpecById(del.file.spec_id);
   if (spec == nullptr || spec->unpartitioned()) return true;
+  if (unnormalized != nullptr && (unnormalized->count(del.file.file_path) ||
+                                  unnormalized->count(data.file.file_path))) {
+    return true;
+  }
   return del.file.spec_id == data.file.spec_id && del.file.partition == data.file.partition;
 }
 
@@ -64,16 +72,22 @@ bool MayOverlap(const TableMetadata& m, const ManifestEntry& del, const Manifest
 
 // Partition tuples in one representation (another writer's manifest may hold a day as a date
 // where ours holds an int), so that tuples of one partition compare equal.
-void NormalizePartition(const TableMetadata& m, DataFile* f) {
+// False when a value could not be converted (the tuple then may not compare equal to its
+// partition's other tuples).
+bool NormalizePartition(const TableMetadata& m, DataFile* f) {
   const iceberg::PartitionSpec* spec = m.SpecById(f->spec_id);
-  if (spec == nullptr || f->partition.size() != spec->fields.size()) return;
+  if (spec == nullptr) return false;
+  if (spec->unpartitioned()) return true;
+  if (f->partition.size() != spec->fields.size()) return false;
   auto types = iceberg::PartitionTypes(*m.CurrentSchema(), *spec);
-  if (!types.ok()) return;
+  if (!types.ok()) return false;
   for (size_t i = 0; i < f->partition.size(); ++i) {
     if (std::holds_alternative<std::monostate>(f->partition[i])) continue;
     auto v = iceberg::PartitionValueAs((*types)[i], f->partition[i]);
-    if (v.ok()) f->partition[i] = std::move(*v);
+    if (!v.ok()) return false;
+    f->partition[i] = std::move(*v);
   }
+  return true;
 }
 
 struct Plan {
@@ -83,6 +97,8 @@ struct Plan {
   std::vector<ManifestEntry> deletes;                          // equality deletes to apply
   std::set<std::string> drop_deletes;  // delete files that apply to no data file left
   std::set<std::string> live_paths;    // every live file the plan saw
+  std::set<std::string> unnormalized;  // files whose partition tuple could not be normalized
+  bool rewrites_other_spec = false;    // some rewritten file is not of the default spec
   std::string skipped;
 };
 
@@ -100,7 +116,7 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
   std::vector<ManifestEntry> eq_deletes;
   for (ManifestEntry& e : live) {
     p.live_paths.insert(e.file.file_path);
-    NormalizePartition(m, &e.file);
+    if (!NormalizePartition(m, &e.file)) p.unnormalized.insert(e.file.file_path);
     switch (e.file.content) {
       case FileContent::kData:
         by_partition[{e.file.spec_id, e.file.partition}].push_back(std::move(e));
@@ -124,8 +140,13 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
       }
     }
   }
+  unnormalized = &p.unnormalized;
   // In a partition past a threshold, the small files and those with deletes that may apply
-  // are rewritten; a large file without deletes stays as it is.
+  // are rewritten; a large file without deletes stays as it is. Bounds are not looked at with
+  // --all, or once delete files pile up (4× the threshold): then every file in a delete's
+  // scope is rewritten, so that the (global) deletes can go.
+  const bool drain =
+      o.all || static_cast<int64_t>(eq_deletes.size()) >= 4 * static_cast<int64_t>(o.min_delete_files);
   std::set<std::string> rewrite;
   for (auto& [key, files] : by_partition) {
     int64_t small = 0;
@@ -134,7 +155,7 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
     for (const ManifestEntry& f : files) {
       bool has_deletes = false;
       for (const ManifestEntry& d : eq_deletes) {
-        if (Applies(m, d, f) && MayOverlap(m, d, f)) {
+        if (Applies(m, d, f) && (drain || MayOverlap(m, d, f))) {
           applying.insert(d.file.file_path);
           has_deletes = true;
         }
@@ -150,6 +171,7 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
     std::vector<ManifestEntry>& group = p.groups[key];
     for (const ManifestEntry* f : candidates) {
       rewrite.insert(f->file.file_path);
+      if (f->file.spec_id != m.default_spec_id) p.rewrites_other_spec = true;
       group.push_back(*f);
     }
   }
@@ -307,12 +329,15 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
   for (int plan_no = 0;; ++plan_no) {
     CompactionResult r;
     PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable loaded, catalog.LoadTable(ident));
-    PG2I_ASSIGN_OR_RETURN(Plan plan, MakePlan(io.get(), loaded.metadata, options));
+    auto planned = MakePlan(io.get(), loaded.metadata, options);
+    unnormalized = nullptr;
+    PG2I_ASSIGN_OR_RETURN(Plan plan, std::move(planned));
     if (!plan.skipped.empty()) {
       r.skipped = plan.skipped;
       return r;
     }
     std::vector<std::string> written;
+    const auto rewrite_started = std::chrono::steady_clock::now();
     auto attempt = [&]() -> Result<CompactionResult> {
       iceberg::SnapshotChange change;
       PG2I_ASSIGN_OR_RETURN(change.added_data,
@@ -341,11 +366,14 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
             if (e.file.content == FileContent::kPositionDeletes) {
               return Aborted("a position delete was committed since the rewrite was planned");
             }
+            // Rows moved into the current spec by the rewrite are in other partitions than
+            // before, where a partitioned delete committed meanwhile may or may not reach them.
             const iceberg::PartitionSpec* spec = base.metadata.SpecById(e.file.spec_id);
             if (e.file.content == FileContent::kEqualityDeletes && spec != nullptr &&
-                !spec->unpartitioned() && e.file.spec_id != loaded.metadata.default_spec_id) {
-              return Aborted("an equality delete of another partition spec was committed since "
-                             "the rewrite was planned");
+                !spec->unpartitioned() &&
+                (e.file.spec_id != loaded.metadata.default_spec_id || plan.rewrites_other_spec)) {
+              return Aborted("a partitioned equality delete was committed since the rewrite of "
+                             "files of another spec was planned");
             }
           }
         }
@@ -355,6 +383,12 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
         for (const std::string& f : added) {
           PG2I_ASSIGN_OR_RETURN(bool exists, io->Exists(f));
           if (!exists) return Aborted("a rewritten file vanished before the commit: " + f);
+        }
+        if (options.max_write_time.count() > 0 &&
+            std::chrono::steady_clock::now() - rewrite_started > options.max_write_time) {
+          return FailedPrecondition(
+              "the rewrite and its commit took longer than half of sink.maintenance_grace, after "
+              "which maintain could take its uncommitted files for orphans; raise the grace");
         }
         auto committed = catalog.CommitTable({ident, pending.requirements, pending.updates});
         if (committed.ok()) {
@@ -368,7 +402,14 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
         PG2I_ASSIGN_OR_RETURN(base, catalog.LoadTable(ident));
       }
     };
+    unnormalized = &plan.unnormalized;
     auto done = attempt();
+    unnormalized = nullptr;
+    if (!done.ok() && IsNotFound(done.status())) {
+      // A file the plan read was removed meanwhile (expired by maintain, replaced by a copy):
+      // plan again on the table as it is now.
+      done = Aborted("a file was removed while the rewrite ran: " + done.status().message());
+    }
     if (done.ok()) return done;
     if (done.status().code() == StatusCode::kCommitStateUnknown) {
       return done.status().WithContext("compacting " + ident.ToString() +

@@ -321,8 +321,9 @@ TEST_F(CompactorTest, LargeFilesThatNoDeleteCanTouchAreNotRewritten) {
   Create(false);
   Upsert({R(1, "a"), R(2, "b")});
   Upsert({R(30, "c")});
-  CompactionOptions o;
-  o.all = true;
+  CompactionOptions o;  // thresholds (with --all every file in a delete's scope is rewritten)
+  o.min_data_files = 100;
+  o.min_delete_files = 1;
   o.target_file_size = 100;  // every file counts as large
   PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
   // No data file is rewritten; the first commit's delete file, which applies to nothing (no

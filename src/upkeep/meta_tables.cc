@@ -83,6 +83,12 @@ Status MetaTables::Append(const std::string& name, const Columns& columns,
     }
   }
   if (!loaded.ok()) return loaded.status().WithContext("meta table " + ident.ToString());
+  if (!loaded->metadata.properties.count("pg2iceberg.meta-table")) {
+    return FailedPrecondition("Iceberg table " + ident.ToString() +
+                              " exists but is not a pg2iceberg meta table (no property "
+                              "pg2iceberg.meta-table); not writing into it. Set "
+                              "sink.meta_namespace to a namespace of its own");
+  }
   // Columns by name, so that a table an older version created (or one with more columns)
   // still takes the rows.
   const std::vector<iceberg::Field> fields = loaded->metadata.CurrentSchema()->fields();
