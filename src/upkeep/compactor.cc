@@ -28,16 +28,14 @@ int64_t DataSeq(const ManifestEntry& e) { return e.sequence_number.value_or(0); 
 // Whether equality delete `del` applies to data file `data` (the spec: a delete file of an
 // unpartitioned spec applies to every partition; otherwise to data files of the same spec and
 // partition; and only to data with a lower data sequence number).
-// A file whose partition tuple could not be put in one representation counts as in every
-// partition's scope (the safe side: its deletes are applied and kept).
-thread_local const std::set<std::string>* unnormalized = nullptr;
-
-bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data) {
+// A file in `unnormalized` (its partition tuple could not be put in one representation)
+// counts as in every partition's scope: the safe side, its deletes are applied and kept.
+bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data,
+             const std::set<std::string>& unnormalized) {
   if (DataSeq(del) <= DataSeq(data)) return false;
   const iceberg::PartitionSpec* spec = m.SpecById(del.file.spec_id);
   if (spec == nullptr || spec->unpartitioned()) return true;
-  if (unnormalized != nullptr && (unnormalized->count(del.file.file_path) ||
-                                  unnormalized->count(data.file.file_path))) {
+  if (unnormalized.count(del.file.file_path) || unnormalized.count(data.file.file_path)) {
     return true;
   }
   return del.file.spec_id == data.file.spec_id && del.file.partition == data.file.partition;
@@ -140,7 +138,6 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
       }
     }
   }
-  unnormalized = &p.unnormalized;
   // In a partition past a threshold, the small files and those with deletes that may apply
   // are rewritten; a large file without deletes stays as it is. Bounds are not looked at with
   // --all, or once delete files pile up (4× the threshold): then every file in a delete's
@@ -155,7 +152,7 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
     for (const ManifestEntry& f : files) {
       bool has_deletes = false;
       for (const ManifestEntry& d : eq_deletes) {
-        if (Applies(m, d, f) && (drain || MayOverlap(m, d, f))) {
+        if (Applies(m, d, f, p.unnormalized) && (drain || MayOverlap(m, d, f))) {
           applying.insert(d.file.file_path);
           has_deletes = true;
         }
@@ -183,7 +180,7 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
     bool needed = false, used = false;
     for (const auto& [key, files] : by_partition) {
       for (const ManifestEntry& f : files) {
-        if (!Applies(m, d, f)) continue;
+        if (!Applies(m, d, f, p.unnormalized)) continue;
         (rewrite.count(f.file.file_path) ? used : needed) = true;
       }
     }
@@ -274,7 +271,7 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
       const auto identity = IdentityColumns(m, f.file, fields);
       std::vector<const DeleteKeys*> applying;
       for (const DeleteKeys& d : deletes) {
-        if (Applies(m, *d.entry, f)) applying.push_back(&d);
+        if (Applies(m, *d.entry, f, p.unnormalized)) applying.push_back(&d);
       }
       // Batch by batch, so that memory holds one batch of the file, not the file.
       std::vector<Value> probe;
@@ -329,9 +326,7 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
   for (int plan_no = 0;; ++plan_no) {
     CompactionResult r;
     PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable loaded, catalog.LoadTable(ident));
-    auto planned = MakePlan(io.get(), loaded.metadata, options);
-    unnormalized = nullptr;
-    PG2I_ASSIGN_OR_RETURN(Plan plan, std::move(planned));
+    PG2I_ASSIGN_OR_RETURN(Plan plan, MakePlan(io.get(), loaded.metadata, options));
     if (!plan.skipped.empty()) {
       r.skipped = plan.skipped;
       return r;
@@ -402,9 +397,7 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
         PG2I_ASSIGN_OR_RETURN(base, catalog.LoadTable(ident));
       }
     };
-    unnormalized = &plan.unnormalized;
     auto done = attempt();
-    unnormalized = nullptr;
     if (!done.ok() && IsNotFound(done.status())) {
       // A file the plan read was removed meanwhile (expired by maintain, replaced by a copy):
       // plan again on the table as it is now.
