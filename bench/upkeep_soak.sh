@@ -4,7 +4,8 @@
 # data and delete files, delete rows and metadata size, and DuckDB's `count(*), sum(v)` and
 # point-lookup times next to a Parquet file of the live rows only (their ratio is the cost of
 # the table's shape). MODE `on` runs with background compaction every 2 s (thresholds 8 data
-# files / 4 delete files) and a `maintain` pass every REPORT commits; `off` without either.
+# files / 4 delete files; orphan grace 10 min, so that a rewrite of a large table may take 5) and
+# a `maintain` pass every REPORT commits; `off` without either.
 # PARTITIONED=1 partitions the table by day(created).
 #
 #   bench/upkeep_soak.sh [mode=on|off] [rows=1000000] [commits=2000] [report=200] [build dir=build/release]
@@ -23,7 +24,7 @@ fi
 q -c "CREATE TABLE soak (id bigint PRIMARY KEY, v bigint NOT NULL, created date NOT NULL, note text)"
 q -c "INSERT INTO soak SELECT g, g, date '2025-01-01' + (g % 30)::int, 'n' || g FROM generate_series(1, $ROWS) g"
 if [[ "$MODE" == on ]]; then
-  UPKEEP=$'  compaction_interval: 2s\n  maintenance_retention: 1m\n  maintenance_grace: 1m'
+  UPKEEP=$'  compaction_interval: 2s\n  maintenance_retention: 1m\n  maintenance_grace: 10m'
 else
   UPKEEP=$'  compaction_interval: ""'
 fi
