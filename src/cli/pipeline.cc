@@ -797,6 +797,8 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
       meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
     }
     std::map<std::string, std::string> skipped_logged;  // table → last reason logged
+    // table → (failures in a row, no attempt before)
+    std::map<std::string, std::pair<int, std::chrono::steady_clock::time_point>> backoff;
     while (true) {
       const auto until = std::chrono::steady_clock::now() + *cfg.sink.compaction_interval;
       while (std::chrono::steady_clock::now() < until && !stopping()) {
@@ -816,6 +818,12 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
         }
       }
       for (const auto& [name, target] : targets) {
+        // A table whose compaction failed waits longer each time (up to an hour), so that a
+        // rewrite that cannot finish does not eat the machine every interval.
+        if (auto b = backoff.find(name);
+            b != backoff.end() && std::chrono::steady_clock::now() < b->second.second) {
+          continue;
+        }
         Result<upkeep::CompactionResult> r = Internal("not run");
         {
           std::thread watch([&] {
@@ -844,10 +852,18 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
           if (stopping()) return Status::Ok();
           if (IsNotFound(r.status())) continue;  // no such table yet
           metrics::CountError("compaction", r.status().code());
+          auto& [failures, next] = backoff[name];
+          ++failures;
+          const auto wait = std::min<std::chrono::steady_clock::duration>(
+              *cfg.sink.compaction_interval * (1LL << std::min(failures, 6)), std::chrono::hours(1));
+          next = std::chrono::steady_clock::now() + wait;
           log::Warn("background compaction failed; replication goes on",
-                    {{"table", name}, {"error", r.status().ToString()}});
+                    {{"table", name}, {"error", r.status().ToString()},
+                     {"next_attempt_in_s",
+                      static_cast<int64_t>(std::chrono::duration_cast<std::chrono::seconds>(wait).count())}});
           continue;
         }
+        backoff.erase(name);
         if (stopped) return Status::Ok();
         if (!r->skipped.empty() && r->skipped != "no partition reached the thresholds" &&
             skipped_logged[name] != r->skipped) {
