@@ -1438,5 +1438,46 @@ TEST_F(OperatorTest, MetaTablesRecordCommitsCompactionsAndMaintenance) {
   EXPECT_TRUE(data_table);
 }
 
+// A background compaction that keeps failing backs off per table (here every rewrite fails:
+// a zero orphan grace leaves it no time to write before committing), and replication goes on.
+TEST_F(OperatorTest, AFailingBackgroundCompactionBacksOffAndReplicationGoesOn) {
+  Setup("bgfail");
+  std::string config = WriteConfig("bgfail", "postgres", "file://" + dir_->str() + "/wh");
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string s = text.str();
+    s.replace(s.find("sink:\n"), 6,
+              "sink:\n  compaction_interval: 1s\n  compaction_data_files: 2\n"
+              "  compaction_delete_files: 2\n  maintenance_grace: 0s\n");
+    std::ofstream(config) << s;
+  }
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE bgfail_t SET v = 'r" + std::to_string(i) + "' WHERE id < 20"));
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  }
+  std::this_thread::sleep_for(12s);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE bgfail_t SET v = 'later' WHERE id < 5"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_FALSE(run->HasExited()) << run->LogTail();
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  const std::string log = run->LogTail(1'000'000);
+  size_t failures = 0;
+  for (size_t p = log.find("background compaction failed"); p != std::string::npos;
+       p = log.find("background compaction failed", p + 1)) {
+    ++failures;
+  }
+  // Every second without the backoff; after 2 s, 4 s and 8 s waits with it.
+  EXPECT_GE(failures, 1u) << log;
+  EXPECT_LE(failures, 4u) << log;
+  EXPECT_THAT(log, HasSubstr("next_attempt_in_s=2"));
+  EXPECT_THAT(log, HasSubstr("next_attempt_in_s=4"));
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+}
+
 }  // namespace
 }  // namespace pg2iceberg
