@@ -60,6 +60,26 @@ io::S3Settings S3SettingsOf(const config::Config::Sink& sink) {
   return s;
 }
 
+Result<std::vector<const config::TableConfig*>> SelectTables(
+    const config::Config& cfg, const std::vector<std::string>& names) {
+  std::vector<const config::TableConfig*> out;
+  for (const std::string& want : names) {
+    const config::TableConfig* found = nullptr;
+    for (const auto& t : cfg.tables) {
+      if (t.name.ToString() == want || t.name.table == want) found = &t;
+    }
+    if (found == nullptr) {
+      return InvalidArgument("--table " + want +
+                             " is not one of the configured tables (tables[].name)");
+    }
+    out.push_back(found);
+  }
+  if (names.empty()) {
+    for (const auto& t : cfg.tables) out.push_back(&t);
+  }
+  return out;
+}
+
 std::string StagingUri(const config::Config& cfg) {
   std::string wh = cfg.sink.warehouse;
   while (!wh.empty() && wh.back() == '/') wh.pop_back();

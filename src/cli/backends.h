@@ -38,6 +38,12 @@ Result<std::unique_ptr<coord::PgCoordinator>> ConnectCoordinator(const config::C
                                                                  Patience patience = {});
 
 io::S3Settings S3SettingsOf(const config::Config::Sink& sink);
+// The configured tables a command's repeated --table options name (by schema.table, or by table
+// name alone); every configured table when `names` is empty. InvalidArgument naming the first
+// unknown one.
+Result<std::vector<const config::TableConfig*>> SelectTables(const config::Config& cfg,
+                                                             const std::vector<std::string>& names);
+
 // Where the WAL writer and the snapshotter stage files: <warehouse>/_pg2iceberg_staging/<schema>.
 std::string StagingUri(const config::Config& cfg);
 Result<std::shared_ptr<io::FileIO>> OpenWarehouse(const config::Config& cfg);

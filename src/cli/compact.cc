@@ -12,23 +12,12 @@
 namespace pg2iceberg::cli {
 
 int RunCompact(const config::Config& cfg, const CompactOptions& o) {
-  std::vector<const config::TableConfig*> tables;
-  for (const std::string& want : o.tables) {
-    const config::TableConfig* found = nullptr;
-    for (const auto& t : cfg.tables) {
-      if (t.name.ToString() == want || t.name.table == want) found = &t;
-    }
-    if (found == nullptr) {
-      std::fprintf(stderr,
-                   "error: --table %s is not one of the configured tables (tables[].name)\n",
-                   want.c_str());
-      return 2;
-    }
-    tables.push_back(found);
+  auto selected = SelectTables(cfg, o.tables);
+  if (!selected.ok()) {
+    std::fprintf(stderr, "error: %s\n", selected.status().message().c_str());
+    return 2;
   }
-  if (o.tables.empty()) {
-    for (const auto& t : cfg.tables) tables.push_back(&t);
-  }
+  const std::vector<const config::TableConfig*> tables = std::move(*selected);
   if (cfg.sink.target_file_size <= 0) {
     std::printf("nothing to do: sink.target_file_size is 0 (compaction is off)\n");
     return 0;

@@ -245,23 +245,12 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
     std::fprintf(stderr, "error: --retain-last must be 1 or more (the current snapshot stays)\n");
     return 2;
   }
-  std::vector<const config::TableConfig*> tables;
-  for (const std::string& want : o.tables) {
-    const config::TableConfig* found = nullptr;
-    for (const auto& t : cfg.tables) {
-      if (t.name.ToString() == want || t.name.table == want) found = &t;
-    }
-    if (found == nullptr) {
-      std::fprintf(stderr,
-                   "error: --table %s is not one of the configured tables (tables[].name)\n",
-                   want.c_str());
-      return 2;
-    }
-    tables.push_back(found);
+  auto selected = SelectTables(cfg, o.tables);
+  if (!selected.ok()) {
+    std::fprintf(stderr, "error: %s\n", selected.status().message().c_str());
+    return 2;
   }
-  if (o.tables.empty()) {
-    for (const auto& t : cfg.tables) tables.push_back(&t);
-  }
+  const std::vector<const config::TableConfig*> tables = std::move(*selected);
   if (!phases.retention && !phases.grace) {
     std::printf("nothing to do: sink.maintenance_retention and sink.maintenance_grace are both "
                 "empty (expiry and orphan cleanup are off)\n");

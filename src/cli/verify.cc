@@ -219,22 +219,12 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
 }
 
 int RunVerify(const config::Config& cfg, const VerifyOptions& options) {
-  std::vector<const config::TableConfig*> tables;
-  for (const std::string& name : options.tables) {
-    const config::TableConfig* found = nullptr;
-    for (const auto& t : cfg.tables) {
-      if (t.name.ToString() == name || t.name.table == name) found = &t;
-    }
-    if (found == nullptr) {
-      std::fprintf(stderr, "error: --table %s is not one of the configured tables (tables[].name)\n",
-                   name.c_str());
-      return 2;
-    }
-    tables.push_back(found);
+  auto selected = SelectTables(cfg, options.tables);
+  if (!selected.ok()) {
+    std::fprintf(stderr, "error: %s\n", selected.status().message().c_str());
+    return 2;
   }
-  if (options.tables.empty()) {
-    for (const auto& t : cfg.tables) tables.push_back(&t);
-  }
+  const std::vector<const config::TableConfig*> tables = std::move(*selected);
   if (options.samples < 0) {
     std::fprintf(stderr, "error: --sample must be 0 or more\n");
     return 2;

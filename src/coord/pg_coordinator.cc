@@ -343,30 +343,35 @@ Status PgCoordinator::CompleteSnapshot(const std::string& table, Lsn snapshot_ls
                          "updated_at = now() WHERE table_name = $1",
                      {table, snapshot_lsn.ToString()})
             .status());
-    PG2I_ASSIGN_OR_RETURN(
-        pg::QueryResult r,
-        conn_->Query("DELETE FROM " + T("log_deferred") +
-                         " WHERE table_name = $1 RETURNING seq, uri, rows, bytes, "
-                         "min_commit_lsn::text, max_commit_lsn::text",
-                     {table}));
-    std::vector<std::pair<int64_t, StagedFile>> waiting;
-    for (const auto& row : r.rows) {
-      StagedFile f;
-      f.table = table;
-      f.uri = *row[1];
-      f.rows = std::stoll(*row[2]);
-      f.bytes = std::stoll(*row[3]);
-      f.min_commit_lsn = ParseLsnColumn(row[4]).value_or(Lsn());
-      f.max_commit_lsn = ParseLsnColumn(row[5]).value_or(Lsn());
-      waiting.emplace_back(std::stoll(*row[0]), std::move(f));
-    }
-    std::sort(waiting.begin(), waiting.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<StagedFile> files;
-    for (auto& [seq, f] : waiting) files.push_back(std::move(f));
+    PG2I_ASSIGN_OR_RETURN(std::vector<StagedFile> files, TakeDeferred(table));
     if (files.empty()) return Status::Ok();
     return ClaimInTransaction(files).status();
   });
+}
+
+Result<std::vector<StagedFile>> PgCoordinator::TakeDeferred(const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query("DELETE FROM " + T("log_deferred") +
+                       " WHERE table_name = $1 RETURNING seq, uri, rows, bytes, "
+                       "min_commit_lsn::text, max_commit_lsn::text",
+                   {table}));
+  std::vector<std::pair<int64_t, StagedFile>> waiting;
+  for (const auto& row : r.rows) {
+    StagedFile f;
+    f.table = table;
+    f.uri = *row[1];
+    f.rows = std::stoll(*row[2]);
+    f.bytes = std::stoll(*row[3]);
+    f.min_commit_lsn = ParseLsnColumn(row[4]).value_or(Lsn());
+    f.max_commit_lsn = ParseLsnColumn(row[5]).value_or(Lsn());
+    waiting.emplace_back(std::stoll(*row[0]), std::move(f));
+  }
+  std::sort(waiting.begin(), waiting.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<StagedFile> files;
+  for (auto& [seq, f] : waiting) files.push_back(std::move(f));
+  return files;
 }
 
 Status PgCoordinator::ForgetSnapshotProgress(const std::string& table) {
@@ -421,28 +426,9 @@ Result<int64_t> PgCoordinator::RestartCopy(const std::string& table) {
                                           " WHERE table_name = $1 FOR UPDATE",
                                       {table})
                              .status());
-    PG2I_ASSIGN_OR_RETURN(
-        pg::QueryResult r,
-        conn_->Query("DELETE FROM " + T("log_deferred") +
-                         " WHERE table_name = $1 RETURNING seq, uri, rows, bytes, "
-                         "min_commit_lsn::text, max_commit_lsn::text",
-                     {table}));
-    std::vector<std::pair<int64_t, StagedFile>> waiting;
-    for (const auto& row : r.rows) {
-      StagedFile f;
-      f.table = table;
-      f.uri = *row[1];
-      f.rows = std::stoll(*row[2]);
-      f.bytes = std::stoll(*row[3]);
-      f.min_commit_lsn = ParseLsnColumn(row[4]).value_or(Lsn());
-      f.max_commit_lsn = ParseLsnColumn(row[5]).value_or(Lsn());
-      f.snapshot = true;  // into the log although the copy is incomplete: the copy replaces them
-      waiting.emplace_back(std::stoll(*row[0]), std::move(f));
-    }
-    std::sort(waiting.begin(), waiting.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<StagedFile> files;
-    for (auto& [seq, f] : waiting) files.push_back(std::move(f));
+    PG2I_ASSIGN_OR_RETURN(std::vector<StagedFile> files, TakeDeferred(table));
+    // Into the log although the copy is incomplete: the new copy replaces them.
+    for (StagedFile& f : files) f.snapshot = true;
     if (!files.empty()) PG2I_RETURN_IF_ERROR(ClaimInTransaction(files).status());
     PG2I_RETURN_IF_ERROR(conn_->Query("DELETE FROM " + T("snapshot_progress") +
                                           " WHERE table_name = $1",

@@ -67,6 +67,9 @@ class PgCoordinator final : public Coordinator {
   Status MigrateInTransaction();
   // ClaimOffsets' work inside the caller's transaction.
   Result<std::vector<LogEntry>> ClaimInTransaction(const std::vector<StagedFile>& files);
+  // Removes the table's files waiting in log_deferred and returns them in staging order;
+  // inside the caller's transaction.
+  Result<std::vector<StagedFile>> TakeDeferred(const std::string& table);
   // Runs `body` inside BEGIN … COMMIT, rolling back on error.
   template <typename F>
   auto InTransaction(F&& body) -> decltype(body());
