@@ -11,7 +11,9 @@ namespace pg2iceberg {
 
 // The points: after_staging_upload, after_offset_claim, after_flushed_lsn, after_standby_ack,
 // after_iceberg_commit, after_cursor_advance, after_rewrite_reported; compaction's
-// after_compaction_write (new files written, not committed) and after_compaction_commit.
+// after_compaction_write (new files written, not committed) and after_compaction_commit;
+// markers' after_marker_recorded (pending in the coordinator, its transaction not confirmed),
+// before_marker_emitted (the commit that ends at it landed) and after_marker_emitted.
 void CrashPoint(std::string_view name);
 
 }  // namespace pg2iceberg

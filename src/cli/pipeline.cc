@@ -60,6 +60,7 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   mo.generation = generation.value_or("legacy");
   PG2I_ASSIGN_OR_RETURN(auto system_id, coord.GetMeta("system_identifier"));
   mo.system_identifier = system_id.value_or("");
+  mo.markers = cfg.source.logical.markers_table.has_value();
   return mo;
 }
 
@@ -401,6 +402,27 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
           "; and start pg2iceberg (it re-adds the table to the publication and re-copies it)");
     }
   }
+  if (const auto& m = cfg.source.logical.markers_table) {
+    // Markers travel in the stream with the tables: the table is created if missing and is
+    // part of the publication.
+    PG2I_ASSIGN_OR_RETURN(pg::QueryResult exists,
+                          conn->Query("SELECT to_regclass($1) IS NOT NULL", {m->Quoted()}));
+    if (exists.rows.at(0).at(0).value_or("f") != "t") {
+      Status made = conn->Exec("CREATE TABLE " + m->Quoted() +
+                               " (id text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT "
+                               "now(), note text)");
+      if (!made.ok()) {
+        return FailedPrecondition("could not create the markers table " + m->ToString() +
+                                  " (source.logical.markers_table): " + made.message() +
+                                  "; create it (CREATE TABLE " + m->Quoted() +
+                                  " (id text PRIMARY KEY)) or let this role create it");
+      }
+      log::Info("created the markers table", {{"table", m->ToString()}});
+    }
+    auto info = pg::DiscoverTable(*conn, *m);
+    if (!info.ok()) return ConfigError(info.status());
+    infos.push_back(std::move(*info));
+  }
   auto pub = pg::EnsurePublication(*conn, cfg.source.logical.publication_name, infos);
   if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
   if (pub->created) {
@@ -607,8 +629,22 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
       wo.orphan_grace =
           std::chrono::duration_cast<std::chrono::milliseconds>(*cfg.sink.maintenance_grace);
     }
+    if (cfg.source.logical.markers_table) wo.markers_table = cfg.source.logical.markers_table->ToString();
     stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
                             rediscover, wo);
+    writer.set_on_marker([c, &cfg](const std::string& id, Lsn lsn) -> Status {
+      std::vector<std::string> tables;
+      for (const auto& t : cfg.tables) tables.push_back(t.name.ToString());
+      PG2I_ASSIGN_OR_RETURN(Lsn first, c->RecordMarker(id, lsn, tables));
+      if (first != lsn) {
+        log::Warn("a marker with this id was recorded before; this one is ignored (give every "
+                  "marker a new id)",
+                  {{"marker", id}, {"lsn", lsn}, {"recorded_at_lsn", first}});
+      } else {
+        log::Info("marker recorded", {{"marker", id}, {"lsn", lsn}});
+      }
+      return Status::Ok();
+    });
     writer.set_missing_defaults([dc](const std::string&, uint32_t oid,
                                      const std::vector<int>& attnums)
                                      -> Result<std::vector<std::string>> {
@@ -625,6 +661,39 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
       std::vector<std::string> names;
       for (const auto& row : r.rows) names.push_back(row[0].value_or(""));
       return names;
+    });
+    writer.set_await_visible([dc](Xid xid) -> Status {
+      const auto started = std::chrono::steady_clock::now();
+      bool logged = false;
+      while (true) {
+        // The transaction's 64-bit id: the one nearest the snapshot's xmax with these low bits.
+        PG2I_ASSIGN_OR_RETURN(
+            pg::QueryResult r,
+            dc->Query("SELECT pg_snapshot_xmax(s)::text, s::text FROM pg_current_snapshot() s"));
+        const uint64_t xmax = std::stoull(r.rows.at(0).at(0).value_or("0"));
+        const uint64_t full = xmax + static_cast<uint64_t>(static_cast<int64_t>(
+                                         static_cast<int32_t>(xid.value() - static_cast<uint32_t>(xmax))));
+        PG2I_ASSIGN_OR_RETURN(
+            pg::QueryResult v,
+            dc->Query("SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)",
+                      {std::to_string(full), r.rows.at(0).at(1).value_or("")}));
+        if (v.rows.at(0).at(0).value_or("f") == "t") return Status::Ok();
+        const auto waited = std::chrono::steady_clock::now() - started;
+        if (waited > 20s) {
+          return Unavailable("transaction " + std::to_string(xid.value()) +
+                             " changed a table's columns and is in the WAL, but other sessions "
+                             "still do not see it after 20 s (a commit waiting for synchronous "
+                             "replication?); its columns cannot be read from the catalog yet");
+        }
+        if (!logged && waited > 1s) {
+          log::Info("waiting until a committed transaction that changed a table's columns is "
+                    "visible, to read them from the catalog (a commit waiting for synchronous "
+                    "replication?)",
+                    {{"xid", static_cast<int64_t>(xid.value())}});
+          logged = true;
+        }
+        std::this_thread::sleep_for(10ms);
+      }
     });
     writer.set_on_rewrite([c, &cfg, shared](const std::string& table,
                                             const std::string& why) -> Status {
@@ -677,6 +746,20 @@ void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
     metrics::CountError("meta_tables", s.code());
     log::Warn("commits not recorded in the meta tables; the data commits stand",
               {{"error", s.ToString()}});
+  }
+  std::vector<upkeep::MarkerRecord> markers;
+  for (const auto& [name, r] : results) {
+    for (const auto& e : r.markers) {
+      markers.push_back({e.marker_id, e.commit_lsn.ToString(), name, m.IdentFor(name).ToString(),
+                         e.snapshot_id});
+    }
+  }
+  if (markers.empty()) return;
+  if (Status ms = meta->RecordMarkers(markers); !ms.ok()) {
+    metrics::CountError("meta_tables", ms.code());
+    log::Warn("markers not recorded in the meta table; the coordinator has them (pg2iceberg "
+              "status)",
+              {{"error", ms.ToString()}});
   }
 }
 

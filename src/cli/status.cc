@@ -53,6 +53,7 @@ struct Report {
   std::optional<Lsn> staged;
   std::optional<double> writer_lag_s;
   std::vector<TableStatus> tables;
+  std::vector<coord::MarkerEmission> markers;  // the newest few, with markers_table set
 };
 
 std::string OwnerState(const coord::OwnerInfo& o) {
@@ -167,7 +168,15 @@ Result<Report> Gather(const config::Config& cfg, pg::Connection& src,
     PG2I_ASSIGN_OR_RETURN(TableStatus ts, GatherTable(cfg, coord, r, t.name.ToString()));
     r.tables.push_back(std::move(ts));
   }
+  if (cfg.source.logical.markers_table) {
+    PG2I_ASSIGN_OR_RETURN(r.markers, coord.Markers(5));
+  }
   return r;
+}
+
+std::string MarkerSnapshot(const coord::MarkerEmission& m) {
+  if (!m.emitted) return "pending";
+  return m.snapshot_id < 0 ? "none" : std::to_string(m.snapshot_id);
 }
 
 template <typename T>
@@ -216,6 +225,16 @@ nlohmann::json ToJson(const Report& r) {
                            {"last_commit_age_seconds", OrNull(t.last_commit_age_s)},
                            {"iceberg_snapshot_id", t.iceberg_snapshot_id}});
   }
+  j["markers"] = nlohmann::json::array();
+  for (const auto& m : r.markers) {
+    j["markers"].push_back({{"marker", m.marker_id},
+                            {"lsn", m.commit_lsn.ToString()},
+                            {"table", m.table},
+                            {"emitted", m.emitted},
+                            {"snapshot_id", m.emitted && m.snapshot_id >= 0
+                                                ? nlohmann::json(m.snapshot_id)
+                                                : nlohmann::json(nullptr)}});
+  }
   return j;
 }
 
@@ -254,6 +273,10 @@ void PrintText(const Report& r) {
                 t.cursor_ahead ? " warning=cursor_ahead_of_log(the Iceberg state is from an "
                                  "earlier pipeline)"
                                : "");
+  }
+  for (const auto& m : r.markers) {
+    std::printf("marker=%s lsn=%s table=%s snapshot_id=%s\n", m.marker_id.c_str(),
+                m.commit_lsn.ToString().c_str(), m.table.c_str(), MarkerSnapshot(m).c_str());
   }
 }
 

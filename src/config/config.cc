@@ -779,6 +779,18 @@ Result<Config> Load(const LoadOptions& options) {
   auto& lg = cfg.source.logical;
   b.Str("source.logical.publication_name", &lg.publication_name);
   b.Str("source.logical.slot_name", &lg.slot_name);
+  {
+    std::string markers;
+    b.Str("source.logical.markers_table", &markers);
+    if (!markers.empty()) {
+      auto parsed = TableName::Parse(markers);
+      if (parsed.ok()) {
+        lg.markers_table = *parsed;
+      } else {
+        raw.errors.push_back("source.logical.markers_table: " + parsed.status().message());
+      }
+    }
+  }
   b.Dur("source.logical.standby_interval", &lg.standby_interval);
   b.Int("source.logical.snapshot_concurrency", &lg.snapshot_concurrency);
   b.Int("source.logical.snapshot_chunk_pages", &lg.snapshot_chunk_pages);
@@ -895,6 +907,18 @@ Result<Config> Load(const LoadOptions& options) {
       }
     }
   }
+  if (const auto& m = cfg.source.logical.markers_table) {
+    if (sk.meta_namespace.empty()) {
+      raw.errors.push_back("source.logical.markers_table: markers are recorded in the meta table "
+                           "`markers`; set sink.meta_namespace too (e.g. pg2iceberg_meta)");
+    }
+    for (const TableConfig& t : cfg.tables) {
+      if (t.name == *m) {
+        raw.errors.push_back("source.logical.markers_table: " + m->ToString() +
+                             " is also a replicated table; markers need a table of their own");
+      }
+    }
+  }
   for (const TableConfig& t : cfg.tables) {
     if (t.name.table.empty()) continue;
     if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {
@@ -1005,7 +1029,9 @@ std::string Config::Redacted() const {
   out << YAML::Key << "logical" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "publication_name" << YAML::Value << source.logical.publication_name
       << YAML::Key << "slot_name" << YAML::Value << source.logical.slot_name << YAML::Key
-      << "standby_interval" << YAML::Value << FormatDuration(source.logical.standby_interval)
+      << "markers_table" << YAML::Value
+      << (source.logical.markers_table ? source.logical.markers_table->ToString() : "")
+      << YAML::Key << "standby_interval" << YAML::Value << FormatDuration(source.logical.standby_interval)
       << YAML::Key << "snapshot_concurrency" << YAML::Value
       << source.logical.snapshot_concurrency << YAML::Key << "snapshot_chunk_pages"
       << YAML::Value << source.logical.snapshot_chunk_pages << YAML::EndMap;

@@ -121,6 +121,7 @@ struct Config {
     struct Logical {
       std::string publication_name = "pg2iceberg_pub";
       std::string slot_name = "pg2iceberg_slot";
+      std::optional<TableName> markers_table;  // source.logical.markers_table
       Duration standby_interval = std::chrono::seconds(10);
       int snapshot_concurrency = 2;
       int snapshot_chunk_pages = 2048;

@@ -433,11 +433,37 @@ TEST(ConfigEnvTest, EveryRegisteredKeyHasAWorkingEnvironmentName) {
     if (o.path == "sink.warehouse") value = "s3://b/p";
     std::map<std::string, std::string> env = {{EnvNameFor(o.path), value}};
     if (o.path == "sink.catalog_type") env["PG2ICEBERG_SINK_CATALOG_URI"] = "http://x";
+    if (o.path == "source.logical.markers_table") env["PG2ICEBERG_SINK_META_NAMESPACE"] = "m";
     auto with = LoadYaml("", env);
     auto without = LoadYaml("");
     ASSERT_TRUE(with.ok()) << o.path << ": " << with.status().ToString();
     EXPECT_NE(with->Redacted(), without->Redacted()) << o.path << " ignored its env var";
   }
+}
+
+TEST(ConfigTest, MarkersNeedTheMetaNamespaceAndATableOfTheirOwn) {
+  auto ok = LoadYaml(R"y(
+source: {logical: {markers_table: ops.markers}}
+sink: {meta_namespace: pg2iceberg_meta}
+tables: [{name: public.orders}]
+)y");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_TRUE(ok->source.logical.markers_table.has_value());
+  EXPECT_EQ(ok->source.logical.markers_table->ToString(), "ops.markers");
+  auto no_meta = LoadYaml(R"y(
+source: {logical: {markers_table: ops.markers}}
+tables: [{name: public.orders}]
+)y");
+  ASSERT_FALSE(no_meta.ok());
+  EXPECT_NE(no_meta.status().message().find("set sink.meta_namespace too"), std::string::npos);
+  auto replicated = LoadYaml(R"y(
+source: {logical: {markers_table: public.orders}}
+sink: {meta_namespace: pg2iceberg_meta}
+tables: [{name: public.orders}]
+)y");
+  ASSERT_FALSE(replicated.ok());
+  EXPECT_NE(replicated.status().message().find("markers need a table of their own"),
+            std::string::npos);
 }
 
 TEST(ConfigEnvTest, UpstreamNames) {

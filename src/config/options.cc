@@ -33,6 +33,11 @@ constexpr std::array kOptions = {
                "Publication that carries the configured tables; created if missing."},
     OptionSpec{"source.logical.slot_name", K::kString, "pg2iceberg_slot",
                "Logical replication slot owned by the WAL writer; created if missing."},
+    OptionSpec{"source.logical.markers_table", K::kString, "",
+               "Source table whose inserted rows are markers (`id text`; created with the "
+               "publication if missing): each is recorded per table with the Iceberg snapshot "
+               "holding exactly what was committed before it, in the meta table `markers` "
+               "(needs sink.meta_namespace; docs/operations.md). Empty: no markers."},
     OptionSpec{"source.logical.standby_interval", K::kDuration, "10s",
                "Cadence of standby status updates (the slot's confirmed LSN).", {}, 1},
     OptionSpec{"source.logical.snapshot_concurrency", K::kInt, "2",

@@ -91,6 +91,19 @@ struct SnapshotChunk {
   bool operator==(const SnapshotChunk&) const = default;
 };
 
+// A marker (source.markers_table): a row inserted on the source, recorded with the log offset
+// of every copied table at its commit, so that the snapshot holding exactly the changes
+// committed before it can be named per table (`snapshot_id` once the materializer did).
+struct MarkerEmission {
+  std::string marker_id;
+  Lsn commit_lsn;
+  std::string table;
+  int64_t log_offset = 0;     // every change of `table` committed before the marker is below
+  int64_t snapshot_id = -1;   // -1 while pending (or when the table had no Iceberg table)
+  bool emitted = false;
+  bool operator==(const MarkerEmission&) const = default;
+};
+
 struct TableState {
   std::string table;
   uint32_t relid = 0;
@@ -169,6 +182,20 @@ class Coordinator {
 
   virtual Result<std::optional<TableState>> GetTable(const std::string& table) = 0;
   virtual Status PutTable(const TableState& state) = 0;
+
+  // Records marker `marker_id`, committed at `commit_lsn`, in one transaction: pending for each
+  // of `tables` whose copy is complete, at its next log offset (everything staged so far is
+  // below it). Idempotent (the same marker again changes nothing); returns the LSN the marker
+  // was first recorded at, which differs when the id was used before.
+  virtual Result<Lsn> RecordMarker(const std::string& marker_id, Lsn commit_lsn,
+                                   const std::vector<std::string>& tables) = 0;
+  // `table`'s markers not yet emitted, by offset.
+  virtual Result<std::vector<MarkerEmission>> PendingMarkers(const std::string& table) = 0;
+  // The snapshot of `table` that holds exactly what was committed before the marker.
+  virtual Status EmitMarker(const std::string& marker_id, const std::string& table,
+                            int64_t snapshot_id) = 0;
+  // Every marker's rows, newest marker first, at most `limit` markers.
+  virtual Result<std::vector<MarkerEmission>> Markers(int limit) = 0;
 };
 
 }  // namespace pg2iceberg::coord

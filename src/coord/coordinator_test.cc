@@ -102,6 +102,17 @@ class MemoryBackend : public Backend {
       return m_->GetTable(t);
     }
     Status PutTable(const TableState& s) override { return m_->PutTable(s); }
+    Result<Lsn> RecordMarker(const std::string& id, Lsn lsn,
+                             const std::vector<std::string>& tables) override {
+      return m_->RecordMarker(id, lsn, tables);
+    }
+    Result<std::vector<MarkerEmission>> PendingMarkers(const std::string& t) override {
+      return m_->PendingMarkers(t);
+    }
+    Status EmitMarker(const std::string& id, const std::string& t, int64_t snapshot) override {
+      return m_->EmitMarker(id, t, snapshot);
+    }
+    Result<std::vector<MarkerEmission>> Markers(int limit) override { return m_->Markers(limit); }
 
    private:
     MemoryCoordinator* m_;
@@ -411,6 +422,40 @@ TEST(PgCoordinatorTest, AFailedClaimRegistersNothing) {
   EXPECT_EQ(c.ReadLog("t", 0, 10)->size(), 1u);
   PG2I_ASSERT_OK_AND_ASSIGN(auto again, c.ClaimOffsets({{"t", "ok-2", 4, 1, Lsn(3), Lsn(4)}}));
   EXPECT_EQ(again[0].start_offset, 3);
+}
+
+// A marker is pending per copied table at the table's next offset, recorded once (a replay
+// changes nothing; the same id at another LSN is reported, not recorded again), and emitted
+// with the snapshot that holds what came before it.
+TEST_P(CoordinatorTest, MarkersArePendingPerCopiedTableAtItsNextOffsetUntilEmitted) {
+  PG2I_ASSERT_OK(coord_->PutTable({"t1", 1, true, Lsn(1)}));
+  PG2I_ASSERT_OK(coord_->PutTable({"t2", 2, true, Lsn(1)}));
+  PG2I_ASSERT_OK(coord_->PutTable({"copying", 3, false, Lsn()}));
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t1", 5)}).status());
+  EXPECT_EQ(*coord_->RecordMarker("m1", Lsn(0x100), {"t1", "t2", "copying"}), Lsn(0x100));
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t1", 2)}).status());
+  // A replay after a crash before the marker's transaction was confirmed: nothing moves.
+  EXPECT_EQ(*coord_->RecordMarker("m1", Lsn(0x100), {"t1", "t2", "copying"}), Lsn(0x100));
+  // The id used again later: the first one stands.
+  EXPECT_EQ(*coord_->RecordMarker("m1", Lsn(0x200), {"t1", "t2"}), Lsn(0x100));
+  EXPECT_EQ(*coord_->RecordMarker("m2", Lsn(0x300), {"t1", "t2"}), Lsn(0x300));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto t1, coord_->PendingMarkers("t1"));
+  ASSERT_EQ(t1.size(), 2u);
+  EXPECT_EQ(t1[0], (MarkerEmission{"m1", Lsn(0x100), "t1", 5, -1, false}));
+  EXPECT_EQ(t1[1], (MarkerEmission{"m2", Lsn(0x300), "t1", 7, -1, false}));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto t2, coord_->PendingMarkers("t2"));
+  ASSERT_EQ(t2.size(), 2u);
+  EXPECT_EQ(t2[0].log_offset, 0);
+  EXPECT_TRUE(coord_->PendingMarkers("copying")->empty());  // its copy is not complete
+  PG2I_ASSERT_OK(coord_->EmitMarker("m1", "t1", 42));
+  PG2I_ASSERT_OK(coord_->EmitMarker("m1", "t2", -1));
+  EXPECT_EQ(coord_->PendingMarkers("t1")->size(), 1u);
+  PG2I_ASSERT_OK_AND_ASSIGN(auto all, backend_->Make()->Markers(10));
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].marker_id, "m2");  // newest first
+  EXPECT_EQ(all[2], (MarkerEmission{"m1", Lsn(0x100), "t1", 5, 42, true}));
+  EXPECT_EQ(all[3], (MarkerEmission{"m1", Lsn(0x100), "t2", 0, -1, true}));
+  EXPECT_EQ(coord_->Markers(1)->size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CoordinatorTest, ::testing::Values("memory", "postgres"),

@@ -1,5 +1,8 @@
 #include "coord/memory_coordinator.h"
 
+#include <algorithm>
+#include <tuple>
+
 namespace pg2iceberg::coord {
 
 Result<std::vector<LogEntry>> MemoryCoordinator::ClaimOffsets(
@@ -223,6 +226,57 @@ Status MemoryCoordinator::PutTable(const TableState& state) {
   std::lock_guard<std::mutex> lock(mu_);
   tables_[state.table] = state;
   return Status::Ok();
+}
+
+Result<Lsn> MemoryCoordinator::RecordMarker(const std::string& marker_id, Lsn commit_lsn,
+                                            const std::vector<std::string>& tables) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = markers_.find(marker_id); it != markers_.end()) return it->second;
+  markers_[marker_id] = commit_lsn;
+  for (const std::string& t : tables) {
+    auto st = tables_.find(t);
+    if (st == tables_.end() || !st->second.snapshot_complete) continue;
+    auto next = next_offset_.find(t);
+    emissions_[{marker_id, t}] = MarkerEmission{
+        marker_id, commit_lsn, t, next == next_offset_.end() ? 0 : next->second, -1, false};
+  }
+  return commit_lsn;
+}
+
+Result<std::vector<MarkerEmission>> MemoryCoordinator::PendingMarkers(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<MarkerEmission> out;
+  for (const auto& [key, e] : emissions_) {
+    if (key.second == table && !e.emitted) out.push_back(e);
+  }
+  std::sort(out.begin(), out.end(), [](const MarkerEmission& a, const MarkerEmission& b) {
+    return std::tie(a.log_offset, a.commit_lsn) < std::tie(b.log_offset, b.commit_lsn);
+  });
+  return out;
+}
+
+Status MemoryCoordinator::EmitMarker(const std::string& marker_id, const std::string& table,
+                                     int64_t snapshot_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = emissions_.find({marker_id, table});
+  if (it == emissions_.end()) return NotFound("no marker " + marker_id + " for " + table);
+  it->second.emitted = true;
+  it->second.snapshot_id = snapshot_id;
+  return Status::Ok();
+}
+
+Result<std::vector<MarkerEmission>> MemoryCoordinator::Markers(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<Lsn, std::string>> order;
+  for (const auto& [id, lsn] : markers_) order.emplace_back(lsn, id);
+  std::sort(order.rbegin(), order.rend());
+  std::vector<MarkerEmission> out;
+  for (size_t i = 0; i < order.size() && static_cast<int>(i) < limit; ++i) {
+    for (const auto& [key, e] : emissions_) {
+      if (key.first == order[i].second) out.push_back(e);
+    }
+  }
+  return out;
 }
 
 }  // namespace pg2iceberg::coord

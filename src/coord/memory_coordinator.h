@@ -45,6 +45,12 @@ class MemoryCoordinator final : public Coordinator {
   Status SetMeta(const std::string& key, const std::string& value) override;
   Result<std::optional<TableState>> GetTable(const std::string& table) override;
   Status PutTable(const TableState& state) override;
+  Result<Lsn> RecordMarker(const std::string& marker_id, Lsn commit_lsn,
+                           const std::vector<std::string>& tables) override;
+  Result<std::vector<MarkerEmission>> PendingMarkers(const std::string& table) override;
+  Status EmitMarker(const std::string& marker_id, const std::string& table,
+                    int64_t snapshot_id) override;
+  Result<std::vector<MarkerEmission>> Markers(int limit) override;
 
  private:
   Result<std::vector<LogEntry>> ClaimLocked(const std::vector<StagedFile>& files);
@@ -60,6 +66,8 @@ class MemoryCoordinator final : public Coordinator {
   std::map<std::pair<std::string, std::string>, Clock::MonoTime> heartbeats_;
   std::map<std::string, std::string> meta_;
   std::map<std::string, TableState> tables_;
+  std::map<std::string, Lsn> markers_;  // marker id → commit LSN
+  std::map<std::pair<std::string, std::string>, MarkerEmission> emissions_;  // (marker, table)
 };
 
 }  // namespace pg2iceberg::coord

@@ -139,7 +139,12 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
          "  table_name text NOT NULL,\n"
          "  snapshot_id bigint,\n"
          "  emitted_at timestamptz NOT NULL DEFAULT now(),\n"
-         "  PRIMARY KEY (marker_id, table_name));\n";
+         "  PRIMARY KEY (marker_id, table_name));\n" +
+         // Markers are aligned per table by log offset; emitted once the snapshot is known.
+         "ALTER TABLE " + s + ".marker_emissions ADD COLUMN IF NOT EXISTS log_offset bigint,\n"
+         "  ADD COLUMN IF NOT EXISTS emitted boolean NOT NULL DEFAULT false;\n"
+         "CREATE INDEX IF NOT EXISTS marker_emissions_pending ON " + s +
+         ".marker_emissions (table_name, log_offset) WHERE NOT emitted;\n";
 }
 
 Status PgCoordinator::Migrate() {
@@ -614,6 +619,86 @@ Status PgCoordinator::PutTable(const TableState& s) {
               {s.table, std::to_string(s.relid), s.snapshot_complete ? "true" : "false",
                s.snapshot_lsn.ToString()})
       .status();
+}
+
+Result<Lsn> PgCoordinator::RecordMarker(const std::string& marker_id, Lsn commit_lsn,
+                                        const std::vector<std::string>& tables) {
+  return InTransaction([&]() -> Result<Lsn> {
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult first,
+        conn_->Query("INSERT INTO " + T("pending_markers") +
+                         " (marker_id, lsn) VALUES ($1, $2::pg_lsn) ON CONFLICT (marker_id) DO "
+                         "UPDATE SET marker_id = EXCLUDED.marker_id RETURNING lsn::text, "
+                         "(xmax = 0) AS inserted",
+                     {marker_id, commit_lsn.ToString()}));
+    PG2I_ASSIGN_OR_RETURN(Lsn recorded, ParseLsnColumn(first.rows.at(0).at(0)));
+    if (first.rows.at(0).at(1).value_or("f") != "t") return recorded;
+    std::string list;
+    for (const std::string& t : tables) list += (list.empty() ? "" : "\n") + t;
+    // One statement: the copy states and next offsets are read together.
+    PG2I_RETURN_IF_ERROR(
+        conn_
+            ->Query("INSERT INTO " + T("marker_emissions") +
+                        " (marker_id, table_name, log_offset, snapshot_id) SELECT $1, "
+                        "t.table_name, COALESCE(q.next_offset, 0), NULL FROM " + T("tables") +
+                        " t LEFT JOIN " + T("log_seq") +
+                        " q USING (table_name) WHERE t.snapshot_complete AND t.table_name = "
+                        "ANY(string_to_array($2, E'\\n')) ON CONFLICT DO NOTHING",
+                    {marker_id, list})
+            .status());
+    return recorded;
+  });
+}
+
+namespace {
+Result<std::vector<MarkerEmission>> EmissionsOf(const pg::QueryResult& r) {
+  std::vector<MarkerEmission> out;
+  for (const auto& row : r.rows) {
+    MarkerEmission e;
+    e.marker_id = row.at(0).value_or("");
+    PG2I_ASSIGN_OR_RETURN(e.commit_lsn, ParseLsnColumn(row.at(1)));
+    e.table = row.at(2).value_or("");
+    e.log_offset = std::stoll(row.at(3).value_or("0"));
+    e.snapshot_id = std::stoll(row.at(4).value_or("-1"));
+    e.emitted = row.at(5).value_or("f") == "t";
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+constexpr const char* kEmissionColumns =
+    "e.marker_id, m.lsn::text, e.table_name, e.log_offset, e.snapshot_id, e.emitted";
+}  // namespace
+
+Result<std::vector<MarkerEmission>> PgCoordinator::PendingMarkers(const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query(std::string("SELECT ") + kEmissionColumns + " FROM " + T("marker_emissions") +
+                       " e JOIN " + T("pending_markers") +
+                       " m USING (marker_id) WHERE e.table_name = $1 AND NOT e.emitted AND "
+                       "e.log_offset IS NOT NULL ORDER BY e.log_offset, m.lsn",
+                   {table}));
+  return EmissionsOf(r);
+}
+
+Status PgCoordinator::EmitMarker(const std::string& marker_id, const std::string& table,
+                                 int64_t snapshot_id) {
+  return conn_
+      ->Query("UPDATE " + T("marker_emissions") +
+                  " SET emitted = true, snapshot_id = NULLIF($3::bigint, -1), emitted_at = now() "
+                  "WHERE marker_id = $1 AND table_name = $2",
+              {marker_id, table, std::to_string(snapshot_id)})
+      .status();
+}
+
+Result<std::vector<MarkerEmission>> PgCoordinator::Markers(int limit) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query(std::string("SELECT ") + kEmissionColumns + " FROM " + T("marker_emissions") +
+                       " e JOIN (SELECT marker_id, lsn FROM " + T("pending_markers") +
+                       " ORDER BY lsn DESC LIMIT $1) m USING (marker_id) ORDER BY m.lsn DESC, "
+                       "e.table_name",
+                   {std::to_string(limit)}));
+  return EmissionsOf(r);
 }
 
 }  // namespace pg2iceberg::coord

@@ -61,6 +61,12 @@ class PgCoordinator final : public Coordinator {
   Status SetMeta(const std::string& key, const std::string& value) override;
   Result<std::optional<TableState>> GetTable(const std::string& table) override;
   Status PutTable(const TableState& state) override;
+  Result<Lsn> RecordMarker(const std::string& marker_id, Lsn commit_lsn,
+                           const std::vector<std::string>& tables) override;
+  Result<std::vector<MarkerEmission>> PendingMarkers(const std::string& table) override;
+  Status EmitMarker(const std::string& marker_id, const std::string& table,
+                    int64_t snapshot_id) override;
+  Result<std::vector<MarkerEmission>> Markers(int limit) override;
 
  private:
   std::string T(const char* table) const;  // schema-qualified, quoted

@@ -720,6 +720,22 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   }
   result.cursor = cursor.offset;
 
+  // Markers (source.logical.markers_table): those the table has reached are emitted; no batch
+  // goes past the next one, so that one commit ends exactly at it.
+  std::vector<coord::MarkerEmission> markers;
+  if (options_.markers) {
+    PG2I_ASSIGN_OR_RETURN(markers, coord_->PendingMarkers(table));
+  }
+  PG2I_RETURN_IF_ERROR(EmitMarkers(table, markers, cursor.offset,
+                                   existing.ok() ? &existing->metadata : nullptr, result));
+  int64_t marker_cut = -1;
+  for (const auto& mk : markers) {
+    if (mk.log_offset > cursor.offset) {
+      marker_cut = mk.log_offset;
+      break;
+    }
+  }
+
   // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
   // starts at that offset, the new copy's first, replaces the table's content; no batch spans
   // it.
@@ -766,7 +782,8 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   }
   entries.resize(keep);
   for (size_t i = 1; i < entries.size(); ++i) {
-    if (entries[i].start_offset == resync_at) {
+    if (entries[i].start_offset == resync_at ||
+        (marker_cut >= 0 && entries[i].start_offset >= marker_cut)) {
       entries.resize(i);
       break;
     }
@@ -776,7 +793,10 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
   if (existing.ok() && IsSnapshotFile(entries.front().uri) &&
       (resync_batch || ReplacesForeign(existing->metadata, table, cursor.offset))) {
-    return ReplaceWithCopy(table, ident, cursor, resync_at, std::move(*existing), started);
+    PG2I_ASSIGN_OR_RETURN(TableResult replaced, ReplaceWithCopy(table, ident, cursor, resync_at,
+                                                                std::move(*existing), started));
+    replaced.markers.insert(replaced.markers.begin(), result.markers.begin(), result.markers.end());
+    return replaced;
   }
 
   // Read the staged changes past the cursor, in log (= commit) order.
@@ -918,7 +938,52 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   const double commit_seconds = SecondsSince(commit_started);
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    commit_seconds, result));
+  PG2I_RETURN_IF_ERROR(EmitMarkers(table, markers, end_offset, &committed.metadata, result));
   return result;
+}
+
+Status Materializer::EmitMarkers(const std::string& table,
+                                 const std::vector<coord::MarkerEmission>& pending, int64_t offset,
+                                 const iceberg::TableMetadata* m, TableResult& result) {
+  const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  for (const coord::MarkerEmission& mk : pending) {
+    if (mk.log_offset > offset) break;
+    bool emitted = false;
+    for (const auto& done : result.markers) emitted |= done.marker_id == mk.marker_id;
+    if (emitted) continue;
+    int64_t snapshot_id = -1;
+    if (m != nullptr && mk.log_offset == offset) {
+      snapshot_id = m->current_snapshot_id.value_or(-1);
+    } else if (m != nullptr) {
+      // Passed already (a batch that ended on it, then a crash before it was emitted): the
+      // newest snapshot committed at exactly that offset.
+      int64_t best_seq = -1;
+      for (const auto& s : m->snapshots) {
+        auto it = s.summary.find(offset_key);
+        if (it != s.summary.end() && it->second == std::to_string(mk.log_offset) &&
+            s.sequence_number > best_seq) {
+          best_seq = s.sequence_number;
+          snapshot_id = s.snapshot_id;
+        }
+      }
+      if (snapshot_id < 0) {
+        log::Warn("no snapshot ends exactly at this marker (expired since?); recorded without one",
+                  {{"table", table}, {"marker", mk.marker_id}});
+      }
+    }
+    CrashPoint("before_marker_emitted");
+    PG2I_RETURN_IF_ERROR(coord_->EmitMarker(mk.marker_id, table, snapshot_id));
+    CrashPoint("after_marker_emitted");
+    coord::MarkerEmission e = mk;
+    e.snapshot_id = snapshot_id;
+    e.emitted = true;
+    log::Info("marker reached", {{"table", table},
+                                 {"marker", mk.marker_id},
+                                 {"lsn", mk.commit_lsn},
+                                 {"snapshot_id", snapshot_id}});
+    result.markers.push_back(std::move(e));
+  }
+  return Status::Ok();
 }
 
 }  // namespace pg2iceberg::materialize

@@ -47,6 +47,9 @@ struct MaterializerOptions {
   // pg2iceberg.source.system-identifier); writing one source table into a table that records
   // another is refused.
   std::string system_identifier;
+  // Markers are in use (source.logical.markers_table): pending ones cut batches and are
+  // emitted (docs/operations.md).
+  bool markers = false;
   // Called while a long piece of work (a table's replacing copy) goes on: a liveness beat.
   std::function<void()> on_progress;
 };
@@ -57,6 +60,8 @@ struct TableResult {
   int64_t deletes_written = 0;
   int64_t snapshot_id = -1;
   int64_t cursor = 0;
+  // Markers this call reached, each with the snapshot holding exactly what came before it.
+  std::vector<coord::MarkerEmission> markers;
 };
 
 class Materializer {
@@ -103,6 +108,10 @@ class Materializer {
                                       catalog::LoadedTable existing,
                                       std::chrono::steady_clock::time_point started);
   // After a commit: the cursor, metrics, the log line, and garbage collection of staged files.
+  // Emits the markers of `pending` at or below `offset` (the table's cursor now), each with the
+  // snapshot of `m` (null: no Iceberg table yet) holding exactly what came before it.
+  Status EmitMarkers(const std::string& table, const std::vector<coord::MarkerEmission>& pending,
+                     int64_t offset, const iceberg::TableMetadata* m, TableResult& result);
   Status FinishBatch(const std::string& table, const catalog::TableIdent& ident,
                      const catalog::LoadedTable& committed, int64_t end_offset,
                      int64_t bytes_written, std::chrono::steady_clock::time_point started,

@@ -95,7 +95,16 @@ std::vector<int> KeyAttnums(const StagedRelation& r) {
 }  // namespace
 
 Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
-  auto it = relations_.find(config::TableName{rel.nspname, rel.relname}.ToString());
+  const std::string name = config::TableName{rel.nspname, rel.relname}.ToString();
+  if (!options_.markers_table.empty() && name == options_.markers_table) {
+    markers_relid_ = rel.relation_id.value();
+    markers_id_column_ = -1;
+    for (size_t i = 0; i < rel.columns.size(); ++i) {
+      if (rel.columns[i].name == "id") markers_id_column_ = static_cast<int>(i);
+    }
+    return Status::Ok();
+  }
+  auto it = relations_.find(name);
   if (it == relations_.end()) {
     // A table we do not replicate (perhaps one we did under another name: renamed away).
     relid_to_table_.erase(rel.relation_id.value());
@@ -127,7 +136,11 @@ Status WalWriter::OnRelation(const pg::RelationMsg& rel) {
   }
   // The key (primary or configured) is the catalog's; without the event trigger a column
   // dropped and added again under the same name and type looks the same in the stream, and the
-  // catalog tells. Both are exact when we are not behind.
+  // catalog tells. Both are exact when we are not behind, once the transaction is visible (a
+  // streamed one is not committed yet: its DDL is not in the catalog for anyone).
+  if (await_visible_ && !rel.xid.valid() && current_xid_.valid()) {
+    PG2I_RETURN_IF_ERROR(await_visible_(current_xid_));
+  }
   auto discovered = rediscover_(it->first);
   if (!discovered.ok()) {
     // The catalog cannot describe the table now (dropped since, no key for a moment, …): when
@@ -454,6 +467,7 @@ Status WalWriter::Spill(Txn& txn) {
 
 Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
   std::erase_if(txn.rewrites, [&](const Txn::Rewrite& r) { return r.xid == subxid; });
+  std::erase_if(txn.markers, [&](const auto& m) { return m.first == subxid; });
   auto& rows = txn.rows;
   rows.erase(std::remove_if(rows.begin(), rows.end(),
                             [&](const Pending& p) { return p.change.xid == subxid; }),
@@ -530,8 +544,9 @@ void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_t
   if (was_empty && ready_rows_ > 0) oldest_ready_commit_ts_ = commit_ts;
   if (end_lsn > ready_end_) ready_end_ = end_lsn;
   for (Txn::Rewrite& r : txn.rewrites) rewrites_.push_back(std::move(r));
+  for (auto& m : txn.markers) markers_.emplace_back(std::move(m.second), commit_lsn);
   // Nothing of ours: nothing to stage (nor to report first).
-  if (ready_rows_ == 0 && rewrites_.empty()) stream_->Confirm(ready_end_);
+  if (ready_rows_ == 0 && rewrites_.empty() && markers_.empty()) stream_->Confirm(ready_end_);
 }
 
 Status WalWriter::Handle(pg::ReplicationStream::Received r) {
@@ -541,7 +556,7 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     current_xid_ = b->xid;
     current_ = Txn{};
   } else if (auto* c = std::get_if<CommitMsg>(&m)) {
-    const bool rewrote = !current_.rewrites.empty();
+    const bool rewrote = !current_.rewrites.empty() || !current_.markers.empty();
     CommitTxn(std::move(current_), c->commit_lsn, c->end_lsn, c->commit_time.UnixMicros());
     current_ = Txn{};
     current_xid_ = Xid();
@@ -552,6 +567,7 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     if (lm->prefix == kColumnsMessagePrefix) OnColumnsMessage(*lm);
     if (lm->prefix == kRewriteMessagePrefix) OnRewriteMessage(*lm);
   } else if (auto* ins = std::get_if<InsertMsg>(&m)) {
+    if (markers_relid_ != 0 && ins->relation_id.value() == markers_relid_) return OnMarkerRow(*ins);
     auto t = relid_to_table_.find(ins->relation_id.value());
     if (t == relid_to_table_.end()) return Status::Ok();
     fold::Change ch;
@@ -619,7 +635,7 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     auto it = streams_.find(sc->xid);
     Txn txn = it == streams_.end() ? Txn{} : std::move(it->second);
     if (it != streams_.end()) streams_.erase(it);
-    const bool rewrote = !txn.rewrites.empty();
+    const bool rewrote = !txn.rewrites.empty() || !txn.markers.empty();
     CommitTxn(std::move(txn), sc->commit_lsn, sc->end_lsn, sc->commit_time.UnixMicros());
     if (rewrote) return Flush();
   } else if (auto* sa = std::get_if<StreamAbortMsg>(&m)) {
@@ -646,8 +662,20 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
   return Status::Ok();
 }
 
+Status WalWriter::OnMarkerRow(const pg::InsertMsg& ins) {
+  if (markers_id_column_ < 0 || static_cast<size_t>(markers_id_column_) >= ins.new_tuple.size() ||
+      ins.new_tuple[static_cast<size_t>(markers_id_column_)].kind != pg::TupleValue::Kind::kText) {
+    log::Warn("a row of the markers table has no text column id; not a marker",
+              {{"table", options_.markers_table}});
+    return Status::Ok();
+  }
+  TxnOf().markers.emplace_back(ins.xid.valid() ? ins.xid : current_xid_,
+                               ins.new_tuple[static_cast<size_t>(markers_id_column_)].data);
+  return Status::Ok();
+}
+
 bool WalWriter::FlushDue() const {
-  if (!rewrites_.empty()) return true;
+  if (!rewrites_.empty() || !markers_.empty()) return true;
   if (ready_rows_ == 0) return false;
   return ready_rows_ >= options_.flush_rows || ready_bytes_ >= options_.flush_bytes ||
          clock_->Monotonic() - last_flush_ >= options_.flush_interval;
@@ -771,6 +799,12 @@ Status WalWriter::ReportAndConfirm() {
     rewrites_.clear();
     CrashPoint("after_rewrite_reported");
   }
+  // Everything committed before each marker is staged now, and nothing after it.
+  for (const auto& [id, lsn] : markers_) {
+    if (on_marker_) PG2I_RETURN_IF_ERROR(on_marker_(id, lsn));
+  }
+  if (!markers_.empty()) CrashPoint("after_marker_recorded");
+  markers_.clear();
   stream_->Confirm(ready_end_);
   return stream_->SendStatus();
 }

@@ -55,6 +55,10 @@ struct WalWriterOptions {
   // file's upload and its registration (seconds), hence minutes in production.
   std::optional<std::chrono::milliseconds> orphan_grace;
   Clock* clock = nullptr;
+  // The markers table (source.markers_table, "schema.table"; empty: none): each row inserted
+  // into it is a marker, reported with its commit LSN (OnMarker) once everything committed
+  // before it is staged.
+  std::string markers_table;
 };
 
 // What the writer needs of the replication stream (pg::ReplicationStream's calls of the
@@ -97,12 +101,24 @@ class WalWriter {
             Rediscover rediscover, WalWriterOptions options);
 
   void set_on_rewrite(OnRewrite f) { on_rewrite_ = std::move(f); }
+  // Called for each marker (a row inserted into options.markers_table) once its transaction
+  // committed and everything committed up to it is staged, before it is confirmed (after a
+  // crash in between the stream brings it again: the callee must be idempotent).
+  using OnMarker = std::function<Status(const std::string& marker_id, Lsn commit_lsn)>;
+  void set_on_marker(OnMarker f) { on_marker_ = std::move(f); }
   // Without the event trigger (best effort): of the columns of `table` (source oid `oid`) with
   // these attnums, newly seen in the stream, the names of those existing rows read a default
   // for (pg_attribute.atthasmissing).
   using MissingDefaults = std::function<Result<std::vector<std::string>>(
       const std::string& table, uint32_t oid, const std::vector<int>& attnums)>;
   void set_missing_defaults(MissingDefaults f) { missing_defaults_ = std::move(f); }
+  // Before the catalog is asked about a table whose shape changed in transaction `xid` (which
+  // the stream just brought, committed): waits until other sessions see that transaction.
+  // PostgreSQL writes the commit record, which the walsender may decode at once, before the
+  // transaction becomes visible (between them a commit waits for synchronous replication), and
+  // a catalog read in between shows the table as it was.
+  using AwaitVisible = std::function<Status(Xid xid)>;
+  void set_await_visible(AwaitVisible f) { await_visible_ = std::move(f); }
 
   // Receives for up to `wait`, then flushes if a trigger fired.
   Status Step(std::chrono::milliseconds wait);
@@ -154,6 +170,8 @@ class WalWriter {
       std::string why;
     };
     std::vector<Rewrite> rewrites;
+    // Markers inserted by the transaction: (sub)transaction, marker id.
+    std::vector<std::pair<Xid, std::string>> markers;
   };
 
   Status Handle(pg::ReplicationStream::Received r);
@@ -161,6 +179,7 @@ class WalWriter {
   // A column map from the DDL event trigger (kColumnsMessagePrefix), in WAL order.
   void OnColumnsMessage(const pg::LogicalMessageMsg& msg);
   void OnRewriteMessage(const pg::LogicalMessageMsg& msg);
+  Status OnMarkerRow(const pg::InsertMsg& ins);
   // The open transaction a message belongs to.
   Txn& TxnOf();
   Status ReportRewrites(const std::vector<Txn::Rewrite>& rewrites);
@@ -185,6 +204,7 @@ class WalWriter {
   Rediscover rediscover_;
   OnRewrite on_rewrite_;
   MissingDefaults missing_defaults_;
+  AwaitVisible await_visible_;
   WalWriterOptions options_;
   Clock* clock_;
   std::optional<Clock::MonoTime> next_sweep_;
@@ -208,6 +228,12 @@ class WalWriter {
   Lsn ready_end_;                    // end LSN of the last committed transaction received
   // Of committed transactions, reported at the next flush (before it confirms them).
   std::vector<Txn::Rewrite> rewrites_;
+  // Committed markers not yet reported (id, commit LSN), and the markers table's relation id
+  // and the position of its `id` column in the stream (-1: not seen yet).
+  std::vector<std::pair<std::string, Lsn>> markers_;
+  uint32_t markers_relid_ = 0;
+  int markers_id_column_ = -1;
+  OnMarker on_marker_;
   int64_t oldest_ready_commit_ts_ = 0;  // commit time (Unix µs) of the oldest ready row
   Clock::MonoTime last_flush_;
   int64_t rows_staged_ = 0;

@@ -86,6 +86,7 @@ class WalWriterTest : public ::testing::Test {
     o.spill_bytes = 10 * kRowBytes;
     o.clock = &clock_;
     o.orphan_grace = std::chrono::hours(1);
+    o.markers_table = markers_table_;
     std::map<std::string, StagedRelation> rels{{"public.t", start}};
     writer_ = std::make_unique<WalWriter>(
         std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
@@ -170,6 +171,7 @@ class WalWriterTest : public ::testing::Test {
 
   // The relation as the catalog reports it now (the WAL writer's rediscovery).
   StagedRelation catalog_ = Relation();
+  std::string markers_table_;  // WalWriterOptions::markers_table of the next MakeWriter
   FakeClock clock_;
   std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>(&clock_);
   coord::MemoryCoordinator coord_{&clock_};
@@ -243,6 +245,49 @@ TEST_F(WalWriterColumnsTest, WithoutTheTriggerTheCatalogTellsWhenItAgrees) {
   catalog_.columns[1].attnum = 5;
   EXPECT_EQ(Columns(Alter({"id", "note"}, std::nullopt)),
             (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 3}}));
+}
+
+// The walsender may bring a transaction before other sessions see it (its commit waits for
+// synchronous replication): the catalog is read about a changed table only once the transaction
+// that changed it is visible, and not waited for inside a streamed (uncommitted) transaction.
+TEST_F(WalWriterColumnsTest, TheCatalogIsReadOnlyOnceTheTransactionIsVisible) {
+  std::vector<uint32_t> awaited;
+  bool visible = true;
+  writer_->set_await_visible([&](Xid xid) -> Status {
+    awaited.push_back(xid.value());
+    return visible ? Status::Ok() : Unavailable("not visible yet");
+  });
+  catalog_.columns[1].attnum = 3;
+  EXPECT_EQ(Columns(Alter({"id", "note"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 3}}));
+  EXPECT_EQ(awaited, std::vector<uint32_t>{700});
+  // Not visible: the message is not taken, and the error (transient) says why.
+  visible = false;
+  script_.push_back(pg::BeginMsg{Lsn(0x900), {}, Xid(701)});
+  pg::RelationMsg rel;
+  rel.relation_id = RelationId(kRelId);
+  rel.nspname = "public";
+  rel.relname = "t";
+  rel.columns = {{true, "id", 23, -1}, {false, "later", 25, -1}};
+  script_.push_back(rel);
+  Status s = Status::Ok();
+  while (s.ok() && !script_.empty()) s = writer_->Step(1s);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_EQ(awaited.back(), 701u);
+  // Inside a stream block the transaction has not committed: nothing to wait for.
+  script_.clear();
+  MakeWriter(catalog_);
+  awaited.clear();
+  writer_->set_await_visible([&](Xid xid) -> Status {
+    awaited.push_back(xid.value());
+    return Status::Ok();
+  });
+  script_.push_back(pg::StreamStartMsg{Xid(900), true});
+  rel.xid = Xid(900);
+  script_.push_back(rel);
+  script_.push_back(pg::StreamStopMsg{});
+  Run();
+  EXPECT_TRUE(awaited.empty());
 }
 
 // Changes to existing rows the stream does not carry (a table rewrite, a column added with a
@@ -360,6 +405,69 @@ TEST_F(WalWriterColumnsTest, WithoutTheTriggerANewColumnWithADefaultIsReported) 
   EXPECT_EQ(reported, (std::vector<std::string>{
                           "public.t: column(s) flag added with a default existing rows take "
                           "(seen in the catalog)"}));
+}
+
+// Markers (rows inserted into the markers table) are reported when their transaction commits,
+// once everything committed up to it is staged, before it is confirmed; one inserted by an
+// aborted subtransaction, or by a transaction that aborted, is no marker.
+TEST_F(WalWriterTest, MarkersAreReportedAtCommitOnceEverythingUpToThemIsStaged) {
+  markers_table_ = "ops.markers";
+  script_.clear();
+  MakeWriter(Relation());
+  std::vector<std::string> reported;
+  writer_->set_on_marker([&](const std::string& id, Lsn lsn) -> Status {
+    // Everything up to and including the marker's transaction is in the log already.
+    auto staged = coord_.NextOffset("public.t");
+    reported.push_back(id + "@" + lsn.ToString() + " staged=" +
+                       std::to_string(staged.ok() ? *staged : -1));
+    return Status::Ok();
+  });
+  pg::RelationMsg t;
+  t.relation_id = RelationId(kRelId);
+  t.nspname = "public";
+  t.relname = "t";
+  t.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}};
+  pg::RelationMsg m;
+  m.relation_id = RelationId(kRelId + 1);
+  m.nspname = "ops";
+  m.relname = "markers";
+  m.columns = {{false, "created_at", 1184, -1}, {true, "id", 25, -1}};
+  auto marker = [&](const std::string& id, Xid stream_xid = Xid()) {
+    pg::InsertMsg ins;
+    ins.xid = stream_xid;
+    ins.relation_id = RelationId(kRelId + 1);
+    ins.new_tuple = {{pg::TupleValue::Kind::kText, "2026-01-01 00:00:00+00"},
+                     {pg::TupleValue::Kind::kText, id}};
+    return ins;
+  };
+  script_.push_back(pg::BeginMsg{Lsn(0x100), {}, Xid(500)});
+  script_.push_back(t);
+  script_.push_back(Insert(1));
+  script_.push_back(Insert(2));
+  script_.push_back(pg::CommitMsg{0, Lsn(0x100), Lsn(0x108), {}});
+  script_.push_back(pg::BeginMsg{Lsn(0x200), {}, Xid(501)});
+  script_.push_back(Insert(3));
+  script_.push_back(m);
+  script_.push_back(marker("first"));
+  script_.push_back(pg::CommitMsg{0, Lsn(0x200), Lsn(0x208), {}});
+  Run();
+  EXPECT_EQ(reported, std::vector<std::string>{"first@0/200 staged=3"});
+  // Streamed: a marker of an aborted subtransaction, then one of the transaction itself.
+  script_.push_back(pg::StreamStartMsg{Xid(600), true});
+  script_.push_back(Insert(4, Xid(600)));
+  script_.push_back(marker("aborted", Xid(601)));
+  script_.push_back(marker("second", Xid(600)));
+  script_.push_back(pg::StreamStopMsg{});
+  script_.push_back(pg::StreamAbortMsg{Xid(600), Xid(601)});
+  // A whole transaction that aborts.
+  script_.push_back(pg::StreamStartMsg{Xid(700), true});
+  script_.push_back(marker("never", Xid(700)));
+  script_.push_back(pg::StreamStopMsg{});
+  script_.push_back(pg::StreamAbortMsg{Xid(700), Xid(700)});
+  StreamCommit(600, 0x300);
+  Run();
+  EXPECT_EQ(reported,
+            (std::vector<std::string>{"first@0/200 staged=3", "second@0/300 staged=4"}));
 }
 
 TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {

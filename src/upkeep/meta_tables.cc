@@ -37,6 +37,14 @@ const Columns& MaintenanceColumns() {
   return c;
 }
 
+const Columns& MarkerColumns() {
+  static const Columns c = {{"recorded_at", TypeId::kTimestampTz}, {"pipeline", TypeId::kString},
+                            {"marker_id", TypeId::kString},        {"source_lsn", TypeId::kString},
+                            {"source_table", TypeId::kString},     {"iceberg_table", TypeId::kString},
+                            {"snapshot_id", TypeId::kLong}};
+  return c;
+}
+
 }  // namespace
 
 CompactionRecord RecordOf(const CompactionResult& r, const std::string& table,
@@ -146,7 +154,7 @@ Status MetaTables::FlushCommits(bool force, Clock::Duration every) {
 }
 
 std::vector<catalog::TableIdent> MetaTableIdents(const std::string& ns) {
-  return {{{ns}, "commits"}, {{ns}, "compactions"}, {{ns}, "maintenance"}};
+  return {{{ns}, "commits"}, {{ns}, "compactions"}, {{ns}, "maintenance"}, {{ns}, "markers"}};
 }
 
 Status MetaTables::RecordCompactions(const std::vector<CompactionRecord>& rows) {
@@ -168,6 +176,16 @@ Status MetaTables::RecordMaintenance(const std::vector<MaintenanceRecord>& rows)
                    r.deleted_orphans, r.orphan_bytes});
   }
   return Append("maintenance", MaintenanceColumns(), std::move(out));
+}
+
+Status MetaTables::RecordMarkers(const std::vector<MarkerRecord>& rows) {
+  const Value now = TimestampTz{clock_->NowMillis() * 1000};
+  std::vector<std::vector<Value>> out;
+  for (const MarkerRecord& r : rows) {
+    out.push_back({now, pipeline_, r.marker_id, r.lsn, r.table, r.iceberg_table,
+                   r.snapshot_id < 0 ? Value() : Value(r.snapshot_id)});
+  }
+  return Append("markers", MarkerColumns(), std::move(out));
 }
 
 }  // namespace pg2iceberg::upkeep

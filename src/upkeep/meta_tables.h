@@ -1,6 +1,6 @@
 // Meta tables (sink.meta_namespace): Iceberg tables that record what pg2iceberg did, for
 // operators to query next to the data: `commits` (one row per table and materializer commit),
-// `compactions` and `maintenance`. Each table is created on first use; a batch of rows is
+// `compactions`, `maintenance` and `markers` (source.logical.markers_table). Each table is created on first use; a batch of rows is
 // one append commit. Recording is best effort by design: a failure is returned for the caller
 // to log and never undoes or delays the data commit it describes. Not thread-safe: one
 // instance per thread (its Catalog is not thread-safe either).
@@ -42,6 +42,13 @@ struct MaintenanceRecord {
   int64_t expired_snapshots = 0, deleted_files = 0, deleted_orphans = 0, orphan_bytes = 0;
 };
 
+struct MarkerRecord {
+  std::string marker_id;
+  std::string lsn;  // the marker's commit LSN on the source
+  std::string table, iceberg_table;
+  int64_t snapshot_id = -1;  // holds exactly what was committed before the marker (-1: none)
+};
+
 // The `compactions` row of a compaction's result.
 CompactionRecord RecordOf(const CompactionResult& r, const std::string& table,
                           const std::string& iceberg_table, const std::string& trigger);
@@ -61,6 +68,7 @@ class MetaTables {
   Status FlushCommits(bool force, Clock::Duration every = std::chrono::seconds(60));
   Status RecordCompactions(const std::vector<CompactionRecord>& rows);
   Status RecordMaintenance(const std::vector<MaintenanceRecord>& rows);
+  Status RecordMarkers(const std::vector<MarkerRecord>& rows);
 
  private:
   Status Append(const std::string& name, const std::vector<std::pair<std::string, TypeId>>& columns,
@@ -75,7 +83,8 @@ class MetaTables {
   Clock::MonoTime oldest_pending_{};
 };
 
-// The meta tables of `ns` (commits, compactions, maintenance), for upkeep of their own.
+// The meta tables of `ns` (commits, compactions, maintenance, markers), for upkeep of their
+// own.
 std::vector<catalog::TableIdent> MetaTableIdents(const std::string& ns);
 
 }  // namespace pg2iceberg::upkeep

@@ -5,12 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <random>
 #include <thread>
 
 #include "fixtures/binary_suite.h"
 #include "fixtures/gtest_support.h"
 #include "fixtures/pg_cluster.h"
+#include "fixtures/readers.h"
 #include "fixtures/subprocess.h"
 #include "fixtures/temp_dir.h"
 
@@ -179,6 +182,83 @@ TEST_P(CompactionPointTest, KillDuringBackgroundCompactionThenRecover) {
 
 INSTANTIATE_TEST_SUITE_P(Points, CompactionPointTest,
                          ::testing::Values("after_compaction_write", "after_compaction_commit"));
+
+// Markers (issue 16): killed after a marker was recorded as pending (its transaction not yet
+// confirmed), after the commit that ends at it (not yet emitted), and after it was emitted.
+// After recovery the marker names, for every table, a snapshot whose rows are exactly
+// PostgreSQL's right after the marker committed (read by Iceberg Java), and verify is clean.
+class MarkerPointTest : public CrashTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(MarkerPointTest, KillAroundAMarkerThenRecover) {
+  const std::string point = GetParam();
+  const std::string config = Setup(point, "  meta_namespace: meta_" + point + "\n");
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    const std::string pub = "publication_name: pub_" + point + "}";
+    yaml.replace(yaml.find(pub), pub.size(),
+                 "publication_name: pub_" + point + ", markers_table: public.crash_markers}");
+    std::ofstream(config) << yaml;
+  }
+  std::mt19937 rng(3);
+  auto run = Start(config, point, "crash.log");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  std::this_thread::sleep_for(1500ms);
+  Workload(rng, 0);
+  const std::string marker = "k-" + point;
+  PG2I_ASSERT_OK(pg_->Exec("BEGIN; UPDATE " + tables_[0] + " SET v = 'marked' WHERE id < 3; "
+                           "INSERT INTO crash_markers (id) VALUES ('" + marker + "'); COMMIT"));
+  std::map<std::string, std::set<std::string>> expected;
+  for (const auto& t : tables_) {
+    auto rows = pg_->QueryScalar("SELECT string_agg(id || E'\\t' || v || E'\\t' || n, E'\\n') FROM " + t);
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    std::stringstream in(*rows);
+    for (std::string line; std::getline(in, line);) expected[t].insert(line);
+  }
+  Workload(rng, 1);
+  auto st = (*run)->Wait(60s);
+  ASSERT_TRUE(st.ok()) << "the process did not reach crash point " << point << "\n"
+                       << (*run)->LogTail();
+  EXPECT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
+  Workload(rng, 2);
+  CatchUpAndVerify(config);
+
+  auto emitted = pg_->QueryScalar(
+      "SELECT string_agg(table_name || '=' || coalesce(snapshot_id::text, 'none'), ',' ORDER BY "
+      "table_name) FROM _coord_" + point + ".marker_emissions WHERE marker_id = '" + marker +
+      "' AND emitted");
+  ASSERT_TRUE(emitted.ok()) << emitted.status().ToString();
+  std::map<std::string, std::string> snapshot_of;
+  std::stringstream list(*emitted);
+  for (std::string item; std::getline(list, item, ',');) {
+    snapshot_of[item.substr(0, item.find('='))] = item.substr(item.find('=') + 1);
+  }
+  ASSERT_EQ(snapshot_of.size(), tables_.size()) << *emitted;
+  for (const auto& t : tables_) {
+    SCOPED_TRACE(t);
+    const std::string snapshot = snapshot_of["public." + t];
+    ASSERT_NE(snapshot, "none");
+    auto java = fixtures::RunJavaReader(
+        {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+         "--jdbc-user", "postgres", "--jdbc-schema", "iceberg", "--catalog-name", "pg2iceberg",
+         "--warehouse", "file://" + dir_->str() + "/wh_" + point, "--table", "default." + t,
+         "--snapshot-id", snapshot, "--no-file-column"});
+    ASSERT_TRUE(java.ok()) << java.status().ToString();
+    std::stringstream in(*java);
+    std::string line;
+    std::getline(in, line);
+    ASSERT_EQ(line, "id\tv\tn\tbig");
+    std::set<std::string> got;
+    while (std::getline(in, line)) got.insert(line.substr(0, line.rfind('\t')));
+    EXPECT_EQ(got, expected[t]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, MarkerPointTest,
+                         ::testing::Values("after_marker_recorded", "before_marker_emitted",
+                                           "after_marker_emitted"));
 
 TEST_F(CrashTest, RandomKillsUnderMixedWorkload) {
   const std::string config = Setup("random");

@@ -976,6 +976,7 @@ TEST_F(OperatorTest, APrimaryKeyChangedWhileRunningReKeysTheTable) {
 // stopped; without it (fallback) while it runs and is caught up.
 class ColumnIdentityTest : public OperatorTest {
  protected:
+  std::string run_log_;  // the last ChangeWhileRunning's `run` log, shown when a check fails
   // Renames, drops and re-adds while `run` runs and is caught up; returns the config.
   std::string ChangeWhileRunning(const std::string& tag, const std::string& user) {
     const std::string config = Setup(tag, user);
@@ -1005,11 +1006,12 @@ class ColumnIdentityTest : public OperatorTest {
       EXPECT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
     }
     EXPECT_TRUE(run->Terminate(30s).ok());
+    run_log_ = run->LogTail(1'000'000);
     return config;
   }
   void ExpectVerified(const std::string& config, int64_t rows) {
     std::string out;
-    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out << run_log_;
     EXPECT_THAT(out, HasSubstr("pg_rows=" + std::to_string(rows) + " iceberg_rows=" +
                                std::to_string(rows) + " missing=0 extra=0 different=0 duplicates=0 OK"));
   }
@@ -1080,6 +1082,80 @@ TEST_F(ColumnIdentityTest, BestEffortWithoutASuperuserWhileCaughtUp) {
                            "END LOOP; END $$"));
   const std::string config = ChangeWhileRunning("colfb", "colfb_role");
   EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_event_trigger"), "0");
+  ExpectVerified(config, 51);
+}
+
+// The walsender may decode a commit before other sessions see it (the commit record is written,
+// then the transaction waits for synchronous replication before it becomes visible). Without
+// the event trigger, a column added in such a transaction is read from the catalog: as it was
+// before, unless pg2iceberg waits until the transaction is visible. It was taken for a column
+// of unknown identity, and its drop later left it in Iceberg with stale values.
+TEST_F(ColumnIdentityTest, BestEffortWaitsUntilTheDdlIsVisibleBeforeReadingTheCatalog) {
+  PG2I_ASSERT_OK(pg_->Exec("DO $$ DECLARE t text; BEGIN FOR t IN SELECT evtname FROM "
+                           "pg_event_trigger LOOP EXECUTE format('DROP EVENT TRIGGER %I', t); "
+                           "END LOOP; END $$"));
+  const std::string config = Setup("colvis", "colvis_role");
+  // The coordinator (and the SQL catalog) in another cluster, whose commits do not wait.
+  auto coord_pg = fixtures::PgCluster::Start();
+  PG2I_ASSERT_OK(coord_pg.status());
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    const std::string from = "state: {coordinator_schema: _coord_colvis}";
+    ASSERT_NE(yaml.find(from), std::string::npos);
+    yaml.replace(yaml.find(from), from.size(),
+                 "state: {coordinator_schema: _coord_colvis, postgres_url: "
+                 "\"postgresql://postgres@127.0.0.1:" + std::to_string((*coord_pg)->port()) +
+                 "/postgres\"}");
+    std::ofstream(config) << yaml;
+  }
+  PG2I_ASSERT_OK(pg_->Exec("CREATE ROLE colvis_role LOGIN REPLICATION; ALTER TABLE colvis_t OWNER "
+                           "TO colvis_role; GRANT CREATE ON DATABASE postgres TO colvis_role"));
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  // Commits wait for a standby that never comes, except for sessions that ask for `local`.
+  PG2I_ASSERT_OK(pg_->Exec("ALTER SYSTEM SET synchronous_commit = 'local'"));
+  PG2I_ASSERT_OK(pg_->Exec("ALTER SYSTEM SET synchronous_standby_names = 'pg2i_nobody'"));
+  PG2I_ASSERT_OK(pg_->Exec("SELECT pg_reload_conf()"));
+  struct Release {
+    const fixtures::PgCluster& pg;
+    ~Release() {
+      (void)pg.Exec("ALTER SYSTEM RESET synchronous_standby_names");
+      (void)pg.Exec("ALTER SYSTEM RESET synchronous_commit");
+      (void)pg.Exec("SELECT pg_reload_conf()");
+    }
+  };
+  std::thread ddl;
+  {
+    Release release{*pg_};
+    std::this_thread::sleep_for(500ms);  // every session has read the new settings
+    Status ddl_status;
+    ddl = std::thread([&] {
+      ddl_status = pg_->Exec("SET synchronous_commit = on; ALTER TABLE colvis_t ADD COLUMN gone "
+                             "int; UPDATE colvis_t SET gone = id WHERE id < 5");
+    });
+    // The walsender sends the transaction while its commit still waits.
+    for (int i = 0; i < 100 && run->LogTail(1'000'000).find("columns=4") == std::string::npos &&
+                    run->LogTail(1'000'000).find("waiting until a committed") == std::string::npos;
+         ++i) {
+      std::this_thread::sleep_for(100ms);
+    }
+    std::this_thread::sleep_for(1500ms);
+  }
+  ddl.join();
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  PG2I_ASSERT_OK(pg_->Exec("ALTER TABLE colvis_t DROP COLUMN gone; INSERT INTO colvis_t (id, v) "
+                           "VALUES (51, 'after')"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  run_log_ = run->LogTail(1'000'000);
+  EXPECT_THAT(run_log_, HasSubstr("waiting until a committed transaction"));
+  EXPECT_THAT(run_log_, HasSubstr("dropped=gone"));
   ExpectVerified(config, 51);
 }
 
@@ -1477,6 +1553,135 @@ TEST_F(OperatorTest, AFailingBackgroundCompactionBacksOffAndReplicationGoesOn) {
   EXPECT_THAT(log, HasSubstr("next_attempt_in_s=2"));
   EXPECT_THAT(log, HasSubstr("next_attempt_in_s=4"));
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+}
+
+// Markers (issue 16, item 3): a row inserted into the markers table is recorded per table with
+// the Iceberg snapshot that holds exactly what was committed up to it, so that two pipelines
+// replicating the same source can be compared at the same point. Two pipelines run while one
+// writer changes two tables and inserts markers (one in a transaction of its own, one in the
+// same transaction as a change); each marker's snapshot, read by Iceberg Java (time travel),
+// is PostgreSQL's state right after the marker committed, in both pipelines.
+TEST_F(OperatorTest, MarkersNameTheSnapshotOfExactlyWhatCameBeforeThemInEveryPipeline) {
+  PG2I_ASSERT_OK(pg_->Exec(
+      "CREATE TABLE mk_a (id int PRIMARY KEY, v text NOT NULL); CREATE TABLE mk_b (id int "
+      "PRIMARY KEY, v text NOT NULL); INSERT INTO mk_a SELECT g, 'a' || g FROM "
+      "generate_series(1, 100) g; INSERT INTO mk_b SELECT g, 'b' || g FROM generate_series(1, 100) g"));
+  const std::string tables = "  - name: public.mk_a\n  - name: public.mk_b\n";
+  auto config_for = [&](const std::string& tag) {
+    const std::string config =
+        WriteConfig(tag, "postgres", "file://" + dir_->str() + "/wh_" + tag, tables);
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    yaml.replace(yaml.find("sink:\n"), 6, "sink:\n  meta_namespace: pg2i_meta\n");
+    const std::string pub = "publication_name: pub_" + tag + "}";
+    yaml.replace(yaml.find(pub), pub.size(),
+                 "publication_name: pub_" + tag + ", markers_table: public.mk_markers}");
+    std::ofstream(config) << yaml;
+    return config;
+  };
+  const std::string config_a = config_for("mka");
+  const std::string config_b = config_for("mkb");
+  std::string out;
+  tag_ = "mka";  // StartRun waits for the tag's slot
+  auto run_a = StartRun(config_a);
+  ASSERT_NE(run_a, nullptr);
+  ASSERT_TRUE(RunCommand(config_a, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  tag_ = "mkb";
+  auto run_b = StartRun(config_b);
+  ASSERT_NE(run_b, nullptr);
+  ASSERT_TRUE(RunCommand(config_b, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+
+  auto state = [&](const std::string& table) {
+    std::set<std::string> rows;
+    auto r = pg_->QueryScalar("SELECT string_agg(id || E'\\t' || v, E'\\n') FROM " + table);
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return rows;
+    std::stringstream in(*r);
+    for (std::string line; std::getline(in, line);) rows.insert(line);
+    return rows;
+  };
+  std::map<std::string, std::map<std::string, std::set<std::string>>> expected;  // marker → table
+  for (int i = 0; i < 30; ++i) {
+    const std::string n = std::to_string(i);
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE mk_a SET v = 'a" + n + "' WHERE id % 7 = " +
+                             std::to_string(i % 7) + "; DELETE FROM mk_a WHERE id = " +
+                             std::to_string(i + 1)));
+    PG2I_ASSERT_OK(pg_->Exec("INSERT INTO mk_b VALUES (" + std::to_string(1000 + i) + ", 'n" + n +
+                             "'); UPDATE mk_b SET v = 'b" + n + "' WHERE id % 5 = " +
+                             std::to_string(i % 5)));
+    if (i == 10) PG2I_ASSERT_OK(pg_->Exec("INSERT INTO mk_markers (id) VALUES ('m10')"));
+    if (i == 20) {  // with a change in the same transaction: the change is before the marker
+      PG2I_ASSERT_OK(pg_->Exec("BEGIN; UPDATE mk_a SET v = 'with-marker' WHERE id = 50; INSERT "
+                               "INTO mk_markers (id) VALUES ('m20'); COMMIT"));
+    }
+    if (i == 10 || i == 20) {
+      expected["m" + n]["default.mk_a"] = state("mk_a");
+      expected["m" + n]["default.mk_b"] = state("mk_b");
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  // The same id again is not a new marker.
+  PG2I_ASSERT_OK(pg_->Exec("DELETE FROM mk_markers WHERE id = 'm10'; INSERT INTO mk_markers (id) "
+                           "VALUES ('m10')"));
+  for (const auto* config : {&config_a, &config_b}) {
+    ASSERT_TRUE(RunCommand(*config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  }
+  ASSERT_TRUE(run_a->Terminate(30s).ok());
+  ASSERT_TRUE(run_b->Terminate(30s).ok());
+  EXPECT_THAT(run_a->LogTail(1'000'000), HasSubstr("a marker with this id was recorded before"));
+  ASSERT_TRUE(RunCommand(config_a, {"status"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("marker=m20 lsn="));
+  EXPECT_THAT(out, HasSubstr("table=public.mk_b snapshot_id="));
+  EXPECT_THAT(out, Not(HasSubstr("snapshot_id=pending")));
+
+  for (const std::string tag : {"mka", "mkb"}) {
+    SCOPED_TRACE(tag);
+    auto java = [&](std::vector<std::string> extra) {
+      std::vector<std::string> args = {
+          "--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+          "--jdbc-user", "postgres", "--jdbc-schema", "cat_" + tag, "--catalog-name", "pg2iceberg",
+          "--warehouse", "file://" + dir_->str() + "/wh_" + tag, "--no-file-column"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      auto r = fixtures::RunJavaReader(args);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      std::vector<std::string> lines;
+      if (!r.ok()) return lines;
+      std::stringstream in(*r);
+      for (std::string line; std::getline(in, line);) lines.push_back(line);
+      return lines;
+    };
+    // The `markers` meta table: marker, table, snapshot.
+      const std::vector<std::string> meta = java({"--table", "pg2i_meta.markers"});
+    ASSERT_FALSE(meta.empty());
+    std::vector<std::string> header;
+    std::stringstream h(meta[0]);
+    for (std::string c; std::getline(h, c, '\t');) header.push_back(c);
+    std::map<std::pair<std::string, std::string>, std::string> snapshot_of;
+    for (size_t i = 1; i < meta.size(); ++i) {
+      std::map<std::string, std::string> row;
+      std::stringstream l(meta[i]);
+      size_t k = 0;
+      for (std::string c; std::getline(l, c, '\t') && k < header.size(); ++k) row[header[k]] = c;
+      EXPECT_EQ(row["pipeline"], "_coord_" + tag);
+      EXPECT_FALSE(snapshot_of.count({row["marker_id"], row["iceberg_table"]}))
+          << "recorded twice: " << meta[i];
+      snapshot_of[{row["marker_id"], row["iceberg_table"]}] = row["snapshot_id"];
+    }
+    ASSERT_EQ(snapshot_of.size(), 4u) << ::testing::PrintToString(meta);
+    for (const auto& [marker, per_table] : expected) {
+      for (const auto& [table, rows] : per_table) {
+        SCOPED_TRACE(marker + " " + table);
+        const std::string snapshot = snapshot_of[{marker, table}];
+        ASSERT_FALSE(snapshot.empty());
+        std::vector<std::string> got = java({"--table", table, "--snapshot-id", snapshot});
+        ASSERT_FALSE(got.empty());
+        EXPECT_EQ(got[0], "id\tv");
+        EXPECT_EQ(std::set<std::string>(got.begin() + 1, got.end()), rows);
+      }
+    }
+  }
 }
 
 }  // namespace
