@@ -15,7 +15,7 @@
 #include "catalog/rest_catalog.h"
 #include "catalog/sql_catalog.h"
 #include "iceberg/parquet_io.h"
-#include "iceberg/snapshot_producer.h"
+#include "iceberg/table_scan.h"
 #include "io/arrow_file_io.h"
 #include "pg/catalog.h"
 #include "pg/values.h"
@@ -107,36 +107,13 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
                               " lacks a primary-key column; was it created by pg2iceberg?");
   }
   if (loaded.ok()) {
-    PG2I_ASSIGN_OR_RETURN(auto live, iceberg::LiveEntries(io.get(), loaded->metadata));
-    std::map<Key, int64_t> deleted_at;  // highest delete sequence per key
-    for (const auto& e : live) {
-      if (e.file.content != iceberg::FileContent::kEqualityDeletes) continue;
-      std::vector<iceberg::Field> eq;
-      for (int32_t id : e.file.equality_ids) {
-        for (const auto& f : fields) {
-          if (f.id == id) eq.push_back(f);
-        }
-      }
-      PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io, e.file.file_path, eq));
-      PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
-      for (auto& r : rows) {
-        int64_t& s = deleted_at[r];
-        s = std::max(s, e.sequence_number.value_or(0));
-      }
-    }
-    for (const auto& e : live) {
-      if (e.file.content == iceberg::FileContent::kPositionDeletes) {
-        return Unimplemented("table " + d.table + " has position deletes, which verify does not read yet");
-      }
-      if (e.file.content != iceberg::FileContent::kData) continue;
-      PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io, e.file.file_path, fields));
-      PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
-      const int64_t seq = e.sequence_number.value_or(0);
+    // Merge-on-read: equality and position deletes applied as every engine applies them.
+    PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io, loaded->metadata));
+    for (const iceberg::FileScanTask& task : scan.tasks()) {
+      PG2I_ASSIGN_OR_RETURN(auto rows, scan.Read(task, fields));
       for (auto& r : rows) {
         Key k;
         for (int i : key_idx) k.push_back(r[static_cast<size_t>(i)]);
-        auto del = deleted_at.find(k);
-        if (del != deleted_at.end() && del->second > seq) continue;
         ice[k].push_back(std::move(r));
       }
     }

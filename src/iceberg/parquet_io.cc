@@ -108,9 +108,9 @@ Status Guard(std::string_view context, F&& f) {
   }
 }
 
-// Errors reading a Parquet file: those of the storage keep their mapping; the rest mean the
-// bytes are not a Parquet file we can read.
-Status ReadError(const arrow::Status& status, const std::string& uri) {
+}  // namespace
+
+Status ParquetReadError(const arrow::Status& status, const std::string& uri) {
   if (status.detail() != nullptr || arrow::internal::ErrnoFromStatus(status) != 0 ||
       status.message().find("AWS Error") != std::string::npos ||
       status.message().find("curlCode") != std::string::npos) {
@@ -118,6 +118,8 @@ Status ReadError(const arrow::Status& status, const std::string& uri) {
   }
   return DataLoss("read " + uri + ": not a readable Parquet file: " + status.ToString());
 }
+
+namespace {
 
 bool IsFloating(TypeId id) { return id == TypeId::kFloat || id == TypeId::kDouble; }
 
@@ -1158,15 +1160,15 @@ Result<std::unique_ptr<DataFileReader>> DataFileReader::Open(std::shared_ptr<io:
   PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::io::RandomAccessFile> file, io->OpenReader(uri));
   parquet::arrow::FileReaderBuilder builder;
   try {
-    if (auto st = builder.Open(std::move(file)); !st.ok()) return ReadError(st, uri);
+    if (auto st = builder.Open(std::move(file)); !st.ok()) return ParquetReadError(st, uri);
     parquet::ArrowReaderProperties properties;
     properties.set_batch_size(state.batch_rows);
     properties.set_use_threads(false);
     auto reader = builder.properties(properties)->Build();
-    if (!reader.ok()) return ReadError(reader.status(), uri);
+    if (!reader.ok()) return ParquetReadError(reader.status(), uri);
     state.reader = *std::move(reader);
   } catch (const parquet::ParquetStatusException& e) {
-    return ReadError(e.status(), uri);
+    return ParquetReadError(e.status(), uri);
   } catch (const std::exception& e) {
     return DataLoss("read " + uri + ": not a readable Parquet file: " + e.what());
   }
@@ -1197,7 +1199,7 @@ Result<std::unique_ptr<DataFileReader>> DataFileReader::Open(std::shared_ptr<io:
     std::vector<int> row_groups(static_cast<size_t>(metadata.num_row_groups()));
     for (size_t i = 0; i < row_groups.size(); ++i) row_groups[i] = static_cast<int>(i);
     auto batches = state.reader->GetRecordBatchReader(row_groups, columns);
-    if (!batches.ok()) return ReadError(batches.status(), uri);
+    if (!batches.ok()) return ParquetReadError(batches.status(), uri);
     state.batches = *std::move(batches);
   }
   return out;
@@ -1218,7 +1220,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> DataFileReader::Next() {
     } catch (const std::exception& e) {
       return DataLoss("read " + uri_ + ": " + e.what());
     }
-    if (!st.ok()) return ReadError(st, uri_);
+    if (!st.ok()) return ParquetReadError(st, uri_);
     if (batch == nullptr) return std::shared_ptr<arrow::RecordBatch>();
     n = batch->num_rows();
   } else {

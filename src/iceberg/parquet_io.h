@@ -63,6 +63,7 @@ class Array;
 class DataType;
 class RecordBatch;
 class Schema;
+class Status;
 }  // namespace arrow
 namespace parquet {
 class WriterProperties;
@@ -254,6 +255,11 @@ class DataFileReader {
   std::shared_ptr<arrow::Schema> arrow_schema_;
   std::unique_ptr<State> state_;
 };
+
+// An error reading a Parquet file: one of the storage (network, missing object, permissions)
+// keeps its mapping (io::FromArrow: an outage is transient); any other means the bytes are not
+// a Parquet file we can read (DataLoss).
+Status ParquetReadError(const arrow::Status& status, const std::string& uri);
 
 // Reads a whole file (convenience for tests and small files).
 Result<std::vector<std::vector<Value>>> ReadDataFile(std::shared_ptr<io::FileIO> io,

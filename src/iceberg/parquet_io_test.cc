@@ -665,6 +665,22 @@ TEST_F(ParquetIoTest, ReaderErrors) {
 // Throughput, not a check: run with --gtest_also_run_disabled_tests in a Release build.
 // 1M rows of FiveColumns() (long, string, double, timestamp, decimal) to local disk, in batches
 // of 10,000 rows, through the Value-row API and through Arrow batches.
+// An object store that drops the connection in the middle of a read is an outage (retried),
+// not a corrupt file; bytes that are not Parquet are.
+TEST(ParquetReadErrorTest, AnOutageIsTransientAndBadBytesAreDataLoss) {
+  const Status outage = ParquetReadError(
+      arrow::Status::IOError("AWS Error NETWORK_CONNECTION during GetObject operation: curlCode: "
+                             "7, Could not connect to server"),
+      "staged file s3://b/x.parquet");
+  EXPECT_EQ(outage.code(), StatusCode::kUnavailable) << outage.ToString();
+  EXPECT_THAT(outage.message(), ::testing::HasSubstr("s3://b/x.parquet"));
+  const Status bad = ParquetReadError(
+      arrow::Status::IOError("Parquet magic bytes not found in footer. Either the file is "
+                             "corrupted or this is not a parquet file."),
+      "staged file s3://b/x.parquet");
+  EXPECT_EQ(bad.code(), StatusCode::kDataLoss) << bad.ToString();
+}
+
 TEST(ParquetIoBenchmark, DISABLED_WriteThroughput1MRows5Columns) {
   PG2I_ASSERT_OK_AND_ASSIGN(auto dir, fixtures::TempDir::Create("pg2i-parquet-bench-"));
   auto io = io::ArrowFileIO::MakeLocal();

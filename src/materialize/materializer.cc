@@ -11,6 +11,7 @@
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
 #include "iceberg/snapshot_producer.h"
+#include "iceberg/table_scan.h"
 #include "materialize/columns.h"
 #include "stage/staged_file.h"
 
@@ -845,16 +846,15 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   }
   std::map<fold::Key, std::pair<int64_t, std::vector<Value>>> found;
   if (!need.empty() && !folded.truncated) {
-    PG2I_ASSIGN_OR_RETURN(auto live, iceberg::LiveEntries(io_.get(), loaded.metadata));
-    for (const auto& e : live) {
-      if (e.file.content != iceberg::FileContent::kData) continue;
-      PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io_, e.file.file_path, fields));
-      PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
+    // The live version of each key (deletes applied, as every reader applies them).
+    PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io_, loaded.metadata));
+    for (const iceberg::FileScanTask& task : scan.tasks()) {
+      PG2I_ASSIGN_OR_RETURN(auto rows, scan.Read(task, fields));
       for (auto& r : rows) {
         fold::Key k;
         for (int ki : key_idx) k.push_back(r[static_cast<size_t>(ki)]);
         if (!need.count(k)) continue;
-        const int64_t seq = e.sequence_number.value_or(0);
+        const int64_t seq = task.data.sequence_number.value_or(0);
         auto it = found.find(k);
         if (it == found.end() || it->second.first <= seq) found[k] = {seq, std::move(r)};
       }

@@ -148,10 +148,11 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
 Result<DecodedStagedFile> DecodeStagedFile(std::shared_ptr<io::FileIO> io,
                                            const std::string& uri) {
   PG2I_ASSIGN_OR_RETURN(auto file, io->OpenReader(uri));
+  // An outage of the object store is transient (retried); bytes that are not Parquet are not.
   auto reader = parquet::arrow::OpenFile(file, arrow::default_memory_pool());
-  if (!reader.ok()) return DataLoss("staged file " + uri + ": " + reader.status().ToString());
+  if (!reader.ok()) return iceberg::ParquetReadError(reader.status(), "staged file " + uri);
   auto read = (*reader)->ReadTable();
-  if (!read.ok()) return DataLoss("reading staged file " + uri + ": " + read.status().ToString());
+  if (!read.ok()) return iceberg::ParquetReadError(read.status(), "staged file " + uri);
   std::shared_ptr<arrow::Table> table = *read;
   auto meta = table->schema()->metadata();
   if (!meta || meta->FindKey(kRelationKey) < 0) {

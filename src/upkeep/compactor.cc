@@ -41,6 +41,19 @@ bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEnt
   return del.file.spec_id == data.file.spec_id && del.file.partition == data.file.partition;
 }
 
+// Whether position delete `del` may delete rows of `data` (the spec: same partition, or a delete
+// of an unpartitioned spec; data sequence number not above the delete's); its rows say which.
+bool PositionApplies(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data,
+                     const std::set<std::string>& unnormalized) {
+  if (DataSeq(data) > DataSeq(del)) return false;
+  const iceberg::PartitionSpec* spec = m.SpecById(del.file.spec_id);
+  if (spec == nullptr || spec->unpartitioned()) return true;
+  if (unnormalized.count(del.file.file_path) || unnormalized.count(data.file.file_path)) {
+    return true;
+  }
+  return del.file.spec_id == data.file.spec_id && del.file.partition == data.file.partition;
+}
+
 // Whether the key ranges of equality delete `del` and data file `data` may overlap, by their
 // column bounds: false only when some equality column's ranges are disjoint. Bounds that are
 // missing or unreadable (another type after a promotion) may overlap. Used to decide whether a
@@ -93,6 +106,9 @@ struct Plan {
   int64_t base_seq = 0;
   std::map<PartitionKey, std::vector<ManifestEntry>> groups;  // data files to rewrite
   std::vector<ManifestEntry> deletes;                          // equality deletes to apply
+  // Position delete files (by path): their entry, and the positions they delete per data file.
+  std::map<std::string, std::pair<ManifestEntry, std::map<std::string, std::set<int64_t>>>>
+      positions;
   std::set<std::string> drop_deletes;  // delete files that apply to no data file left
   std::set<std::string> live_paths;    // every live file the plan saw
   std::set<std::string> unnormalized;  // files whose partition tuple could not be normalized
@@ -100,7 +116,9 @@ struct Plan {
   std::string skipped;
 };
 
-Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOptions& o) {
+Result<Plan> MakePlan(const std::shared_ptr<io::FileIO>& io_shared, const TableMetadata& m,
+                      const CompactionOptions& o) {
+  io::FileIO* io = io_shared.get();
   Plan p;
   const iceberg::Snapshot* current = m.CurrentSnapshot();
   if (current == nullptr) {
@@ -111,7 +129,7 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
   p.base_seq = current->sequence_number;
   PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> live, iceberg::LiveEntries(io, m));
   std::map<PartitionKey, std::vector<ManifestEntry>> by_partition;
-  std::vector<ManifestEntry> eq_deletes;
+  std::vector<ManifestEntry> eq_deletes, pos_deletes;
   for (ManifestEntry& e : live) {
     p.live_paths.insert(e.file.file_path);
     if (!NormalizePartition(m, &e.file)) p.unnormalized.insert(e.file.file_path);
@@ -123,10 +141,34 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
         eq_deletes.push_back(std::move(e));
         break;
       case FileContent::kPositionDeletes:
-        p.skipped = "it has position deletes or deletion vectors (written by another engine), "
-                    "which compaction does not apply yet";
-        return p;
+        if (e.file.file_format != "PARQUET" && e.file.file_format != "parquet") {
+          p.skipped = "it has deletion vectors (" + e.file.file_format +
+                      " position deletes), which compaction does not apply yet";
+          return p;
+        }
+        pos_deletes.push_back(std::move(e));
+        break;
     }
+  }
+  // Position deletes are read whole (their rows say which data file they reach).
+  for (ManifestEntry& d : pos_deletes) {
+    const std::vector<iceberg::Field> fields = {
+        iceberg::Field{iceberg::kPositionDeleteFilePathId, "file_path", true,
+                       iceberg::DataType::Primitive(Type{TypeId::kString}), "", {}, {}},
+        iceberg::Field{iceberg::kPositionDeletePosId, "pos", true,
+                       iceberg::DataType::Primitive(Type{TypeId::kLong}), "", {}, {}}};
+    PG2I_ASSIGN_OR_RETURN(auto rows, iceberg::ReadDataFile(io_shared, d.file.file_path, fields));
+    auto& [entry, by_file] = p.positions[d.file.file_path];
+    for (const auto& r : rows) {
+      const auto* path = std::get_if<std::string>(&r.at(0));
+      const auto* pos = std::get_if<int64_t>(&r.at(1));
+      if (path == nullptr || pos == nullptr) {
+        return DataLoss("position delete file " + d.file.file_path +
+                        " has a row without file_path or pos");
+      }
+      by_file[*path].insert(*pos);
+    }
+    entry = std::move(d);
   }
   const iceberg::Schema* schema = m.CurrentSchema();
   for (const ManifestEntry& d : eq_deletes) {
@@ -154,6 +196,12 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
       for (const ManifestEntry& d : eq_deletes) {
         if (Applies(m, d, f, p.unnormalized) && (drain || MayOverlap(m, d, f))) {
           applying.insert(d.file.file_path);
+          has_deletes = true;
+        }
+      }
+      for (const auto& [path, pd] : p.positions) {
+        if (pd.second.count(f.file.file_path) && PositionApplies(m, pd.first, f, p.unnormalized)) {
+          applying.insert(path);
           has_deletes = true;
         }
       }
@@ -189,6 +237,22 @@ Result<Plan> MakePlan(io::FileIO* io, const TableMetadata& m, const CompactionOp
       if (!used) ++dead;
     }
     if (used) p.deletes.push_back(std::move(d));
+  }
+  // A position delete file goes once every live data file its rows reach is rewritten.
+  for (const auto& [path, pd] : p.positions) {
+    bool needed = false, used = false;
+    for (const auto& [key, files] : by_partition) {
+      for (const ManifestEntry& f : files) {
+        if (!pd.second.count(f.file.file_path) || !PositionApplies(m, pd.first, f, p.unnormalized)) {
+          continue;
+        }
+        (rewrite.count(f.file.file_path) ? used : needed) = true;
+      }
+    }
+    if (!needed) {
+      p.drop_deletes.insert(path);
+      if (!used) ++dead;
+    }
   }
   // Delete files that apply to nothing are worth a commit of their own once there are enough.
   if (p.groups.empty() && !(dead > 0 && (o.all || dead >= o.min_delete_files))) {
@@ -273,6 +337,13 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
       for (const DeleteKeys& d : deletes) {
         if (Applies(m, *d.entry, f, p.unnormalized)) applying.push_back(&d);
       }
+      std::set<int64_t> deleted_positions;
+      for (const auto& [path, pd] : p.positions) {
+        auto rows = pd.second.find(f.file.file_path);
+        if (rows == pd.second.end() || !PositionApplies(m, pd.first, f, p.unnormalized)) continue;
+        deleted_positions.insert(rows->second.begin(), rows->second.end());
+      }
+      int64_t position = 0;  // of the next row in the file
       // Batch by batch, so that memory holds one batch of the file, not the file.
       std::vector<Value> probe;
       while (true) {
@@ -282,6 +353,7 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
         std::vector<std::vector<Value>> keep;
         keep.reserve(rows.size());
         for (auto& row : rows) {
+          if (deleted_positions.count(position++)) continue;
           for (const auto& [column, value] : identity) {
             if (std::holds_alternative<std::monostate>(row[column])) row[column] = value;
           }
@@ -326,7 +398,7 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
   for (int plan_no = 0;; ++plan_no) {
     CompactionResult r;
     PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable loaded, catalog.LoadTable(ident));
-    PG2I_ASSIGN_OR_RETURN(Plan plan, MakePlan(io.get(), loaded.metadata, options));
+    PG2I_ASSIGN_OR_RETURN(Plan plan, MakePlan(io, loaded.metadata, options));
     if (!plan.skipped.empty()) {
       r.skipped = plan.skipped;
       return r;

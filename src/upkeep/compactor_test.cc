@@ -10,6 +10,7 @@
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
 #include "iceberg/snapshot_producer.h"
+#include "iceberg/table_scan.h"
 #include "io/memory_file_io.h"
 
 namespace pg2iceberg::upkeep {
@@ -78,36 +79,19 @@ class CompactorTest : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status().ToString();
   }
 
-  // The live rows by key, as a merge-on-read reader sees them (equality deletes apply to data
-  // of a lower data sequence number).
+  // The live rows by key, as a merge-on-read reader sees them (iceberg::TableScan).
   std::map<int64_t, Row> Read() {
     auto t = catalog_.LoadTable(ident_);
     EXPECT_TRUE(t.ok());
-    auto live = iceberg::LiveEntries(io_.get(), t->metadata);
-    EXPECT_TRUE(live.ok());
-    const auto fields = t->metadata.CurrentSchema()->fields();
-    std::map<int64_t, int64_t> deleted_at;
-    for (const ManifestEntry& e : *live) {
-      if (e.file.content != FileContent::kEqualityDeletes) continue;
-      auto r = iceberg::DataFileReader::Open(io_, e.file.file_path, {fields[0]});
-      auto keys = (*r)->ReadAllRows();
-      for (const Row& k : *keys) {
-        int64_t& s = deleted_at[std::get<int64_t>(k[0])];
-        s = std::max(s, *e.sequence_number);
-      }
-    }
+    auto scan = iceberg::TableScan::Plan(io_, t->metadata);
+    EXPECT_TRUE(scan.ok()) << scan.status().ToString();
+    auto rows = scan->ReadAll(t->metadata.CurrentSchema()->fields());
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
     std::map<int64_t, Row> out;
-    for (const ManifestEntry& e : *live) {
-      if (e.file.content != FileContent::kData) continue;
-      auto r = iceberg::DataFileReader::Open(io_, e.file.file_path, fields);
-      auto rows = (*r)->ReadAllRows();
-      for (Row& row : *rows) {
-        const int64_t id = std::get<int64_t>(row[0]);
-        auto it = deleted_at.find(id);
-        if (it != deleted_at.end() && it->second > *e.sequence_number) continue;
-        EXPECT_FALSE(out.count(id)) << "key " << id << " live twice";
-        out[id] = row;
-      }
+    for (Row& row : *rows) {
+      const int64_t id = std::get<int64_t>(row[0]);
+      EXPECT_FALSE(out.count(id)) << "key " << id << " live twice";
+      out[id] = row;
     }
     return out;
   }
@@ -245,24 +229,53 @@ TEST_F(CompactorTest, ThresholdsDecideWhichPartitionsAreRewrittenAndPartitionsAr
   EXPECT_EQ(Count(FileContent::kEqualityDeletes), 0);
 }
 
-TEST_F(CompactorTest, PositionDeletesOfAnotherEngineAreNotCompactedYet) {
+// Position deletes another engine wrote (a merge-on-read DELETE): applied by position, and
+// dropped once every file they reach is rewritten. Deletion vectors are not applied yet: such a
+// table is skipped with the reason.
+TEST_F(CompactorTest, PositionDeletesAreAppliedAndGoWithTheFilesTheyReach) {
   Create(false);
-  Upsert({R(1, "a")});
-  Upsert({R(2, "b")});
-  DataFile pos;
-  pos.content = FileContent::kPositionDeletes;
-  pos.file_path = "mem://wh/db/t/data/pos.parquet";
-  pos.record_count = 1;
-  pos.file_size_in_bytes = 10;
-  ASSERT_TRUE(io_->WriteAll(pos.file_path, "x").ok());
+  Upsert({R(1, "a"), R(2, "b"), R(3, "c")});
+  Upsert({R(4, "d")});
+  auto t = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(t.ok());
+  auto live = iceberg::LiveEntries(io_.get(), t->metadata);
+  ASSERT_TRUE(live.ok());
+  std::string first;
+  for (const ManifestEntry& e : *live) {
+    if (e.file.content == FileContent::kData && e.file.record_count == 3) first = e.file.file_path;
+  }
+  ASSERT_FALSE(first.empty());
+  iceberg::ParquetWriteOptions wo;
+  wo.new_file_uri = iceberg::UniqueFileUris("mem://wh/db/t/data", "pos-");
+  auto w = iceberg::PositionDeleteWriter::Make(io_, wo);
+  ASSERT_TRUE(w.ok());
+  (*w)->Add(first, 1);  // row 2
   iceberg::SnapshotChange c;
-  c.added_deletes = {pos};
+  c.added_deletes = *(*w)->Close();
   Commit(c);
+  EXPECT_EQ(Read(), (std::map<int64_t, Row>{{1, R(1, "a")}, {3, R(3, "c")}, {4, R(4, "d")}}));
   CompactionOptions o;
   o.all = true;
   PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
-  EXPECT_THAT(r.skipped, ::testing::HasSubstr("position deletes"));
-  EXPECT_EQ(r.snapshot_id, -1);
+  EXPECT_TRUE(r.skipped.empty()) << r.skipped;
+  EXPECT_EQ(Read(), (std::map<int64_t, Row>{{1, R(1, "a")}, {3, R(3, "c")}, {4, R(4, "d")}}));
+  EXPECT_EQ(Count(FileContent::kPositionDeletes), 0);
+  EXPECT_EQ(Count(FileContent::kEqualityDeletes), 0);
+  EXPECT_EQ(Count(FileContent::kData), 1);
+
+  DataFile dv;
+  dv.content = FileContent::kPositionDeletes;
+  dv.file_format = "PUFFIN";
+  dv.file_path = "mem://wh/db/t/data/dv.puffin";
+  dv.record_count = 1;
+  dv.file_size_in_bytes = 10;
+  ASSERT_TRUE(io_->WriteAll(dv.file_path, "x").ok());
+  iceberg::SnapshotChange with_dv;
+  with_dv.added_deletes = {dv};
+  Commit(with_dv);
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult skipped, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_THAT(skipped.skipped, ::testing::HasSubstr("deletion vectors"));
+  EXPECT_EQ(skipped.snapshot_id, -1);
 }
 
 // Equality deletes written on a key column that was later widened from int to long (Iceberg

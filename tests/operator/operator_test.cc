@@ -1684,5 +1684,68 @@ TEST_F(OperatorTest, MarkersNameTheSnapshotOfExactlyWhatCameBeforeThemInEveryPip
   }
 }
 
+// Position deletes another engine writes (a merge-on-read DELETE, here by Iceberg Java) into a
+// table pg2iceberg keeps writing: verify reads them as Java does (the rows they delete are
+// missing from Iceberg, not an error), a later change of such a row brings it back, and
+// compaction applies them and drops them, after which every engine, PyIceberg included, reads
+// the same rows.
+TEST_F(OperatorTest, PositionDeletesOfAnotherEngineAreReadAndCompactedAway) {
+  const std::string config = Setup("posdel");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE posdel_t SET v = 'u' WHERE id % 9 = 0"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  const std::vector<std::string> source = {
+      "--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+      "--jdbc-user", "postgres", "--jdbc-schema", "cat_posdel", "--catalog-name", "pg2iceberg",
+      "--warehouse", "file://" + dir_->str() + "/wh", "--table", "default.posdel_t"};
+  std::vector<std::string> args = source;
+  for (const char* a : {"--column", "id", "--values", "3,4,18"}) args.push_back(a);
+  auto deleted = fixtures::RunJavaTool("DeleteRows", args);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_THAT(*deleted, HasSubstr("\"rows-deleted\": 4"));  // 18: its old and its new version
+  ExitStatus v = RunCommand(config, {"verify"}, &out);
+  EXPECT_FALSE(v.success());
+  EXPECT_THAT(out, HasSubstr("table=public.posdel_t pg_rows=50 iceberg_rows=47 missing=3 extra=0 "
+                             "different=0 duplicates=0 DIFF"));
+  // A change of a deleted row brings it back (an update is a delete and an insert in Iceberg).
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE posdel_t SET v = 'back' WHERE id = 3"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  RunCommand(config, {"verify"}, &out);
+  EXPECT_THAT(out, HasSubstr("pg_rows=50 iceberg_rows=48 missing=2 extra=0 different=0 "
+                             "duplicates=0 DIFF"));
+  std::vector<std::string> read_args = source;
+  read_args.push_back("--no-file-column");
+  auto java_before = fixtures::RunJavaReader(read_args);
+  ASSERT_TRUE(java_before.ok()) << java_before.status().ToString();
+
+  ASSERT_TRUE(RunCommand(config, {"compact", "--all"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.posdel_t partitions=1 "));
+  const nlohmann::json meta = LatestMetadata(dir_->str() + "/wh", "public.posdel_t");
+  for (const auto& s : meta["snapshots"]) {
+    if (s["snapshot-id"] == meta["current-snapshot-id"]) {
+      EXPECT_EQ(s["summary"].value("total-delete-files", "?"), "0") << s.dump();
+      EXPECT_EQ(s["summary"].value("total-position-deletes", "0"), "0") << s.dump();
+    }
+  }
+  RunCommand(config, {"verify"}, &out);
+  EXPECT_THAT(out, HasSubstr("pg_rows=50 iceberg_rows=48 missing=2 extra=0 different=0 "
+                             "duplicates=0 DIFF"));
+  auto java_after = fixtures::RunJavaReader(read_args);
+  ASSERT_TRUE(java_after.ok()) << java_after.status().ToString();
+  EXPECT_EQ(*java_after, *java_before);
+  auto location = pg_->QueryScalar("SELECT metadata_location FROM cat_posdel.iceberg_tables WHERE "
+                                   "table_name = 'posdel_t'");
+  ASSERT_TRUE(location.ok());
+  const std::string metadata_file =
+      location->rfind("file://", 0) == 0 ? location->substr(7) : *location;
+  auto py = fixtures::RunPyIcebergReader({"--metadata-file", metadata_file, "--no-file-column"});
+  ASSERT_TRUE(py.ok()) << py.status().ToString();
+  EXPECT_EQ(*py, *java_after);
+}
+
 }  // namespace
 }  // namespace pg2iceberg
