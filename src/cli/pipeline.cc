@@ -732,7 +732,7 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
 // is logged and counted: the data commits stand.
 void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
                    const std::map<std::string, materialize::TableResult>& results,
-                   bool force = false) {
+                   bool force = false, coord::Coordinator* coord = nullptr) {
   if (meta == nullptr) return;
   std::vector<upkeep::CommitRecord> rows;
   for (const auto& [name, r] : results) {
@@ -747,18 +747,24 @@ void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
     log::Warn("commits not recorded in the meta tables; the data commits stand",
               {{"error", s.ToString()}});
   }
+  // Markers the materializer reached, from the coordinator: what a crash kept from the meta
+  // table is appended on the next cycle (at least once).
+  if (coord == nullptr) return;
+  auto reached = coord->UnrecordedMarkers(100);
   std::vector<upkeep::MarkerRecord> markers;
-  for (const auto& [name, r] : results) {
-    for (const auto& e : r.markers) {
-      markers.push_back({e.marker_id, e.commit_lsn.ToString(), name, m.IdentFor(name).ToString(),
-                         e.snapshot_id});
+  if (reached.ok()) {
+    for (const auto& e : *reached) {
+      markers.push_back({e.marker_id, e.commit_lsn.ToString(), e.table,
+                         m.IdentFor(e.table).ToString(), e.snapshot_id});
     }
   }
-  if (markers.empty()) return;
-  if (Status ms = meta->RecordMarkers(markers); !ms.ok()) {
+  Status ms = reached.ok() ? (markers.empty() ? Status::Ok() : meta->RecordMarkers(markers))
+                           : reached.status();
+  if (ms.ok() && !markers.empty()) ms = coord->MarkersRecorded(*reached);
+  if (!ms.ok()) {
     metrics::CountError("meta_tables", ms.code());
-    log::Warn("markers not recorded in the meta table; the coordinator has them (pg2iceberg "
-              "status)",
+    log::Warn("markers not recorded in the meta table yet; the next cycle tries again (pg2iceberg "
+              "status lists them)",
               {{"error", ms.ToString()}});
   }
 }
@@ -813,6 +819,8 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
     }
     const auto tables = TableNames(cfg);
+    // Where reached markers wait for the meta table (markers need sink.meta_namespace).
+    coord::Coordinator* markers = cfg.source.logical.markers_table ? coord.get() : nullptr;
     shared->health->Watch("materializer", std::max<std::chrono::seconds>(
                                               kMaterializerMaxSilence,
                                               10 * std::chrono::duration_cast<std::chrono::seconds>(
@@ -823,7 +831,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       // Materialize what is staged first, then look for tables that went away.
       PG2I_ASSIGN_OR_RETURN(auto results, m.RunCycle(tables));
       RecordCommits(meta ? &*meta : nullptr, m, results,
-                    last || shared->failed || shared->restart || writer_done);
+                    last || shared->failed || shared->restart || writer_done, markers);
       PG2I_ASSIGN_OR_RETURN(bool recreated, CheckTablesUnchanged(cfg, *src, *coord));
       if (recreated) shared->restart = true;
       PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
@@ -847,7 +855,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
         std::this_thread::sleep_for(50ms);
       }
     }
-    RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true);
+    RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true, markers);
     return Status::Ok();
   };
   Status s = Guarded(run);

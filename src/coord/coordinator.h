@@ -101,6 +101,7 @@ struct MarkerEmission {
   int64_t log_offset = 0;     // every change of `table` committed before the marker is below
   int64_t snapshot_id = -1;   // -1 while pending (or when the table had no Iceberg table)
   bool emitted = false;
+  bool recorded = false;      // appended to the meta table `markers`
   bool operator==(const MarkerEmission&) const = default;
 };
 
@@ -196,6 +197,10 @@ class Coordinator {
                             int64_t snapshot_id) = 0;
   // Every marker's rows, newest marker first, at most `limit` markers.
   virtual Result<std::vector<MarkerEmission>> Markers(int limit) = 0;
+  // Emitted rows not yet appended to the meta table `markers` (at most `limit`, oldest first),
+  // and marking them appended: so that a crash in between repeats the append (at least once).
+  virtual Result<std::vector<MarkerEmission>> UnrecordedMarkers(int limit) = 0;
+  virtual Status MarkersRecorded(const std::vector<MarkerEmission>& rows) = 0;
 };
 
 }  // namespace pg2iceberg::coord

@@ -113,6 +113,12 @@ class MemoryBackend : public Backend {
       return m_->EmitMarker(id, t, snapshot);
     }
     Result<std::vector<MarkerEmission>> Markers(int limit) override { return m_->Markers(limit); }
+    Result<std::vector<MarkerEmission>> UnrecordedMarkers(int limit) override {
+      return m_->UnrecordedMarkers(limit);
+    }
+    Status MarkersRecorded(const std::vector<MarkerEmission>& rows) override {
+      return m_->MarkersRecorded(rows);
+    }
 
    private:
     MemoryCoordinator* m_;
@@ -456,6 +462,18 @@ TEST_P(CoordinatorTest, MarkersArePendingPerCopiedTableAtItsNextOffsetUntilEmitt
   EXPECT_EQ(all[2], (MarkerEmission{"m1", Lsn(0x100), "t1", 5, 42, true}));
   EXPECT_EQ(all[3], (MarkerEmission{"m1", Lsn(0x100), "t2", 0, -1, true}));
   EXPECT_EQ(coord_->Markers(1)->size(), 2u);
+  // Appended to the meta table: emitted rows until marked recorded.
+  PG2I_ASSERT_OK_AND_ASSIGN(auto unrecorded, coord_->UnrecordedMarkers(10));
+  ASSERT_EQ(unrecorded.size(), 2u);
+  EXPECT_EQ(unrecorded[0].table, "t1");
+  EXPECT_EQ(unrecorded[1].table, "t2");
+  PG2I_ASSERT_OK(coord_->MarkersRecorded({unrecorded[0]}));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto left, backend_->Make()->UnrecordedMarkers(10));
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].table, "t2");
+  EXPECT_TRUE(left[0].emitted && !left[0].recorded);
+  PG2I_ASSERT_OK(coord_->MarkersRecorded(left));
+  EXPECT_TRUE(coord_->UnrecordedMarkers(10)->empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CoordinatorTest, ::testing::Values("memory", "postgres"),

@@ -279,4 +279,27 @@ Result<std::vector<MarkerEmission>> MemoryCoordinator::Markers(int limit) {
   return out;
 }
 
+Result<std::vector<MarkerEmission>> MemoryCoordinator::UnrecordedMarkers(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<MarkerEmission> out;
+  for (const auto& [key, e] : emissions_) {
+    if (e.emitted && !e.recorded) out.push_back(e);
+  }
+  std::sort(out.begin(), out.end(), [](const MarkerEmission& a, const MarkerEmission& b) {
+    return std::tie(a.commit_lsn, a.table) < std::tie(b.commit_lsn, b.table);
+  });
+  if (static_cast<int>(out.size()) > limit) out.resize(static_cast<size_t>(limit));
+  return out;
+}
+
+Status MemoryCoordinator::MarkersRecorded(const std::vector<MarkerEmission>& rows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const MarkerEmission& r : rows) {
+    if (auto it = emissions_.find({r.marker_id, r.table}); it != emissions_.end()) {
+      it->second.recorded = true;
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace pg2iceberg::coord

@@ -51,6 +51,8 @@ class MemoryCoordinator final : public Coordinator {
   Status EmitMarker(const std::string& marker_id, const std::string& table,
                     int64_t snapshot_id) override;
   Result<std::vector<MarkerEmission>> Markers(int limit) override;
+  Result<std::vector<MarkerEmission>> UnrecordedMarkers(int limit) override;
+  Status MarkersRecorded(const std::vector<MarkerEmission>& rows) override;
 
  private:
   Result<std::vector<LogEntry>> ClaimLocked(const std::vector<StagedFile>& files);

@@ -142,7 +142,8 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
          "  PRIMARY KEY (marker_id, table_name));\n" +
          // Markers are aligned per table by log offset; emitted once the snapshot is known.
          "ALTER TABLE " + s + ".marker_emissions ADD COLUMN IF NOT EXISTS log_offset bigint,\n"
-         "  ADD COLUMN IF NOT EXISTS emitted boolean NOT NULL DEFAULT false;\n"
+         "  ADD COLUMN IF NOT EXISTS emitted boolean NOT NULL DEFAULT false,\n"
+         "  ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;\n"
          "CREATE INDEX IF NOT EXISTS marker_emissions_pending ON " + s +
          ".marker_emissions (table_name, log_offset) WHERE NOT emitted;\n";
 }
@@ -661,12 +662,13 @@ Result<std::vector<MarkerEmission>> EmissionsOf(const pg::QueryResult& r) {
     e.log_offset = std::stoll(row.at(3).value_or("0"));
     e.snapshot_id = std::stoll(row.at(4).value_or("-1"));
     e.emitted = row.at(5).value_or("f") == "t";
+    e.recorded = row.at(6).value_or("f") == "t";
     out.push_back(std::move(e));
   }
   return out;
 }
 constexpr const char* kEmissionColumns =
-    "e.marker_id, m.lsn::text, e.table_name, e.log_offset, e.snapshot_id, e.emitted";
+    "e.marker_id, m.lsn::text, e.table_name, e.log_offset, e.snapshot_id, e.emitted, e.recorded";
 }  // namespace
 
 Result<std::vector<MarkerEmission>> PgCoordinator::PendingMarkers(const std::string& table) {
@@ -699,6 +701,33 @@ Result<std::vector<MarkerEmission>> PgCoordinator::Markers(int limit) {
                        "e.table_name",
                    {std::to_string(limit)}));
   return EmissionsOf(r);
+}
+
+Result<std::vector<MarkerEmission>> PgCoordinator::UnrecordedMarkers(int limit) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query(std::string("SELECT ") + kEmissionColumns + " FROM " + T("marker_emissions") +
+                       " e JOIN " + T("pending_markers") +
+                       " m USING (marker_id) WHERE e.emitted AND NOT e.recorded ORDER BY m.lsn, "
+                       "e.table_name LIMIT $1",
+                   {std::to_string(limit)}));
+  return EmissionsOf(r);
+}
+
+Status PgCoordinator::MarkersRecorded(const std::vector<MarkerEmission>& rows) {
+  std::string ids, tables;
+  for (const MarkerEmission& e : rows) {
+    ids += (ids.empty() ? "" : "\n") + e.marker_id;
+    tables += (tables.empty() ? "" : "\n") + e.table;
+  }
+  if (rows.empty()) return Status::Ok();
+  return conn_
+      ->Query("UPDATE " + T("marker_emissions") +
+                  " e SET recorded = true FROM unnest(string_to_array($1, E'\\n'), "
+                  "string_to_array($2, E'\\n')) AS r(marker_id, table_name) WHERE e.marker_id = "
+                  "r.marker_id AND e.table_name = r.table_name",
+              {ids, tables})
+      .status();
 }
 
 }  // namespace pg2iceberg::coord

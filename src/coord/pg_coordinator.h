@@ -67,6 +67,8 @@ class PgCoordinator final : public Coordinator {
   Status EmitMarker(const std::string& marker_id, const std::string& table,
                     int64_t snapshot_id) override;
   Result<std::vector<MarkerEmission>> Markers(int limit) override;
+  Result<std::vector<MarkerEmission>> UnrecordedMarkers(int limit) override;
+  Status MarkersRecorded(const std::vector<MarkerEmission>& rows) override;
 
  private:
   std::string T(const char* table) const;  // schema-qualified, quoted

@@ -23,6 +23,29 @@ bool InScope(const TableMetadata& m, const DataFile& del, const DataFile& data) 
 
 }  // namespace
 
+Result<std::map<std::string, std::set<int64_t>>> ReadPositionDeletes(
+    const std::shared_ptr<io::FileIO>& io, const DataFile& f) {
+  if (f.file_format != "PARQUET" && f.file_format != "parquet") {
+    return Unimplemented("position deletes in " + f.file_format + " (deletion vectors) are not "
+                         "read yet: " + f.file_path);
+  }
+  const std::vector<Field> fields = {
+      Field{kPositionDeleteFilePathId, "file_path", true,
+            DataType::Primitive(Type{TypeId::kString}), "", {}, {}},
+      Field{kPositionDeletePosId, "pos", true, DataType::Primitive(Type{TypeId::kLong}), "", {}, {}}};
+  PG2I_ASSIGN_OR_RETURN(auto rows, ReadDataFile(io, f.file_path, fields));
+  std::map<std::string, std::set<int64_t>> out;
+  for (const auto& r : rows) {
+    const auto* path = std::get_if<std::string>(&r.at(0));
+    const auto* pos = std::get_if<int64_t>(&r.at(1));
+    if (path == nullptr || pos == nullptr) {
+      return DataLoss("position delete file " + f.file_path + " has a row without file_path or pos");
+    }
+    out[*path].insert(*pos);
+  }
+  return out;
+}
+
 Result<TableScan> TableScan::Plan(std::shared_ptr<io::FileIO> io, const TableMetadata& m,
                                   std::optional<int64_t> snapshot_id) {
   TableScan scan(io, m);
@@ -87,26 +110,8 @@ Result<const std::set<std::vector<Value>>*> TableScan::EqualityKeys(size_t i) {
 
 Result<const std::map<std::string, std::set<int64_t>>*> TableScan::Positions(size_t i) {
   if (auto it = positions_.find(i); it != positions_.end()) return &it->second;
-  const DataFile& f = deletes_.at(i).file;
-  if (f.file_format != "PARQUET" && f.file_format != "parquet") {
-    return Unimplemented("position deletes in " + f.file_format + " (deletion vectors) are not "
-                         "read yet: " + f.file_path);
-  }
-  const std::vector<Field> fields = {
-      Field{kPositionDeleteFilePathId, "file_path", true,
-            DataType::Primitive(Type{TypeId::kString}), "", {}, {}},
-      Field{kPositionDeletePosId, "pos", true, DataType::Primitive(Type{TypeId::kLong}), "", {}, {}}};
-  PG2I_ASSIGN_OR_RETURN(auto rows, ReadDataFile(io_, f.file_path, fields));
-  auto& out = positions_[i];
-  for (const auto& r : rows) {
-    const auto* path = std::get_if<std::string>(&r.at(0));
-    const auto* pos = std::get_if<int64_t>(&r.at(1));
-    if (path == nullptr || pos == nullptr) {
-      return DataLoss("position delete file " + f.file_path + " has a row without file_path or pos");
-    }
-    out[*path].insert(*pos);
-  }
-  return &out;
+  PG2I_ASSIGN_OR_RETURN(auto positions, ReadPositionDeletes(io_, deletes_.at(i).file));
+  return &(positions_[i] = std::move(positions));
 }
 
 Result<std::vector<std::vector<Value>>> TableScan::Read(const FileScanTask& task,

@@ -27,6 +27,11 @@
 
 namespace pg2iceberg::iceberg {
 
+// The rows of a position delete file (Parquet): the deleted positions per data file path.
+// Unimplemented for a deletion vector (Puffin); DataLoss for a row without path or position.
+Result<std::map<std::string, std::set<int64_t>>> ReadPositionDeletes(
+    const std::shared_ptr<io::FileIO>& io, const DataFile& file);
+
 struct FileScanTask {
   ManifestEntry data;
   // Indexes into TableScan::deletes().

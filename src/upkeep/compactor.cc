@@ -12,6 +12,7 @@
 #include "iceberg/single_value.h"
 #include "iceberg/partitioned_writer.h"
 #include "iceberg/snapshot_producer.h"
+#include "iceberg/table_scan.h"
 
 namespace pg2iceberg::upkeep {
 namespace {
@@ -152,23 +153,9 @@ Result<Plan> MakePlan(const std::shared_ptr<io::FileIO>& io_shared, const TableM
   }
   // Position deletes are read whole (their rows say which data file they reach).
   for (ManifestEntry& d : pos_deletes) {
-    const std::vector<iceberg::Field> fields = {
-        iceberg::Field{iceberg::kPositionDeleteFilePathId, "file_path", true,
-                       iceberg::DataType::Primitive(Type{TypeId::kString}), "", {}, {}},
-        iceberg::Field{iceberg::kPositionDeletePosId, "pos", true,
-                       iceberg::DataType::Primitive(Type{TypeId::kLong}), "", {}, {}}};
-    PG2I_ASSIGN_OR_RETURN(auto rows, iceberg::ReadDataFile(io_shared, d.file.file_path, fields));
-    auto& [entry, by_file] = p.positions[d.file.file_path];
-    for (const auto& r : rows) {
-      const auto* path = std::get_if<std::string>(&r.at(0));
-      const auto* pos = std::get_if<int64_t>(&r.at(1));
-      if (path == nullptr || pos == nullptr) {
-        return DataLoss("position delete file " + d.file.file_path +
-                        " has a row without file_path or pos");
-      }
-      by_file[*path].insert(*pos);
-    }
-    entry = std::move(d);
+    PG2I_ASSIGN_OR_RETURN(auto by_file, iceberg::ReadPositionDeletes(io_shared, d.file));
+    const std::string path = d.file.file_path;
+    p.positions[path] = {std::move(d), std::move(by_file)};
   }
   const iceberg::Schema* schema = m.CurrentSchema();
   for (const ManifestEntry& d : eq_deletes) {

@@ -254,6 +254,20 @@ TEST_P(MarkerPointTest, KillAroundAMarkerThenRecover) {
     while (std::getline(in, line)) got.insert(line.substr(0, line.rfind('\t')));
     EXPECT_EQ(got, expected[t]);
   }
+  // The meta table `markers` has the marker for every table, also when the process was killed
+  // before it was appended (the next start appends what the coordinator has).
+  auto meta = fixtures::RunJavaReader(
+      {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+       "--jdbc-user", "postgres", "--jdbc-schema", "iceberg", "--catalog-name", "pg2iceberg",
+       "--warehouse", "file://" + dir_->str() + "/wh_" + point, "--table",
+       "meta_" + point + ".markers", "--no-file-column"});
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  for (const auto& t : tables_) {
+    EXPECT_NE(meta->find(marker + "\t"), std::string::npos) << *meta;
+    EXPECT_NE(meta->find("\tpublic." + t + "\tdefault." + t + "\t" + snapshot_of["public." + t]),
+              std::string::npos)
+        << *meta;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, MarkerPointTest,
