@@ -23,9 +23,14 @@ bool InScope(const TableMetadata& m, const DataFile& del, const DataFile& data) 
 
 }  // namespace
 
+bool IsDeletionVector(const DataFile& f) {
+  return f.content == FileContent::kPositionDeletes && f.file_format != "PARQUET" &&
+         f.file_format != "parquet";
+}
+
 Result<std::map<std::string, std::set<int64_t>>> ReadPositionDeletes(
     const std::shared_ptr<io::FileIO>& io, const DataFile& f) {
-  if (f.file_format != "PARQUET" && f.file_format != "parquet") {
+  if (IsDeletionVector(f)) {
     return Unimplemented("position deletes in " + f.file_format + " (deletion vectors) are not "
                          "read yet: " + f.file_path);
   }

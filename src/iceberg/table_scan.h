@@ -27,6 +27,9 @@
 
 namespace pg2iceberg::iceberg {
 
+// Position deletes stored other than as Parquet rows: deletion vectors (Puffin, format v3).
+bool IsDeletionVector(const DataFile& file);
+
 // The rows of a position delete file (Parquet): the deleted positions per data file path.
 // Unimplemented for a deletion vector (Puffin); DataLoss for a row without path or position.
 Result<std::map<std::string, std::set<int64_t>>> ReadPositionDeletes(

@@ -727,15 +727,9 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   if (options_.markers) {
     PG2I_ASSIGN_OR_RETURN(markers, coord_->PendingMarkers(table));
   }
-  PG2I_RETURN_IF_ERROR(EmitMarkers(table, markers, cursor.offset,
-                                   existing.ok() ? &existing->metadata : nullptr, result));
-  int64_t marker_cut = -1;
-  for (const auto& mk : markers) {
-    if (mk.log_offset > cursor.offset) {
-      marker_cut = mk.log_offset;
-      break;
-    }
-  }
+  PG2I_RETURN_IF_ERROR(EmitMarkers(table, &markers, cursor.offset,
+                                   existing.ok() ? &existing->metadata : nullptr));
+  const int64_t marker_cut = markers.empty() ? -1 : markers.front().log_offset;
 
   // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
   // starts at that offset, the new copy's first, replaces the table's content; no batch spans
@@ -794,10 +788,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
   if (existing.ok() && IsSnapshotFile(entries.front().uri) &&
       (resync_batch || ReplacesForeign(existing->metadata, table, cursor.offset))) {
-    PG2I_ASSIGN_OR_RETURN(TableResult replaced, ReplaceWithCopy(table, ident, cursor, resync_at,
-                                                                std::move(*existing), started));
-    replaced.markers.insert(replaced.markers.begin(), result.markers.begin(), result.markers.end());
-    return replaced;
+    return ReplaceWithCopy(table, ident, cursor, resync_at, std::move(*existing), started);
   }
 
   // Read the staged changes past the cursor, in log (= commit) order.
@@ -938,30 +929,28 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   const double commit_seconds = SecondsSince(commit_started);
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    commit_seconds, result));
-  PG2I_RETURN_IF_ERROR(EmitMarkers(table, markers, end_offset, &committed.metadata, result));
+  PG2I_RETURN_IF_ERROR(EmitMarkers(table, &markers, end_offset, &committed.metadata));
   return result;
 }
 
 Status Materializer::EmitMarkers(const std::string& table,
-                                 const std::vector<coord::MarkerEmission>& pending, int64_t offset,
-                                 const iceberg::TableMetadata* m, TableResult& result) {
+                                 std::vector<coord::MarkerEmission>* pending, int64_t offset,
+                                 const iceberg::TableMetadata* m) {
   const std::string offset_key = "pg2iceberg.offset." + options_.group;
-  for (const coord::MarkerEmission& mk : pending) {
-    if (mk.log_offset > offset) break;
-    bool emitted = false;
-    for (const auto& done : result.markers) emitted |= done.marker_id == mk.marker_id;
-    if (emitted) continue;
+  size_t done = 0;
+  for (; done < pending->size() && (*pending)[done].log_offset <= offset; ++done) {
+    const coord::MarkerEmission& mk = (*pending)[done];
     int64_t snapshot_id = -1;
     if (m != nullptr && mk.log_offset == offset) {
       snapshot_id = m->current_snapshot_id.value_or(-1);
     } else if (m != nullptr) {
       // Passed already (a batch that ended on it, then a crash before it was emitted): the
-      // newest snapshot committed at exactly that offset.
+      // newest snapshot of this generation committed at exactly that offset.
       int64_t best_seq = -1;
       for (const auto& s : m->snapshots) {
         auto it = s.summary.find(offset_key);
         if (it != s.summary.end() && it->second == std::to_string(mk.log_offset) &&
-            s.sequence_number > best_seq) {
+            OfGeneration(s, options_.generation) && s.sequence_number > best_seq) {
           best_seq = s.sequence_number;
           snapshot_id = s.snapshot_id;
         }
@@ -974,15 +963,12 @@ Status Materializer::EmitMarkers(const std::string& table,
     CrashPoint("before_marker_emitted");
     PG2I_RETURN_IF_ERROR(coord_->EmitMarker(mk.marker_id, table, snapshot_id));
     CrashPoint("after_marker_emitted");
-    coord::MarkerEmission e = mk;
-    e.snapshot_id = snapshot_id;
-    e.emitted = true;
     log::Info("marker reached", {{"table", table},
                                  {"marker", mk.marker_id},
                                  {"lsn", mk.commit_lsn},
                                  {"snapshot_id", snapshot_id}});
-    result.markers.push_back(std::move(e));
   }
+  pending->erase(pending->begin(), pending->begin() + static_cast<std::ptrdiff_t>(done));
   return Status::Ok();
 }
 

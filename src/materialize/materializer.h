@@ -60,8 +60,6 @@ struct TableResult {
   int64_t deletes_written = 0;
   int64_t snapshot_id = -1;
   int64_t cursor = 0;
-  // Markers this call reached, each with the snapshot holding exactly what came before it.
-  std::vector<coord::MarkerEmission> markers;
 };
 
 class Materializer {
@@ -108,10 +106,11 @@ class Materializer {
                                       catalog::LoadedTable existing,
                                       std::chrono::steady_clock::time_point started);
   // After a commit: the cursor, metrics, the log line, and garbage collection of staged files.
-  // Emits the markers of `pending` at or below `offset` (the table's cursor now), each with the
-  // snapshot of `m` (null: no Iceberg table yet) holding exactly what came before it.
-  Status EmitMarkers(const std::string& table, const std::vector<coord::MarkerEmission>& pending,
-                     int64_t offset, const iceberg::TableMetadata* m, TableResult& result);
+  // Emits the markers of `pending` (by offset) at or below `offset` (the table's cursor now),
+  // each with the snapshot of `m` (null: no Iceberg table yet) holding exactly what came before
+  // it, and removes them from `pending`.
+  Status EmitMarkers(const std::string& table, std::vector<coord::MarkerEmission>* pending,
+                     int64_t offset, const iceberg::TableMetadata* m);
   Status FinishBatch(const std::string& table, const catalog::TableIdent& ident,
                      const catalog::LoadedTable& committed, int64_t end_offset,
                      int64_t bytes_written, std::chrono::steady_clock::time_point started,

@@ -556,11 +556,12 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     current_xid_ = b->xid;
     current_ = Txn{};
   } else if (auto* c = std::get_if<CommitMsg>(&m)) {
-    const bool rewrote = !current_.rewrites.empty() || !current_.markers.empty();
+    // Rewrites and markers are reported once everything up to them is staged: flush now.
+    const bool report = !current_.rewrites.empty() || !current_.markers.empty();
     CommitTxn(std::move(current_), c->commit_lsn, c->end_lsn, c->commit_time.UnixMicros());
     current_ = Txn{};
     current_xid_ = Xid();
-    if (rewrote) return Flush();
+    if (report) return Flush();
   } else if (auto* rel = std::get_if<RelationMsg>(&m)) {
     PG2I_RETURN_IF_ERROR(OnRelation(*rel));
   } else if (auto* lm = std::get_if<LogicalMessageMsg>(&m)) {
@@ -635,9 +636,9 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     auto it = streams_.find(sc->xid);
     Txn txn = it == streams_.end() ? Txn{} : std::move(it->second);
     if (it != streams_.end()) streams_.erase(it);
-    const bool rewrote = !txn.rewrites.empty() || !txn.markers.empty();
+    const bool report = !txn.rewrites.empty() || !txn.markers.empty();
     CommitTxn(std::move(txn), sc->commit_lsn, sc->end_lsn, sc->commit_time.UnixMicros());
-    if (rewrote) return Flush();
+    if (report) return Flush();
   } else if (auto* sa = std::get_if<StreamAbortMsg>(&m)) {
     auto it = streams_.find(sa->xid);
     if (it == streams_.end()) return Status::Ok();

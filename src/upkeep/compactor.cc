@@ -26,14 +26,13 @@ using PartitionKey = std::pair<int32_t, std::vector<Value>>;  // spec id, partit
 
 int64_t DataSeq(const ManifestEntry& e) { return e.sequence_number.value_or(0); }
 
-// Whether equality delete `del` applies to data file `data` (the spec: a delete file of an
-// unpartitioned spec applies to every partition; otherwise to data files of the same spec and
-// partition; and only to data with a lower data sequence number).
-// A file in `unnormalized` (its partition tuple could not be put in one representation)
-// counts as in every partition's scope: the safe side, its deletes are applied and kept.
-bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data,
+// Whether delete file `del` is in the partition scope of data file `data` (the spec: a delete
+// file of an unpartitioned spec reaches every partition; otherwise data files of the same spec
+// and partition). A file in `unnormalized` (its partition tuple could not be put in one
+// representation) counts as in every partition's scope: the safe side, its deletes are applied
+// and kept.
+bool InScope(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data,
              const std::set<std::string>& unnormalized) {
-  if (DataSeq(del) <= DataSeq(data)) return false;
   const iceberg::PartitionSpec* spec = m.SpecById(del.file.spec_id);
   if (spec == nullptr || spec->unpartitioned()) return true;
   if (unnormalized.count(del.file.file_path) || unnormalized.count(data.file.file_path)) {
@@ -42,17 +41,18 @@ bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEnt
   return del.file.spec_id == data.file.spec_id && del.file.partition == data.file.partition;
 }
 
-// Whether position delete `del` may delete rows of `data` (the spec: same partition, or a delete
-// of an unpartitioned spec; data sequence number not above the delete's); its rows say which.
+// Whether equality delete `del` applies to data file `data`: in scope, and only to data with a
+// lower data sequence number.
+bool Applies(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data,
+             const std::set<std::string>& unnormalized) {
+  return DataSeq(del) > DataSeq(data) && InScope(m, del, data, unnormalized);
+}
+
+// Whether position delete `del` may delete rows of `data`: in scope, and to data with a data
+// sequence number not above the delete's; its rows say which.
 bool PositionApplies(const TableMetadata& m, const ManifestEntry& del, const ManifestEntry& data,
                      const std::set<std::string>& unnormalized) {
-  if (DataSeq(data) > DataSeq(del)) return false;
-  const iceberg::PartitionSpec* spec = m.SpecById(del.file.spec_id);
-  if (spec == nullptr || spec->unpartitioned()) return true;
-  if (unnormalized.count(del.file.file_path) || unnormalized.count(data.file.file_path)) {
-    return true;
-  }
-  return del.file.spec_id == data.file.spec_id && del.file.partition == data.file.partition;
+  return DataSeq(data) <= DataSeq(del) && InScope(m, del, data, unnormalized);
 }
 
 // Whether the key ranges of equality delete `del` and data file `data` may overlap, by their
@@ -142,7 +142,7 @@ Result<Plan> MakePlan(const std::shared_ptr<io::FileIO>& io_shared, const TableM
         eq_deletes.push_back(std::move(e));
         break;
       case FileContent::kPositionDeletes:
-        if (e.file.file_format != "PARQUET" && e.file.file_format != "parquet") {
+        if (iceberg::IsDeletionVector(e.file)) {
           p.skipped = "it has deletion vectors (" + e.file.file_format +
                       " position deletes), which compaction does not apply yet";
           return p;

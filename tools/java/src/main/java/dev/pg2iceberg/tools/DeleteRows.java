@@ -39,21 +39,7 @@ public final class DeleteRows {
   private DeleteRows() {}
 
   public static void main(String[] args) {
-    ReadTable.quietLogging();
-    int rc;
-    try {
-      rc = run(args);
-    } catch (ReadTable.UsageException e) {
-      System.err.println("DeleteRows: " + e.getMessage());
-      rc = 2;
-    } catch (Throwable t) {
-      System.err.println("DeleteRows: error: " + t);
-      if (System.getenv("PG2I_READER_DEBUG") != null) {
-        t.printStackTrace();
-      }
-      rc = 1;
-    }
-    System.exit(rc);
+    ReadTable.runTool("DeleteRows", DeleteRows::run, args);
   }
 
   static int run(String[] args) throws IOException {

@@ -263,6 +263,33 @@ public final class ReadTable {
         "org.slf4j.simpleLogger.log.org.apache.hadoop.util.NativeCodeLoader", "error");
   }
 
+  /** The body of a tool's main: its exit code. */
+  interface ToolBody {
+    int run(String[] args) throws Exception;
+  }
+
+  /**
+   * Runs a writer tool (RewriteDataFiles, DeleteRows) and exits: 2 with the message on bad usage,
+   * 1 with the error otherwise (a stack trace with PG2I_READER_DEBUG set).
+   */
+  static void runTool(String name, ToolBody body, String[] args) {
+    quietLogging();
+    int rc;
+    try {
+      rc = body.run(args);
+    } catch (UsageException e) {
+      System.err.println(name + ": " + e.getMessage());
+      rc = 2;
+    } catch (Throwable t) {
+      System.err.println(name + ": error: " + t);
+      if (System.getenv("PG2I_READER_DEBUG") != null) {
+        t.printStackTrace();
+      }
+      rc = 1;
+    }
+    System.exit(rc);
+  }
+
   public static void main(String[] args) {
     quietLogging();
     int rc;

@@ -41,21 +41,7 @@ public final class RewriteDataFiles {
   private RewriteDataFiles() {}
 
   public static void main(String[] args) {
-    ReadTable.quietLogging();
-    int rc;
-    try {
-      rc = run(args);
-    } catch (ReadTable.UsageException e) {
-      System.err.println("RewriteDataFiles: " + e.getMessage());
-      rc = 2;
-    } catch (Throwable t) {
-      System.err.println("RewriteDataFiles: error: " + t);
-      if (System.getenv("PG2I_READER_DEBUG") != null) {
-        t.printStackTrace();
-      }
-      rc = 1;
-    }
-    System.exit(rc);
+    ReadTable.runTool("RewriteDataFiles", RewriteDataFiles::run, args);
   }
 
   static int run(String[] args) throws IOException {
