@@ -8,7 +8,8 @@
 #
 # What it installs:
 #   - Debian packages (compiler toolchain, libpq, PostgreSQL 15 server, JSON/YAML/CLI/logging
-#     libraries, curl, OpenSSL, zlib, zstd, GoogleTest, Google Benchmark, clang for fuzzing)
+#     libraries, curl, OpenSSL, zlib, zstd, RocksDB, GoogleTest, Google Benchmark, clang for
+#     fuzzing)
 #   - .deps/venv: Python venv with pyarrow==26.0.1 (Arrow/Parquet C++ headers and libraries
 #     used by the build), PyIceberg, fastavro and prometheus-client (test readers)
 #   - .deps/duckdb: DuckDB 1.5.5 with its iceberg extension from PyPI (test reader)
@@ -32,7 +33,7 @@ APT_PACKAGES=(
   libpq-dev postgresql-15 postgresql-client-15
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev librocksdb-dev
   clang libclang-rt-14-dev
   python3 python3-venv
   openjdk-17-jdk-headless maven

@@ -161,6 +161,7 @@ struct Config {
     std::optional<Duration> maintenance_grace = std::chrono::minutes(30);     // nullopt: off
     std::string materialized_prefix = "materialized/";
     std::string meta_namespace;
+    std::string index_dir = "pg2iceberg-index";  // the primary-key indexes (position mode)
   } sink;
 
   struct State {

@@ -102,8 +102,14 @@ constexpr std::array kOptions = {
                {}, 1000, 0, true, true},
     OptionSpec{"sink.delete_mode", K::kEnum, "equality",
                "How updates and deletes are written: `equality` deletes on the primary key "
-               "(upstream's behaviour) or `position` deletes.",
+               "(upstream's behaviour; one per change) or `position` deletes (only for keys that "
+               "are live, found through a primary-key index kept in sink.index_dir; every engine "
+               "reads them, docs/key-index.md).",
                "equality|position", 0, 0, true},
+    OptionSpec{"sink.index_dir", K::kString, "pg2iceberg-index",
+               "Local directory of the primary-key indexes (`position` delete mode), one "
+               "RocksDB per table; relative to the working directory. Keep it on a persistent "
+               "volume: a missing or stale index is rebuilt from the table."},
     OptionSpec{"sink.maintenance_retention", K::kDuration, "168h",
                "`maintain` expires snapshots older than this (never the current one). Empty "
                "turns expiry off.",

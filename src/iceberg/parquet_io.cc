@@ -831,6 +831,7 @@ Status DataFileWriter::OpenNewFile() {
   file->context = std::make_unique<parquet::ArrowWriteContext>(arrow::default_memory_pool(),
                                                                file->arrow_properties.get());
   open_ = std::move(file);
+  file_first_rows_.push_back(rows_written_);
   return Status::Ok();
 }
 

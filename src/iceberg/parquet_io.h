@@ -164,6 +164,9 @@ class DataFileWriter {
   // Files completed so far (before Close: the ones already rolled).
   const std::vector<DataFile>& completed_files() const { return completed_; }
   int64_t rows_written() const { return rows_written_; }
+  // For each file begun (completed ones, then the open one), how many rows the writer had
+  // written before it: row number r of the writer is in the last file whose entry is <= r.
+  const std::vector<int64_t>& file_first_rows() const { return file_first_rows_; }
 
  private:
   struct OpenFile;
@@ -193,6 +196,7 @@ class DataFileWriter {
   std::unique_ptr<OpenFile> open_;
   std::vector<DataFile> completed_;
   int64_t rows_written_ = 0;
+  std::vector<int64_t> file_first_rows_;
   // Bytes a row group occupies once written, per byte of BufferedRowGroupBytes().
   double size_ratio_ = 1.0;
   bool size_ratio_known_ = false;

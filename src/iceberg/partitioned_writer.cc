@@ -1,5 +1,7 @@
 #include "iceberg/partitioned_writer.h"
 
+#include <algorithm>
+
 namespace pg2iceberg::iceberg {
 
 namespace {
@@ -91,14 +93,33 @@ Result<DataFileWriter*> PartitionedWriter::WriterFor(const std::vector<Value>& p
 
 Status PartitionedWriter::Write(std::span<const std::vector<Value>> rows) {
   if (deletes_) return InvalidArgument("delete rows need an explicit partition: use WriteTo");
-  if (transforms_.empty()) return WriteTo({}, rows);
-  // Group consecutive rows of one partition so each writer gets batches.
-  std::map<std::vector<Value>, std::vector<std::vector<Value>>> groups;
-  for (const auto& row : rows) {
-    PG2I_ASSIGN_OR_RETURN(std::vector<Value> p, PartitionOf(row));
-    groups[std::move(p)].push_back(row);
+  const size_t first = written_.size();
+  written_.resize(first + rows.size());
+  // Group the rows by partition so each writer gets batches.
+  std::map<std::vector<Value>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (transforms_.empty()) {
+      groups[{}].push_back(i);
+      continue;
+    }
+    PG2I_ASSIGN_OR_RETURN(std::vector<Value> p, PartitionOf(rows[i]));
+    groups[std::move(p)].push_back(i);
   }
-  for (auto& [p, rs] : groups) PG2I_RETURN_IF_ERROR(WriteTo(p, rs));
+  for (auto& [p, idx] : groups) {
+    PG2I_ASSIGN_OR_RETURN(DataFileWriter * w, WriterFor(p));
+    const int64_t before = w->rows_written();
+    if (idx.size() == rows.size()) {
+      PG2I_RETURN_IF_ERROR(WriteTo(p, rows));
+    } else {
+      std::vector<std::vector<Value>> group;
+      group.reserve(idx.size());
+      for (size_t i : idx) group.push_back(rows[i]);
+      PG2I_RETURN_IF_ERROR(WriteTo(p, group));
+    }
+    for (size_t k = 0; k < idx.size(); ++k) {
+      written_[first + idx[k]] = {w, before + static_cast<int64_t>(k)};
+    }
+  }
   return Status::Ok();
 }
 
@@ -116,7 +137,10 @@ Status PartitionedWriter::WriteTo(const std::vector<Value>& partition,
 
 Result<std::vector<DataFile>> PartitionedWriter::Close() {
   std::vector<DataFile> out;
+  // Per writer: the index in `out` of its first file, and where each of its files began.
+  std::map<const DataFileWriter*, std::pair<size_t, std::vector<int64_t>>> starts;
   for (auto& [p, w] : writers_) {
+    starts[w.get()] = {out.size(), w->file_first_rows()};
     PG2I_ASSIGN_OR_RETURN(std::vector<DataFile> files, w->Close());
     for (DataFile& f : files) {
       f.partition = p;
@@ -124,6 +148,15 @@ Result<std::vector<DataFile>> PartitionedWriter::Close() {
       out.push_back(std::move(f));
     }
   }
+  locations_.clear();
+  locations_.reserve(written_.size());
+  for (const auto& [w, row] : written_) {
+    const auto& [base, firsts] = starts.at(w);
+    const size_t k = static_cast<size_t>(std::upper_bound(firsts.begin(), firsts.end(), row) -
+                                         firsts.begin()) - 1;
+    locations_.push_back(RowLocation{base + k, row - firsts[k]});
+  }
+  written_.clear();
   writers_.clear();
   return out;
 }

@@ -43,6 +43,14 @@ class PartitionedWriter {
   Result<std::vector<DataFile>> Close();
   int64_t rows_written() const { return rows_; }
 
+  // Where each row given to Write went, in the order given (after Close): the index of its
+  // file in what Close returned, and its position in that file.
+  struct RowLocation {
+    size_t file = 0;
+    int64_t pos = 0;
+  };
+  const std::vector<RowLocation>& locations() const { return locations_; }
+
  private:
   PartitionedWriter() = default;
   Result<DataFileWriter*> WriterFor(const std::vector<Value>& partition);
@@ -59,6 +67,9 @@ class PartitionedWriter {
   ParquetWriteOptions options_;
   std::map<std::vector<Value>, std::unique_ptr<DataFileWriter>> writers_;
   int64_t rows_ = 0;
+  // Per row given to Write: its writer and its row number there (resolved by Close).
+  std::vector<std::pair<const DataFileWriter*, int64_t>> written_;
+  std::vector<RowLocation> locations_;
 };
 
 }  // namespace pg2iceberg::iceberg

@@ -121,6 +121,12 @@ Result<const std::map<std::string, std::set<int64_t>>*> TableScan::Positions(siz
 
 Result<std::vector<std::vector<Value>>> TableScan::Read(const FileScanTask& task,
                                                         const std::vector<Field>& projection) {
+  return ReadLive(task, projection, nullptr);
+}
+
+Result<std::vector<std::vector<Value>>> TableScan::ReadLive(const FileScanTask& task,
+                                                            const std::vector<Field>& projection,
+                                                            std::vector<int64_t>* positions) {
   // Read the projection and, after it, the equality fields it lacks.
   std::vector<Field> fields = projection;
   struct Equality {
@@ -166,6 +172,7 @@ Result<std::vector<std::vector<Value>>> TableScan::Read(const FileScanTask& task
       }
     }
     if (gone) continue;
+    if (positions != nullptr) positions->push_back(static_cast<int64_t>(pos));
     rows[pos].resize(projection.size());
     out.push_back(std::move(rows[pos]));
   }

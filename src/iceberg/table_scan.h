@@ -56,6 +56,10 @@ class TableScan {
   // schemas, by id; a field the file lacks reads NULL), in file order.
   Result<std::vector<std::vector<Value>>> Read(const FileScanTask& task,
                                                const std::vector<Field>& projection);
+  // The same, and the position in the data file of each row returned, in `positions`.
+  Result<std::vector<std::vector<Value>>> ReadLive(const FileScanTask& task,
+                                                   const std::vector<Field>& projection,
+                                                   std::vector<int64_t>* positions);
   // Every live row of the scan, task by task.
   Result<std::vector<std::vector<Value>>> ReadAll(const std::vector<Field>& projection);
 

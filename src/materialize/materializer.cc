@@ -1,6 +1,7 @@
 #include "materialize/materializer.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "base/crash_point.h"
@@ -68,7 +69,7 @@ void RecordBatch(const std::string& table, const TableResult& r, int64_t bytes,
       .Add(static_cast<double>(r.changes));
   reg.GetCounter("pg2iceberg_materialized_rows_total", "Data rows written to Iceberg", l)
       .Add(static_cast<double>(r.rows_written));
-  reg.GetCounter("pg2iceberg_materialized_deletes_total", "Equality-delete rows written to Iceberg",
+  reg.GetCounter("pg2iceberg_materialized_deletes_total", "Delete rows written to Iceberg (equality deletes, or position deletes of live rows)",
                  l)
       .Add(static_cast<double>(r.deletes_written));
   reg.GetCounter("pg2iceberg_materialized_bytes_total",
@@ -513,8 +514,9 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
                                                        int64_t from_offset,
                                                        catalog::LoadedTable loaded,
                                                        const iceberg::SnapshotChange& change,
-                                                       uint32_t source_oid) {
+                                                       uint32_t source_oid, bool fixed_base) {
   const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  const std::optional<int64_t> base_snapshot = loaded.metadata.current_snapshot_id;
   iceberg::SnapshotProducer producer(io_.get(), clock_, change);
   catalog::LoadedTable committed;
   bool done = false;
@@ -526,6 +528,12 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
         committed = std::move(loaded);
         done = true;
         break;
+      }
+      if (fixed_base && loaded.metadata.current_snapshot_id != base_snapshot) {
+        replan_ = true;
+        return Aborted("another writer committed to " + ident.ToString() +
+                       " while this batch was prepared; its position deletes name rows of the "
+                       "table as it was, so the batch is prepared again");
       }
     }
     // Fence: a batch is committed only onto the table state it was read against. If another
@@ -700,6 +708,47 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
 }
 
 Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
+  for (int attempt = 0;; ++attempt) {
+    replan_ = false;
+    Result<TableResult> r = MaterializeBatch(table);
+    if (r.ok() || !replan_ || attempt >= 4) return r;
+    log::Info("the table changed while a batch was prepared; preparing it again",
+              {{"table", table}, {"reason", r.status().message()}});
+  }
+}
+
+Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
+                                                const iceberg::TableMetadata& m,
+                                                const std::vector<int32_t>& key_ids) {
+  auto& slot = indexes_[m.table_uuid];
+  if (slot == nullptr) {
+    const std::filesystem::path dir = std::filesystem::path(options_.index_dir) / m.table_uuid;
+    std::error_code ec;
+    std::filesystem::create_directories(dir.parent_path(), ec);
+    if (ec) {
+      return Unavailable("cannot create the key-index directory " + dir.parent_path().string() +
+                         " (sink.index_dir): " + ec.message());
+    }
+    PG2I_ASSIGN_OR_RETURN(slot, index::KeyIndex::Open(dir.string()));
+  }
+  PG2I_ASSIGN_OR_RETURN(index::SyncStats stats, slot->Sync(io_, m, key_ids));
+  if (stats.kind == index::SyncStats::Kind::kRebuilt) {
+    log::Info("rebuilt the table's key index", {{"table", table},
+                                               {"keys", stats.keys},
+                                               {"seconds", stats.seconds},
+                                               {"reason", stats.reason}});
+    metrics::Default()
+        .GetCounter("pg2iceberg_key_index_rebuilds_total",
+                    "Key indexes rebuilt from their table (missing, or the table changed)",
+                    {{"table", table}})
+        .Add();
+  } else if (stats.kind == index::SyncStats::Kind::kCaughtUp) {
+    log::Debug("key index caught up with compactions", {{"table", table}, {"keys", stats.keys}});
+  }
+  return slot.get();
+}
+
+Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const auto started = std::chrono::steady_clock::now();
   TableResult result;
   const std::string offset_key = "pg2iceberg.offset." + options_.group;
@@ -835,8 +884,31 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
       need[row.resolve_from] = &row;
     }
   }
+  index::KeyIndex* key_index = nullptr;
+  if (options_.position_deletes) {
+    PG2I_ASSIGN_OR_RETURN(key_index, IndexFor(table, loaded.metadata, key_ids));
+  }
   std::map<fold::Key, std::pair<int64_t, std::vector<Value>>> found;
-  if (!need.empty() && !folded.truncated) {
+  if (!need.empty() && !folded.truncated && key_index != nullptr) {
+    // The row of each key, read by position from its file.
+    std::vector<fold::Key> keys;
+    for (const auto& [k, row] : need) keys.push_back(k);
+    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(keys));
+    std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_file;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (where[i]) by_file[where[i]->file_path].push_back({where[i]->pos, i});
+    }
+    for (const auto& [path, rows] : by_file) {
+      PG2I_ASSIGN_OR_RETURN(auto read, iceberg::ReadDataFile(io_, path, fields));
+      for (const auto& [pos, i] : rows) {
+        if (pos < 0 || static_cast<size_t>(pos) >= read.size()) {
+          return DataLoss("the key index names row " + std::to_string(pos) + " of " + path +
+                          ", which has " + std::to_string(read.size()) + " rows");
+        }
+        found[keys[i]] = {0, std::move(read[static_cast<size_t>(pos)])};
+      }
+    }
+  } else if (!need.empty() && !folded.truncated) {
     // The live version of each key (deletes applied, as every reader applies them).
     PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io_, loaded.metadata));
     for (const iceberg::FileScanTask& task : scan.tasks()) {
@@ -877,10 +949,15 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   }
   const bool replace = replace_foreign || resync_batch;
   const bool skip_deletes = replace || (snapshot_batch && snapshot_only_before && !folded.truncated);
-  std::vector<std::vector<Value>> upserts, deletes;
+  std::vector<std::vector<Value>> upserts, deletes, upsert_keys;
+  index::IndexUpdate index_update;
   for (auto& [k, row] : folded.rows) {
     if (!folded.truncated && !skip_deletes) deletes.push_back(k);
-    if (row.kind != fold::FoldedRow::Kind::kUpsert) continue;
+    if (row.kind != fold::FoldedRow::Kind::kUpsert) {
+      if (key_index != nullptr) index_update.removed.push_back(k);
+      continue;
+    }
+    if (key_index != nullptr) upsert_keys.push_back(k);
     std::vector<Value> values = row.values;
     if (!row.unresolved.empty()) {
       auto it = found.find(row.resolve_from);
@@ -905,8 +982,45 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeData(io_, loaded.metadata, wo));
     PG2I_RETURN_IF_ERROR(w->Write(upserts));
     PG2I_ASSIGN_OR_RETURN(change.added_data, w->Close());
+    if (key_index != nullptr) {
+      const auto& at = w->locations();
+      for (size_t i = 0; i < upsert_keys.size(); ++i) {
+        const iceberg::DataFile& f = change.added_data[at[i].file];
+        index_update.added.push_back(
+            {std::move(upsert_keys[i]), index::RowLocation{f.file_path, f.spec_id, f.partition, at[i].pos}});
+      }
+    }
   }
-  if (!deletes.empty()) {
+  index_update.cleared = change.remove_all;
+  int64_t delete_rows = static_cast<int64_t>(deletes.size());
+  if (key_index != nullptr && !deletes.empty()) {
+    // Position deletes of the keys that are live, in the partition of the file holding each.
+    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(deletes));
+    std::map<std::pair<int32_t, std::vector<Value>>, std::unique_ptr<iceberg::PositionDeleteWriter>> writers;
+    int64_t live = 0;
+    for (const auto& loc : where) {
+      if (!loc) continue;
+      auto& w = writers[{loc->spec_id, loc->partition}];
+      if (w == nullptr) {
+        iceberg::ParquetWriteOptions o = wo;
+        std::string dir = loaded.metadata.location;
+        while (!dir.empty() && dir.back() == '/') dir.pop_back();
+        o.new_file_uri = iceberg::UniqueFileUris(dir + "/data", "pos-del-");
+        PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io_, o));
+      }
+      w->Add(loc->file_path, loc->pos);
+      ++live;
+    }
+    for (auto& [part, w] : writers) {
+      PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::DataFile> files, w->Close());
+      for (iceberg::DataFile& f : files) {
+        f.spec_id = part.first;
+        f.partition = part.second;
+        change.added_deletes.push_back(std::move(f));
+      }
+    }
+    delete_rows = live;
+  } else if (!deletes.empty()) {
     iceberg::TableMetadata for_deletes = loaded.metadata;
     if (const auto* unpart = UnpartitionedSpec(loaded.metadata)) {
       for_deletes.default_spec_id = unpart->spec_id;
@@ -916,7 +1030,7 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
     PG2I_ASSIGN_OR_RETURN(change.added_deletes, w->Close());
   }
   result.rows_written = static_cast<int64_t>(upserts.size());
-  result.deletes_written = static_cast<int64_t>(deletes.size());
+  result.deletes_written = delete_rows;
 
   int64_t bytes_written = 0;
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
@@ -925,10 +1039,20 @@ Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   const auto commit_started = std::chrono::steady_clock::now();
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
                         CommitChange(table, ident, cursor.offset, std::move(loaded), change,
-                                     latest.oid));
+                                     latest.oid, /*fixed_base=*/key_index != nullptr));
   const double commit_seconds = SecondsSince(commit_started);
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    commit_seconds, result));
+  if (key_index != nullptr) {
+    CrashPoint("before_key_index_update");
+    // A failure here leaves the index behind the table: the next batch rebuilds it.
+    Status applied = key_index->Apply(index_update, result.snapshot_id);
+    if (!applied.ok()) {
+      log::Warn("could not update the key index; it is rebuilt before the next batch",
+                {{"table", table}, {"error", applied}});
+      indexes_.erase(committed.metadata.table_uuid);
+    }
+  }
   PG2I_RETURN_IF_ERROR(EmitMarkers(table, &markers, end_offset, &committed.metadata));
   return result;
 }

@@ -24,6 +24,7 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "coord/coordinator.h"
+#include "index/key_index.h"
 #include "iceberg/snapshot_producer.h"
 #include "io/file_io.h"
 #include "materialize/columns.h"
@@ -50,6 +51,10 @@ struct MaterializerOptions {
   // Markers are in use (source.logical.markers_table): pending ones cut batches and are
   // emitted (docs/operations.md).
   bool markers = false;
+  // Position deletes (sink.delete_mode: position) through a primary-key index per table in
+  // `index_dir` (index/key_index.h); otherwise an equality delete per key touched.
+  bool position_deletes = false;
+  std::string index_dir = "pg2iceberg-index";
   // Called while a long piece of work (a table's replacing copy) goes on: a liveness beat.
   std::function<void()> on_progress;
 };
@@ -70,12 +75,18 @@ class Materializer {
 
   // One pass over `tables` (names as configured); returns per-table results.
   Result<std::map<std::string, TableResult>> RunCycle(const std::vector<std::string>& tables);
+  // One batch of `table`; a batch prepared against a table another writer changed meanwhile
+  // (position mode) is prepared again.
   Result<TableResult> MaterializeTable(const std::string& table);
 
   // The Iceberg identifier of a configured table: <namespace>.<table name without schema>.
   catalog::TableIdent IdentFor(const std::string& table) const;
 
  private:
+  Result<TableResult> MaterializeBatch(const std::string& table);
+  // The key index of the table `m` describes, open and reflecting its current snapshot.
+  Result<index::KeyIndex*> IndexFor(const std::string& table, const iceberg::TableMetadata& m,
+                                    const std::vector<int32_t>& key_ids);
   const config::TableConfig* ConfigFor(const std::string& table) const;
   // The Iceberg table ready for a batch whose newest relation is `latest`: created if missing
   // (`existing` is the caller's load), identity checked, schema evolved (`rematch`: columns
@@ -90,12 +101,14 @@ class Materializer {
                                 const stage::StagedRelation& latest, bool rematch);
   // Commits `change` (a batch read from `from_offset` on, of rows of source table
   // `source_oid`, 0 when unknown) with retries on conflict, fenced against a table committed
-  // past `from_offset` by someone else.
+  // past `from_offset` by someone else. `fixed_base`: the change is only valid on the table
+  // state it was prepared on (position deletes name rows of its files): when that moved, the
+  // commit is not retried; Aborted, and the batch is prepared again (replan_).
   Result<catalog::LoadedTable> CommitChange(const std::string& table,
                                             const catalog::TableIdent& ident, int64_t from_offset,
                                             catalog::LoadedTable loaded,
                                             const iceberg::SnapshotChange& change,
-                                            uint32_t source_oid);
+                                            uint32_t source_oid, bool fixed_base = false);
   // The first copy of a new pipeline generation onto a table holding an earlier one's rows.
   bool ReplacesForeign(const iceberg::TableMetadata& m, const std::string& table,
                        int64_t cursor_offset) const;
@@ -129,6 +142,8 @@ class Materializer {
   MaterializerOptions options_;
   Clock* clock_;
   std::set<std::vector<std::string>> namespaces_ready_;  // created (or found) this process
+  std::map<std::string, std::unique_ptr<index::KeyIndex>> indexes_;  // by table UUID
+  bool replan_ = false;
 };
 
 }  // namespace pg2iceberg::materialize

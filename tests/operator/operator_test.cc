@@ -1747,5 +1747,116 @@ TEST_F(OperatorTest, PositionDeletesOfAnotherEngineAreReadAndCompactedAway) {
   EXPECT_EQ(*py, *java_after);
 }
 
+
+// Position delete mode (issue 15): an insert of a new key writes no delete, an update or delete
+// of a live key writes one position delete, a change of a key that is not live writes nothing;
+// Iceberg Java, PyIceberg and DuckDB read exactly PostgreSQL's rows. The key index survives a
+// restart (loaded, not rebuilt), follows a compaction, and is rebuilt when another engine
+// changed the table.
+TEST_F(OperatorTest, PositionModeDeletesOnlyLiveRowsAndEveryEngineReadsThem) {
+  const std::string config = Setup("pmode");
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    yaml.replace(yaml.find("sink:\n"), 6,
+                 "sink:\n  delete_mode: position\n  index_dir: " + dir_->str() + "/index\n");
+    std::ofstream(config) << yaml;
+  }
+  const std::string wh = dir_->str() + "/wh";
+  auto current_summary = [&]() {
+    const nlohmann::json meta = LatestMetadata(wh, "public.pmode_t");
+    for (const auto& s : meta["snapshots"]) {
+      if (s["snapshot-id"] == meta["current-snapshot-id"]) return s["summary"];
+    }
+    return nlohmann::json::object();
+  };
+  auto metadata_file = [&]() {
+    auto location = pg_->QueryScalar(
+        "SELECT metadata_location FROM cat_pmode.iceberg_tables WHERE table_name = 'pmode_t'");
+    EXPECT_TRUE(location.ok());
+    return location->rfind("file://", 0) == 0 ? location->substr(7) : *location;
+  };
+  const std::vector<std::string> source = {
+      "--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+      "--jdbc-user", "postgres", "--jdbc-schema", "cat_pmode", "--catalog-name", "pg2iceberg",
+      "--warehouse", "file://" + wh, "--table", "default.pmode_t"};
+  // Every engine reads PostgreSQL's rows.
+  auto check_readers = [&](const std::string& when) {
+    std::string out;
+    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << when << ": " << out;
+    EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK")) << when;
+    std::vector<std::string> args = source;
+    args.push_back("--no-file-column");
+    auto java = fixtures::RunJavaReader(args);
+    ASSERT_TRUE(java.ok()) << java.status().ToString();
+    EXPECT_EQ(static_cast<size_t>(std::count(java->begin(), java->end(), '\n')) - 1,
+              std::stoul(*pg_->QueryScalar("SELECT count(*) FROM pmode_t")))
+        << when;
+    auto py = fixtures::RunPyIcebergReader({"--metadata-file", metadata_file(), "--no-file-column"});
+    ASSERT_TRUE(py.ok()) << when << ": " << py.status().ToString();
+    EXPECT_EQ(*py, *java) << when;
+    auto duck = fixtures::RunDuckDbReader({"--metadata-file", metadata_file(), "--no-file-column"});
+    ASSERT_TRUE(duck.ok()) << when << ": " << duck.status().ToString();
+    EXPECT_EQ(*duck, *java) << when;
+  };
+
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  // New keys only, one of them inserted and deleted within the batch: no delete file at all.
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO pmode_t SELECT g, 'new', g FROM generate_series(51, 70) g; "
+                           "INSERT INTO pmode_t VALUES (900, 'gone', 0); DELETE FROM pmode_t WHERE id = 900"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_EQ(current_summary().value("total-delete-files", "?"), "0") << current_summary().dump();
+  // 10 updates (ids 7, 14, …, 70), 2 deletes, a key change (10 -> 1000) and a delete of a key
+  // that is not there: 13 live rows deleted by position.
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE pmode_t SET v = 'u' WHERE id % 7 = 0; "
+                           "DELETE FROM pmode_t WHERE id IN (5, 6, 4000); "
+                           "UPDATE pmode_t SET id = 1000 WHERE id = 10"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  auto summary = current_summary();
+  EXPECT_EQ(summary.value("total-position-deletes", "?"), "13") << summary.dump();
+  EXPECT_EQ(summary.value("total-equality-deletes", "0"), "0") << summary.dump();
+  check_readers("after updates and deletes");
+
+  // A restart loads the index: no rebuild.
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE pmode_t SET v = 'again' WHERE id IN (1, 2, 1000)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_EQ(current_summary().value("added-position-deletes", "?"), "3") << current_summary().dump();
+  EXPECT_THAT(run->LogTail(1'000'000), Not(HasSubstr("rebuilt the table's key index")));
+
+  // Our compaction moves every row: the index follows (the next deletes name the new files).
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  ASSERT_TRUE(RunCommand(config, {"compact", "--all"}, &out).success()) << out;
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE pmode_t SET v = 'compacted' WHERE id IN (1, 3, 60)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_THAT(run->LogTail(1'000'000), Not(HasSubstr("rebuilt the table's key index")));
+  check_readers("after a compaction");
+
+  // Another engine deletes rows by position: the index no longer matches the table and is
+  // rebuilt; a later update of a row it deleted writes no delete for it.
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  std::vector<std::string> del = source;
+  for (const char* a : {"--column", "id", "--values", "2,3"}) del.push_back(a);
+  auto deleted = fixtures::RunJavaTool("DeleteRows", del);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE pmode_t SET v = 'back' WHERE id IN (2, 3, 4)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("rebuilt the table's key index"));
+  EXPECT_EQ(current_summary().value("added-position-deletes", "?"), "1") << current_summary().dump();
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  check_readers("after another engine's deletes");
+}
+
 }  // namespace
 }  // namespace pg2iceberg

@@ -1,0 +1,444 @@
+#include "index/key_index.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include "base/log.h"
+#include "iceberg/table_scan.h"
+
+namespace pg2iceberg::index {
+namespace {
+
+// Key space: "k" + encoded key -> file id (8 bytes) + position (8 bytes); "f" + file id ->
+// file record; "m:" + name -> metadata (the snapshot reflected, the key, the next file id).
+constexpr char kKeyPrefix = 'k';
+constexpr char kFilePrefix = 'f';
+constexpr const char* kSnapshotMeta = "m:snapshot";
+constexpr const char* kKeyIdsMeta = "m:key-ids";
+constexpr const char* kNextFileMeta = "m:next-file";
+// Entries written per RocksDB write while (re)building.
+constexpr size_t kBuildBatch = 50'000;
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  const std::string msg = what + ": " + s.ToString();
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Unavailable(msg);
+  if (s.IsCorruption()) return DataLoss(msg);
+  return Internal(msg);
+}
+
+void PutFixed64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetFixed64(std::string_view in) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+void PutBytes(std::string* out, std::string_view b) {
+  PutFixed64(out, b.size());
+  out->append(b);
+}
+
+// Exact form of a value: its variant index, then its bytes. `widen`: int as long, float as
+// double (keys; a widened key column keeps its entries).
+void EncodeValue(std::string* out, const Value& v, bool widen) {
+  size_t tag = v.index();
+  if (widen && tag == 2) tag = 3;  // int32 -> int64
+  if (widen && tag == 4) tag = 5;  // float -> double
+  out->push_back(static_cast<char>(tag));
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out->push_back(x ? 1 : 0);
+        } else if constexpr (std::is_same_v<T, int32_t>) {
+          PutFixed64(out, static_cast<uint64_t>(static_cast<int64_t>(x)));
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          PutFixed64(out, static_cast<uint64_t>(x));
+        } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+          const double d = static_cast<double>(x);
+          uint64_t bits;
+          std::memcpy(&bits, &d, 8);
+          PutFixed64(out, bits);
+        } else if constexpr (std::is_same_v<T, Decimal128>) {
+          const auto u = static_cast<unsigned __int128>(x.unscaled);
+          PutFixed64(out, static_cast<uint64_t>(u >> 64));
+          PutFixed64(out, static_cast<uint64_t>(u));
+          PutFixed64(out, static_cast<uint64_t>(static_cast<int64_t>(x.scale)));
+        } else if constexpr (std::is_same_v<T, Date>) {
+          PutFixed64(out, static_cast<uint64_t>(static_cast<int64_t>(x.days)));
+        } else if constexpr (std::is_same_v<T, Time> || std::is_same_v<T, Timestamp> ||
+                             std::is_same_v<T, TimestampTz>) {
+          PutFixed64(out, static_cast<uint64_t>(x.micros));
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          PutBytes(out, x);
+        } else if constexpr (std::is_same_v<T, Uuid>) {
+          out->append(reinterpret_cast<const char*>(x.bytes.data()), x.bytes.size());
+        } else if constexpr (std::is_same_v<T, Binary>) {
+          PutBytes(out, x.bytes);
+        }
+      },
+      v);
+}
+
+// Reads a value EncodeValue wrote (widen = false) from `in`, advancing it.
+Result<Value> DecodeValue(std::string_view* in) {
+  auto need = [&](size_t n) -> Status {
+    return in->size() >= n ? Status::Ok() : DataLoss("key index: truncated file record");
+  };
+  PG2I_RETURN_IF_ERROR(need(1));
+  const int tag = static_cast<uint8_t>((*in)[0]);
+  in->remove_prefix(1);
+  auto fixed = [&]() -> Result<uint64_t> {
+    PG2I_RETURN_IF_ERROR(need(8));
+    const uint64_t v = GetFixed64(*in);
+    in->remove_prefix(8);
+    return v;
+  };
+  auto bytes = [&]() -> Result<std::string> {
+    PG2I_ASSIGN_OR_RETURN(uint64_t n, fixed());
+    PG2I_RETURN_IF_ERROR(need(n));
+    std::string s(in->substr(0, n));
+    in->remove_prefix(n);
+    return s;
+  };
+  switch (tag) {
+    case 0: return Value{};
+    case 1: {
+      PG2I_RETURN_IF_ERROR(need(1));
+      const bool b = (*in)[0] != 0;
+      in->remove_prefix(1);
+      return Value{b};
+    }
+    case 2: { PG2I_ASSIGN_OR_RETURN(uint64_t v, fixed()); return Value{static_cast<int32_t>(static_cast<int64_t>(v))}; }
+    case 3: { PG2I_ASSIGN_OR_RETURN(uint64_t v, fixed()); return Value{static_cast<int64_t>(v)}; }
+    case 4:
+    case 5: {
+      PG2I_ASSIGN_OR_RETURN(uint64_t bits, fixed());
+      double d;
+      std::memcpy(&d, &bits, 8);
+      if (tag == 4) return Value{static_cast<float>(d)};
+      return Value{d};
+    }
+    case 6: {
+      PG2I_ASSIGN_OR_RETURN(uint64_t hi, fixed());
+      PG2I_ASSIGN_OR_RETURN(uint64_t lo, fixed());
+      PG2I_ASSIGN_OR_RETURN(uint64_t scale, fixed());
+      const auto u = (static_cast<unsigned __int128>(hi) << 64) | lo;
+      return Value{Decimal128{static_cast<__int128>(u), static_cast<int32_t>(static_cast<int64_t>(scale))}};
+    }
+    case 7: { PG2I_ASSIGN_OR_RETURN(uint64_t v, fixed()); return Value{Date{static_cast<int32_t>(static_cast<int64_t>(v))}}; }
+    case 8: { PG2I_ASSIGN_OR_RETURN(uint64_t v, fixed()); return Value{Time{static_cast<int64_t>(v)}}; }
+    case 9: { PG2I_ASSIGN_OR_RETURN(uint64_t v, fixed()); return Value{Timestamp{static_cast<int64_t>(v)}}; }
+    case 10: { PG2I_ASSIGN_OR_RETURN(uint64_t v, fixed()); return Value{TimestampTz{static_cast<int64_t>(v)}}; }
+    case 11: { PG2I_ASSIGN_OR_RETURN(std::string s, bytes()); return Value{std::move(s)}; }
+    case 12: {
+      PG2I_RETURN_IF_ERROR(need(16));
+      Uuid u;
+      std::memcpy(u.bytes.data(), in->data(), 16);
+      in->remove_prefix(16);
+      return Value{u};
+    }
+    case 13: { PG2I_ASSIGN_OR_RETURN(std::string s, bytes()); return Value{Binary{std::move(s)}}; }
+    default: return DataLoss("key index: unknown value tag " + std::to_string(tag));
+  }
+}
+
+std::string FileKey(uint64_t id) {
+  std::string k(1, kFilePrefix);
+  PutFixed64(&k, id);
+  return k;
+}
+
+std::string EncodeRecord(const RowLocation& loc) {
+  std::string r;
+  PutBytes(&r, loc.file_path);
+  PutFixed64(&r, static_cast<uint64_t>(static_cast<int64_t>(loc.spec_id)));
+  PutFixed64(&r, loc.partition.size());
+  for (const Value& v : loc.partition) EncodeValue(&r, v, /*widen=*/false);
+  return r;
+}
+
+Result<RowLocation> DecodeRecord(std::string_view in) {
+  RowLocation loc;
+  auto fixed = [&]() -> Result<uint64_t> {
+    if (in.size() < 8) return DataLoss("key index: truncated file record");
+    const uint64_t v = GetFixed64(in);
+    in.remove_prefix(8);
+    return v;
+  };
+  PG2I_ASSIGN_OR_RETURN(uint64_t n, fixed());
+  if (in.size() < n) return DataLoss("key index: truncated file record");
+  loc.file_path = std::string(in.substr(0, n));
+  in.remove_prefix(n);
+  PG2I_ASSIGN_OR_RETURN(uint64_t spec, fixed());
+  loc.spec_id = static_cast<int32_t>(static_cast<int64_t>(spec));
+  PG2I_ASSIGN_OR_RETURN(uint64_t count, fixed());
+  for (uint64_t i = 0; i < count; ++i) {
+    PG2I_ASSIGN_OR_RETURN(Value v, DecodeValue(&in));
+    loc.partition.push_back(std::move(v));
+  }
+  return loc;
+}
+
+std::string KeyIdsText(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (int32_t id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+  return s;
+}
+
+rocksdb::Options DbOptions() {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.max_open_files = 256;
+  o.write_buffer_size = 32 << 20;
+  o.max_write_buffer_number = 2;
+  o.keep_log_file_num = 2;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = rocksdb::NewLRUCache(64 << 20);
+  t.cache_index_and_filter_blocks = true;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+}  // namespace
+
+std::string KeyIndex::EncodeKey(const std::vector<Value>& key) {
+  std::string out(1, kKeyPrefix);
+  for (const Value& v : key) EncodeValue(&out, v, /*widen=*/true);
+  return out;
+}
+
+Result<std::unique_ptr<KeyIndex>> KeyIndex::Open(const std::string& dir) {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(DbOptions(), dir, &raw);
+  if (!s.ok()) {
+    return FromRocks(s, "opening the key index in " + dir +
+                            " (is another pg2iceberg process using it? each process needs its "
+                            "own sink.index_dir)");
+  }
+  std::unique_ptr<KeyIndex> index(new KeyIndex(std::unique_ptr<rocksdb::DB>(raw)));
+  index->dir_ = dir;
+  PG2I_RETURN_IF_ERROR(index->LoadMeta());
+  return index;
+}
+
+KeyIndex::KeyIndex(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+KeyIndex::~KeyIndex() = default;
+
+Status KeyIndex::LoadMeta() {
+  std::string v;
+  snapshot_id_.reset();
+  key_ids_.clear();
+  next_file_id_ = 1;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kSnapshotMeta, &v);
+  if (s.ok()) {
+    snapshot_id_ = std::atoll(v.c_str());
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading the key index");
+  }
+  s = db_->Get(rocksdb::ReadOptions(), kKeyIdsMeta, &v);
+  if (s.ok()) key_ids_ = v;
+  s = db_->Get(rocksdb::ReadOptions(), kNextFileMeta, &v);
+  if (s.ok()) next_file_id_ = std::strtoull(v.c_str(), nullptr, 10);
+  return Status::Ok();
+}
+
+Status KeyIndex::Clear() {
+  db_.reset();
+  file_ids_.clear();
+  files_.clear();
+  PG2I_RETURN_IF_ERROR(FromRocks(rocksdb::DestroyDB(dir_, DbOptions()), "clearing the key index"));
+  rocksdb::DB* raw = nullptr;
+  PG2I_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(DbOptions(), dir_, &raw), "reopening the key index"));
+  db_.reset(raw);
+  return LoadMeta();
+}
+
+uint64_t KeyIndex::FileId(const RowLocation& loc, std::string* record_key, std::string* record) {
+  auto it = file_ids_.find(loc.file_path);
+  if (it != file_ids_.end()) {
+    record_key->clear();
+    return it->second;
+  }
+  const uint64_t id = next_file_id_++;
+  file_ids_[loc.file_path] = id;
+  RowLocation file = loc;
+  file.pos = 0;
+  *record_key = FileKey(id);
+  *record = EncodeRecord(file);
+  files_[id] = std::move(file);
+  return id;
+}
+
+Result<const RowLocation*> KeyIndex::FileRecord(uint64_t id) {
+  if (auto it = files_.find(id); it != files_.end()) return &it->second;
+  std::string v;
+  PG2I_RETURN_IF_ERROR(FromRocks(db_->Get(rocksdb::ReadOptions(), FileKey(id), &v),
+                                 "reading file " + std::to_string(id) + " of the key index"));
+  PG2I_ASSIGN_OR_RETURN(RowLocation loc, DecodeRecord(v));
+  return &(files_[id] = std::move(loc));
+}
+
+Result<std::vector<std::optional<RowLocation>>> KeyIndex::Lookup(
+    const std::vector<std::vector<Value>>& keys) {
+  std::vector<std::optional<RowLocation>> out(keys.size());
+  std::string v;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), EncodeKey(keys[i]), &v);
+    if (s.IsNotFound()) continue;
+    PG2I_RETURN_IF_ERROR(FromRocks(s, "looking up a key in the key index"));
+    if (v.size() != 16) return DataLoss("key index: an entry of " + std::to_string(v.size()) + " bytes");
+    PG2I_ASSIGN_OR_RETURN(const RowLocation* file, FileRecord(GetFixed64(v)));
+    RowLocation loc = *file;
+    loc.pos = static_cast<int64_t>(GetFixed64(std::string_view(v).substr(8)));
+    out[i] = std::move(loc);
+  }
+  return out;
+}
+
+Status KeyIndex::Apply(const IndexUpdate& update, int64_t snapshot_id) {
+  if (update.cleared) PG2I_RETURN_IF_ERROR(Clear());
+  rocksdb::WriteBatch b;
+  for (const auto& k : update.removed) b.Delete(EncodeKey(k));
+  std::string record_key, record, entry;
+  for (const auto& [k, loc] : update.added) {
+    const uint64_t id = FileId(loc, &record_key, &record);
+    if (!record_key.empty()) b.Put(record_key, record);
+    entry.clear();
+    PutFixed64(&entry, id);
+    PutFixed64(&entry, static_cast<uint64_t>(loc.pos));
+    b.Put(EncodeKey(k), entry);
+  }
+  b.Put(kNextFileMeta, std::to_string(next_file_id_));
+  b.Put(kKeyIdsMeta, key_ids_);
+  b.Put(kSnapshotMeta, std::to_string(snapshot_id));
+  PG2I_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &b), "updating the key index"));
+  snapshot_id_ = snapshot_id;
+  return Status::Ok();
+}
+
+Status KeyIndex::Invalidate() {
+  PG2I_RETURN_IF_ERROR(
+      FromRocks(db_->Delete(rocksdb::WriteOptions(), kSnapshotMeta), "invalidating the key index"));
+  snapshot_id_.reset();
+  return Status::Ok();
+}
+
+int64_t KeyIndex::approximate_keys() const {
+  uint64_t n = 0;
+  db_->GetIntProperty("rocksdb.estimate-num-keys", &n);
+  return static_cast<int64_t>(n);
+}
+
+Status KeyIndex::IndexFiles(const std::shared_ptr<io::FileIO>& io, const iceberg::TableMetadata& m,
+                            const std::vector<int32_t>& key_ids,
+                            const std::vector<int64_t>& snapshot_ids, int64_t* keys) {
+  const iceberg::Schema* schema = m.CurrentSchema();
+  std::vector<iceberg::Field> fields;
+  for (int32_t id : key_ids) {
+    const iceberg::Field* f = nullptr;
+    for (const auto& x : schema->fields()) {
+      if (x.id == id) f = &x;
+    }
+    if (f == nullptr) return Internal("key field " + std::to_string(id) + " is not in the schema");
+    fields.push_back(*f);
+  }
+  const std::set<int64_t> only(snapshot_ids.begin(), snapshot_ids.end());
+  PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io, m));
+  rocksdb::WriteBatch b;
+  std::string record_key, record, entry;
+  for (const iceberg::FileScanTask& task : scan.tasks()) {
+    if (!only.empty() && (!task.data.snapshot_id || !only.count(*task.data.snapshot_id))) continue;
+    std::vector<int64_t> positions;
+    PG2I_ASSIGN_OR_RETURN(auto rows, scan.ReadLive(task, fields, &positions));
+    RowLocation loc{task.data.file.file_path, task.data.file.spec_id, task.data.file.partition, 0};
+    const uint64_t id = FileId(loc, &record_key, &record);
+    if (!record_key.empty()) b.Put(record_key, record);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      entry.clear();
+      PutFixed64(&entry, id);
+      PutFixed64(&entry, static_cast<uint64_t>(positions[i]));
+      b.Put(EncodeKey(rows[i]), entry);
+      ++*keys;
+      if (b.Count() >= kBuildBatch) {
+        PG2I_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &b), "building the key index"));
+        b.Clear();
+      }
+    }
+  }
+  b.Put(kNextFileMeta, std::to_string(next_file_id_));
+  PG2I_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &b), "building the key index"));
+  return Status::Ok();
+}
+
+Status KeyIndex::Rebuild(const std::shared_ptr<io::FileIO>& io, const iceberg::TableMetadata& m,
+                         const std::vector<int32_t>& key_ids, SyncStats* stats) {
+  PG2I_RETURN_IF_ERROR(Clear());
+  key_ids_ = KeyIdsText(key_ids);
+  PG2I_RETURN_IF_ERROR(IndexFiles(io, m, key_ids, {}, &stats->keys));
+  return Apply({}, m.current_snapshot_id.value_or(-1));
+}
+
+Result<SyncStats> KeyIndex::Sync(const std::shared_ptr<io::FileIO>& io,
+                                 const iceberg::TableMetadata& m,
+                                 const std::vector<int32_t>& key_ids) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SyncStats stats;
+  const int64_t current = m.current_snapshot_id.value_or(-1);
+  const std::string wanted = KeyIdsText(key_ids);
+  if (!snapshot_id_) {
+    stats.reason = "no index yet (new, or a commit was not reflected in it)";
+  } else if (key_ids_ != wanted) {
+    stats.reason = "the table is keyed by other columns now";
+  } else if (*snapshot_id_ == current) {
+    return stats;
+  } else {
+    // Only compactions since (replace snapshots: the same rows in new files)? Index the files
+    // they added; the rows they removed are all in those.
+    std::vector<int64_t> replaces;
+    int64_t s = current;
+    while (s != *snapshot_id_) {
+      const iceberg::Snapshot* snap = m.SnapshotById(s);
+      const bool replace = snap != nullptr && snap->summary.count("operation") &&
+                           snap->summary.at("operation") == "replace";
+      if (!replace) {
+        replaces.clear();
+        break;
+      }
+      replaces.push_back(s);
+      s = snap->parent_snapshot_id.value_or(-1);
+      if (s == -1 && *snapshot_id_ != -1) {
+        replaces.clear();
+        break;
+      }
+    }
+    if (!replaces.empty()) {
+      PG2I_RETURN_IF_ERROR(IndexFiles(io, m, key_ids, replaces, &stats.keys));
+      PG2I_RETURN_IF_ERROR(Apply({}, current));
+      stats.kind = SyncStats::Kind::kCaughtUp;
+      stats.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return stats;
+    }
+    stats.reason = "the table has snapshots the index does not reflect (another writer, or a "
+                   "commit not yet reflected)";
+  }
+  stats.kind = SyncStats::Kind::kRebuilt;
+  PG2I_RETURN_IF_ERROR(Rebuild(io, m, key_ids, &stats));
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return stats;
+}
+
+}  // namespace pg2iceberg::index
