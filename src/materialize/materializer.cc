@@ -732,7 +732,9 @@ Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
     PG2I_ASSIGN_OR_RETURN(slot, index::KeyIndex::Open(dir.string()));
   }
   PG2I_ASSIGN_OR_RETURN(index::SyncStats stats, slot->Sync(io_, m, key_ids));
-  if (stats.kind == index::SyncStats::Kind::kRebuilt) {
+  if (stats.kind == index::SyncStats::Kind::kRebuilt && !m.current_snapshot_id) {
+    log::Debug("created the table's key index", {{"table", table}});
+  } else if (stats.kind == index::SyncStats::Kind::kRebuilt) {
     log::Info("rebuilt the table's key index", {{"table", table},
                                                {"keys", stats.keys},
                                                {"seconds", stats.seconds},

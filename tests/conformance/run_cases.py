@@ -5,7 +5,11 @@ S3, reads each table back with Iceberg Java (tools/ ReadTable) and compares the 
 result with its reference. docs/conformance.md describes it.
 
 usage: run_cases.py [--config embedded|rest|both] [--case SUBSTRING] [--keep] [--binary PATH]
+                    [--delete-mode equality|position]
        run_cases.py --self-test
+
+--delete-mode sets sink.delete_mode; in `position` mode (configuration embedded) each table is
+also read with PyIceberg and DuckDB, which must print exactly the rows Iceberg Java prints.
 
 Environment (ctest sets it from PG2I_TEST_ENV): PG2I_CASES_DIR, PG2I_BINARY, PG2I_SOURCE_DIR,
 PG2I_PG_BINDIR, PG2I_JAVA_LIB_DIR, PG2I_VERSITYGW, PG2I_DUCKDB_PATH; all have defaults relative
@@ -44,6 +48,9 @@ JAVA_LIB = os.environ.get("PG2I_JAVA_LIB_DIR") or os.path.join(SOURCE, ".deps", 
 VERSITYGW = os.environ.get("PG2I_VERSITYGW") or os.path.join(SOURCE, ".deps", "bin", "versitygw")
 READER_JAR = os.path.join(SOURCE, "tools", "java", "target", "pg2iceberg-test-tools.jar")
 READER_MAIN = "dev.pg2iceberg.tools.ReadTable"
+PY_READERS = {"PyIceberg": os.path.join(SOURCE, "tools", "python", "read_table.py"),
+              "DuckDB": os.path.join(SOURCE, "tools", "python", "read_duckdb.py")}
+DELETE_MODE: Optional[str] = None   # --delete-mode
 S3_BUCKET, S3_PREFIX = "conformance", "warehouse"
 SLOT_TIMEOUT = 120        # seconds for `run` to connect to its slot
 STOP_TIMEOUT = 60         # seconds for `run` to exit after SIGTERM
@@ -122,11 +129,12 @@ class Configuration:
         return "PostgreSQL 127.0.0.1:%d, SQL catalog (schema iceberg), warehouse %s" % (self.pg.port, self.warehouse)
 
     def sink(self) -> List[Tuple[str, object]]:
+        mode = [("delete_mode", DELETE_MODE)] if DELETE_MODE else []
         if self.rest:
-            return [("catalog_uri", self.rest.uri), ("warehouse", self.warehouse),
+            return mode + [("catalog_uri", self.rest.uri), ("warehouse", self.warehouse),
                     ("s3_endpoint", self.s3.endpoint), ("s3_access_key", self.s3.access_key),
                     ("s3_secret_key", self.s3.secret_key), ("s3_region", components.REGION)]
-        return [("warehouse", self.warehouse)]
+        return mode + [("warehouse", self.warehouse)]
 
     def reader_args(self, table: str) -> List[str]:
         if self.rest:
@@ -238,7 +246,38 @@ class CaseRun:
         d = json.loads(texts["describe"])
         columns = [(c["name"], c["type"]) for c in d["columns"]]
         header, rows = values.parse_reader_tsv(texts["rows"])
+        if DELETE_MODE == "position" and not self.cfg.rest:
+            self.check_other_readers(texts["rows"])
         return columns, header, rows
+
+    def check_other_readers(self, java_tsv: str) -> None:
+        """PyIceberg and DuckDB must read exactly the rows Iceberg Java read (no _file column)."""
+        def without_file(tsv: str) -> List[str]:
+            lines = tsv.rstrip("\n").split("\n")
+            header = lines[0].split("\t")
+            drop = header.index("_file") if "_file" in header else None
+            out = []
+            for line in lines:
+                cells = line.split("\t")
+                if drop is not None and len(cells) == len(header):
+                    del cells[drop]
+                out.append("\t".join(cells))
+            return out[:1] + sorted(out[1:])
+        expected = without_file(java_tsv)
+        location = self.cfg.pg.query("SELECT metadata_location FROM iceberg.iceberg_tables WHERE "
+                                     "table_namespace = 'default' AND table_name = '%s'" % self.case.table)
+        path = location[len("file://"):] if location.startswith("file://") else location
+        for name, script in PY_READERS.items():
+            p = subprocess.run([sys.executable, script, "--metadata-file", path, "--no-file-column"],
+                               capture_output=True, timeout=300, env=product_env())
+            if p.returncode != 0:
+                raise CaseFailure("reading the table with %s failed (exit %s): %s" % (
+                    name, p.returncode, p.stderr.decode("utf-8", "replace").strip()[-800:]))
+            got = without_file(p.stdout.decode("utf-8"))
+            if got != expected:
+                diff = [l for l in got if l not in expected][:3] + ["--"] + [l for l in expected if l not in got][:3]
+                raise CaseFailure("%s reads other rows than Iceberg Java (%d vs %d lines); %s only / Java only:\n%s"
+                                  % (name, len(got), len(expected), name, "\n".join(diff)))
 
     def run(self) -> None:
         case = self.case
@@ -410,8 +449,11 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--cases-dir", default=None, help="default: $PG2I_CASES_DIR or <repo>/../shared/cases")
     ap.add_argument("--wait-timeout", type=float, default=120, help="seconds for the final status --wait")
     ap.add_argument("--self-test", action="store_true", help="test the runner itself (no binary, no servers)")
+    ap.add_argument("--delete-mode", choices=("equality", "position"), default=None,
+                    help="sink.delete_mode; position also reads with PyIceberg and DuckDB (embedded)")
     args = ap.parse_args(argv)
-    global CASES_DIR
+    global CASES_DIR, DELETE_MODE
+    DELETE_MODE = args.delete_mode
     CASES_DIR = os.path.abspath(args.cases_dir or CASES_DIR)
 
     try:

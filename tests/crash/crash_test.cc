@@ -302,5 +302,60 @@ TEST_F(CrashTest, RandomKillsUnderMixedWorkload) {
   CatchUpAndVerify(config);
 }
 
+
+// Position delete mode (issue 15): killed around a commit and its key-index update, the next
+// start finds the index behind the table (or in step with it) and the table stays exact.
+class PositionPointTest : public CrashTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(PositionPointTest, KillAtPointInPositionModeThenRecover) {
+  const std::string point = GetParam();
+  const std::string tag = "pos_" + point;
+  const std::string config =
+      Setup(tag, "  delete_mode: position\n  index_dir: " + dir_->str() + "/index_" + tag + "\n");
+  std::mt19937 rng(11);
+  auto run = Start(config, point, "crash.log");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  std::this_thread::sleep_for(1500ms);
+  for (int round = 0; round < 3 && !(*run)->HasExited(); ++round) {
+    Workload(rng, round);
+    std::this_thread::sleep_for(300ms);
+  }
+  auto st = (*run)->Wait(60s);
+  ASSERT_TRUE(st.ok()) << "the process did not reach crash point " << point << "\n"
+                       << (*run)->LogTail();
+  EXPECT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
+  Workload(rng, 3);
+  CatchUpAndVerify(config);
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, PositionPointTest,
+                         ::testing::Values("after_iceberg_commit", "after_cursor_advance",
+                                           "before_key_index_update"));
+
+TEST_F(CrashTest, RandomKillsInPositionMode) {
+  const std::string config =
+      Setup("prandom", "  delete_mode: position\n  index_dir: " + dir_->str() + "/index_prandom\n");
+  std::mt19937 rng(9);
+  std::atomic<bool> stop{false};
+  int round = 0;
+  std::thread writer([&] {
+    while (!stop && round < 30) {
+      Workload(rng, round++);
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  for (int i = 0; i < 5; ++i) {
+    auto run = Start(config, "", "prandom" + std::to_string(i) + ".log");
+    ASSERT_TRUE(run.ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        std::uniform_int_distribution<int>(800, 2500)(rng)));
+    ASSERT_TRUE((*run)->Signal(SIGKILL).ok());
+    (void)(*run)->Wait(10s);
+  }
+  stop = true;
+  writer.join();
+  CatchUpAndVerify(config);
+}
+
 }  // namespace
 }  // namespace pg2iceberg
