@@ -31,10 +31,13 @@ constexpr const char* kIcebergAwsBundle = "org.apache.iceberg:iceberg-aws-bundle
 constexpr const char* kPgJdbc = "org.postgresql:postgresql:42.7.4";
 // The end of the Java snippet: every live row, tab-separated.
 constexpr const char* kJavaPrintRows =
+    "    // The table's columns (a record may carry _pos after them, where position\n"
+    "    // deletes applied).\n"
+    "    int columns = table.schema().columns().size();\n"
     "    try (CloseableIterable<Record> rows = IcebergGenerics.read(table).build()) {\n"
     "      for (Record row : rows) {\n"
     "        StringBuilder line = new StringBuilder();\n"
-    "        for (int i = 0; i < row.size(); i++) {\n"
+    "        for (int i = 0; i < columns; i++) {\n"
     "          line.append(i == 0 ? \"\" : \"\\t\").append(row.get(i));\n"
     "        }\n"
     "        System.out.println(line);\n"
@@ -408,9 +411,8 @@ std::string DuckDbSnippet(const CatalogInfo& info, const IcebergTable& t) {
 
 std::string PyIcebergSnippet(const CatalogInfo& info, const IcebergTable& t) {
   std::string out =
-      "# PyIceberg 0.12 refuses tables with equality deletes. pg2iceberg writes them\n"
-      "# for every change it streams; a table holding only its initial copy has none\n"
-      "# (docs/querying.md).\n"
+      "# PyIceberg applies the position deletes pg2iceberg writes by default; it refuses\n"
+      "# tables written with sink.delete_mode: equality (docs/querying.md).\n"
       "from pyiceberg.catalog import load_catalog\n\ncatalog = load_catalog(\n    " +
       CString(info.catalog_name) + ",\n    **{\n";
   for (const auto& [k, v] : PyIcebergProps(info)) {

@@ -836,7 +836,7 @@ Result<Config> Load(const LoadOptions& options) {
   b.Int("sink.compaction_data_files", &sk.compaction_data_files);
   b.Int("sink.compaction_delete_files", &sk.compaction_delete_files);
   b.Bytes("sink.target_file_size", &sk.target_file_size);
-  if (b.Enum("sink.delete_mode") == 1) sk.delete_mode = DeleteMode::kPosition;
+  sk.delete_mode = b.Enum("sink.delete_mode") == 1 ? DeleteMode::kPosition : DeleteMode::kEquality;
   b.OptDur("sink.maintenance_retention", &sk.maintenance_retention);
   b.OptDur("sink.maintenance_grace", &sk.maintenance_grace);
   b.OptDur("sink.compaction_interval", &sk.compaction_interval);

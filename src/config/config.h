@@ -156,7 +156,7 @@ struct Config {
     int compaction_delete_files = 4;
     int64_t target_file_size = int64_t{128} << 20;
     std::optional<Duration> compaction_interval = std::chrono::minutes(1);  // nullopt: off
-    DeleteMode delete_mode = DeleteMode::kEquality;
+    DeleteMode delete_mode = DeleteMode::kPosition;
     std::optional<Duration> maintenance_retention = std::chrono::hours(168);  // nullopt: off
     std::optional<Duration> maintenance_grace = std::chrono::minutes(30);     // nullopt: off
     std::string materialized_prefix = "materialized/";

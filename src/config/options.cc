@@ -100,11 +100,12 @@ constexpr std::array kOptions = {
                "them in the background (one table at a time, next to the materializer). Empty "
                "turns background compaction off (`pg2iceberg compact` still works).",
                {}, 1000, 0, true, true},
-    OptionSpec{"sink.delete_mode", K::kEnum, "equality",
-               "How updates and deletes are written: `equality` deletes on the primary key "
-               "(upstream's behaviour; one per change) or `position` deletes (only for keys that "
-               "are live, found through a primary-key index kept in sink.index_dir; every engine "
-               "reads them, docs/key-index.md).",
+    OptionSpec{"sink.delete_mode", K::kEnum, "position",
+               "How updates and deletes are written: `position` deletes (only for rows that are "
+               "live, found through a primary-key index kept in sink.index_dir; every engine "
+               "reads them) or `equality` deletes on the primary key (upstream's behaviour: one "
+               "per change, which PyIceberg, Snowflake and Databricks do not read). "
+               "docs/key-index.md compares them.",
                "equality|position", 0, 0, true},
     OptionSpec{"sink.index_dir", K::kString, "pg2iceberg-index",
                "Local directory of the primary-key indexes (`position` delete mode), one "

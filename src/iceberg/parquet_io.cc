@@ -1054,6 +1054,7 @@ struct DataFileReader::State {
   int64_t num_rows = 0;
   int64_t rows_read = 0;
   int64_t batch_rows = 0;
+  std::vector<std::pair<int64_t, int64_t>> row_groups_read;  // (first row, rows)
 };
 
 DataFileReader::~DataFileReader() = default;
@@ -1196,9 +1197,27 @@ Result<std::unique_ptr<DataFileReader>> DataFileReader::Open(std::shared_ptr<io:
     columns.push_back(it->second);
   }
   std::sort(columns.begin(), columns.end());
+  std::vector<int> row_groups;
+  int64_t first = 0;
+  auto wanted = options.positions.begin();
+  for (int g = 0; g < metadata.num_row_groups(); ++g) {
+    const int64_t rows = metadata.RowGroup(g)->num_rows();
+    bool take = options.positions.empty();
+    while (wanted != options.positions.end() && *wanted < first + rows) {
+      take = take || *wanted >= first;
+      ++wanted;
+    }
+    if (take) {
+      row_groups.push_back(g);
+      state.row_groups_read.push_back({first, rows});
+    }
+    first += rows;
+  }
+  if (!options.positions.empty()) {
+    state.num_rows = 0;
+    for (const auto& [f, n] : state.row_groups_read) state.num_rows += n;
+  }
   if (!columns.empty()) {
-    std::vector<int> row_groups(static_cast<size_t>(metadata.num_row_groups()));
-    for (size_t i = 0; i < row_groups.size(); ++i) row_groups[i] = static_cast<int>(i);
     auto batches = state.reader->GetRecordBatchReader(row_groups, columns);
     if (!batches.ok()) return ParquetReadError(batches.status(), uri);
     state.batches = *std::move(batches);
@@ -1207,6 +1226,37 @@ Result<std::unique_ptr<DataFileReader>> DataFileReader::Open(std::shared_ptr<io:
 }
 
 int64_t DataFileReader::num_rows() const { return state_->num_rows; }
+
+const std::vector<std::pair<int64_t, int64_t>>& DataFileReader::row_groups_read() const {
+  return state_->row_groups_read;
+}
+
+Result<std::vector<std::vector<Value>>> ReadDataFileRows(std::shared_ptr<io::FileIO> io,
+                                                         const std::string& uri,
+                                                         std::vector<Field> projection,
+                                                         const std::vector<int64_t>& positions) {
+  if (positions.empty()) return std::vector<std::vector<Value>>{};
+  ParquetReadOptions options;
+  options.positions = positions;
+  PG2I_ASSIGN_OR_RETURN(auto reader,
+                        DataFileReader::Open(std::move(io), uri, std::move(projection), options));
+  PG2I_ASSIGN_OR_RETURN(auto rows, reader->ReadAllRows());
+  std::vector<std::vector<Value>> out;
+  out.reserve(positions.size());
+  size_t g = 0;
+  int64_t before = 0;  // rows read in the row groups before group g
+  const auto& groups = reader->row_groups_read();
+  for (int64_t pos : positions) {
+    while (g < groups.size() && pos >= groups[g].first + groups[g].second) before += groups[g++].second;
+    if (g == groups.size() || pos < groups[g].first) {
+      return DataLoss(uri + " has no row " + std::to_string(pos));
+    }
+    const size_t at = static_cast<size_t>(before + pos - groups[g].first);
+    if (at >= rows.size()) return DataLoss(uri + " has no row " + std::to_string(pos));
+    out.push_back(std::move(rows[at]));
+  }
+  return out;
+}
 
 std::vector<int32_t> DataFileReader::file_field_ids() const { return state_->file_ids; }
 

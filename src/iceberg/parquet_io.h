@@ -227,6 +227,8 @@ class PositionDeleteWriter {
 
 struct ParquetReadOptions {
   int64_t batch_rows = 64 * 1024;
+  // Non-empty (sorted): read only the row groups holding these row positions.
+  std::vector<int64_t> positions;
 };
 
 // Reads one Parquet file by field id into batches of the projection's Arrow types.
@@ -240,6 +242,9 @@ class DataFileReader {
   ~DataFileReader();
 
   int64_t num_rows() const;
+  // The position in the file of each row group read, in order (all of them, unless
+  // ParquetReadOptions::positions chose some), and its row count.
+  const std::vector<std::pair<int64_t, int64_t>>& row_groups_read() const;
   // Field ids of the Parquet file's top-level columns, in file order.
   std::vector<int32_t> file_field_ids() const;
   // ArrowSchemaFor(projection).
@@ -264,6 +269,13 @@ class DataFileReader {
 // keeps its mapping (io::FromArrow: an outage is transient); any other means the bytes are not
 // a Parquet file we can read (DataLoss).
 Status ParquetReadError(const arrow::Status& status, const std::string& uri);
+
+// The rows at `positions` (sorted, distinct) of a file, in that order, reading only the row
+// groups that hold them. DataLoss when a position is past the end of the file.
+Result<std::vector<std::vector<Value>>> ReadDataFileRows(std::shared_ptr<io::FileIO> io,
+                                                         const std::string& uri,
+                                                         std::vector<Field> projection,
+                                                         const std::vector<int64_t>& positions);
 
 // Reads a whole file (convenience for tests and small files).
 Result<std::vector<std::vector<Value>>> ReadDataFile(std::shared_ptr<io::FileIO> io,

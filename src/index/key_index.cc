@@ -4,7 +4,9 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include <chrono>
 #include <cstring>
@@ -198,16 +200,35 @@ std::string KeyIdsText(const std::vector<int32_t>& ids) {
   return s;
 }
 
+// Every index of the process shares one block cache and one budget for write buffers, so
+// memory stays bounded however many tables there are.
+constexpr size_t kBlockCacheBytes = size_t{64} << 20;
+constexpr size_t kWriteBufferBytes = size_t{64} << 20;
+
 rocksdb::Options DbOptions() {
+  static const std::shared_ptr<rocksdb::Cache> cache =
+      rocksdb::NewLRUCache(kBlockCacheBytes, /*num_shard_bits=*/4);
+  static const std::shared_ptr<rocksdb::WriteBufferManager> buffers =
+      std::make_shared<rocksdb::WriteBufferManager>(kWriteBufferBytes);
   rocksdb::Options o;
   o.create_if_missing = true;
-  o.max_open_files = 256;
-  o.write_buffer_size = 32 << 20;
+  o.max_open_files = 128;
+  o.write_buffer_size = 16 << 20;
   o.max_write_buffer_number = 2;
+  o.write_buffer_manager = buffers;
   o.keep_log_file_num = 2;
+  o.max_background_jobs = 2;
   rocksdb::BlockBasedTableOptions t;
-  t.block_cache = rocksdb::NewLRUCache(64 << 20);
+  t.block_cache = cache;
+  // Index and filter blocks in the cache too (memory bounded whatever the key count), in
+  // partitions small enough to be cached: a whole-file filter of a large file would not fit a
+  // cache shard and be read again for every lookup.
   t.cache_index_and_filter_blocks = true;
+  t.cache_index_and_filter_blocks_with_high_priority = true;
+  t.pin_top_level_index_and_filter = true;
+  t.index_type = rocksdb::BlockBasedTableOptions::IndexType::kTwoLevelIndexSearch;
+  t.partition_filters = true;
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
 }
@@ -384,7 +405,15 @@ Status KeyIndex::IndexFiles(const std::shared_ptr<io::FileIO>& io, const iceberg
   }
   b.Put(kNextFileMeta, std::to_string(next_file_id_));
   PG2I_RETURN_IF_ERROR(FromRocks(db_->Write(bulk, &b), "building the key index"));
-  return FromRocks(db_->Flush(rocksdb::FlushOptions()), "flushing the key index");
+  PG2I_RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "flushing the key index"));
+  // Keys arrive in file order, not key order: the flushed files overlap, and a lookup would
+  // probe each. One compaction leaves sorted runs that one probe answers.
+  if (*keys > static_cast<int64_t>(kBuildBatch)) {
+    rocksdb::CompactRangeOptions c;
+    c.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    PG2I_RETURN_IF_ERROR(FromRocks(db_->CompactRange(c, nullptr, nullptr), "compacting the key index"));
+  }
+  return Status::Ok();
 }
 
 Status KeyIndex::Rebuild(const std::shared_ptr<io::FileIO>& io, const iceberg::TableMetadata& m,

@@ -204,5 +204,32 @@ TEST_F(KeyIndexTest, SyncRebuildsFromTheTableAndCatchesUpWithCompactions) {
   EXPECT_EQ(stats->keys, 4);
 }
 
+
+TEST_F(KeyIndexTest, RowsAreReadByPositionFromTheirRowGroupsOnly) {
+  std::vector<Row> rows;
+  for (int i = 0; i < 50; ++i) rows.push_back(R(i, "v" + std::to_string(i), 1));
+  iceberg::ParquetWriteOptions o;
+  o.slice_rows = 4;
+  o.row_group_size = 1;  // a row group per slice
+  o.new_file_uri = iceberg::UniqueFileUris(std::string(kLoc) + "/data");
+  auto w = iceberg::DataFileWriter::MakeDataWriter(io_, *meta_.CurrentSchema(), o);
+  ASSERT_TRUE(w.ok());
+  PG2I_ASSERT_OK((*w)->Write(rows));
+  auto files = (*w)->Close();
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 1u);
+  const std::string path = (*files)[0].file_path;
+  auto read = iceberg::ReadDataFileRows(io_, path, meta_.CurrentSchema()->fields(), {0, 5, 6, 49});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, (std::vector<Row>{rows[0], rows[5], rows[6], rows[49]}));
+  iceberg::ParquetReadOptions ro;
+  ro.positions = {5, 6};
+  auto reader = iceberg::DataFileReader::Open(io_, path, meta_.CurrentSchema()->fields(), ro);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->row_groups_read(), (std::vector<std::pair<int64_t, int64_t>>{{4, 4}}));
+  EXPECT_EQ(iceberg::ReadDataFileRows(io_, path, meta_.CurrentSchema()->fields(), {50}).status().code(),
+            StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace pg2iceberg::index

@@ -52,6 +52,9 @@ void RecordTableGauges(const std::string& table, const iceberg::TableMetadata& m
   r.GetGauge("pg2iceberg_equality_delete_rows",
              "Equality-delete rows live in the table's current snapshot", l)
       .Set(total("total-equality-deletes"));
+  r.GetGauge("pg2iceberg_position_delete_rows",
+             "Position-delete rows live in the table's current snapshot", l)
+      .Set(total("total-position-deletes"));
   r.GetGauge("pg2iceberg_data_files", "Data files live in the table's current snapshot", l)
       .Set(total("total-data-files"));
   r.GetGauge("pg2iceberg_iceberg_records", "Records in the table's current snapshot's data files",
@@ -900,14 +903,18 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
     for (size_t i = 0; i < keys.size(); ++i) {
       if (where[i]) by_file[where[i]->file_path].push_back({where[i]->pos, i});
     }
-    for (const auto& [path, rows] : by_file) {
-      PG2I_ASSIGN_OR_RETURN(auto read, iceberg::ReadDataFile(io_, path, fields));
+    for (auto& [path, rows] : by_file) {
+      std::sort(rows.begin(), rows.end());
+      std::vector<int64_t> positions;
       for (const auto& [pos, i] : rows) {
-        if (pos < 0 || static_cast<size_t>(pos) >= read.size()) {
-          return DataLoss("the key index names row " + std::to_string(pos) + " of " + path +
-                          ", which has " + std::to_string(read.size()) + " rows");
-        }
-        found[keys[i]] = {0, std::move(read[static_cast<size_t>(pos)])};
+        if (positions.empty() || positions.back() != pos) positions.push_back(pos);
+      }
+      // Only the row groups holding those rows.
+      PG2I_ASSIGN_OR_RETURN(auto read, iceberg::ReadDataFileRows(io_, path, fields, positions));
+      size_t at = 0;
+      for (const auto& [pos, i] : rows) {
+        while (positions[at] != pos) ++at;
+        found[keys[i]] = {0, read[at]};
       }
     }
   } else if (!need.empty() && !folded.truncated) {
@@ -951,10 +958,14 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   }
   const bool replace = replace_foreign || resync_batch;
   const bool skip_deletes = replace || (snapshot_batch && snapshot_only_before && !folded.truncated);
+  // Position mode looks every key up, snapshot rows too: a key a resumed copy staged twice
+  // (the row moved while the copy ran) has two rows, and the index only the newer one, so the
+  // older one is deleted now (equality deletes of a later change would reach both).
+  const bool look_up = key_index != nullptr && !replace && !folded.truncated;
   std::vector<std::vector<Value>> upserts, deletes, upsert_keys;
   index::IndexUpdate index_update;
   for (auto& [k, row] : folded.rows) {
-    if (!folded.truncated && !skip_deletes) deletes.push_back(k);
+    if (look_up || (!folded.truncated && !skip_deletes)) deletes.push_back(k);
     if (row.kind != fold::FoldedRow::Kind::kUpsert) {
       if (key_index != nullptr) index_update.removed.push_back(k);
       continue;

@@ -8,8 +8,9 @@ usage: run_cases.py [--config embedded|rest|both] [--case SUBSTRING] [--keep] [-
                     [--delete-mode equality|position]
        run_cases.py --self-test
 
---delete-mode sets sink.delete_mode; in `position` mode (configuration embedded) each table is
-also read with PyIceberg and DuckDB, which must print exactly the rows Iceberg Java prints.
+--delete-mode sets sink.delete_mode (default: the product's, position). In position mode
+(configuration embedded) each table is also read with PyIceberg and DuckDB, which must print
+exactly the rows Iceberg Java prints.
 
 Environment (ctest sets it from PG2I_TEST_ENV): PG2I_CASES_DIR, PG2I_BINARY, PG2I_SOURCE_DIR,
 PG2I_PG_BINDIR, PG2I_JAVA_LIB_DIR, PG2I_VERSITYGW, PG2I_DUCKDB_PATH; all have defaults relative
@@ -246,7 +247,7 @@ class CaseRun:
         d = json.loads(texts["describe"])
         columns = [(c["name"], c["type"]) for c in d["columns"]]
         header, rows = values.parse_reader_tsv(texts["rows"])
-        if DELETE_MODE == "position" and not self.cfg.rest:
+        if DELETE_MODE in (None, "position") and not self.cfg.rest:
             self.check_other_readers(texts["rows"])
         return columns, header, rows
 
@@ -450,7 +451,8 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--wait-timeout", type=float, default=120, help="seconds for the final status --wait")
     ap.add_argument("--self-test", action="store_true", help="test the runner itself (no binary, no servers)")
     ap.add_argument("--delete-mode", choices=("equality", "position"), default=None,
-                    help="sink.delete_mode; position also reads with PyIceberg and DuckDB (embedded)")
+                    help="sink.delete_mode (default: the product's, position, which is also read with "
+                         "PyIceberg and DuckDB in configuration embedded)")
     args = ap.parse_args(argv)
     global CASES_DIR, DELETE_MODE
     DELETE_MODE = args.delete_mode

@@ -4,7 +4,7 @@
 For one configuration (`embedded`: SQL catalog in PostgreSQL, local warehouse; `rest`: the
 Iceberg REST catalog server on versitygw S3) it starts the servers, creates two tables
 (`events` copied by the initial snapshot only, `orders` with streamed inserts, updates and
-deletes, so merge-on-read equality deletes), runs `pg2iceberg run`, waits with
+deletes, so merge-on-read position deletes), runs `pg2iceberg run`, waits with
 `pg2iceberg status --wait`, stops it with SIGTERM, and then, for every engine:
 
   1. the doc's snippet, its placeholders filled with this run's values, must equal what
@@ -13,8 +13,7 @@ deletes, so merge-on-read equality deletes), runs `pg2iceberg run`, waits with
   2. the snippet is run: DuckDB 1.5.5 (.deps/duckdb; `INSTALL/LOAD iceberg` replaced by loads
      by path, as DuckDB cannot download extensions here), PyIceberg 0.12 (the venv) and Iceberg
      Java (a JDK 17 single-file program on .deps/java/lib), and the rows it reads must equal
-     `SELECT ... FROM orders` in PostgreSQL. PyIceberg must refuse `orders` (equality deletes)
-     and read `events`.
+     `SELECT ... FROM orders` in PostgreSQL (PyIceberg also reads `events`).
 
 usage: test_querying.py embedded|rest --binary PATH [--keep]
 
@@ -74,7 +73,7 @@ INSERT INTO public.orders SELECT g, 'customer-' || g, g * 1.25, g % 2 = 0,
   date '2025-01-15' + g, g * 0.5 FROM generate_series(1, 10) g;
 """
 # Streamed after `run` started: inserts, then (in a later commit to Iceberg) updates and
-# deletes, so the table carries equality deletes that apply to older data files.
+# deletes, so the table carries position deletes of rows in older data files.
 STREAM_SQL_1 = """
 INSERT INTO public.orders SELECT g, 'customer-' || g, g * 1.25, g % 3 = 0,
   timestamptz '2025-02-01 00:00:00+00' + g * interval '1 day', date '2025-03-01' + g, g / 4.0
@@ -348,27 +347,28 @@ def check_engines(setup: Setup, docs: Dict[str, str], scratch: str) -> None:
 
     sql = engine_snippet(setup, docs, "duckdb")
     compare_rows("duckdb", orders, run_duckdb(fill(sql, secrets), on_s3))
-    log("ok   duckdb: doc snippet equals catalog-info; read %d rows of orders, equality deletes applied"
+    log("ok   duckdb: doc snippet equals catalog-info; read %d rows of orders, position deletes applied"
         % len(orders))
 
     code = engine_snippet(setup, docs, "java")
     compare_rows("java", orders, run_java(fill(code, secrets), scratch, "orders"))
-    log("ok   java: doc snippet equals catalog-info; read %d rows of orders, equality deletes applied"
+    log("ok   java: doc snippet equals catalog-info; read %d rows of orders, position deletes applied"
         % len(orders))
 
     code = engine_snippet(setup, docs, "pyiceberg")
     p = run_pyiceberg(fill(code, secrets), scratch)
-    if p.returncode == 0 or "does not yet support equality deletes" not in p.stderr:
-        raise Failure("pyiceberg: expected PyIceberg 0.12 to refuse orders (equality deletes); exit %d, "
-                      "stderr:\n%s" % (p.returncode, p.stderr[-2000:]))
-    log("ok   pyiceberg: doc snippet equals catalog-info; refuses orders (equality deletes), as documented")
+    if p.returncode != 0:
+        raise Failure("pyiceberg: reading orders exited with %d:\n%s" % (p.returncode, p.stderr[-3000:]))
+    compare_rows("pyiceberg", orders, pyiceberg_rows(scratch))
+    log("ok   pyiceberg: doc snippet equals catalog-info; read %d rows of orders, position deletes applied"
+        % len(orders))
     code = engine_snippet(setup, docs, "pyiceberg", "events")
     p = run_pyiceberg(fill(code, secrets), scratch)
     if p.returncode != 0:
         raise Failure("pyiceberg: reading events (initial copy only) exited with %d:\n%s"
                       % (p.returncode, p.stderr[-3000:]))
     compare_rows("pyiceberg", events, pyiceberg_rows(scratch))
-    log("ok   pyiceberg: read %d rows of events (initial copy only, no equality deletes)" % len(events))
+    log("ok   pyiceberg: read %d rows of events (initial copy only)" % len(events))
 
 
 def main(argv: List[str]) -> int:
