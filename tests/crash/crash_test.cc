@@ -45,6 +45,7 @@ class CrashTest : public fixtures::BinarySuite {
       << "state: {coordinator_schema: _coord_" << tag << "}\n"
       << "sink:\n  warehouse: file://" << dir_->str() << "/wh_" << tag << "\n"
       << "  flush_interval: 300ms\n  flush_rows: 50\n  materializer_interval: 300ms\n"
+      << "  index_dir: " << dir_->str() << "/index_" << tag << "\n"
       << sink_extra << "metrics_addr: \"\"\ntables:\n";
     for (const auto& t : tables_) f << "  - name: public." << t << "\n";
     return path;
@@ -96,35 +97,67 @@ class CrashTest : public fixtures::BinarySuite {
     EXPECT_TRUE(stopped->success()) << stopped->ToString() << "\n" << (*run)->LogTail();
   }
 
+  // Runs until the process kills itself at `point` under the workload, changes more while it
+  // is down, then catches up and verifies.
+  void KillAtPointThenRecover(const std::string& config, const std::string& point, uint32_t seed) {
+    std::mt19937 rng(seed);
+    auto run = Start(config, point, "crash.log");
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    std::this_thread::sleep_for(1500ms);  // slot created, streaming
+    for (int round = 0; round < 3 && !(*run)->HasExited(); ++round) {
+      Workload(rng, round);
+      std::this_thread::sleep_for(300ms);
+    }
+    auto st = (*run)->Wait(60s);
+    ASSERT_TRUE(st.ok()) << "the process did not reach crash point " << point << "\n"
+                         << (*run)->LogTail();
+    EXPECT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
+    // More changes while it is down: they wait in the slot.
+    Workload(rng, 3);
+    CatchUpAndVerify(config);
+  }
+
+  // `kills` starts, each SIGKILLed after a random 0.8–2.5 s, under a writer of up to
+  // `max_rounds` workload rounds; then catches up and verifies. Returns the rounds written.
+  int RandomKillsThenRecover(const std::string& config, uint32_t seed, int kills, int max_rounds) {
+    std::mt19937 rng(seed);
+    std::atomic<bool> stop{false};
+    int round = 0;
+    std::thread writer([&] {
+      while (!stop && round < max_rounds) {
+        Workload(rng, round++);
+        std::this_thread::sleep_for(100ms);
+      }
+    });
+    for (int i = 0; i < kills; ++i) {
+      auto run = Start(config, "", "random" + std::to_string(i) + ".log");
+      EXPECT_TRUE(run.ok());
+      if (!run.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          std::uniform_int_distribution<int>(800, 2500)(rng)));
+      EXPECT_TRUE((*run)->Signal(SIGKILL).ok());
+      (void)(*run)->Wait(10s);
+    }
+    stop = true;
+    writer.join();
+    CatchUpAndVerify(config);
+    return round;
+  }
+
   std::vector<std::string> tables_;
 };
 
 class NamedPointTest : public CrashTest, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(NamedPointTest, KillAtPointThenRecover) {
-  const std::string point = GetParam();
-  const std::string config = Setup(point);
-  std::mt19937 rng(42);
-  auto run = Start(config, point, "crash.log");
-  ASSERT_TRUE(run.ok()) << run.status().ToString();
-  std::this_thread::sleep_for(1500ms);  // slot created, streaming
-  for (int round = 0; round < 3 && !(*run)->HasExited(); ++round) {
-    Workload(rng, round);
-    std::this_thread::sleep_for(300ms);
-  }
-  auto st = (*run)->Wait(60s);
-  ASSERT_TRUE(st.ok()) << "the process did not reach crash point " << point << "\n"
-                       << (*run)->LogTail();
-  EXPECT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
-  // More changes while it is down: they wait in the slot.
-  Workload(rng, 3);
-  CatchUpAndVerify(config);
+  KillAtPointThenRecover(Setup(GetParam()), GetParam(), 42);
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, NamedPointTest,
                          ::testing::Values("after_staging_upload", "after_offset_claim",
                                            "after_flushed_lsn", "after_standby_ack",
-                                           "after_iceberg_commit", "after_cursor_advance"));
+                                           "after_iceberg_commit", "after_cursor_advance",
+                                           "before_key_index_update"));
 
 // DDL that changes existing rows out of logical replication's sight (a column added with a
 // default): killed after the resync was recorded and before the DDL's transaction was confirmed.
@@ -275,86 +308,14 @@ INSTANTIATE_TEST_SUITE_P(Points, MarkerPointTest,
                                            "after_marker_emitted"));
 
 TEST_F(CrashTest, RandomKillsUnderMixedWorkload) {
-  const std::string config = Setup("random");
-  std::mt19937 rng(7);
-  std::atomic<bool> stop{false};
-  int round = 0;
-  std::thread writer([&] {
-    while (!stop && round < 40) {
-      Workload(rng, round++);
-      std::this_thread::sleep_for(100ms);
-    }
-  });
-  int kills = 0;
-  for (int i = 0; i < 6; ++i) {
-    auto run = Start(config, "", "random" + std::to_string(i) + ".log");
-    ASSERT_TRUE(run.ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(800, 2500)(rng)));
-    ASSERT_TRUE((*run)->Signal(SIGKILL).ok());
-    (void)(*run)->Wait(10s);
-    ++kills;
-  }
-  stop = true;
-  writer.join();
-  RecordProperty("kills", kills);
-  RecordProperty("rounds", round);
-  CatchUpAndVerify(config);
+  const int rounds = RandomKillsThenRecover(Setup("random"), 7, 6, 40);
+  RecordProperty("kills", 6);
+  RecordProperty("rounds", rounds);
 }
 
-
-// Position delete mode (issue 15): killed around a commit and its key-index update, the next
-// start finds the index behind the table (or in step with it) and the table stays exact.
-class PositionPointTest : public CrashTest, public ::testing::WithParamInterface<std::string> {};
-
-TEST_P(PositionPointTest, KillAtPointInPositionModeThenRecover) {
-  const std::string point = GetParam();
-  const std::string tag = "pos_" + point;
-  const std::string config =
-      Setup(tag, "  delete_mode: position\n  index_dir: " + dir_->str() + "/index_" + tag + "\n");
-  std::mt19937 rng(11);
-  auto run = Start(config, point, "crash.log");
-  ASSERT_TRUE(run.ok()) << run.status().ToString();
-  std::this_thread::sleep_for(1500ms);
-  for (int round = 0; round < 3 && !(*run)->HasExited(); ++round) {
-    Workload(rng, round);
-    std::this_thread::sleep_for(300ms);
-  }
-  auto st = (*run)->Wait(60s);
-  ASSERT_TRUE(st.ok()) << "the process did not reach crash point " << point << "\n"
-                       << (*run)->LogTail();
-  EXPECT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
-  Workload(rng, 3);
-  CatchUpAndVerify(config);
-}
-
-INSTANTIATE_TEST_SUITE_P(Points, PositionPointTest,
-                         ::testing::Values("after_iceberg_commit", "after_cursor_advance",
-                                           "before_key_index_update"));
-
-TEST_F(CrashTest, RandomKillsInPositionMode) {
-  const std::string config =
-      Setup("prandom", "  delete_mode: position\n  index_dir: " + dir_->str() + "/index_prandom\n");
-  std::mt19937 rng(9);
-  std::atomic<bool> stop{false};
-  int round = 0;
-  std::thread writer([&] {
-    while (!stop && round < 30) {
-      Workload(rng, round++);
-      std::this_thread::sleep_for(100ms);
-    }
-  });
-  for (int i = 0; i < 5; ++i) {
-    auto run = Start(config, "", "prandom" + std::to_string(i) + ".log");
-    ASSERT_TRUE(run.ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        std::uniform_int_distribution<int>(800, 2500)(rng)));
-    ASSERT_TRUE((*run)->Signal(SIGKILL).ok());
-    (void)(*run)->Wait(10s);
-  }
-  stop = true;
-  writer.join();
-  CatchUpAndVerify(config);
+// Equality delete mode (upstream's; position is the default the tests above run in).
+TEST_F(CrashTest, RandomKillsInEqualityMode) {
+  RandomKillsThenRecover(Setup("erandom", "  delete_mode: equality\n"), 9, 5, 30);
 }
 
 }  // namespace
