@@ -330,7 +330,11 @@ Result<std::vector<std::optional<RowLocation>>> KeyIndex::Lookup(
 }
 
 Status KeyIndex::Apply(const IndexUpdate& update, int64_t snapshot_id) {
-  if (update.cleared) PG2I_RETURN_IF_ERROR(Clear());
+  if (update.cleared) {
+    const std::string keys = key_ids_;  // a truncate empties the index, it keeps its key
+    PG2I_RETURN_IF_ERROR(Clear());
+    key_ids_ = keys;
+  }
   rocksdb::WriteBatch b;
   for (const auto& k : update.removed) b.Delete(EncodeKey(k));
   std::string record_key, record, entry;

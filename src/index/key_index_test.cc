@@ -146,6 +146,14 @@ TEST_F(KeyIndexTest, UpdatesPersistAcrossReopenAndOneProcessHoldsIt) {
   ASSERT_TRUE((*found)[0].has_value());
   EXPECT_EQ((*found)[0]->partition, files.back().partition);  // what a position delete needs
   EXPECT_EQ((*found)[0]->spec_id, 0);
+  // A truncate empties the index but keeps its key: no rebuild follows.
+  IndexUpdate truncate;
+  truncate.cleared = true;
+  PG2I_ASSERT_OK(index->Apply(truncate, -1));
+  EXPECT_EQ(Where(*index, {2}), (std::vector<std::string>{"-"}));
+  auto after = index->Sync(io_, meta_, {1});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->kind, SyncStats::Kind::kCurrent);
   // A key column widened from int to long keeps its entries.
   EXPECT_EQ(KeyIndex::EncodeKey({Value(int32_t{2})}), KeyIndex::EncodeKey({Value(int64_t{2})}));
 }

@@ -87,7 +87,7 @@ class CrashTest : public fixtures::BinarySuite {
     ExitStatus w = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
     ASSERT_TRUE(w.success()) << out << "\n" << (*run)->LogTail();
     ExitStatus v = RunCommand(config, {"verify"}, &out);
-    EXPECT_TRUE(v.success()) << out;
+    EXPECT_TRUE(v.success()) << out << "\nthe final run's log ends with:\n" << (*run)->LogTail();
     for (const auto& t : tables_) {
       EXPECT_NE(out.find("table=public." + t + " "), std::string::npos) << out;
     }
