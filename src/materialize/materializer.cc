@@ -893,12 +893,15 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   if (options_.position_deletes) {
     PG2I_ASSIGN_OR_RETURN(key_index, IndexFor(table, loaded.metadata, key_ids));
   }
+  // Position mode: where keys are live, looked up once for the TOAST reads and the deletes.
+  std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
   std::map<fold::Key, std::pair<int64_t, std::vector<Value>>> found;
   if (!need.empty() && !folded.truncated && key_index != nullptr) {
     // The row of each key, read by position from its file.
     std::vector<fold::Key> keys;
     for (const auto& [k, row] : need) keys.push_back(k);
     PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(keys));
+    for (size_t i = 0; i < keys.size(); ++i) looked_up[keys[i]] = where[i];
     std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_file;
     for (size_t i = 0; i < keys.size(); ++i) {
       if (where[i]) by_file[where[i]->file_path].push_back({where[i]->pos, i});
@@ -1008,10 +1011,16 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   int64_t delete_rows = static_cast<int64_t>(deletes.size());
   if (key_index != nullptr && !deletes.empty()) {
     // Position deletes of the keys that are live, in the partition of the file holding each.
-    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(deletes));
+    std::vector<fold::Key> rest;
+    for (const auto& k : deletes) {
+      if (!looked_up.count(k)) rest.push_back(k);
+    }
+    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(rest));
+    for (size_t i = 0; i < rest.size(); ++i) looked_up[std::move(rest[i])] = std::move(where[i]);
     std::map<std::pair<int32_t, std::vector<Value>>, std::unique_ptr<iceberg::PositionDeleteWriter>> writers;
     int64_t live = 0;
-    for (const auto& loc : where) {
+    for (const auto& k : deletes) {
+      const std::optional<index::RowLocation>& loc = looked_up.at(k);
       if (!loc) continue;
       auto& w = writers[{loc->spec_id, loc->partition}];
       if (w == nullptr) {
