@@ -8,13 +8,13 @@
 # live rows (ratio; the target is within 2x). Compaction is off. A query that does not finish
 # in QUERY_TIMEOUT seconds (default 300) reports `timeout`; PyIceberg refuses equality deletes.
 #
-#   bench/delete_modes_bench.sh [changes=1000000] [initial=300000] [modes="equality position"]
+#   bench/delete_modes_bench.sh [changes=1000000] [initial=300000] [modes="equality position dv"]
 #                               [build dir=build/release]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 CHANGES=${1:-1000000}
 INITIAL=${2:-300000}
-MODES=${3:-equality position}
+MODES=${3:-equality position dv}
 bench_start "${4:-}" delete-modes
 PY="$ROOT/.deps/venv/bin/python"
 QUERY_TIMEOUT=${QUERY_TIMEOUT:-300}
@@ -99,15 +99,16 @@ YAML
   kill -TERM $RUN_PID; wait $RUN_PID || true
   RUN_PID=""
   metadata=$(q -At -c "SELECT metadata_location FROM iceberg.iceberg_tables WHERE table_name = '$t'" | sed 's|^file://||')
-  del_files=$(find "$TMP/wh_$mode" -name '*del-*.parquet' | wc -l)
-  del_bytes=$(find "$TMP/wh_$mode" -name '*del-*.parquet' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  # On disk: replaced deletion vectors stay until snapshots expire (live ones: the summary).
+  del_files=$(find "$TMP/wh_$mode" \( -name '*del-*.parquet' -o -name '*.puffin' \) | wc -l)
+  del_bytes=$(find "$TMP/wh_$mode" \( -name '*del-*.parquet' -o -name '*.puffin' \) -printf '%s\n' | awk '{s += $1} END {print s + 0}')
   live_rows=$(q -At -c "SELECT count(*) FROM $t")
   q -c "\\copy $t TO '$TMP/live_$mode.csv' CSV HEADER"
   live_meta=$("$PY" "$ROOT/tools/python/query_probe.py" --make-live "$TMP/live_$mode.csv" --warehouse "$TMP/live_$mode")
   probe_key=$(q -At -c "SELECT id FROM $t ORDER BY id LIMIT 1 OFFSET $(( live_rows / 2 ))")
   echo "== delete_mode=$mode changes=$CHANGES initial=$INITIAL live_rows=$live_rows"
   printf '   time until visible: %.1f s; peak RSS of run: %d MiB\n' "$visible" $(( rss_kb / 1024 ))
-  echo "   delete files: $del_files, $(( del_bytes / 1024 )) KiB; snapshot summary: $("$PY" -c "
+  echo "   delete files on disk: $del_files, $(( del_bytes / 1024 )) KiB; snapshot summary: $("$PY" -c "
 import json, sys
 m = json.load(open(sys.argv[1]))
 s = next(x for x in m['snapshots'] if x['snapshot-id'] == m['current-snapshot-id'])['summary']

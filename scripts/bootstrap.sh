@@ -34,6 +34,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev librocksdb-dev
+  libroaring-dev
   clang libclang-rt-14-dev
   python3 python3-venv
   openjdk-17-jdk-headless maven

@@ -61,7 +61,7 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   PG2I_ASSIGN_OR_RETURN(auto system_id, coord.GetMeta("system_identifier"));
   mo.system_identifier = system_id.value_or("");
   mo.markers = cfg.source.logical.markers_table.has_value();
-  mo.position_deletes = cfg.sink.delete_mode == config::DeleteMode::kPosition;
+  mo.delete_mode = cfg.sink.delete_mode;
   mo.index_dir = cfg.sink.index_dir;
   return mo;
 }

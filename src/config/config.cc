@@ -185,6 +185,12 @@ TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
           (ikey == "name" ? t.iceberg_name : t.iceberg_namespace) = std::move(value);
           continue;
         }
+        if (ikey == "delete_mode") {
+          auto m = ikv.second.IsScalar() ? ParseDeleteMode(ikv.second.Scalar()) : std::nullopt;
+          if (!m) raw->errors.push_back(path + ".delete_mode: expected equality, position or dv");
+          else t.delete_mode = *m;
+          continue;
+        }
         if (ikey != "partition") {
           raw->warnings.push_back("unknown configuration key " + path + "." + ikey +
                                   " (ignored)");
@@ -836,7 +842,7 @@ Result<Config> Load(const LoadOptions& options) {
   b.Int("sink.compaction_data_files", &sk.compaction_data_files);
   b.Int("sink.compaction_delete_files", &sk.compaction_delete_files);
   b.Bytes("sink.target_file_size", &sk.target_file_size);
-  sk.delete_mode = b.Enum("sink.delete_mode") == 1 ? DeleteMode::kPosition : DeleteMode::kEquality;
+  if (int mode = b.Enum("sink.delete_mode"); mode >= 0) sk.delete_mode = static_cast<DeleteMode>(mode);
   b.OptDur("sink.maintenance_retention", &sk.maintenance_retention);
   b.OptDur("sink.maintenance_grace", &sk.maintenance_grace);
   b.OptDur("sink.compaction_interval", &sk.compaction_interval);
@@ -1000,12 +1006,16 @@ std::string Config::Redacted() const {
       }
       out << YAML::EndSeq;
     }
-    if (!t.partition.empty() || !t.iceberg_namespace.empty() || !t.iceberg_name.empty()) {
+    if (!t.partition.empty() || !t.iceberg_namespace.empty() || !t.iceberg_name.empty() ||
+        t.delete_mode) {
       out << YAML::Key << "iceberg" << YAML::Value << YAML::BeginMap;
       if (!t.iceberg_namespace.empty()) {
         out << YAML::Key << "namespace" << YAML::Value << t.iceberg_namespace;
       }
       if (!t.iceberg_name.empty()) out << YAML::Key << "name" << YAML::Value << t.iceberg_name;
+      if (t.delete_mode) {
+        out << YAML::Key << "delete_mode" << YAML::Value << DeleteModeName(*t.delete_mode);
+      }
       if (!t.partition.empty()) {
         std::vector<std::string> p;
         for (const auto& f : t.partition) p.push_back(f.ToString());
@@ -1076,7 +1086,7 @@ std::string Config::Redacted() const {
   out << YAML::Key << "compaction_delete_files" << YAML::Value << sink.compaction_delete_files;
   out << YAML::Key << "target_file_size" << YAML::Value << sink.target_file_size;
   out << YAML::Key << "delete_mode" << YAML::Value
-      << (sink.delete_mode == DeleteMode::kPosition ? "position" : "equality");
+      << DeleteModeName(sink.delete_mode);
   out << YAML::Key << "maintenance_retention" << YAML::Value << dur(sink.maintenance_retention);
   out << YAML::Key << "maintenance_grace" << YAML::Value << dur(sink.maintenance_grace);
   out << YAML::Key << "compaction_interval" << YAML::Value << dur(sink.compaction_interval);
@@ -1096,6 +1106,22 @@ std::string Config::Redacted() const {
   out << YAML::Key << "snapshot_only" << YAML::Value << snapshot_only;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+const char* DeleteModeName(DeleteMode m) {
+  switch (m) {
+    case DeleteMode::kEquality: return "equality";
+    case DeleteMode::kPosition: return "position";
+    case DeleteMode::kDv: return "dv";
+  }
+  return "position";
+}
+
+std::optional<DeleteMode> ParseDeleteMode(std::string_view s) {
+  for (DeleteMode m : {DeleteMode::kEquality, DeleteMode::kPosition, DeleteMode::kDv}) {
+    if (s == DeleteModeName(m)) return m;
+  }
+  return std::nullopt;
 }
 
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns) {

@@ -64,6 +64,8 @@ struct ColumnSpec {
   bool nullable = true;
 };
 
+enum class DeleteMode : int;
+
 struct TableConfig {
   TableName name;
   std::vector<std::string> primary_key;  // empty: discovered
@@ -75,6 +77,8 @@ struct TableConfig {
   // sink.namespace and the PostgreSQL table name; see IcebergNameOf).
   std::string iceberg_namespace;
   std::string iceberg_name;
+  // tables[].iceberg.delete_mode: this table's, instead of sink.delete_mode.
+  std::optional<DeleteMode> delete_mode;
 };
 
 // The Iceberg table a configured table is written to: tables[].iceberg.namespace (default
@@ -95,7 +99,10 @@ enum class SourceMode { kLogical, kQuery };
 enum class CatalogType { kSql, kRest };
 enum class CatalogAuth { kNone, kBearer, kOAuth2, kSigV4 };
 enum class CredentialMode { kStatic, kIam, kVended };
-enum class DeleteMode { kEquality, kPosition };
+enum class DeleteMode : int { kEquality, kPosition, kDv };
+// "equality", "position" or "dv"; and back (nullopt for another word).
+const char* DeleteModeName(DeleteMode m);
+std::optional<DeleteMode> ParseDeleteMode(std::string_view s);
 
 struct PostgresConfig {
   std::string host;

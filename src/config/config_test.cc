@@ -130,6 +130,7 @@ tables:
     primary_key: [id]
     iceberg:
       partition: ["day(created_at)", "bucket[16](customer_id)"]
+      delete_mode: dv
   - name: '"Odd Schema"."My.Table"'
     skip_snapshot: true
     columns:
@@ -205,6 +206,8 @@ snapshot_only: true
   EXPECT_EQ(c.sink.flush_bytes, 16 << 20);
   EXPECT_EQ(c.sink.target_file_size, 0);
   EXPECT_EQ(c.sink.delete_mode, DeleteMode::kEquality);
+  EXPECT_EQ(c.tables[0].delete_mode, DeleteMode::kDv);
+  EXPECT_FALSE(c.tables[1].delete_mode.has_value());
   EXPECT_EQ(c.sink.maintenance_retention, Duration(24h));
   EXPECT_FALSE(c.sink.maintenance_grace.has_value());  // blank turns the phase off
   EXPECT_EQ(c.state.group, "g1");
@@ -264,7 +267,7 @@ TEST(ConfigLoadTest, InvalidValuesNameTheKeyAndTheAllowedValues) {
       {"sink: {catalog_type: hive}", "sink.catalog_type", "allowed values: sql, rest"},
       {"sink: {catalog_auth: basic}", "sink.catalog_auth", "bearer, oauth2, sigv4"},
       {"sink: {credential_mode: magic}", "sink.credential_mode", "static, iam, vended"},
-      {"sink: {delete_mode: dv}", "sink.delete_mode", "equality, position"},
+      {"sink: {delete_mode: vectors}", "sink.delete_mode", "equality, position, dv"},
       {"sink: {flush_interval: 1y}", "sink.flush_interval", "Go-style"},
       {"sink: {flush_rows: 0}", "sink.flush_rows", "between 1"},
       {"sink: {flush_bytes: lots}", "sink.flush_bytes", "64MiB"},
@@ -290,6 +293,8 @@ TEST(ConfigLoadTest, InvalidValuesNameTheKeyAndTheAllowedValues) {
       {"tables: [{name: 'a.b.c'}]", "tables[0].name", "schema.table"},
       {"tables: [{name: t, iceberg: {partition: ['week(ts)']}}]", "tables[0].iceberg.partition",
        "bucket[N](col)"},
+      {"tables: [{name: t, iceberg: {delete_mode: eq}}]", "tables[0].iceberg.delete_mode",
+       "equality, position or dv"},
       {"tables: [{name: t, skip_snapshot: perhaps}]", "tables[0].skip_snapshot", "true or false"},
       {"tables: [{name: t, columns: [{name: a}]}]", "tables[0].columns[0]", "pg_type"},
       {"tables: [{name: t}, {name: public.t}]", "public.t", "listed twice"},

@@ -103,10 +103,13 @@ constexpr std::array kOptions = {
     OptionSpec{"sink.delete_mode", K::kEnum, "position",
                "How updates and deletes are written: `position` deletes (only for rows that are "
                "live, found through a primary-key index kept in sink.index_dir; every engine "
-               "reads them) or `equality` deletes on the primary key (upstream's behaviour: one "
-               "per change, which PyIceberg, Snowflake and Databricks do not read). "
-               "docs/key-index.md compares them.",
-               "equality|position", 0, 0, true},
+               "reads them), `dv` (the same rows as deletion vectors in Puffin files, one per "
+               "data file; needs format v3 tables, so it applies to tables it creates, and "
+               "engines without v3 support cannot read them) or `equality` deletes on the "
+               "primary key (upstream's behaviour: one per change, which PyIceberg, Snowflake "
+               "and Databricks do not read). `tables[].iceberg.delete_mode` overrides it per "
+               "table. docs/key-index.md compares them.",
+               "equality|position|dv", 0, 0, true},
     OptionSpec{"sink.index_dir", K::kString, "pg2iceberg-index",
                "Local directory of the primary-key indexes (`position` delete mode), one "
                "RocksDB per table; relative to the working directory. Keep it on a persistent "
@@ -222,6 +225,8 @@ std::string RenderReferenceMarkdown() {
       "| `tables[].iceberg.name` | the table name | Iceberg table name (without the schema); "
       "two configured tables may not map to the same Iceberg table, so `public.orders` and "
       "`sales.orders` need one of these set |\n"
+      "| `tables[].iceberg.delete_mode` | `sink.delete_mode` | `equality`, `position` or `dv` "
+      "for this table |\n"
       "| `sink.catalog_props` | `{}` | extra REST catalog properties, e.g. "
       "`header.X-Foo: bar`; values of keys that look secret are redacted when shown |\n\n"
       "## Scalar keys\n\n"

@@ -35,11 +35,29 @@ struct DataFile {
   std::vector<int64_t> split_offsets;
   std::vector<int32_t> equality_ids;  // kEqualityDeletes: the identifier field ids
   std::optional<int32_t> sort_order_id;
-  // Position deletes that all target one data file may say so (v2 optional).
+  // Position deletes that all target one data file may say so (v2 optional; v3 deletion
+  // vectors always do).
   std::optional<std::string> referenced_data_file;
+  // v3: where a deletion vector's blob is in its Puffin file.
+  std::optional<int64_t> content_offset;
+  std::optional<int64_t> content_size_in_bytes;
+  // v3 row lineage: the row id of the file's first row (null: inherited from the manifest).
+  std::optional<int64_t> first_row_id;
 
   bool operator==(const DataFile&) const = default;
 };
+
+// A deletion vector: position deletes in a Puffin blob rather than Parquet rows.
+inline bool IsDeletionVector(const DataFile& f) {
+  return f.content == FileContent::kPositionDeletes &&
+         (f.content_offset.has_value() || f.file_format == "PUFFIN" || f.file_format == "puffin");
+}
+
+// What names one live file of a table: its path, and for a deletion vector also its blob's
+// offset (several vectors share one Puffin file).
+inline std::string FileKey(const DataFile& f) {
+  return IsDeletionVector(f) ? f.file_path + "#" + std::to_string(f.content_offset.value_or(0)) : f.file_path;
+}
 
 // Reserved field ids of position delete files (spec: "Position Delete Files").
 inline constexpr int32_t kPositionDeleteFilePathId = 2147483546;

@@ -334,7 +334,10 @@ const Shape& ManifestEntryShape() {
          {"split_offsets", T::kArray, {}, {{"", T::kLong}}},
          {"equality_ids", T::kArray, {}, {{"", T::kInt}}},
          {"sort_order_id", T::kInt},
-         {"referenced_data_file", T::kString}}}}};
+         {"first_row_id", T::kLong},
+         {"referenced_data_file", T::kString},
+         {"content_offset", T::kLong},
+         {"content_size_in_bytes", T::kLong}}}}};
   return shape;
 }
 
@@ -415,7 +418,12 @@ Result<ManifestWriteResult> WriteManifest(int32_t format_version, const Schema& 
       F("equality_ids", IntArray(136, avro::Schema::Int()), 135, true),
       F("sort_order_id", avro::Schema::Int(), 140, true),
   };
-  if (format_version >= 3) df.push_back(F("referenced_data_file", avro::Schema::String(), 143, true));
+  if (format_version >= 3) {
+    df.push_back(F("first_row_id", lng, 142, true));
+    df.push_back(F("referenced_data_file", avro::Schema::String(), 143, true));
+    df.push_back(F("content_offset", lng, 144, true));
+    df.push_back(F("content_size_in_bytes", lng, 145, true));
+  }
   avro::Schema entry = avro::Schema::Record(
       "manifest_entry", {F("status", avro::Schema::Int(), 0),
                          F("snapshot_id", lng, 1, true),
@@ -493,14 +501,21 @@ Result<ManifestWriteResult> WriteManifest(int32_t format_version, const Schema& 
         {"sort_order_id", f.sort_order_id ? Datum::Union(1, Datum::Int(*f.sort_order_id))
                                           : Datum::Union(0, Datum::Null())},
     };
-    if (format_version >= 3) {
-      dfd.emplace_back("referenced_data_file",
-                       f.referenced_data_file ? Datum::Union(1, Datum::String(*f.referenced_data_file))
-                                              : Datum::Union(0, Datum::Null()));
-    }
     auto opt_long = [](const std::optional<int64_t>& v) {
       return v ? Datum::Union(1, Datum::Long(*v)) : Datum::Union(0, Datum::Null());
     };
+    if (format_version >= 3) {
+      // Row ids only for data files that are still live (a deleted entry's are not carried).
+      dfd.emplace_back("first_row_id", opt_long(f.content == FileContent::kData &&
+                                                        e.status != ManifestEntry::EntryStatus::kDeleted
+                                                    ? f.first_row_id
+                                                    : std::nullopt));
+      dfd.emplace_back("referenced_data_file",
+                       f.referenced_data_file ? Datum::Union(1, Datum::String(*f.referenced_data_file))
+                                              : Datum::Union(0, Datum::Null()));
+      dfd.emplace_back("content_offset", opt_long(f.content_offset));
+      dfd.emplace_back("content_size_in_bytes", opt_long(f.content_size_in_bytes));
+    }
     PG2I_RETURN_IF_ERROR(w.Append(Datum::Record({
         {"status", Datum::Int(static_cast<int32_t>(e.status))},
         {"snapshot_id", opt_long(e.snapshot_id)},
@@ -549,6 +564,8 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& bytes,
     if (const avro::Field* pf = dff->type.FindField("partition")) pfields = pf->type.fields();
   }
   std::vector<ManifestEntry> out;
+  std::optional<int64_t> next_row_id =
+      from.content == ManifestContent::kData ? from.first_row_id : std::nullopt;
   while (true) {
     PG2I_ASSIGN_OR_RETURN(std::optional<Datum> d, r.Next());
     if (!d) break;
@@ -600,6 +617,16 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& bytes,
     }
     if (const Datum* s = dfd->FindField("referenced_data_file"); s && !s->Unwrapped().is_null()) {
       f.referenced_data_file = s->Unwrapped().string_value();
+    }
+    f.content_offset = OptLong(dfd->FindField("content_offset"));
+    f.content_size_in_bytes = OptLong(dfd->FindField("content_size_in_bytes"));
+    f.first_row_id = OptLong(dfd->FindField("first_row_id"));
+    // v3 row lineage: a live data file without its own first row id takes the next ones of
+    // its manifest's range, in manifest order.
+    if (f.content == FileContent::kData && next_row_id &&
+        e.status != ManifestEntry::EntryStatus::kDeleted && !f.first_row_id) {
+      f.first_row_id = *next_row_id;
+      *next_row_id += f.record_count;
     }
     out.push_back(std::move(e));
   }

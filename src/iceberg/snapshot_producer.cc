@@ -26,10 +26,11 @@ bool IsLive(const ManifestEntry& e) {
 }
 
 struct Tally {
-  int64_t data_files = 0, delete_files = 0, eq_delete_files = 0, pos_delete_files = 0;
+  int64_t data_files = 0, delete_files = 0, eq_delete_files = 0, pos_delete_files = 0, dvs = 0;
   int64_t records = 0, files_size = 0, eq_deletes = 0, pos_deletes = 0;
   void Add(const DataFile& f, int sign) {
-    files_size += sign * f.file_size_in_bytes;
+    // A deletion vector counts its blob (as Java does), not the Puffin file it shares.
+    files_size += sign * (IsDeletionVector(f) ? f.content_size_in_bytes.value_or(0) : f.file_size_in_bytes);
     if (f.content == FileContent::kData) {
       data_files += sign;
       records += sign * f.record_count;
@@ -39,7 +40,7 @@ struct Tally {
         eq_delete_files += sign;
         eq_deletes += sign * f.record_count;
       } else {
-        pos_delete_files += sign;
+        (IsDeletionVector(f) ? dvs : pos_delete_files) += sign;
         pos_deletes += sign * f.record_count;
       }
     }
@@ -57,14 +58,16 @@ int64_t NewSnapshotId() {
   return id;
 }
 
-Result<std::vector<ManifestEntry>> LiveEntries(io::FileIO* io, const TableMetadata& m,
-                                               std::optional<int64_t> snapshot_id) {
-  const Snapshot* s = snapshot_id ? m.SnapshotById(*snapshot_id) : m.CurrentSnapshot();
+namespace {
+
+Result<std::vector<ManifestEntry>> LiveEntriesOf(io::FileIO* io, const Snapshot* s,
+                                                 bool deletes_only) {
   std::vector<ManifestEntry> out;
   if (s == nullptr) return out;
   PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io->ReadAll(s->manifest_list));
   PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests, ReadManifestList(list_bytes));
   for (const ManifestFile& mf : manifests) {
+    if (deletes_only && mf.content != ManifestContent::kDeletes) continue;
     PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(mf.manifest_path));
     PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
     for (auto& e : entries) {
@@ -72,6 +75,17 @@ Result<std::vector<ManifestEntry>> LiveEntries(io::FileIO* io, const TableMetada
     }
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<ManifestEntry>> LiveEntries(io::FileIO* io, const TableMetadata& m,
+                                               std::optional<int64_t> snapshot_id) {
+  return LiveEntriesOf(io, snapshot_id ? m.SnapshotById(*snapshot_id) : m.CurrentSnapshot(), false);
+}
+
+Result<std::vector<ManifestEntry>> LiveDeleteEntries(io::FileIO* io, const TableMetadata& m) {
+  return LiveEntriesOf(io, m.CurrentSnapshot(), true);
 }
 
 SnapshotProducer::SnapshotProducer(io::FileIO* io, Clock* clock, SnapshotChange change)
@@ -166,7 +180,7 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
       PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
       bool touched = false;
       for (const ManifestEntry& e : entries) {
-        if (IsLive(e) && (change_.remove_all || change_.removed_paths.count(e.file.file_path))) {
+        if (IsLive(e) && (change_.remove_all || change_.removed_paths.count(FileKey(e.file)))) {
           touched = true;
         }
       }
@@ -179,11 +193,11 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
       for (const ManifestEntry& e : entries) {
         if (!IsLive(e)) continue;  // earlier deletions are not carried
         ManifestEntry n = e;
-        if (change_.remove_all || change_.removed_paths.count(e.file.file_path)) {
+        if (change_.remove_all || change_.removed_paths.count(FileKey(e.file))) {
           n.status = ManifestEntry::EntryStatus::kDeleted;
           n.snapshot_id = snapshot_id_;
           removed.Add(e.file, 1);
-          still_to_remove.erase(e.file.file_path);
+          still_to_remove.erase(FileKey(e.file));
         } else {
           n.status = ManifestEntry::EntryStatus::kExisting;
           if (n.sequence_number) min_seq = std::min(min_seq, *n.sequence_number);
@@ -261,6 +275,19 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
                    [](const ManifestFile& a, const ManifestFile& b) {
                      return static_cast<int>(a.content) < static_cast<int>(b.content);
                    });
+  // v3 row lineage: each data manifest written by this commit gets the next range of row ids,
+  // as many as it holds live rows; the snapshot says where its ranges start and how many.
+  std::optional<int64_t> first_row_id, added_rows;
+  if (base.format_version >= 3) {
+    first_row_id = base.next_row_id.value_or(0);
+    int64_t next = *first_row_id;
+    for (ManifestFile& mf : manifests) {
+      if (mf.content != ManifestContent::kData || mf.first_row_id) continue;
+      mf.first_row_id = next;
+      next += mf.added_rows_count + mf.existing_rows_count;
+    }
+    added_rows = next - *first_row_id;
+  }
   PG2I_ASSIGN_OR_RETURN(
       std::string list_bytes,
       WriteManifestList(base.format_version, snapshot_id_,
@@ -284,6 +311,8 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
   s.timestamp_ms = std::max(clock_->NowMillis(), base.last_updated_ms);
   s.manifest_list = list_path;
   s.schema_id = schema->schema_id();
+  s.first_row_id = first_row_id;
+  s.added_rows = added_rows;
   auto& sum = s.summary;
   sum["operation"] = op;
   auto put = [&](const char* k, int64_t v) {
@@ -297,6 +326,7 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
   put("added-position-delete-files", added.pos_delete_files);
   put("added-equality-deletes", added.eq_deletes);
   put("added-position-deletes", added.pos_deletes);
+  put("added-dvs", added.dvs);
   put("deleted-data-files", removed.data_files);
   put("deleted-records", removed.records);
   put("removed-files-size", removed.files_size);
@@ -305,6 +335,7 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
   put("removed-position-delete-files", removed.pos_delete_files);
   put("removed-equality-deletes", removed.eq_deletes);
   put("removed-position-deletes", removed.pos_deletes);
+  put("removed-dvs", removed.dvs);
   auto total = [&](const char* k, int64_t add, int64_t rem) {
     sum[k] = std::to_string(std::max<int64_t>(0, SummaryLong(parent, k) + add - rem));
   };

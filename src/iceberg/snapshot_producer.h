@@ -8,6 +8,10 @@
 //               (TRUNCATE)
 //   replace     compaction: remove some files, add their rewritten replacement
 //
+// In a format v3 table the snapshot carries row lineage: the data manifests it writes get the
+// next ranges of row ids (the manifest list's first_row_id), and the snapshot its first-row-id
+// and added-rows.
+//
 // Manifests of the added files are written once and reused when the commit is retried on a
 // newer base (their entries inherit sequence numbers); the manifest list is rewritten per
 // attempt. Sequence numbers follow the spec. When the number of manifests exceeds
@@ -33,7 +37,7 @@ namespace pg2iceberg::iceberg {
 struct SnapshotChange {
   std::vector<DataFile> added_data;
   std::vector<DataFile> added_deletes;
-  std::set<std::string> removed_paths;  // data or delete files to remove
+  std::set<std::string> removed_paths;  // FileKey()s of data or delete files to remove
   bool remove_all = false;              // remove every live file (TRUNCATE)
   std::string operation;                // forced operation (e.g. "replace"); empty: derived
   // The data sequence number of the added data files, when they replace files read at an
@@ -74,6 +78,8 @@ class SnapshotProducer {
 // Live (ADDED or EXISTING) entries of the current snapshot, with inherited sequence numbers.
 Result<std::vector<ManifestEntry>> LiveEntries(io::FileIO* io, const TableMetadata& m,
                                                std::optional<int64_t> snapshot_id = {});
+// The same for delete files only (data manifests are not read).
+Result<std::vector<ManifestEntry>> LiveDeleteEntries(io::FileIO* io, const TableMetadata& m);
 
 // Snapshot expiry: which snapshots to remove (older than `older_than_ms`, never the current
 // one nor one a branch or tag points at, keeping at least `retain_last` of main's history),

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "iceberg/parquet_io.h"
+#include "iceberg/puffin.h"
 #include "iceberg/snapshot_producer.h"
 
 namespace pg2iceberg::iceberg {
@@ -23,16 +24,16 @@ bool InScope(const TableMetadata& m, const DataFile& del, const DataFile& data) 
 
 }  // namespace
 
-bool IsDeletionVector(const DataFile& f) {
-  return f.content == FileContent::kPositionDeletes && f.file_format != "PARQUET" &&
-         f.file_format != "parquet";
-}
-
 Result<std::map<std::string, std::set<int64_t>>> ReadPositionDeletes(
     const std::shared_ptr<io::FileIO>& io, const DataFile& f) {
   if (IsDeletionVector(f)) {
-    return Unimplemented("position deletes in " + f.file_format + " (deletion vectors) are not "
-                         "read yet: " + f.file_path);
+    if (!f.referenced_data_file) {
+      return DataLoss("deletion vector in " + f.file_path + " does not say which data file it is for");
+    }
+    PG2I_ASSIGN_OR_RETURN(std::vector<int64_t> positions, ReadDeletionVector(io, f));
+    std::map<std::string, std::set<int64_t>> out;
+    out[*f.referenced_data_file].insert(positions.begin(), positions.end());
+    return out;
   }
   const std::vector<Field> fields = {
       Field{kPositionDeleteFilePathId, "file_path", true,

@@ -27,11 +27,9 @@
 
 namespace pg2iceberg::iceberg {
 
-// Position deletes stored other than as Parquet rows: deletion vectors (Puffin, format v3).
-bool IsDeletionVector(const DataFile& file);
-
-// The rows of a position delete file (Parquet): the deleted positions per data file path.
-// Unimplemented for a deletion vector (Puffin); DataLoss for a row without path or position.
+// The deleted positions per data file path of a position delete file: the rows of a Parquet
+// one, or the one data file of a deletion vector (Puffin). DataLoss for a row without path or
+// position, or a vector that does not decode.
 Result<std::map<std::string, std::set<int64_t>>> ReadPositionDeletes(
     const std::shared_ptr<io::FileIO>& io, const DataFile& file);
 

@@ -10,6 +10,7 @@
 #include "iceberg/metadata_edit.h"
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
+#include "iceberg/puffin.h"
 #include "iceberg/snapshot_producer.h"
 #include "io/memory_file_io.h"
 
@@ -25,7 +26,7 @@ constexpr char kLoc[] = "mem://wh/db/t";
 // SnapshotProducer and ApplyUpdates; optionally partitioned by identity(p).
 class TableScanTest : public ::testing::Test {
  protected:
-  void Create(bool partitioned) {
+  void Create(bool partitioned, int32_t format_version = 2) {
     Schema schema(0,
                   {Field{1, "id", true, DataType::Primitive(Type{TypeId::kLong}), "", {}, {}},
                    Field{2, "v", false, DataType::Primitive(Type{TypeId::kString}), "", {}, {}},
@@ -33,8 +34,10 @@ class TableScanTest : public ::testing::Test {
                   {1});
     PartitionSpec spec;
     if (partitioned) spec = PartitionSpec{0, {{3, 1000, "p", "identity"}}};
+    NewTableOptions options;
+    options.format_version = format_version;
     auto m = NewTableMetadata(kLoc, schema, spec, {}, "1d4b2c8e-6c1f-4f7a-8f0e-2b7d7e6c5a10",
-                              clock_.NowMillis());
+                              clock_.NowMillis(), options);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     meta_ = *m;
   }
@@ -154,22 +157,54 @@ TEST_F(TableScanTest, PartitionScopedDeletesStayInTheirPartition) {
   EXPECT_EQ(Scan(), (std::vector<Row>{R(5, "two", 2)}));
 }
 
-TEST_F(TableScanTest, DeletionVectorsAreRefusedWithTheReason) {
-  Create(false);
-  Commit(Data({R(1, "a")}));
-  DataFile dv;
-  dv.content = FileContent::kPositionDeletes;
-  dv.file_format = "PUFFIN";
-  dv.file_path = std::string(kLoc) + "/data/dv.puffin";
-  dv.record_count = 1;
-  dv.file_size_in_bytes = 1;
-  ASSERT_TRUE(io_->WriteAll(dv.file_path, "x").ok());
-  Commit({}, {dv});
-  auto scan = TableScan::Plan(io_, meta_);
-  ASSERT_TRUE(scan.ok());
-  auto rows = scan->ReadAll(meta_.CurrentSchema()->fields());
-  EXPECT_EQ(rows.status().code(), StatusCode::kUnimplemented);
-  EXPECT_THAT(rows.status().message(), ::testing::HasSubstr("deletion vectors"));
+TEST_F(TableScanTest, DeletionVectorsApplyAndAReplacedVectorLeavesItsNeighboursInThePuffinFile) {
+  Create(false, /*format_version=*/3);
+  const auto first = Data({R(1, "a"), R(2, "b"), R(3, "c")});
+  const auto second = Data({R(4, "d"), R(5, "e")});
+  Commit(first);
+  EXPECT_EQ(meta_.next_row_id, 3);
+  Commit(second);
+  EXPECT_EQ(meta_.CurrentSnapshot()->first_row_id, 3);
+  EXPECT_EQ(meta_.CurrentSnapshot()->added_rows, 2);
+  // One Puffin file, a vector for each data file.
+  auto dvs = DeletionVectorWriter::Write(
+      io_.get(), std::string(kLoc) + "/data/dv-1.puffin",
+      {{first[0].file_path, 0, {}, {0}}, {second[0].file_path, 0, {}, {1}}});
+  ASSERT_TRUE(dvs.ok()) << dvs.status().ToString();
+  Commit({}, *dvs);
+  EXPECT_EQ(Scan(), (std::vector<Row>{R(2, "b"), R(3, "c"), R(4, "d")}));
+  EXPECT_EQ(meta_.CurrentSnapshot()->summary.at("added-dvs"), "2");
+  // The first file's vector is replaced by one that also deletes row 2; the second file's,
+  // in the same Puffin file, stays.
+  auto merged = DeletionVectorWriter::Write(io_.get(), std::string(kLoc) + "/data/dv-2.puffin",
+                                            {{first[0].file_path, 0, {}, {0, 2}}});
+  ASSERT_TRUE(merged.ok());
+  clock_.Advance(1s);
+  SnapshotChange change;
+  change.added_deletes = *merged;
+  change.removed_paths.insert(FileKey((*dvs)[0]));
+  SnapshotProducer p(io_.get(), &clock_, std::move(change));
+  auto pending = p.Produce(meta_);
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  ASSERT_TRUE(ApplyUpdates(&meta_, pending->updates, clock_.NowMillis()).ok());
+  EXPECT_EQ(Scan(), (std::vector<Row>{R(2, "b"), R(4, "d")}));
+  auto live = LiveEntries(io_.get(), meta_);
+  ASSERT_TRUE(live.ok());
+  int dv_count = 0;
+  for (const ManifestEntry& e : *live) {
+    if (IsDeletionVector(e.file)) ++dv_count;
+    // Row ids stay with the data files through the rewritten manifests.
+    if (e.file.file_path == first[0].file_path) {
+      EXPECT_EQ(e.file.first_row_id, 0);
+    }
+    if (e.file.file_path == second[0].file_path) {
+      EXPECT_EQ(e.file.first_row_id, 3);
+    }
+  }
+  EXPECT_EQ(dv_count, 2);
+  // Deletes add no rows.
+  EXPECT_EQ(meta_.CurrentSnapshot()->added_rows, 0);
+  EXPECT_EQ(meta_.next_row_id, 5);
 }
 
 TEST_F(TableScanTest, ATableWithoutSnapshotsScansEmpty) {

@@ -11,6 +11,7 @@
 #include "iceberg/metadata_edit.h"
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
+#include "iceberg/puffin.h"
 #include "iceberg/snapshot_producer.h"
 #include "iceberg/table_scan.h"
 #include "materialize/columns.h"
@@ -298,6 +299,13 @@ bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& g
   return false;
 }
 
+// The table's data directory (no trailing slash).
+std::string DataDir(const iceberg::TableMetadata& m) {
+  std::string dir = m.location;
+  while (!dir.empty() && dir.back() == '/') dir.pop_back();
+  return dir + "/data";
+}
+
 }  // namespace
 
 Materializer::Materializer(coord::Coordinator* coord, catalog::Catalog* catalog,
@@ -316,6 +324,80 @@ const config::TableConfig* Materializer::ConfigFor(const std::string& table) con
     if (t.name.ToString() == table) return &t;
   }
   return nullptr;
+}
+
+Result<int64_t> Materializer::DeletionVectorsOf(
+    const iceberg::TableMetadata& m, const std::vector<std::vector<Value>>& deletes,
+    const std::map<std::vector<Value>, std::optional<index::RowLocation>>& where,
+    iceberg::SnapshotChange* change) {
+  std::map<std::string, iceberg::DeletionVectorWriter::Vector> by_file;
+  int64_t live = 0;
+  for (const auto& k : deletes) {
+    const std::optional<index::RowLocation>& loc = where.at(k);
+    if (!loc) continue;
+    iceberg::DeletionVectorWriter::Vector& v = by_file[loc->file_path];
+    if (v.data_file.empty()) v = {loc->file_path, loc->spec_id, loc->partition, {}};
+    v.positions.push_back(loc->pos);
+    ++live;
+  }
+  if (by_file.empty()) return live;
+  PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::ManifestEntry> current,
+                        iceberg::LiveDeleteEntries(io_.get(), m));
+  for (const iceberg::ManifestEntry& e : current) {
+    if (!iceberg::IsDeletionVector(e.file) || !e.file.referenced_data_file) continue;
+    auto it = by_file.find(*e.file.referenced_data_file);
+    if (it == by_file.end()) continue;
+    PG2I_ASSIGN_OR_RETURN(std::vector<int64_t> previous, iceberg::ReadDeletionVector(io_, e.file));
+    it->second.positions.insert(it->second.positions.end(), previous.begin(), previous.end());
+    change->removed_paths.insert(iceberg::FileKey(e.file));
+  }
+  std::vector<iceberg::DeletionVectorWriter::Vector> vectors;
+  for (auto& [path, v] : by_file) vectors.push_back(std::move(v));
+  PG2I_ASSIGN_OR_RETURN(
+      std::vector<iceberg::DataFile> files,
+      iceberg::DeletionVectorWriter::Write(io_.get(), DataDir(m) + "/dv-" + io::NewUniqueName() + ".puffin",
+                                           vectors));
+  for (iceberg::DataFile& f : files) change->added_deletes.push_back(std::move(f));
+  return live;
+}
+
+Result<catalog::LoadedTable> Materializer::UpgradeForDeletionVectors(
+    const std::string& table, const catalog::TableIdent& ident, catalog::LoadedTable loaded) {
+  // A data file's deletion vector hides its position delete files from readers, so a table
+  // that has some keeps position deletes until compaction has removed them.
+  PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::ManifestEntry> deletes,
+                        iceberg::LiveDeleteEntries(io_.get(), loaded.metadata));
+  const int64_t position_files = std::count_if(deletes.begin(), deletes.end(), [](const auto& e) {
+    return e.file.content == iceberg::FileContent::kPositionDeletes && !iceberg::IsDeletionVector(e.file);
+  });
+  if (position_files > 0) {
+    if (dv_waiting_.insert(table).second) {
+      log::Warn("delete_mode dv: the table is format v" + std::to_string(loaded.metadata.format_version) +
+                    " with position delete files, which deletion vectors would hide from readers; "
+                    "it gets position deletes until compaction has removed them, then it is "
+                    "upgraded to format v3",
+                {{"table", table}, {"position_delete_files", position_files}});
+    }
+    return loaded;
+  }
+  const int32_t from = loaded.metadata.format_version;
+  PG2I_ASSIGN_OR_RETURN(
+      catalog::LoadedTable upgraded,
+      catalog_->CommitTable(
+          {ident,
+           {iceberg::TableRequirement::AssertTableUuid(loaded.metadata.table_uuid),
+            iceberg::TableRequirement::AssertRefSnapshotId(std::string(iceberg::kMainBranch),
+                                                           loaded.metadata.current_snapshot_id)},
+           {iceberg::TableUpdate::UpgradeFormatVersion(3)}}));
+  log::Info("upgraded the Iceberg table to format v3 for deletion vectors (delete_mode dv); "
+            "engines without v3 support no longer read it",
+            {{"table", table}, {"from_version", from}});
+  return upgraded;
+}
+
+config::DeleteMode Materializer::DeleteModeOf(const std::string& table) const {
+  const config::TableConfig* c = ConfigFor(table);
+  return c != nullptr && c->delete_mode ? *c->delete_mode : options_.delete_mode;
 }
 
 catalog::TableIdent Materializer::IdentFor(const std::string& table) const {
@@ -436,7 +518,8 @@ Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& tab
     }
     req.properties = IdentityProperties(table, options_.system_identifier);
     req.properties.merge(IncarnationProperties(latest.oid, options_.generation));
-    req.properties["format-version"] = "2";
+    // Deletion vectors are format v3; everything else stays v2, which more engines read.
+    req.properties["format-version"] = DeleteModeOf(table) == config::DeleteMode::kDv ? "3" : "2";
     std::map<int32_t, int> attnums;
     for (size_t i = 0; i < latest.columns.size(); ++i) {
       if (latest.columns[i].attnum > 0) attnums[static_cast<int32_t>(i + 1)] = latest.columns[i].attnum;
@@ -890,9 +973,15 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
     }
   }
   index::KeyIndex* key_index = nullptr;
-  if (options_.position_deletes) {
+  const config::DeleteMode mode = DeleteModeOf(table);
+  if (mode != config::DeleteMode::kEquality) {
     PG2I_ASSIGN_OR_RETURN(key_index, IndexFor(table, loaded.metadata, key_ids));
   }
+  if (mode == config::DeleteMode::kDv && loaded.metadata.format_version < 3) {
+    PG2I_ASSIGN_OR_RETURN(loaded, UpgradeForDeletionVectors(table, ident, std::move(loaded)));
+  }
+  const bool deletion_vectors =
+      mode == config::DeleteMode::kDv && loaded.metadata.format_version >= 3;
   // Position mode: where keys are live, looked up once for the TOAST reads and the deletes.
   std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
   std::map<fold::Key, std::pair<int64_t, std::vector<Value>>> found;
@@ -1017,28 +1106,31 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
     }
     PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(rest));
     for (size_t i = 0; i < rest.size(); ++i) looked_up[std::move(rest[i])] = std::move(where[i]);
-    std::map<std::pair<int32_t, std::vector<Value>>, std::unique_ptr<iceberg::PositionDeleteWriter>> writers;
     int64_t live = 0;
-    for (const auto& k : deletes) {
-      const std::optional<index::RowLocation>& loc = looked_up.at(k);
-      if (!loc) continue;
-      auto& w = writers[{loc->spec_id, loc->partition}];
-      if (w == nullptr) {
-        iceberg::ParquetWriteOptions o = wo;
-        std::string dir = loaded.metadata.location;
-        while (!dir.empty() && dir.back() == '/') dir.pop_back();
-        o.new_file_uri = iceberg::UniqueFileUris(dir + "/data", "pos-del-");
-        PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io_, o));
+    if (deletion_vectors) {
+      PG2I_ASSIGN_OR_RETURN(live, DeletionVectorsOf(loaded.metadata, deletes, looked_up, &change));
+    } else {
+      std::map<std::pair<int32_t, std::vector<Value>>, std::unique_ptr<iceberg::PositionDeleteWriter>>
+          writers;
+      for (const auto& k : deletes) {
+        const std::optional<index::RowLocation>& loc = looked_up.at(k);
+        if (!loc) continue;
+        auto& w = writers[{loc->spec_id, loc->partition}];
+        if (w == nullptr) {
+          iceberg::ParquetWriteOptions o = wo;
+          o.new_file_uri = iceberg::UniqueFileUris(DataDir(loaded.metadata), "pos-del-");
+          PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io_, o));
+        }
+        w->Add(loc->file_path, loc->pos);
+        ++live;
       }
-      w->Add(loc->file_path, loc->pos);
-      ++live;
-    }
-    for (auto& [part, w] : writers) {
-      PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::DataFile> files, w->Close());
-      for (iceberg::DataFile& f : files) {
-        f.spec_id = part.first;
-        f.partition = part.second;
-        change.added_deletes.push_back(std::move(f));
+      for (auto& [part, w] : writers) {
+        PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::DataFile> files, w->Close());
+        for (iceberg::DataFile& f : files) {
+          f.spec_id = part.first;
+          f.partition = part.second;
+          change.added_deletes.push_back(std::move(f));
+        }
       }
     }
     delete_rows = live;

@@ -51,9 +51,12 @@ struct MaterializerOptions {
   // Markers are in use (source.logical.markers_table): pending ones cut batches and are
   // emitted (docs/operations.md).
   bool markers = false;
-  // Position deletes (sink.delete_mode: position) through a primary-key index per table in
-  // `index_dir` (index/key_index.h); otherwise an equality delete per key touched.
-  bool position_deletes = false;
+  // sink.delete_mode (tables[].iceberg.delete_mode overrides it per table). Position deletes
+  // and deletion vectors go through a primary-key index per table in `index_dir`
+  // (index/key_index.h); equality mode writes an equality delete per key touched. Deletion
+  // vectors need a format v3 table: tables created in dv mode are v3, and an older table in
+  // dv mode is upgraded once it has no position delete files (see UpgradeForDeletionVectors).
+  config::DeleteMode delete_mode = config::DeleteMode::kEquality;
   std::string index_dir = "pg2iceberg-index";
   // Called while a long piece of work (a table's replacing copy) goes on: a liveness beat.
   std::function<void()> on_progress;
@@ -88,6 +91,19 @@ class Materializer {
   Result<index::KeyIndex*> IndexFor(const std::string& table, const iceberg::TableMetadata& m,
                                     const std::vector<int32_t>& key_ids);
   const config::TableConfig* ConfigFor(const std::string& table) const;
+  config::DeleteMode DeleteModeOf(const std::string& table) const;
+  // A table in dv mode that is format v1/v2 is upgraded to v3 unless it has position delete
+  // files (then it is returned as it is, and the batch writes position deletes).
+  Result<catalog::LoadedTable> UpgradeForDeletionVectors(const std::string& table,
+                                                         const catalog::TableIdent& ident,
+                                                         catalog::LoadedTable loaded);
+  // Deletion vectors for the keys of `deletes` that are live (`where` holds each one's row):
+  // one per data file holding some, merged with the vector that file has in `m`, which
+  // `change` then removes (a data file has at most one). Returns the rows deleted.
+  Result<int64_t> DeletionVectorsOf(
+      const iceberg::TableMetadata& m, const std::vector<std::vector<Value>>& deletes,
+      const std::map<std::vector<Value>, std::optional<index::RowLocation>>& where,
+      iceberg::SnapshotChange* change);
   // The Iceberg table ready for a batch whose newest relation is `latest`: created if missing
   // (`existing` is the caller's load), identity checked, schema evolved (`rematch`: columns
   // matched by name, see PlanColumns), re-keyed when the key changed.
@@ -143,6 +159,7 @@ class Materializer {
   Clock* clock_;
   std::set<std::vector<std::string>> namespaces_ready_;  // created (or found) this process
   std::map<std::string, std::unique_ptr<index::KeyIndex>> indexes_;  // by table UUID
+  std::set<std::string> dv_waiting_;  // dv mode tables that wait for compaction (warned once)
   bool replan_ = false;
 };
 

@@ -107,7 +107,8 @@ struct Plan {
   int64_t base_seq = 0;
   std::map<PartitionKey, std::vector<ManifestEntry>> groups;  // data files to rewrite
   std::vector<ManifestEntry> deletes;                          // equality deletes to apply
-  // Position delete files (by path): their entry, and the positions they delete per data file.
+  // Position delete files (by FileKey): their entry, and the positions they delete per data
+  // file.
   std::map<std::string, std::pair<ManifestEntry, std::map<std::string, std::set<int64_t>>>>
       positions;
   std::set<std::string> drop_deletes;  // delete files that apply to no data file left
@@ -132,7 +133,7 @@ Result<Plan> MakePlan(const std::shared_ptr<io::FileIO>& io_shared, const TableM
   std::map<PartitionKey, std::vector<ManifestEntry>> by_partition;
   std::vector<ManifestEntry> eq_deletes, pos_deletes;
   for (ManifestEntry& e : live) {
-    p.live_paths.insert(e.file.file_path);
+    p.live_paths.insert(iceberg::FileKey(e.file));
     if (!NormalizePartition(m, &e.file)) p.unnormalized.insert(e.file.file_path);
     switch (e.file.content) {
       case FileContent::kData:
@@ -142,20 +143,16 @@ Result<Plan> MakePlan(const std::shared_ptr<io::FileIO>& io_shared, const TableM
         eq_deletes.push_back(std::move(e));
         break;
       case FileContent::kPositionDeletes:
-        if (iceberg::IsDeletionVector(e.file)) {
-          p.skipped = "it has deletion vectors (" + e.file.file_format +
-                      " position deletes), which compaction does not apply yet";
-          return p;
-        }
         pos_deletes.push_back(std::move(e));
         break;
     }
   }
-  // Position deletes are read whole (their rows say which data file they reach).
+  // Position deletes are read whole (their rows say which data file they reach); a deletion
+  // vector is its blob in a Puffin file that may hold others.
   for (ManifestEntry& d : pos_deletes) {
     PG2I_ASSIGN_OR_RETURN(auto by_file, iceberg::ReadPositionDeletes(io_shared, d.file));
-    const std::string path = d.file.file_path;
-    p.positions[path] = {std::move(d), std::move(by_file)};
+    const std::string key = iceberg::FileKey(d.file);
+    p.positions[key] = {std::move(d), std::move(by_file)};
   }
   const iceberg::Schema* schema = m.CurrentSchema();
   for (const ManifestEntry& d : eq_deletes) {
@@ -416,7 +413,7 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
           // rows, which are in the current spec now.
           PG2I_ASSIGN_OR_RETURN(auto live, iceberg::LiveEntries(io.get(), base.metadata));
           for (const ManifestEntry& e : live) {
-            if (plan.live_paths.count(e.file.file_path)) continue;
+            if (plan.live_paths.count(iceberg::FileKey(e.file))) continue;
             if (e.file.content == FileContent::kPositionDeletes) {
               return Aborted("a position delete was committed since the rewrite was planned");
             }

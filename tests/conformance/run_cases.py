@@ -5,12 +5,13 @@ S3, reads each table back with Iceberg Java (tools/ ReadTable) and compares the 
 result with its reference. docs/conformance.md describes it.
 
 usage: run_cases.py [--config embedded|rest|both] [--case SUBSTRING] [--keep] [--binary PATH]
-                    [--delete-mode equality|position]
+                    [--delete-mode equality|position|dv]
        run_cases.py --self-test
 
---delete-mode sets sink.delete_mode (default: the product's, position). In position mode
-(configuration embedded) each table is also read with PyIceberg and DuckDB, which must print
-exactly the rows Iceberg Java prints.
+--delete-mode sets sink.delete_mode (default: the product's, position). In position and dv
+mode (configuration embedded) each table is also read with PyIceberg and DuckDB, which must
+print exactly the rows Iceberg Java prints; dv mode also checks that the tables are format v3
+and that some case wrote deletion vectors.
 
 Environment (ctest sets it from PG2I_TEST_ENV): PG2I_CASES_DIR, PG2I_BINARY, PG2I_SOURCE_DIR,
 PG2I_PG_BINDIR, PG2I_JAVA_LIB_DIR, PG2I_VERSITYGW, PG2I_DUCKDB_PATH; all have defaults relative
@@ -52,6 +53,7 @@ READER_MAIN = "dev.pg2iceberg.tools.ReadTable"
 PY_READERS = {"PyIceberg": os.path.join(SOURCE, "tools", "python", "read_table.py"),
               "DuckDB": os.path.join(SOURCE, "tools", "python", "read_duckdb.py")}
 DELETE_MODE: Optional[str] = None   # --delete-mode
+DV_TOTAL = 0                        # deletion vectors the cases wrote (--delete-mode dv)
 S3_BUCKET, S3_PREFIX = "conformance", "warehouse"
 SLOT_TIMEOUT = 120        # seconds for `run` to connect to its slot
 STOP_TIMEOUT = 60         # seconds for `run` to exit after SIGTERM
@@ -247,7 +249,7 @@ class CaseRun:
         d = json.loads(texts["describe"])
         columns = [(c["name"], c["type"]) for c in d["columns"]]
         header, rows = values.parse_reader_tsv(texts["rows"])
-        if DELETE_MODE in (None, "position") and not self.cfg.rest:
+        if DELETE_MODE in (None, "position", "dv") and not self.cfg.rest:
             self.check_other_readers(texts["rows"])
         return columns, header, rows
 
@@ -268,6 +270,18 @@ class CaseRun:
         location = self.cfg.pg.query("SELECT metadata_location FROM iceberg.iceberg_tables WHERE "
                                      "table_namespace = 'default' AND table_name = '%s'" % self.case.table)
         path = location[len("file://"):] if location.startswith("file://") else location
+        if DELETE_MODE == "dv":
+            # Deletion vectors need format v3; say how many this case wrote (the run fails if
+            # no case wrote any: it would prove nothing about them).
+            with open(path) as f:
+                meta = json.load(f)
+            if meta.get("format-version") != 3:
+                raise CaseFailure("delete mode dv wrote a format v%s table" % meta.get("format-version"))
+            dvs = sum(int(s.get("summary", {}).get("added-dvs", 0)) for s in meta.get("snapshots", []))
+            global DV_TOTAL
+            DV_TOTAL += dvs
+            if dvs:
+                self.notes.append("%d deletion vectors" % dvs)
         for name, script in PY_READERS.items():
             p = subprocess.run([sys.executable, script, "--metadata-file", path, "--no-file-column"],
                                capture_output=True, timeout=300, env=product_env())
@@ -436,6 +450,9 @@ def run_configuration(kind: str, cases: List[str], binary: str, root: str, wait_
                     run.stop()
     finally:
         cfg.stop()
+    if DELETE_MODE == "dv" and not cfg.rest and passed and DV_TOTAL == 0:
+        failed += 1
+        print("FAIL delete mode dv: no case wrote a deletion vector", flush=True)
     # Expected failures are reported as skipped: known, listed, and not counted against the run.
     print("%d passed, %d failed, %d skipped" % (passed, failed, expected), flush=True)
     return passed, failed
@@ -450,7 +467,7 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--cases-dir", default=None, help="default: $PG2I_CASES_DIR or <repo>/../shared/cases")
     ap.add_argument("--wait-timeout", type=float, default=120, help="seconds for the final status --wait")
     ap.add_argument("--self-test", action="store_true", help="test the runner itself (no binary, no servers)")
-    ap.add_argument("--delete-mode", choices=("equality", "position"), default=None,
+    ap.add_argument("--delete-mode", choices=("equality", "position", "dv"), default=None,
                     help="sink.delete_mode (default: the product's, position, which is also read with "
                          "PyIceberg and DuckDB in configuration embedded)")
     args = ap.parse_args(argv)

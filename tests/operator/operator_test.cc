@@ -1858,5 +1858,176 @@ TEST_F(OperatorTest, PositionModeDeletesOnlyLiveRowsAndEveryEngineReadsThem) {
   check_readers("after another engine's deletes");
 }
 
+TEST_F(OperatorTest, DvModeKeepsOneMergedDeletionVectorPerDataFileWithAnotherEnginesToo) {
+  const std::string config = Setup("dvmode");
+  {
+    // The sink says position; this table says dv (the per-table override).
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    yaml.replace(yaml.find("sink:\n"), 6,
+                 "sink:\n  delete_mode: position\n  index_dir: " + dir_->str() + "/index\n");
+    const std::string entry = "  - name: public.dvmode_t\n";
+    ASSERT_NE(yaml.find(entry), std::string::npos) << yaml;
+    yaml.replace(yaml.find(entry), entry.size(), entry + "    iceberg: {delete_mode: dv}\n");
+    std::ofstream(config) << yaml;
+  }
+  const std::string wh = dir_->str() + "/wh";
+  auto current_summary = [&]() {
+    const nlohmann::json meta = LatestMetadata(wh, "public.dvmode_t");
+    for (const auto& s : meta["snapshots"]) {
+      if (s["snapshot-id"] == meta["current-snapshot-id"]) return s["summary"];
+    }
+    return nlohmann::json::object();
+  };
+  auto metadata_file = [&]() {
+    auto location = pg_->QueryScalar(
+        "SELECT metadata_location FROM cat_dvmode.iceberg_tables WHERE table_name = 'dvmode_t'");
+    EXPECT_TRUE(location.ok());
+    return location->rfind("file://", 0) == 0 ? location->substr(7) : *location;
+  };
+  const std::vector<std::string> source = {
+      "--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+      "--jdbc-user", "postgres", "--jdbc-schema", "cat_dvmode", "--catalog-name", "pg2iceberg",
+      "--warehouse", "file://" + wh, "--table", "default.dvmode_t"};
+  // Every engine reads PostgreSQL's rows.
+  auto check_readers = [&](const std::string& when) {
+    std::string out;
+    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << when << ": " << out;
+    EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK")) << when;
+    std::vector<std::string> args = source;
+    args.push_back("--no-file-column");
+    auto java = fixtures::RunJavaReader(args);
+    ASSERT_TRUE(java.ok()) << java.status().ToString();
+    EXPECT_EQ(static_cast<size_t>(std::count(java->begin(), java->end(), '\n')) - 1,
+              std::stoul(*pg_->QueryScalar("SELECT count(*) FROM dvmode_t")))
+        << when;
+    auto py = fixtures::RunPyIcebergReader({"--metadata-file", metadata_file(), "--no-file-column"});
+    ASSERT_TRUE(py.ok()) << when << ": " << py.status().ToString();
+    EXPECT_EQ(*py, *java) << when;
+    auto duck = fixtures::RunDuckDbReader({"--metadata-file", metadata_file(), "--no-file-column"});
+    ASSERT_TRUE(duck.ok()) << when << ": " << duck.status().ToString();
+    EXPECT_EQ(*duck, *java) << when;
+  };
+
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_EQ(LatestMetadata(wh, "public.dvmode_t").value("format-version", 0), 3);
+  // 7 updates (ids 7 … 49), 2 deletes, a key change (10 -> 1000) and a delete of a key that
+  // is not there: 10 rows of the copied data file deleted, in one vector.
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE dvmode_t SET v = 'u' WHERE id % 7 = 0; "
+                           "DELETE FROM dvmode_t WHERE id IN (5, 6, 4000); "
+                           "UPDATE dvmode_t SET id = 1000 WHERE id = 10"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  auto summary = current_summary();
+  EXPECT_EQ(summary.value("added-dvs", "?"), "1") << summary.dump();
+  EXPECT_EQ(summary.value("total-position-deletes", "?"), "10") << summary.dump();
+  EXPECT_EQ(summary.value("total-equality-deletes", "0"), "0") << summary.dump();
+  // Rows of both data files: the copied file's vector is replaced by the union of the old and
+  // the new positions; the second file gets its first.
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE dvmode_t SET v = 'again' WHERE id IN (1, 2, 7)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  summary = current_summary();
+  EXPECT_EQ(summary.value("added-dvs", "?"), "2") << summary.dump();
+  EXPECT_EQ(summary.value("removed-dvs", "?"), "1") << summary.dump();
+  EXPECT_EQ(summary.value("total-position-deletes", "?"), "13") << summary.dump();
+  EXPECT_EQ(summary.value("total-delete-files", "?"), "2") << summary.dump();
+  check_readers("after updates and deletes");
+
+  // Another engine deletes rows with its own deletion vectors, merged with ours: the index is
+  // rebuilt, and our next vector for that file holds the other engine's positions too.
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  std::vector<std::string> del = source;
+  for (const char* a : {"--column", "id", "--values", "3,4"}) del.push_back(a);
+  auto deleted = fixtures::RunJavaTool("DeleteRows", del);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(current_summary().value("total-position-deletes", "?"), "15") << current_summary().dump();
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE dvmode_t SET v = 'back' WHERE id IN (3, 4, 8)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("rebuilt the table's key index"));
+  summary = current_summary();
+  EXPECT_EQ(summary.value("removed-dvs", "?"), "1") << summary.dump();
+  EXPECT_EQ(summary.value("total-position-deletes", "?"), "16") << summary.dump();
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  check_readers("after another engine's deletion vectors");
+
+  // Compaction applies the vectors and removes them.
+  ASSERT_TRUE(RunCommand(config, {"compact", "--all"}, &out).success()) << out;
+  summary = current_summary();
+  EXPECT_EQ(summary.value("total-delete-files", "?"), "0") << summary.dump();
+  check_readers("after a compaction");
+}
+
+TEST_F(OperatorTest, ATableSwitchedToDvIsUpgradedToV3OnceCompactionRemovedItsPositionDeletes) {
+  const std::string config = Setup("dvup");
+  auto set_mode = [&](const std::string& mode) {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    if (auto at = yaml.find("  delete_mode: "); at != std::string::npos) {
+      yaml.erase(at, yaml.find('\n', at) + 1 - at);
+    }
+    yaml.replace(yaml.find("sink:\n"), 6, "sink:\n  delete_mode: " + mode + "\n");
+    std::ofstream(config) << yaml;
+  };
+  set_mode("position");
+  const std::string wh = dir_->str() + "/wh";
+  auto current_summary = [&]() {
+    const nlohmann::json meta = LatestMetadata(wh, "public.dvup_t");
+    for (const auto& s : meta["snapshots"]) {
+      if (s["snapshot-id"] == meta["current-snapshot-id"]) return s["summary"];
+    }
+    return nlohmann::json::object();
+  };
+  auto update_and_wait = [&](const std::string& ids) {
+    PG2I_ASSERT_OK(pg_->Exec("UPDATE dvup_t SET v = v || '+' WHERE id IN (" + ids + ")"));
+    std::string out;
+    ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  };
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  update_and_wait("1, 2");
+  EXPECT_EQ(current_summary().value("added-position-delete-files", "?"), "1");
+  ASSERT_TRUE(run->Terminate(30s).ok());
+
+  // Switched to dv while position delete files are live: they would be hidden behind a
+  // deletion vector, so the table stays v2 and gets position deletes, with a warning.
+  set_mode("dv");
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  update_and_wait("3");
+  EXPECT_EQ(LatestMetadata(wh, "public.dvup_t").value("format-version", 0), 2);
+  EXPECT_EQ(current_summary().value("added-position-delete-files", "?"), "1");
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("until compaction has removed them"));
+  ASSERT_TRUE(run->Terminate(30s).ok());
+
+  // Once compaction removed them, the next batch upgrades the table and writes a vector.
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"compact", "--all"}, &out).success()) << out;
+  EXPECT_EQ(current_summary().value("total-delete-files", "?"), "0");
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  update_and_wait("1, 4");
+  EXPECT_EQ(LatestMetadata(wh, "public.dvup_t").value("format-version", 0), 3);
+  EXPECT_EQ(current_summary().value("added-dvs", "?"), "1") << current_summary().dump();
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("upgraded the Iceberg table to format v3"));
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  ASSERT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK"));
+  auto java = fixtures::RunJavaReader(
+      {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+       "--jdbc-user", "postgres", "--jdbc-schema", "cat_dvup", "--catalog-name", "pg2iceberg",
+       "--warehouse", "file://" + wh, "--table", "default.dvup_t", "--no-file-column"});
+  ASSERT_TRUE(java.ok()) << java.status().ToString();
+  EXPECT_EQ(std::count(java->begin(), java->end(), '\n') - 1, 50);
+  EXPECT_THAT(*java, HasSubstr("+"));
+}
+
 }  // namespace
 }  // namespace pg2iceberg

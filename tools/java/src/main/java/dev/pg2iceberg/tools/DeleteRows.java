@@ -13,23 +13,30 @@ import org.apache.iceberg.DataFile;
 import org.apache.iceberg.DeleteFile;
 import org.apache.iceberg.FileFormat;
 import org.apache.iceberg.FileScanTask;
+import org.apache.iceberg.HasTableOperations;
 import org.apache.iceberg.PartitionSpec;
 import org.apache.iceberg.RowDelta;
 import org.apache.iceberg.Snapshot;
 import org.apache.iceberg.Table;
+import org.apache.iceberg.data.BaseDeleteLoader;
 import org.apache.iceberg.data.GenericFileWriterFactory;
 import org.apache.iceberg.data.Record;
 import org.apache.iceberg.data.parquet.GenericParquetReaders;
+import org.apache.iceberg.deletes.BaseDVFileWriter;
 import org.apache.iceberg.deletes.PositionDelete;
+import org.apache.iceberg.deletes.PositionDeleteIndex;
 import org.apache.iceberg.deletes.PositionDeleteWriter;
 import org.apache.iceberg.encryption.EncryptedFiles;
 import org.apache.iceberg.io.CloseableIterable;
+import org.apache.iceberg.io.OutputFileFactory;
 import org.apache.iceberg.parquet.Parquet;
 
 /**
  * Another writer on a table pg2iceberg writes, for tests: deletes rows by key the way a
  * merge-on-read DELETE in Spark does, with position delete files (one per data file that holds
- * a matching row, in that file's partition) committed as a row delta.
+ * a matching row, in that file's partition) committed as a row delta. On a format v3 table it
+ * writes deletion vectors instead, merged with each file's previous deletes (the vector it
+ * replaces is removed), as Spark does there.
  *
  * <p>Usage: DeleteRows SOURCE --table NS.NAME --column C --values V1,V2,...; SOURCE as for
  * ReadTable. Rows whose column C (compared as text) is one of the values are deleted. Prints
@@ -68,11 +75,32 @@ public final class DeleteRows {
         throw new IllegalStateException("table " + table.name() + " has no snapshot");
       }
       List<DataFile> files = new ArrayList<>();
+      Map<String, List<DeleteFile>> deletesOf = new LinkedHashMap<>();
       try (CloseableIterable<FileScanTask> tasks =
           table.newScan().useSnapshot(snapshot.snapshotId()).planFiles()) {
         for (FileScanTask t : tasks) {
           files.add(t.file());
+          deletesOf.put(t.file().location(), new ArrayList<>(t.deletes()));
         }
+      }
+      int formatVersion = ((HasTableOperations) table).operations().current().formatVersion();
+      BaseDVFileWriter dvs = null;
+      if (formatVersion >= 3) {
+        BaseDeleteLoader loader = new BaseDeleteLoader(df -> table.io().newInputFile(df.location()));
+        OutputFileFactory factory =
+            OutputFileFactory.builderFor(table, 1, System.nanoTime()).format(FileFormat.PUFFIN).build();
+        dvs =
+            new BaseDVFileWriter(
+                factory,
+                path -> {
+                  List<DeleteFile> previous = new ArrayList<>();
+                  for (DeleteFile d : deletesOf.getOrDefault(path, List.of())) {
+                    if (d.content() == org.apache.iceberg.FileContent.POSITION_DELETES) {
+                      previous.add(d);
+                    }
+                  }
+                  return previous.isEmpty() ? null : loader.loadPositionDeletes(previous, path);
+                });
       }
       files.sort(Comparator.comparing(f -> f.path().toString()));
       GenericFileWriterFactory writers =
@@ -101,6 +129,13 @@ public final class DeleteRows {
           continue;
         }
         PartitionSpec spec = table.specs().get(f.specId());
+        if (dvs != null) {
+          for (long pos : positions) {
+            dvs.delete(f.location(), pos, spec, spec.isPartitioned() ? f.partition() : null);
+          }
+          rows += positions.size();
+          continue;
+        }
         String path = table.location() + "/data/pos-deletes-" + UUID.randomUUID() + ".parquet";
         PositionDeleteWriter<Record> w =
             writers.newPositionDeleteWriter(
@@ -118,6 +153,16 @@ public final class DeleteRows {
           written++;
         }
         rows += positions.size();
+      }
+      if (dvs != null) {
+        dvs.close();
+        for (DeleteFile df : dvs.result().deleteFiles()) {
+          delta.addDeletes(df);
+          written++;
+        }
+        for (DeleteFile df : dvs.result().rewrittenDeleteFiles()) {
+          delta.removeDeletes(df);
+        }
       }
       delta.commit();
       Map<String, Object> out = new LinkedHashMap<>();
