@@ -116,6 +116,12 @@ Status SnapshotProducer::WriteNewManifests(const TableMetadata& base) {
       for (ManifestEntry& e : entries) e.sequence_number = *change_.data_sequence_number;
     }
   }
+  for (const DataFile& f : change_.added_deletes) {
+    if (IsDeletionVector(f) && base.format_version < 3) {
+      return InvalidArgument("deletion vector " + f.file_path + " cannot be added to a format v" +
+                             std::to_string(base.format_version) + " table (they are v3)");
+    }
+  }
   add(change_.added_deletes, ManifestContent::kDeletes);
   for (auto& [key, entries] : groups) {
     const PartitionSpec* spec = base.SpecById(key.second);

@@ -9,6 +9,7 @@
 #include "fixtures/gtest_support.h"
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
+#include "iceberg/puffin.h"
 #include "iceberg/snapshot_producer.h"
 #include "iceberg/table_scan.h"
 #include "io/memory_file_io.h"
@@ -230,8 +231,7 @@ TEST_F(CompactorTest, ThresholdsDecideWhichPartitionsAreRewrittenAndPartitionsAr
 }
 
 // Position deletes another engine wrote (a merge-on-read DELETE): applied by position, and
-// dropped once every file they reach is rewritten. Deletion vectors are not applied yet: such a
-// table is skipped with the reason.
+// dropped once every file they reach is rewritten; deletion vectors too.
 TEST_F(CompactorTest, PositionDeletesAreAppliedAndGoWithTheFilesTheyReach) {
   Create(false);
   Upsert({R(1, "a"), R(2, "b"), R(3, "c")});
@@ -263,19 +263,24 @@ TEST_F(CompactorTest, PositionDeletesAreAppliedAndGoWithTheFilesTheyReach) {
   EXPECT_EQ(Count(FileContent::kEqualityDeletes), 0);
   EXPECT_EQ(Count(FileContent::kData), 1);
 
-  DataFile dv;
-  dv.content = FileContent::kPositionDeletes;
-  dv.file_format = "PUFFIN";
-  dv.file_path = "mem://wh/db/t/data/dv.puffin";
-  dv.record_count = 1;
-  dv.file_size_in_bytes = 10;
-  ASSERT_TRUE(io_->WriteAll(dv.file_path, "x").ok());
+  // A deletion vector (format v3, Puffin) is applied and removed the same way.
+  ASSERT_TRUE(catalog_.CommitTable({ident_, {}, {iceberg::TableUpdate::UpgradeFormatVersion(3)}}).ok());
+  auto now = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(now.ok());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto entries, iceberg::LiveEntries(io_.get(), now->metadata));
+  ASSERT_EQ(entries.size(), 1u);
+  PG2I_ASSERT_OK_AND_ASSIGN(
+      auto dvs, iceberg::DeletionVectorWriter::Write(io_.get(), "mem://wh/db/t/data/dv.puffin",
+                                                     {{entries[0].file.file_path, 0, {}, {1}}}));
   iceberg::SnapshotChange with_dv;
-  with_dv.added_deletes = {dv};
+  with_dv.added_deletes = dvs;
   Commit(with_dv);
-  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult skipped, CompactTable(catalog_, io_, ident_, o));
-  EXPECT_THAT(skipped.skipped, ::testing::HasSubstr("deletion vectors"));
-  EXPECT_EQ(skipped.snapshot_id, -1);
+  const auto before = Read();
+  EXPECT_EQ(before.size(), 2u);  // the row at position 1 is gone
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult again, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_TRUE(again.skipped.empty()) << again.skipped;
+  EXPECT_EQ(Read(), before);
+  EXPECT_EQ(Count(FileContent::kPositionDeletes), 0);
 }
 
 // Equality deletes written on a key column that was later widened from int to long (Iceberg
