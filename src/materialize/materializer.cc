@@ -980,8 +980,9 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   if (mode == config::DeleteMode::kDv && loaded.metadata.format_version < 3) {
     PG2I_ASSIGN_OR_RETURN(loaded, UpgradeForDeletionVectors(table, ident, std::move(loaded)));
   }
-  const bool deletion_vectors =
-      mode == config::DeleteMode::kDv && loaded.metadata.format_version >= 3;
+  // A v3 table gets deletion vectors in position mode too: v3 forbids new position delete
+  // files, and a data file's vector hides them from readers.
+  const bool deletion_vectors = key_index != nullptr && loaded.metadata.format_version >= 3;
   // Position mode: where keys are live, looked up once for the TOAST reads and the deletes.
   std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
   std::map<fold::Key, std::pair<int64_t, std::vector<Value>>> found;

@@ -56,6 +56,7 @@ struct MaterializerOptions {
   // (index/key_index.h); equality mode writes an equality delete per key touched. Deletion
   // vectors need a format v3 table: tables created in dv mode are v3, and an older table in
   // dv mode is upgraded once it has no position delete files (see UpgradeForDeletionVectors).
+  // A v3 table gets vectors in position mode too (v3 forbids new position delete files).
   config::DeleteMode delete_mode = config::DeleteMode::kEquality;
   std::string index_dir = "pg2iceberg-index";
   // Called while a long piece of work (a table's replacing copy) goes on: a liveness beat.

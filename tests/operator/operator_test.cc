@@ -2027,6 +2027,19 @@ TEST_F(OperatorTest, ATableSwitchedToDvIsUpgradedToV3OnceCompactionRemovedItsPos
   ASSERT_TRUE(java.ok()) << java.status().ToString();
   EXPECT_EQ(std::count(java->begin(), java->end(), '\n') - 1, 50);
   EXPECT_THAT(*java, HasSubstr("+"));
+
+  // Back to position mode: the table stays v3, which forbids new position delete files (and a
+  // vector would hide them), so it keeps getting vectors.
+  set_mode("position");
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  update_and_wait("1, 5");
+  EXPECT_EQ(LatestMetadata(wh, "public.dvup_t").value("format-version", 0), 3);
+  EXPECT_EQ(current_summary().value("added-dvs", "?"), "2") << current_summary().dump();
+  EXPECT_EQ(current_summary().value("added-position-delete-files", "0"), "0");
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  ASSERT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK"));
 }
 
 }  // namespace
