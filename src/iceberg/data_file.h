@@ -59,6 +59,10 @@ inline std::string FileKey(const DataFile& f) {
   return IsDeletionVector(f) ? f.file_path + "#" + std::to_string(f.content_offset.value_or(0)) : f.file_path;
 }
 
+// Reserved field ids of the v3 row lineage columns (spec: "Row Lineage").
+inline constexpr int32_t kRowIdFieldId = 2147483540;
+inline constexpr int32_t kLastUpdatedSequenceNumberFieldId = 2147483539;
+
 // Reserved field ids of position delete files (spec: "Position Delete Files").
 inline constexpr int32_t kPositionDeleteFilePathId = 2147483546;
 inline constexpr int32_t kPositionDeletePosId = 2147483545;

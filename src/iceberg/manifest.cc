@@ -564,8 +564,9 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& bytes,
     if (const avro::Field* pf = dff->type.FindField("partition")) pfields = pf->type.fields();
   }
   std::vector<ManifestEntry> out;
-  std::optional<int64_t> next_row_id =
-      from.content == ManifestContent::kData ? from.first_row_id : std::nullopt;
+  // (A flag and a value rather than an optional: GCC 12 -O2 misreports it as uninitialized.)
+  const bool inherit_row_ids = from.content == ManifestContent::kData && from.first_row_id;
+  int64_t next_row_id = inherit_row_ids ? *from.first_row_id : 0;
   while (true) {
     PG2I_ASSIGN_OR_RETURN(std::optional<Datum> d, r.Next());
     if (!d) break;
@@ -623,10 +624,10 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& bytes,
     f.first_row_id = OptLong(dfd->FindField("first_row_id"));
     // v3 row lineage: a live data file without its own first row id takes the next ones of
     // its manifest's range, in manifest order.
-    if (f.content == FileContent::kData && next_row_id &&
+    if (f.content == FileContent::kData && inherit_row_ids &&
         e.status != ManifestEntry::EntryStatus::kDeleted && !f.first_row_id) {
-      f.first_row_id = *next_row_id;
-      *next_row_id += f.record_count;
+      f.first_row_id = next_row_id;
+      next_row_id += f.record_count;
     }
     out.push_back(std::move(e));
   }

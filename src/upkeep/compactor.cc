@@ -300,10 +300,28 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
   }
   iceberg::ParquetWriteOptions wo;
   wo.target_file_size = o.target_file_size;
+  // Format v3 row lineage: a row moved to a new file keeps its _row_id and
+  // _last_updated_sequence_number (read from its file, or inherited there: the file's first
+  // row id plus the row's position, and the file's data sequence number), written as the
+  // reserved columns after the table's.
+  const bool lineage = m.format_version >= 3;
+  std::vector<iceberg::Field> read_fields = fields;
+  TableMetadata write_meta = m;
+  if (lineage) {
+    const auto lng = iceberg::DataType::Primitive(Type{TypeId::kLong});
+    read_fields.push_back(iceberg::Field{iceberg::kRowIdFieldId, "_row_id", false, lng, "", {}, {}});
+    read_fields.push_back(iceberg::Field{iceberg::kLastUpdatedSequenceNumberFieldId,
+                                         "_last_updated_sequence_number", false, lng, "", {}, {}});
+    for (iceberg::Schema& sc : write_meta.schemas) {
+      if (sc.schema_id() == m.current_schema_id) {
+        sc = iceberg::Schema(sc.schema_id(), read_fields, sc.identifier_field_ids());
+      }
+    }
+  }
   std::vector<DataFile> out;
   for (const auto& [key, files] : p.groups) {
     // One writer per partition: one open file at a time.
-    PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io, m, wo));
+    PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io, write_meta, wo));
     for (const ManifestEntry& f : files) {
       if (o.cancel != nullptr && o.cancel->load()) return Cancelled("compaction stopped");
       if (o.max_write_time.count() > 0 &&
@@ -313,7 +331,8 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
             "could take its uncommitted files for orphans; raise the grace, or lower "
             "sink.compaction_data_files so that partitions are compacted while small");
       }
-      PG2I_ASSIGN_OR_RETURN(auto reader, iceberg::DataFileReader::Open(io, f.file.file_path, fields));
+      PG2I_ASSIGN_OR_RETURN(auto reader,
+                            iceberg::DataFileReader::Open(io, f.file.file_path, read_fields));
       // Files other engines imported (add_files) may lack identity-partition columns, which
       // readers take from the partition tuple: so do we.
       const auto identity = IdentityColumns(m, f.file, fields);
@@ -333,11 +352,22 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
       while (true) {
         PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch, reader->Next());
         if (batch == nullptr) break;
-        PG2I_ASSIGN_OR_RETURN(auto rows, iceberg::RowsOf(*batch, fields));
+        PG2I_ASSIGN_OR_RETURN(auto rows, iceberg::RowsOf(*batch, read_fields));
         std::vector<std::vector<Value>> keep;
         keep.reserve(rows.size());
         for (auto& row : rows) {
-          if (deleted_positions.count(position++)) continue;
+          const int64_t at = position++;
+          if (deleted_positions.count(at)) continue;
+          if (lineage) {
+            Value& row_id = row[fields.size()];
+            Value& updated = row[fields.size() + 1];
+            if (std::holds_alternative<std::monostate>(row_id) && f.file.first_row_id) {
+              row_id = *f.file.first_row_id + at;
+            }
+            if (std::holds_alternative<std::monostate>(updated) && f.sequence_number) {
+              updated = *f.sequence_number;
+            }
+          }
           for (const auto& [column, value] : identity) {
             if (std::holds_alternative<std::monostate>(row[column])) row[column] = value;
           }

@@ -281,6 +281,21 @@ TEST_F(CompactorTest, PositionDeletesAreAppliedAndGoWithTheFilesTheyReach) {
   EXPECT_TRUE(again.skipped.empty()) << again.skipped;
   EXPECT_EQ(Read(), before);
   EXPECT_EQ(Count(FileContent::kPositionDeletes), 0);
+  // Row lineage (v3): the rows kept their row ids (the first row id the vector's commit gave
+  // the file, 0, plus their positions) and the sequence number that last updated them.
+  auto after = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(after.ok());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto live_after, iceberg::LiveEntries(io_.get(), after->metadata));
+  ASSERT_EQ(live_after.size(), 1u);
+  const auto lng = iceberg::DataType::Primitive(Type{TypeId::kLong});
+  PG2I_ASSERT_OK_AND_ASSIGN(
+      auto lineage,
+      iceberg::ReadDataFile(io_, live_after[0].file.file_path,
+                            {iceberg::Field{iceberg::kRowIdFieldId, "_row_id", false, lng, "", {}, {}},
+                             iceberg::Field{iceberg::kLastUpdatedSequenceNumberFieldId,
+                                            "_last_updated_sequence_number", false, lng, "", {}, {}}}));
+  const Value seq = Value(*entries[0].sequence_number);
+  EXPECT_EQ(lineage, (std::vector<Row>{{Value(int64_t{0}), seq}, {Value(int64_t{2}), seq}}));
 }
 
 // Equality deletes written on a key column that was later widened from int to long (Iceberg

@@ -318,5 +318,15 @@ TEST_F(CrashTest, RandomKillsInEqualityMode) {
   RandomKillsThenRecover(Setup("erandom", "  delete_mode: equality\n"), 9, 5, 30);
 }
 
+// Deletion vectors (format v3 tables): random kills, and a kill after a commit that replaced
+// vectors, before the key index learned of it.
+TEST_F(CrashTest, RandomKillsInDvMode) {
+  RandomKillsThenRecover(Setup("dvrandom", "  delete_mode: dv\n"), 11, 5, 30);
+}
+
+TEST_F(CrashTest, DvModeKilledBeforeTheKeyIndexUpdateThenRecover) {
+  KillAtPointThenRecover(Setup("dvpoint", "  delete_mode: dv\n"), "before_key_index_update", 43);
+}
+
 }  // namespace
 }  // namespace pg2iceberg
