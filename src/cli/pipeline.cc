@@ -852,6 +852,11 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       shared->health->Beat("materializer");
       if (shared->streaming) shared->ReportHealthy();
       if (last || shared->failed) break;
+      // While work is waiting (a batch was bounded), the next cycle starts at once; the
+      // interval is the cadence when caught up.
+      bool more = false;
+      for (const auto& [t, r] : results) more = more || r.more;
+      if (more) continue;
       const auto until = std::chrono::steady_clock::now() + cfg.sink.materializer_interval;
       while (std::chrono::steady_clock::now() < until && !writer_done && !shared->failed) {
         std::this_thread::sleep_for(50ms);

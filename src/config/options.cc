@@ -88,7 +88,8 @@ constexpr std::array kOptions = {
     OptionSpec{"sink.flush_bytes", K::kBytes, "64MiB",
                "Stage when this many bytes are buffered.", {}, 1},
     OptionSpec{"sink.materializer_interval", K::kDuration, "10s",
-               "Cadence of the materializer.", {}, 1},
+               "Cadence of the materializer once it has caught up; while more is staged than "
+               "one batch takes, the next batch starts at once.", {}, 1},
     OptionSpec{"sink.compaction_data_files", K::kInt, "8",
                "Compact a partition once it has this many small data files.", {}, 1, 1 << 30},
     OptionSpec{"sink.compaction_delete_files", K::kInt, "4",

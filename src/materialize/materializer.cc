@@ -876,6 +876,9 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const int64_t resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
   PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> entries,
                         coord_->ReadLog(table, cursor.offset, options_.max_log_entries));
+  // Whether the log holds more than this batch will take (checked again once it is cut).
+  const size_t entries_read = entries.size();
+  const bool log_full = static_cast<int>(entries_read) >= options_.max_log_entries;
   if (entries.empty()) {
     // A complete copy with no rows and no change behind it: the table is empty now.
     if (resync_at >= 0 && cursor.offset == resync_at && existing.ok() &&
@@ -925,7 +928,10 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
   if (existing.ok() && IsSnapshotFile(entries.front().uri) &&
       (resync_batch || ReplacesForeign(existing->metadata, table, cursor.offset))) {
-    return ReplaceWithCopy(table, ident, cursor, resync_at, std::move(*existing), started);
+    PG2I_ASSIGN_OR_RETURN(TableResult replaced, ReplaceWithCopy(table, ident, cursor, resync_at,
+                                                                std::move(*existing), started));
+    replaced.more = true;  // what follows the copy, if anything
+    return replaced;
   }
 
   // Read the staged changes past the cursor, in log (= commit) order.
@@ -1158,6 +1164,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const double commit_seconds = SecondsSince(commit_started);
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    commit_seconds, result));
+  result.more = log_full || entries.size() < entries_read;
   if (key_index != nullptr) {
     CrashPoint("before_key_index_update");
     // A failure here leaves the index behind the table: the next batch rebuilds it.

@@ -69,6 +69,8 @@ struct TableResult {
   int64_t deletes_written = 0;
   int64_t snapshot_id = -1;
   int64_t cursor = 0;
+  // More is staged past this batch (it was bounded): the next cycle should start at once.
+  bool more = false;
 };
 
 class Materializer {

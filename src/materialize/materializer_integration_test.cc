@@ -12,6 +12,10 @@
 #include "fixtures/gtest_support.h"
 #include "fixtures/pg_cluster.h"
 #include "fixtures/temp_dir.h"
+#include "iceberg/parquet_io.h"
+#include "iceberg/puffin.h"
+#include "iceberg/snapshot_producer.h"
+#include "iceberg/table_scan.h"
 #include "io/arrow_file_io.h"
 #include "materialize/materializer.h"
 #include "stage/staged_file.h"
@@ -215,6 +219,106 @@ TEST_F(MaterializerFenceTest, AResyncCopyReplacesTheTableInOneCommitOnceComplete
   EXPECT_EQ(after->cursor, 16);
   EXPECT_EQ(Snapshots().size(), 3u);
 }
+
+// A batch bounded by max_changes says that more is waiting, so that `run` starts the next one at
+// once instead of after sink.materializer_interval; the last one says nothing is.
+TEST_F(MaterializerFenceTest, ABoundedBatchSaysMoreIsWaiting) {
+  config::TableConfig t;
+  t.name = config::TableName{"public", "t"};
+  MaterializerOptions mo;
+  mo.generation = "g1";
+  mo.max_changes = 2;
+  Materializer m(&coord_, catalog_.get(), io_, {t}, mo);
+  Stage({{1, "a"}, {2, "b"}}, fold::Op::kInsert, 0x100);
+  Stage({{3, "c"}, {4, "d"}}, fold::Op::kInsert, 0x200);
+  Stage({{5, "e"}}, fold::Op::kInsert, 0x300);
+  std::vector<std::pair<int64_t, bool>> cycles;
+  for (int i = 0; i < 3; ++i) {
+    auto r = m.MaterializeTable("public.t");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    cycles.push_back({r->cursor, r->more});
+  }
+  EXPECT_EQ(cycles, (std::vector<std::pair<int64_t, bool>>{{2, true}, {4, true}, {5, false}}));
+}
+
+// Position deletes and deletion vectors are prepared on one state of the table. When another
+// writer commits before the batch does (here: it deletes row 3), the batch is prepared again on
+// the new state: the key index is rebuilt, and in dv mode the data file keeps one vector, which
+// holds the other writer's position too.
+class MaterializerReplanTest : public MaterializerFenceTest,
+                               public ::testing::WithParamInterface<config::DeleteMode> {};
+
+TEST_P(MaterializerReplanTest, ABatchIsPreparedAgainWhenAnotherWriterCommitsMeanwhile) {
+  config::TableConfig t;
+  t.name = config::TableName{"public", "t"};
+  MaterializerOptions mo;
+  mo.generation = "g1";
+  mo.delete_mode = GetParam();
+  mo.index_dir = dir_->str() + "/index";
+  Materializer m(&coord_, hooked_.get(), io_, {t}, mo);
+  Stage({{1, "a"}, {2, "b"}, {3, "c"}}, fold::Op::kInsert, 0x100);
+  auto first = m.MaterializeTable("public.t");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+
+  Stage({{2, "b2"}}, fold::Op::kUpdate, 0x200);
+  const catalog::TableIdent ident{{"default"}, "t"};
+  hooked_->before_commit = [&] {
+    // Another engine deletes row 3 (position 2 of the one data file) the way it must in the
+    // table's format: a position delete file in v2, a deletion vector in v3.
+    auto table = catalog_->LoadTable(ident);
+    ASSERT_TRUE(table.ok());
+    auto live = iceberg::LiveEntries(io_.get(), table->metadata);
+    ASSERT_TRUE(live.ok());
+    ASSERT_EQ(live->size(), 1u);
+    const std::string data = (*live)[0].file.file_path;
+    iceberg::SnapshotChange other;
+    if (table->metadata.format_version >= 3) {
+      auto dv = iceberg::DeletionVectorWriter::Write(
+          io_.get(), "file://" + dir_->str() + "/wh/other-dv.puffin", {{data, 0, {}, {2}}});
+      ASSERT_TRUE(dv.ok()) << dv.status().ToString();
+      other.added_deletes = *dv;
+    } else {
+      iceberg::ParquetWriteOptions o;
+      o.new_file_uri = iceberg::UniqueFileUris("file://" + dir_->str() + "/wh", "other-pos-");
+      auto w = iceberg::PositionDeleteWriter::Make(io_, o);
+      ASSERT_TRUE(w.ok());
+      (*w)->Add(data, 2);
+      auto files = (*w)->Close();
+      ASSERT_TRUE(files.ok());
+      other.added_deletes = *files;
+    }
+    iceberg::SnapshotProducer p(io_.get(), Clock::Real(), other);
+    auto pending = p.Produce(table->metadata);
+    ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+    auto committed = catalog_->CommitTable({ident, pending->requirements, pending->updates});
+    ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  };
+  auto second = m.MaterializeTable("public.t");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->cursor, 4);
+  EXPECT_EQ(hooked_->before_commit, nullptr) << "the other writer did not commit";
+
+  PG2I_ASSERT_OK_AND_ASSIGN(auto table, catalog_->LoadTable(ident));
+  ASSERT_EQ(table.metadata.snapshots.size(), 3u);
+  PG2I_ASSERT_OK_AND_ASSIGN(auto scan, iceberg::TableScan::Plan(io_, table.metadata));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto rows, scan.ReadAll(table.metadata.CurrentSchema()->fields()));
+  std::sort(rows.begin(), rows.end());
+  EXPECT_EQ(rows, (std::vector<std::vector<Value>>{{Value(int32_t{1}), Value(std::string("a"))},
+                                                   {Value(int32_t{2}), Value(std::string("b2"))}}));
+  if (GetParam() == config::DeleteMode::kDv) {
+    // One vector for the data file: the other writer's position and the update's.
+    PG2I_ASSERT_OK_AND_ASSIGN(auto deletes, iceberg::LiveDeleteEntries(io_.get(), table.metadata));
+    ASSERT_EQ(deletes.size(), 1u);
+    PG2I_ASSERT_OK_AND_ASSIGN(auto positions, iceberg::ReadDeletionVector(io_, deletes[0].file));
+    EXPECT_EQ(positions, (std::vector<int64_t>{1, 2}));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, MaterializerReplanTest,
+                         ::testing::Values(config::DeleteMode::kPosition, config::DeleteMode::kDv),
+                         [](const auto& info) {
+                           return std::string(config::DeleteModeName(info.param));
+                         });
 
 }  // namespace
 }  // namespace pg2iceberg::materialize
