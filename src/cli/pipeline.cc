@@ -857,9 +857,19 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       bool more = false;
       for (const auto& [t, r] : results) more = more || r.more;
       if (more) continue;
+      // Between cycles, a table with a full batch staged (a backlog arriving) ends the wait.
       const auto until = std::chrono::steady_clock::now() + cfg.sink.materializer_interval;
+      auto next_look = std::chrono::steady_clock::now() + 1s;
       while (std::chrono::steady_clock::now() < until && !writer_done && !shared->failed) {
         std::this_thread::sleep_for(50ms);
+        if (std::chrono::steady_clock::now() < next_look) continue;
+        next_look = std::chrono::steady_clock::now() + 1s;
+        bool batch_waiting = false;
+        for (const auto& [t, r] : results) {
+          PG2I_ASSIGN_OR_RETURN(int64_t next, coord->NextOffset(t));
+          batch_waiting = batch_waiting || next - r.cursor >= mo.max_changes;
+        }
+        if (batch_waiting) break;
       }
     }
     RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true, markers);

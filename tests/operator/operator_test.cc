@@ -128,6 +128,49 @@ class OperatorTest : public fixtures::BinarySuite {
     return best;
   }
 
+  // The current snapshot's summary of the table mirroring `source` under `wh_dir`.
+  static nlohmann::json CurrentSummary(const std::string& wh_dir, const std::string& source) {
+    const nlohmann::json meta = LatestMetadata(wh_dir, source);
+    for (const auto& s : meta["snapshots"]) {
+      if (s["snapshot-id"] == meta["current-snapshot-id"]) return s["summary"];
+    }
+    return nlohmann::json::object();
+  }
+
+  // Iceberg Java's arguments for the table <tag>_t of a Setup(tag) pipeline writing to `wh`.
+  std::vector<std::string> JavaSource(const std::string& tag, const std::string& wh) {
+    return {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
+            "--jdbc-user", "postgres", "--jdbc-schema", "cat_" + tag, "--catalog-name", "pg2iceberg",
+            "--warehouse", "file://" + wh, "--table", "default." + tag + "_t"};
+  }
+
+  // `verify` is clean, and Iceberg Java, PyIceberg and DuckDB read exactly PostgreSQL's rows of
+  // <tag>_t.
+  void CheckEveryEngineReads(const std::string& config, const std::string& tag,
+                             const std::string& wh, const std::string& when) {
+    std::string out;
+    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << when << ": " << out;
+    EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK")) << when;
+    std::vector<std::string> args = JavaSource(tag, wh);
+    args.push_back("--no-file-column");
+    auto java = fixtures::RunJavaReader(args);
+    ASSERT_TRUE(java.ok()) << java.status().ToString();
+    EXPECT_EQ(static_cast<size_t>(std::count(java->begin(), java->end(), '\n')) - 1,
+              std::stoul(*pg_->QueryScalar("SELECT count(*) FROM " + tag + "_t")))
+        << when;
+    auto location = pg_->QueryScalar("SELECT metadata_location FROM cat_" + tag +
+                                     ".iceberg_tables WHERE table_name = '" + tag + "_t'");
+    ASSERT_TRUE(location.ok());
+    const std::string metadata =
+        location->rfind("file://", 0) == 0 ? location->substr(7) : *location;
+    auto py = fixtures::RunPyIcebergReader({"--metadata-file", metadata, "--no-file-column"});
+    ASSERT_TRUE(py.ok()) << when << ": " << py.status().ToString();
+    EXPECT_EQ(*py, *java) << when;
+    auto duck = fixtures::RunDuckDbReader({"--metadata-file", metadata, "--no-file-column"});
+    ASSERT_TRUE(duck.ok()) << when << ": " << duck.status().ToString();
+    EXPECT_EQ(*duck, *java) << when;
+  }
+
   std::string SlotCount() {
     return *pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'slot_" +
                              tag_ + "'");
@@ -1765,42 +1808,9 @@ TEST_F(OperatorTest, PositionModeDeletesOnlyLiveRowsAndEveryEngineReadsThem) {
     std::ofstream(config) << yaml;
   }
   const std::string wh = dir_->str() + "/wh";
-  auto current_summary = [&]() {
-    const nlohmann::json meta = LatestMetadata(wh, "public.pmode_t");
-    for (const auto& s : meta["snapshots"]) {
-      if (s["snapshot-id"] == meta["current-snapshot-id"]) return s["summary"];
-    }
-    return nlohmann::json::object();
-  };
-  auto metadata_file = [&]() {
-    auto location = pg_->QueryScalar(
-        "SELECT metadata_location FROM cat_pmode.iceberg_tables WHERE table_name = 'pmode_t'");
-    EXPECT_TRUE(location.ok());
-    return location->rfind("file://", 0) == 0 ? location->substr(7) : *location;
-  };
-  const std::vector<std::string> source = {
-      "--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
-      "--jdbc-user", "postgres", "--jdbc-schema", "cat_pmode", "--catalog-name", "pg2iceberg",
-      "--warehouse", "file://" + wh, "--table", "default.pmode_t"};
-  // Every engine reads PostgreSQL's rows.
-  auto check_readers = [&](const std::string& when) {
-    std::string out;
-    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << when << ": " << out;
-    EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK")) << when;
-    std::vector<std::string> args = source;
-    args.push_back("--no-file-column");
-    auto java = fixtures::RunJavaReader(args);
-    ASSERT_TRUE(java.ok()) << java.status().ToString();
-    EXPECT_EQ(static_cast<size_t>(std::count(java->begin(), java->end(), '\n')) - 1,
-              std::stoul(*pg_->QueryScalar("SELECT count(*) FROM pmode_t")))
-        << when;
-    auto py = fixtures::RunPyIcebergReader({"--metadata-file", metadata_file(), "--no-file-column"});
-    ASSERT_TRUE(py.ok()) << when << ": " << py.status().ToString();
-    EXPECT_EQ(*py, *java) << when;
-    auto duck = fixtures::RunDuckDbReader({"--metadata-file", metadata_file(), "--no-file-column"});
-    ASSERT_TRUE(duck.ok()) << when << ": " << duck.status().ToString();
-    EXPECT_EQ(*duck, *java) << when;
-  };
+  auto current_summary = [&]() { return CurrentSummary(wh, "public.pmode_t"); };
+  const std::vector<std::string> source = JavaSource("pmode", wh);
+  auto check_readers = [&](const std::string& when) { CheckEveryEngineReads(config, "pmode", wh, when); };
 
   auto run = StartRun(config);
   ASSERT_NE(run, nullptr);
@@ -1874,42 +1884,9 @@ TEST_F(OperatorTest, DvModeKeepsOneMergedDeletionVectorPerDataFileWithAnotherEng
     std::ofstream(config) << yaml;
   }
   const std::string wh = dir_->str() + "/wh";
-  auto current_summary = [&]() {
-    const nlohmann::json meta = LatestMetadata(wh, "public.dvmode_t");
-    for (const auto& s : meta["snapshots"]) {
-      if (s["snapshot-id"] == meta["current-snapshot-id"]) return s["summary"];
-    }
-    return nlohmann::json::object();
-  };
-  auto metadata_file = [&]() {
-    auto location = pg_->QueryScalar(
-        "SELECT metadata_location FROM cat_dvmode.iceberg_tables WHERE table_name = 'dvmode_t'");
-    EXPECT_TRUE(location.ok());
-    return location->rfind("file://", 0) == 0 ? location->substr(7) : *location;
-  };
-  const std::vector<std::string> source = {
-      "--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
-      "--jdbc-user", "postgres", "--jdbc-schema", "cat_dvmode", "--catalog-name", "pg2iceberg",
-      "--warehouse", "file://" + wh, "--table", "default.dvmode_t"};
-  // Every engine reads PostgreSQL's rows.
-  auto check_readers = [&](const std::string& when) {
-    std::string out;
-    EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << when << ": " << out;
-    EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK")) << when;
-    std::vector<std::string> args = source;
-    args.push_back("--no-file-column");
-    auto java = fixtures::RunJavaReader(args);
-    ASSERT_TRUE(java.ok()) << java.status().ToString();
-    EXPECT_EQ(static_cast<size_t>(std::count(java->begin(), java->end(), '\n')) - 1,
-              std::stoul(*pg_->QueryScalar("SELECT count(*) FROM dvmode_t")))
-        << when;
-    auto py = fixtures::RunPyIcebergReader({"--metadata-file", metadata_file(), "--no-file-column"});
-    ASSERT_TRUE(py.ok()) << when << ": " << py.status().ToString();
-    EXPECT_EQ(*py, *java) << when;
-    auto duck = fixtures::RunDuckDbReader({"--metadata-file", metadata_file(), "--no-file-column"});
-    ASSERT_TRUE(duck.ok()) << when << ": " << duck.status().ToString();
-    EXPECT_EQ(*duck, *java) << when;
-  };
+  auto current_summary = [&]() { return CurrentSummary(wh, "public.dvmode_t"); };
+  const std::vector<std::string> source = JavaSource("dvmode", wh);
+  auto check_readers = [&](const std::string& when) { CheckEveryEngineReads(config, "dvmode", wh, when); };
 
   auto run = StartRun(config);
   ASSERT_NE(run, nullptr);
@@ -1978,13 +1955,7 @@ TEST_F(OperatorTest, ATableSwitchedToDvIsUpgradedToV3OnceCompactionRemovedItsPos
   };
   set_mode("position");
   const std::string wh = dir_->str() + "/wh";
-  auto current_summary = [&]() {
-    const nlohmann::json meta = LatestMetadata(wh, "public.dvup_t");
-    for (const auto& s : meta["snapshots"]) {
-      if (s["snapshot-id"] == meta["current-snapshot-id"]) return s["summary"];
-    }
-    return nlohmann::json::object();
-  };
+  auto current_summary = [&]() { return CurrentSummary(wh, "public.dvup_t"); };
   auto update_and_wait = [&](const std::string& ids) {
     PG2I_ASSERT_OK(pg_->Exec("UPDATE dvup_t SET v = v || '+' WHERE id IN (" + ids + ")"));
     std::string out;
@@ -2020,10 +1991,9 @@ TEST_F(OperatorTest, ATableSwitchedToDvIsUpgradedToV3OnceCompactionRemovedItsPos
   ASSERT_TRUE(run->Terminate(30s).ok());
   ASSERT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
   EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK"));
-  auto java = fixtures::RunJavaReader(
-      {"--jdbc-uri", "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres",
-       "--jdbc-user", "postgres", "--jdbc-schema", "cat_dvup", "--catalog-name", "pg2iceberg",
-       "--warehouse", "file://" + wh, "--table", "default.dvup_t", "--no-file-column"});
+  std::vector<std::string> args = JavaSource("dvup", wh);
+  args.push_back("--no-file-column");
+  auto java = fixtures::RunJavaReader(args);
   ASSERT_TRUE(java.ok()) << java.status().ToString();
   EXPECT_EQ(std::count(java->begin(), java->end(), '\n') - 1, 50);
   EXPECT_THAT(*java, HasSubstr("+"));
