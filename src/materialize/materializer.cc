@@ -1002,18 +1002,25 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
     for (size_t i = 0; i < keys.size(); ++i) {
       if (where[i]) by_file[where[i]->file_path].push_back({where[i]->pos, i});
     }
+    // Only the columns some row lacks, of the row groups holding those rows.
+    std::set<int> wanted;
+    for (const auto& [k, row] : folded.rows) wanted.insert(row.unresolved.begin(), row.unresolved.end());
+    std::vector<Field> projection;
+    for (int c : wanted) projection.push_back(fields[static_cast<size_t>(c)]);
     for (auto& [path, rows] : by_file) {
       std::sort(rows.begin(), rows.end());
       std::vector<int64_t> positions;
       for (const auto& [pos, i] : rows) {
         if (positions.empty() || positions.back() != pos) positions.push_back(pos);
       }
-      // Only the row groups holding those rows.
-      PG2I_ASSIGN_OR_RETURN(auto read, iceberg::ReadDataFileRows(io_, path, fields, positions));
+      PG2I_ASSIGN_OR_RETURN(auto read, iceberg::ReadDataFileRows(io_, path, projection, positions));
       size_t at = 0;
       for (const auto& [pos, i] : rows) {
         while (positions[at] != pos) ++at;
-        found[keys[i]] = {0, read[at]};
+        std::vector<Value> row(fields.size());
+        size_t j = 0;
+        for (int c : wanted) row[static_cast<size_t>(c)] = read[at][j++];
+        found[keys[i]] = {0, std::move(row)};
       }
     }
   } else if (!need.empty() && !folded.truncated) {
