@@ -22,6 +22,7 @@
 #include "cli/backends.h"
 #include "coord/pg_coordinator.h"
 #include "iceberg/maintenance.h"
+#include "index/key_index.h"
 #include "iceberg/snapshot_producer.h"
 #include "pg/catalog.h"
 #include "upkeep/meta_tables.h"
@@ -198,6 +199,12 @@ Status RemoveOrphans(catalog::Catalog& cat, io::FileIO& io, const catalog::Table
     listing.insert(listing.end(), l.begin(), l.end());
   }
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable table, cat.LoadTable(ident));
+  // The key index's checkpoints are no orphans (the materializer replaces and deletes them).
+  const std::string checkpoints =
+      iceberg::CanonicalLocation(index::KeyIndex::CheckpointPrefix(table.metadata.location));
+  std::erase_if(listing, [&](const io::FileEntry& f) {
+    return Under(iceberg::CanonicalLocation(f.uri), checkpoints);
+  });
   PG2I_ASSIGN_OR_RETURN(std::set<std::string> referenced,
                         iceberg::ReferencedFiles(&io, table.metadata, table.metadata_location));
   const iceberg::OrphanPlan plan = iceberg::PlanOrphans(listing, referenced, cutoff);

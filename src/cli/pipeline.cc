@@ -849,6 +849,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
         }
       }
       if (shared->restart) break;
+      m.CheckpointIndexes(/*now=*/false);
       shared->health->Beat("materializer");
       if (shared->streaming) shared->ReportHealthy();
       if (last || shared->failed) break;
@@ -873,6 +874,7 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       }
     }
     RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true, markers);
+    if (!shared->failed) m.CheckpointIndexes(/*now=*/true);
     return Status::Ok();
   };
   Status s = Guarded(run);

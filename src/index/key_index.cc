@@ -6,11 +6,18 @@
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "base/log.h"
 #include "iceberg/table_scan.h"
@@ -274,6 +281,144 @@ Status KeyIndex::LoadMeta() {
   s = db_->Get(rocksdb::ReadOptions(), kNextFileMeta, &v);
   if (s.ok()) next_file_id_ = std::strtoull(v.c_str(), nullptr, 10);
   return Status::Ok();
+}
+
+std::string KeyIndex::CheckpointPrefix(const std::string& table_location) {
+  std::string loc = table_location;
+  while (!loc.empty() && loc.back() == '/') loc.pop_back();
+  return loc + "/metadata/pg2iceberg-key-index";
+}
+
+namespace {
+
+// The checkpoint descriptions under `prefix` (checkpoint-<unique>.json), newest first. There is
+// one, unless a process stopped between writing a new one and deleting the old.
+Result<std::vector<io::FileEntry>> CheckpointPointers(io::FileIO* io, const std::string& prefix) {
+  PG2I_ASSIGN_OR_RETURN(std::vector<io::FileEntry> listed, io->List(prefix));
+  std::vector<io::FileEntry> out;
+  const std::string start = prefix + "/checkpoint-";
+  for (io::FileEntry& e : listed) {
+    if (e.uri.rfind(start, 0) == 0 && e.uri.size() > 5 && e.uri.substr(e.uri.size() - 5) == ".json" &&
+        e.uri.find('/', start.size()) == std::string::npos) {
+      out.push_back(std::move(e));
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const io::FileEntry& a, const io::FileEntry& b) { return a.mtime > b.mtime; });
+  return out;
+}
+
+}  // namespace
+
+Result<int64_t> KeyIndex::Checkpoint(io::FileIO* io, const std::string& prefix) {
+  namespace fs = std::filesystem;
+  // The previous checkpoints: which files they have (an SST of this database is immutable, so
+  // one uploaded then is not uploaded again).
+  PG2I_ASSIGN_OR_RETURN(std::vector<io::FileEntry> pointers, CheckpointPointers(io, prefix));
+  std::set<std::string> previous;
+  for (const io::FileEntry& p : pointers) {
+    PG2I_ASSIGN_OR_RETURN(std::string text, io->ReadAll(p.uri));
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object() || !j["files"].is_array()) continue;
+    for (const auto& f : j["files"]) {
+      if (f.is_object()) previous.insert(f.value("uri", ""));
+    }
+  }
+  std::string identity;
+  PG2I_RETURN_IF_ERROR(FromRocks(db_->GetDbIdentity(identity), "reading the key index's identity"));
+  const std::string local = dir_ + ".checkpoint";
+  std::error_code ec;
+  fs::remove_all(local, ec);
+  rocksdb::Checkpoint* raw = nullptr;
+  PG2I_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpointing the key index"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  PG2I_RETURN_IF_ERROR(FromRocks(checkpoint->CreateCheckpoint(local), "checkpointing the key index"));
+  const std::string unique = io::NewUniqueName();
+  nlohmann::json files = nlohmann::json::array();
+  std::set<std::string> used;
+  int64_t uploaded = 0;
+  Status status = Status::Ok();
+  for (const auto& e : fs::directory_iterator(local, ec)) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    const bool table_file = name.size() > 4 && name.substr(name.size() - 4) == ".sst";
+    const std::string uri =
+        prefix + "/" + (table_file ? "sst/" + identity + "-" + name : unique + "/" + name);
+    used.insert(uri);
+    files.push_back({{"name", name}, {"uri", uri}});
+    if (table_file && previous.count(uri)) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    if (!in.good() && !in.eof()) {
+      status = Unavailable("reading " + e.path().string() + " for the key index checkpoint");
+      break;
+    }
+    status = io->WriteAll(uri, bytes.str());
+    if (!status.ok()) break;
+    uploaded += static_cast<int64_t>(bytes.str().size());
+  }
+  fs::remove_all(local, ec);
+  PG2I_RETURN_IF_ERROR(status);
+  const nlohmann::json pointer = {{"snapshot-id", snapshot_id_.value_or(-1)},
+                                  {"key-ids", key_ids_},
+                                  {"files", files}};
+  PG2I_RETURN_IF_ERROR(io->WriteAll(prefix + "/checkpoint-" + unique + ".json", pointer.dump()));
+  std::vector<std::string> unused;
+  for (const std::string& uri : previous) {
+    if (!used.count(uri)) unused.push_back(uri);
+  }
+  for (const io::FileEntry& p : pointers) unused.push_back(p.uri);
+  if (!unused.empty()) {
+    // Best effort: a file left behind costs storage, not correctness.
+    Status gone = io->DeleteMany(unused);
+    if (!gone.ok()) log::Warn("could not delete files of the previous key index checkpoint", {{"error", gone}});
+  }
+  return uploaded;
+}
+
+Result<bool> KeyIndex::Restore(io::FileIO* io, const std::string& prefix, const std::string& dir) {
+  namespace fs = std::filesystem;
+  PG2I_ASSIGN_OR_RETURN(std::vector<io::FileEntry> pointers, CheckpointPointers(io, prefix));
+  if (pointers.empty()) return false;
+  auto latest = io->ReadAll(pointers.front().uri);
+  if (!latest.ok()) {
+    if (IsNotFound(latest.status())) return false;  // replaced meanwhile
+    return latest.status();
+  }
+  auto j = nlohmann::json::parse(*latest, nullptr, false);
+  if (!j.is_object() || !j["files"].is_array()) {
+    log::Warn("the key index checkpoint is not valid; the index is rebuilt instead",
+              {{"checkpoint", pointers.front().uri}});
+    return false;
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Unavailable("cannot create the key-index directory " + dir + ": " + ec.message());
+  for (const auto& f : j["files"]) {
+    const std::string name = f.is_object() ? f.value("name", "") : "";
+    const std::string uri = f.is_object() ? f.value("uri", "") : "";
+    if (name.empty() || name.find('/') != std::string::npos || uri.empty()) {
+      fs::remove_all(dir, ec);
+      log::Warn("the key index checkpoint names an invalid file; the index is rebuilt instead",
+                {{"checkpoint", pointers.front().uri}});
+      return false;
+    }
+    auto bytes = io->ReadAll(uri);
+    if (!bytes.ok()) {
+      fs::remove_all(dir, ec);
+      if (IsNotFound(bytes.status())) return false;  // replaced by a newer one meanwhile
+      return bytes.status();
+    }
+    std::ofstream out(fs::path(dir) / name, std::ios::binary | std::ios::trunc);
+    out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+    out.close();
+    if (!out) {
+      fs::remove_all(dir, ec);
+      return Unavailable("writing " + (fs::path(dir) / name).string() + " (is the disk full?)");
+    }
+  }
+  return true;
 }
 
 Status KeyIndex::Clear() {

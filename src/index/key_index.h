@@ -5,8 +5,9 @@
 //
 // Stored in RocksDB (Debian's librocksdb) in a local directory per table (named by the table's
 // UUID), so memory stays bounded (block cache and write buffers) whatever the table's size, and
-// a restart opens it instead of rebuilding. docs/key-index.md says why RocksDB and how it is
-// kept current.
+// a restart opens it instead of rebuilding. A checkpoint of it is kept next to the table
+// (Checkpoint/Restore), so that a process on another machine loads it too. docs/key-index.md
+// says why RocksDB and how it is kept current.
 //
 // The index says which snapshot it reflects. Sync brings it to a table's current snapshot:
 // nothing to do when it reflects it; replace snapshots since (compactions: the same rows in new
@@ -89,6 +90,21 @@ class KeyIndex {
   Status Invalidate();
 
   int64_t approximate_keys() const;
+
+  // Copies the index as it is now next to its table: RocksDB's checkpoint of it, uploaded under
+  // `prefix` (CheckpointPrefix), then `prefix/checkpoint-<unique>.json` naming its files. Table
+  // files (SST) already uploaded by an earlier checkpoint of this index are not uploaded again;
+  // the previous checkpoint's description and the files the new one does not use are deleted.
+  // Returns the bytes uploaded.
+  Result<int64_t> Checkpoint(io::FileIO* io, const std::string& prefix);
+  // Fills `dir` (which must not hold an index) from the newest checkpoint under `prefix`. false
+  // when there is none, or it is incomplete (a newer checkpoint replaced it meanwhile): then
+  // `dir` is removed. The index restored says which snapshot it reflects; Sync takes it from
+  // there (or rebuilds it).
+  static Result<bool> Restore(io::FileIO* io, const std::string& prefix, const std::string& dir);
+  // Where the checkpoints of a table's index go: `<table location>/metadata/pg2iceberg-key-index`.
+  // maintain leaves these objects alone (they are no orphans).
+  static std::string CheckpointPrefix(const std::string& table_location);
 
   // The byte form of a key (exposed for tests): integers and floating-point values are widened
   // (int to long, float to double) so that a widened key column keeps its entries.

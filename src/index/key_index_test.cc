@@ -239,5 +239,48 @@ TEST_F(KeyIndexTest, RowsAreReadByPositionFromTheirRowGroupsOnly) {
             StatusCode::kDataLoss);
 }
 
+TEST_F(KeyIndexTest, ACheckpointNextToTheTableRestoresTheIndexElsewhere) {
+  const auto files = Data({R(1, "a"), R(2, "b", 2)});
+  auto index = Open();
+  ASSERT_NE(index, nullptr);
+  IndexUpdate u;
+  u.added = {{{Value(int64_t{1})}, RowLocation{files[0].file_path, 0, files[0].partition, 0}},
+             {{Value(int64_t{2})}, RowLocation{files.back().file_path, 0, files.back().partition, 0}}};
+  PG2I_ASSERT_OK(index->Apply(u, 7));
+  const std::string prefix = KeyIndex::CheckpointPrefix("mem://wh/db/t/");
+  EXPECT_EQ(prefix, "mem://wh/db/t/metadata/pg2iceberg-key-index");
+  auto first = index->Checkpoint(io_.get(), prefix);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GT(*first, 0);
+  // Nothing to restore where there is no checkpoint.
+  auto none = KeyIndex::Restore(io_.get(), "mem://wh/db/other/metadata/pg2iceberg-key-index",
+                                (dir_->path() / "none").string());
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(*none);
+
+  IndexUpdate del;
+  del.removed = {{Value(int64_t{1})}};
+  PG2I_ASSERT_OK(index->Apply(del, 8));
+  auto second = index->Checkpoint(io_.get(), prefix);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  // One description is left, and every file it names exists.
+  auto listed = io_->List(prefix);
+  ASSERT_TRUE(listed.ok());
+  int descriptions = 0;
+  for (const auto& e : *listed) descriptions += e.uri.find("/checkpoint-") != std::string::npos;
+  EXPECT_EQ(descriptions, 1);
+
+  // Another machine: restored, it reflects snapshot 8 and answers as the original does.
+  const std::string elsewhere = (dir_->path() / "elsewhere").string();
+  auto restored = KeyIndex::Restore(io_.get(), prefix, elsewhere);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  ASSERT_TRUE(*restored);
+  auto copy = KeyIndex::Open(elsewhere);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ((*copy)->snapshot_id(), 8);
+  EXPECT_EQ(Where(**copy, {1, 2}), Where(*index, {1, 2}));
+  EXPECT_EQ(Where(**copy, {1, 2}), (std::vector<std::string>{"-", At(files.back(), 0)}));
+}
+
 }  // namespace
 }  // namespace pg2iceberg::index

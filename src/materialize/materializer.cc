@@ -793,6 +793,29 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
   return result;
 }
 
+void Materializer::CheckpointIndexes(bool now) {
+  constexpr int64_t kEveryMs = 10 * 60 * 1000;
+  for (auto& [uuid, index] : indexes_) {
+    auto it = checkpoints_.find(uuid);
+    if (index == nullptr || it == checkpoints_.end()) continue;
+    IndexCheckpoint& c = it->second;
+    if (c.snapshot_id == index->snapshot_id()) continue;  // unchanged since
+    if (!now && clock_->NowMillis() - c.at_ms < kEveryMs) continue;
+    const auto started = std::chrono::steady_clock::now();
+    auto uploaded = index->Checkpoint(io_.get(), c.prefix);
+    c.at_ms = clock_->NowMillis();
+    if (!uploaded.ok()) {
+      log::Warn("could not checkpoint the key index next to its table (a process on another "
+                "machine would rebuild it)",
+                {{"table_uuid", uuid}, {"error", uploaded.status()}});
+      continue;
+    }
+    c.snapshot_id = index->snapshot_id();
+    log::Info("checkpointed the key index next to its table",
+              {{"table_uuid", uuid}, {"bytes_uploaded", *uploaded}, {"seconds", SecondsSince(started)}});
+  }
+}
+
 Result<TableResult> Materializer::MaterializeTable(const std::string& table) {
   for (int attempt = 0;; ++attempt) {
     replan_ = false;
@@ -815,7 +838,22 @@ Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
       return Unavailable("cannot create the key-index directory " + dir.parent_path().string() +
                          " (sink.index_dir): " + ec.message());
     }
+    const std::string prefix = index::KeyIndex::CheckpointPrefix(m.location);
+    if (!std::filesystem::exists(dir / "CURRENT")) {
+      // None here (a new machine, a lost disk): the checkpoint next to the table, if any.
+      const auto started = std::chrono::steady_clock::now();
+      auto restored = index::KeyIndex::Restore(io_.get(), prefix, dir.string());
+      if (!restored.ok()) {
+        log::Warn("could not restore the key index from its checkpoint; it is rebuilt",
+                  {{"table", table}, {"error", restored.status()}});
+        std::filesystem::remove_all(dir, ec);
+      } else if (*restored) {
+        log::Info("restored the table's key index from its checkpoint",
+                  {{"table", table}, {"seconds", SecondsSince(started)}});
+      }
+    }
     PG2I_ASSIGN_OR_RETURN(slot, index::KeyIndex::Open(dir.string()));
+    checkpoints_[m.table_uuid] = {prefix, slot->snapshot_id(), clock_->NowMillis()};
   }
   PG2I_ASSIGN_OR_RETURN(index::SyncStats stats, slot->Sync(io_, m, key_ids));
   if (stats.kind == index::SyncStats::Kind::kRebuilt && !m.current_snapshot_id) {

@@ -88,6 +88,12 @@ class Materializer {
   // The Iceberg identifier of a configured table: <namespace>.<table name without schema>.
   catalog::TableIdent IdentFor(const std::string& table) const;
 
+  // Checkpoints the key indexes next to their tables (KeyIndex::Checkpoint), so that a process
+  // on another machine loads them instead of rebuilding: those whose index changed since their
+  // last checkpoint, at most every 10 minutes, or all of them with `now` (a clean stop).
+  // Failures are logged, never returned: a missing checkpoint costs a rebuild, not data.
+  void CheckpointIndexes(bool now);
+
  private:
   Result<TableResult> MaterializeBatch(const std::string& table);
   // The key index of the table `m` describes, open and reflecting its current snapshot.
@@ -162,6 +168,12 @@ class Materializer {
   Clock* clock_;
   std::set<std::vector<std::string>> namespaces_ready_;  // created (or found) this process
   std::map<std::string, std::unique_ptr<index::KeyIndex>> indexes_;  // by table UUID
+  struct IndexCheckpoint {
+    std::string prefix;
+    std::optional<int64_t> snapshot_id;  // the index's state when last checkpointed
+    int64_t at_ms = 0;
+  };
+  std::map<std::string, IndexCheckpoint> checkpoints_;  // by table UUID
   std::set<std::string> dv_waiting_;  // dv mode tables that wait for compaction (warned once)
   bool replan_ = false;
 };

@@ -2012,5 +2012,50 @@ TEST_F(OperatorTest, ATableSwitchedToDvIsUpgradedToV3OnceCompactionRemovedItsPos
   EXPECT_THAT(out, HasSubstr("missing=0 extra=0 different=0 duplicates=0 OK"));
 }
 
+TEST_F(OperatorTest, AProcessOnANewMachineLoadsTheKeyIndexCheckpointedNextToTheTable) {
+  const std::string config = Setup("ckpt");
+  const std::string index_dir = dir_->str() + "/index";
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    yaml.replace(yaml.find("sink:\n"), 6,
+                 "sink:\n  index_dir: " + index_dir + "\n  maintenance_grace: 1s\n");
+    std::ofstream(config) << yaml;
+  }
+  const std::string wh = dir_->str() + "/wh";
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE ckpt_t SET v = 'one' WHERE id IN (1, 2, 3)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  // A clean stop checkpoints the index next to the table.
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  EXPECT_THAT(run->LogTail(1'000'000), HasSubstr("checkpointed the key index next to its table"));
+  bool described = false;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(wh)) {
+    const std::string path = e.path().string();
+    described = described || (path.find("/metadata/pg2iceberg-key-index/checkpoint-") != std::string::npos);
+  }
+  EXPECT_TRUE(described) << "no checkpoint description under the table's metadata";
+  // maintain does not take the checkpoint for orphans.
+  std::this_thread::sleep_for(2s);
+  ASSERT_TRUE(RunCommand(config, {"maintain"}, &out).success()) << out;
+
+  // Another machine: no local index. It loads the checkpoint instead of rebuilding.
+  std::filesystem::remove_all(index_dir);
+  run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE ckpt_t SET v = 'two' WHERE id IN (2, 3, 4); DELETE FROM ckpt_t WHERE id = 5"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  const std::string log = run->LogTail(1'000'000);
+  EXPECT_THAT(log, HasSubstr("restored the table's key index from its checkpoint"));
+  EXPECT_THAT(log, Not(HasSubstr("rebuilt the table's key index")));
+  EXPECT_EQ(CurrentSummary(wh, "public.ckpt_t").value("added-position-deletes", "?"), "4");
+  ASSERT_TRUE(run->Terminate(30s).ok());
+  CheckEveryEngineReads(config, "ckpt", wh, "after a restart on a new machine");
+}
+
 }  // namespace
 }  // namespace pg2iceberg
