@@ -22,9 +22,7 @@ Result<std::unique_ptr<PartitionedWriter>> PartitionedWriter::MakeData(
   w->schema_ = *schema;
   w->spec_ = *spec;
   w->options_ = std::move(options);
-  std::string loc = m.location;
-  while (!loc.empty() && loc.back() == '/') loc.pop_back();
-  w->data_dir_ = loc + "/data";
+  w->data_dir_ = TableSubdir(m.location, "data");
   for (const PartitionField& pf : spec->fields) {
     PG2I_ASSIGN_OR_RETURN(Transform t, Transform::Parse(pf.transform));
     int idx = -1;

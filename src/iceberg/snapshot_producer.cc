@@ -8,11 +8,7 @@
 namespace pg2iceberg::iceberg {
 namespace {
 
-std::string MetadataDir(const TableMetadata& m) {
-  std::string loc = m.location;
-  while (!loc.empty() && loc.back() == '/') loc.pop_back();
-  return loc + "/metadata/";
-}
+std::string MetadataDir(const TableMetadata& m) { return TableSubdir(m.location, "metadata/"); }
 
 int64_t SummaryLong(const Snapshot* s, const char* key) {
   if (s == nullptr) return 0;

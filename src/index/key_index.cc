@@ -284,9 +284,7 @@ Status KeyIndex::LoadMeta() {
 }
 
 std::string KeyIndex::CheckpointPrefix(const std::string& table_location) {
-  std::string loc = table_location;
-  while (!loc.empty() && loc.back() == '/') loc.pop_back();
-  return loc + "/metadata/pg2iceberg-key-index";
+  return iceberg::TableSubdir(table_location, "metadata/pg2iceberg-key-index");
 }
 
 namespace {
@@ -348,15 +346,16 @@ Result<int64_t> KeyIndex::Checkpoint(io::FileIO* io, const std::string& prefix) 
     files.push_back({{"name", name}, {"uri", uri}});
     if (table_file && previous.count(uri)) continue;
     std::ifstream in(e.path(), std::ios::binary);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
+    std::stringstream read;
+    read << in.rdbuf();
     if (!in.good() && !in.eof()) {
       status = Unavailable("reading " + e.path().string() + " for the key index checkpoint");
       break;
     }
-    status = io->WriteAll(uri, bytes.str());
+    const std::string bytes = std::move(read).str();
+    status = io->WriteAll(uri, bytes);
     if (!status.ok()) break;
-    uploaded += static_cast<int64_t>(bytes.str().size());
+    uploaded += static_cast<int64_t>(bytes.size());
   }
   fs::remove_all(local, ec);
   PG2I_RETURN_IF_ERROR(status);

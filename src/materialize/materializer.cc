@@ -299,13 +299,6 @@ bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& g
   return false;
 }
 
-// The table's data directory (no trailing slash).
-std::string DataDir(const iceberg::TableMetadata& m) {
-  std::string dir = m.location;
-  while (!dir.empty() && dir.back() == '/') dir.pop_back();
-  return dir + "/data";
-}
-
 }  // namespace
 
 Materializer::Materializer(coord::Coordinator* coord, catalog::Catalog* catalog,
@@ -355,7 +348,7 @@ Result<int64_t> Materializer::DeletionVectorsOf(
   for (auto& [path, v] : by_file) vectors.push_back(std::move(v));
   PG2I_ASSIGN_OR_RETURN(
       std::vector<iceberg::DataFile> files,
-      iceberg::DeletionVectorWriter::Write(io_.get(), DataDir(m) + "/dv-" + io::NewUniqueName() + ".puffin",
+      iceberg::DeletionVectorWriter::Write(io_.get(), iceberg::TableSubdir(m.location, "data") + "/dv-" + io::NewUniqueName() + ".puffin",
                                            vectors));
   for (iceberg::DataFile& f : files) change->added_deletes.push_back(std::move(f));
   return live;
@@ -1170,7 +1163,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
         auto& w = writers[{loc->spec_id, loc->partition}];
         if (w == nullptr) {
           iceberg::ParquetWriteOptions o = wo;
-          o.new_file_uri = iceberg::UniqueFileUris(DataDir(loaded.metadata), "pos-del-");
+          o.new_file_uri = iceberg::UniqueFileUris(iceberg::TableSubdir(loaded.metadata.location, "data"), "pos-del-");
           PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io_, o));
         }
         w->Add(loc->file_path, loc->pos);

@@ -128,6 +128,18 @@ class OperatorTest : public fixtures::BinarySuite {
     return best;
   }
 
+  // Adds `lines` (indented YAML keys) at the top of the config's `sink:` section, and returns
+  // the config's text.
+  static std::string AddToSink(const std::string& config, const std::string& lines) {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    yaml.replace(yaml.find("sink:\n"), 6, "sink:\n" + lines);
+    std::ofstream(config) << yaml;
+    return yaml;
+  }
+
   // The current snapshot's summary of the table mirroring `source` under `wh_dir`.
   static nlohmann::json CurrentSummary(const std::string& wh_dir, const std::string& source) {
     const nlohmann::json meta = LatestMetadata(wh_dir, source);
@@ -1798,15 +1810,7 @@ TEST_F(OperatorTest, PositionDeletesOfAnotherEngineAreReadAndCompactedAway) {
 // changed the table.
 TEST_F(OperatorTest, PositionModeDeletesOnlyLiveRowsAndEveryEngineReadsThem) {
   const std::string config = Setup("pmode");
-  {
-    std::ifstream in(config);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string yaml = text.str();
-    yaml.replace(yaml.find("sink:\n"), 6,
-                 "sink:\n  delete_mode: position\n  index_dir: " + dir_->str() + "/index\n");
-    std::ofstream(config) << yaml;
-  }
+  AddToSink(config, "  delete_mode: position\n  index_dir: " + dir_->str() + "/index\n");
   const std::string wh = dir_->str() + "/wh";
   auto current_summary = [&]() { return CurrentSummary(wh, "public.pmode_t"); };
   const std::vector<std::string> source = JavaSource("pmode", wh);
@@ -1872,12 +1876,8 @@ TEST_F(OperatorTest, DvModeKeepsOneMergedDeletionVectorPerDataFileWithAnotherEng
   const std::string config = Setup("dvmode");
   {
     // The sink says position; this table says dv (the per-table override).
-    std::ifstream in(config);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string yaml = text.str();
-    yaml.replace(yaml.find("sink:\n"), 6,
-                 "sink:\n  delete_mode: position\n  index_dir: " + dir_->str() + "/index\n");
+    std::string yaml =
+        AddToSink(config, "  delete_mode: position\n  index_dir: " + dir_->str() + "/index\n");
     const std::string entry = "  - name: public.dvmode_t\n";
     ASSERT_NE(yaml.find(entry), std::string::npos) << yaml;
     yaml.replace(yaml.find(entry), entry.size(), entry + "    iceberg: {delete_mode: dv}\n");
@@ -2015,15 +2015,7 @@ TEST_F(OperatorTest, ATableSwitchedToDvIsUpgradedToV3OnceCompactionRemovedItsPos
 TEST_F(OperatorTest, AProcessOnANewMachineLoadsTheKeyIndexCheckpointedNextToTheTable) {
   const std::string config = Setup("ckpt");
   const std::string index_dir = dir_->str() + "/index";
-  {
-    std::ifstream in(config);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string yaml = text.str();
-    yaml.replace(yaml.find("sink:\n"), 6,
-                 "sink:\n  index_dir: " + index_dir + "\n  maintenance_grace: 1s\n");
-    std::ofstream(config) << yaml;
-  }
+  AddToSink(config, "  index_dir: " + index_dir + "\n  maintenance_grace: 1s\n");
   const std::string wh = dir_->str() + "/wh";
   auto run = StartRun(config);
   ASSERT_NE(run, nullptr);
