@@ -8,8 +8,17 @@
 #include <string>
 
 namespace pg2iceberg {
+namespace {
+std::atomic<CrashPointHook> hook{nullptr};
+}  // namespace
+
+void SetCrashPointHook(CrashPointHook h) { hook = h; }
 
 void CrashPoint(std::string_view name) {
+  if (CrashPointHook h = hook.load(std::memory_order_relaxed)) {
+    h(name);
+    return;
+  }
   static const std::string points = [] {
     const char* v = std::getenv("PG2I_CRASH_AT");
     return v ? "," + std::string(v) + "," : std::string();

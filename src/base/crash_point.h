@@ -16,4 +16,10 @@ namespace pg2iceberg {
 // before_marker_emitted (the commit that ends at it landed) and after_marker_emitted.
 void CrashPoint(std::string_view name);
 
+// The deterministic simulation's seam (tests/sim): when set, `hook` is called at every point
+// instead of the environment's rule, and may throw to end the simulated process right there.
+// Set it before any thread reaches a point; null removes it.
+using CrashPointHook = void (*)(std::string_view name);
+void SetCrashPointHook(CrashPointHook hook);
+
 }  // namespace pg2iceberg

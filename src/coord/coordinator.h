@@ -6,7 +6,8 @@
 //                        ClaimOffsets() assigns the ranges and inserts the index rows in ONE
 //                        transaction per flush (durability rule 1)
 //   flushed_lsn          the LSN about to be confirmed to the slot, written before every
-//                        standby update (rule 2)
+//                        standby update (rule 2), and with each claim of the WAL writer's
+//                        files (the transactions up to it are staged)
 //   mat_cursor           per consumer group and table: the last offset materialized and the
 //                        Iceberg snapshot that contains it (rule 3)
 //   consumer             materializer heartbeats, per group and worker
@@ -105,6 +106,12 @@ struct MarkerEmission {
   bool operator==(const MarkerEmission&) const = default;
 };
 
+// A position of a replication slot (empty slot: none).
+struct SlotPosition {
+  std::string slot;
+  Lsn lsn;
+};
+
 struct TableState {
   std::string table;
   uint32_t relid = 0;
@@ -123,7 +130,15 @@ class Coordinator {
   // transaction. On error nothing was registered (the caller may retry with the same files:
   // staged objects have unique names). Entries come back in input order. A CDC file of a
   // table whose snapshot is not complete is deferred instead (its entry has offsets -1).
-  virtual Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) = 0;
+  // With `staged.slot` set, the same transaction records staged.lsn as the slot's flushed LSN
+  // (never moving it back): the WAL writer's files hold every change of the transactions
+  // that end at or before it, so a process that receives one of them again (it crashed before
+  // the slot heard of the claim) knows its rows are in the log already.
+  virtual Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files,
+                                                     const SlotPosition& staged) = 0;
+  Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) {
+    return ClaimOffsets(files, SlotPosition{});
+  }
 
   // Registers the staged files of one snapshot chunk and records the chunk as done, in one
   // transaction: a chunk is either fully registered or redone.

@@ -40,8 +40,10 @@ class MemoryBackend : public Backend {
    public:
     explicit Shared(MemoryCoordinator* m) : m_(m) {}
     Status Migrate() override { return m_->Migrate(); }
-    Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& f) override {
-      return m_->ClaimOffsets(f);
+    using Coordinator::ClaimOffsets;
+    Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& f,
+                                               const SlotPosition& p) override {
+      return m_->ClaimOffsets(f, p);
     }
     Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& f,
                                                      const SnapshotChunk& c) override {
@@ -324,6 +326,20 @@ TEST_P(CoordinatorTest, FlushedLsnNeverGoesBack) {
   EXPECT_EQ(**coord_->FlushedLsn("slot"), Lsn(0x1000));
   PG2I_ASSERT_OK(coord_->RecordFlushedLsn("slot", Lsn(0x2000)));
   EXPECT_EQ(**backend_->Make()->FlushedLsn("slot"), Lsn(0x2000));
+}
+
+// The WAL writer's claim records how far the WAL is staged in the same transaction: a
+// process that receives those transactions again after a crash knows they are in the log.
+TEST_P(CoordinatorTest, AClaimRecordsTheSlotPositionItStagesThroughWithTheFiles) {
+  PG2I_ASSERT_OK(coord_->RecordFlushedLsn("slot", Lsn(0x1000)));
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t1", 2)}, SlotPosition{"slot", Lsn(0x3000)}).status());
+  EXPECT_EQ(**backend_->Make()->FlushedLsn("slot"), Lsn(0x3000));
+  // Never back, and a failed claim records nothing.
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t1", 1)}, SlotPosition{"slot", Lsn(0x2000)}).status());
+  EXPECT_EQ(coord_->ClaimOffsets({File("t1", 0)}, SlotPosition{"slot", Lsn(0x9000)}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(**backend_->Make()->FlushedLsn("slot"), Lsn(0x3000));
+  EXPECT_EQ(*coord_->NextOffset("t1"), 3);
 }
 
 TEST_P(CoordinatorTest, WorkersMetaAndTables) {

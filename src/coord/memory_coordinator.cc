@@ -6,9 +6,14 @@
 namespace pg2iceberg::coord {
 
 Result<std::vector<LogEntry>> MemoryCoordinator::ClaimOffsets(
-    const std::vector<StagedFile>& files) {
+    const std::vector<StagedFile>& files, const SlotPosition& staged) {
   std::lock_guard<std::mutex> lock(mu_);
-  return ClaimLocked(files);
+  PG2I_ASSIGN_OR_RETURN(auto out, ClaimLocked(files));
+  if (!staged.slot.empty()) {
+    Lsn& cur = flushed_[staged.slot];
+    if (staged.lsn > cur) cur = staged.lsn;
+  }
+  return out;
 }
 
 Result<std::vector<LogEntry>> MemoryCoordinator::ClaimLocked(const std::vector<StagedFile>& files) {

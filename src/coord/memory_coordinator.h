@@ -17,7 +17,9 @@ class MemoryCoordinator final : public Coordinator {
   explicit MemoryCoordinator(Clock* clock) : clock_(clock) {}
 
   Status Migrate() override { return Status::Ok(); }
-  Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) override;
+  using Coordinator::ClaimOffsets;
+  Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files,
+                                             const SlotPosition& staged) override;
   Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& files,
                                                    const SnapshotChunk& chunk) override;
   Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& table) override;

@@ -222,9 +222,14 @@ Status PgCoordinator::DropSchema() {
   return conn_->Exec("DROP SCHEMA IF EXISTS " + pg::QuoteIdent(schema_) + " CASCADE");
 }
 
-Result<std::vector<LogEntry>> PgCoordinator::ClaimOffsets(const std::vector<StagedFile>& files) {
+Result<std::vector<LogEntry>> PgCoordinator::ClaimOffsets(const std::vector<StagedFile>& files,
+                                                          const SlotPosition& staged) {
   if (files.empty()) return std::vector<LogEntry>();
-  return InTransaction([&]() { return ClaimInTransaction(files); });
+  return InTransaction([&]() -> Result<std::vector<LogEntry>> {
+    PG2I_ASSIGN_OR_RETURN(auto out, ClaimInTransaction(files));
+    if (!staged.slot.empty()) PG2I_RETURN_IF_ERROR(RecordFlushedLsn(staged.slot, staged.lsn));
+    return out;
+  });
 }
 
 Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(

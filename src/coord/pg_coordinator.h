@@ -33,7 +33,9 @@ class PgCoordinator final : public Coordinator {
   Result<TableActivity> Activity(const std::string& group, const std::string& table);
 
   Status Migrate() override;
-  Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) override;
+  using Coordinator::ClaimOffsets;
+  Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files,
+                                             const SlotPosition& staged) override;
   Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& files,
                                                    const SnapshotChunk& chunk) override;
   Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& table) override;

@@ -521,6 +521,19 @@ void WalWriter::DeleteSpilled(const Txn& txn, const char* why) {
 }
 
 void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_ts) {
+  if (staged_through_ && end_lsn <= *staged_through_ && (!txn.rows.empty() || !txn.spilled.empty())) {
+    // Its rows are in the log already; its markers and rewrites are reported again (their
+    // callees are idempotent), in case the process ended before it reported them.
+    DeleteSpilled(txn, "transaction staged before a restart");
+    txn.rows.clear();
+    txn.spilled.clear();
+    txn.bytes = 0;
+    if (transactions_restaged_++ == 0) {
+      log::Info("PostgreSQL sent again transactions staged before the restart; their rows are "
+                "in the log already and are not staged twice",
+                {{"staged_through", *staged_through_}});
+    }
+  }
   const bool was_empty = ready_rows_ == 0;
   // Spilled rows come first: they were received before those still in memory.
   for (SpilledFile& f : txn.spilled) {
@@ -683,6 +696,10 @@ bool WalWriter::FlushDue() const {
 }
 
 Status WalWriter::Step(std::chrono::milliseconds wait) {
+  if (!staged_through_) {
+    PG2I_ASSIGN_OR_RETURN(std::optional<Lsn> flushed, coord_->FlushedLsn(options_.slot));
+    staged_through_ = flushed.value_or(Lsn());
+  }
   const auto deadline = clock_->Monotonic() + wait;
   while (clock_->Monotonic() < deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_->Monotonic());
@@ -845,7 +862,7 @@ Status WalWriter::Flush() {
     }
   }
   CrashPoint("after_staging_upload");
-  PG2I_RETURN_IF_ERROR(coord_->ClaimOffsets(files).status());
+  PG2I_RETURN_IF_ERROR(coord_->ClaimOffsets(files, {options_.slot, ready_end_}).status());
   CrashPoint("after_offset_claim");
   // Only now may anything be forgotten or confirmed (rule 1).
   rows_staged_ += ready_rows_;

@@ -226,6 +226,13 @@ class WalWriter {
   int64_t ready_rows_ = 0;
   int64_t ready_bytes_ = 0;
   Lsn ready_end_;                    // end LSN of the last committed transaction received
+  // The coordinator's flushed LSN for the slot when this writer started (read at the first
+  // Step): transactions that end at or before it are staged already. PostgreSQL sends them
+  // again when the process ended between a claim and the slot's confirmation; their rows are
+  // dropped (a second copy in the log would be applied to a table that is ahead of it, and
+  // its unchanged TOAST values read from a later version of the row).
+  std::optional<Lsn> staged_through_;
+  int64_t transactions_restaged_ = 0;  // dropped that way
   // Of committed transactions, reported at the next flush (before it confirms them).
   std::vector<Txn::Rewrite> rewrites_;
   // Committed markers not yet reported (id, commit LSN), and the markers table's relation id

@@ -470,6 +470,43 @@ TEST_F(WalWriterTest, MarkersAreReportedAtCommitOnceEverythingUpToThemIsStaged) 
             (std::vector<std::string>{"first@0/200 staged=3", "second@0/300 staged=4"}));
 }
 
+// The process ended after a flush's claim and before the slot heard of it: PostgreSQL sends
+// the claimed transactions again. Their rows are in the log already and are not staged twice
+// (a second copy would be applied on top of later changes); the slot still moves past them.
+// Found by the simulation (tests/sim, seed 15 before the fix).
+TEST_F(WalWriterTest, TransactionsClaimedBeforeARestartAreNotStagedTwice) {
+  auto claimed = [this] {
+    Plain(500, {1, 2}, 0x100);
+    Segment(600, true, Ids(10, 25, 600));  // spilled: more than spill_bytes
+    StreamCommit(600, 0x180);
+  };
+  claimed();
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  const auto objects_before = Objects();
+  // A new process; the slot was never confirmed, so the stream starts before 0x100 again.
+  MakeWriter(Relation());
+  pg::RelationMsg rel;
+  rel.relation_id = RelationId(kRelId);
+  rel.nspname = "public";
+  rel.relname = "t";
+  rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}};
+  script_.push_back(rel);
+  claimed();
+  Plain(501, {3}, 0x200);
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  std::vector<int32_t> ids;
+  for (const Row& r : Registered()) ids.push_back(r.id);
+  std::vector<int32_t> want = {1, 2};
+  for (int32_t i = 10; i < 25; ++i) want.push_back(i);
+  want.push_back(3);
+  EXPECT_EQ(ids, want);
+  EXPECT_EQ(writer_->confirmed(), Lsn(0x208));
+  // The second copy's spilled files are gone: one new object, txn 501's file.
+  EXPECT_EQ(Objects().size(), objects_before.size() + 1);
+}
+
 TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {
   Plain(10, {1, 2, 3}, 0x100);
   Segment(20, true, Ids(100, 155, 20));  // 5 spills of 10 rows, 5 rows left in memory

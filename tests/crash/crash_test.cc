@@ -307,6 +307,49 @@ INSTANTIATE_TEST_SUITE_P(Points, MarkerPointTest,
                          ::testing::Values("after_marker_recorded", "before_marker_emitted",
                                            "after_marker_emitted"));
 
+// Killed after a flush's claim, before the slot heard of it: PostgreSQL sends the claimed
+// transactions again. They hold a key change that leaves a TOASTed value alone (sent as
+// unchanged), then a new row under the old key. Staged twice, the second copy would be applied
+// after the first one reached the table (a long flush interval makes sure of that), and the
+// moved row would take its unchanged value from the new row under the old key: NULL. The
+// deterministic simulation found this (tests/sim).
+class ReplayTest : public CrashTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(ReplayTest, TransactionsSentAgainAfterAKillBetweenClaimAndConfirmKeepTheirToastedValues) {
+  std::string config = Setup("replay_" + GetParam(), "  delete_mode: " + GetParam() + "\n");
+  {
+    std::ifstream in(config);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    yaml.replace(yaml.find("flush_interval: 300ms"), 21, "flush_interval: 3s");
+    std::ofstream(config) << yaml;
+  }
+  const std::string& t = tables_[0];
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO " + t + " VALUES (1, 'a', 1, repeat('x', 3000))"));
+  {
+    auto run = Start(config, "", "first.log");
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    std::this_thread::sleep_for(1500ms);  // slot created, copied
+    std::string out;
+    ExitStatus w = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
+    ASSERT_TRUE(w.success()) << out << "\n" << (*run)->LogTail();
+    ASSERT_TRUE((*run)->Terminate(30s).ok());
+  }
+  auto run = Start(config, "after_offset_claim", "crash.log");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  std::this_thread::sleep_for(1500ms);  // streaming
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE " + t + " SET id = 2 WHERE id = 1"));
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO " + t + " VALUES (1, 'b', 2, NULL)"));
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE " + t + " SET id = 3, v = 'c' WHERE id = 2"));
+  auto st = (*run)->Wait(60s);
+  ASSERT_TRUE(st.ok()) << "the process did not reach the crash point\n" << (*run)->LogTail();
+  EXPECT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
+  CatchUpAndVerify(config);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ReplayTest, ::testing::Values("position", "equality"));
+
 TEST_F(CrashTest, RandomKillsUnderMixedWorkload) {
   const int rounds = RandomKillsThenRecover(Setup("random"), 7, 6, 40);
   RecordProperty("kills", 6);

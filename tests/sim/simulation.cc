@@ -1,0 +1,438 @@
+#include "sim/simulation.h"
+
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+
+#include "base/clock.h"
+#include "base/crash_point.h"
+#include "base/log.h"
+#include "catalog/memory_catalog.h"
+#include "config/config.h"
+#include "coord/memory_coordinator.h"
+#include "iceberg/table_scan.h"
+#include "io/fault_injection.h"
+#include "io/memory_file_io.h"
+#include "materialize/materializer.h"
+#include "sim/source_model.h"
+#include "stage/wal_writer.h"
+
+namespace pg2iceberg::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kSlot[] = "sim_slot";
+constexpr char kWarehouse[] = "mem://wh";
+
+// The simulated process ends here (a crash point fired, or a plain crash).
+struct Crash {
+  std::string where;
+};
+
+// Crash points: armed, each hit ends the process with probability `chance`.
+struct CrashPoints {
+  std::mt19937_64* rng = nullptr;
+  double chance = 0;
+  bool armed = false;
+};
+CrashPoints crash_points;
+
+void OnCrashPoint(std::string_view name) {
+  if (!crash_points.armed) return;
+  if (std::bernoulli_distribution(crash_points.chance)(*crash_points.rng)) {
+    throw Crash{std::string(name)};
+  }
+}
+
+// The catalog with seeded faults on commits: refused before they apply (unavailable, or a
+// conflict), or applied with the reply lost (outcome unknown).
+class FaultyCatalog final : public catalog::Catalog {
+ public:
+  FaultyCatalog(catalog::Catalog* inner, std::mt19937_64* rng) : inner_(inner), rng_(rng) {}
+  double chance = 0;  // of a fault per commit
+  int faults = 0;
+
+  Status CreateNamespace(const std::vector<std::string>& ns,
+                         const std::map<std::string, std::string>& p) override {
+    return inner_->CreateNamespace(ns, p);
+  }
+  Result<bool> NamespaceExists(const std::vector<std::string>& ns) override {
+    return inner_->NamespaceExists(ns);
+  }
+  Result<catalog::LoadedTable> LoadTable(const catalog::TableIdent& i) override {
+    return inner_->LoadTable(i);
+  }
+  Result<catalog::LoadedTable> CreateTable(const catalog::TableIdent& i,
+                                           const catalog::CreateTableRequest& r) override {
+    return inner_->CreateTable(i, r);
+  }
+  Result<catalog::LoadedTable> CommitTable(const catalog::TableCommit& c) override {
+    if (chance > 0 && std::bernoulli_distribution(chance)(*rng_)) {
+      ++faults;
+      switch ((*rng_)() % 4) {
+        case 0:
+          return Unavailable("simulated: catalog unreachable");
+        case 1:
+          return Aborted("simulated: a concurrent commit won");
+        case 2:
+          return CommitStateUnknown("simulated: commit timed out before it applied");
+        default: {
+          auto r = inner_->CommitTable(c);
+          if (!r.ok()) return r.status();
+          return CommitStateUnknown("simulated: commit applied, reply lost");
+        }
+      }
+    }
+    return inner_->CommitTable(c);
+  }
+  Status CommitTransaction(const std::vector<catalog::TableCommit>& c) override {
+    return inner_->CommitTransaction(c);
+  }
+  Status DropTable(const catalog::TableIdent& i, bool purge) override {
+    return inner_->DropTable(i, purge);
+  }
+  std::string kind() const override { return inner_->kind(); }
+
+ private:
+  catalog::Catalog* inner_;
+  std::mt19937_64* rng_;
+};
+
+// What outlives a process: the source (its WAL and the slot), the coordinator, the catalog,
+// the objects, the clock.
+struct World {
+  World(uint64_t seed, const SourceOptions& so)
+      : rng(seed), source(&rng, so), catalog(&memory_catalog, &rng) {}
+
+  std::mt19937_64 rng;
+  SourceModel source;
+  FakeClock clock;
+  std::shared_ptr<io::MemoryFileIO> objects = std::make_shared<io::MemoryFileIO>(&clock);
+  std::shared_ptr<io::FaultInjectingFileIO> io = std::make_shared<io::FaultInjectingFileIO>(objects);
+  catalog::MemoryCatalog memory_catalog{kWarehouse, &clock};
+  FaultyCatalog catalog;
+  coord::MemoryCoordinator coord{&clock};
+  Lsn slot;              // the slot's confirmed_flush_lsn
+  size_t produced = 0;   // units the database has written so far
+  std::string failure;   // the first invariant broken
+};
+
+// The replication connection of one process: from the slot's confirmed LSN, every
+// transaction not confirmed yet (a streamed one from its first segment), each session
+// starting with the Relation message before the first row change.
+class SimSource final : public stage::MessageSource {
+ public:
+  explicit SimSource(World* w) : w_(w), start_(w->slot), confirmed_(w->slot) {}
+
+  Result<std::optional<pg::ReplicationStream::Received>> Next(
+      std::chrono::milliseconds timeout) override {
+    const auto& units = w_->source.units();
+    while (unit_ < w_->produced) {
+      const Unit& u = units[unit_];
+      const TxnInfo& t = w_->source.txns()[static_cast<size_t>(u.txn)];
+      if (t.end <= start_ || msg_ >= u.messages.size()) {
+        ++unit_;
+        msg_ = 0;
+        continue;
+      }
+      const pg::Message& m = u.messages[msg_];
+      if (!relation_sent_ && SourceModel::IsRowChange(m)) {
+        relation_sent_ = true;
+        Xid stream;
+        if (auto* ss = std::get_if<pg::StreamStartMsg>(&u.messages.front())) stream = ss->xid;
+        return std::optional<pg::ReplicationStream::Received>(
+            pg::ReplicationStream::Received{u.lsns[msg_], SourceModel::RelationMessage(stream)});
+      }
+      ++msg_;
+      return std::optional<pg::ReplicationStream::Received>(
+          pg::ReplicationStream::Received{u.lsns[msg_ - 1], m});
+    }
+    w_->clock.Advance(timeout);
+    return std::optional<pg::ReplicationStream::Received>();
+  }
+  void Confirm(Lsn lsn) override { confirmed_ = std::max(confirmed_, lsn); }
+  // As pg::ReplicationStream with the pipeline's before_ack: the coordinator first (rule 2).
+  Status SendStatus() override {
+    if (confirmed_ <= w_->slot) return Status::Ok();
+    PG2I_RETURN_IF_ERROR(w_->coord.RecordFlushedLsn(kSlot, confirmed_));
+    CrashPoint("after_flushed_lsn");
+    w_->slot = confirmed_;
+    return Status::Ok();
+  }
+  Lsn confirmed() const override { return confirmed_; }
+
+  bool exhausted() const { return unit_ >= w_->source.units().size(); }
+
+ private:
+  World* w_;
+  Lsn start_;
+  Lsn confirmed_;
+  size_t unit_ = 0;
+  size_t msg_ = 0;
+  bool relation_sent_ = false;
+};
+
+// The knobs one seed draws.
+struct Knobs {
+  int64_t flush_rows = 10;
+  int64_t spill_bytes = 2000;
+  int64_t max_changes = 50;
+  int max_log_entries = 5;
+  double crash_point_chance = 0.05;
+  int steps = 300;
+};
+
+// One incarnation of pg2iceberg: a WAL writer and a materializer.
+class Process {
+ public:
+  Process(World* w, const Knobs& k) {
+    auto source = std::make_unique<SimSource>(w);
+    source_ = source.get();
+    stage::WalWriterOptions wo;
+    wo.slot = kSlot;
+    wo.staging_uri = std::string(kWarehouse) + "/_staging";
+    wo.flush_rows = k.flush_rows;
+    wo.flush_bytes = int64_t{1} << 30;
+    wo.spill_bytes = k.spill_bytes;
+    wo.flush_interval = 1s;
+    wo.orphan_grace = 10min;
+    wo.clock = &w->clock;
+    std::map<std::string, stage::StagedRelation> rels{{kTable, SourceModel::Relation()}};
+    writer_ = std::make_unique<stage::WalWriter>(
+        std::move(source), &w->coord, w->io, std::move(rels),
+        [](const std::string&) -> Result<stage::StagedRelation> { return SourceModel::Relation(); },
+        wo);
+    materialize::MaterializerOptions mo;
+    mo.generation = "sim-generation";
+    mo.system_identifier = "sim";
+    mo.max_changes = k.max_changes;
+    mo.max_log_entries = k.max_log_entries;
+    mo.clock = &w->clock;
+    config::TableConfig t;
+    t.name = config::TableName{"public", "t"};
+    materializer_ = std::make_unique<materialize::Materializer>(&w->coord, &w->catalog, w->io,
+                                                                std::vector{t}, mo);
+  }
+
+  stage::WalWriter& writer() { return *writer_; }
+  materialize::Materializer& materializer() { return *materializer_; }
+  const SimSource& source() const { return *source_; }
+
+ private:
+  SimSource* source_;
+  std::unique_ptr<stage::WalWriter> writer_;
+  std::unique_ptr<materialize::Materializer> materializer_;
+};
+
+std::string Describe(const std::optional<std::string>& s) {
+  return s ? "'" + s->substr(0, 20) + (s->size() > 20 ? "…'" : "'") : "NULL";
+}
+
+// The Iceberg table against the model: every row once, with the model's values.
+std::string CompareTable(World& w) {
+  const Model& want = w.source.final_rows();
+  auto loaded = w.memory_catalog.LoadTable(catalog::TableIdent{{"default"}, "t"});
+  if (!loaded.ok()) {
+    if (IsNotFound(loaded.status()) && want.empty()) return "";
+    return "loading the table: " + loaded.status().ToString();
+  }
+  auto scan = iceberg::TableScan::Plan(w.objects, loaded->metadata);
+  if (!scan.ok()) return "planning the scan: " + scan.status().ToString();
+  const auto& fields = loaded->metadata.CurrentSchema()->fields();
+  std::vector<iceberg::Field> projection;
+  for (const char* name : {"id", "v", "big"}) {
+    for (const auto& f : fields) {
+      if (f.name == name) projection.push_back(f);
+    }
+  }
+  if (projection.size() != 3) return "the table lacks one of id, v, big";
+  auto rows = scan->ReadAll(projection);
+  if (!rows.ok()) return "reading the table: " + rows.status().ToString();
+  std::ostringstream out;
+  Model got;
+  auto text = [](const Value& v) -> std::optional<std::string> {
+    if (IsNull(v)) return std::nullopt;
+    return std::get<std::string>(v);
+  };
+  for (const auto& r : *rows) {
+    const int32_t id = std::get<int32_t>(r[0]);
+    if (got.count(id)) out << "id " << id << " is in the table twice\n";
+    got[id] = SimRow{text(r[1]), text(r[2]), false};
+  }
+  for (const auto& [id, row] : want) {
+    auto it = got.find(id);
+    if (it == got.end()) {
+      out << "id " << id << " is missing\n";
+    } else if (it->second.v != row.v || it->second.big != row.big) {
+      out << "id " << id << ": table has (" << Describe(it->second.v) << ", "
+          << Describe(it->second.big) << "), source has (" << Describe(row.v) << ", "
+          << Describe(row.big) << ")\n";
+    }
+  }
+  for (const auto& [id, row] : got) {
+    if (!want.count(id)) out << "id " << id << " is in the table but not in the source\n";
+  }
+  return out.str();
+}
+
+// Runs `step` in the process: a crash or an error ends the process (returns false).
+template <typename F>
+bool Survives(F&& step, SeedOutcome* outcome, bool verbose) {
+  try {
+    Status s = step();
+    if (s.ok()) return true;
+    if (verbose) log::Warn("simulated process ends on an error", {{"error", s}});
+  } catch (const Crash& c) {
+    if (verbose) log::Warn("simulated crash", {{"at", c.where}});
+  }
+  ++outcome->crashes;
+  return false;
+}
+
+}  // namespace
+
+SeedOutcome RunSeed(uint64_t seed, bool verbose) {
+  std::deque<std::string> tail;
+  log::SetSinkForTest([&](std::string_view line) {
+    if (verbose) {
+      fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+      return;
+    }
+    tail.emplace_back(line);
+    if (tail.size() > 80) tail.pop_front();
+  });
+
+  if (verbose) log::Init(log::Level::kDebug, log::Format::kText);
+  SeedOutcome outcome;
+  std::mt19937_64 knob_rng(seed * 0x9E3779B97F4A7C15ull + 1);
+  SourceOptions so;
+  so.transactions = 10 + static_cast<int>(knob_rng() % 50);
+  so.key_space = 5 + static_cast<int>(knob_rng() % 40);
+  Knobs k;
+  k.flush_rows = 1 + static_cast<int64_t>(knob_rng() % 40);
+  k.spill_bytes = 200 + static_cast<int64_t>(knob_rng() % 4000);
+  k.max_changes = 1 + static_cast<int64_t>(knob_rng() % 80);
+  k.max_log_entries = 1 + static_cast<int>(knob_rng() % 8);
+  k.crash_point_chance = (knob_rng() % 4) * 0.03;
+  const double fault_chance = (knob_rng() % 3) * 0.04;
+
+  World w(seed, so);
+  if (verbose) fprintf(stderr, "source transactions:\n%s", w.source.Describe().c_str());
+  outcome.transactions = static_cast<int>(w.source.txns().size());
+  crash_points = CrashPoints{&w.rng, k.crash_point_chance, true};
+  SetCrashPointHook(&OnCrashPoint);
+  w.catalog.chance = fault_chance;
+
+  auto check_slot = [&]() {
+    auto flushed = w.coord.FlushedLsn(kSlot);
+    if (w.slot.valid() && (!flushed.ok() || !*flushed || **flushed < w.slot)) {
+      w.failure = "rule 2: the slot confirmed " + w.slot.ToString() +
+                  " but the coordinator recorded less";
+    }
+  };
+
+  auto process = std::make_unique<Process>(&w, k);
+  auto restart = [&]() {
+    process.reset();
+    check_slot();
+    process = std::make_unique<Process>(&w, k);
+  };
+  const size_t units = w.source.units().size();
+  for (int step = 0; step < k.steps && w.failure.empty(); ++step) {
+    const uint64_t r = w.rng() % 100;
+    bool alive = true;
+    if (r < 25) {
+      w.produced = std::min(units, w.produced + 1 + w.rng() % 3);
+    } else if (r < 55) {
+      const auto wait = std::chrono::milliseconds(1 + w.rng() % 500);
+      alive = Survives([&] { return process->writer().Step(wait); }, &outcome, verbose);
+    } else if (r < 62) {
+      alive = Survives([&] { return process->writer().Flush(); }, &outcome, verbose);
+    } else if (r < 85) {
+      alive = Survives([&] { return process->materializer().RunCycle({kTable}).status(); },
+                       &outcome, verbose);
+    } else if (r < 90) {
+      w.clock.Advance(std::chrono::seconds(1 + w.rng() % 120));
+    } else if (r < 93) {
+      alive = false;  // a plain crash between steps
+      ++outcome.crashes;
+      if (verbose) log::Warn("simulated crash between steps");
+    } else if (fault_chance > 0) {
+      const auto op = static_cast<io::FaultOp>(w.rng() % io::kFaultOpCount);
+      const auto timing = w.rng() % 2 ? io::FaultTiming::kBefore : io::FaultTiming::kAfter;
+      w.io->FailNth(op, w.io->count(op) + 1 + static_cast<int64_t>(w.rng() % 4),
+                    Unavailable("simulated: object store unreachable"), timing);
+      ++outcome.faults;
+    }
+    if (!alive) restart();
+  }
+
+  // Catch-up: no more faults; everything produced; the process runs until it is idle.
+  crash_points.armed = false;
+  w.catalog.chance = 0;
+  w.io->Reset();
+  w.produced = units;
+  if (w.failure.empty()) restart();
+  auto fail = [&](const std::string& what, const Status& s) {
+    w.failure = what + ": " + s.ToString();
+  };
+  for (int i = 0; i < 100'000 && w.failure.empty() && !process->source().exhausted(); ++i) {
+    if (Status s = process->writer().Step(500ms); !s.ok()) fail("catch-up WAL writer", s);
+  }
+  if (w.failure.empty()) {
+    if (Status s = process->writer().Flush(); !s.ok()) fail("catch-up flush", s);
+  }
+  for (int i = 0; i < 10'000 && w.failure.empty(); ++i) {
+    auto results = process->materializer().RunCycle({kTable});
+    if (!results.ok()) {
+      fail("catch-up materializer", results.status());
+      break;
+    }
+    auto next = w.coord.NextOffset(kTable);
+    if (!next.ok()) {
+      fail("reading the log's end", next.status());
+      break;
+    }
+    const auto& r = results->at(kTable);
+    if (!r.more && r.cursor >= *next) break;
+  }
+  check_slot();
+  if (w.failure.empty()) {
+    Lsn last_commit;
+    for (const TxnInfo& t : w.source.txns()) {
+      if (!t.aborted) last_commit = std::max(last_commit, t.end);
+    }
+    if (w.slot < last_commit) {
+      w.failure = "the slot confirmed only " + w.slot.ToString() + ", the last commit ends at " +
+                  last_commit.ToString();
+    }
+  }
+  if (w.failure.empty()) {
+    std::string diff = CompareTable(w);
+    if (!diff.empty()) w.failure = "the Iceberg table differs from the source:\n" + diff;
+  }
+  outcome.commits = w.memory_catalog.commits();
+  outcome.faults += w.catalog.faults;
+  process.reset();
+  SetCrashPointHook(nullptr);
+  log::SetSinkForTest(nullptr);
+  if (!w.failure.empty()) {
+    outcome.ok = false;
+    std::ostringstream out;
+    out << w.failure;
+    if (!verbose) {
+      out << "\nlast log lines:\n";
+      for (const auto& l : tail) out << "  " << l << "\n";
+    }
+    outcome.failure = out.str();
+  }
+  return outcome;
+}
+
+}  // namespace pg2iceberg::sim

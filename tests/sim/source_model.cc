@@ -1,0 +1,291 @@
+#include "sim/source_model.h"
+
+#include <sstream>
+#include <utility>
+
+namespace pg2iceberg::sim {
+
+namespace {
+
+using pg::TupleValue;
+
+TupleValue TextValue(const std::string& s) { return {TupleValue::Kind::kText, s}; }
+TupleValue Null() { return {TupleValue::Kind::kNull, {}}; }
+
+TupleValue Opt(const std::optional<std::string>& s) { return s ? TextValue(*s) : Null(); }
+
+// The new tuple of an INSERT or UPDATE; `toast_unchanged`: big is sent as unchanged TOAST.
+pg::Tuple NewTuple(int32_t id, const SimRow& row, bool toast_unchanged) {
+  return {TextValue(std::to_string(id)), Opt(row.v),
+          toast_unchanged ? TupleValue{TupleValue::Kind::kUnchangedToast, {}} : Opt(row.big)};
+}
+
+// The old-key tuple ('K') of a DELETE or key-changing UPDATE: the key, the rest NULL.
+pg::Tuple KeyTuple(int32_t id) { return {TextValue(std::to_string(id)), Null(), Null()}; }
+
+std::pair<int32_t, SimRow> Pick(std::mt19937_64* rng, const Model& m) {
+  auto it = m.begin();
+  std::advance(it, static_cast<long>((*rng)() % m.size()));
+  return *it;
+}
+
+}  // namespace
+
+stage::StagedRelation SourceModel::Relation() {
+  stage::StagedRelation rel;
+  rel.table = kTable;
+  rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false, 1},
+                 {"v", 25, -1, Type{TypeId::kString}, true, 2},
+                 {"big", 25, -1, Type{TypeId::kString}, true, 3}};
+  rel.key = {0};
+  rel.oid = kTableOid;
+  return rel;
+}
+
+pg::RelationMsg SourceModel::RelationMessage(Xid stream_xid) {
+  pg::RelationMsg rel;
+  rel.xid = stream_xid;
+  rel.relation_id = RelationId(kTableOid);
+  rel.nspname = "public";
+  rel.relname = "t";
+  rel.columns = {{true, "id", 23, -1}, {false, "v", 25, -1}, {false, "big", 25, -1}};
+  return rel;
+}
+
+bool SourceModel::IsRowChange(const pg::Message& m) {
+  return std::holds_alternative<pg::InsertMsg>(m) || std::holds_alternative<pg::UpdateMsg>(m) ||
+         std::holds_alternative<pg::DeleteMsg>(m) || std::holds_alternative<pg::TruncateMsg>(m);
+}
+
+SourceModel::SourceModel(std::mt19937_64* rng, const SourceOptions& options)
+    : rng_(rng), options_(options) {
+  std::bernoulli_distribution streamed(options_.streamed);
+  for (int i = 0; i < options_.transactions || open_; ++i) {
+    if (open_ && (i >= options_.transactions || (*rng_)() % 2)) {
+      ContinueStreamed();
+    } else if (!open_ && streamed(*rng_)) {
+      StartStreamed();
+    } else {
+      Ordinary();
+    }
+  }
+}
+
+std::string SourceModel::Text(size_t len) {
+  std::string s = "r" + std::to_string(next_text_++) + "-";
+  while (s.size() < len) s += static_cast<char>('a' + (*rng_)() % 26);
+  return s;
+}
+
+SimRow SourceModel::RandomRow() {
+  SimRow row;
+  if ((*rng_)() % 5 != 0) row.v = Text(8);
+  switch ((*rng_)() % 3) {
+    case 0:
+      break;
+    case 1:
+      row.big = Text(12);
+      break;
+    default:
+      row.big = Text(300);  // out of line
+      row.toasted = true;
+  }
+  return row;
+}
+
+int32_t SourceModel::FreeId(const Model& rows, bool own_keys) {
+  if (own_keys) return next_own_id_++;
+  for (int tries = 0; tries < 100; ++tries) {
+    const auto id = static_cast<int32_t>((*rng_)() % static_cast<uint64_t>(options_.key_space));
+    if (!rows.count(id)) return id;
+  }
+  return -1;
+}
+
+void SourceModel::RandomChange(Model& rows, bool own_keys, Xid xid, std::vector<pg::Message>* out) {
+  const RelationId rel(kTableOid);
+  const uint64_t what = rows.empty() ? 0 : (*rng_)() % 10;
+  if (what < 4) {  // insert
+    const int32_t id = FreeId(rows, own_keys);
+    if (id < 0) return;
+    const SimRow row = RandomRow();
+    rows[id] = row;
+    out->push_back(pg::InsertMsg{xid, rel, NewTuple(id, row, false)});
+    return;
+  }
+  auto [id, row] = Pick(rng_, rows);
+  if (what < 7) {  // update values, maybe the key
+    SimRow next = row;
+    if ((*rng_)() % 2) next.v = (*rng_)() % 6 ? std::optional<std::string>(Text(8)) : std::nullopt;
+    const bool new_big = (*rng_)() % 3 == 0;
+    if (new_big) {
+      next = SimRow{next.v, std::nullopt, false};
+      SimRow fresh = RandomRow();
+      next.big = fresh.big;
+      next.toasted = fresh.toasted;
+    }
+    const bool unchanged_toast = !new_big && row.toasted;
+    pg::UpdateMsg u;
+    u.xid = xid;
+    u.relation_id = rel;
+    int32_t new_id = id;
+    if ((*rng_)() % 4 == 0) {
+      new_id = FreeId(rows, own_keys);
+      if (new_id < 0) new_id = id;
+    }
+    if (new_id != id) {
+      u.old_kind = pg::UpdateMsg::OldKind::kKey;
+      u.old_tuple = KeyTuple(id);
+      rows.erase(id);
+    }
+    u.new_tuple = NewTuple(new_id, next, unchanged_toast);
+    rows[new_id] = next;
+    out->push_back(std::move(u));
+    return;
+  }
+  rows.erase(id);  // delete
+  pg::DeleteMsg d;
+  d.xid = xid;
+  d.relation_id = rel;
+  d.old_tuple = KeyTuple(id);
+  out->push_back(std::move(d));
+}
+
+Lsn SourceModel::Emit(Unit unit) {
+  for (size_t i = 0; i < unit.messages.size(); ++i) {
+    unit.lsns.push_back(Lsn(next_lsn_));
+    next_lsn_ += 0x40;
+  }
+  const Lsn last = unit.lsns.empty() ? Lsn(next_lsn_) : unit.lsns.back();
+  units_.push_back(std::move(unit));
+  return last;
+}
+
+void SourceModel::Ordinary() {
+  const Xid xid(next_xid_++);
+  std::vector<pg::Message> changes;
+  std::bernoulli_distribution truncate(options_.truncate);
+  if (!open_ && truncate(*rng_)) {
+    model_.clear();
+    changes.push_back(pg::TruncateMsg{Xid(), false, false, {RelationId(kTableOid)}});
+  }
+  const int n = 1 + static_cast<int>((*rng_)() % 6);
+  for (int i = 0; i < n; ++i) RandomChange(model_, /*own_keys=*/false, Xid(), &changes);
+  // LSNs are assigned in Emit: the commit is the last message, Begin names its LSN.
+  const Lsn commit(next_lsn_ + 0x40 * (changes.size() + 1));
+  Unit unit;
+  unit.txn = static_cast<int>(txns_.size());
+  unit.messages.push_back(pg::BeginMsg{commit, {}, xid});
+  for (auto& c : changes) unit.messages.push_back(std::move(c));
+  unit.messages.push_back(pg::CommitMsg{0, commit, Lsn(commit.value() + 0x20), {}});
+  const Lsn last = Emit(std::move(unit));
+  txns_.push_back(TxnInfo{false, false, Lsn(last.value() + 0x20), last});
+}
+
+void SourceModel::StartStreamed() {
+  Streamed s;
+  s.txn = static_cast<int>(txns_.size());
+  s.xid = Xid(next_xid_++);
+  txns_.push_back(TxnInfo{true, false, Lsn(), Lsn()});
+  open_ = std::move(s);
+  ContinueStreamed();
+}
+
+void SourceModel::ContinueStreamed() {
+  Streamed& s = *open_;
+  const uint64_t what = (*rng_)() % 10;
+  if (what < 6 || s.first_segment) {  // a segment
+    Unit unit;
+    unit.txn = s.txn;
+    unit.messages.push_back(pg::StreamStartMsg{s.xid, s.first_segment});
+    s.first_segment = false;
+    if (!s.sub && (*rng_)() % 2) {
+      s.sub = Xid(next_xid_++);
+      s.at_sub_start = s.rows;
+    }
+    const int n = 1 + static_cast<int>((*rng_)() % 8);
+    for (int i = 0; i < n; ++i) {
+      RandomChange(s.rows, /*own_keys=*/true, s.sub.value_or(s.xid), &unit.messages);
+    }
+    unit.messages.push_back(pg::StreamStopMsg{});
+    Emit(std::move(unit));
+    return;
+  }
+  if (what < 8 && s.sub) {  // the subtransaction ends: released, or aborted
+    if ((*rng_)() % 2) {
+      s.rows = s.at_sub_start;
+      Unit unit;
+      unit.txn = s.txn;
+      unit.messages.push_back(pg::StreamAbortMsg{s.xid, *s.sub});
+      Emit(std::move(unit));
+    }
+    s.sub.reset();
+    return;
+  }
+  if (what < 8) return;  // the transaction goes on (other transactions commit meanwhile)
+  Unit unit;
+  unit.txn = s.txn;
+  TxnInfo& info = txns_[static_cast<size_t>(s.txn)];
+  if ((*rng_)() % 5 == 0) {  // the whole transaction aborts
+    unit.messages.push_back(pg::StreamAbortMsg{s.xid, s.xid});
+    info.aborted = true;
+    info.end = Emit(std::move(unit));
+  } else {
+    const Lsn commit(next_lsn_);
+    unit.messages.push_back(
+        pg::StreamCommitMsg{s.xid, 0, commit, Lsn(commit.value() + 0x20), {}});
+    Emit(std::move(unit));
+    info.commit = commit;
+    info.end = Lsn(commit.value() + 0x20);
+    for (const auto& [id, row] : s.rows) model_[id] = row;
+  }
+  open_.reset();
+}
+
+std::string SourceModel::Describe() const {
+  std::ostringstream out;
+  auto tuple = [](const pg::Tuple& t) {
+    std::string s = "(";
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (i) s += ", ";
+      switch (t[i].kind) {
+        case TupleValue::Kind::kNull: s += "NULL"; break;
+        case TupleValue::Kind::kUnchangedToast: s += "<unchanged toast>"; break;
+        default: s += t[i].data.substr(0, 12);
+      }
+    }
+    return s + ")";
+  };
+  for (const Unit& u : units_) {
+    for (size_t i = 0; i < u.messages.size(); ++i) {
+      out << u.lsns[i].ToString() << " txn " << u.txn << ": ";
+      const pg::Message& m = u.messages[i];
+      if (auto* b = std::get_if<pg::BeginMsg>(&m)) {
+        out << "BEGIN xid " << b->xid.value();
+      } else if (auto* c = std::get_if<pg::CommitMsg>(&m)) {
+        out << "COMMIT end " << c->end_lsn.ToString();
+      } else if (auto* ins = std::get_if<pg::InsertMsg>(&m)) {
+        out << "INSERT " << tuple(ins->new_tuple);
+      } else if (auto* up = std::get_if<pg::UpdateMsg>(&m)) {
+        out << "UPDATE " << (up->old_tuple.empty() ? "" : "key " + tuple(up->old_tuple) + " ")
+            << tuple(up->new_tuple);
+      } else if (auto* d = std::get_if<pg::DeleteMsg>(&m)) {
+        out << "DELETE " << tuple(d->old_tuple);
+      } else if (std::holds_alternative<pg::TruncateMsg>(m)) {
+        out << "TRUNCATE";
+      } else if (auto* ss = std::get_if<pg::StreamStartMsg>(&m)) {
+        out << "STREAM START xid " << ss->xid.value() << (ss->first_segment ? " (first)" : "");
+      } else if (std::holds_alternative<pg::StreamStopMsg>(m)) {
+        out << "STREAM STOP";
+      } else if (auto* sc = std::get_if<pg::StreamCommitMsg>(&m)) {
+        out << "STREAM COMMIT xid " << sc->xid.value() << " end " << sc->end_lsn.ToString();
+      } else if (auto* sa = std::get_if<pg::StreamAbortMsg>(&m)) {
+        out << "STREAM ABORT xid " << sa->xid.value() << " sub " << sa->subxid.value();
+      }
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace pg2iceberg::sim

@@ -1,0 +1,116 @@
+// The simulated PostgreSQL of the deterministic simulation: a seeded generator of
+// transactions on one table, the pgoutput messages logical decoding would send for them, and
+// the table's rows after all of them (the model the Iceberg table must equal).
+//
+// The table is public.t (id int4 primary key, v text, big text). `big` is sometimes long
+// enough to be TOASTed: an UPDATE that leaves a TOASTed value alone sends it as unchanged
+// ('u'), also when the key changes, as PostgreSQL does.
+//
+// Transactions are inserts, updates (of values and of the key), deletes and truncates, plus
+// streamed transactions (proto v2) whose segments interleave with other transactions'
+// commits, with subtransactions that abort and whole transactions that abort. As PostgreSQL's
+// locks would have it, a streamed transaction touches only keys it inserted itself, and no
+// truncate runs while one is open.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/types.h"
+#include "pg/pgoutput.h"
+#include "stage/staged_file.h"
+
+namespace pg2iceberg::sim {
+
+inline constexpr uint32_t kTableOid = 16384;
+inline constexpr char kTable[] = "public.t";
+
+struct SimRow {
+  std::optional<std::string> v;
+  std::optional<std::string> big;
+  bool toasted = false;  // `big` is stored out of line: unchanged in an UPDATE, it is not sent
+  bool operator==(const SimRow&) const = default;
+};
+using Model = std::map<int32_t, SimRow>;
+
+// What the source sends in one go: a whole transaction (Begin … Commit), one segment of a
+// streamed transaction (Stream Start … Stop), or its Stream Commit / Stream Abort.
+struct Unit {
+  std::vector<pg::Message> messages;
+  std::vector<Lsn> lsns;  // each message's WAL position
+  int txn = 0;            // index into SourceModel::txns
+};
+
+struct TxnInfo {
+  bool streamed = false;
+  bool aborted = false;
+  // The end of its commit (or abort) record: once the slot confirmed past it, it is not sent
+  // again.
+  Lsn end;
+  Lsn commit;
+};
+
+struct SourceOptions {
+  int transactions = 40;
+  int key_space = 40;          // ids of ordinary transactions: [0, key_space)
+  double streamed = 0.15;      // chance that a transaction is streamed
+  double truncate = 0.03;      // chance that an ordinary transaction truncates first
+};
+
+class SourceModel {
+ public:
+  SourceModel(std::mt19937_64* rng, const SourceOptions& options);
+
+  const std::vector<Unit>& units() const { return units_; }
+  const std::vector<TxnInfo>& txns() const { return txns_; }
+  // The table after every committed transaction.
+  const Model& final_rows() const { return model_; }
+
+  // The table's shape as discovery reports it, and its Relation message.
+  static stage::StagedRelation Relation();
+  static pg::RelationMsg RelationMessage(Xid stream_xid);
+  // The messages, one line each, for reading a failing seed.
+  std::string Describe() const;
+  // Whether `m` is a row change (needs the Relation message first in a session).
+  static bool IsRowChange(const pg::Message& m);
+
+ private:
+  struct Streamed;
+  void Ordinary();
+  void StartStreamed();
+  // One more segment, subtransaction abort, or the end of the open streamed transaction.
+  void ContinueStreamed();
+  // Appends a unit with fresh LSNs; returns the LSN of its last message.
+  Lsn Emit(Unit unit);
+  // One change to `rows` (ids from `fresh` when `own_keys`, else [0, key_space)), as
+  // messages carrying `xid` (invalid outside a stream).
+  void RandomChange(Model& rows, bool own_keys, Xid xid, std::vector<pg::Message>* out);
+  SimRow RandomRow();
+  int32_t FreeId(const Model& rows, bool own_keys);
+  std::string Text(size_t len);
+
+  std::mt19937_64* rng_;
+  SourceOptions options_;
+  Model model_;
+  std::vector<Unit> units_;
+  std::vector<TxnInfo> txns_;
+  uint64_t next_lsn_ = 0x1000000;
+  uint32_t next_xid_ = 1000;
+  int32_t next_own_id_ = 1000;
+  int64_t next_text_ = 0;
+  struct Streamed {
+    int txn = 0;
+    Xid xid;
+    Model rows;              // the transaction's own keys as it sees them
+    Model at_sub_start;      // before the open subtransaction
+    std::optional<Xid> sub;  // the open subtransaction
+    bool first_segment = true;
+  };
+  std::optional<Streamed> open_;
+};
+
+}  // namespace pg2iceberg::sim
