@@ -473,7 +473,7 @@ TEST_F(WalWriterTest, MarkersAreReportedAtCommitOnceEverythingUpToThemIsStaged) 
 // The process ended after a flush's claim and before the slot heard of it: PostgreSQL sends
 // the claimed transactions again. Their rows are in the log already and are not staged twice
 // (a second copy would be applied on top of later changes); the slot still moves past them.
-// Found by the simulation (tests/sim, seed 15 before the fix).
+// Found by the simulation (tests/sim; docs/simulation.md).
 TEST_F(WalWriterTest, TransactionsClaimedBeforeARestartAreNotStagedTwice) {
   auto claimed = [this] {
     Plain(500, {1, 2}, 0x100);

@@ -9,8 +9,8 @@
 //     compaction) makes the commit fail with kAborted: the rewrite is planned again.
 //   - A position delete or deletion vector added meanwhile (another engine) could target a
 //     rewritten file: the rewrite is planned again rather than lose it.
-// A table with position deletes or deletion vectors is not compacted yet (its result says
-// why). Not thread-safe; one compaction per table at a time.
+// Position deletes and deletion vectors are applied to the rows they delete, and dropped once
+// every data file they reach is rewritten. Not thread-safe; one compaction per table at a time.
 #pragma once
 
 #include <atomic>

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/crash_point.h"
@@ -21,6 +22,7 @@
 #include "materialize/materializer.h"
 #include "sim/source_model.h"
 #include "stage/wal_writer.h"
+#include "upkeep/compactor.h"
 
 namespace pg2iceberg::sim {
 namespace {
@@ -180,6 +182,8 @@ class SimSource final : public stage::MessageSource {
 
 // The knobs one seed draws.
 struct Knobs {
+  config::DeleteMode mode = config::DeleteMode::kEquality;
+  std::string index_dir;  // the key index's local directory (position and dv modes)
   int64_t flush_rows = 10;
   int64_t spill_bytes = 2000;
   int64_t max_changes = 50;
@@ -214,6 +218,8 @@ class Process {
     mo.max_changes = k.max_changes;
     mo.max_log_entries = k.max_log_entries;
     mo.clock = &w->clock;
+    mo.delete_mode = k.mode;
+    mo.index_dir = k.index_dir;
     config::TableConfig t;
     t.name = config::TableName{"public", "t"};
     materializer_ = std::make_unique<materialize::Materializer>(&w->coord, &w->catalog, w->io,
@@ -321,6 +327,21 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
   k.max_log_entries = 1 + static_cast<int>(knob_rng() % 8);
   k.crash_point_chance = (knob_rng() % 4) * 0.03;
   const double fault_chance = (knob_rng() % 3) * 0.04;
+  k.mode = static_cast<config::DeleteMode>(knob_rng() % 3);
+  const bool compaction = knob_rng() % 2;
+  if (k.mode != config::DeleteMode::kEquality) {
+    k.index_dir = (std::filesystem::temp_directory_path() /
+                   ("pg2i-sim-" + std::to_string(getpid()) + "-" + std::to_string(seed)))
+                      .string();
+    std::filesystem::remove_all(k.index_dir);
+  }
+  if (verbose) {
+    log::Info("simulation knobs",
+              {{"mode", config::DeleteModeName(k.mode)}, {"compaction", compaction ? "yes" : "no"},
+               {"flush_rows", k.flush_rows}, {"spill_bytes", k.spill_bytes},
+               {"max_changes", k.max_changes}, {"max_log_entries", k.max_log_entries},
+               {"crash_point_chance", k.crash_point_chance}, {"fault_chance", fault_chance}});
+  }
 
   World w(seed, so);
   if (verbose) fprintf(stderr, "source transactions:\n%s", w.source.Describe().c_str());
@@ -357,12 +378,50 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
     } else if (r < 85) {
       alive = Survives([&] { return process->materializer().RunCycle({kTable}).status(); },
                        &outcome, verbose);
-    } else if (r < 90) {
+    } else if (r < 88) {
       w.clock.Advance(std::chrono::seconds(1 + w.rng() % 120));
+    } else if (r < 90) {
+      // Another writer of the table: a compaction (as `run` does in the background, or an
+      // engine's rewrite). Its failures only cost a later retry; crash points inside it end
+      // the process.
+      if (compaction) {
+        upkeep::CompactionOptions co;
+        co.all = w.rng() % 2;
+        co.min_data_files = 2;
+        co.min_delete_files = 1;
+        alive = Survives(
+            [&] {
+              auto c = upkeep::CompactTable(w.catalog, w.io, catalog::TableIdent{{"default"}, "t"},
+                                            co, &w.clock);
+              if (!c.ok()) {
+                if (verbose) log::Info("compaction failed", {{"error", c.status()}});
+              } else if (c->snapshot_id >= 0) {
+                ++outcome.compactions;
+                if (verbose) log::Info("compacted", {{"files_read", c->data_files_read}});
+              }
+              return Status::Ok();
+            },
+            &outcome, verbose);
+      }
+    } else if (r < 91) {
+      if (k.mode != config::DeleteMode::kEquality) {
+        alive = Survives(
+            [&] {
+              process->materializer().CheckpointIndexes(/*now=*/true);
+              return Status::Ok();
+            },
+            &outcome, verbose);
+      }
     } else if (r < 93) {
       alive = false;  // a plain crash between steps
       ++outcome.crashes;
       if (verbose) log::Warn("simulated crash between steps");
+      // Sometimes on a new machine: the key index's local directory is gone.
+      if (!k.index_dir.empty() && w.rng() % 3 == 0) {
+        process.reset();
+        std::filesystem::remove_all(k.index_dir);
+        if (verbose) log::Warn("the key index's directory is lost");
+      }
     } else if (fault_chance > 0) {
       const auto op = static_cast<io::FaultOp>(w.rng() % io::kFaultOpCount);
       const auto timing = w.rng() % 2 ? io::FaultTiming::kBefore : io::FaultTiming::kAfter;
@@ -420,6 +479,7 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
   outcome.commits = w.memory_catalog.commits();
   outcome.faults += w.catalog.faults;
   process.reset();
+  if (!k.index_dir.empty()) std::filesystem::remove_all(k.index_dir);
   SetCrashPointHook(nullptr);
   log::SetSinkForTest(nullptr);
   if (!w.failure.empty()) {

@@ -26,6 +26,7 @@ struct SeedOutcome {
   int crashes = 0;      // simulated process ends (crash points, errors, plain crashes)
   int faults = 0;       // faults injected
   int commits = 0;      // Iceberg commits that landed
+  int compactions = 0;  // compactions that committed
   int transactions = 0;
 };
 
