@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "avro/deflate.h"
+#include "base/clock.h"
 
 namespace pg2iceberg::avro {
 
@@ -36,7 +37,7 @@ SyncMarker RandomSyncMarker() {
   } catch (const std::exception&) {
     // No entropy source: the marker only has to be unlikely to occur in the data.
     uint64_t state = static_cast<uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count()) ^
+        Clock::Real()->Monotonic().time_since_epoch().count()) ^
         reinterpret_cast<uintptr_t>(&sync);
     uint64_t a = SplitMix64(&state), b = SplitMix64(&state);
     std::memcpy(sync.data(), &a, 8);

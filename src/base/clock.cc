@@ -1,5 +1,6 @@
 #include "base/clock.h"
 
+#include <algorithm>
 #include <ctime>
 #include <thread>
 
@@ -18,6 +19,17 @@ void SystemClock::SleepFor(Duration d) { std::this_thread::sleep_for(d); }
 Clock* Clock::Real() {
   static SystemClock clock;
   return &clock;
+}
+
+bool WaitUntil(Clock* clock, Clock::Duration d, Clock::Duration poll,
+               const std::function<bool()>& done) {
+  const Stopwatch waited(clock);
+  while (!done()) {
+    const Clock::Duration left = d - waited.Elapsed();
+    if (left <= Clock::Duration::zero()) return false;
+    clock->SleepFor(std::min(poll, left));
+  }
+  return true;
 }
 
 std::string FormatRfc3339Millis(Clock::WallTime t) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace pg2iceberg {
@@ -61,6 +62,28 @@ class FakeClock final : public Clock {
   std::atomic<int64_t> wall_ns_;
   std::atomic<int64_t> mono_ns_{0};
 };
+
+// Time elapsed on a clock's monotonic time since construction or Restart(): durations for
+// metrics and logs, deadlines and time limits.
+class Stopwatch {
+ public:
+  // `clock` must outlive this object; null means Clock::Real().
+  explicit Stopwatch(Clock* clock = nullptr)
+      : clock_(clock != nullptr ? clock : Clock::Real()), start_(clock_->Monotonic()) {}
+
+  Clock::Duration Elapsed() const { return clock_->Monotonic() - start_; }
+  double Seconds() const { return std::chrono::duration<double>(Elapsed()).count(); }
+  void Restart() { start_ = clock_->Monotonic(); }
+
+ private:
+  Clock* clock_;
+  Clock::MonoTime start_;
+};
+
+// Waits on `clock` until `done()` is true, looking every `poll`, for at most `d`: true when
+// done (at once if it already is), false when `d` passed first.
+bool WaitUntil(Clock* clock, Clock::Duration d, Clock::Duration poll,
+               const std::function<bool()>& done);
 
 // RFC 3339 UTC with milliseconds: 2026-11-21T05:03:52.123Z
 std::string FormatRfc3339Millis(Clock::WallTime t);

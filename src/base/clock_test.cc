@@ -27,6 +27,28 @@ TEST(ClockTest, SystemClockIsMonotonic) {
   EXPECT_GT(c->NowMillis(), 1'600'000'000'000);
 }
 
+TEST(ClockTest, StopwatchMeasuresOnItsClock) {
+  FakeClock clock;
+  Stopwatch w(&clock);
+  EXPECT_EQ(w.Elapsed(), 0ns);
+  clock.Advance(1500ms);
+  EXPECT_EQ(w.Elapsed(), 1500ms);
+  EXPECT_DOUBLE_EQ(w.Seconds(), 1.5);
+  w.Restart();
+  clock.Advance(2s);
+  EXPECT_EQ(w.Elapsed(), 2s);
+}
+
+TEST(ClockTest, WaitUntilPollsOnItsClockAndGivesUpAfterTheDuration) {
+  FakeClock clock;
+  int looks = 0;
+  EXPECT_TRUE(WaitUntil(&clock, 10s, 1s, [&] { return ++looks == 4; }));
+  EXPECT_EQ(clock.Monotonic().time_since_epoch(), 3s);
+  EXPECT_FALSE(WaitUntil(&clock, 2500ms, 1s, [] { return false; }));
+  EXPECT_EQ(clock.Monotonic().time_since_epoch(), 5500ms);  // no sleep past the duration
+  EXPECT_TRUE(WaitUntil(&clock, 0s, 1s, [] { return true; }));
+}
+
 TEST(ClockTest, Rfc3339) {
   Clock::WallTime t(std::chrono::milliseconds(1'763'701'432'123));
   EXPECT_EQ(FormatRfc3339Millis(t), "2025-11-21T05:03:52.123Z");

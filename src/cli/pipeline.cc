@@ -127,7 +127,7 @@ void RecordSnapshotProgress(const snapshot::TableProgress& t) {
 
 std::function<void(const std::vector<snapshot::TableProgress>&, bool)> ProgressReporter() {
   const bool tty = isatty(STDERR_FILENO) != 0;
-  auto last_log = std::make_shared<std::chrono::steady_clock::time_point>();
+  auto last_log = std::make_shared<std::optional<Clock::MonoTime>>();
   return [tty, last_log](const std::vector<snapshot::TableProgress>& tables, bool final) {
     for (const auto& t : tables) RecordSnapshotProgress(t);
     if (tty) {
@@ -137,8 +137,8 @@ std::function<void(const std::vector<snapshot::TableProgress>&, bool)> ProgressR
       std::fflush(stderr);
       return;
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (!final && now - *last_log < 10s) return;
+    const Clock::MonoTime now = Clock::Real()->Monotonic();
+    if (!final && *last_log && now - **last_log < 10s) return;
     *last_log = now;
     for (const auto& t : tables) {
       // Heap bytes (8 KiB pages), as the terminal line shows them.
@@ -665,7 +665,7 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
       return names;
     });
     writer.set_await_visible([dc](Xid xid) -> Status {
-      const auto started = std::chrono::steady_clock::now();
+      const Stopwatch waited;
       bool logged = false;
       while (true) {
         // The transaction's 64-bit id: the one nearest the snapshot's xmax with these low bits.
@@ -680,21 +680,20 @@ void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<
             dc->Query("SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)",
                       {std::to_string(full), r.rows.at(0).at(1).value_or("")}));
         if (v.rows.at(0).at(0).value_or("f") == "t") return Status::Ok();
-        const auto waited = std::chrono::steady_clock::now() - started;
-        if (waited > 20s) {
+        if (waited.Elapsed() > 20s) {
           return Unavailable("transaction " + std::to_string(xid.value()) +
                              " changed a table's columns and is in the WAL, but other sessions "
                              "still do not see it after 20 s (a commit waiting for synchronous "
                              "replication?); its columns cannot be read from the catalog yet");
         }
-        if (!logged && waited > 1s) {
+        if (!logged && waited.Elapsed() > 1s) {
           log::Info("waiting until a committed transaction that changed a table's columns is "
                     "visible, to read them from the catalog (a commit waiting for synchronous "
                     "replication?)",
                     {{"xid", static_cast<int64_t>(xid.value())}});
           logged = true;
         }
-        std::this_thread::sleep_for(10ms);
+        Clock::Real()->SleepFor(10ms);
       }
     });
     writer.set_on_rewrite([c, &cfg, shared](const std::string& table,
@@ -859,19 +858,20 @@ void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer
       for (const auto& [t, r] : results) more = more || r.more;
       if (more) continue;
       // Between cycles, a table with a full batch staged (a backlog arriving) ends the wait.
-      const auto until = std::chrono::steady_clock::now() + cfg.sink.materializer_interval;
-      auto next_look = std::chrono::steady_clock::now() + 1s;
-      while (std::chrono::steady_clock::now() < until && !writer_done && !shared->failed) {
-        std::this_thread::sleep_for(50ms);
-        if (std::chrono::steady_clock::now() < next_look) continue;
-        next_look = std::chrono::steady_clock::now() + 1s;
-        bool batch_waiting = false;
+      Stopwatch since_look;
+      Status looked;
+      WaitUntil(Clock::Real(), cfg.sink.materializer_interval, 50ms, [&] {
+        if (writer_done || shared->failed) return true;
+        if (since_look.Elapsed() < 1s) return false;
+        since_look.Restart();
         for (const auto& [t, r] : results) {
-          PG2I_ASSIGN_OR_RETURN(int64_t next, coord->NextOffset(t));
-          batch_waiting = batch_waiting || next - r.cursor >= mo.max_changes;
+          Result<int64_t> next = coord->NextOffset(t);
+          if (!next.ok()) looked = next.status();
+          if (!next.ok() || *next - r.cursor >= mo.max_changes) return true;
         }
-        if (batch_waiting) break;
-      }
+        return false;
+      });
+      PG2I_RETURN_IF_ERROR(looked);
     }
     RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true, markers);
     if (!shared->failed) m.CheckpointIndexes(/*now=*/true);
@@ -908,13 +908,10 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
     }
     std::map<std::string, std::string> skipped_logged;  // table → last reason logged
     // table → (failures in a row, no attempt before)
-    std::map<std::string, std::pair<int, std::chrono::steady_clock::time_point>> backoff;
+    std::map<std::string, std::pair<int, Clock::MonoTime>> backoff;
+    Clock* clock = Clock::Real();
     while (true) {
-      const auto until = std::chrono::steady_clock::now() + *cfg.sink.compaction_interval;
-      while (std::chrono::steady_clock::now() < until && !stopping()) {
-        std::this_thread::sleep_for(100ms);
-      }
-      if (stopping()) return Status::Ok();
+      if (WaitUntil(clock, *cfg.sink.compaction_interval, 100ms, stopping)) return Status::Ok();
       // The configured tables, then the meta tables (appends pile up there too).
       std::vector<std::pair<std::string, config::IcebergTableName>> targets;
       for (const auto& t : cfg.tables) {
@@ -931,13 +928,13 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
         // A table whose compaction failed waits longer each time (up to an hour), so that a
         // rewrite that cannot finish does not eat the machine every interval.
         if (auto b = backoff.find(name);
-            b != backoff.end() && std::chrono::steady_clock::now() < b->second.second) {
+            b != backoff.end() && clock->Monotonic() < b->second.second) {
           continue;
         }
         Result<upkeep::CompactionResult> r = Internal("not run");
         {
           std::thread watch([&] {
-            while (!cancel && !stopping()) std::this_thread::sleep_for(100ms);
+            while (!cancel && !stopping()) clock->SleepFor(100ms);
             cancel = true;
           });
           // Joined on every way out, an exception included (a joinable thread's destructor
@@ -966,7 +963,7 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
           ++failures;
           const auto wait = std::min<std::chrono::steady_clock::duration>(
               *cfg.sink.compaction_interval * (1LL << std::min(failures, 6)), std::chrono::hours(1));
-          next = std::chrono::steady_clock::now() + wait;
+          next = clock->Monotonic() + wait;
           log::Warn("background compaction failed; replication goes on",
                     {{"table", name}, {"error", r.status().ToString()},
                      {"next_attempt_in_s",
@@ -1214,12 +1211,7 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
 
 // Waits `d` unless a stop comes first; false on a stop.
 bool WaitUnlessStopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
-  const auto until = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < until) {
-    if (stop) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return !stop;
+  return !WaitUntil(Clock::Real(), d, 50ms, [&] { return stop.load(); });
 }
 
 // The error a retrying command ends with: a transient one says why it is no longer retried.

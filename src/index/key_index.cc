@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "iceberg/table_scan.h"
 
@@ -575,7 +576,7 @@ Status KeyIndex::Rebuild(const std::shared_ptr<io::FileIO>& io, const iceberg::T
 Result<SyncStats> KeyIndex::Sync(const std::shared_ptr<io::FileIO>& io,
                                  const iceberg::TableMetadata& m,
                                  const std::vector<int32_t>& key_ids) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch t0;
   SyncStats stats;
   const int64_t current = m.current_snapshot_id.value_or(-1);
   const std::string wanted = KeyIdsText(key_ids);
@@ -609,8 +610,7 @@ Result<SyncStats> KeyIndex::Sync(const std::shared_ptr<io::FileIO>& io,
       PG2I_RETURN_IF_ERROR(IndexFiles(io, m, key_ids, replaces, &stats.keys));
       PG2I_RETURN_IF_ERROR(Apply({}, current));
       stats.kind = SyncStats::Kind::kCaughtUp;
-      stats.seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      stats.seconds = t0.Seconds();
       return stats;
     }
     stats.reason = "the table has snapshots the index does not reflect (another writer, or a "
@@ -618,7 +618,7 @@ Result<SyncStats> KeyIndex::Sync(const std::shared_ptr<io::FileIO>& io,
   }
   stats.kind = SyncStats::Kind::kRebuilt;
   PG2I_RETURN_IF_ERROR(Rebuild(io, m, key_ids, &stats));
-  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats.seconds = t0.Seconds();
   return stats;
 }
 

@@ -33,9 +33,6 @@ bool IsSnapshotFile(const std::string& uri) {
 using iceberg::Field;
 using iceberg::Schema;
 
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Delete-file debt and size of the table as its current snapshot's summary totals say.
 void RecordTableGauges(const std::string& table, const iceberg::TableMetadata& m) {
@@ -665,14 +662,14 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
 
 Status Materializer::FinishBatch(const std::string& table, const catalog::TableIdent& ident,
                                  const catalog::LoadedTable& committed, int64_t end_offset,
-                                 int64_t bytes_written, std::chrono::steady_clock::time_point started,
+                                 int64_t bytes_written, const Stopwatch& started,
                                  double commit_seconds, TableResult& result) {
   CrashPoint("after_iceberg_commit");
   result.snapshot_id = committed.metadata.current_snapshot_id.value_or(-1);
   PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end_offset, result.snapshot_id}));
   CrashPoint("after_cursor_advance");
   result.cursor = end_offset;
-  RecordBatch(table, result, bytes_written, SecondsSince(started), commit_seconds);
+  RecordBatch(table, result, bytes_written, started.Seconds(), commit_seconds);
   RecordTableGauges(table, committed.metadata);
   log::Info("materialized", {{"table", ident.ToString()},
                              {"changes", result.changes},
@@ -703,7 +700,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
                                                   const catalog::TableIdent& ident,
                                                   const coord::Cursor& cursor, int64_t resync_at,
                                                   catalog::LoadedTable existing,
-                                                  std::chrono::steady_clock::time_point started) {
+                                                  const Stopwatch& started) {
   TableResult result;
   result.cursor = cursor.offset;
   // Readers keep the old content until the whole copy is in: wait for its last chunk.
@@ -777,12 +774,12 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
   }
   int64_t bytes_written = 0;
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
-  const auto commit_started = std::chrono::steady_clock::now();
+  const Stopwatch commit_started(clock_);
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
                         CommitChange(table, ident, cursor.offset, std::move(setup.loaded), change,
                                      state ? state->relid : 0));
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
-                                   SecondsSince(commit_started), result));
+                                   commit_started.Seconds(), result));
   return result;
 }
 
@@ -794,7 +791,7 @@ void Materializer::CheckpointIndexes(bool now) {
     IndexCheckpoint& c = it->second;
     if (c.snapshot_id == index->snapshot_id()) continue;  // unchanged since
     if (!now && clock_->NowMillis() - c.at_ms < kEveryMs) continue;
-    const auto started = std::chrono::steady_clock::now();
+    const Stopwatch started(clock_);
     auto uploaded = index->Checkpoint(io_.get(), c.prefix);
     c.at_ms = clock_->NowMillis();
     if (!uploaded.ok()) {
@@ -805,7 +802,7 @@ void Materializer::CheckpointIndexes(bool now) {
     }
     c.snapshot_id = index->snapshot_id();
     log::Info("checkpointed the key index next to its table",
-              {{"table_uuid", uuid}, {"bytes_uploaded", *uploaded}, {"seconds", SecondsSince(started)}});
+              {{"table_uuid", uuid}, {"bytes_uploaded", *uploaded}, {"seconds", started.Seconds()}});
   }
 }
 
@@ -834,7 +831,7 @@ Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
     const std::string prefix = index::KeyIndex::CheckpointPrefix(m.location);
     if (!std::filesystem::exists(dir / "CURRENT")) {
       // None here (a new machine, a lost disk): the checkpoint next to the table, if any.
-      const auto started = std::chrono::steady_clock::now();
+      const Stopwatch started(clock_);
       auto restored = index::KeyIndex::Restore(io_.get(), prefix, dir.string());
       if (!restored.ok()) {
         log::Warn("could not restore the key index from its checkpoint; it is rebuilt",
@@ -842,7 +839,7 @@ Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
         std::filesystem::remove_all(dir, ec);
       } else if (*restored) {
         log::Info("restored the table's key index from its checkpoint",
-                  {{"table", table}, {"seconds", SecondsSince(started)}});
+                  {{"table", table}, {"seconds", started.Seconds()}});
       }
     }
     PG2I_ASSIGN_OR_RETURN(slot, index::KeyIndex::Open(dir.string()));
@@ -868,7 +865,7 @@ Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
 }
 
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started(clock_);
   TableResult result;
   const std::string offset_key = "pg2iceberg.offset." + options_.group;
   PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
@@ -923,12 +920,12 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
         change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
         if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
         change.extra_summary[kSnapshotOnlyKey] = "true";
-        const auto commit_started = std::chrono::steady_clock::now();
+        const Stopwatch commit_started(clock_);
         PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
                               CommitChange(table, ident, cursor.offset, std::move(*existing), change,
                                            state->relid));
         PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, cursor.offset, 0, started,
-                                         SecondsSince(commit_started), result));
+                                         commit_started.Seconds(), result));
       }
     }
     return result;
@@ -1195,11 +1192,11 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   for (const auto& f : change.added_deletes) bytes_written += f.file_size_in_bytes;
 
-  const auto commit_started = std::chrono::steady_clock::now();
+  const Stopwatch commit_started(clock_);
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
                         CommitChange(table, ident, cursor.offset, std::move(loaded), change,
                                      latest.oid, /*fixed_base=*/key_index != nullptr));
-  const double commit_seconds = SecondsSince(commit_started);
+  const double commit_seconds = commit_started.Seconds();
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    commit_seconds, result));
   result.more = log_full || entries.size() < entries_read;

@@ -142,7 +142,7 @@ class Materializer {
   Result<TableResult> ReplaceWithCopy(const std::string& table, const catalog::TableIdent& ident,
                                       const coord::Cursor& cursor, int64_t resync_at,
                                       catalog::LoadedTable existing,
-                                      std::chrono::steady_clock::time_point started);
+                                      const Stopwatch& started);
   // After a commit: the cursor, metrics, the log line, and garbage collection of staged files.
   // Emits the markers of `pending` (by offset) at or below `offset` (the table's cursor now),
   // each with the snapshot of `m` (null: no Iceberg table yet) holding exactly what came before
@@ -151,7 +151,7 @@ class Materializer {
                      int64_t offset, const iceberg::TableMetadata* m);
   Status FinishBatch(const std::string& table, const catalog::TableIdent& ident,
                      const catalog::LoadedTable& committed, int64_t end_offset,
-                     int64_t bytes_written, std::chrono::steady_clock::time_point started,
+                     int64_t bytes_written, const Stopwatch& started,
                      double commit_seconds, TableResult& result);
   // Folds the table by `key_ids` from now on (the primary key changed): they become the
   // identifier fields when Iceberg allows (all required), the old key's fields become optional,

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace pg2iceberg::obs {
@@ -199,7 +200,7 @@ void RegisterProcessMetrics(metrics::Registry& registry, std::string_view versio
                     {{"version", std::string(version)}})
       .Set(1);
   const double start = std::chrono::duration<double>(
-                           std::chrono::system_clock::now().time_since_epoch())
+                           Clock::Real()->Now().time_since_epoch())
                            .count();
   registry.GetGauge("process_start_time_seconds", "Start time of the process since the epoch")
       .Set(start);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/crash_point.h"
 #include "base/log.h"
 #include "fold/fold.h"
@@ -280,7 +281,7 @@ std::string FormatProgress(const TableProgress& p) {
 
 Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
                                    const SnapshotOptions& o) {
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
   SnapshotResult result;
   if (tables.empty()) return result;
   PG2I_ASSIGN_OR_RETURN(auto leader, o.connect());
@@ -316,7 +317,7 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
     threads.emplace_back([w = ws.back().get()] { w->Run(); });
   }
   bool released = !exported_here;  // the exporting transaction has ended (or never began)
-  auto last_report = std::chrono::steady_clock::now();
+  Stopwatch since_report;
   while (true) {
     bool all_done;
     {
@@ -337,8 +338,8 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
       if (!all_done && o.stop && *o.stop) all_done = true;
     }
     if (all_done) break;
-    if (o.on_progress && std::chrono::steady_clock::now() - last_report >= 1s) {
-      last_report = std::chrono::steady_clock::now();
+    if (o.on_progress && since_report.Elapsed() >= 1s) {
+      since_report.Restart();
       std::vector<TableProgress> copy;
       {
         std::lock_guard<std::mutex> lock(shared.mu);
@@ -350,7 +351,7 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
   for (auto& t : threads) t.join();
   if (!released) (void)leader->Exec("COMMIT");
   result.tables = shared.progress;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds = started.Seconds();
   if (o.on_progress) o.on_progress(result.tables, true);
   if (shared.failed) return shared.error;
   return result;

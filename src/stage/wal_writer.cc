@@ -830,7 +830,7 @@ Status WalWriter::ReportAndConfirm() {
 Status WalWriter::Flush() {
   last_flush_ = clock_->Monotonic();
   if (ready_rows_ == 0) return ReportAndConfirm();
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started(clock_);
   std::vector<coord::StagedFile> files;
   const std::string dir = StagingDir();
   for (const auto& [table, groups] : ready_) {
@@ -887,7 +887,7 @@ Status WalWriter::Flush() {
   CrashPoint("after_standby_ack");
   reg.GetHistogram("pg2iceberg_flush_duration_seconds",
                    "Time of one WAL writer flush: encode, upload, register, confirm")
-      .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      .Observe(started.Seconds());
   RecordGauges();
   return Status::Ok();
 }

@@ -274,8 +274,9 @@ std::vector<std::pair<size_t, Value>> IdentityColumns(const TableMetadata& m, co
 
 Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const TableMetadata& m,
                                       const Plan& p, const CompactionOptions& o,
-                                      CompactionResult* r, std::vector<std::string>* written) {
-  const auto started = std::chrono::steady_clock::now();
+                                      CompactionResult* r, std::vector<std::string>* written,
+                                      Clock* clock) {
+  const Stopwatch started(clock);
   const std::vector<iceberg::Field> fields = m.CurrentSchema()->fields();
   std::vector<DeleteKeys> deletes;
   for (const ManifestEntry& d : p.deletes) {
@@ -324,8 +325,7 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
     PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io, write_meta, wo));
     for (const ManifestEntry& f : files) {
       if (o.cancel != nullptr && o.cancel->load()) return Cancelled("compaction stopped");
-      if (o.max_write_time.count() > 0 &&
-          std::chrono::steady_clock::now() - started > o.max_write_time) {
+      if (o.max_write_time.count() > 0 && started.Elapsed() > o.max_write_time) {
         return FailedPrecondition(
             "the rewrite took longer than half of sink.maintenance_grace, after which maintain "
             "could take its uncommitted files for orphans; raise the grace, or lower "
@@ -418,11 +418,11 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
       return r;
     }
     std::vector<std::string> written;
-    const auto rewrite_started = std::chrono::steady_clock::now();
+    const Stopwatch rewrite_started(clock);
     auto attempt = [&]() -> Result<CompactionResult> {
       iceberg::SnapshotChange change;
       PG2I_ASSIGN_OR_RETURN(change.added_data,
-                            Rewrite(io, loaded.metadata, plan, options, &r, &written));
+                            Rewrite(io, loaded.metadata, plan, options, &r, &written, clock));
       if (loaded.metadata.format_version >= 2) change.data_sequence_number = plan.base_seq;
       for (const auto& [key, files] : plan.groups) {
         for (const ManifestEntry& f : files) change.removed_paths.insert(f.file.file_path);
@@ -466,7 +466,7 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
           if (!exists) return Aborted("a rewritten file vanished before the commit: " + f);
         }
         if (options.max_write_time.count() > 0 &&
-            std::chrono::steady_clock::now() - rewrite_started > options.max_write_time) {
+            rewrite_started.Elapsed() > options.max_write_time) {
           return FailedPrecondition(
               "the rewrite and its commit took longer than half of sink.maintenance_grace, after "
               "which maintain could take its uncommitted files for orphans; raise the grace");

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -144,12 +145,18 @@ class SimSource final : public stage::MessageSource {
         continue;
       }
       const pg::Message& m = u.messages[msg_];
-      if (!relation_sent_ && SourceModel::IsRowChange(m)) {
-        relation_sent_ = true;
+      // A table's Relation message comes before its first change in the session.
+      std::vector<int> tables;
+      if (int t = SourceModel::TableOf(m); t >= 0) tables.push_back(t);
+      if (auto* tr = std::get_if<pg::TruncateMsg>(&m)) {
+        for (RelationId id : tr->relation_ids) tables.push_back(static_cast<int>(id.value() - kFirstOid));
+      }
+      for (int t : tables) {
+        if (!relation_sent_.insert(t).second) continue;
         Xid stream;
         if (auto* ss = std::get_if<pg::StreamStartMsg>(&u.messages.front())) stream = ss->xid;
         return std::optional<pg::ReplicationStream::Received>(
-            pg::ReplicationStream::Received{u.lsns[msg_], SourceModel::RelationMessage(stream)});
+            pg::ReplicationStream::Received{u.lsns[msg_], SourceModel::RelationMessage(t, stream)});
       }
       ++msg_;
       return std::optional<pg::ReplicationStream::Received>(
@@ -177,7 +184,7 @@ class SimSource final : public stage::MessageSource {
   Lsn confirmed_;
   size_t unit_ = 0;
   size_t msg_ = 0;
-  bool relation_sent_ = false;
+  std::set<int> relation_sent_;  // tables
 };
 
 // The knobs one seed draws.
@@ -207,10 +214,23 @@ class Process {
     wo.flush_interval = 1s;
     wo.orphan_grace = 10min;
     wo.clock = &w->clock;
-    std::map<std::string, stage::StagedRelation> rels{{kTable, SourceModel::Relation()}};
+    std::map<std::string, stage::StagedRelation> rels;
+    std::vector<config::TableConfig> tables;
+    for (int i = 0; i < w->source.tables(); ++i) {
+      rels[TableName(i)] = SourceModel::Relation(i);
+      config::TableConfig t;
+      t.name = config::TableName{"public", "t" + std::to_string(i)};
+      tables.push_back(t);
+    }
+    const int n = w->source.tables();
     writer_ = std::make_unique<stage::WalWriter>(
         std::move(source), &w->coord, w->io, std::move(rels),
-        [](const std::string&) -> Result<stage::StagedRelation> { return SourceModel::Relation(); },
+        [n](const std::string& table) -> Result<stage::StagedRelation> {
+          for (int i = 0; i < n; ++i) {
+            if (TableName(i) == table) return SourceModel::Relation(i);
+          }
+          return NotFound("table " + table + " is not configured");
+        },
         wo);
     materialize::MaterializerOptions mo;
     mo.generation = "sim-generation";
@@ -220,10 +240,8 @@ class Process {
     mo.clock = &w->clock;
     mo.delete_mode = k.mode;
     mo.index_dir = k.index_dir;
-    config::TableConfig t;
-    t.name = config::TableName{"public", "t"};
     materializer_ = std::make_unique<materialize::Materializer>(&w->coord, &w->catalog, w->io,
-                                                                std::vector{t}, mo);
+                                                                tables, mo);
   }
 
   stage::WalWriter& writer() { return *writer_; }
@@ -240,10 +258,12 @@ std::string Describe(const std::optional<std::string>& s) {
   return s ? "'" + s->substr(0, 20) + (s->size() > 20 ? "…'" : "'") : "NULL";
 }
 
-// The Iceberg table against the model: every row once, with the model's values.
-std::string CompareTable(World& w) {
-  const Model& want = w.source.final_rows();
-  auto loaded = w.memory_catalog.LoadTable(catalog::TableIdent{{"default"}, "t"});
+catalog::TableIdent IcebergIdent(int i) { return {{"default"}, "t" + std::to_string(i)}; }
+
+// Table `i` in Iceberg against the model: every row once, with the model's values.
+std::string CompareTable(World& w, int i) {
+  const Model& want = w.source.final_rows()[static_cast<size_t>(i)];
+  auto loaded = w.memory_catalog.LoadTable(IcebergIdent(i));
   if (!loaded.ok()) {
     if (IsNotFound(loaded.status()) && want.empty()) return "";
     return "loading the table: " + loaded.status().ToString();
@@ -266,6 +286,8 @@ std::string CompareTable(World& w) {
     if (IsNull(v)) return std::nullopt;
     return std::get<std::string>(v);
   };
+  out << TableName(i) << ":\n";
+  const auto clean = out.str().size();
   for (const auto& r : *rows) {
     const int32_t id = std::get<int32_t>(r[0]);
     if (got.count(id)) out << "id " << id << " is in the table twice\n";
@@ -284,7 +306,7 @@ std::string CompareTable(World& w) {
   for (const auto& [id, row] : got) {
     if (!want.count(id)) out << "id " << id << " is in the table but not in the source\n";
   }
-  return out.str();
+  return out.str().size() == clean ? "" : out.str();
 }
 
 // Runs `step` in the process: a crash or an error ends the process (returns false).
@@ -320,6 +342,7 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
   SourceOptions so;
   so.transactions = 10 + static_cast<int>(knob_rng() % 50);
   so.key_space = 5 + static_cast<int>(knob_rng() % 40);
+  so.tables = 1 + static_cast<int>(knob_rng() % 3);
   Knobs k;
   k.flush_rows = 1 + static_cast<int64_t>(knob_rng() % 40);
   k.spill_bytes = 200 + static_cast<int64_t>(knob_rng() % 4000);
@@ -337,13 +360,15 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
   }
   if (verbose) {
     log::Info("simulation knobs",
-              {{"mode", config::DeleteModeName(k.mode)}, {"compaction", compaction ? "yes" : "no"},
+              {{"tables", so.tables}, {"mode", config::DeleteModeName(k.mode)}, {"compaction", compaction ? "yes" : "no"},
                {"flush_rows", k.flush_rows}, {"spill_bytes", k.spill_bytes},
                {"max_changes", k.max_changes}, {"max_log_entries", k.max_log_entries},
                {"crash_point_chance", k.crash_point_chance}, {"fault_chance", fault_chance}});
   }
 
   World w(seed, so);
+  std::vector<std::string> table_names;
+  for (int i = 0; i < so.tables; ++i) table_names.push_back(TableName(i));
   if (verbose) fprintf(stderr, "source transactions:\n%s", w.source.Describe().c_str());
   outcome.transactions = static_cast<int>(w.source.txns().size());
   crash_points = CrashPoints{&w.rng, k.crash_point_chance, true};
@@ -376,7 +401,7 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
     } else if (r < 62) {
       alive = Survives([&] { return process->writer().Flush(); }, &outcome, verbose);
     } else if (r < 85) {
-      alive = Survives([&] { return process->materializer().RunCycle({kTable}).status(); },
+      alive = Survives([&] { return process->materializer().RunCycle(table_names).status(); },
                        &outcome, verbose);
     } else if (r < 88) {
       w.clock.Advance(std::chrono::seconds(1 + w.rng() % 120));
@@ -391,8 +416,8 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
         co.min_delete_files = 1;
         alive = Survives(
             [&] {
-              auto c = upkeep::CompactTable(w.catalog, w.io, catalog::TableIdent{{"default"}, "t"},
-                                            co, &w.clock);
+              const int t = static_cast<int>(w.rng() % static_cast<uint64_t>(so.tables));
+              auto c = upkeep::CompactTable(w.catalog, w.io, IcebergIdent(t), co, &w.clock);
               if (!c.ok()) {
                 if (verbose) log::Info("compaction failed", {{"error", c.status()}});
               } else if (c->snapshot_id >= 0) {
@@ -448,18 +473,22 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
     if (Status s = process->writer().Flush(); !s.ok()) fail("catch-up flush", s);
   }
   for (int i = 0; i < 10'000 && w.failure.empty(); ++i) {
-    auto results = process->materializer().RunCycle({kTable});
+    auto results = process->materializer().RunCycle(table_names);
     if (!results.ok()) {
       fail("catch-up materializer", results.status());
       break;
     }
-    auto next = w.coord.NextOffset(kTable);
-    if (!next.ok()) {
-      fail("reading the log's end", next.status());
-      break;
+    bool idle = true;
+    for (const std::string& t : table_names) {
+      auto next = w.coord.NextOffset(t);
+      if (!next.ok()) {
+        fail("reading the log's end", next.status());
+        break;
+      }
+      const auto& r = results->at(t);
+      idle = idle && !r.more && r.cursor >= *next;
     }
-    const auto& r = results->at(kTable);
-    if (!r.more && r.cursor >= *next) break;
+    if (idle) break;
   }
   check_slot();
   if (w.failure.empty()) {
@@ -473,8 +502,9 @@ SeedOutcome RunSeed(uint64_t seed, bool verbose) {
     }
   }
   if (w.failure.empty()) {
-    std::string diff = CompareTable(w);
-    if (!diff.empty()) w.failure = "the Iceberg table differs from the source:\n" + diff;
+    std::string diff;
+    for (int i = 0; i < so.tables; ++i) diff += CompareTable(w, i);
+    if (!diff.empty()) w.failure = "Iceberg differs from the source:\n" + diff;
   }
   outcome.commits = w.memory_catalog.commits();
   outcome.faults += w.catalog.faults;

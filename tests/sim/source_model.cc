@@ -31,34 +31,40 @@ std::pair<int32_t, SimRow> Pick(std::mt19937_64* rng, const Model& m) {
 
 }  // namespace
 
-stage::StagedRelation SourceModel::Relation() {
+std::string TableName(int i) { return "public.t" + std::to_string(i); }
+
+stage::StagedRelation SourceModel::Relation(int i) {
   stage::StagedRelation rel;
-  rel.table = kTable;
+  rel.table = TableName(i);
   rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false, 1},
                  {"v", 25, -1, Type{TypeId::kString}, true, 2},
                  {"big", 25, -1, Type{TypeId::kString}, true, 3}};
   rel.key = {0};
-  rel.oid = kTableOid;
+  rel.oid = kFirstOid + static_cast<uint32_t>(i);
   return rel;
 }
 
-pg::RelationMsg SourceModel::RelationMessage(Xid stream_xid) {
+pg::RelationMsg SourceModel::RelationMessage(int i, Xid stream_xid) {
   pg::RelationMsg rel;
   rel.xid = stream_xid;
-  rel.relation_id = RelationId(kTableOid);
+  rel.relation_id = RelationId(kFirstOid + static_cast<uint32_t>(i));
   rel.nspname = "public";
-  rel.relname = "t";
+  rel.relname = "t" + std::to_string(i);
   rel.columns = {{true, "id", 23, -1}, {false, "v", 25, -1}, {false, "big", 25, -1}};
   return rel;
 }
 
-bool SourceModel::IsRowChange(const pg::Message& m) {
-  return std::holds_alternative<pg::InsertMsg>(m) || std::holds_alternative<pg::UpdateMsg>(m) ||
-         std::holds_alternative<pg::DeleteMsg>(m) || std::holds_alternative<pg::TruncateMsg>(m);
+int SourceModel::TableOf(const pg::Message& m) {
+  std::optional<RelationId> rel;
+  if (auto* i = std::get_if<pg::InsertMsg>(&m)) rel = i->relation_id;
+  if (auto* u = std::get_if<pg::UpdateMsg>(&m)) rel = u->relation_id;
+  if (auto* d = std::get_if<pg::DeleteMsg>(&m)) rel = d->relation_id;
+  if (!rel) return -1;
+  return static_cast<int>(rel->value() - kFirstOid);
 }
 
 SourceModel::SourceModel(std::mt19937_64* rng, const SourceOptions& options)
-    : rng_(rng), options_(options) {
+    : rng_(rng), options_(options), model_(static_cast<size_t>(options.tables)) {
   std::bernoulli_distribution streamed(options_.streamed);
   for (int i = 0; i < options_.transactions || open_; ++i) {
     if (open_ && (i >= options_.transactions || (*rng_)() % 2)) {
@@ -102,8 +108,9 @@ int32_t SourceModel::FreeId(const Model& rows, bool own_keys) {
   return -1;
 }
 
-void SourceModel::RandomChange(Model& rows, bool own_keys, Xid xid, std::vector<pg::Message>* out) {
-  const RelationId rel(kTableOid);
+void SourceModel::RandomChange(int table, Model& rows, bool own_keys, Xid xid,
+                               std::vector<pg::Message>* out) {
+  const RelationId rel(kFirstOid + static_cast<uint32_t>(table));
   const uint64_t what = rows.empty() ? 0 : (*rng_)() % 10;
   if (what < 4) {  // insert
     const int32_t id = FreeId(rows, own_keys);
@@ -166,11 +173,22 @@ void SourceModel::Ordinary() {
   std::vector<pg::Message> changes;
   std::bernoulli_distribution truncate(options_.truncate);
   if (!open_ && truncate(*rng_)) {
-    model_.clear();
-    changes.push_back(pg::TruncateMsg{Xid(), false, false, {RelationId(kTableOid)}});
+    // One table, or (in one message, as TRUNCATE a, b does) all of them.
+    std::vector<RelationId> ids;
+    const int which = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables + 1));
+    for (int t = 0; t < options_.tables; ++t) {
+      if (which == options_.tables || which == t) {
+        model_[static_cast<size_t>(t)].clear();
+        ids.push_back(RelationId(kFirstOid + static_cast<uint32_t>(t)));
+      }
+    }
+    changes.push_back(pg::TruncateMsg{Xid(), false, false, ids});
   }
   const int n = 1 + static_cast<int>((*rng_)() % 6);
-  for (int i = 0; i < n; ++i) RandomChange(model_, /*own_keys=*/false, Xid(), &changes);
+  for (int i = 0; i < n; ++i) {
+    const int t = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables));
+    RandomChange(t, model_[static_cast<size_t>(t)], /*own_keys=*/false, Xid(), &changes);
+  }
   // LSNs are assigned in Emit: the commit is the last message, Begin names its LSN.
   const Lsn commit(next_lsn_ + 0x40 * (changes.size() + 1));
   Unit unit;
@@ -186,6 +204,7 @@ void SourceModel::StartStreamed() {
   Streamed s;
   s.txn = static_cast<int>(txns_.size());
   s.xid = Xid(next_xid_++);
+  s.rows.resize(static_cast<size_t>(options_.tables));
   txns_.push_back(TxnInfo{true, false, Lsn(), Lsn()});
   open_ = std::move(s);
   ContinueStreamed();
@@ -205,7 +224,9 @@ void SourceModel::ContinueStreamed() {
     }
     const int n = 1 + static_cast<int>((*rng_)() % 8);
     for (int i = 0; i < n; ++i) {
-      RandomChange(s.rows, /*own_keys=*/true, s.sub.value_or(s.xid), &unit.messages);
+      const int t = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables));
+      RandomChange(t, s.rows[static_cast<size_t>(t)], /*own_keys=*/true, s.sub.value_or(s.xid),
+                   &unit.messages);
     }
     unit.messages.push_back(pg::StreamStopMsg{});
     Emit(std::move(unit));
@@ -237,7 +258,9 @@ void SourceModel::ContinueStreamed() {
     Emit(std::move(unit));
     info.commit = commit;
     info.end = Lsn(commit.value() + 0x20);
-    for (const auto& [id, row] : s.rows) model_[id] = row;
+    for (size_t t = 0; t < s.rows.size(); ++t) {
+      for (const auto& [id, row] : s.rows[t]) model_[t][id] = row;
+    }
   }
   open_.reset();
 }
@@ -260,6 +283,7 @@ std::string SourceModel::Describe() const {
     for (size_t i = 0; i < u.messages.size(); ++i) {
       out << u.lsns[i].ToString() << " txn " << u.txn << ": ";
       const pg::Message& m = u.messages[i];
+      if (TableOf(m) >= 0) out << "t" << TableOf(m) << " ";
       if (auto* b = std::get_if<pg::BeginMsg>(&m)) {
         out << "BEGIN xid " << b->xid.value();
       } else if (auto* c = std::get_if<pg::CommitMsg>(&m)) {
@@ -271,8 +295,9 @@ std::string SourceModel::Describe() const {
             << tuple(up->new_tuple);
       } else if (auto* d = std::get_if<pg::DeleteMsg>(&m)) {
         out << "DELETE " << tuple(d->old_tuple);
-      } else if (std::holds_alternative<pg::TruncateMsg>(m)) {
+      } else if (auto* tr = std::get_if<pg::TruncateMsg>(&m)) {
         out << "TRUNCATE";
+        for (RelationId id : tr->relation_ids) out << " t" << id.value() - kFirstOid;
       } else if (auto* ss = std::get_if<pg::StreamStartMsg>(&m)) {
         out << "STREAM START xid " << ss->xid.value() << (ss->first_segment ? " (first)" : "");
       } else if (std::holds_alternative<pg::StreamStopMsg>(m)) {

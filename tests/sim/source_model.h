@@ -2,9 +2,10 @@
 // transactions on one table, the pgoutput messages logical decoding would send for them, and
 // the table's rows after all of them (the model the Iceberg table must equal).
 //
-// The table is public.t (id int4 primary key, v text, big text). `big` is sometimes long
-// enough to be TOASTed: an UPDATE that leaves a TOASTed value alone sends it as unchanged
-// ('u'), also when the key changes, as PostgreSQL does.
+// The tables are public.t0, public.t1, … (id int4 primary key, v text, big text); a transaction
+// may change several. `big` is sometimes long enough to be TOASTed: an UPDATE that leaves a
+// TOASTed value alone sends it as unchanged ('u'), also when the key changes, as PostgreSQL
+// does.
 //
 // Transactions are inserts, updates (of values and of the key), deletes and truncates, plus
 // streamed transactions (proto v2) whose segments interleave with other transactions'
@@ -26,8 +27,9 @@
 
 namespace pg2iceberg::sim {
 
-inline constexpr uint32_t kTableOid = 16384;
-inline constexpr char kTable[] = "public.t";
+inline constexpr uint32_t kFirstOid = 16384;
+// Table `i`: "public.t<i>", oid kFirstOid + i.
+std::string TableName(int i);
 
 struct SimRow {
   std::optional<std::string> v;
@@ -55,6 +57,7 @@ struct TxnInfo {
 };
 
 struct SourceOptions {
+  int tables = 1;
   int transactions = 40;
   int key_space = 40;          // ids of ordinary transactions: [0, key_space)
   double streamed = 0.15;      // chance that a transaction is streamed
@@ -67,16 +70,18 @@ class SourceModel {
 
   const std::vector<Unit>& units() const { return units_; }
   const std::vector<TxnInfo>& txns() const { return txns_; }
-  // The table after every committed transaction.
-  const Model& final_rows() const { return model_; }
+  // Each table after every committed transaction.
+  const std::vector<Model>& final_rows() const { return model_; }
+  int tables() const { return options_.tables; }
 
-  // The table's shape as discovery reports it, and its Relation message.
-  static stage::StagedRelation Relation();
-  static pg::RelationMsg RelationMessage(Xid stream_xid);
+  // Table `i`'s shape as discovery reports it, and its Relation message.
+  static stage::StagedRelation Relation(int i);
+  static pg::RelationMsg RelationMessage(int i, Xid stream_xid);
   // The messages, one line each, for reading a failing seed.
   std::string Describe() const;
-  // Whether `m` is a row change (needs the Relation message first in a session).
-  static bool IsRowChange(const pg::Message& m);
+  // The table (index) a row change is of; -1 for other messages (and for a TRUNCATE, which
+  // names tables in relation_ids).
+  static int TableOf(const pg::Message& m);
 
  private:
   struct Streamed;
@@ -86,16 +91,16 @@ class SourceModel {
   void ContinueStreamed();
   // Appends a unit with fresh LSNs; returns the LSN of its last message.
   Lsn Emit(Unit unit);
-  // One change to `rows` (ids from `fresh` when `own_keys`, else [0, key_space)), as
-  // messages carrying `xid` (invalid outside a stream).
-  void RandomChange(Model& rows, bool own_keys, Xid xid, std::vector<pg::Message>* out);
+  // One change to table `table`'s `rows` (ids from `fresh` when `own_keys`, else
+  // [0, key_space)), as messages carrying `xid` (invalid outside a stream).
+  void RandomChange(int table, Model& rows, bool own_keys, Xid xid, std::vector<pg::Message>* out);
   SimRow RandomRow();
   int32_t FreeId(const Model& rows, bool own_keys);
   std::string Text(size_t len);
 
   std::mt19937_64* rng_;
   SourceOptions options_;
-  Model model_;
+  std::vector<Model> model_;
   std::vector<Unit> units_;
   std::vector<TxnInfo> txns_;
   uint64_t next_lsn_ = 0x1000000;
@@ -105,8 +110,8 @@ class SourceModel {
   struct Streamed {
     int txn = 0;
     Xid xid;
-    Model rows;              // the transaction's own keys as it sees them
-    Model at_sub_start;      // before the open subtransaction
+    std::vector<Model> rows;          // the transaction's own keys as it sees them, per table
+    std::vector<Model> at_sub_start;  // before the open subtransaction
     std::optional<Xid> sub;  // the open subtransaction
     bool first_segment = true;
   };
