@@ -106,10 +106,12 @@ struct MarkerEmission {
   bool operator==(const MarkerEmission&) const = default;
 };
 
-// A position of a replication slot (empty slot: none).
-struct SlotPosition {
+// What a claim of the WAL writer's files records with them: the slot position they stage
+// through (empty slot: none), and pipeline_meta rows to write.
+struct StagedThrough {
   std::string slot;
   Lsn lsn;
+  std::map<std::string, std::string> meta;
 };
 
 struct TableState {
@@ -133,11 +135,12 @@ class Coordinator {
   // With `staged.slot` set, the same transaction records staged.lsn as the slot's flushed LSN
   // (never moving it back): the WAL writer's files hold every change of the transactions
   // that end at or before it, so a process that receives one of them again (it crashed before
-  // the slot heard of the claim) knows its rows are in the log already.
+  // the slot heard of the claim) knows its rows are in the log already. staged.meta rows are
+  // set (SetMeta) in the same transaction.
   virtual Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files,
-                                                     const SlotPosition& staged) = 0;
+                                                     const StagedThrough& staged) = 0;
   Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files) {
-    return ClaimOffsets(files, SlotPosition{});
+    return ClaimOffsets(files, StagedThrough{});
   }
 
   // Registers the staged files of one snapshot chunk and records the chunk as done, in one

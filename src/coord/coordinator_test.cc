@@ -42,7 +42,7 @@ class MemoryBackend : public Backend {
     Status Migrate() override { return m_->Migrate(); }
     using Coordinator::ClaimOffsets;
     Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& f,
-                                               const SlotPosition& p) override {
+                                               const StagedThrough& p) override {
       return m_->ClaimOffsets(f, p);
     }
     Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& f,
@@ -330,14 +330,20 @@ TEST_P(CoordinatorTest, FlushedLsnNeverGoesBack) {
 
 // The WAL writer's claim records how far the WAL is staged in the same transaction: a
 // process that receives those transactions again after a crash knows they are in the log.
-TEST_P(CoordinatorTest, AClaimRecordsTheSlotPositionItStagesThroughWithTheFiles) {
+TEST_P(CoordinatorTest, AClaimRecordsTheStagedThroughItStagesThroughWithTheFiles) {
   PG2I_ASSERT_OK(coord_->RecordFlushedLsn("slot", Lsn(0x1000)));
-  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t1", 2)}, SlotPosition{"slot", Lsn(0x3000)}).status());
+  PG2I_ASSERT_OK(
+      coord_->ClaimOffsets({File("t1", 2)}, StagedThrough{"slot", Lsn(0x3000), {{"k", "v1"}}})
+          .status());
   EXPECT_EQ(**backend_->Make()->FlushedLsn("slot"), Lsn(0x3000));
+  EXPECT_EQ(*backend_->Make()->GetMeta("k"), std::optional<std::string>("v1"));
   // Never back, and a failed claim records nothing.
-  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t1", 1)}, SlotPosition{"slot", Lsn(0x2000)}).status());
-  EXPECT_EQ(coord_->ClaimOffsets({File("t1", 0)}, SlotPosition{"slot", Lsn(0x9000)}).status().code(),
+  PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t1", 1)}, StagedThrough{"slot", Lsn(0x2000)}).status());
+  EXPECT_EQ(coord_->ClaimOffsets({File("t1", 0)}, StagedThrough{"slot", Lsn(0x9000), {{"k", "v2"}}})
+                .status()
+                .code(),
             StatusCode::kInvalidArgument);
+  EXPECT_EQ(*backend_->Make()->GetMeta("k"), std::optional<std::string>("v1"));
   EXPECT_EQ(**backend_->Make()->FlushedLsn("slot"), Lsn(0x3000));
   EXPECT_EQ(*coord_->NextOffset("t1"), 3);
 }

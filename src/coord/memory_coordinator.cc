@@ -6,13 +6,14 @@
 namespace pg2iceberg::coord {
 
 Result<std::vector<LogEntry>> MemoryCoordinator::ClaimOffsets(
-    const std::vector<StagedFile>& files, const SlotPosition& staged) {
+    const std::vector<StagedFile>& files, const StagedThrough& staged) {
   std::lock_guard<std::mutex> lock(mu_);
   PG2I_ASSIGN_OR_RETURN(auto out, ClaimLocked(files));
   if (!staged.slot.empty()) {
     Lsn& cur = flushed_[staged.slot];
     if (staged.lsn > cur) cur = staged.lsn;
   }
+  for (const auto& [k, v] : staged.meta) meta_[k] = v;
   return out;
 }
 

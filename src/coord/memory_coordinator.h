@@ -19,7 +19,7 @@ class MemoryCoordinator final : public Coordinator {
   Status Migrate() override { return Status::Ok(); }
   using Coordinator::ClaimOffsets;
   Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files,
-                                             const SlotPosition& staged) override;
+                                             const StagedThrough& staged) override;
   Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& files,
                                                    const SnapshotChunk& chunk) override;
   Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& table) override;

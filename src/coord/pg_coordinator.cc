@@ -223,11 +223,12 @@ Status PgCoordinator::DropSchema() {
 }
 
 Result<std::vector<LogEntry>> PgCoordinator::ClaimOffsets(const std::vector<StagedFile>& files,
-                                                          const SlotPosition& staged) {
+                                                          const StagedThrough& staged) {
   if (files.empty()) return std::vector<LogEntry>();
   return InTransaction([&]() -> Result<std::vector<LogEntry>> {
     PG2I_ASSIGN_OR_RETURN(auto out, ClaimInTransaction(files));
     if (!staged.slot.empty()) PG2I_RETURN_IF_ERROR(RecordFlushedLsn(staged.slot, staged.lsn));
+    for (const auto& [k, v] : staged.meta) PG2I_RETURN_IF_ERROR(SetMeta(k, v));
     return out;
   });
 }

@@ -35,7 +35,7 @@ class PgCoordinator final : public Coordinator {
   Status Migrate() override;
   using Coordinator::ClaimOffsets;
   Result<std::vector<LogEntry>> ClaimOffsets(const std::vector<StagedFile>& files,
-                                             const SlotPosition& staged) override;
+                                             const StagedThrough& staged) override;
   Result<std::vector<LogEntry>> ClaimSnapshotChunk(const std::vector<StagedFile>& files,
                                                    const SnapshotChunk& chunk) override;
   Result<std::vector<SnapshotChunk>> SnapshotChunks(const std::string& table) override;

@@ -309,6 +309,7 @@ void WalWriter::OnColumnsMessage(const pg::LogicalMessageMsg& msg) {
                                : oid->get<uint32_t>();
     }
     for (const auto& c : j.at("columns")) d.attnums[c.at(1).get<std::string>()] = c.at(0).get<int>();
+    TxnOf().ddl.push_back({msg.xid, table, d});
     if (msg.xid.valid()) {  // inside a streamed transaction, which may still abort
       auto old = ddl_attnums_.find(table);
       ddl_undo_[msg.xid].emplace_back(
@@ -467,6 +468,7 @@ Status WalWriter::Spill(Txn& txn) {
 
 Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
   std::erase_if(txn.rewrites, [&](const Txn::Rewrite& r) { return r.xid == subxid; });
+  std::erase_if(txn.ddl, [&](const Txn::Ddl& d) { return d.xid == subxid; });
   std::erase_if(txn.markers, [&](const auto& m) { return m.first == subxid; });
   auto& rows = txn.rows;
   rows.erase(std::remove_if(rows.begin(), rows.end(),
@@ -558,8 +560,14 @@ void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_t
   if (end_lsn > ready_end_) ready_end_ = end_lsn;
   for (Txn::Rewrite& r : txn.rewrites) rewrites_.push_back(std::move(r));
   for (auto& m : txn.markers) markers_.emplace_back(std::move(m.second), commit_lsn);
-  // Nothing of ours: nothing to stage (nor to report first).
-  if (ready_rows_ == 0 && rewrites_.empty() && markers_.empty()) stream_->Confirm(ready_end_);
+  for (Txn::Ddl& d : txn.ddl) {
+    ddl_committed_[d.table] = std::move(d.columns);
+    ddl_unrecorded_ = true;
+  }
+  // Nothing of ours: nothing to stage (nor to report or record first).
+  if (ready_rows_ == 0 && rewrites_.empty() && markers_.empty() && !ddl_unrecorded_) {
+    stream_->Confirm(ready_end_);
+  }
 }
 
 Status WalWriter::Handle(pg::ReplicationStream::Received r) {
@@ -569,8 +577,10 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     current_xid_ = b->xid;
     current_ = Txn{};
   } else if (auto* c = std::get_if<CommitMsg>(&m)) {
-    // Rewrites and markers are reported once everything up to them is staged: flush now.
-    const bool report = !current_.rewrites.empty() || !current_.markers.empty();
+    // Rewrites and markers are reported once everything up to them is staged, and column
+    // maps recorded: flush now.
+    const bool report =
+        !current_.rewrites.empty() || !current_.markers.empty() || !current_.ddl.empty();
     CommitTxn(std::move(current_), c->commit_lsn, c->end_lsn, c->commit_time.UnixMicros());
     current_ = Txn{};
     current_xid_ = Xid();
@@ -649,7 +659,7 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     auto it = streams_.find(sc->xid);
     Txn txn = it == streams_.end() ? Txn{} : std::move(it->second);
     if (it != streams_.end()) streams_.erase(it);
-    const bool report = !txn.rewrites.empty() || !txn.markers.empty();
+    const bool report = !txn.rewrites.empty() || !txn.markers.empty() || !txn.ddl.empty();
     CommitTxn(std::move(txn), sc->commit_lsn, sc->end_lsn, sc->commit_time.UnixMicros());
     if (report) return Flush();
   } else if (auto* sa = std::get_if<StreamAbortMsg>(&m)) {
@@ -697,6 +707,7 @@ bool WalWriter::FlushDue() const {
 
 Status WalWriter::Step(std::chrono::milliseconds wait) {
   if (!staged_through_) {
+    PG2I_RETURN_IF_ERROR(LoadColumnMaps());
     PG2I_ASSIGN_OR_RETURN(std::optional<Lsn> flushed, coord_->FlushedLsn(options_.slot));
     staged_through_ = flushed.value_or(Lsn());
   }
@@ -827,9 +838,43 @@ Status WalWriter::ReportAndConfirm() {
   return stream_->SendStatus();
 }
 
+std::string WalWriter::ColumnMapsJson() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [table, d] : ddl_committed_) {
+    j[table] = {{"oid", d.oid}, {"columns", d.attnums}};
+  }
+  return j.dump();
+}
+
+Status WalWriter::LoadColumnMaps() {
+  PG2I_ASSIGN_OR_RETURN(std::optional<std::string> text, coord_->GetMeta(kColumnsMetaKey));
+  if (!text || text->empty()) return Status::Ok();
+  try {
+    const auto j = nlohmann::json::parse(*text);
+    for (const auto& [table, v] : j.items()) {
+      if (!relations_.count(table)) continue;
+      DdlColumns d;
+      d.oid = v.at("oid").get<uint32_t>();
+      d.attnums = v.at("columns").get<std::map<std::string, int>>();
+      ddl_committed_[table] = d;
+      ddl_attnums_[table] = std::move(d);
+    }
+  } catch (const std::exception& e) {
+    // Only exactness is lost: columns are matched as without the event trigger.
+    log::Warn("ignored the recorded column maps, which do not parse", {{"error", e.what()}});
+  }
+  return Status::Ok();
+}
+
 Status WalWriter::Flush() {
   last_flush_ = clock_->Monotonic();
-  if (ready_rows_ == 0) return ReportAndConfirm();
+  if (ready_rows_ == 0) {
+    if (ddl_unrecorded_) {  // before the confirmation that passes the DDL
+      PG2I_RETURN_IF_ERROR(coord_->SetMeta(kColumnsMetaKey, ColumnMapsJson()));
+      ddl_unrecorded_ = false;
+    }
+    return ReportAndConfirm();
+  }
   const Stopwatch started(clock_);
   std::vector<coord::StagedFile> files;
   const std::string dir = StagingDir();
@@ -862,7 +907,10 @@ Status WalWriter::Flush() {
     }
   }
   CrashPoint("after_staging_upload");
-  PG2I_RETURN_IF_ERROR(coord_->ClaimOffsets(files, {options_.slot, ready_end_}).status());
+  coord::StagedThrough through{options_.slot, ready_end_, {}};
+  if (ddl_unrecorded_) through.meta[kColumnsMetaKey] = ColumnMapsJson();
+  PG2I_RETURN_IF_ERROR(coord_->ClaimOffsets(files, through).status());
+  ddl_unrecorded_ = false;
   CrashPoint("after_offset_claim");
   // Only now may anything be forgotten or confirmed (rule 1).
   rows_staged_ += ready_rows_;

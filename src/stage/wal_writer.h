@@ -81,6 +81,8 @@ inline constexpr char kColumnsMessagePrefix[] = "pg2iceberg.columns";
 // Prefix of the transactional logical message the rewrite event trigger emits before ALTER
 // TABLE rewrites a table: {"schema": …, "table": …, "oid": …, "reason": …}.
 inline constexpr char kRewriteMessagePrefix[] = "pg2iceberg.rewrite";
+// Coordinator meta key of the WAL writer's column maps (see WalWriter::ddl_committed_).
+inline constexpr char kColumnsMetaKey[] = "wal_writer.columns";
 
 class WalWriter {
  public:
@@ -157,6 +159,11 @@ class WalWriter {
     std::optional<SpilledFile> spilled;
     Lsn commit_lsn;  // of the spilled file's transaction
   };
+  // A table's oid and column name → attnum, from a DDL event trigger message.
+  struct DdlColumns {
+    uint32_t oid = 0;  // 0: sent by an older trigger function without it
+    std::map<std::string, int> attnums;
+  };
   struct Txn {
     std::vector<Pending> rows;
     int64_t bytes = 0;
@@ -172,10 +179,20 @@ class WalWriter {
     std::vector<Rewrite> rewrites;
     // Markers inserted by the transaction: (sub)transaction, marker id.
     std::vector<std::pair<Xid, std::string>> markers;
+    // Column maps of the transaction's DDL (event trigger messages), in WAL order.
+    struct Ddl {
+      Xid xid;
+      std::string table;
+      DdlColumns columns;
+    };
+    std::vector<Ddl> ddl;
   };
 
   Status Handle(pg::ReplicationStream::Received r);
   Status OnRelation(const pg::RelationMsg& rel);
+  // ddl_committed_ as recorded in the coordinator, and reading it back at start.
+  std::string ColumnMapsJson() const;
+  Status LoadColumnMaps();
   // A column map from the DDL event trigger (kColumnsMessagePrefix), in WAL order.
   void OnColumnsMessage(const pg::LogicalMessageMsg& msg);
   void OnRewriteMessage(const pg::LogicalMessageMsg& msg);
@@ -210,13 +227,17 @@ class WalWriter {
   std::optional<Clock::MonoTime> next_sweep_;
 
   std::map<uint32_t, std::string> relid_to_table_;  // configured tables only
-  // Configured table → its oid and column name → attnum, as of the last DDL event trigger
-  // message seen; and what a streamed transaction replaced, to restore if it aborts.
-  struct DdlColumns {
-    uint32_t oid = 0;  // 0: sent by an older trigger function without it
-    std::map<std::string, int> attnums;
-  };
+  // Configured table → its column map as of the last DDL event trigger message seen; and what
+  // a streamed transaction replaced, to restore if it aborts.
   std::map<std::string, DdlColumns> ddl_attnums_;
+  // The maps of committed transactions up to ready_end_: recorded in the coordinator
+  // (kColumnsMetaKey) with the claim or before the confirmation that passes their DDL, and
+  // read back when a writer starts. Without them, a process that starts after the DDL's
+  // message was confirmed (PostgreSQL does not send it again) but before the table's next
+  // change would take the catalog's attnums, which may be further on (a column dropped and
+  // another added since), for the stream's columns.
+  std::map<std::string, DdlColumns> ddl_committed_;
+  bool ddl_unrecorded_ = false;  // ddl_committed_ changed since it was last recorded
   std::map<Xid, std::vector<std::pair<std::string, std::optional<DdlColumns>>>> ddl_undo_;
   Xid current_xid_;
   Txn current_;                      // the open non-streamed transaction

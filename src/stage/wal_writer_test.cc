@@ -247,6 +247,26 @@ TEST_F(WalWriterColumnsTest, WithoutTheTriggerTheCatalogTellsWhenItAgrees) {
             (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 3}}));
 }
 
+// The trigger's column maps are recorded with the flush that passes their DDL, and a new
+// process reads them back: PostgreSQL does not send the DDL's message again once it is
+// confirmed, and the catalog may be further on (here: the column dropped and another added at
+// its place), so without them the stream's column would take the other column's attnum and
+// its values would land in that column. Found by the simulation (docs/simulation.md).
+TEST_F(WalWriterColumnsTest, TheTriggersColumnMapsSurviveARestart) {
+  EXPECT_EQ(Columns(Alter({"id", "note"}, R"({"schema":"public","table":"t","columns":[[1,"id"],[2,"note"]]})")),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 2}}));
+  catalog_.columns[1].name = "other";
+  catalog_.columns[1].attnum = 3;
+  MakeWriter(catalog_);  // a new process: its shapes from the catalog
+  EXPECT_EQ(Columns(Alter({"id", "note"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"note", 2}}));
+  // A map that does not parse only costs exactness.
+  ASSERT_TRUE(coord_.SetMeta(kColumnsMetaKey, "{not json").ok());
+  MakeWriter(catalog_);
+  EXPECT_EQ(Columns(Alter({"id", "other"}, std::nullopt)),
+            (std::vector<std::pair<std::string, int>>{{"id", 1}, {"other", 3}}));
+}
+
 // The walsender may bring a transaction before other sessions see it (its commit waits for
 // synchronous replication): the catalog is read about a changed table only once the transaction
 // that changed it is visible, and not waited for inside a streamed (uncommitted) transaction.

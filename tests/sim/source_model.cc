@@ -14,15 +14,6 @@ TupleValue Null() { return {TupleValue::Kind::kNull, {}}; }
 
 TupleValue Opt(const std::optional<std::string>& s) { return s ? TextValue(*s) : Null(); }
 
-// The new tuple of an INSERT or UPDATE; `toast_unchanged`: big is sent as unchanged TOAST.
-pg::Tuple NewTuple(int32_t id, const SimRow& row, bool toast_unchanged) {
-  return {TextValue(std::to_string(id)), Opt(row.v),
-          toast_unchanged ? TupleValue{TupleValue::Kind::kUnchangedToast, {}} : Opt(row.big)};
-}
-
-// The old-key tuple ('K') of a DELETE or key-changing UPDATE: the key, the rest NULL.
-pg::Tuple KeyTuple(int32_t id) { return {TextValue(std::to_string(id)), Null(), Null()}; }
-
 std::pair<int32_t, SimRow> Pick(std::mt19937_64* rng, const Model& m) {
   auto it = m.begin();
   std::advance(it, static_cast<long>((*rng)() % m.size()));
@@ -33,25 +24,59 @@ std::pair<int32_t, SimRow> Pick(std::mt19937_64* rng, const Model& m) {
 
 std::string TableName(int i) { return "public.t" + std::to_string(i); }
 
-stage::StagedRelation SourceModel::Relation(int i) {
+stage::StagedRelation SourceModel::Discover(int i, size_t units) const {
+  const auto& at = version_unit_[static_cast<size_t>(i)];
+  size_t version = 0;
+  while (version + 1 < versions_[static_cast<size_t>(i)].size() && at[version + 1] < units) ++version;
   stage::StagedRelation rel;
   rel.table = TableName(i);
   rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false, 1},
                  {"v", 25, -1, Type{TypeId::kString}, true, 2},
                  {"big", 25, -1, Type{TypeId::kString}, true, 3}};
+  for (const auto& [attnum, name] : versions_[static_cast<size_t>(i)][version].extra) {
+    rel.columns.push_back({name, 25, -1, Type{TypeId::kString}, true, attnum});
+  }
   rel.key = {0};
   rel.oid = kFirstOid + static_cast<uint32_t>(i);
   return rel;
 }
 
-pg::RelationMsg SourceModel::RelationMessage(int i, Xid stream_xid) {
+pg::RelationMsg SourceModel::RelationMessage(int i, int version, Xid stream_xid) const {
   pg::RelationMsg rel;
   rel.xid = stream_xid;
   rel.relation_id = RelationId(kFirstOid + static_cast<uint32_t>(i));
   rel.nspname = "public";
   rel.relname = "t" + std::to_string(i);
   rel.columns = {{true, "id", 23, -1}, {false, "v", 25, -1}, {false, "big", 25, -1}};
+  for (const auto& [attnum, name] : versions_[static_cast<size_t>(i)][static_cast<size_t>(version)].extra) {
+    rel.columns.push_back({false, name, 25, -1});
+  }
   return rel;
+}
+
+// The new tuple of an INSERT or UPDATE; `toast_unchanged`: big is sent as unchanged TOAST.
+pg::Tuple SourceModel::NewTuple(int table, int32_t id, const SimRow& row,
+                                bool toast_unchanged) const {
+  pg::Tuple t = {TextValue(std::to_string(id)), Opt(row.v),
+                 toast_unchanged ? TupleValue{TupleValue::Kind::kUnchangedToast, {}} : Opt(row.big)};
+  for (const auto& [attnum, name] : Current(table).extra) {
+    auto it = row.extra.find(attnum);
+    t.push_back(it == row.extra.end() ? Null() : Opt(it->second));
+  }
+  return t;
+}
+
+// The old-key tuple ('K') of a DELETE or key-changing UPDATE: the key, the rest NULL.
+pg::Tuple SourceModel::KeyTuple(int table, int32_t id) const {
+  pg::Tuple t = {TextValue(std::to_string(id)), Null(), Null()};
+  t.resize(3 + Current(table).extra.size(), Null());
+  return t;
+}
+
+void SourceModel::Add(Unit* unit, pg::Message m, std::vector<std::pair<int, int>> shapes) const {
+  if (int t = TableOf(m); t >= 0) shapes.push_back({t, Version(t)});
+  unit->messages.push_back(std::move(m));
+  unit->shapes.push_back(std::move(shapes));
 }
 
 int SourceModel::TableOf(const pg::Message& m) {
@@ -64,7 +89,12 @@ int SourceModel::TableOf(const pg::Message& m) {
 }
 
 SourceModel::SourceModel(std::mt19937_64* rng, const SourceOptions& options)
-    : rng_(rng), options_(options), model_(static_cast<size_t>(options.tables)) {
+    : rng_(rng),
+      options_(options),
+      model_(static_cast<size_t>(options.tables)),
+      versions_(static_cast<size_t>(options.tables), std::vector<Shape>(1)),
+      version_unit_(static_cast<size_t>(options.tables), std::vector<size_t>(1, 0)),
+      changed_version_(static_cast<size_t>(options.tables), 0) {
   std::bernoulli_distribution streamed(options_.streamed);
   for (int i = 0; i < options_.transactions || open_; ++i) {
     if (open_ && (i >= options_.transactions || (*rng_)() % 2)) {
@@ -83,8 +113,11 @@ std::string SourceModel::Text(size_t len) {
   return s;
 }
 
-SimRow SourceModel::RandomRow() {
+SimRow SourceModel::RandomRow(const Shape& shape) {
   SimRow row;
+  for (const auto& [attnum, name] : shape.extra) {
+    row.extra[attnum] = (*rng_)() % 3 ? std::optional<std::string>(Text(6)) : std::nullopt;
+  }
   if ((*rng_)() % 5 != 0) row.v = Text(8);
   switch ((*rng_)() % 3) {
     case 0:
@@ -108,16 +141,15 @@ int32_t SourceModel::FreeId(const Model& rows, bool own_keys) {
   return -1;
 }
 
-void SourceModel::RandomChange(int table, Model& rows, bool own_keys, Xid xid,
-                               std::vector<pg::Message>* out) {
+void SourceModel::RandomChange(int table, Model& rows, bool own_keys, Xid xid, Unit* out) {
   const RelationId rel(kFirstOid + static_cast<uint32_t>(table));
   const uint64_t what = rows.empty() ? 0 : (*rng_)() % 10;
   if (what < 4) {  // insert
     const int32_t id = FreeId(rows, own_keys);
     if (id < 0) return;
-    const SimRow row = RandomRow();
+    const SimRow row = RandomRow(Current(table));
     rows[id] = row;
-    out->push_back(pg::InsertMsg{xid, rel, NewTuple(id, row, false)});
+    Add(out, pg::InsertMsg{xid, rel, NewTuple(table, id, row, false)});
     return;
   }
   auto [id, row] = Pick(rng_, rows);
@@ -126,10 +158,12 @@ void SourceModel::RandomChange(int table, Model& rows, bool own_keys, Xid xid,
     if ((*rng_)() % 2) next.v = (*rng_)() % 6 ? std::optional<std::string>(Text(8)) : std::nullopt;
     const bool new_big = (*rng_)() % 3 == 0;
     if (new_big) {
-      next = SimRow{next.v, std::nullopt, false};
-      SimRow fresh = RandomRow();
+      SimRow fresh = RandomRow(Current(table));
       next.big = fresh.big;
       next.toasted = fresh.toasted;
+    }
+    for (auto& [attnum, value] : next.extra) {
+      if ((*rng_)() % 3 == 0) value = (*rng_)() % 3 ? std::optional<std::string>(Text(6)) : std::nullopt;
     }
     const bool unchanged_toast = !new_big && row.toasted;
     pg::UpdateMsg u;
@@ -142,20 +176,52 @@ void SourceModel::RandomChange(int table, Model& rows, bool own_keys, Xid xid,
     }
     if (new_id != id) {
       u.old_kind = pg::UpdateMsg::OldKind::kKey;
-      u.old_tuple = KeyTuple(id);
+      u.old_tuple = KeyTuple(table, id);
       rows.erase(id);
     }
-    u.new_tuple = NewTuple(new_id, next, unchanged_toast);
+    u.new_tuple = NewTuple(table, new_id, next, unchanged_toast);
     rows[new_id] = next;
-    out->push_back(std::move(u));
+    Add(out, std::move(u));
     return;
   }
   rows.erase(id);  // delete
   pg::DeleteMsg d;
   d.xid = xid;
   d.relation_id = rel;
-  d.old_tuple = KeyTuple(id);
-  out->push_back(std::move(d));
+  d.old_tuple = KeyTuple(table, id);
+  Add(out, std::move(d));
+}
+
+void SourceModel::RandomDdl(Unit* out) {
+  const int table = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables));
+  Shape next = Current(table);
+  Model& rows = model_[static_cast<size_t>(table)];
+  const uint64_t what = next.extra.empty() ? 0 : (*rng_)() % 3;
+  if (what == 0) {  // ADD COLUMN c<attnum> text: existing rows read NULL
+    const int attnum = 4 + next_attnum_++;
+    next.extra.push_back({attnum, "c" + std::to_string(attnum)});
+    for (auto& [id, row] : rows) row.extra[attnum] = std::nullopt;
+  } else {
+    const size_t i = (*rng_)() % next.extra.size();
+    if (what == 1) {  // DROP COLUMN
+      for (auto& [id, row] : rows) row.extra.erase(next.extra[i].first);
+      next.extra.erase(next.extra.begin() + static_cast<long>(i));
+    } else {  // RENAME COLUMN: the values stay (column identity is the attnum)
+      next.extra[i].second = "n" + std::to_string(next_attnum_++);
+    }
+  }
+  versions_[static_cast<size_t>(table)].push_back(next);
+  version_unit_[static_cast<size_t>(table)].push_back(units_.size());
+  if (options_.event_trigger) {
+    std::string columns = "[[1,\"id\"],[2,\"v\"],[3,\"big\"]";
+    for (const auto& [attnum, name] : next.extra) {
+      columns += ",[" + std::to_string(attnum) + ",\"" + name + "\"]";
+    }
+    const std::string content = "{\"schema\":\"public\",\"table\":\"t" + std::to_string(table) +
+                                "\",\"oid\":" + std::to_string(kFirstOid + table) +
+                                ",\"columns\":" + columns + "]}";
+    Add(out, pg::LogicalMessageMsg{Xid(), true, Lsn(), "pg2iceberg.columns", content});
+  }
 }
 
 Lsn SourceModel::Emit(Unit unit) {
@@ -170,8 +236,10 @@ Lsn SourceModel::Emit(Unit unit) {
 
 void SourceModel::Ordinary() {
   const Xid xid(next_xid_++);
-  std::vector<pg::Message> changes;
+  Unit changes;
   std::bernoulli_distribution truncate(options_.truncate);
+  // ALTER TABLE waits for the locks of an open transaction that changed the table: none open.
+  if (!open_ && std::bernoulli_distribution(options_.ddl)(*rng_)) RandomDdl(&changes);
   if (!open_ && truncate(*rng_)) {
     // One table, or (in one message, as TRUNCATE a, b does) all of them.
     std::vector<RelationId> ids;
@@ -182,20 +250,34 @@ void SourceModel::Ordinary() {
         ids.push_back(RelationId(kFirstOid + static_cast<uint32_t>(t)));
       }
     }
-    changes.push_back(pg::TruncateMsg{Xid(), false, false, ids});
+    std::vector<std::pair<int, int>> shapes;
+    for (RelationId id : ids) {
+      const int t = static_cast<int>(id.value() - kFirstOid);
+      shapes.push_back({t, Version(t)});
+    }
+    Add(&changes, pg::TruncateMsg{Xid(), false, false, ids}, shapes);
+    for (const auto& [t, version] : shapes) changed_version_[static_cast<size_t>(t)] = version;
   }
   const int n = 1 + static_cast<int>((*rng_)() % 6);
   for (int i = 0; i < n; ++i) {
     const int t = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables));
+    const size_t before = changes.messages.size();
     RandomChange(t, model_[static_cast<size_t>(t)], /*own_keys=*/false, Xid(), &changes);
+    if (changes.messages.size() > before) changed_version_[static_cast<size_t>(t)] = Version(t);
   }
   // LSNs are assigned in Emit: the commit is the last message, Begin names its LSN.
-  const Lsn commit(next_lsn_ + 0x40 * (changes.size() + 1));
+  const Lsn commit(next_lsn_ + 0x40 * (changes.messages.size() + 1));
   Unit unit;
   unit.txn = static_cast<int>(txns_.size());
-  unit.messages.push_back(pg::BeginMsg{commit, {}, xid});
-  for (auto& c : changes) unit.messages.push_back(std::move(c));
-  unit.messages.push_back(pg::CommitMsg{0, commit, Lsn(commit.value() + 0x20), {}});
+  Add(&unit, pg::BeginMsg{commit, {}, xid});
+  for (size_t i = 0; i < changes.messages.size(); ++i) {
+    if (auto* lm = std::get_if<pg::LogicalMessageMsg>(&changes.messages[i])) {
+      lm->lsn = Lsn(next_lsn_ + 0x40 * (unit.messages.size()));
+    }
+    unit.messages.push_back(std::move(changes.messages[i]));
+    unit.shapes.push_back(std::move(changes.shapes[i]));
+  }
+  Add(&unit, pg::CommitMsg{0, commit, Lsn(commit.value() + 0x20), {}});
   const Lsn last = Emit(std::move(unit));
   txns_.push_back(TxnInfo{false, false, Lsn(last.value() + 0x20), last});
 }
@@ -216,28 +298,32 @@ void SourceModel::ContinueStreamed() {
   if (what < 6 || s.first_segment) {  // a segment
     Unit unit;
     unit.txn = s.txn;
-    unit.messages.push_back(pg::StreamStartMsg{s.xid, s.first_segment});
+    Add(&unit, pg::StreamStartMsg{s.xid, s.first_segment});
     s.first_segment = false;
     if (!s.sub && (*rng_)() % 2) {
       s.sub = Xid(next_xid_++);
       s.at_sub_start = s.rows;
+      s.touched_at_sub_start = s.touched;
     }
     const int n = 1 + static_cast<int>((*rng_)() % 8);
     for (int i = 0; i < n; ++i) {
       const int t = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables));
+      const size_t before = unit.messages.size();
       RandomChange(t, s.rows[static_cast<size_t>(t)], /*own_keys=*/true, s.sub.value_or(s.xid),
-                   &unit.messages);
+                   &unit);
+      if (unit.messages.size() > before) s.touched.insert(t);
     }
-    unit.messages.push_back(pg::StreamStopMsg{});
+    Add(&unit, pg::StreamStopMsg{});
     Emit(std::move(unit));
     return;
   }
   if (what < 8 && s.sub) {  // the subtransaction ends: released, or aborted
     if ((*rng_)() % 2) {
       s.rows = s.at_sub_start;
+      s.touched = s.touched_at_sub_start;
       Unit unit;
       unit.txn = s.txn;
-      unit.messages.push_back(pg::StreamAbortMsg{s.xid, *s.sub});
+      Add(&unit, pg::StreamAbortMsg{s.xid, *s.sub});
       Emit(std::move(unit));
     }
     s.sub.reset();
@@ -248,19 +334,19 @@ void SourceModel::ContinueStreamed() {
   unit.txn = s.txn;
   TxnInfo& info = txns_[static_cast<size_t>(s.txn)];
   if ((*rng_)() % 5 == 0) {  // the whole transaction aborts
-    unit.messages.push_back(pg::StreamAbortMsg{s.xid, s.xid});
+    Add(&unit, pg::StreamAbortMsg{s.xid, s.xid});
     info.aborted = true;
     info.end = Emit(std::move(unit));
   } else {
     const Lsn commit(next_lsn_);
-    unit.messages.push_back(
-        pg::StreamCommitMsg{s.xid, 0, commit, Lsn(commit.value() + 0x20), {}});
+    Add(&unit, pg::StreamCommitMsg{s.xid, 0, commit, Lsn(commit.value() + 0x20), {}});
     Emit(std::move(unit));
     info.commit = commit;
     info.end = Lsn(commit.value() + 0x20);
     for (size_t t = 0; t < s.rows.size(); ++t) {
       for (const auto& [id, row] : s.rows[t]) model_[t][id] = row;
     }
+    for (int t : s.touched) changed_version_[static_cast<size_t>(t)] = Version(t);
   }
   open_.reset();
 }
@@ -295,6 +381,8 @@ std::string SourceModel::Describe() const {
             << tuple(up->new_tuple);
       } else if (auto* d = std::get_if<pg::DeleteMsg>(&m)) {
         out << "DELETE " << tuple(d->old_tuple);
+      } else if (auto* lm = std::get_if<pg::LogicalMessageMsg>(&m)) {
+        out << "MESSAGE " << lm->prefix << " " << lm->content;
       } else if (auto* tr = std::get_if<pg::TruncateMsg>(&m)) {
         out << "TRUNCATE";
         for (RelationId id : tr->relation_ids) out << " t" << id.value() - kFirstOid;

@@ -7,6 +7,11 @@
 // TOASTed value alone sends it as unchanged ('u'), also when the key changes, as PostgreSQL
 // does.
 //
+// Columns are added, dropped and renamed (ALTER TABLE in a transaction of its own, with the
+// DDL event trigger's column map unless the seed runs without the trigger): every change that
+// follows carries the new shape, announced by a Relation message, and the catalog
+// (rediscovery) shows the shape as of what the database has committed so far.
+//
 // Transactions are inserts, updates (of values and of the key), deletes and truncates, plus
 // streamed transactions (proto v2) whose segments interleave with other transactions'
 // commits, with subtransactions that abort and whole transactions that abort. As PostgreSQL's
@@ -18,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,7 +41,14 @@ struct SimRow {
   std::optional<std::string> v;
   std::optional<std::string> big;
   bool toasted = false;  // `big` is stored out of line: unchanged in an UPDATE, it is not sent
+  std::map<int, std::optional<std::string>> extra;  // added columns' values, by attnum
   bool operator==(const SimRow&) const = default;
+};
+
+// A table's columns after id (1), v (2) and big (3): added text columns (attnum, name).
+struct Shape {
+  std::vector<std::pair<int, std::string>> extra;
+  bool operator==(const Shape&) const = default;
 };
 using Model = std::map<int32_t, SimRow>;
 
@@ -44,6 +57,9 @@ using Model = std::map<int32_t, SimRow>;
 struct Unit {
   std::vector<pg::Message> messages;
   std::vector<Lsn> lsns;  // each message's WAL position
+  // Per message: the shapes (table, version) its rows are in, whose Relation messages must
+  // have been sent before it in the session.
+  std::vector<std::vector<std::pair<int, int>>> shapes;
   int txn = 0;            // index into SourceModel::txns
 };
 
@@ -62,6 +78,8 @@ struct SourceOptions {
   int key_space = 40;          // ids of ordinary transactions: [0, key_space)
   double streamed = 0.15;      // chance that a transaction is streamed
   double truncate = 0.03;      // chance that an ordinary transaction truncates first
+  double ddl = 0.0;            // chance that an ordinary transaction alters a table's columns
+  bool event_trigger = true;   // DDL sends the column map (pg2iceberg.columns)
 };
 
 class SourceModel {
@@ -70,13 +88,20 @@ class SourceModel {
 
   const std::vector<Unit>& units() const { return units_; }
   const std::vector<TxnInfo>& txns() const { return txns_; }
-  // Each table after every committed transaction.
+  // Each table after every committed transaction, and its columns then.
   const std::vector<Model>& final_rows() const { return model_; }
+  const Shape& final_shape(int table) const { return versions_[static_cast<size_t>(table)].back(); }
+  // The shape of the table's last committed change: a schema change reaches Iceberg with the
+  // table's next change (docs/schema-changes.md), so this is the shape Iceberg has.
+  const Shape& changed_shape(int table) const {
+    return versions_[static_cast<size_t>(table)][static_cast<size_t>(changed_version_[static_cast<size_t>(table)])];
+  }
   int tables() const { return options_.tables; }
 
-  // Table `i`'s shape as discovery reports it, and its Relation message.
-  static stage::StagedRelation Relation(int i);
-  static pg::RelationMsg RelationMessage(int i, Xid stream_xid);
+  // Table `i`'s shape as discovery reports it once the first `units` units are written.
+  stage::StagedRelation Discover(int i, size_t units) const;
+  // Table `i`'s Relation message in shape `version`.
+  pg::RelationMsg RelationMessage(int i, int version, Xid stream_xid) const;
   // The messages, one line each, for reading a failing seed.
   std::string Describe() const;
   // The table (index) a row change is of; -1 for other messages (and for a TRUNCATE, which
@@ -93,19 +118,32 @@ class SourceModel {
   Lsn Emit(Unit unit);
   // One change to table `table`'s `rows` (ids from `fresh` when `own_keys`, else
   // [0, key_space)), as messages carrying `xid` (invalid outside a stream).
-  void RandomChange(int table, Model& rows, bool own_keys, Xid xid, std::vector<pg::Message>* out);
-  SimRow RandomRow();
+  void RandomChange(int table, Model& rows, bool own_keys, Xid xid, Unit* out);
+  // ALTER TABLE on a random table, applied to the model; appended to `out`.
+  void RandomDdl(Unit* out);
+  SimRow RandomRow(const Shape& shape);
+  pg::Tuple NewTuple(int table, int32_t id, const SimRow& row, bool toast_unchanged) const;
+  pg::Tuple KeyTuple(int table, int32_t id) const;
+  void Add(Unit* unit, pg::Message m, std::vector<std::pair<int, int>> shapes = {}) const;
+  int Version(int table) const { return static_cast<int>(versions_[static_cast<size_t>(table)].size()) - 1; }
+  const Shape& Current(int table) const { return versions_[static_cast<size_t>(table)].back(); }
   int32_t FreeId(const Model& rows, bool own_keys);
   std::string Text(size_t len);
 
   std::mt19937_64* rng_;
   SourceOptions options_;
   std::vector<Model> model_;
+  // Per table: its shapes in WAL order (version = index), and the unit that committed each
+  // version after the first.
+  std::vector<std::vector<Shape>> versions_;
+  std::vector<std::vector<size_t>> version_unit_;
+  std::vector<int> changed_version_;  // per table: the shape version of its last committed change
   std::vector<Unit> units_;
   std::vector<TxnInfo> txns_;
   uint64_t next_lsn_ = 0x1000000;
   uint32_t next_xid_ = 1000;
   int32_t next_own_id_ = 1000;
+  int next_attnum_ = 0;  // added columns get 4, 5, …; renames take fresh names too
   int64_t next_text_ = 0;
   struct Streamed {
     int txn = 0;
@@ -113,6 +151,8 @@ class SourceModel {
     std::vector<Model> rows;          // the transaction's own keys as it sees them, per table
     std::vector<Model> at_sub_start;  // before the open subtransaction
     std::optional<Xid> sub;  // the open subtransaction
+    std::set<int> touched;   // tables changed (by what is not aborted)
+    std::set<int> touched_at_sub_start;
     bool first_segment = true;
   };
   std::optional<Streamed> open_;
