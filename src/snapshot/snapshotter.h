@@ -9,7 +9,8 @@
 // table is marked complete (CompleteSnapshot), which releases its deferred CDC files behind
 // the snapshot rows: a change is never overwritten by an older snapshot row.
 //
-// Resumed chunks read a newer snapshot than finished ones; that is harmless because the
+// Resumed chunks read a newer snapshot than finished ones; that is harmless (except for
+// unchanged TOAST values after a key change: a known issue, docs/snapshot.md) because the
 // change stream from the slot's position re-applies every change after it, by primary key
 // (DESIGN.md §4 rule 4).
 #pragma once

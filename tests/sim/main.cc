@@ -3,6 +3,7 @@
 //   pg2iceberg_sim --seeds 2000              seeds 1..2000
 //   pg2iceberg_sim --seeds 100000 --first 7  seeds 7..100006
 //   pg2iceberg_sim --seed 1234 --verbose     one seed, with the product's log
+//   pg2iceberg_sim --resumed-copies ...      also interrupt initial copies (a known failure)
 //
 // Prints each failing seed with what was wrong, then a summary with seeds per second. Exit
 // status 1 when a seed failed, 2 on bad arguments.
@@ -17,7 +18,8 @@ namespace {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: pg2iceberg_sim [--seeds N] [--first S] [--seed S] [--verbose]\n");
+               "usage: pg2iceberg_sim [--seeds N] [--first S] [--seed S] [--verbose] "
+               "[--resumed-copies]\n");
   return 2;
 }
 
@@ -32,11 +34,13 @@ bool ParseCount(const char* text, uint64_t* out) {
 int main(int argc, char** argv) {
   uint64_t seeds = 1000;
   uint64_t first = 1;
-  bool verbose = false;
+  pg2iceberg::sim::SimOptions options;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--verbose") {
-      verbose = true;
+      options.verbose = true;
+    } else if (a == "--resumed-copies") {
+      options.resumed_copies = true;
     } else if ((a == "--seeds" || a == "--first" || a == "--seed") && i + 1 < argc) {
       uint64_t v = 0;
       if (!ParseCount(argv[++i], &v)) return Usage();
@@ -54,7 +58,7 @@ int main(int argc, char** argv) {
   uint64_t failed = 0;
   long crashes = 0, faults = 0, commits = 0, transactions = 0, compactions = 0;
   for (uint64_t s = first; s < first + seeds; ++s) {
-    const auto outcome = pg2iceberg::sim::RunSeed(s, verbose);
+    const auto outcome = pg2iceberg::sim::RunSeed(s, options);
     crashes += outcome.crashes;
     faults += outcome.faults;
     commits += outcome.commits;

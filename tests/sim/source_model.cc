@@ -93,8 +93,14 @@ SourceModel::SourceModel(std::mt19937_64* rng, const SourceOptions& options)
       options_(options),
       model_(static_cast<size_t>(options.tables)),
       versions_(static_cast<size_t>(options.tables), std::vector<Shape>(1)),
-      version_unit_(static_cast<size_t>(options.tables), std::vector<size_t>(1, 0)),
-      changed_version_(static_cast<size_t>(options.tables), 0) {
+      version_unit_(static_cast<size_t>(options.tables), std::vector<size_t>(1, 0)) {
+  for (auto& rows : model_) {
+    for (int i = 0; i < options_.initial_rows; ++i) {
+      const int32_t id = FreeId(rows, /*own_keys=*/false);
+      if (id >= 0) rows[id] = RandomRow(Shape{});
+    }
+  }
+  states_.push_back({0, model_});
   std::bernoulli_distribution streamed(options_.streamed);
   for (int i = 0; i < options_.transactions || open_; ++i) {
     if (open_ && (i >= options_.transactions || (*rng_)() % 2)) {
@@ -105,6 +111,12 @@ SourceModel::SourceModel(std::mt19937_64* rng, const SourceOptions& options)
       Ordinary();
     }
   }
+}
+
+const std::vector<Model>& SourceModel::StateAt(size_t units) const {
+  size_t i = 0;
+  while (i + 1 < states_.size() && states_[i + 1].first <= units) ++i;
+  return states_[i].second;
 }
 
 std::string SourceModel::Text(size_t len) {
@@ -256,14 +268,11 @@ void SourceModel::Ordinary() {
       shapes.push_back({t, Version(t)});
     }
     Add(&changes, pg::TruncateMsg{Xid(), false, false, ids}, shapes);
-    for (const auto& [t, version] : shapes) changed_version_[static_cast<size_t>(t)] = version;
   }
   const int n = 1 + static_cast<int>((*rng_)() % 6);
   for (int i = 0; i < n; ++i) {
     const int t = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables));
-    const size_t before = changes.messages.size();
     RandomChange(t, model_[static_cast<size_t>(t)], /*own_keys=*/false, Xid(), &changes);
-    if (changes.messages.size() > before) changed_version_[static_cast<size_t>(t)] = Version(t);
   }
   // LSNs are assigned in Emit: the commit is the last message, Begin names its LSN.
   const Lsn commit(next_lsn_ + 0x40 * (changes.messages.size() + 1));
@@ -279,6 +288,7 @@ void SourceModel::Ordinary() {
   }
   Add(&unit, pg::CommitMsg{0, commit, Lsn(commit.value() + 0x20), {}});
   const Lsn last = Emit(std::move(unit));
+  states_.push_back({units_.size(), model_});
   txns_.push_back(TxnInfo{false, false, Lsn(last.value() + 0x20), last});
 }
 
@@ -303,15 +313,12 @@ void SourceModel::ContinueStreamed() {
     if (!s.sub && (*rng_)() % 2) {
       s.sub = Xid(next_xid_++);
       s.at_sub_start = s.rows;
-      s.touched_at_sub_start = s.touched;
     }
     const int n = 1 + static_cast<int>((*rng_)() % 8);
     for (int i = 0; i < n; ++i) {
       const int t = static_cast<int>((*rng_)() % static_cast<uint64_t>(options_.tables));
-      const size_t before = unit.messages.size();
       RandomChange(t, s.rows[static_cast<size_t>(t)], /*own_keys=*/true, s.sub.value_or(s.xid),
                    &unit);
-      if (unit.messages.size() > before) s.touched.insert(t);
     }
     Add(&unit, pg::StreamStopMsg{});
     Emit(std::move(unit));
@@ -320,7 +327,6 @@ void SourceModel::ContinueStreamed() {
   if (what < 8 && s.sub) {  // the subtransaction ends: released, or aborted
     if ((*rng_)() % 2) {
       s.rows = s.at_sub_start;
-      s.touched = s.touched_at_sub_start;
       Unit unit;
       unit.txn = s.txn;
       Add(&unit, pg::StreamAbortMsg{s.xid, *s.sub});
@@ -346,7 +352,7 @@ void SourceModel::ContinueStreamed() {
     for (size_t t = 0; t < s.rows.size(); ++t) {
       for (const auto& [id, row] : s.rows[t]) model_[t][id] = row;
     }
-    for (int t : s.touched) changed_version_[static_cast<size_t>(t)] = Version(t);
+    states_.push_back({units_.size(), model_});
   }
   open_.reset();
 }

@@ -79,6 +79,7 @@ struct SourceOptions {
   double streamed = 0.15;      // chance that a transaction is streamed
   double truncate = 0.03;      // chance that an ordinary transaction truncates first
   double ddl = 0.0;            // chance that an ordinary transaction alters a table's columns
+  int initial_rows = 0;        // per table, before the slot (copied by the initial snapshot)
   bool event_trigger = true;   // DDL sends the column map (pg2iceberg.columns)
 };
 
@@ -91,12 +92,10 @@ class SourceModel {
   // Each table after every committed transaction, and its columns then.
   const std::vector<Model>& final_rows() const { return model_; }
   const Shape& final_shape(int table) const { return versions_[static_cast<size_t>(table)].back(); }
-  // The shape of the table's last committed change: a schema change reaches Iceberg with the
-  // table's next change (docs/schema-changes.md), so this is the shape Iceberg has.
-  const Shape& changed_shape(int table) const {
-    return versions_[static_cast<size_t>(table)][static_cast<size_t>(changed_version_[static_cast<size_t>(table)])];
-  }
   int tables() const { return options_.tables; }
+  // Every table as committed once the first `units` units are written (the rows an initial
+  // copy reads with a snapshot taken then).
+  const std::vector<Model>& StateAt(size_t units) const;
 
   // Table `i`'s shape as discovery reports it once the first `units` units are written.
   stage::StagedRelation Discover(int i, size_t units) const;
@@ -137,7 +136,8 @@ class SourceModel {
   // version after the first.
   std::vector<std::vector<Shape>> versions_;
   std::vector<std::vector<size_t>> version_unit_;
-  std::vector<int> changed_version_;  // per table: the shape version of its last committed change
+  // The tables after each commit: (units written when it is visible, the tables then).
+  std::vector<std::pair<size_t, std::vector<Model>>> states_;
   std::vector<Unit> units_;
   std::vector<TxnInfo> txns_;
   uint64_t next_lsn_ = 0x1000000;
@@ -151,8 +151,6 @@ class SourceModel {
     std::vector<Model> rows;          // the transaction's own keys as it sees them, per table
     std::vector<Model> at_sub_start;  // before the open subtransaction
     std::optional<Xid> sub;  // the open subtransaction
-    std::set<int> touched;   // tables changed (by what is not aborted)
-    std::set<int> touched_at_sub_start;
     bool first_segment = true;
   };
   std::optional<Streamed> open_;
