@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 
+#include "catalog/forwarding_catalog.h"
 #include "catalog/sql_catalog.h"
 #include "coord/memory_coordinator.h"
 #include "fixtures/gtest_support.h"
@@ -26,25 +27,11 @@ namespace {
 using fixtures::PgCluster;
 
 // Delegates to a catalog, running a hook once before the next commit.
-class HookedCatalog final : public catalog::Catalog {
+class HookedCatalog final : public catalog::ForwardingCatalog {
  public:
-  explicit HookedCatalog(catalog::Catalog* inner) : inner_(inner) {}
+  using ForwardingCatalog::ForwardingCatalog;
   std::function<void()> before_commit;
 
-  Status CreateNamespace(const std::vector<std::string>& ns,
-                         const std::map<std::string, std::string>& p) override {
-    return inner_->CreateNamespace(ns, p);
-  }
-  Result<bool> NamespaceExists(const std::vector<std::string>& ns) override {
-    return inner_->NamespaceExists(ns);
-  }
-  Result<catalog::LoadedTable> LoadTable(const catalog::TableIdent& i) override {
-    return inner_->LoadTable(i);
-  }
-  Result<catalog::LoadedTable> CreateTable(const catalog::TableIdent& i,
-                                           const catalog::CreateTableRequest& r) override {
-    return inner_->CreateTable(i, r);
-  }
   Result<catalog::LoadedTable> CommitTable(const catalog::TableCommit& c) override {
     bool has_snapshot = false;
     for (const auto& u : c.updates) {
@@ -55,18 +42,8 @@ class HookedCatalog final : public catalog::Catalog {
       before_commit = nullptr;
       hook();
     }
-    return inner_->CommitTable(c);
+    return inner()->CommitTable(c);
   }
-  Status CommitTransaction(const std::vector<catalog::TableCommit>& c) override {
-    return inner_->CommitTransaction(c);
-  }
-  Status DropTable(const catalog::TableIdent& i, bool purge) override {
-    return inner_->DropTable(i, purge);
-  }
-  std::string kind() const override { return inner_->kind(); }
-
- private:
-  catalog::Catalog* inner_;
 };
 
 class MaterializerFenceTest : public ::testing::Test {

@@ -64,16 +64,22 @@ struct Row {
   bool operator==(const Row&) const = default;
 };
 
+// public.t's Relation message with these columns after the key `id`.
+pg::RelationMsg RelationMessage(const std::vector<std::string>& columns = {"pad"}) {
+  pg::RelationMsg rel;
+  rel.relation_id = RelationId(kRelId);
+  rel.nspname = "public";
+  rel.relname = "t";
+  rel.columns = {{true, "id", 23, -1}};
+  for (const auto& c : columns) rel.columns.push_back({false, c, 25, -1});
+  return rel;
+}
+
 class WalWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     MakeWriter(Relation());
-    pg::RelationMsg rel;
-    rel.relation_id = RelationId(kRelId);
-    rel.nspname = "public";
-    rel.relname = "t";
-    rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}};
-    script_.push_back(rel);
+    script_.push_back(RelationMessage());
   }
 
   // A writer that starts with `start` as the table's shape (discovery at start).
@@ -284,12 +290,7 @@ TEST_F(WalWriterColumnsTest, TheCatalogIsReadOnlyOnceTheTransactionIsVisible) {
   // Not visible: the message is not taken, and the error (transient) says why.
   visible = false;
   script_.push_back(pg::BeginMsg{Lsn(0x900), {}, Xid(701)});
-  pg::RelationMsg rel;
-  rel.relation_id = RelationId(kRelId);
-  rel.nspname = "public";
-  rel.relname = "t";
-  rel.columns = {{true, "id", 23, -1}, {false, "later", 25, -1}};
-  script_.push_back(rel);
+  script_.push_back(RelationMessage({"later"}));
   Status s = Status::Ok();
   while (s.ok() && !script_.empty()) s = writer_->Step(1s);
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
@@ -303,6 +304,7 @@ TEST_F(WalWriterColumnsTest, TheCatalogIsReadOnlyOnceTheTransactionIsVisible) {
     return Status::Ok();
   });
   script_.push_back(pg::StreamStartMsg{Xid(900), true});
+  pg::RelationMsg rel = RelationMessage({"later"});
   rel.xid = Xid(900);
   script_.push_back(rel);
   script_.push_back(pg::StreamStopMsg{});
@@ -410,12 +412,7 @@ TEST_F(WalWriterColumnsTest, WithoutTheTriggerANewColumnWithADefaultIsReported) 
   // ALTER TABLE t ADD COLUMN flag text DEFAULT 'x' (no trigger), then a change.
   catalog_.columns.push_back(StagedColumn{"flag", 25, -1, Type{TypeId::kString}, true, 3});
   script_.push_back(pg::BeginMsg{Lsn(0x900), {}, Xid(800)});
-  pg::RelationMsg rel;
-  rel.relation_id = RelationId(kRelId);
-  rel.nspname = "public";
-  rel.relname = "t";
-  rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}, {false, "flag", 25, -1}};
-  script_.push_back(rel);
+  script_.push_back(RelationMessage({"pad", "flag"}));
   pg::InsertMsg ins = Insert(2);
   ins.new_tuple.push_back({pg::TupleValue::Kind::kText, "x"});
   script_.push_back(ins);
@@ -506,12 +503,7 @@ TEST_F(WalWriterTest, TransactionsClaimedBeforeARestartAreNotStagedTwice) {
   const auto objects_before = Objects();
   // A new process; the slot was never confirmed, so the stream starts before 0x100 again.
   MakeWriter(Relation());
-  pg::RelationMsg rel;
-  rel.relation_id = RelationId(kRelId);
-  rel.nspname = "public";
-  rel.relname = "t";
-  rel.columns = {{true, "id", 23, -1}, {false, "pad", 25, -1}};
-  script_.push_back(rel);
+  script_.push_back(RelationMessage());
   claimed();
   Plain(501, {3}, 0x200);
   Run();

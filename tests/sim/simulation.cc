@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/crash_point.h"
 #include "base/log.h"
+#include "catalog/forwarding_catalog.h"
 #include "catalog/memory_catalog.h"
 #include "config/config.h"
 #include "coord/memory_coordinator.h"
@@ -56,26 +57,13 @@ void OnCrashPoint(std::string_view name) {
 
 // The catalog with seeded faults on commits: refused before they apply (unavailable, or a
 // conflict), or applied with the reply lost (outcome unknown).
-class FaultyCatalog final : public catalog::Catalog {
+class FaultyCatalog final : public catalog::ForwardingCatalog {
  public:
-  FaultyCatalog(catalog::Catalog* inner, std::mt19937_64* rng) : inner_(inner), rng_(rng) {}
+  FaultyCatalog(catalog::Catalog* inner, std::mt19937_64* rng)
+      : ForwardingCatalog(inner), rng_(rng) {}
   double chance = 0;  // of a fault per commit
   int faults = 0;
 
-  Status CreateNamespace(const std::vector<std::string>& ns,
-                         const std::map<std::string, std::string>& p) override {
-    return inner_->CreateNamespace(ns, p);
-  }
-  Result<bool> NamespaceExists(const std::vector<std::string>& ns) override {
-    return inner_->NamespaceExists(ns);
-  }
-  Result<catalog::LoadedTable> LoadTable(const catalog::TableIdent& i) override {
-    return inner_->LoadTable(i);
-  }
-  Result<catalog::LoadedTable> CreateTable(const catalog::TableIdent& i,
-                                           const catalog::CreateTableRequest& r) override {
-    return inner_->CreateTable(i, r);
-  }
   Result<catalog::LoadedTable> CommitTable(const catalog::TableCommit& c) override {
     if (chance > 0 && std::bernoulli_distribution(chance)(*rng_)) {
       ++faults;
@@ -87,24 +75,16 @@ class FaultyCatalog final : public catalog::Catalog {
         case 2:
           return CommitStateUnknown("simulated: commit timed out before it applied");
         default: {
-          auto r = inner_->CommitTable(c);
+          auto r = inner()->CommitTable(c);
           if (!r.ok()) return r.status();
           return CommitStateUnknown("simulated: commit applied, reply lost");
         }
       }
     }
-    return inner_->CommitTable(c);
+    return inner()->CommitTable(c);
   }
-  Status CommitTransaction(const std::vector<catalog::TableCommit>& c) override {
-    return inner_->CommitTransaction(c);
-  }
-  Status DropTable(const catalog::TableIdent& i, bool purge) override {
-    return inner_->DropTable(i, purge);
-  }
-  std::string kind() const override { return inner_->kind(); }
 
  private:
-  catalog::Catalog* inner_;
   std::mt19937_64* rng_;
 };
 
