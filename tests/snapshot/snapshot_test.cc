@@ -208,6 +208,39 @@ TEST_F(SnapshotTest, LargeTableUnderConcurrentWriter) {
   EXPECT_NE(out.find("OK: snapshot already complete"), std::string::npos) << out;
 }
 
+// Known issue, not fixed yet (docs/snapshot.md, "Known issue"; found by the simulation,
+// `pg2iceberg_sim --resumed-copies`): the copy is killed after its first chunk; meanwhile a row
+// of a chunk not copied yet moves to another key, leaving its TOASTed column alone. The next
+// start copies the rest with a newer snapshot (the row is under its new key there) and then
+// replays the change: its unchanged value is read from the old key's row, which the newer copy
+// does not have, and ends NULL. Disabled until the fix (see the note of the stop that added
+// it); run it with --gtest_also_run_disabled_tests. It fails on main with
+// "different id=1000: big: postgres "bbb…" vs iceberg NULL".
+TEST_F(SnapshotTest, DISABLED_AResumedCopyKeepsTheToastedValueOfARowMovedMeanwhile) {
+  // About four rows per page, one page per chunk.
+  PG2I_ASSERT_OK(pg_->Exec(
+      "CREATE TABLE snap_toast (id int PRIMARY KEY, v text, pad text, big text); "
+      "ALTER TABLE snap_toast ALTER COLUMN pad SET STORAGE PLAIN; "
+      "ALTER TABLE snap_toast ALTER COLUMN big SET STORAGE EXTERNAL; "
+      "INSERT INTO snap_toast SELECT g, 'v', repeat('p', 1500), repeat('b', 3000) "
+      "FROM generate_series(1, 40) g; ANALYZE snap_toast"));
+  const std::string config = Config("toast", {"snap_toast"}, 1, 1);
+  {
+    auto run = Start(config, "toast-crash.log", {{"PG2I_CRASH_AT", "after_snapshot_chunk_claim"}});
+    ASSERT_TRUE(run.ok());
+    auto st = (*run)->Wait(120s);
+    ASSERT_TRUE(st.ok()) << (*run)->LogTail();
+    ASSERT_TRUE(st->signaled && st->code == SIGKILL) << st->ToString() << (*run)->LogTail();
+  }
+  EXPECT_FALSE(Complete("toast", "snap_toast"));
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE snap_toast SET id = 1000, v = 'moved' WHERE id = 40"));
+  auto run = Start(config, "toast-final.log");
+  ASSERT_TRUE(run.ok());
+  CatchUpAndVerify(config, {"snap_toast"}, run->get());
+  auto stopped = (*run)->Terminate(60s);
+  ASSERT_TRUE(stopped.ok());
+}
+
 TEST_F(SnapshotTest, KilledDuringTheCopyResumesChunkByChunk) {
   const int64_t rows = 300'000;
   CreateTable("snap_kill", rows);
