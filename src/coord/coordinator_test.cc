@@ -330,7 +330,7 @@ TEST_P(CoordinatorTest, FlushedLsnNeverGoesBack) {
 
 // The WAL writer's claim records how far the WAL is staged in the same transaction: a
 // process that receives those transactions again after a crash knows they are in the log.
-TEST_P(CoordinatorTest, AClaimRecordsTheStagedThroughItStagesThroughWithTheFiles) {
+TEST_P(CoordinatorTest, AClaimRecordsHowFarItStagesWithTheFiles) {
   PG2I_ASSERT_OK(coord_->RecordFlushedLsn("slot", Lsn(0x1000)));
   PG2I_ASSERT_OK(
       coord_->ClaimOffsets({File("t1", 2)}, StagedThrough{"slot", Lsn(0x3000), {{"k", "v1"}}})

@@ -3,6 +3,10 @@
 #include <sstream>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
+#include "stage/wal_writer.h"
+
 namespace pg2iceberg::sim {
 
 namespace {
@@ -225,14 +229,14 @@ void SourceModel::RandomDdl(Unit* out) {
   versions_[static_cast<size_t>(table)].push_back(next);
   version_unit_[static_cast<size_t>(table)].push_back(units_.size());
   if (options_.event_trigger) {
-    std::string columns = "[[1,\"id\"],[2,\"v\"],[3,\"big\"]";
-    for (const auto& [attnum, name] : next.extra) {
-      columns += ",[" + std::to_string(attnum) + ",\"" + name + "\"]";
-    }
-    const std::string content = "{\"schema\":\"public\",\"table\":\"t" + std::to_string(table) +
-                                "\",\"oid\":" + std::to_string(kFirstOid + table) +
-                                ",\"columns\":" + columns + "]}";
-    Add(out, pg::LogicalMessageMsg{Xid(), true, Lsn(), "pg2iceberg.columns", content});
+    nlohmann::json columns = {{1, "id"}, {2, "v"}, {3, "big"}};
+    for (const auto& [attnum, name] : next.extra) columns.push_back({attnum, name});
+    const nlohmann::json content = {{"schema", "public"},
+                                    {"table", "t" + std::to_string(table)},
+                                    {"oid", kFirstOid + static_cast<uint32_t>(table)},
+                                    {"columns", columns}};
+    Add(out, pg::LogicalMessageMsg{Xid(), true, Lsn(), stage::kColumnsMessagePrefix,
+                                   content.dump()});
   }
 }
 
@@ -289,7 +293,7 @@ void SourceModel::Ordinary() {
   Add(&unit, pg::CommitMsg{0, commit, Lsn(commit.value() + 0x20), {}});
   const Lsn last = Emit(std::move(unit));
   states_.push_back({units_.size(), model_});
-  txns_.push_back(TxnInfo{false, false, Lsn(last.value() + 0x20), last});
+  txns_.push_back(TxnInfo{false, Lsn(last.value() + 0x20)});
 }
 
 void SourceModel::StartStreamed() {
@@ -297,7 +301,7 @@ void SourceModel::StartStreamed() {
   s.txn = static_cast<int>(txns_.size());
   s.xid = Xid(next_xid_++);
   s.rows.resize(static_cast<size_t>(options_.tables));
-  txns_.push_back(TxnInfo{true, false, Lsn(), Lsn()});
+  txns_.push_back(TxnInfo{});
   open_ = std::move(s);
   ContinueStreamed();
 }
@@ -347,7 +351,6 @@ void SourceModel::ContinueStreamed() {
     const Lsn commit(next_lsn_);
     Add(&unit, pg::StreamCommitMsg{s.xid, 0, commit, Lsn(commit.value() + 0x20), {}});
     Emit(std::move(unit));
-    info.commit = commit;
     info.end = Lsn(commit.value() + 0x20);
     for (size_t t = 0; t < s.rows.size(); ++t) {
       for (const auto& [id, row] : s.rows[t]) model_[t][id] = row;

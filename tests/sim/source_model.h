@@ -23,7 +23,6 @@
 #include <map>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -64,12 +63,10 @@ struct Unit {
 };
 
 struct TxnInfo {
-  bool streamed = false;
   bool aborted = false;
   // The end of its commit (or abort) record: once the slot confirmed past it, it is not sent
   // again.
   Lsn end;
-  Lsn commit;
 };
 
 struct SourceOptions {
