@@ -180,10 +180,10 @@ Result<std::vector<snapshot::SnapshotTable>> PendingSnapshots(
   return out;
 }
 
-// Copies `tables` as of the exported snapshot `snapshot_name` (empty: a fresh one), in
-// parallel CTID chunks, resuming finished chunks.
+// Copies `tables` as of the snapshot `slot` exported (nullptr: a snapshot of its own, from a
+// temporary slot), in parallel CTID chunks.
 Status CopyTables(const config::Config& cfg, const std::vector<snapshot::SnapshotTable>& tables,
-                  const std::string& snapshot_name, Lsn label, const std::atomic<bool>* stop) {
+                  const pg::CreatedSlot* slot, const std::atomic<bool>* stop) {
   if (tables.empty()) return Status::Ok();
   PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
   snapshot::SnapshotOptions o;
@@ -197,8 +197,14 @@ Status CopyTables(const config::Config& cfg, const std::vector<snapshot::Snapsho
   o.concurrency = cfg.source.logical.snapshot_concurrency;
   o.chunk_pages = cfg.source.logical.snapshot_chunk_pages;
   o.batch_rows = std::clamp<int64_t>(cfg.sink.flush_rows, 10'000, 100'000);
-  o.snapshot_name = snapshot_name;
-  o.label = label;
+  if (slot != nullptr) {
+    o.snapshot_name = slot->snapshot_name;
+    o.snapshot_lsn = slot->consistent_point;
+  }
+  o.replication = [&cfg]() {
+    return pg::ReplicationConnection::Connect(cfg.source.postgres.ConnString(),
+                                              cfg.source.postgres.RedactedConnString());
+  };
   o.on_progress = ProgressReporter();
   o.stop = stop;
   PG2I_ASSIGN_OR_RETURN(snapshot::SnapshotResult r, snapshot::RunSnapshot(tables, o));
@@ -488,7 +494,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     // copy every table as of exactly the slot's start point now.
     PG2I_ASSIGN_OR_RETURN(auto pending, PendingSnapshots(cfg, coord, p.relations));
     if (health != nullptr && !pending.empty()) health->SetPhase("initial snapshot", false);
-    PG2I_RETURN_IF_ERROR(CopyTables(cfg, pending, made.snapshot_name, made.consistent_point, stop));
+    PG2I_RETURN_IF_ERROR(CopyTables(cfg, pending, &made, stop));
   } else {
     PG2I_ASSIGN_OR_RETURN(p.pending_snapshots, PendingSnapshots(cfg, coord, p.relations));
     for (const auto& t : p.pending_snapshots) {
@@ -1020,9 +1026,8 @@ std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
                               const std::atomic<bool>& stop, Shared* shared) {
   if (prepared.pending_snapshots.empty()) return {};
   shared->copy_running = true;
-  return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots),
-                      label = prepared.start]() {
-    Status s = Guarded([&] { return CopyTables(cfg, tables, "", label, &stop); });
+  return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots)]() {
+    Status s = Guarded([&] { return CopyTables(cfg, tables, nullptr, &stop); });
     shared->copy_running = false;
     if (!s.ok() && s.code() != StatusCode::kCancelled) shared->Fail("snapshot", s);
   });
@@ -1151,10 +1156,13 @@ void ReportLeftovers(const config::Config& cfg, Session& session) {
 
 // Ends a writing command: records how it stopped in the owner row and returns the exit code
 // (2 for a configuration error, 1 for failed work). A stop requested during the initial copy
-// is not an error: the next start resumes it.
+// is not an error: the next start copies the tables not complete again.
 int Finish(const config::Config& cfg, Session* session, const Status& result) {
   if (result.ok() || result.code() == StatusCode::kCancelled) {
-    if (!result.ok()) log::Info("stopped during the initial snapshot; the next start resumes it");
+    if (!result.ok()) {
+      log::Info("stopped during the initial snapshot; the next start copies the tables whose "
+                "copy was not complete again, from the beginning");
+    }
     if (session && session->lease) session->lease->RecordStop("");
     return 0;
   }
@@ -1356,8 +1364,11 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
     coord::PgCoordinator* coord = sess.coord.get();
     sess.obs->health.SetPhase("snapshot", false);
     PG2I_ASSIGN_OR_RETURN(Prepared p, Prepare(cfg, *coord, &stop, &sess.obs->health, &sess.created));
-    PG2I_RETURN_IF_ERROR(CopyTables(cfg, p.pending_snapshots, "", p.start, &stop));
-    if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
+    PG2I_RETURN_IF_ERROR(CopyTables(cfg, p.pending_snapshots, nullptr, &stop));
+    if (stop) {
+      return Cancelled("stopped; run pg2iceberg snapshot again to finish (a table whose copy "
+                       "was not complete is copied again from the beginning)");
+    }
     // Make the copy visible in Iceberg.
     PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
     PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));

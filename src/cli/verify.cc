@@ -63,14 +63,29 @@ std::vector<size_t> DifferingColumns(const std::vector<Value>& a, const std::vec
   return out;
 }
 
+// A value for a difference line: a long one is cut, with its length (a TOASTed text of
+// megabytes would bury the report).
+std::string Shown(const std::vector<Value>& row, size_t i) {
+  if (i >= row.size()) return "-";
+  std::string s = DebugString(row[i]);
+  constexpr size_t kMax = 80;
+  if (s.size() > kMax) {
+    const size_t n = s.size();
+    s.resize(kMax - 20);
+    while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) s.pop_back();
+    if (!s.empty() && static_cast<unsigned char>(s.back()) >= 0xC0) s.pop_back();
+    s += "…(" + std::to_string(n) + " bytes)";
+  }
+  return s;
+}
+
 std::string DescribeDifference(const std::vector<std::string>& names, const std::vector<Value>& pg,
                                const std::vector<Value>& ice) {
   std::string s;
   for (size_t i : DifferingColumns(pg, ice)) {
     const std::string name = i < names.size() ? names[i] : "#" + std::to_string(i);
-    s += (s.empty() ? "" : "; ") + name + ": postgres " +
-         (i < pg.size() ? DebugString(pg[i]) : "-") + " vs iceberg " +
-         (i < ice.size() ? DebugString(ice[i]) : "-");
+    s += (s.empty() ? "" : "; ") + name + ": postgres " + Shown(pg, i) + " vs iceberg " +
+         Shown(ice, i);
   }
   return s;
 }

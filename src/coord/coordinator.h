@@ -82,13 +82,15 @@ struct Cursor {
 
 // A finished CTID-range chunk of a table's initial snapshot. Pages [start, end) of one heap
 // (for a partitioned table: `part` indexes its leaf partitions in name order); end < 0 means
-// "to the end of the heap" (the last chunk).
+// "to the end of the heap" (the last chunk). `lsn`: the LSN the copy's snapshot is exact at
+// (chunks of different snapshots never make one copy; 0/0 for chunks of older versions).
 struct SnapshotChunk {
   std::string table;
   int64_t part = 0;
   int64_t start = 0;
   int64_t end = -1;
   int64_t rows = 0;
+  Lsn lsn;
   bool operator==(const SnapshotChunk&) const = default;
 };
 

@@ -382,11 +382,11 @@ TEST_P(CoordinatorTest, CdcFilesOfASnapshottingTableWaitBehindTheSnapshot) {
   EXPECT_EQ(a[1].start_offset, 0);
   EXPECT_EQ(*coord_->DeferredFiles("t"), 1);
   EXPECT_EQ(*coord_->NextOffset("t"), 0);
-  SnapshotChunk c1{"t", 0, 0, 2048, 10};
+  SnapshotChunk c1{"t", 0, 0, 2048, 10, Lsn(50)};  // with the LSN of its snapshot
   PG2I_ASSERT_OK_AND_ASSIGN(auto s1, coord_->ClaimSnapshotChunk({File("t", 10, 50)}, c1));
   EXPECT_EQ(s1[0].start_offset, 0);
   PG2I_ASSERT_OK(coord_->ClaimOffsets({File("t", 3, 950)}).status());
-  SnapshotChunk c2{"t", 1, 2048, -1, 5};
+  SnapshotChunk c2{"t", 1, 2048, -1, 5, Lsn(50)};
   PG2I_ASSERT_OK(coord_->ClaimSnapshotChunk({File("t", 5, 50)}, c2).status());
   EXPECT_EQ(*coord_->SnapshotChunks("t"), (std::vector<SnapshotChunk>{c1, c2}));
   EXPECT_EQ(*coord_->NextOffset("t"), 15);

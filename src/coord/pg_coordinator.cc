@@ -145,7 +145,9 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
          "  ADD COLUMN IF NOT EXISTS emitted boolean NOT NULL DEFAULT false,\n"
          "  ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;\n"
          "CREATE INDEX IF NOT EXISTS marker_emissions_pending ON " + s +
-         ".marker_emissions (table_name, log_offset) WHERE NOT emitted;\n";
+         ".marker_emissions (table_name, log_offset) WHERE NOT emitted;\n"
+         // The snapshot a chunk was copied under (chunks of two snapshots are not one copy).
+         "ALTER TABLE " + s + ".snapshot_progress ADD COLUMN IF NOT EXISTS snapshot_lsn pg_lsn;\n";
 }
 
 Status PgCoordinator::Migrate() {
@@ -313,10 +315,11 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimSnapshotChunk(
     PG2I_ASSIGN_OR_RETURN(auto out, ClaimInTransaction(marked));
     PG2I_RETURN_IF_ERROR(
         conn_->Query("INSERT INTO " + T("snapshot_progress") +
-                         " (table_name, chunk_start, chunk_end, rows) VALUES ($1, $2, $3, $4)",
+                         " (table_name, chunk_start, chunk_end, rows, snapshot_lsn) "
+                         "VALUES ($1, $2, $3, $4, $5::pg_lsn)",
                      {chunk.table, std::to_string(EncodePage(chunk.part, chunk.start)),
                       std::to_string(EncodePage(chunk.part, chunk.end)),
-                      std::to_string(chunk.rows)})
+                      std::to_string(chunk.rows), chunk.lsn.ToString()})
             .status());
     return out;
   });
@@ -324,7 +327,7 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimSnapshotChunk(
 
 Result<std::vector<SnapshotChunk>> PgCoordinator::SnapshotChunks(const std::string& table) {
   PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
-                        conn_->Query("SELECT chunk_start, chunk_end, rows FROM " +
+                        conn_->Query("SELECT chunk_start, chunk_end, rows, snapshot_lsn::text FROM " +
                                          T("snapshot_progress") +
                                          " WHERE table_name = $1 ORDER BY chunk_start",
                                      {table}));
@@ -338,6 +341,7 @@ Result<std::vector<SnapshotChunk>> PgCoordinator::SnapshotChunks(const std::stri
     c.start = start & 0xffffffffLL;
     c.end = end < 0 ? -1 : (end & 0xffffffffLL);
     c.rows = std::stoll(*row[2]);
+    c.lsn = ParseLsnColumn(row[3]).value_or(Lsn());
     out.push_back(std::move(c));
   }
   return out;

@@ -229,34 +229,44 @@ bool ReplacedAt(const iceberg::TableMetadata& m, int64_t offset) {
   return it != s->summary.end() && it->second == std::to_string(offset);
 }
 
-// After a resync of a table that was dropped and re-created, changes of the old table (another
-// oid) staged past the resync offset must not land on the new copy.
-struct OidFilter {
-  uint32_t oid = 0;         // the table's current oid; 0: no filter
-  int64_t from_offset = 0;  // the resync offset
-  bool Skips(uint32_t file_oid, int64_t file_offset) const {
+// What the table's copy decides about the changes staged from its start on (`from_offset`: the
+// resync offset of a copy that replaced the table's content, or 0 for the first copy).
+// Changes of an earlier table under the same name (another oid) are not the copied table's;
+// changes committed before the LSN the copy's snapshot is exact at are in its rows already,
+// and replaying them over newer rows would be wrong (an unchanged TOAST value would be read
+// from a row that is not there yet or any more; docs/snapshot.md).
+struct CopyFilter {
+  uint32_t oid = 0;         // the table's current oid; 0: no oid filter
+  int64_t from_offset = 0;
+  Lsn before;               // the copy's snapshot LSN; 0/0 (no copy, or declared): none
+  bool SkipsFile(uint32_t file_oid, int64_t file_offset) const {
     return oid != 0 && file_oid != 0 && file_oid != oid && file_offset >= from_offset;
+  }
+  bool SkipsChange(Lsn commit_lsn, int64_t offset) const {
+    return offset >= from_offset && commit_lsn < before;
   }
 };
 
-// The changes of `files` (staged as `entries`) from `from_offset` on, as rows of `fields`.
+// The changes of `files` (staged as `entries`) from `from_offset` on, as rows of `fields`,
+// without those `only` skips (counted in `*skipped`).
 std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>& files,
                                     const std::vector<coord::LogEntry>& entries,
                                     const std::vector<Field>& fields,
                                     const std::map<int32_t, int>& attnums,
                                     const std::vector<int>& key_idx, int64_t from_offset,
-                                    const OidFilter& only = {}) {
+                                    const CopyFilter& only = {}, int64_t* skipped = nullptr) {
   std::vector<fold::Change> changes;
   int64_t offset = entries.front().start_offset;
   for (size_t fi = 0; fi < files.size(); ++fi) {
     const auto& f = files[fi];
-    if (only.Skips(f.relation.oid, entries[fi].start_offset)) {
+    if (only.SkipsFile(f.relation.oid, entries[fi].start_offset)) {
       log::Warn("skipped staged changes of an earlier table under the same name",
                 {{"table", f.relation.table},
                  {"oid", static_cast<int64_t>(f.relation.oid)},
                  {"changes", static_cast<int64_t>(f.changes.size())}});
       continue;
     }
+    const bool copied_rows = IsSnapshotFile(entries[fi].uri);
     offset = entries[fi].start_offset;
     const std::vector<int> col_of = ColumnsOf(fields, attnums, f.relation);
     for (const auto& sc : f.changes) {
@@ -264,6 +274,10 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
       if (this_offset < from_offset) continue;
       fold::Change c = sc.change;
       if (!c.commit_lsn.valid()) c.commit_lsn = entries[fi].max_commit_lsn;
+      if (!copied_rows && only.SkipsChange(c.commit_lsn, this_offset)) {
+        if (skipped != nullptr) ++*skipped;
+        continue;
+      }
       if (c.op != fold::Op::kTruncate) {
         std::vector<Value> row(fields.size());
         for (size_t i = 0; i < fields.size(); ++i) {
@@ -287,6 +301,21 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
     }
   }
   return changes;
+}
+
+// Whether `only` skips every change of `f` (staged as `e`) from `from_offset` on.
+bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
+                const CopyFilter& only, int64_t from_offset) {
+  if (IsSnapshotFile(e.uri)) return false;
+  if (only.SkipsFile(f.relation.oid, e.start_offset)) return true;
+  int64_t offset = e.start_offset;
+  for (const auto& sc : f.changes) {
+    const int64_t this_offset = offset++;
+    if (this_offset < from_offset) continue;
+    const Lsn commit = sc.change.commit_lsn.valid() ? sc.change.commit_lsn : e.max_commit_lsn;
+    if (!only.SkipsChange(commit, this_offset)) return false;
+  }
+  return true;
 }
 
 bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& generation) {
@@ -750,7 +779,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
     PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, group));
     const std::vector<fold::Change> changes =
         ToChanges(files, group, fields, setup.plan.attnums, key_idx, cursor.offset,
-                  OidFilter{state ? state->relid : 0, resync_at >= 0 ? resync_at : 0});
+                  CopyFilter{state ? state->relid : 0, resync_at >= 0 ? resync_at : 0});
     PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
     std::vector<std::vector<Value>> upserts;
     for (auto& [k, row] : folded.rows) {
@@ -964,6 +993,45 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
 
   // Read the staged changes past the cursor, in log (= commit) order.
   PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, entries));
+  // What the table's copy skips. Read after the log: a copy completed since is seen with the
+  // changes it released.
+  CopyFilter only;
+  {
+    PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+    if (state) {
+      only.from_offset = std::max<int64_t>(resync_at, 0);
+      if (resync_at >= 0) only.oid = state->relid;
+      if (state->snapshot_complete) only.before = state->snapshot_lsn;
+    }
+  }
+  // Files of nothing but skipped changes are passed without a commit: their columns and key
+  // are older than the copy's and must not reshape the table. (Not when this batch replaces
+  // the table's content: that commit is due even with no row, and reshaping an empty table
+  // loses nothing.)
+  const bool replacing =
+      resync_batch || (existing.ok() && ReplacesForeign(existing->metadata, table, cursor.offset));
+  size_t stale = 0;
+  while (!replacing && stale < files.size() &&
+         AllSkipped(files[stale], entries[stale], only, cursor.offset)) {
+    if (only.SkipsFile(files[stale].relation.oid, entries[stale].start_offset)) {
+      log::Warn("skipped staged changes of an earlier table under the same name",
+                {{"table", table},
+                 {"oid", static_cast<int64_t>(files[stale].relation.oid)},
+                 {"changes", static_cast<int64_t>(files[stale].changes.size())}});
+    }
+    ++stale;
+  }
+  if (stale > 0) {
+    const int64_t end = entries[stale - 1].end_offset;
+    const int64_t snapshot_id =
+        existing.ok() ? existing->metadata.current_snapshot_id.value_or(-1) : cursor.snapshot_id;
+    PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end, snapshot_id}));
+    log::Debug("passed staged changes the table's copy holds already",
+               {{"table", table}, {"files", static_cast<int64_t>(stale)}, {"cursor", end}});
+    result.cursor = end;
+    result.more = true;
+    return result;
+  }
   // One key per batch: files staged after a primary-key change start the next batch.
   for (size_t i = 1; i < files.size(); ++i) {
     if (KeyColumns(files[i].relation) != KeyColumns(files.front().relation)) {
@@ -988,13 +1056,13 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
       if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
     }
   }
-  OidFilter only;
-  if (resync_at >= 0) {
-    PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
-    if (state) only = OidFilter{state->relid, resync_at};
-  }
+  int64_t skipped = 0;
   std::vector<fold::Change> changes =
-      ToChanges(files, entries, fields, plan.attnums, key_idx, cursor.offset, only);
+      ToChanges(files, entries, fields, plan.attnums, key_idx, cursor.offset, only, &skipped);
+  if (skipped > 0) {
+    log::Debug("skipped changes the table's copy holds already",
+               {{"table", table}, {"changes", skipped}, {"copy_lsn", only.before.ToString()}});
+  }
   const int64_t end_offset = entries.back().end_offset;
   PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
   result.changes = folded.changes;

@@ -64,46 +64,76 @@ Result<std::vector<Heap>> Heaps(pg::Connection& conn, const config::TableName& n
   return out;
 }
 
+// Keep the chunk size of an interrupted copy, so finished chunks line up.
+int64_t PagesPerChunk(const std::vector<coord::SnapshotChunk>& done, int64_t chunk_pages) {
+  for (const auto& d : done) {
+    if (d.end >= 0) return d.end - d.start;
+  }
+  return chunk_pages;
+}
+
+// Table `t`'s chunks: `pages_per_chunk` pages each, the last of each heap open-ended.
+std::vector<Chunk> ChunksOf(size_t t, const std::vector<Heap>& heaps, int64_t pages_per_chunk) {
+  std::vector<Chunk> out;
+  for (size_t part = 0; part < heaps.size(); ++part) {
+    for (int64_t start = 0;; start += pages_per_chunk) {
+      const bool last = start + pages_per_chunk >= heaps[part].pages;
+      out.push_back(Chunk{t, static_cast<int64_t>(part), start, last ? -1 : start + pages_per_chunk});
+      if (last) break;
+    }
+  }
+  return out;
+}
+
+bool Finished(const std::vector<coord::SnapshotChunk>& done, const Chunk& c) {
+  for (const auto& d : done) {
+    if (d.part == c.part && (d.start == c.start || (d.end < 0 && d.start <= c.start))) return true;
+  }
+  return false;
+}
+
+int64_t ChunkPagesOf(const Chunk& c, const Heap& h) {
+  return c.end >= 0 ? c.end - c.start : std::max<int64_t>(h.pages - c.start, 0);
+}
+
+// `snapshot`: the LSN of the snapshot the copy imports, nullopt when it exports a new one.
 Result<Plan> MakePlan(pg::Connection& conn, coord::Coordinator& coord,
                       const std::vector<SnapshotTable>& tables, int64_t chunk_pages,
-                      std::vector<TableProgress>* progress) {
+                      std::optional<Lsn> snapshot, std::vector<TableProgress>* progress) {
   Plan plan;
   plan.heaps.resize(tables.size());
   plan.remaining.assign(tables.size(), 0);
   for (size_t t = 0; t < tables.size(); ++t) {
     const std::string name = tables[t].name.ToString();
     PG2I_ASSIGN_OR_RETURN(plan.heaps[t], Heaps(conn, tables[t].name));
-    PG2I_ASSIGN_OR_RETURN(std::vector<coord::SnapshotChunk> done, coord.SnapshotChunks(name));
-    // Keep the chunk size of an interrupted copy, so finished chunks line up.
-    int64_t pages_per_chunk = chunk_pages;
-    for (const auto& d : done) {
-      if (d.end >= 0) pages_per_chunk = d.end - d.start;
-    }
+    const std::vector<Heap>& heaps = plan.heaps[t];
+    PG2I_ASSIGN_OR_RETURN(
+        Resumed resumed,
+        ResumeCopy(coord, name, snapshot, [&](const std::vector<coord::SnapshotChunk>& done) {
+          for (const Chunk& c : ChunksOf(t, heaps, PagesPerChunk(done, chunk_pages))) {
+            if (!Finished(done, c)) return false;
+          }
+          return true;
+        }));
+    const std::vector<coord::SnapshotChunk>& done = resumed.chunks;
     TableProgress& p = (*progress)[t];
     p.table = name;
+    p.complete = resumed.complete;
     for (const auto& d : done) {
       p.rows_done += d.rows;
       ++p.chunks_done;
     }
-    for (size_t part = 0; part < plan.heaps[t].size(); ++part) {
-      const Heap& h = plan.heaps[t][part];
+    for (const Heap& h : heaps) {
       p.pages_total += h.pages;
       p.rows_estimate += h.rows_estimate;
-      for (int64_t start = 0;; start += pages_per_chunk) {
-        const bool last = start + pages_per_chunk >= h.pages;
-        Chunk c{t, static_cast<int64_t>(part), start, last ? -1 : start + pages_per_chunk};
-        bool finished = false;
-        for (const auto& d : done) {
-          finished |= d.part == c.part && (d.start == c.start || (d.end < 0 && d.start <= c.start));
-        }
-        ++p.chunks_total;
-        if (finished) {
-          p.pages_done += last ? std::max<int64_t>(h.pages - start, 0) : pages_per_chunk;
-        } else {
-          plan.todo.push_back(c);
-          ++plan.remaining[t];
-        }
-        if (last) break;
+    }
+    for (const Chunk& c : ChunksOf(t, heaps, PagesPerChunk(done, chunk_pages))) {
+      ++p.chunks_total;
+      if (resumed.complete || Finished(done, c)) {
+        p.pages_done += ChunkPagesOf(c, heaps[static_cast<size_t>(c.part)]);
+      } else {
+        plan.todo.push_back(c);
+        ++plan.remaining[t];
       }
     }
     p.chunks_total = std::max(p.chunks_total, p.chunks_done);
@@ -136,8 +166,9 @@ struct Shared {
 class Worker {
  public:
   Worker(const std::vector<SnapshotTable>& tables, const SnapshotOptions& o, const Plan& plan,
-         const std::string& snapshot_name, Shared* shared)
-      : tables_(tables), o_(o), plan_(plan), snapshot_name_(snapshot_name), shared_(shared) {}
+         const std::string& snapshot_name, Lsn lsn, Shared* shared)
+      : tables_(tables), o_(o), plan_(plan), snapshot_name_(snapshot_name), lsn_(lsn),
+        shared_(shared) {}
 
   void Run() {
     Status s = RunImpl();
@@ -198,7 +229,7 @@ class Worker {
       for (const auto& row : batch.rows) {
         stage::StagedChange sc;
         sc.change.op = fold::Op::kInsert;
-        sc.change.commit_lsn = o_.label;
+        sc.change.commit_lsn = lsn_;
         sc.change.seq = seq_++;
         sc.change.values.resize(rel.columns.size());
         for (size_t k = 0; k < rel.columns.size(); ++k) {
@@ -215,8 +246,7 @@ class Worker {
                               io::NewUniqueName() + ".parquet";
       PG2I_RETURN_IF_ERROR(o_.io->WriteAll(uri, encoded));
       files.push_back(coord::StagedFile{name, uri, static_cast<int64_t>(changes.size()),
-                                        static_cast<int64_t>(encoded.size()), o_.label, o_.label,
-                                        true});
+                                        static_cast<int64_t>(encoded.size()), lsn_, lsn_, true});
       rows += static_cast<int64_t>(changes.size());
       std::lock_guard<std::mutex> lock(shared_->mu);
       shared_->progress[c.table].rows_done += static_cast<int64_t>(changes.size());
@@ -225,7 +255,8 @@ class Worker {
     PG2I_RETURN_IF_ERROR(conn_->Exec("CLOSE pg2i_chunk"));
     CrashPoint("before_snapshot_chunk_claim");
     PG2I_RETURN_IF_ERROR(
-        coord_->ClaimSnapshotChunk(files, coord::SnapshotChunk{name, c.part, c.start, c.end, rows})
+        coord_->ClaimSnapshotChunk(files,
+                                   coord::SnapshotChunk{name, c.part, c.start, c.end, rows, lsn_})
             .status());
     CrashPoint("after_snapshot_chunk_claim");
     bool table_done = false;
@@ -233,11 +264,11 @@ class Worker {
       std::lock_guard<std::mutex> lock(shared_->mu);
       TableProgress& p = shared_->progress[c.table];
       ++p.chunks_done;
-      p.pages_done += c.end >= 0 ? c.end - c.start : std::max<int64_t>(heap.pages - c.start, 0);
+      p.pages_done += ChunkPagesOf(c, heap);
       table_done = --shared_->remaining[c.table] == 0;
     }
     if (table_done) {
-      PG2I_RETURN_IF_ERROR(coord_->CompleteSnapshot(name, o_.label));
+      PG2I_RETURN_IF_ERROR(coord_->CompleteSnapshot(name, lsn_));
       std::lock_guard<std::mutex> lock(shared_->mu);
       shared_->progress[c.table].complete = true;
       log::Info("snapshot of table complete",
@@ -250,6 +281,7 @@ class Worker {
   const SnapshotOptions& o_;
   const Plan& plan_;
   const std::string& snapshot_name_;
+  const Lsn lsn_;
   Shared* shared_;
   std::unique_ptr<pg::Connection> conn_;
   std::unique_ptr<coord::Coordinator> coord_;
@@ -279,6 +311,46 @@ std::string FormatProgress(const TableProgress& p) {
   return buf;
 }
 
+Result<Resumed> ResumeCopy(
+    coord::Coordinator& coord, const std::string& table, std::optional<Lsn> snapshot,
+    const std::function<bool(const std::vector<coord::SnapshotChunk>&)>& whole) {
+  Resumed out;
+  PG2I_ASSIGN_OR_RETURN(std::vector<coord::SnapshotChunk> done, coord.SnapshotChunks(table));
+  if (done.empty()) return out;
+  const bool one_snapshot = std::all_of(done.begin(), done.end(),
+                                        [&](const auto& d) { return d.lsn == done.front().lsn; });
+  if (one_snapshot && snapshot && done.front().lsn == *snapshot) {
+    out.chunks = std::move(done);
+    return out;
+  }
+  if (one_snapshot && whole(done)) {
+    // Every chunk was in before the interruption; only the completion mark was lost.
+    PG2I_RETURN_IF_ERROR(coord.CompleteSnapshot(table, done.front().lsn));
+    out.chunks = std::move(done);
+    out.complete = true;
+    return out;
+  }
+  log::Warn("the table's copy was interrupted: copying it again from the beginning, under one "
+            "new snapshot (rows of two snapshots do not make a correct copy)",
+            {{"table", table}, {"chunks_done_before", static_cast<int64_t>(done.size())}});
+  PG2I_RETURN_IF_ERROR(coord.RestartCopy(table).status());
+  return out;
+}
+
+std::string TemporarySlotName(const std::string& prefix) {
+  std::string suffix;
+  for (char c : io::NewUniqueName()) {
+    if (c != '-') suffix += c;
+  }
+  std::string name = prefix.substr(0, 63 - 1 - 16) + "_" + suffix.substr(0, 16);
+  for (char& c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    else if (!ok) c = '_';
+  }
+  return name;
+}
+
 Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
                                    const SnapshotOptions& o) {
   const Stopwatch started;
@@ -288,46 +360,65 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
   PG2I_ASSIGN_OR_RETURN(auto coord, o.coordinator());
   Shared shared;
   shared.progress.resize(tables.size());
-  PG2I_ASSIGN_OR_RETURN(Plan plan, MakePlan(*leader, *coord, tables, std::max<int64_t>(o.chunk_pages, 1),
-                                            &shared.progress));
+  const bool imported = !o.snapshot_name.empty();
+  PG2I_ASSIGN_OR_RETURN(
+      Plan plan, MakePlan(*leader, *coord, tables, std::max<int64_t>(o.chunk_pages, 1),
+                          imported ? std::optional<Lsn>(o.snapshot_lsn) : std::nullopt,
+                          &shared.progress));
   shared.remaining = plan.remaining;
   for (size_t t = 0; t < tables.size(); ++t) {
-    if (plan.remaining[t] == 0) {  // every chunk finished before a crash: only the mark is left
-      PG2I_RETURN_IF_ERROR(coord->CompleteSnapshot(tables[t].name.ToString(), o.label));
+    if (plan.remaining[t] == 0 && !shared.progress[t].complete) {
+      // Every chunk of this snapshot was in (an earlier attempt in this process): mark it.
+      PG2I_RETURN_IF_ERROR(coord->CompleteSnapshot(tables[t].name.ToString(), o.snapshot_lsn));
       shared.progress[t].complete = true;
     }
   }
   std::string snapshot_name = o.snapshot_name;
-  const bool exported_here = !plan.todo.empty() && snapshot_name.empty();
-  if (exported_here) {
-    // No slot snapshot to import (a resumed or added table): export one for all workers.
-    PG2I_RETURN_IF_ERROR(leader->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-    PG2I_ASSIGN_OR_RETURN(snapshot_name, leader->QueryScalar("SELECT pg_export_snapshot()"));
+  Lsn lsn = o.snapshot_lsn;
+  // A snapshot of its own, exact at a known LSN: a temporary replication slot's. It lives
+  // while `exporter` is open and idle, and is released once every worker imported it (the
+  // slot goes with the connection, so it holds no WAL after that).
+  std::unique_ptr<pg::ReplicationConnection> exporter;
+  if (!plan.todo.empty() && !imported) {
+    if (!o.replication) return Internal("the snapshot needs a replication connection to export one");
+    PG2I_ASSIGN_OR_RETURN(exporter, o.replication());
+    const std::string slot = TemporarySlotName("pg2iceberg_copy");
+    log::Info("creating a temporary replication slot for the copy's snapshot (this waits for "
+              "the transactions running now to end)",
+              {{"slot", slot}});
+    auto made = exporter->CreateSlot(slot, /*export_snapshot=*/true, /*temporary=*/true);
+    if (!made.ok()) {
+      return made.status().WithContext(
+          "creating the temporary replication slot whose snapshot the copy reads (it needs a "
+          "free replication slot and WAL sender: raise max_replication_slots or "
+          "max_wal_senders if they are all in use)");
+    }
+    snapshot_name = made->snapshot_name;
+    lsn = made->consistent_point;
   }
   const int workers = static_cast<int>(
       std::min<size_t>(plan.todo.size(), static_cast<size_t>(std::max(o.concurrency, 1))));
   log::Info("snapshot starting", {{"tables", static_cast<int64_t>(tables.size())},
                                   {"chunks", static_cast<int64_t>(plan.todo.size())},
                                   {"workers", static_cast<int64_t>(workers)},
-                                  {"snapshot", snapshot_name}});
+                                  {"snapshot", snapshot_name},
+                                  {"lsn", lsn.ToString()}});
   std::vector<std::unique_ptr<Worker>> ws;
   std::vector<std::thread> threads;
   for (int i = 0; i < workers; ++i) {
-    ws.push_back(std::make_unique<Worker>(tables, o, plan, snapshot_name, &shared));
+    ws.push_back(std::make_unique<Worker>(tables, o, plan, snapshot_name, lsn, &shared));
     threads.emplace_back([w = ws.back().get()] { w->Run(); });
   }
-  bool released = !exported_here;  // the exporting transaction has ended (or never began)
   Stopwatch since_report;
   while (true) {
     bool all_done;
     {
       std::unique_lock<std::mutex> lock(shared.mu);
       shared.cv.wait_for(lock, 200ms);
-      // Every worker holds the snapshot now: the exporting transaction may end.
-      if (!released && (shared.imported == workers || shared.failed)) {
-        released = true;
+      // Every worker holds the snapshot now: the temporary slot may go.
+      if (exporter && (shared.imported == workers || shared.failed)) {
         lock.unlock();
-        (void)leader->Exec("COMMIT");
+        exporter.reset();
         lock.lock();
       }
       all_done = shared.failed;
@@ -349,7 +440,7 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
     }
   }
   for (auto& t : threads) t.join();
-  if (!released) (void)leader->Exec("COMMIT");
+  exporter.reset();
   result.tables = shared.progress;
   result.seconds = started.Seconds();
   if (o.on_progress) o.on_progress(result.tables, true);

@@ -2,22 +2,24 @@
 // CTID-range chunks of `chunk_pages` heap pages, `concurrency` chunks at a time.
 //
 // Every worker imports the same snapshot (`SET TRANSACTION SNAPSHOT`): the slot's exported
-// snapshot on first start, else one exported here by a REPEATABLE READ transaction. Rows are
-// staged as inserts; each chunk's files are registered together with the chunk's progress row
-// in one coordinator transaction (ClaimSnapshotChunk), so after a crash finished chunks are
-// skipped and unfinished ones are redone from scratch. When a table's last chunk is in, the
-// table is marked complete (CompleteSnapshot), which releases its deferred CDC files behind
-// the snapshot rows: a change is never overwritten by an older snapshot row.
+// snapshot on first start, else the snapshot of a temporary replication slot created here.
+// Either is exact at a known LSN: every transaction that committed before it is in the copy,
+// none after. Rows are staged as inserts; each chunk's files are registered together with the
+// chunk's progress row in one coordinator transaction (ClaimSnapshotChunk). When a table's
+// last chunk is in, the table is marked complete with that LSN (CompleteSnapshot), which
+// releases its deferred CDC files behind the snapshot rows; the materializer skips the
+// changes committed before that LSN, which the copy holds already (docs/snapshot.md).
 //
-// Resumed chunks read a newer snapshot than finished ones; that is harmless (except for
-// unchanged TOAST values after a key change: a known issue, docs/snapshot.md) because the
-// change stream from the slot's position re-applies every change after it, by primary key
-// (DESIGN.md §4 rule 4).
+// A copy is made under one snapshot: chunks finished under an earlier snapshot (a copy that a
+// crash or a stop interrupted) are not combined with a newer one's, because replaying changes
+// over rows of a newer snapshot loses unchanged TOAST values. Such a copy starts over
+// (ResumeCopy).
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,7 @@
 #include "coord/coordinator.h"
 #include "io/file_io.h"
 #include "pg/connection.h"
+#include "pg/replication.h"
 #include "stage/staged_file.h"
 
 namespace pg2iceberg::snapshot {
@@ -57,8 +60,11 @@ struct SnapshotOptions {
   int concurrency = 2;
   int64_t chunk_pages = 2048;
   int64_t batch_rows = 10'000;    // rows per staged file
-  std::string snapshot_name;      // exported snapshot to import; empty: export one here
-  Lsn label;                      // commit LSN recorded for the snapshot (status, logs)
+  // The snapshot to import (the slot's, on first start) and the LSN it is exact at. Empty:
+  // a temporary replication slot opened with `replication` exports one.
+  std::string snapshot_name;
+  Lsn snapshot_lsn;
+  std::function<Result<std::unique_ptr<pg::ReplicationConnection>>()> replication;
   // Called about once a second (terminal) with every table's progress; may be empty.
   std::function<void(const std::vector<TableProgress>&, bool final)> on_progress;
   const std::atomic<bool>* stop = nullptr;  // graceful stop between batches
@@ -69,9 +75,28 @@ struct SnapshotResult {
   double seconds = 0;
 };
 
-// Copies `tables` (those not yet complete in the coordinator), resuming finished chunks.
+// Copies `tables` (those not yet complete in the coordinator), keeping the chunks finished
+// under the same snapshot (ResumeCopy).
 Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
                                    const SnapshotOptions& options);
+
+// What a copy of `table` keeps of its finished chunks. `snapshot`: the LSN the copy's snapshot
+// is exact at, or nullopt for a snapshot not taken yet (a new one: no chunk can be of it).
+// Chunks of that snapshot are kept. Chunks of an earlier one are kept only if they make the
+// whole table (`whole`; only the completion mark was lost): the table is marked complete at
+// their LSN. Otherwise the copy starts over (Coordinator::RestartCopy: the new copy replaces
+// what the old one brought and the changes deferred behind it).
+struct Resumed {
+  std::vector<coord::SnapshotChunk> chunks;  // kept
+  bool complete = false;                     // marked complete here
+};
+Result<Resumed> ResumeCopy(coord::Coordinator& coord, const std::string& table,
+                           std::optional<Lsn> snapshot,
+                           const std::function<bool(const std::vector<coord::SnapshotChunk>&)>& whole);
+
+// A name for a temporary replication slot: `prefix` and a random suffix, at most 63
+// characters of [a-z0-9_].
+std::string TemporarySlotName(const std::string& prefix);
 
 // One line per table for a terminal or a log: "public.t 1200000/5000000 rows (24%) 80/330 MB".
 std::string FormatProgress(const TableProgress& p);

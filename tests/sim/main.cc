@@ -3,7 +3,6 @@
 //   pg2iceberg_sim --seeds 2000              seeds 1..2000
 //   pg2iceberg_sim --seeds 100000 --first 7  seeds 7..100006
 //   pg2iceberg_sim --seed 1234 --verbose     one seed, with the product's log
-//   pg2iceberg_sim --resumed-copies ...      also interrupt initial copies (a known failure)
 //
 // Prints each failing seed with what was wrong, then a summary with seeds per second. Exit
 // status 1 when a seed failed, 2 on bad arguments.
@@ -18,8 +17,7 @@ namespace {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: pg2iceberg_sim [--seeds N] [--first S] [--seed S] [--verbose] "
-               "[--resumed-copies]\n");
+               "usage: pg2iceberg_sim [--seeds N] [--first S] [--seed S] [--verbose]\n");
   return 2;
 }
 
@@ -39,8 +37,6 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--verbose") {
       options.verbose = true;
-    } else if (a == "--resumed-copies") {
-      options.resumed_copies = true;
     } else if ((a == "--seeds" || a == "--first" || a == "--seed") && i + 1 < argc) {
       uint64_t v = 0;
       if (!ParseCount(argv[++i], &v)) return Usage();

@@ -24,6 +24,7 @@
 #include "materialize/columns.h"
 #include "materialize/materializer.h"
 #include "sim/source_model.h"
+#include "snapshot/snapshotter.h"
 #include "stage/wal_writer.h"
 #include "upkeep/compactor.h"
 
@@ -229,16 +230,23 @@ class Process {
   }
 
   // One chunk of one table not copied yet, as the snapshotter stages and registers it (the
-  // rows of the copy's snapshot, `snapshot_units` units in, as inserts with commit LSN
-  // `label`), and the table marked complete after its last chunk. False when nothing is left.
+  // rows of the copy's snapshot, `snapshot_units` units in and exact at LSN `label`, as
+  // inserts with that commit LSN), and the table marked complete after its last chunk. Chunks
+  // of an earlier snapshot are settled first, as the snapshotter does (snapshot::ResumeCopy).
+  // False when nothing is left.
   Result<bool> CopyOneChunk(World* w, const Knobs& k, size_t snapshot_units, Lsn label) {
     for (int t = 0; t < w->source.tables(); ++t) {
       const std::string table = TableName(t);
       PG2I_ASSIGN_OR_RETURN(auto state, w->coord.GetTable(table));
       if (!state || state->snapshot_complete) continue;
-      PG2I_ASSIGN_OR_RETURN(auto done, w->coord.SnapshotChunks(table));
+      auto whole = [&](const std::vector<coord::SnapshotChunk>& done) {
+        return static_cast<int>(done.size()) >= k.chunks;
+      };
+      PG2I_ASSIGN_OR_RETURN(snapshot::Resumed resumed,
+                            snapshot::ResumeCopy(w->coord, table, label, whole));
+      if (resumed.complete) return true;
       std::set<int64_t> finished;
-      for (const auto& c : done) finished.insert(c.start);
+      for (const auto& c : resumed.chunks) finished.insert(c.start);
       int chunk = 0;
       while (chunk < k.chunks && finished.count(chunk)) ++chunk;
       if (chunk < k.chunks) {
@@ -271,7 +279,8 @@ class Process {
         PG2I_RETURN_IF_ERROR(
             w->coord
                 .ClaimSnapshotChunk(files, coord::SnapshotChunk{table, 0, chunk, chunk + 1,
-                                                                static_cast<int64_t>(changes.size())})
+                                                                static_cast<int64_t>(changes.size()),
+                                                                label})
                 .status());
         CrashPoint("after_snapshot_chunk_claim");
         ++chunk;
@@ -479,7 +488,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
     check_slot();
     process = std::make_unique<Process>(&w, k);
     copy_units = w.produced;
-    copy_label = w.slot;
+    copy_label = w.source.SnapshotLsn(w.produced);
     if (w.slot_exists) return;
     // The first start creates the slot and copies every table with its exported snapshot
     // (the tables as of the slot's start) before streaming; a crash leaves the rest to the
@@ -487,23 +496,11 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
     w.slot_exists = true;
     copy_units = 0;
     copy_label = w.created_at;
-    // Unless resumed copies are asked for, the first copy is not interrupted: a copy resumed
-    // with a newer snapshot can lose unchanged TOAST values (docs/simulation.md, "What it
-    // found"), which is not fixed yet.
-    const bool armed = crash_points.armed;
-    if (!options.resumed_copies) {
-      crash_points.armed = false;
-      w.io->Reset();
-    }
     for (bool more = true; more;) {
       auto copied = process->CopyOneChunk(&w, k, copy_units, copy_label);
-      if (!copied.ok()) {
-        crash_points.armed = armed;
-        throw Crash{"initial copy: " + copied.status().ToString()};
-      }
+      if (!copied.ok()) throw Crash{"initial copy: " + copied.status().ToString()};
       more = *copied;
     }
-    crash_points.armed = armed;
   };
   auto start = [&]() {
     for (int attempt = 0;; ++attempt) {

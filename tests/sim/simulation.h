@@ -34,10 +34,6 @@ struct SimOptions {
   // The product's log goes to stderr as it happens; otherwise the last lines are kept and
   // returned in the failure text.
   bool verbose = false;
-  // Crashes and faults during the initial copy too, so that later starts resume it with a
-  // newer snapshot. Off by default: that loses unchanged TOAST values (not fixed yet; see
-  // docs/simulation.md).
-  bool resumed_copies = false;
 };
 
 SeedOutcome RunSeed(uint64_t seed, const SimOptions& options);

@@ -93,6 +93,11 @@ class SourceModel {
   // Every table as committed once the first `units` units are written (the rows an initial
   // copy reads with a snapshot taken then).
   const std::vector<Model>& StateAt(size_t units) const;
+  // The LSN a snapshot taken then is exact at: every transaction of the first `units` units
+  // committed before it, every later one at or after it.
+  Lsn SnapshotLsn(size_t units) const {
+    return units < units_.size() ? units_[units].lsns.front() : Lsn(next_lsn_);
+  }
 
   // Table `i`'s shape as discovery reports it once the first `units` units are written.
   stage::StagedRelation Discover(int i, size_t units) const;
