@@ -63,8 +63,19 @@ Result<LoadedTable> MemoryCatalog::CommitTable(const TableCommit& commit) {
   return it->second;
 }
 
-Status MemoryCatalog::CommitTransaction(const std::vector<TableCommit>&) {
-  return Unimplemented("the in-memory catalog has no multi-table transactions");
+Status MemoryCatalog::CommitTransaction(const std::vector<TableCommit>& commits) {
+  // All or none: on the first failure the tables are as before.
+  const auto tables = tables_;
+  const int commits_before = commits_;
+  for (const TableCommit& c : commits) {
+    auto r = CommitTable(c);
+    if (!r.ok()) {
+      tables_ = tables;
+      commits_ = commits_before;
+      return r.status();
+    }
+  }
+  return Status::Ok();
 }
 
 Status MemoryCatalog::DropTable(const TableIdent& ident, bool) {
