@@ -35,6 +35,7 @@
 
 #include "base/status.h"
 #include "base/types.h"
+#include "io/object_names.h"
 
 namespace pg2iceberg::coord {
 
@@ -46,9 +47,9 @@ struct StagedFile {
   int64_t bytes = 0;
   Lsn min_commit_lsn;
   Lsn max_commit_lsn;
-  // Snapshot rows (ClaimSnapshotChunk) are never deferred; CDC files of a table whose
-  // snapshot is incomplete are (see log_deferred above).
-  bool snapshot = false;
+  // What it holds (recorded with its log entry): rows of a copy (ClaimSnapshotChunk, never
+  // deferred) or changes (deferred while the table's copy is incomplete, see log_deferred).
+  io::StagedKind kind = io::StagedKind::kChanges;
 };
 
 struct LogEntry {
@@ -60,6 +61,7 @@ struct LogEntry {
   int64_t bytes = 0;
   Lsn min_commit_lsn;
   Lsn max_commit_lsn;
+  io::StagedKind kind = io::StagedKind::kChanges;
   bool operator==(const LogEntry&) const = default;
 
   // The entry of a staged file, before it is given its offsets.
@@ -71,6 +73,7 @@ struct LogEntry {
     e.bytes = f.bytes;
     e.min_commit_lsn = f.min_commit_lsn;
     e.max_commit_lsn = f.max_commit_lsn;
+    e.kind = f.kind;
     return e;
   }
 };

@@ -395,6 +395,11 @@ TEST_P(CoordinatorTest, CdcFilesOfASnapshottingTableWaitBehindTheSnapshot) {
   EXPECT_EQ(*coord_->DeferredFiles("t"), 0);
   PG2I_ASSERT_OK_AND_ASSIGN(auto log, coord_->ReadLog("t", 0, 100));
   ASSERT_EQ(log.size(), 4u);
+  // Each entry says what it holds, whatever its name (these names say nothing).
+  EXPECT_EQ(log[0].kind, io::StagedKind::kSnapshot);
+  EXPECT_EQ(log[1].kind, io::StagedKind::kSnapshot);
+  EXPECT_EQ(log[2].kind, io::StagedKind::kChanges);
+  EXPECT_EQ(log[3].kind, io::StagedKind::kChanges);
   EXPECT_EQ(log[2].start_offset, 15);
   EXPECT_EQ(log[2].min_commit_lsn, Lsn(900));  // the first deferred file comes first
   EXPECT_EQ(log[3].start_offset, 19);
@@ -426,12 +431,32 @@ TEST_P(CoordinatorTest, ARestartedCopyPutsTheWaitingChangesBeforeTheNewCopy) {
   EXPECT_TRUE(coord_->SnapshotChunks("t")->empty());
   PG2I_ASSERT_OK_AND_ASSIGN(auto log, coord_->ReadLog("t", 0, 100));
   ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].kind, io::StagedKind::kSnapshot);
+  EXPECT_EQ(log[1].kind, io::StagedKind::kChanges);  // released, still changes
+  EXPECT_EQ(log[2].kind, io::StagedKind::kChanges);
   EXPECT_EQ(log[1].start_offset, 10);
   EXPECT_EQ(log[1].min_commit_lsn, Lsn(900));
   EXPECT_EQ(log[2].start_offset, 14);
   // Still incomplete: later changes wait behind the new copy.
   EXPECT_EQ(coord_->ClaimOffsets({File("t", 1, 990)})->at(0).start_offset, -1);
   EXPECT_FALSE(coord_->GetTable("t")->value().snapshot_complete);
+}
+
+// Entries registered before the kind was recorded (kind NULL): the file's name says it.
+TEST(PgCoordinatorTest, AnEntryWithoutAKindIsKnownByItsName) {
+  PG2I_ASSERT_OK_AND_ASSIGN(auto pg, fixtures::PgCluster::Start());
+  auto conn = pg::Connection::Connect(pg->ConnString(), "t");
+  ASSERT_TRUE(conn.ok());
+  PgCoordinator c(std::move(*conn), "_pg2iceberg");
+  PG2I_ASSERT_OK(c.Migrate());
+  PG2I_ASSERT_OK(pg->Exec(
+      "INSERT INTO _pg2iceberg.log_index (table_name, start_offset, end_offset, uri, rows, bytes) "
+      "VALUES ('t', 0, 5, 's3://b/staging/t/snapshot-1.parquet', 5, 50), "
+      "('t', 5, 7, 's3://b/staging/t/2.parquet', 2, 20)"));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto log, c.ReadLog("t", 0, 10));
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].kind, io::StagedKind::kSnapshot);
+  EXPECT_EQ(log[1].kind, io::StagedKind::kChanges);
 }
 
 TEST(PgCoordinatorTest, AFailedClaimRegistersNothing) {

@@ -17,7 +17,8 @@ Result<std::vector<LogEntry>> MemoryCoordinator::ClaimOffsets(
   return out;
 }
 
-Result<std::vector<LogEntry>> MemoryCoordinator::ClaimLocked(const std::vector<StagedFile>& files) {
+Result<std::vector<LogEntry>> MemoryCoordinator::ClaimLocked(const std::vector<StagedFile>& files,
+                                                             bool defer) {
   for (const StagedFile& f : files) {
     if (f.rows <= 0) return InvalidArgument("staged file " + f.uri + " holds no changes");
   }
@@ -25,7 +26,8 @@ Result<std::vector<LogEntry>> MemoryCoordinator::ClaimLocked(const std::vector<S
   for (const StagedFile& f : files) {
     LogEntry e = LogEntry::Of(f);
     auto t = tables_.find(f.table);
-    if (!f.snapshot && t != tables_.end() && !t->second.snapshot_complete) {
+    if (defer && f.kind != io::StagedKind::kSnapshot && t != tables_.end() &&
+        !t->second.snapshot_complete) {
       deferred_[f.table].push_back(f);
       e.start_offset = e.end_offset = -1;
       out.push_back(std::move(e));
@@ -44,7 +46,7 @@ Result<std::vector<LogEntry>> MemoryCoordinator::ClaimSnapshotChunk(
     const std::vector<StagedFile>& files, const SnapshotChunk& chunk) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<StagedFile> marked = files;
-  for (auto& f : marked) f.snapshot = true;
+  for (auto& f : marked) f.kind = io::StagedKind::kSnapshot;
   PG2I_ASSIGN_OR_RETURN(auto out, ClaimLocked(marked));
   chunks_[chunk.table].push_back(chunk);
   return out;
@@ -96,8 +98,8 @@ Result<int64_t> MemoryCoordinator::RestartCopy(const std::string& table) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<StagedFile> waiting = std::move(deferred_[table]);
   deferred_.erase(table);
-  for (StagedFile& f : waiting) f.snapshot = true;  // into the log, not deferred again
-  PG2I_RETURN_IF_ERROR(ClaimLocked(waiting).status());
+  // Into the log, not deferred again: the new copy replaces them.
+  PG2I_RETURN_IF_ERROR(ClaimLocked(waiting, /*defer=*/false).status());
   chunks_.erase(table);
   const int64_t offset = next_offset_[table];
   meta_["resync_offset:" + table] = std::to_string(offset);

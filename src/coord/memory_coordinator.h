@@ -57,7 +57,9 @@ class MemoryCoordinator final : public Coordinator {
   Status MarkersRecorded(const std::vector<MarkerEmission>& rows) override;
 
  private:
-  Result<std::vector<LogEntry>> ClaimLocked(const std::vector<StagedFile>& files);
+  // `defer`: changes of a table whose copy is incomplete wait in deferred_.
+  Result<std::vector<LogEntry>> ClaimLocked(const std::vector<StagedFile>& files,
+                                            bool defer = true);
 
   Clock* clock_;
   std::mutex mu_;

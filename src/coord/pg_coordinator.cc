@@ -25,6 +25,10 @@ LogEntry EntryFromRow(const std::vector<std::optional<std::string>>& r) {
   e.bytes = std::stoll(*r[5]);
   e.min_commit_lsn = ParseLsnColumn(r[6]).value_or(Lsn());
   e.max_commit_lsn = ParseLsnColumn(r[7]).value_or(Lsn());
+  // Rows registered before the kind was recorded: the name says it.
+  e.kind = r.size() > 8 && r[8] ? (*r[8] == "snapshot" ? io::StagedKind::kSnapshot
+                                                       : io::StagedKind::kChanges)
+                                : io::StagedKindOfName(e.uri);
   return e;
 }
 
@@ -146,6 +150,8 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
          "  ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;\n"
          "CREATE INDEX IF NOT EXISTS marker_emissions_pending ON " + s +
          ".marker_emissions (table_name, log_offset) WHERE NOT emitted;\n"
+         // What a registered file holds ('changes' or 'snapshot'; NULL before: its name says).
+         "ALTER TABLE " + s + ".log_index ADD COLUMN IF NOT EXISTS kind text;\n"
          // The snapshot a chunk was copied under (chunks of two snapshots are not one copy).
          "ALTER TABLE " + s + ".snapshot_progress ADD COLUMN IF NOT EXISTS snapshot_lsn pg_lsn;\n";
 }
@@ -236,7 +242,7 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimOffsets(const std::vector<Stag
 }
 
 Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(
-    const std::vector<StagedFile>& files) {
+    const std::vector<StagedFile>& files, bool defer) {
   for (const StagedFile& f : files) {
     if (f.rows <= 0) return InvalidArgument("staged file " + f.uri + " holds no changes");
   }
@@ -244,7 +250,7 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(
   // progress (it holds the row FOR UPDATE), so a file is deferred or not, never lost between.
   std::map<std::string, bool> waiting;
   for (const StagedFile& f : files) {
-    if (f.snapshot || waiting.count(f.table)) continue;
+    if (!defer || f.kind == io::StagedKind::kSnapshot || waiting.count(f.table)) continue;
     PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
                           conn_->Query("SELECT snapshot_complete FROM " + T("tables") +
                                            " WHERE table_name = $1 FOR SHARE",
@@ -253,7 +259,7 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(
   }
   std::map<std::string, int64_t> totals;
   for (const StagedFile& f : files) {
-    if (!f.snapshot && waiting[f.table]) continue;
+    if (f.kind != io::StagedKind::kSnapshot && waiting[f.table]) continue;
     totals[f.table] += f.rows;
   }
   // Reserve each table's range with one upsert; the row lock orders concurrent claimers.
@@ -272,7 +278,7 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(
   out.reserve(files.size());
   for (const StagedFile& f : files) {
     LogEntry e = LogEntry::Of(f);
-    if (!f.snapshot && waiting[f.table]) {
+    if (f.kind != io::StagedKind::kSnapshot && waiting[f.table]) {
       e.start_offset = e.end_offset = -1;
       PG2I_RETURN_IF_ERROR(
           conn_->Query("INSERT INTO " + T("log_deferred") +
@@ -290,11 +296,12 @@ Result<std::vector<LogEntry>> PgCoordinator::ClaimInTransaction(
     PG2I_RETURN_IF_ERROR(
         conn_->Query("INSERT INTO " + T("log_index") +
                          " (table_name, start_offset, end_offset, uri, rows, bytes, "
-                         "min_commit_lsn, max_commit_lsn) VALUES ($1, $2, $3, $4, $5, $6, "
-                         "$7::pg_lsn, $8::pg_lsn)",
+                         "min_commit_lsn, max_commit_lsn, kind) VALUES ($1, $2, $3, $4, $5, $6, "
+                         "$7::pg_lsn, $8::pg_lsn, $9)",
                      {e.table, std::to_string(e.start_offset), std::to_string(e.end_offset),
                       e.uri, std::to_string(e.rows), std::to_string(e.bytes),
-                      e.min_commit_lsn.ToString(), e.max_commit_lsn.ToString()})
+                      e.min_commit_lsn.ToString(), e.max_commit_lsn.ToString(),
+                      e.kind == io::StagedKind::kSnapshot ? "snapshot" : "changes"})
             .status());
     out.push_back(std::move(e));
   }
@@ -310,7 +317,7 @@ int64_t EncodePage(int64_t part, int64_t page) { return page < 0 ? -1 : (part <<
 Result<std::vector<LogEntry>> PgCoordinator::ClaimSnapshotChunk(
     const std::vector<StagedFile>& files, const SnapshotChunk& chunk) {
   std::vector<StagedFile> marked = files;
-  for (auto& f : marked) f.snapshot = true;
+  for (auto& f : marked) f.kind = io::StagedKind::kSnapshot;
   return InTransaction([&]() -> Result<std::vector<LogEntry>> {
     PG2I_ASSIGN_OR_RETURN(auto out, ClaimInTransaction(marked));
     PG2I_RETURN_IF_ERROR(
@@ -444,8 +451,7 @@ Result<int64_t> PgCoordinator::RestartCopy(const std::string& table) {
                              .status());
     PG2I_ASSIGN_OR_RETURN(std::vector<StagedFile> files, TakeDeferred(table));
     // Into the log although the copy is incomplete: the new copy replaces them.
-    for (StagedFile& f : files) f.snapshot = true;
-    if (!files.empty()) PG2I_RETURN_IF_ERROR(ClaimInTransaction(files).status());
+    if (!files.empty()) PG2I_RETURN_IF_ERROR(ClaimInTransaction(files, /*defer=*/false).status());
     PG2I_RETURN_IF_ERROR(conn_->Query("DELETE FROM " + T("snapshot_progress") +
                                           " WHERE table_name = $1",
                                       {table})
@@ -474,7 +480,7 @@ Result<std::vector<LogEntry>> PgCoordinator::ReadLog(const std::string& table,
   PG2I_ASSIGN_OR_RETURN(
       pg::QueryResult r,
       conn_->Query("SELECT table_name, start_offset, end_offset, uri, rows, bytes, "
-                   "min_commit_lsn::text, max_commit_lsn::text FROM " + T("log_index") +
+                   "min_commit_lsn::text, max_commit_lsn::text, kind FROM " + T("log_index") +
                        " WHERE table_name = $1 AND end_offset > $2 ORDER BY start_offset "
                        "LIMIT $3",
                    {table, std::to_string(after_offset), std::to_string(limit)}));
@@ -551,7 +557,7 @@ Result<std::vector<LogEntry>> PgCoordinator::TrimLog(const std::string& table, i
       conn_->Query("DELETE FROM " + T("log_index") +
                        " WHERE table_name = $1 AND end_offset <= $2 RETURNING table_name, "
                        "start_offset, end_offset, uri, rows, bytes, min_commit_lsn::text, "
-                       "max_commit_lsn::text",
+                       "max_commit_lsn::text, kind",
                    {table, std::to_string(offset)}));
   std::vector<LogEntry> out;
   for (const auto& row : r.rows) out.push_back(EntryFromRow(row));

@@ -76,7 +76,9 @@ class PgCoordinator final : public Coordinator {
   std::string T(const char* table) const;  // schema-qualified, quoted
   Status MigrateInTransaction();
   // ClaimOffsets' work inside the caller's transaction.
-  Result<std::vector<LogEntry>> ClaimInTransaction(const std::vector<StagedFile>& files);
+  // `defer`: changes of a table whose copy is incomplete go to log_deferred.
+  Result<std::vector<LogEntry>> ClaimInTransaction(const std::vector<StagedFile>& files,
+                                                   bool defer = true);
   // Removes the table's files waiting in log_deferred and returns them in staging order;
   // inside the caller's transaction.
   Result<std::vector<StagedFile>> TakeDeferred(const std::string& table);

@@ -15,6 +15,7 @@
 #include "io/fault_injection.h"
 #include "io/file_io_conformance.h"
 #include "io/memory_file_io.h"
+#include "io/object_names.h"
 
 namespace pg2iceberg::io {
 namespace {
@@ -72,6 +73,18 @@ TEST(NewUniqueNameTest, IsRandomVersion4Uuid) {
     seen.insert(std::move(name));
   }
   EXPECT_EQ(seen.size(), 10'000u);
+}
+
+TEST(ObjectNamesTest, StagedNamesSayTheirKindAndStayUnderTheirTable) {
+  for (io::StagedKind kind : {io::StagedKind::kChanges, io::StagedKind::kSnapshot,
+                              io::StagedKind::kSpill}) {
+    const std::string uri = io::NewStagedUri("s3://b/staging/", "public.orders", kind);
+    EXPECT_EQ(uri.rfind("s3://b/staging/public.orders/", 0), 0u) << uri;
+    EXPECT_EQ(io::StagedKindOfName(uri), kind) << uri;
+    EXPECT_NE(uri, io::NewStagedUri("s3://b/staging/", "public.orders", kind));
+  }
+  EXPECT_EQ(io::StagedTablePrefix("s3://b/staging", "../x"), "s3://b/staging/..%2Fx/");
+  EXPECT_EQ(io::StagedKindOfName("s3://b/staging/t/snapshot-1/x.parquet"), io::StagedKind::kChanges);
 }
 
 TEST(PathSegmentTest, IdentifiersCannotLeaveTheirDirectory) {

@@ -23,11 +23,8 @@ namespace {
 // Summary key marking a commit of initial-snapshot rows onto a table holding only those.
 constexpr const char* kSnapshotOnlyKey = "pg2iceberg.snapshot-only";
 
-// Staged files of the initial snapshot are named snapshot-<uuid>.parquet (see staging.md).
-bool IsSnapshotFile(const std::string& uri) {
-  const size_t slash = uri.rfind('/');
-  return uri.compare(slash == std::string::npos ? 0 : slash + 1, 9, "snapshot-") == 0;
-}
+// Whether a log entry holds rows of a table's copy (the coordinator records each file's kind).
+bool IsSnapshotFile(const coord::LogEntry& e) { return e.kind == io::StagedKind::kSnapshot; }
 
 
 using iceberg::Field;
@@ -266,7 +263,7 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
                  {"changes", static_cast<int64_t>(f.changes.size())}});
       continue;
     }
-    const bool copied_rows = IsSnapshotFile(entries[fi].uri);
+    const bool copied_rows = IsSnapshotFile(entries[fi]);
     offset = entries[fi].start_offset;
     const std::vector<int> col_of = ColumnsOf(fields, attnums, f.relation);
     for (const auto& sc : f.changes) {
@@ -306,7 +303,7 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
 // Whether `only` skips every change of `f` (staged as `e`) from `from_offset` on.
 bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
                 const CopyFilter& only, int64_t from_offset) {
-  if (IsSnapshotFile(e.uri)) return false;
+  if (IsSnapshotFile(e)) return false;
   if (only.SkipsFile(f.relation.oid, e.start_offset)) return true;
   int64_t offset = e.start_offset;
   for (const auto& sc : f.changes) {
@@ -745,7 +742,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
                           coord_->ReadLog(table, from, options_.max_log_entries));
     size_t n = 0;
     // Up to the next resync's copy, if another was asked for meanwhile.
-    while (n < page.size() && IsSnapshotFile(page[n].uri) &&
+    while (n < page.size() && IsSnapshotFile(page[n]) &&
            (copy.empty() || page[n].start_offset != resync_at)) {
       copy.push_back(page[n++]);
     }
@@ -967,9 +964,9 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   }
   // Initial-snapshot files go in batches of their own: such a batch may skip equality deletes
   // (below), which a batch that also holds later changes may not.
-  if (IsSnapshotFile(entries.front().uri)) {
+  if (IsSnapshotFile(entries.front())) {
     size_t snapshot_files = 0;
-    while (snapshot_files < keep && IsSnapshotFile(entries[snapshot_files].uri)) ++snapshot_files;
+    while (snapshot_files < keep && IsSnapshotFile(entries[snapshot_files])) ++snapshot_files;
     keep = snapshot_files;
   }
   entries.resize(keep);
@@ -983,7 +980,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const bool resync_batch = entries.front().start_offset == resync_at && cursor.offset <= resync_at;
   // A copy that replaces the table's content (a resync, or the first copy of a new pipeline
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
-  if (existing.ok() && IsSnapshotFile(entries.front().uri) &&
+  if (existing.ok() && IsSnapshotFile(entries.front()) &&
       (resync_batch || ReplacesForeign(existing->metadata, table, cursor.offset))) {
     PG2I_ASSIGN_OR_RETURN(TableResult replaced, ReplaceWithCopy(table, ident, cursor, resync_at,
                                                                 std::move(*existing), started));
@@ -1140,7 +1137,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   // can be live (a key seen twice across a resumed copy was changed after the copy began, so
   // its change, which always follows the snapshot rows, deletes every older version).
   bool snapshot_batch = true;
-  for (const auto& e : entries) snapshot_batch = snapshot_batch && IsSnapshotFile(e.uri);
+  for (const auto& e : entries) snapshot_batch = snapshot_batch && IsSnapshotFile(e);
   const iceberg::Snapshot* current = loaded.metadata.CurrentSnapshot();
   const bool snapshot_only_before =
       current == nullptr || (current->summary.count(kSnapshotOnlyKey) &&

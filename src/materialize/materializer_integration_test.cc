@@ -96,7 +96,7 @@ class MaterializerFenceTest : public ::testing::Test {
     f.bytes = static_cast<int64_t>(bytes.size());
     f.min_commit_lsn = f.max_commit_lsn = Lsn(lsn);
     if (chunk) {
-      f.snapshot = true;
+      f.kind = io::StagedKind::kSnapshot;
       PG2I_ASSERT_OK(coord_.ClaimSnapshotChunk({f}, coord::SnapshotChunk{"public.t", 0, *chunk,
                                                                           *chunk + 1, f.rows})
                          .status());

@@ -11,6 +11,7 @@
 #include "base/crash_point.h"
 #include "base/log.h"
 #include "fold/fold.h"
+#include "io/object_names.h"
 #include "pg/catalog.h"
 #include "pg/values.h"
 
@@ -214,8 +215,6 @@ class Worker {
     if (c.end >= 0) where += " AND ctid < '(" + std::to_string(c.end) + ",0)'::tid";
     PG2I_RETURN_IF_ERROR(conn_->Exec("DECLARE pg2i_chunk NO SCROLL CURSOR FOR SELECT " + cols +
                                      " FROM ONLY " + heap.quoted + " WHERE " + where));
-    std::string dir = o_.staging_uri;
-    while (!dir.empty() && dir.back() == '/') dir.pop_back();
     std::vector<coord::StagedFile> files;
     int64_t rows = 0;
     while (true) {
@@ -242,11 +241,11 @@ class Worker {
         changes.push_back(std::move(sc));
       }
       PG2I_ASSIGN_OR_RETURN(std::string encoded, stage::EncodeStagedFile(rel, changes));
-      const std::string uri = dir + "/" + io::PathSegment(name) + "/snapshot-" +
-                              io::NewUniqueName() + ".parquet";
+      const std::string uri = io::NewStagedUri(o_.staging_uri, name, io::StagedKind::kSnapshot);
       PG2I_RETURN_IF_ERROR(o_.io->WriteAll(uri, encoded));
       files.push_back(coord::StagedFile{name, uri, static_cast<int64_t>(changes.size()),
-                                        static_cast<int64_t>(encoded.size()), lsn_, lsn_, true});
+                                        static_cast<int64_t>(encoded.size()), lsn_, lsn_,
+                                        io::StagedKind::kSnapshot});
       rows += static_cast<int64_t>(changes.size());
       std::lock_guard<std::mutex> lock(shared_->mu);
       shared_->progress[c.table].rows_done += static_cast<int64_t>(changes.size());

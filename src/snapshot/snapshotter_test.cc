@@ -10,7 +10,7 @@ namespace {
 coord::StagedFile CopiedFile(const std::string& table, Lsn lsn) {
   static int n = 0;
   return coord::StagedFile{table, "mem://s/snapshot-" + std::to_string(++n) + ".parquet", 10, 100,
-                           lsn, lsn, true};
+                           lsn, lsn, io::StagedKind::kSnapshot};
 }
 
 class ResumeCopyTest : public ::testing::Test {
@@ -41,7 +41,7 @@ TEST_F(ResumeCopyTest, ChunksOfTheSameSnapshotAreKept) {
 // that hold them already (an unchanged TOAST value is then lost).
 TEST_F(ResumeCopyTest, ACopyOfAnEarlierSnapshotStartsOver) {
   ASSERT_TRUE(coord_.ClaimOffsets({coord::StagedFile{"t", "mem://s/cdc.parquet", 4, 40, Lsn(120),
-                                                     Lsn(130), false}})
+                                                     Lsn(130)}})
                   .ok());
   EXPECT_EQ(*coord_.DeferredFiles("t"), 1);
   Finish(0, Lsn(100));

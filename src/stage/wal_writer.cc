@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "config/config.h"
+#include "io/object_names.h"
 #include "pg/values.h"
 
 namespace pg2iceberg::stage {
@@ -446,7 +447,7 @@ Status WalWriter::Spill(Txn& txn) {
       PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(*relation, changes));
       SpilledFile f;
       f.table = table;
-      f.uri = dir + "/" + io::PathSegment(table) + "/stream-" + io::NewUniqueName() + ".parquet";
+      f.uri = io::NewStagedUri(dir, table, io::StagedKind::kSpill);
       f.rows = static_cast<int64_t>(changes.size());
       f.bytes = static_cast<int64_t>(bytes.size());
       for (const StagedChange& c : changes) f.xids.insert(c.xid);
@@ -491,8 +492,7 @@ Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
     const std::string old_uri = f.uri;
     if (!changes.empty()) {
       PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(decoded.relation, changes));
-      f.uri = StagingDir() + "/" + io::PathSegment(f.table) + "/stream-" + io::NewUniqueName() +
-              ".parquet";
+      f.uri = io::NewStagedUri(StagingDir(), f.table, io::StagedKind::kSpill);
       f.rows = static_cast<int64_t>(changes.size());
       f.bytes = static_cast<int64_t>(bytes.size());
       f.xids.erase(subxid);
@@ -761,7 +761,7 @@ Result<int64_t> WalWriter::SweepOrphans() {
   for (const auto& [table, rel] : relations_) {
     PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
     if (state && !state->snapshot_complete) {
-      copying.push_back(StagingDir() + "/" + io::PathSegment(table) + "/snapshot-");
+      copying.push_back(io::StagedTablePrefix(StagingDir(), table));
     }
   }
   const auto now = std::chrono::system_clock::time_point(
@@ -770,7 +770,8 @@ Result<int64_t> WalWriter::SweepOrphans() {
   std::vector<std::string> orphans;
   for (const io::FileEntry& e : *listed) {
     if (referenced.count(e.uri) || now - e.mtime < *options_.orphan_grace) continue;
-    if (std::any_of(copying.begin(), copying.end(),
+    if (io::StagedKindOfName(e.uri) == io::StagedKind::kSnapshot &&
+        std::any_of(copying.begin(), copying.end(),
                     [&](const std::string& p) { return e.uri.rfind(p, 0) == 0; })) {
       continue;
     }
@@ -893,8 +894,7 @@ Status WalWriter::Flush() {
       }
       if (g.changes.empty()) continue;
       PG2I_ASSIGN_OR_RETURN(std::string bytes, EncodeStagedFile(*g.relation, g.changes));
-      const std::string uri =
-          dir + "/" + io::PathSegment(table) + "/" + io::NewUniqueName() + ".parquet";
+      const std::string uri = io::NewStagedUri(dir, table, io::StagedKind::kChanges);
       PG2I_RETURN_IF_ERROR(io_->WriteAll(uri, bytes));
       coord::StagedFile f;
       f.table = table;

@@ -21,6 +21,7 @@
 #include "iceberg/table_scan.h"
 #include "io/fault_injection.h"
 #include "io/memory_file_io.h"
+#include "io/object_names.h"
 #include "materialize/columns.h"
 #include "materialize/materializer.h"
 #include "sim/source_model.h"
@@ -269,11 +270,12 @@ class Process {
         std::vector<coord::StagedFile> files;
         if (!changes.empty()) {
           PG2I_ASSIGN_OR_RETURN(std::string bytes, stage::EncodeStagedFile(rel, changes));
-          const std::string uri = std::string(kWarehouse) + "/_staging/" + table + "/snapshot-" +
-                                  io::NewUniqueName() + ".parquet";
+          const std::string uri = io::NewStagedUri(std::string(kWarehouse) + "/_staging", table,
+                                                   io::StagedKind::kSnapshot);
           PG2I_RETURN_IF_ERROR(w->io->WriteAll(uri, bytes));
           files.push_back(coord::StagedFile{table, uri, static_cast<int64_t>(changes.size()),
-                                            static_cast<int64_t>(bytes.size()), label, label, true});
+                                            static_cast<int64_t>(bytes.size()), label, label,
+                                            io::StagedKind::kSnapshot});
         }
         CrashPoint("before_snapshot_chunk_claim");
         PG2I_RETURN_IF_ERROR(
