@@ -52,13 +52,14 @@ int main(int argc, char** argv) {
   }
   const auto started = std::chrono::steady_clock::now();
   uint64_t failed = 0;
-  long crashes = 0, faults = 0, commits = 0, transactions = 0, compactions = 0;
+  long crashes = 0, faults = 0, commits = 0, transactions = 0, compactions = 0, resyncs = 0;
   for (uint64_t s = first; s < first + seeds; ++s) {
     const auto outcome = pg2iceberg::sim::RunSeed(s, options);
     crashes += outcome.crashes;
     faults += outcome.faults;
     commits += outcome.commits;
     compactions += outcome.compactions;
+    resyncs += outcome.resyncs;
     transactions += outcome.transactions;
     if (!outcome.ok) {
       ++failed;
@@ -72,9 +73,10 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf(
       "%llu seeds (%llu..%llu): %llu failed; %ld source transactions, %ld simulated process "
-      "ends, %ld faults, %ld Iceberg commits (%ld compactions); %.1f s, %.1f seeds/s\n",
+      "ends, %ld faults, %ld Iceberg commits (%ld compactions), %ld resyncs; %.1f s, %.1f "
+      "seeds/s\n",
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(first),
       static_cast<unsigned long long>(first + seeds - 1), static_cast<unsigned long long>(failed),
-      transactions, crashes, faults, commits, compactions, secs, secs > 0 ? seeds / secs : 0.0);
+      transactions, crashes, faults, commits, compactions, resyncs, secs, secs > 0 ? seeds / secs : 0.0);
   return failed == 0 ? 0 : 1;
 }

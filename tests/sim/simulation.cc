@@ -230,19 +230,35 @@ class Process {
                                                                 tables, mo);
   }
 
+  // The first start copies with the slot's snapshot: the tables as of `units` units, exact at
+  // `lsn`.
+  void CopyWithSlotSnapshot(size_t units, Lsn lsn) { copy_ = CopySnapshot{units, lsn}; }
+
   // One chunk of one table not copied yet, as the snapshotter stages and registers it (the
-  // rows of the copy's snapshot, `snapshot_units` units in and exact at LSN `label`, as
-  // inserts with that commit LSN), and the table marked complete after its last chunk. Chunks
-  // of an earlier snapshot are settled first, as the snapshotter does (snapshot::ResumeCopy).
-  // False when nothing is left.
-  Result<bool> CopyOneChunk(World* w, const Knobs& k, size_t snapshot_units, Lsn label) {
+  // rows of the copy's snapshot as inserts with its LSN as commit LSN), and the table marked
+  // complete after its last chunk. As the snapshotter does, the process's first call settles
+  // every table's chunks of an earlier snapshot (snapshot::ResumeCopy) and then takes the
+  // snapshot (a temporary slot's: the tables as produced so far, exact at the next unit's
+  // LSN). False when nothing is left.
+  Result<bool> CopyOneChunk(World* w, const Knobs& k) {
+    auto whole = [&](const std::vector<coord::SnapshotChunk>& done) {
+      return static_cast<int>(done.size()) >= k.chunks;
+    };
+    if (!copy_) {
+      for (int t = 0; t < w->source.tables(); ++t) {
+        PG2I_ASSIGN_OR_RETURN(auto state, w->coord.GetTable(TableName(t)));
+        if (!state || state->snapshot_complete) continue;
+        PG2I_RETURN_IF_ERROR(
+            snapshot::ResumeCopy(w->coord, TableName(t), std::nullopt, whole).status());
+      }
+      copy_ = CopySnapshot{w->produced, w->source.SnapshotLsn(w->produced)};
+    }
+    const size_t snapshot_units = copy_->units;
+    const Lsn label = copy_->lsn;
     for (int t = 0; t < w->source.tables(); ++t) {
       const std::string table = TableName(t);
       PG2I_ASSIGN_OR_RETURN(auto state, w->coord.GetTable(table));
       if (!state || state->snapshot_complete) continue;
-      auto whole = [&](const std::vector<coord::SnapshotChunk>& done) {
-        return static_cast<int>(done.size()) >= k.chunks;
-      };
       PG2I_ASSIGN_OR_RETURN(snapshot::Resumed resumed,
                             snapshot::ResumeCopy(w->coord, table, label, whole));
       if (resumed.complete) return true;
@@ -299,7 +315,12 @@ class Process {
   const SimSource& source() const { return *source_; }
 
  private:
+  struct CopySnapshot {
+    size_t units = 0;
+    Lsn lsn;
+  };
   SimSource* source_;
+  std::optional<CopySnapshot> copy_;  // the snapshot this process copies with, once taken
   std::unique_ptr<stage::WalWriter> writer_;
   std::unique_ptr<materialize::Materializer> materializer_;
 };
@@ -441,6 +462,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
   const double fault_chance = (knob_rng() % 3) * 0.04;
   k.mode = static_cast<config::DeleteMode>(knob_rng() % 3);
   const bool compaction = knob_rng() % 2;
+  const bool resyncs = knob_rng() % 3 == 0;
   k.copy = knob_rng() % 2;
   k.chunks = 1 + static_cast<int>(knob_rng() % 4);
   if (k.copy) so.initial_rows = static_cast<int>(knob_rng() % static_cast<uint64_t>(so.key_space));
@@ -453,7 +475,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
   if (verbose) {
     log::Info("simulation knobs",
               {{"tables", so.tables}, {"copy", k.copy ? "yes" : "no"}, {"chunks", k.chunks},
-               {"initial_rows", so.initial_rows}, {"ddl", so.ddl}, {"event_trigger", so.event_trigger ? "yes" : "no"}, {"mode", config::DeleteModeName(k.mode)}, {"compaction", compaction ? "yes" : "no"},
+               {"initial_rows", so.initial_rows}, {"ddl", so.ddl}, {"event_trigger", so.event_trigger ? "yes" : "no"}, {"mode", config::DeleteModeName(k.mode)}, {"compaction", compaction ? "yes" : "no"}, {"resyncs", resyncs ? "yes" : "no"},
                {"flush_rows", k.flush_rows}, {"spill_bytes", k.spill_bytes},
                {"max_changes", k.max_changes}, {"max_log_entries", k.max_log_entries},
                {"crash_point_chance", k.crash_point_chance}, {"fault_chance", fault_chance}});
@@ -482,24 +504,19 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
     (void)w.coord.PutTable({TableName(t), kFirstOid + static_cast<uint32_t>(t), !k.copy, Lsn()});
   }
   std::unique_ptr<Process> process;
-  // The snapshot a copy in this process reads (units in) and the label of its rows.
-  size_t copy_units = 0;
-  Lsn copy_label;
   auto restart = [&]() {
     process.reset();
     check_slot();
     process = std::make_unique<Process>(&w, k);
-    copy_units = w.produced;
-    copy_label = w.source.SnapshotLsn(w.produced);
+    if (verbose) log::Info("process starts", {{"slot", w.slot.ToString()}});
     if (w.slot_exists) return;
     // The first start creates the slot and copies every table with its exported snapshot
     // (the tables as of the slot's start) before streaming; a crash leaves the rest to the
     // next starts, which copy while streaming with a snapshot of their own.
     w.slot_exists = true;
-    copy_units = 0;
-    copy_label = w.created_at;
+    process->CopyWithSlotSnapshot(0, w.created_at);
     for (bool more = true; more;) {
-      auto copied = process->CopyOneChunk(&w, k, copy_units, copy_label);
+      auto copied = process->CopyOneChunk(&w, k);
       if (!copied.ok()) throw Crash{"initial copy: " + copied.status().ToString()};
       more = *copied;
     }
@@ -557,7 +574,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
       }
     } else if (r < 91) {
       alive = Survives(
-          [&]() -> Status { return process->CopyOneChunk(&w, k, copy_units, copy_label).status(); },
+          [&]() -> Status { return process->CopyOneChunk(&w, k).status(); },
           &outcome, verbose);
       if (alive && k.mode != config::DeleteMode::kEquality) {
         alive = Survives(
@@ -577,6 +594,19 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
         std::filesystem::remove_all(k.index_dir);
         if (verbose) log::Warn("the key index's directory is lost");
       }
+    } else if (r < 94 && resyncs) {
+      // `pg2iceberg resync --table`: the running pipeline starts again and copies the table
+      // under a new snapshot, which replaces its content; the changes the copy holds are
+      // skipped (docs/snapshot.md).
+      const int t = static_cast<int>(w.rng() % static_cast<uint64_t>(so.tables));
+      auto requested = w.coord.RequestResync(TableName(t));
+      if (requested.ok()) {
+        ++outcome.resyncs;
+        if (verbose) log::Info("resync requested", {{"table", TableName(t)}, {"offset", *requested}});
+        alive = false;
+      } else if (verbose) {
+        log::Info("resync refused", {{"error", requested.status()}});
+      }
     } else if (fault_chance > 0) {
       const auto op = static_cast<io::FaultOp>(w.rng() % io::kFaultOpCount);
       const auto timing = w.rng() % 2 ? io::FaultTiming::kBefore : io::FaultTiming::kAfter;
@@ -594,7 +624,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
   w.produced = units;
   if (w.failure.empty()) start();
   for (int i = 0; i < 1000 && w.failure.empty(); ++i) {
-    auto copied = process->CopyOneChunk(&w, k, copy_units, copy_label);
+    auto copied = process->CopyOneChunk(&w, k);
     if (!copied.ok()) w.failure = "catch-up copy: " + copied.status().ToString();
     if (!copied.ok() || !*copied) break;
   }

@@ -27,6 +27,7 @@ struct SeedOutcome {
   int faults = 0;       // faults injected
   int commits = 0;      // Iceberg commits that landed
   int compactions = 0;  // compactions that committed
+  int resyncs = 0;      // resyncs requested (each copies a table again)
   int transactions = 0;
 };
 
