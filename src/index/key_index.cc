@@ -263,6 +263,34 @@ Result<std::unique_ptr<KeyIndex>> KeyIndex::Open(const std::string& dir) {
   return index;
 }
 
+Result<std::unique_ptr<KeyIndex>> KeyIndex::OpenOrRecreate(const std::string& dir,
+                                                          Status* recreated) {
+  *recreated = Status::Ok();
+  auto opened = Open(dir);
+  // Held by another process ("While lock file: <dir>/LOCK: …") or by this one ("lock hold by
+  // current process … <dir>/LOCK"): never removed.
+  if (opened.ok() || opened.status().message().find("/LOCK") != std::string::npos) {
+    return opened;
+  }
+  // What was there, for the report (the cause of a broken index is worth knowing).
+  std::string files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (files.size() > 400) {
+      files += " …";
+      break;
+    }
+    files += (files.empty() ? "" : " ") + e.path().filename().string();
+  }
+  *recreated = opened.status().WithContext("files: " + (files.empty() ? "none" : files));
+  std::filesystem::remove_all(dir, ec);
+  if (ec) {
+    return Unavailable("cannot remove the broken key index " + dir + " (" + ec.message() +
+                       "): " + opened.status().message());
+  }
+  return Open(dir);
+}
+
 KeyIndex::KeyIndex(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
 KeyIndex::~KeyIndex() = default;
 

@@ -68,6 +68,11 @@ class KeyIndex {
   // Opens (creating if missing) the index in directory `dir`. An index another process holds
   // open fails with Unavailable.
   static Result<std::unique_ptr<KeyIndex>> Open(const std::string& dir);
+  // Open, but an index that cannot be opened for another reason than another process holding
+  // it (files a kill left half-written or half-deleted: CURRENT naming a MANIFEST that is
+  // gone, a missing table file) is removed and created empty, and `*recreated` says so: the
+  // index is a cache of the table, which Sync rebuilds it from.
+  static Result<std::unique_ptr<KeyIndex>> OpenOrRecreate(const std::string& dir, Status* recreated);
   ~KeyIndex();
   KeyIndex(const KeyIndex&) = delete;
   KeyIndex& operator=(const KeyIndex&) = delete;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "base/clock.h"
 #include "fixtures/gtest_support.h"
 #include "fixtures/temp_dir.h"
@@ -156,6 +158,43 @@ TEST_F(KeyIndexTest, UpdatesPersistAcrossReopenAndOneProcessHoldsIt) {
   EXPECT_EQ(after->kind, SyncStats::Kind::kCurrent);
   // A key column widened from int to long keeps its entries.
   EXPECT_EQ(KeyIndex::EncodeKey({Value(int32_t{2})}), KeyIndex::EncodeKey({Value(int64_t{2})}));
+}
+
+// A kill while the index's files were written or deleted (a restore from a checkpoint, a
+// rebuild's clear) can leave CURRENT naming a MANIFEST that is gone; every later start failed
+// to open it and the table stopped (crash_test, KillAfterARewriteWasReportedThenRecover). It
+// is a cache: it is created again, empty, for Sync to rebuild. Another process holding it is
+// still refused, and its files are left alone.
+TEST_F(KeyIndexTest, AnIndexThatCannotBeOpenedIsCreatedAgainButAHeldOneIsNot) {
+  const std::string dir = (dir_->path() / "idx").string();
+  {
+    auto index = Open();
+    ASSERT_NE(index, nullptr);
+    IndexUpdate u;
+    u.added = {{{Value(int64_t{1})}, RowLocation{"f", 0, {}, 0}}};
+    PG2I_ASSERT_OK(index->Apply(u, 7));
+    Status recreated;
+    auto second = KeyIndex::OpenOrRecreate(dir, &recreated);
+    EXPECT_EQ(second.status().code(), StatusCode::kUnavailable) << second.status().ToString();
+    PG2I_EXPECT_OK(recreated);
+  }
+  int removed = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("MANIFEST-", 0) == 0) {
+      std::filesystem::remove(e.path());
+      ++removed;
+    }
+  }
+  ASSERT_GT(removed, 0);
+  EXPECT_FALSE(KeyIndex::Open(dir).ok());
+  Status recreated;
+  auto index = KeyIndex::OpenOrRecreate(dir, &recreated);
+  ASSERT_TRUE(index.ok()) << index.status().ToString();
+  EXPECT_FALSE(recreated.ok());
+  EXPECT_FALSE((*index)->snapshot_id().has_value());  // empty: Sync rebuilds it
+  auto synced = (*index)->Sync(io_, meta_, {1});
+  ASSERT_TRUE(synced.ok()) << synced.status().ToString();
+  EXPECT_EQ(synced->kind, SyncStats::Kind::kRebuilt);
 }
 
 TEST_F(KeyIndexTest, SyncRebuildsFromTheTableAndCatchesUpWithCompactions) {

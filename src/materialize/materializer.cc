@@ -868,7 +868,13 @@ Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
                   {{"table", table}, {"seconds", started.Seconds()}});
       }
     }
-    PG2I_ASSIGN_OR_RETURN(slot, index::KeyIndex::Open(dir.string()));
+    Status broken;
+    PG2I_ASSIGN_OR_RETURN(slot, index::KeyIndex::OpenOrRecreate(dir.string(), &broken));
+    if (!broken.ok()) {
+      log::Warn("the table's key index could not be opened (a kill while it was written?); it "
+                "is rebuilt from the table",
+                {{"table", table}, {"error", broken}});
+    }
     checkpoints_[m.table_uuid] = {prefix, slot->snapshot_id(), clock_->NowMillis()};
   }
   PG2I_ASSIGN_OR_RETURN(index::SyncStats stats, slot->Sync(io_, m, key_ids));
