@@ -14,6 +14,7 @@
 #include "iceberg/puffin.h"
 #include "iceberg/snapshot_producer.h"
 #include "iceberg/table_scan.h"
+#include "materialize/batch_plan.h"
 #include "materialize/columns.h"
 #include "stage/staged_file.h"
 
@@ -23,8 +24,6 @@ namespace {
 // Summary key marking a commit of initial-snapshot rows onto a table holding only those.
 constexpr const char* kSnapshotOnlyKey = "pg2iceberg.snapshot-only";
 
-// Whether a log entry holds rows of a table's copy (the coordinator records each file's kind).
-bool IsSnapshotFile(const coord::LogEntry& e) { return e.kind == io::StagedKind::kSnapshot; }
 
 
 using iceberg::Field;
@@ -226,24 +225,6 @@ bool ReplacedAt(const iceberg::TableMetadata& m, int64_t offset) {
   return it != s->summary.end() && it->second == std::to_string(offset);
 }
 
-// What the table's copy decides about the changes staged from its start on (`from_offset`: the
-// resync offset of a copy that replaced the table's content, or 0 for the first copy).
-// Changes of an earlier table under the same name (another oid) are not the copied table's;
-// changes committed before the LSN the copy's snapshot is exact at are in its rows already,
-// and replaying them over newer rows would be wrong (an unchanged TOAST value would be read
-// from a row that is not there yet or any more; docs/snapshot.md).
-struct CopyFilter {
-  uint32_t oid = 0;         // the table's current oid; 0: no oid filter
-  int64_t from_offset = 0;
-  Lsn before;               // the copy's snapshot LSN; 0/0 (no copy, or declared): none
-  bool SkipsFile(uint32_t file_oid, int64_t file_offset) const {
-    return oid != 0 && file_oid != 0 && file_oid != oid && file_offset >= from_offset;
-  }
-  bool SkipsChange(Lsn commit_lsn, int64_t offset) const {
-    return offset >= from_offset && commit_lsn < before;
-  }
-};
-
 // The changes of `files` (staged as `entries`) from `from_offset` on, as rows of `fields`,
 // without those `only` skips (counted in `*skipped`).
 std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>& files,
@@ -298,21 +279,6 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
     }
   }
   return changes;
-}
-
-// Whether `only` skips every change of `f` (staged as `e`) from `from_offset` on.
-bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
-                const CopyFilter& only, int64_t from_offset) {
-  if (IsSnapshotFile(e)) return false;
-  if (only.SkipsFile(f.relation.oid, e.start_offset)) return true;
-  int64_t offset = e.start_offset;
-  for (const auto& sc : f.changes) {
-    const int64_t this_offset = offset++;
-    if (this_offset < from_offset) continue;
-    const Lsn commit = sc.change.commit_lsn.valid() ? sc.change.commit_lsn : e.max_commit_lsn;
-    if (!only.SkipsChange(commit, this_offset)) return false;
-  }
-  return true;
 }
 
 bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& generation) {
@@ -962,27 +928,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
     }
     return result;
   }
-  // Bound the batch (memory): whole files, at least one, up to max_changes.
-  int64_t batch = 0;
-  size_t keep = 0;
-  while (keep < entries.size() && (keep == 0 || batch + entries[keep].rows <= options_.max_changes)) {
-    batch += entries[keep++].rows;
-  }
-  // Initial-snapshot files go in batches of their own: such a batch may skip equality deletes
-  // (below), which a batch that also holds later changes may not.
-  if (IsSnapshotFile(entries.front())) {
-    size_t snapshot_files = 0;
-    while (snapshot_files < keep && IsSnapshotFile(entries[snapshot_files])) ++snapshot_files;
-    keep = snapshot_files;
-  }
-  entries.resize(keep);
-  for (size_t i = 1; i < entries.size(); ++i) {
-    if (entries[i].start_offset == resync_at ||
-        (marker_cut >= 0 && entries[i].start_offset >= marker_cut)) {
-      entries.resize(i);
-      break;
-    }
-  }
+  entries.resize(BatchLength(entries, options_.max_changes, resync_at, marker_cut));
   const bool resync_batch = entries.front().start_offset == resync_at && cursor.offset <= resync_at;
   // A copy that replaces the table's content (a resync, or the first copy of a new pipeline
   // generation onto rows of an earlier one) goes in as one commit once it is complete.

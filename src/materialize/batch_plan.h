@@ -1,0 +1,48 @@
+// The pure decisions of a materializer batch, apart from the I/O around them: which log
+// entries make the batch, and which staged changes a table's copy already holds.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/types.h"
+#include "coord/coordinator.h"
+#include "stage/staged_file.h"
+
+namespace pg2iceberg::materialize {
+
+// Whether a log entry holds rows of a table's copy (the coordinator records each file's kind).
+inline bool IsSnapshotFile(const coord::LogEntry& e) { return e.kind == io::StagedKind::kSnapshot; }
+
+// How many of `entries` (the log past the cursor, in offset order, at least one) make the next
+// batch: whole files, at least one, up to `max_changes` changes; a copy's files in a batch of
+// their own (it may skip equality deletes, one with later changes may not); never across the
+// resync offset `resync_at` (its batch replaces the table) or the next marker's offset
+// `marker_cut` (-1: none), so that one commit ends exactly there.
+size_t BatchLength(const std::vector<coord::LogEntry>& entries, int64_t max_changes,
+                   int64_t resync_at, int64_t marker_cut);
+
+// What the table's copy decides about the changes staged from its start on (`from_offset`: the
+// resync offset of a copy that replaced the table's content, or 0 for the first copy).
+// Changes of an earlier table under the same name (another oid) are not the copied table's;
+// changes committed before the LSN the copy's snapshot is exact at are in its rows already,
+// and replaying them over newer rows would be wrong (an unchanged TOAST value would be read
+// from a row that is not there yet or any more; docs/snapshot.md). A copy's own rows are never
+// skipped.
+struct CopyFilter {
+  uint32_t oid = 0;         // the table's current oid; 0: no oid filter
+  int64_t from_offset = 0;
+  Lsn before;               // the copy's snapshot LSN; 0/0 (no copy, or declared): none
+  bool SkipsFile(uint32_t file_oid, int64_t file_offset) const {
+    return oid != 0 && file_oid != 0 && file_oid != oid && file_offset >= from_offset;
+  }
+  bool SkipsChange(Lsn commit_lsn, int64_t offset) const {
+    return offset >= from_offset && commit_lsn < before;
+  }
+};
+
+// Whether `only` skips every change of `f` (staged as `e`) from `from_offset` on.
+bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
+                const CopyFilter& only, int64_t from_offset);
+
+}  // namespace pg2iceberg::materialize

@@ -1,0 +1,84 @@
+#include "materialize/batch_plan.h"
+
+#include <gtest/gtest.h>
+
+namespace pg2iceberg::materialize {
+namespace {
+
+// Log entries of `rows` changes each, from offset 0; `copied` marks a copy's files.
+std::vector<coord::LogEntry> Log(const std::vector<int64_t>& rows, size_t copied = 0) {
+  std::vector<coord::LogEntry> out;
+  int64_t at = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    coord::LogEntry e;
+    e.start_offset = at;
+    e.end_offset = at += rows[i];
+    e.rows = rows[i];
+    e.kind = i < copied ? io::StagedKind::kSnapshot : io::StagedKind::kChanges;
+    out.push_back(e);
+  }
+  return out;
+}
+
+TEST(BatchLengthTest, WholeFilesUpToTheLimitAndAtLeastOne) {
+  EXPECT_EQ(BatchLength(Log({3, 3, 3}), 7, -1, -1), 2u);
+  EXPECT_EQ(BatchLength(Log({3, 3, 3}), 9, -1, -1), 3u);
+  EXPECT_EQ(BatchLength(Log({50, 1}), 7, -1, -1), 1u);  // one file over the limit still goes
+}
+
+TEST(BatchLengthTest, ACopysFilesGoInABatchOfTheirOwn) {
+  EXPECT_EQ(BatchLength(Log({2, 2, 2, 2}, 2), 100, -1, -1), 2u);
+  EXPECT_EQ(BatchLength(Log({2, 2, 2}, 0), 100, -1, -1), 3u);
+}
+
+TEST(BatchLengthTest, NeverAcrossAResyncOffsetOrTheNextMarker) {
+  EXPECT_EQ(BatchLength(Log({2, 2, 2, 2}), 100, 4, -1), 2u);   // the resync's copy starts at 4
+  EXPECT_EQ(BatchLength(Log({2, 2, 2, 2}), 100, 0, -1), 4u);   // a batch may start there
+  EXPECT_EQ(BatchLength(Log({2, 2, 2, 2}), 100, -1, 5), 3u);   // the marker is at 5
+  EXPECT_EQ(BatchLength(Log({2, 2, 2, 2}), 100, -1, 0), 1u);
+}
+
+stage::DecodedStagedFile Changes(const std::vector<uint64_t>& commits, uint32_t oid = 7) {
+  stage::DecodedStagedFile f;
+  f.relation.oid = oid;
+  for (uint64_t c : commits) {
+    stage::StagedChange sc;
+    sc.change.commit_lsn = Lsn(c);
+    f.changes.push_back(sc);
+  }
+  return f;
+}
+
+TEST(CopyFilterTest, ChangesTheCopyHoldsAreSkippedFromItsStartOn) {
+  CopyFilter only;
+  only.from_offset = 10;
+  only.before = Lsn(100);
+  EXPECT_TRUE(only.SkipsChange(Lsn(99), 10));
+  EXPECT_FALSE(only.SkipsChange(Lsn(100), 10));  // committed at or after the copy's LSN
+  EXPECT_FALSE(only.SkipsChange(Lsn(99), 9));    // before the copy's start: not its business
+  EXPECT_FALSE(CopyFilter{}.SkipsChange(Lsn(1), 0));  // no copy LSN: nothing skipped
+
+  auto log = Log({3, 3});
+  log[0].start_offset = 10;
+  EXPECT_TRUE(AllSkipped(Changes({50, 60, 99}), log[0], only, 0));
+  EXPECT_FALSE(AllSkipped(Changes({50, 60, 100}), log[0], only, 0));
+  // Changes below the cursor do not count.
+  EXPECT_TRUE(AllSkipped(Changes({150, 60, 99}), log[0], only, 11));
+  // A copy's own rows are never skipped.
+  log[0].kind = io::StagedKind::kSnapshot;
+  EXPECT_FALSE(AllSkipped(Changes({50}), log[0], only, 0));
+}
+
+TEST(CopyFilterTest, ChangesOfAnEarlierTableUnderTheSameNameAreSkipped) {
+  CopyFilter only;
+  only.oid = 7;
+  only.from_offset = 10;
+  auto log = Log({3});
+  log[0].start_offset = 10;
+  EXPECT_TRUE(AllSkipped(Changes({500}, /*oid=*/6), log[0], only, 0));
+  EXPECT_FALSE(AllSkipped(Changes({500}, /*oid=*/7), log[0], only, 0));
+  EXPECT_FALSE(AllSkipped(Changes({500}, /*oid=*/0), log[0], only, 0));  // unknown oid: kept
+}
+
+}  // namespace
+}  // namespace pg2iceberg::materialize
