@@ -862,6 +862,68 @@ Result<index::KeyIndex*> Materializer::IndexFor(const std::string& table,
   return slot.get();
 }
 
+Result<catalog::LoadedTable> Materializer::LoadAndRecoverCursor(const std::string& table,
+                                                                const catalog::TableIdent& ident,
+                                                                coord::Cursor* cursor) {
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable existing, catalog_->LoadTable(ident));
+  const int64_t committed = CommittedOffset(existing.metadata, "pg2iceberg.offset." + options_.group,
+                                            options_.generation);
+  if (committed > cursor->offset) {
+    cursor->offset = committed;
+    cursor->snapshot_id = existing.metadata.current_snapshot_id.value_or(-1);
+    PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, *cursor));
+  }
+  RecordTableGauges(table, existing.metadata);
+  return existing;
+}
+
+Status Materializer::EmptyForAnEmptyCopy(const std::string& table, const catalog::TableIdent& ident,
+                                         const coord::Cursor& cursor, int64_t resync_at,
+                                         Result<catalog::LoadedTable>& existing,
+                                         const Stopwatch& started, TableResult& result) {
+  if (resync_at < 0 || cursor.offset != resync_at || !existing.ok() ||
+      ReplacedAt(existing->metadata, resync_at)) {
+    return Status::Ok();
+  }
+  PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+  if (!state || !state->snapshot_complete) return Status::Ok();
+  log::Info("the table's new copy is empty: emptying the Iceberg table", {{"table", table}});
+  iceberg::SnapshotChange change;
+  change.remove_all = true;
+  change.extra_summary["pg2iceberg.offset." + options_.group] = std::to_string(cursor.offset);
+  change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
+  if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
+  change.extra_summary[kSnapshotOnlyKey] = "true";
+  const Stopwatch commit_started(clock_);
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
+                        CommitChange(table, ident, cursor.offset, std::move(*existing), change,
+                                     state->relid));
+  return FinishBatch(table, ident, committed, cursor.offset, 0, started, commit_started.Seconds(),
+                     result);
+}
+
+Result<size_t> Materializer::PassSkippedFiles(const std::string& table, const coord::Cursor& cursor,
+                                              const std::vector<stage::DecodedStagedFile>& files,
+                                              const std::vector<coord::LogEntry>& entries,
+                                              const CopyFilter& only, int64_t current_snapshot_id) {
+  size_t stale = 0;
+  while (stale < files.size() && AllSkipped(files[stale], entries[stale], only, cursor.offset)) {
+    if (only.SkipsFile(files[stale].relation.oid, entries[stale].start_offset)) {
+      log::Warn("skipped staged changes of an earlier table under the same name",
+                {{"table", table},
+                 {"oid", static_cast<int64_t>(files[stale].relation.oid)},
+                 {"changes", static_cast<int64_t>(files[stale].changes.size())}});
+    }
+    ++stale;
+  }
+  if (stale == 0) return stale;
+  const int64_t end = entries[stale - 1].end_offset;
+  PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end, current_snapshot_id}));
+  log::Debug("passed staged changes the table's copy holds already",
+             {{"table", table}, {"files", static_cast<int64_t>(stale)}, {"cursor", end}});
+  return stale;
+}
+
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const Stopwatch started(clock_);
   TableResult result;
@@ -869,19 +931,8 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
   const catalog::TableIdent ident = IdentFor(table);
 
-  // A commit may have landed without its cursor (crash in between): trust the table.
-  auto existing = catalog_->LoadTable(ident);
-  if (existing.ok()) {
-    const int64_t committed = CommittedOffset(existing->metadata, offset_key, options_.generation);
-    if (committed > cursor.offset) {
-      cursor.offset = committed;
-      cursor.snapshot_id = existing->metadata.current_snapshot_id.value_or(-1);
-      PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, cursor));
-    }
-    RecordTableGauges(table, existing->metadata);
-  } else if (!IsNotFound(existing.status())) {
-    return existing.status();
-  }
+  auto existing = LoadAndRecoverCursor(table, ident, &cursor);
+  if (!existing.ok() && !IsNotFound(existing.status())) return existing.status();
   result.cursor = cursor.offset;
 
   // Markers (source.logical.markers_table): those the table has reached are emitted; no batch
@@ -906,26 +957,8 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const size_t entries_read = entries.size();
   const bool log_full = static_cast<int>(entries_read) >= options_.max_log_entries;
   if (entries.empty()) {
-    // A complete copy with no rows and no change behind it: the table is empty now.
-    if (resync_at >= 0 && cursor.offset == resync_at && existing.ok() &&
-        !ReplacedAt(existing->metadata, resync_at)) {
-      PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
-      if (state && state->snapshot_complete) {
-        log::Info("the table's new copy is empty: emptying the Iceberg table", {{"table", table}});
-        iceberg::SnapshotChange change;
-        change.remove_all = true;
-        change.extra_summary[offset_key] = std::to_string(cursor.offset);
-        change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
-        if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
-        change.extra_summary[kSnapshotOnlyKey] = "true";
-        const Stopwatch commit_started(clock_);
-        PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
-                              CommitChange(table, ident, cursor.offset, std::move(*existing), change,
-                                           state->relid));
-        PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, cursor.offset, 0, started,
-                                         commit_started.Seconds(), result));
-      }
-    }
+    PG2I_RETURN_IF_ERROR(
+        EmptyForAnEmptyCopy(table, ident, cursor, resync_at, existing, started, result));
     return result;
   }
   entries.resize(BatchLength(entries, options_.max_changes, resync_at, marker_cut));
@@ -953,33 +986,22 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
       if (state->snapshot_complete) only.before = state->snapshot_lsn;
     }
   }
-  // Files of nothing but skipped changes are passed without a commit: their columns and key
-  // are older than the copy's and must not reshape the table. (Not when this batch replaces
-  // the table's content: that commit is due even with no row, and reshaping an empty table
-  // loses nothing.)
+  // Files of nothing but skipped changes are passed without a commit. (Not when this batch
+  // replaces the table's content: that commit is due even with no row, and reshaping an empty
+  // table loses nothing.)
   const bool replacing =
       resync_batch || (existing.ok() && ReplacesForeign(existing->metadata, table, cursor.offset));
-  size_t stale = 0;
-  while (!replacing && stale < files.size() &&
-         AllSkipped(files[stale], entries[stale], only, cursor.offset)) {
-    if (only.SkipsFile(files[stale].relation.oid, entries[stale].start_offset)) {
-      log::Warn("skipped staged changes of an earlier table under the same name",
-                {{"table", table},
-                 {"oid", static_cast<int64_t>(files[stale].relation.oid)},
-                 {"changes", static_cast<int64_t>(files[stale].changes.size())}});
+  if (!replacing) {
+    PG2I_ASSIGN_OR_RETURN(
+        size_t passed,
+        PassSkippedFiles(table, cursor, files, entries, only,
+                         existing.ok() ? existing->metadata.current_snapshot_id.value_or(-1)
+                                       : cursor.snapshot_id));
+    if (passed > 0) {
+      result.cursor = entries[passed - 1].end_offset;
+      result.more = true;
+      return result;
     }
-    ++stale;
-  }
-  if (stale > 0) {
-    const int64_t end = entries[stale - 1].end_offset;
-    const int64_t snapshot_id =
-        existing.ok() ? existing->metadata.current_snapshot_id.value_or(-1) : cursor.snapshot_id;
-    PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end, snapshot_id}));
-    log::Debug("passed staged changes the table's copy holds already",
-               {{"table", table}, {"files", static_cast<int64_t>(stale)}, {"cursor", end}});
-    result.cursor = end;
-    result.more = true;
-    return result;
   }
   // One key per batch: files staged after a primary-key change start the next batch.
   for (size_t i = 1; i < files.size(); ++i) {

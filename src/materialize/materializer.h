@@ -27,6 +27,7 @@
 #include "index/key_index.h"
 #include "iceberg/snapshot_producer.h"
 #include "io/file_io.h"
+#include "materialize/batch_plan.h"
 #include "materialize/columns.h"
 
 namespace pg2iceberg::materialize {
@@ -96,6 +97,24 @@ class Materializer {
 
  private:
   Result<TableResult> MaterializeBatch(const std::string& table);
+  // The table, and the cursor it proves: a commit may have landed without its cursor (a crash
+  // in between), so a larger offset in the table's summaries moves `*cursor` up. NotFound when
+  // the table does not exist yet.
+  Result<catalog::LoadedTable> LoadAndRecoverCursor(const std::string& table,
+                                                    const catalog::TableIdent& ident,
+                                                    coord::Cursor* cursor);
+  // A resync whose copy had no rows and nothing behind it: the table is emptied, once.
+  Status EmptyForAnEmptyCopy(const std::string& table, const catalog::TableIdent& ident,
+                             const coord::Cursor& cursor, int64_t resync_at,
+                             Result<catalog::LoadedTable>& existing, const Stopwatch& started,
+                             TableResult& result);
+  // Moves the cursor past the leading `files` (staged as `entries`) whose every change
+  // `only` skips, without a commit: their columns and key are older than the copy's and must
+  // not reshape the table. Returns how many it passed.
+  Result<size_t> PassSkippedFiles(const std::string& table, const coord::Cursor& cursor,
+                                  const std::vector<stage::DecodedStagedFile>& files,
+                                  const std::vector<coord::LogEntry>& entries,
+                                  const CopyFilter& only, int64_t current_snapshot_id);
   // The key index of the table `m` describes, open and reflecting its current snapshot.
   Result<index::KeyIndex*> IndexFor(const std::string& table, const iceberg::TableMetadata& m,
                                     const std::vector<int32_t>& key_ids);
