@@ -924,6 +924,61 @@ Result<size_t> Materializer::PassSkippedFiles(const std::string& table, const co
   return stale;
 }
 
+Result<Materializer::LiveRows> Materializer::ReadLiveRows(
+    const iceberg::TableMetadata& m, const std::vector<Field>& fields,
+    const std::vector<int>& key_idx, const fold::FoldResult& folded,
+    const std::map<fold::Key, const fold::FoldedRow*>& need, index::KeyIndex* key_index,
+    std::map<fold::Key, std::optional<index::RowLocation>>* looked_up) {
+  LiveRows found;
+  if (key_index != nullptr) {
+    // The row of each key, read by position from its file.
+    std::vector<fold::Key> keys;
+    for (const auto& [k, row] : need) keys.push_back(k);
+    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(keys));
+    for (size_t i = 0; i < keys.size(); ++i) (*looked_up)[keys[i]] = where[i];
+    std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_file;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (where[i]) by_file[where[i]->file_path].push_back({where[i]->pos, i});
+    }
+    // Only the columns some row lacks, of the row groups holding those rows.
+    std::set<int> wanted;
+    for (const auto& [k, row] : folded.rows) wanted.insert(row.unresolved.begin(), row.unresolved.end());
+    std::vector<Field> projection;
+    for (int c : wanted) projection.push_back(fields[static_cast<size_t>(c)]);
+    for (auto& [path, rows] : by_file) {
+      std::sort(rows.begin(), rows.end());
+      std::vector<int64_t> positions;
+      for (const auto& [pos, i] : rows) {
+        if (positions.empty() || positions.back() != pos) positions.push_back(pos);
+      }
+      PG2I_ASSIGN_OR_RETURN(auto read, iceberg::ReadDataFileRows(io_, path, projection, positions));
+      size_t at = 0;
+      for (const auto& [pos, i] : rows) {
+        while (positions[at] != pos) ++at;
+        std::vector<Value> row(fields.size());
+        size_t j = 0;
+        for (int c : wanted) row[static_cast<size_t>(c)] = read[at][j++];
+        found[keys[i]] = {0, std::move(row)};
+      }
+    }
+    return found;
+  }
+  // The live version of each key (deletes applied, as every reader applies them).
+  PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io_, m));
+  for (const iceberg::FileScanTask& task : scan.tasks()) {
+    PG2I_ASSIGN_OR_RETURN(auto rows, scan.Read(task, fields));
+    for (auto& r : rows) {
+      fold::Key k;
+      for (int ki : key_idx) k.push_back(r[static_cast<size_t>(ki)]);
+      if (!need.count(k)) continue;
+      const int64_t seq = task.data.sequence_number.value_or(0);
+      auto it = found.find(k);
+      if (it == found.end() || it->second.first <= seq) found[k] = {seq, std::move(r)};
+    }
+  }
+  return found;
+}
+
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const Stopwatch started(clock_);
   TableResult result;
@@ -1058,52 +1113,10 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const bool deletion_vectors = key_index != nullptr && loaded.metadata.format_version >= 3;
   // Position mode: where keys are live, looked up once for the TOAST reads and the deletes.
   std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
-  std::map<fold::Key, std::pair<int64_t, std::vector<Value>>> found;
-  if (!need.empty() && !folded.truncated && key_index != nullptr) {
-    // The row of each key, read by position from its file.
-    std::vector<fold::Key> keys;
-    for (const auto& [k, row] : need) keys.push_back(k);
-    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(keys));
-    for (size_t i = 0; i < keys.size(); ++i) looked_up[keys[i]] = where[i];
-    std::map<std::string, std::vector<std::pair<int64_t, size_t>>> by_file;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (where[i]) by_file[where[i]->file_path].push_back({where[i]->pos, i});
-    }
-    // Only the columns some row lacks, of the row groups holding those rows.
-    std::set<int> wanted;
-    for (const auto& [k, row] : folded.rows) wanted.insert(row.unresolved.begin(), row.unresolved.end());
-    std::vector<Field> projection;
-    for (int c : wanted) projection.push_back(fields[static_cast<size_t>(c)]);
-    for (auto& [path, rows] : by_file) {
-      std::sort(rows.begin(), rows.end());
-      std::vector<int64_t> positions;
-      for (const auto& [pos, i] : rows) {
-        if (positions.empty() || positions.back() != pos) positions.push_back(pos);
-      }
-      PG2I_ASSIGN_OR_RETURN(auto read, iceberg::ReadDataFileRows(io_, path, projection, positions));
-      size_t at = 0;
-      for (const auto& [pos, i] : rows) {
-        while (positions[at] != pos) ++at;
-        std::vector<Value> row(fields.size());
-        size_t j = 0;
-        for (int c : wanted) row[static_cast<size_t>(c)] = read[at][j++];
-        found[keys[i]] = {0, std::move(row)};
-      }
-    }
-  } else if (!need.empty() && !folded.truncated) {
-    // The live version of each key (deletes applied, as every reader applies them).
-    PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io_, loaded.metadata));
-    for (const iceberg::FileScanTask& task : scan.tasks()) {
-      PG2I_ASSIGN_OR_RETURN(auto rows, scan.Read(task, fields));
-      for (auto& r : rows) {
-        fold::Key k;
-        for (int ki : key_idx) k.push_back(r[static_cast<size_t>(ki)]);
-        if (!need.count(k)) continue;
-        const int64_t seq = task.data.sequence_number.value_or(0);
-        auto it = found.find(k);
-        if (it == found.end() || it->second.first <= seq) found[k] = {seq, std::move(r)};
-      }
-    }
+  LiveRows found;
+  if (!need.empty() && !folded.truncated) {
+    PG2I_ASSIGN_OR_RETURN(found, ReadLiveRows(loaded.metadata, fields, key_idx, folded, need,
+                                              key_index, &looked_up));
   }
 
   // Write: new rows, and equality deletes for every key touched. Initial-snapshot rows of a

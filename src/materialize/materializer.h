@@ -24,6 +24,7 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "coord/coordinator.h"
+#include "fold/fold.h"
 #include "index/key_index.h"
 #include "iceberg/snapshot_producer.h"
 #include "io/file_io.h"
@@ -103,6 +104,18 @@ class Materializer {
   Result<catalog::LoadedTable> LoadAndRecoverCursor(const std::string& table,
                                                     const catalog::TableIdent& ident,
                                                     coord::Cursor* cursor);
+  // The live rows of the keys whose unchanged TOAST values the batch lacks (`need`, by key):
+  // read by position through the key index (its lookups kept in `*looked_up`, for the
+  // deletes), else from a scan of the live table (deletes applied). Per key: the data sequence
+  // number of the file read (0 by position) and the row (by position: only the columns some
+  // row lacks).
+  using LiveRows = std::map<fold::Key, std::pair<int64_t, std::vector<Value>>>;
+  Result<LiveRows> ReadLiveRows(const iceberg::TableMetadata& m,
+                                const std::vector<iceberg::Field>& fields,
+                                const std::vector<int>& key_idx, const fold::FoldResult& folded,
+                                const std::map<fold::Key, const fold::FoldedRow*>& need,
+                                index::KeyIndex* key_index,
+                                std::map<fold::Key, std::optional<index::RowLocation>>* looked_up);
   // A resync whose copy had no rows and nothing behind it: the table is emptied, once.
   Status EmptyForAnEmptyCopy(const std::string& table, const catalog::TableIdent& ident,
                              const coord::Cursor& cursor, int64_t resync_at,
