@@ -979,6 +979,36 @@ Result<Materializer::LiveRows> Materializer::ReadLiveRows(
   return found;
 }
 
+Result<int64_t> Materializer::PositionDeletesOf(
+    const iceberg::TableMetadata& m, const std::vector<std::vector<Value>>& deletes,
+    const std::map<std::vector<Value>, std::optional<index::RowLocation>>& where,
+    const iceberg::ParquetWriteOptions& wo, iceberg::SnapshotChange* change) {
+  std::map<std::pair<int32_t, std::vector<Value>>, std::unique_ptr<iceberg::PositionDeleteWriter>>
+      writers;
+  int64_t live = 0;
+  for (const auto& k : deletes) {
+    const std::optional<index::RowLocation>& loc = where.at(k);
+    if (!loc) continue;
+    auto& w = writers[{loc->spec_id, loc->partition}];
+    if (w == nullptr) {
+      iceberg::ParquetWriteOptions o = wo;
+      o.new_file_uri = iceberg::UniqueFileUris(iceberg::TableSubdir(m.location, "data"), "pos-del-");
+      PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io_, o));
+    }
+    w->Add(loc->file_path, loc->pos);
+    ++live;
+  }
+  for (auto& [part, w] : writers) {
+    PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::DataFile> files, w->Close());
+    for (iceberg::DataFile& f : files) {
+      f.spec_id = part.first;
+      f.partition = part.second;
+      change->added_deletes.push_back(std::move(f));
+    }
+  }
+  return live;
+}
+
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const Stopwatch started(clock_);
   TableResult result;
@@ -1204,28 +1234,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
     if (deletion_vectors) {
       PG2I_ASSIGN_OR_RETURN(live, DeletionVectorsOf(loaded.metadata, deletes, looked_up, &change));
     } else {
-      std::map<std::pair<int32_t, std::vector<Value>>, std::unique_ptr<iceberg::PositionDeleteWriter>>
-          writers;
-      for (const auto& k : deletes) {
-        const std::optional<index::RowLocation>& loc = looked_up.at(k);
-        if (!loc) continue;
-        auto& w = writers[{loc->spec_id, loc->partition}];
-        if (w == nullptr) {
-          iceberg::ParquetWriteOptions o = wo;
-          o.new_file_uri = iceberg::UniqueFileUris(iceberg::TableSubdir(loaded.metadata.location, "data"), "pos-del-");
-          PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io_, o));
-        }
-        w->Add(loc->file_path, loc->pos);
-        ++live;
-      }
-      for (auto& [part, w] : writers) {
-        PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::DataFile> files, w->Close());
-        for (iceberg::DataFile& f : files) {
-          f.spec_id = part.first;
-          f.partition = part.second;
-          change.added_deletes.push_back(std::move(f));
-        }
-      }
+      PG2I_ASSIGN_OR_RETURN(live, PositionDeletesOf(loaded.metadata, deletes, looked_up, wo, &change));
     }
     delete_rows = live;
   } else if (!deletes.empty()) {

@@ -26,6 +26,7 @@
 #include "coord/coordinator.h"
 #include "fold/fold.h"
 #include "index/key_index.h"
+#include "iceberg/parquet_io.h"
 #include "iceberg/snapshot_producer.h"
 #include "io/file_io.h"
 #include "materialize/batch_plan.h"
@@ -145,6 +146,12 @@ class Materializer {
       const iceberg::TableMetadata& m, const std::vector<std::vector<Value>>& deletes,
       const std::map<std::vector<Value>, std::optional<index::RowLocation>>& where,
       iceberg::SnapshotChange* change);
+  // Position delete files for the keys of `deletes` that are live (`where` holds each one's
+  // row), one per partition, added to `change`. Returns the rows deleted.
+  Result<int64_t> PositionDeletesOf(
+      const iceberg::TableMetadata& m, const std::vector<std::vector<Value>>& deletes,
+      const std::map<std::vector<Value>, std::optional<index::RowLocation>>& where,
+      const iceberg::ParquetWriteOptions& wo, iceberg::SnapshotChange* change);
   // The Iceberg table ready for a batch whose newest relation is `latest`: created if missing
   // (`existing` is the caller's load), identity checked, schema evolved (`rematch`: columns
   // matched by name, see PlanColumns), re-keyed when the key changed.
