@@ -583,7 +583,7 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
                                                        catalog::LoadedTable loaded,
                                                        const iceberg::SnapshotChange& change,
                                                        uint32_t source_oid, bool fixed_base) {
-  const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  const std::string offset_key = OffsetKey();
   const std::optional<int64_t> base_snapshot = loaded.metadata.current_snapshot_id;
   iceberg::SnapshotProducer producer(io_.get(), clock_, change);
   catalog::LoadedTable committed;
@@ -758,7 +758,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
   PG2I_ASSIGN_OR_RETURN(change.added_data, writer->Close());
   change.remove_all = true;
   const int64_t end_offset = copy.back().end_offset;
-  change.extra_summary["pg2iceberg.offset." + options_.group] = std::to_string(end_offset);
+  change.extra_summary[OffsetKey()] = std::to_string(end_offset);
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   change.extra_summary[kSnapshotOnlyKey] = "true";
   if (resync_at >= 0 && cursor.offset <= resync_at) {
@@ -866,8 +866,7 @@ Result<catalog::LoadedTable> Materializer::LoadAndRecoverCursor(const std::strin
                                                                 const catalog::TableIdent& ident,
                                                                 coord::Cursor* cursor) {
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable existing, catalog_->LoadTable(ident));
-  const int64_t committed = CommittedOffset(existing.metadata, "pg2iceberg.offset." + options_.group,
-                                            options_.generation);
+  const int64_t committed = CommittedOffset(existing.metadata, OffsetKey(), options_.generation);
   if (committed > cursor->offset) {
     cursor->offset = committed;
     cursor->snapshot_id = existing.metadata.current_snapshot_id.value_or(-1);
@@ -890,7 +889,7 @@ Status Materializer::EmptyForAnEmptyCopy(const std::string& table, const catalog
   log::Info("the table's new copy is empty: emptying the Iceberg table", {{"table", table}});
   iceberg::SnapshotChange change;
   change.remove_all = true;
-  change.extra_summary["pg2iceberg.offset." + options_.group] = std::to_string(cursor.offset);
+  change.extra_summary[OffsetKey()] = std::to_string(cursor.offset);
   change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   change.extra_summary[kSnapshotOnlyKey] = "true";
@@ -1012,7 +1011,7 @@ Result<int64_t> Materializer::PositionDeletesOf(
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const Stopwatch started(clock_);
   TableResult result;
-  const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  const std::string offset_key = OffsetKey();
   PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
   const catalog::TableIdent ident = IdentFor(table);
 
@@ -1278,7 +1277,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
 Status Materializer::EmitMarkers(const std::string& table,
                                  std::vector<coord::MarkerEmission>* pending, int64_t offset,
                                  const iceberg::TableMetadata* m) {
-  const std::string offset_key = "pg2iceberg.offset." + options_.group;
+  const std::string offset_key = OffsetKey();
   size_t done = 0;
   for (; done < pending->size() && (*pending)[done].log_offset <= offset; ++done) {
     const coord::MarkerEmission& mk = (*pending)[done];

@@ -133,6 +133,8 @@ class Materializer {
   Result<index::KeyIndex*> IndexFor(const std::string& table, const iceberg::TableMetadata& m,
                                     const std::vector<int32_t>& key_ids);
   const config::TableConfig* ConfigFor(const std::string& table) const;
+  // The snapshot summary key holding this group's log offset.
+  std::string OffsetKey() const { return "pg2iceberg.offset." + options_.group; }
   config::DeleteMode DeleteModeOf(const std::string& table) const;
   // A table in dv mode that is format v1/v2 is upgraded to v3 unless it has position delete
   // files (then it is returned as it is, and the batch writes position deletes).

@@ -318,15 +318,15 @@ Result<Resumed> ResumeCopy(
   if (done.empty()) return out;
   const bool one_snapshot = std::all_of(done.begin(), done.end(),
                                         [&](const auto& d) { return d.lsn == done.front().lsn; });
-  if (one_snapshot && snapshot && done.front().lsn == *snapshot) {
-    out.chunks = std::move(done);
-    return out;
-  }
   if (one_snapshot && whole(done)) {
-    // Every chunk was in before the interruption; only the completion mark was lost.
+    // Every chunk is in; only the completion mark is missing (lost to an interruption).
     PG2I_RETURN_IF_ERROR(coord.CompleteSnapshot(table, done.front().lsn));
     out.chunks = std::move(done);
     out.complete = true;
+    return out;
+  }
+  if (one_snapshot && snapshot && done.front().lsn == *snapshot) {
+    out.chunks = std::move(done);
     return out;
   }
   log::Warn("the table's copy was interrupted: copying it again from the beginning, under one "
@@ -365,13 +365,6 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
                           imported ? std::optional<Lsn>(o.snapshot_lsn) : std::nullopt,
                           &shared.progress));
   shared.remaining = plan.remaining;
-  for (size_t t = 0; t < tables.size(); ++t) {
-    if (plan.remaining[t] == 0 && !shared.progress[t].complete) {
-      // Every chunk of this snapshot was in (an earlier attempt in this process): mark it.
-      PG2I_RETURN_IF_ERROR(coord->CompleteSnapshot(tables[t].name.ToString(), o.snapshot_lsn));
-      shared.progress[t].complete = true;
-    }
-  }
   std::string snapshot_name = o.snapshot_name;
   Lsn lsn = o.snapshot_lsn;
   // A snapshot of its own, exact at a known LSN: a temporary replication slot's. It lives

@@ -82,10 +82,10 @@ Result<SnapshotResult> RunSnapshot(const std::vector<SnapshotTable>& tables,
 
 // What a copy of `table` keeps of its finished chunks. `snapshot`: the LSN the copy's snapshot
 // is exact at, or nullopt for a snapshot not taken yet (a new one: no chunk can be of it).
-// Chunks of that snapshot are kept. Chunks of an earlier one are kept only if they make the
-// whole table (`whole`; only the completion mark was lost): the table is marked complete at
-// their LSN. Otherwise the copy starts over (Coordinator::RestartCopy: the new copy replaces
-// what the old one brought and the changes deferred behind it).
+// Chunks of one snapshot that make the whole table (`whole`; only the completion mark was
+// lost) mark the table complete at their LSN. Otherwise chunks of `snapshot` are kept, and
+// chunks of any other snapshot make the copy start over (Coordinator::RestartCopy: the new
+// copy replaces what the old one brought and the changes deferred behind it).
 struct Resumed {
   std::vector<coord::SnapshotChunk> chunks;  // kept
   bool complete = false;                     // marked complete here
