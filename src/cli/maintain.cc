@@ -94,7 +94,7 @@ class PipelineState {
     if (coord_ == nullptr) return std::string();  // no pipeline (never ran, or cleaned up)
     PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
     if (state && !state->snapshot_complete) return std::string("its copy is in progress");
-    PG2I_ASSIGN_OR_RETURN(auto redo, coord_->GetMeta("redo_copy:" + table));
+    PG2I_ASSIGN_OR_RETURN(bool redo, coord::CopyToRedo(*coord_, table));
     if (redo) return std::string("a copy of it is to be started over");
     PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(group_, table));
     PG2I_ASSIGN_OR_RETURN(auto resync, coord_->GetMeta("resync_offset:" + table));

@@ -268,10 +268,6 @@ struct Created {
   bool ddl_trigger = false;
 };
 
-// Coordinator meta "redo_copy:<table>" = "1": a copy to redo, recorded while a copy of the table
-// may be running in this process; the next start does it (Prepare, when no copy runs).
-std::string RedoCopyKey(const std::string& table) { return "redo_copy:" + table; }
-
 // Marks a table's copy to be redone: the next copy's first batch replaces the Iceberg
 // content (coordinator meta resync_offset:<table>). `copy_may_run`: a copy of the table may be
 // running now (the caller then starts the pipeline again).
@@ -281,7 +277,7 @@ Status RedoCopy(coord::Coordinator& coord, const std::string& table, const coord
   if (copy_may_run) {
     // Its copy is in progress: a chunk it registers after this would be taken for the new
     // copy's. The next start forgets that copy once it has stopped.
-    return coord.SetMeta(RedoCopyKey(table), "1");
+    return coord.SetMeta(coord::RedoCopyKey(table), "1");
   }
   // Its copy was in progress (or not started): start it over, and replace what the copy
   // already brought and the changes that waited behind it (they predate the new copy).
@@ -366,12 +362,12 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     stage::StagedRelation rel = std::move(*described);
     PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
     // A copy to redo that was asked for while a copy of the table ran: now none runs.
-    PG2I_ASSIGN_OR_RETURN(auto redo, coord.GetMeta(RedoCopyKey(rel.table)));
-    if (known && redo && !redo->empty()) {
+    PG2I_ASSIGN_OR_RETURN(bool redo, coord::CopyToRedo(coord, rel.table));
+    if (known && redo) {
       log::Info("the table changed while it was being copied: starting the table's copy over",
                 {{"table", rel.table}});
       PG2I_RETURN_IF_ERROR(RedoCopy(coord, rel.table, *known, /*copy_may_run=*/false));
-      PG2I_RETURN_IF_ERROR(coord.SetMeta(RedoCopyKey(rel.table), ""));
+      PG2I_RETURN_IF_ERROR(coord.SetMeta(coord::RedoCopyKey(rel.table), ""));
       PG2I_ASSIGN_OR_RETURN(known, coord.GetTable(rel.table));
     }
     // A table dropped and re-created under the same name is a different table.

@@ -109,7 +109,10 @@ Result<TableStatus> GatherTable(const config::Config& cfg, coord::PgCoordinator&
   t.iceberg_snapshot_id = c.snapshot_id;
   t.cursor_ahead = c.offset > t.staged_offset;
   t.pending_changes = std::max<int64_t>(0, t.staged_offset - c.offset);
-  if (st && st->snapshot_complete) {
+  // A copy to redo (the table changed while it was copied) is not complete, whatever the
+  // stale copy recorded.
+  PG2I_ASSIGN_OR_RETURN(const bool redo, coord::CopyToRedo(coord, name));
+  if (st && st->snapshot_complete && !redo) {
     t.snapshot = "complete";
   } else if (st) {
     PG2I_ASSIGN_OR_RETURN(auto chunks, coord.SnapshotChunks(name));
@@ -293,7 +296,9 @@ class Waiter {
     while (true) {
       PG2I_ASSIGN_OR_RETURN(bool ok, done());
       if (ok) return Status::Ok();
-      PG2I_RETURN_IF_ERROR(CheckAdvancing(needs_materializer));
+      if (Status a = CheckAdvancing(needs_materializer); !a.ok()) {
+        return Status(a.code(), "waiting for " + what + ": " + a.message());
+      }
       if (clock_->Monotonic() > deadline_) return Unavailable("timed out waiting for " + what);
       clock_->SleepFor(100ms);
     }
@@ -353,9 +358,13 @@ Status WaitCaughtUp(const config::Config& cfg, pg::Connection& src, coord::PgCoo
       "the WAL writer to stage changes up to " + marker.ToString(), false));
   for (const auto& t : cfg.tables) {
     const std::string name = t.name.ToString();
-    // A table being copied: wait for the copy (its changes wait behind it).
+    // A table being copied: wait for the copy (its changes wait behind it). A copy to redo is
+    // not complete even when the stale one finished: the next start marks the table
+    // incomplete, then clears the redo, so the redo is read first.
     PG2I_RETURN_IF_ERROR(w.Until(
         [&]() -> Result<bool> {
+          PG2I_ASSIGN_OR_RETURN(const bool redo, coord::CopyToRedo(coord, name));
+          if (redo) return false;
           PG2I_ASSIGN_OR_RETURN(auto st, coord.GetTable(name));
           return st && st->snapshot_complete;
         },

@@ -226,4 +226,15 @@ class Coordinator {
   virtual Status MarkersRecorded(const std::vector<MarkerEmission>& rows) = 0;
 };
 
+// Coordinator meta "redo_copy:<table>" = "1": the table changed while a copy of it may have been
+// running in the pipeline's process. That copy is stale even if it completes; the pipeline's
+// next start copies the table again and sets the key to "".
+inline std::string RedoCopyKey(const std::string& table) { return "redo_copy:" + table; }
+
+// Whether `table`'s copy is to be redone (a complete copy it has is stale).
+inline Result<bool> CopyToRedo(Coordinator& coord, const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(std::optional<std::string> redo, coord.GetMeta(RedoCopyKey(table)));
+  return redo && !redo->empty();
+}
+
 }  // namespace pg2iceberg::coord

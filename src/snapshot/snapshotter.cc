@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "base/clock.h"
@@ -191,6 +192,10 @@ class Worker {
       ++shared_->imported;
       shared_->cv.notify_all();
     }
+    std::set<int> checked;
+    for (const Chunk& c : plan_.todo) {
+      if (checked.insert(c.table).second) PG2I_RETURN_IF_ERROR(CheckColumns(tables_[c.table]));
+    }
     while (true) {
       size_t i;
       {
@@ -202,6 +207,24 @@ class Worker {
       PG2I_RETURN_IF_ERROR(CopyChunk(plan_.todo[i]));
     }
     return conn_->Exec("COMMIT");
+  }
+
+  // The columns a copy reads were discovered before its snapshot was taken: DDL committed in
+  // between would have it read columns its rows do not have, or miss one they have (a column
+  // added with a default would read NULL until copied again). Checked under the snapshot; a
+  // difference ends this attempt (Aborted: the pipeline starts again and discovers them anew).
+  Status CheckColumns(const SnapshotTable& t) {
+    PG2I_ASSIGN_OR_RETURN(pg::TableInfo now, pg::DiscoverTable(*conn_, t.name));
+    const auto& want = t.relation.columns;
+    bool same = now.columns.size() == want.size();
+    for (size_t i = 0; same && i < want.size(); ++i) {
+      const pg::ColumnInfo& c = now.columns[i];
+      same = c.name == want[i].name && c.attnum == want[i].attnum &&
+             c.base_type_oid == want[i].type_oid && c.typmod == want[i].typmod;
+    }
+    if (same) return Status::Ok();
+    return Aborted("the columns of " + t.name.ToString() + " changed (DDL) between reading them "
+                   "and taking the copy's snapshot; the copy must start again, reading them anew");
   }
 
   Status CopyChunk(const Chunk& c) {
