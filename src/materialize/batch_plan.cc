@@ -37,4 +37,41 @@ bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
   return true;
 }
 
+std::vector<int> KeyIndexesOf(const std::vector<iceberg::Field>& fields,
+                              const std::vector<int32_t>& key_ids) {
+  std::vector<int> out;
+  for (int32_t id : key_ids) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i].id == id) out.push_back(static_cast<int>(i));
+    }
+  }
+  return out;
+}
+
+BatchRows RowsOf(const fold::FoldResult& folded, const LiveRows& live, bool delete_every_key,
+                 bool indexed) {
+  BatchRows out;
+  for (const auto& [k, row] : folded.rows) {
+    if (delete_every_key) out.deletes.push_back(k);
+    if (row.kind != fold::FoldedRow::Kind::kUpsert) {
+      if (indexed) out.removed_keys.push_back(k);
+      continue;
+    }
+    if (indexed) out.upsert_keys.push_back(k);
+    std::vector<Value> values = row.values;
+    if (!row.unresolved.empty()) {
+      auto it = live.find(row.resolve_from);
+      if (it == live.end()) {
+        ++out.toast_not_found;
+      } else {
+        for (int c : row.unresolved) {
+          values[static_cast<size_t>(c)] = it->second.second[static_cast<size_t>(c)];
+        }
+      }
+    }
+    out.upserts.push_back(std::move(values));
+  }
+  return out;
+}
+
 }  // namespace pg2iceberg::materialize

@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "base/types.h"
 #include "coord/coordinator.h"
+#include "fold/fold.h"
+#include "iceberg/schema.h"
 #include "stage/staged_file.h"
 
 namespace pg2iceberg::materialize {
@@ -44,5 +48,26 @@ struct CopyFilter {
 // Whether `only` skips every change of `f` (staged as `e`) from `from_offset` on.
 bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
                 const CopyFilter& only, int64_t from_offset);
+
+// The positions in `fields` of the key's field ids `key_ids`, in key order.
+std::vector<int> KeyIndexesOf(const std::vector<iceberg::Field>& fields,
+                              const std::vector<int32_t>& key_ids);
+
+// Live rows read for unchanged TOAST values, by key: the data sequence number of the file read
+// (0 when read by position) and the row (by position: only the columns some row lacks).
+using LiveRows = std::map<fold::Key, std::pair<int64_t, std::vector<Value>>>;
+
+// What a folded batch writes: the final image of every upserted key, in key order, with its
+// unchanged TOAST columns taken from `live` (by the key the row resolves from; left NULL and
+// counted in `toast_not_found` when that row is not there), and the keys deleted.
+struct BatchRows {
+  std::vector<std::vector<Value>> upserts;
+  std::vector<fold::Key> upsert_keys;   // per upsert; only when `indexed`
+  std::vector<fold::Key> removed_keys;  // deleted keys; only when `indexed`
+  std::vector<fold::Key> deletes;       // every key touched, when `delete_every_key`
+  int64_t toast_not_found = 0;
+};
+BatchRows RowsOf(const fold::FoldResult& folded, const LiveRows& live, bool delete_every_key,
+                 bool indexed);
 
 }  // namespace pg2iceberg::materialize

@@ -80,5 +80,45 @@ TEST(CopyFilterTest, ChangesOfAnEarlierTableUnderTheSameNameAreSkipped) {
   EXPECT_FALSE(AllSkipped(Changes({500}, /*oid=*/0), log[0], only, 0));  // unknown oid: kept
 }
 
+// A folded batch of three keys: 1 upserted in full, 2 upserted with its column 2 (TOAST)
+// unchanged and resolved from key 9 (its key changed in the batch), 3 deleted.
+fold::FoldResult Folded() {
+  fold::FoldResult f;
+  auto& one = f.rows[{Value(int32_t{1})}];
+  one.values = {Value(int32_t{1}), Value(std::string("a")), Value(std::string("big-1"))};
+  auto& two = f.rows[{Value(int32_t{2})}];
+  two.values = {Value(int32_t{2}), Value(std::string("b")), Value()};
+  two.unresolved = {2};
+  two.resolve_from = {Value(int32_t{9})};
+  f.rows[{Value(int32_t{3})}].kind = fold::FoldedRow::Kind::kDelete;
+  return f;
+}
+
+TEST(RowsOfTest, UpsertsTakeUnchangedToastFromTheLiveRowTheyResolveFrom) {
+  LiveRows live;
+  live[{Value(int32_t{9})}] = {0, {Value(), Value(), Value(std::string("big-9"))}};
+  const BatchRows rows = RowsOf(Folded(), live, /*delete_every_key=*/true, /*indexed=*/true);
+  ASSERT_EQ(rows.upserts.size(), 2u);
+  EXPECT_EQ(rows.upserts[0][2], Value(std::string("big-1")));
+  EXPECT_EQ(rows.upserts[1][2], Value(std::string("big-9")));
+  EXPECT_EQ(rows.upserts[1][1], Value(std::string("b")));  // its own columns are kept
+  EXPECT_EQ(rows.toast_not_found, 0);
+  EXPECT_EQ(rows.deletes.size(), 3u);  // every key touched
+  ASSERT_EQ(rows.upsert_keys.size(), 2u);
+  EXPECT_EQ(rows.upsert_keys[1], fold::Key{Value(int32_t{2})});
+  ASSERT_EQ(rows.removed_keys.size(), 1u);
+  EXPECT_EQ(rows.removed_keys[0], fold::Key{Value(int32_t{3})});
+}
+
+TEST(RowsOfTest, AMissingLiveRowLeavesTheColumnNullAndIsCounted) {
+  const BatchRows rows = RowsOf(Folded(), {}, /*delete_every_key=*/false, /*indexed=*/false);
+  ASSERT_EQ(rows.upserts.size(), 2u);
+  EXPECT_EQ(rows.upserts[1][2], Value());
+  EXPECT_EQ(rows.toast_not_found, 1);
+  EXPECT_TRUE(rows.deletes.empty());
+  EXPECT_TRUE(rows.upsert_keys.empty());
+  EXPECT_TRUE(rows.removed_keys.empty());
+}
+
 }  // namespace
 }  // namespace pg2iceberg::materialize

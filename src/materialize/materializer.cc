@@ -721,12 +721,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
   PG2I_ASSIGN_OR_RETURN(TableSetup setup,
                         SetUpTable(table, ident, std::move(existing), first.relation, /*rematch=*/true));
   const std::vector<Field> fields = setup.loaded.metadata.CurrentSchema()->fields();
-  std::vector<int> key_idx;
-  for (int32_t id : setup.key_ids) {
-    for (size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
-    }
-  }
+  const std::vector<int> key_idx = KeyIndexesOf(fields, setup.key_ids);
   iceberg::ParquetWriteOptions wo;
   wo.target_file_size = options_.target_file_size > 0 ? options_.target_file_size : wo.target_file_size;
   PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io_, setup.loaded.metadata, wo));
@@ -923,7 +918,7 @@ Result<size_t> Materializer::PassSkippedFiles(const std::string& table, const co
   return stale;
 }
 
-Result<Materializer::LiveRows> Materializer::ReadLiveRows(
+Result<LiveRows> Materializer::ReadLiveRows(
     const iceberg::TableMetadata& m, const std::vector<Field>& fields,
     const std::vector<int>& key_idx, const fold::FoldResult& folded,
     const std::map<fold::Key, const fold::FoldedRow*>& need, index::KeyIndex* key_index,
@@ -1006,6 +1001,94 @@ Result<int64_t> Materializer::PositionDeletesOf(
     }
   }
   return live;
+}
+
+Result<fold::FoldResult> Materializer::FoldBatch(
+    const std::string& table, const std::vector<stage::DecodedStagedFile>& files,
+    const std::vector<coord::LogEntry>& entries, const std::vector<Field>& fields,
+    const ColumnPlan& plan, const std::vector<int>& key_idx, int64_t from_offset,
+    const CopyFilter& only) {
+  int64_t skipped = 0;
+  std::vector<fold::Change> changes =
+      ToChanges(files, entries, fields, plan.attnums, key_idx, from_offset, only, &skipped);
+  if (skipped > 0) {
+    log::Debug("skipped changes the table's copy holds already",
+               {{"table", table}, {"changes", skipped}, {"copy_lsn", only.before.ToString()}});
+  }
+  return fold::Fold(changes, key_idx, fields.size());
+}
+
+Result<Materializer::LiveState> Materializer::ReadLiveState(
+    const std::string& table, const catalog::TableIdent& ident, catalog::LoadedTable& loaded,
+    const std::vector<Field>& fields, const std::vector<int>& key_idx,
+    const std::vector<int32_t>& key_ids, const fold::FoldResult& folded) {
+  LiveState live;
+  const config::DeleteMode mode = DeleteModeOf(table);
+  if (mode != config::DeleteMode::kEquality) {
+    PG2I_ASSIGN_OR_RETURN(live.key_index, IndexFor(table, loaded.metadata, key_ids));
+  }
+  if (mode == config::DeleteMode::kDv && loaded.metadata.format_version < 3) {
+    PG2I_ASSIGN_OR_RETURN(loaded, UpgradeForDeletionVectors(table, ident, std::move(loaded)));
+  }
+  // A v3 table gets deletion vectors in position mode too: v3 forbids new position delete
+  // files, and a data file's vector hides them from readers.
+  live.deletion_vectors = live.key_index != nullptr && loaded.metadata.format_version >= 3;
+  // Unchanged TOAST not found in the batch: read it from the live table (latest version).
+  std::map<fold::Key, const fold::FoldedRow*> need;
+  for (const auto& [k, row] : folded.rows) {
+    if (row.kind == fold::FoldedRow::Kind::kUpsert && !row.unresolved.empty()) {
+      need[row.resolve_from] = &row;
+    }
+  }
+  if (!need.empty() && !folded.truncated) {
+    PG2I_ASSIGN_OR_RETURN(live.found, ReadLiveRows(loaded.metadata, fields, key_idx, folded, need,
+                                                   live.key_index, &live.looked_up));
+  }
+  return live;
+}
+
+Result<int64_t> Materializer::WriteBatch(
+    const iceberg::TableMetadata& m, BatchRows rows, const std::vector<int32_t>& key_ids,
+    index::KeyIndex* key_index, bool deletion_vectors,
+    std::map<fold::Key, std::optional<index::RowLocation>>& looked_up,
+    iceberg::SnapshotChange* change, index::IndexUpdate* index_update) {
+  iceberg::ParquetWriteOptions wo;
+  if (options_.target_file_size > 0) wo.target_file_size = options_.target_file_size;
+  index_update->removed = std::move(rows.removed_keys);
+  if (!rows.upserts.empty()) {
+    PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeData(io_, m, wo));
+    PG2I_RETURN_IF_ERROR(w->Write(rows.upserts));
+    PG2I_ASSIGN_OR_RETURN(change->added_data, w->Close());
+    if (key_index != nullptr) {
+      const auto& at = w->locations();
+      for (size_t i = 0; i < rows.upsert_keys.size(); ++i) {
+        const iceberg::DataFile& f = change->added_data[at[i].file];
+        index_update->added.push_back({std::move(rows.upsert_keys[i]),
+                                       index::RowLocation{f.file_path, f.spec_id, f.partition,
+                                                          at[i].pos}});
+      }
+    }
+  }
+  const std::vector<fold::Key>& deletes = rows.deletes;
+  if (deletes.empty()) return 0;
+  if (key_index != nullptr) {
+    // Position deletes of the keys that are live, in the partition of the file holding each.
+    std::vector<fold::Key> rest;
+    for (const auto& k : deletes) {
+      if (!looked_up.count(k)) rest.push_back(k);
+    }
+    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(rest));
+    for (size_t i = 0; i < rest.size(); ++i) looked_up[std::move(rest[i])] = std::move(where[i]);
+    if (deletion_vectors) return DeletionVectorsOf(m, deletes, looked_up, change);
+    return PositionDeletesOf(m, deletes, looked_up, wo, change);
+  }
+  iceberg::TableMetadata for_deletes = m;
+  if (const auto* unpart = UnpartitionedSpec(m)) for_deletes.default_spec_id = unpart->spec_id;
+  PG2I_ASSIGN_OR_RETURN(auto w,
+                        iceberg::PartitionedWriter::MakeEqualityDeletes(io_, for_deletes, key_ids, wo));
+  PG2I_RETURN_IF_ERROR(w->WriteTo({}, deletes));
+  PG2I_ASSIGN_OR_RETURN(change->added_deletes, w->Close());
+  return static_cast<int64_t>(deletes.size());
 }
 
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
@@ -1101,52 +1184,15 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   catalog::LoadedTable loaded = std::move(setup.loaded);
   const ColumnPlan plan = std::move(setup.plan);
   const std::vector<int32_t> key_ids = std::move(setup.key_ids);
-  const Schema& schema = *loaded.metadata.CurrentSchema();
-  const std::vector<Field>& fields = schema.fields();
-
-  // Changes in Iceberg column order.
-  std::vector<int> key_idx;
-  for (int32_t id : key_ids) {
-    for (size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].id == id) key_idx.push_back(static_cast<int>(i));
-    }
-  }
-  int64_t skipped = 0;
-  std::vector<fold::Change> changes =
-      ToChanges(files, entries, fields, plan.attnums, key_idx, cursor.offset, only, &skipped);
-  if (skipped > 0) {
-    log::Debug("skipped changes the table's copy holds already",
-               {{"table", table}, {"changes", skipped}, {"copy_lsn", only.before.ToString()}});
-  }
-  const int64_t end_offset = entries.back().end_offset;
-  PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
+  const std::vector<Field> fields = loaded.metadata.CurrentSchema()->fields();
+  const std::vector<int> key_idx = KeyIndexesOf(fields, key_ids);
+  PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded,
+                        FoldBatch(table, files, entries, fields, plan, key_idx, cursor.offset, only));
   result.changes = folded.changes;
-
-  // Unchanged TOAST not found in the batch: read it from the live table (latest version).
-  std::map<fold::Key, const fold::FoldedRow*> need;
-  for (const auto& [k, row] : folded.rows) {
-    if (row.kind == fold::FoldedRow::Kind::kUpsert && !row.unresolved.empty()) {
-      need[row.resolve_from] = &row;
-    }
-  }
-  index::KeyIndex* key_index = nullptr;
-  const config::DeleteMode mode = DeleteModeOf(table);
-  if (mode != config::DeleteMode::kEquality) {
-    PG2I_ASSIGN_OR_RETURN(key_index, IndexFor(table, loaded.metadata, key_ids));
-  }
-  if (mode == config::DeleteMode::kDv && loaded.metadata.format_version < 3) {
-    PG2I_ASSIGN_OR_RETURN(loaded, UpgradeForDeletionVectors(table, ident, std::move(loaded)));
-  }
-  // A v3 table gets deletion vectors in position mode too: v3 forbids new position delete
-  // files, and a data file's vector hides them from readers.
-  const bool deletion_vectors = key_index != nullptr && loaded.metadata.format_version >= 3;
-  // Position mode: where keys are live, looked up once for the TOAST reads and the deletes.
-  std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
-  LiveRows found;
-  if (!need.empty() && !folded.truncated) {
-    PG2I_ASSIGN_OR_RETURN(found, ReadLiveRows(loaded.metadata, fields, key_idx, folded, need,
-                                              key_index, &looked_up));
-  }
+  const int64_t end_offset = entries.back().end_offset;
+  PG2I_ASSIGN_OR_RETURN(LiveState live,
+                        ReadLiveState(table, ident, loaded, fields, key_idx, key_ids, folded));
+  index::KeyIndex* const key_index = live.key_index;
 
   // Write: new rows, and equality deletes for every key touched. Initial-snapshot rows of a
   // table that holds nothing but snapshot rows need no deletes: no older version of their key
@@ -1177,26 +1223,11 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   // (the row moved while the copy ran) has two rows, and the index only the newer one, so the
   // older one is deleted now (equality deletes of a later change would reach both).
   const bool look_up = key_index != nullptr && !replace && !folded.truncated;
-  std::vector<std::vector<Value>> upserts, deletes, upsert_keys;
-  index::IndexUpdate index_update;
-  for (auto& [k, row] : folded.rows) {
-    if (look_up || (!folded.truncated && !skip_deletes)) deletes.push_back(k);
-    if (row.kind != fold::FoldedRow::Kind::kUpsert) {
-      if (key_index != nullptr) index_update.removed.push_back(k);
-      continue;
-    }
-    if (key_index != nullptr) upsert_keys.push_back(k);
-    std::vector<Value> values = row.values;
-    if (!row.unresolved.empty()) {
-      auto it = found.find(row.resolve_from);
-      if (it == found.end()) {
-        log::Warn("unchanged TOAST value not found in the table; column left NULL",
-                  {{"table", table}});
-      } else {
-        for (int c : row.unresolved) values[static_cast<size_t>(c)] = it->second.second[static_cast<size_t>(c)];
-      }
-    }
-    upserts.push_back(std::move(values));
+  BatchRows rows = RowsOf(folded, live.found, look_up || (!folded.truncated && !skip_deletes),
+                          key_index != nullptr);
+  if (rows.toast_not_found > 0) {
+    log::Warn("unchanged TOAST value not found in the table; column left NULL",
+              {{"table", table}, {"rows", rows.toast_not_found}});
   }
   iceberg::SnapshotChange change;
   change.remove_all = folded.truncated || replace;
@@ -1204,49 +1235,13 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   if (skip_deletes) change.extra_summary[kSnapshotOnlyKey] = "true";
   if (resync_batch) change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
-  iceberg::ParquetWriteOptions wo;
-  wo.target_file_size = options_.target_file_size > 0 ? options_.target_file_size : wo.target_file_size;
-  if (!upserts.empty()) {
-    PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeData(io_, loaded.metadata, wo));
-    PG2I_RETURN_IF_ERROR(w->Write(upserts));
-    PG2I_ASSIGN_OR_RETURN(change.added_data, w->Close());
-    if (key_index != nullptr) {
-      const auto& at = w->locations();
-      for (size_t i = 0; i < upsert_keys.size(); ++i) {
-        const iceberg::DataFile& f = change.added_data[at[i].file];
-        index_update.added.push_back(
-            {std::move(upsert_keys[i]), index::RowLocation{f.file_path, f.spec_id, f.partition, at[i].pos}});
-      }
-    }
-  }
+  index::IndexUpdate index_update;
   index_update.cleared = change.remove_all;
-  int64_t delete_rows = static_cast<int64_t>(deletes.size());
-  if (key_index != nullptr && !deletes.empty()) {
-    // Position deletes of the keys that are live, in the partition of the file holding each.
-    std::vector<fold::Key> rest;
-    for (const auto& k : deletes) {
-      if (!looked_up.count(k)) rest.push_back(k);
-    }
-    PG2I_ASSIGN_OR_RETURN(auto where, key_index->Lookup(rest));
-    for (size_t i = 0; i < rest.size(); ++i) looked_up[std::move(rest[i])] = std::move(where[i]);
-    int64_t live = 0;
-    if (deletion_vectors) {
-      PG2I_ASSIGN_OR_RETURN(live, DeletionVectorsOf(loaded.metadata, deletes, looked_up, &change));
-    } else {
-      PG2I_ASSIGN_OR_RETURN(live, PositionDeletesOf(loaded.metadata, deletes, looked_up, wo, &change));
-    }
-    delete_rows = live;
-  } else if (!deletes.empty()) {
-    iceberg::TableMetadata for_deletes = loaded.metadata;
-    if (const auto* unpart = UnpartitionedSpec(loaded.metadata)) {
-      for_deletes.default_spec_id = unpart->spec_id;
-    }
-    PG2I_ASSIGN_OR_RETURN(auto w, iceberg::PartitionedWriter::MakeEqualityDeletes(io_, for_deletes, key_ids, wo));
-    PG2I_RETURN_IF_ERROR(w->WriteTo({}, deletes));
-    PG2I_ASSIGN_OR_RETURN(change.added_deletes, w->Close());
-  }
-  result.rows_written = static_cast<int64_t>(upserts.size());
-  result.deletes_written = delete_rows;
+  result.rows_written = static_cast<int64_t>(rows.upserts.size());
+  PG2I_ASSIGN_OR_RETURN(result.deletes_written,
+                        WriteBatch(loaded.metadata, std::move(rows), key_ids, key_index,
+                                   live.deletion_vectors, live.looked_up, &change,
+                                   &index_update));
 
   int64_t bytes_written = 0;
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;

@@ -110,7 +110,6 @@ class Materializer {
   // deletes), else from a scan of the live table (deletes applied). Per key: the data sequence
   // number of the file read (0 by position) and the row (by position: only the columns some
   // row lacks).
-  using LiveRows = std::map<fold::Key, std::pair<int64_t, std::vector<Value>>>;
   Result<LiveRows> ReadLiveRows(const iceberg::TableMetadata& m,
                                 const std::vector<iceberg::Field>& fields,
                                 const std::vector<int>& key_idx, const fold::FoldResult& folded,
@@ -154,6 +153,40 @@ class Materializer {
       const iceberg::TableMetadata& m, const std::vector<std::vector<Value>>& deletes,
       const std::map<std::vector<Value>, std::optional<index::RowLocation>>& where,
       const iceberg::ParquetWriteOptions& wo, iceberg::SnapshotChange* change);
+  // The batch's staged changes (`files`, staged as `entries`, from `from_offset` on) projected
+  // onto the table's `fields` (`plan`) without those `only` skips, folded by key (`key_idx`).
+  Result<fold::FoldResult> FoldBatch(const std::string& table,
+                                     const std::vector<stage::DecodedStagedFile>& files,
+                                     const std::vector<coord::LogEntry>& entries,
+                                     const std::vector<iceberg::Field>& fields,
+                                     const ColumnPlan& plan, const std::vector<int>& key_idx,
+                                     int64_t from_offset, const CopyFilter& only);
+  // What a batch needs of the live table: its key index (position and dv modes; a dv-mode
+  // table is upgraded to v3 first, in `loaded`), whether it gets deletion vectors, and the
+  // live rows of the unchanged TOAST values the batch lacks (with the key lookups made for
+  // them, kept for the deletes).
+  struct LiveState {
+    index::KeyIndex* key_index = nullptr;
+    bool deletion_vectors = false;
+    std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
+    LiveRows found;
+  };
+  Result<LiveState> ReadLiveState(const std::string& table, const catalog::TableIdent& ident,
+                                  catalog::LoadedTable& loaded,
+                                  const std::vector<iceberg::Field>& fields,
+                                  const std::vector<int>& key_idx,
+                                  const std::vector<int32_t>& key_ids,
+                                  const fold::FoldResult& folded);
+  // Writes a batch's rows into `change`: data files of `rows.upserts` (with their places in
+  // `index_update` when the table has a key index), and deletes of the live older versions of
+  // `rows.deletes`: deletion vectors or position deletes through the key index (`looked_up`
+  // holds the lookups made already), else equality deletes. Returns the rows deleted (for
+  // equality deletes: the keys).
+  Result<int64_t> WriteBatch(const iceberg::TableMetadata& m, BatchRows rows,
+                             const std::vector<int32_t>& key_ids, index::KeyIndex* key_index,
+                             bool deletion_vectors,
+                             std::map<fold::Key, std::optional<index::RowLocation>>& looked_up,
+                             iceberg::SnapshotChange* change, index::IndexUpdate* index_update);
   // The Iceberg table ready for a batch whose newest relation is `latest`: created if missing
   // (`existing` is the caller's load), identity checked, schema evolved (`rematch`: columns
   // matched by name, see PlanColumns), re-keyed when the key changed.
