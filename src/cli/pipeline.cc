@@ -1023,9 +1023,27 @@ std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
   if (prepared.pending_snapshots.empty()) return {};
   shared->copy_running = true;
   return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots)]() {
-    Status s = Guarded([&] { return CopyTables(cfg, tables, nullptr, &stop); });
+    // A copy that cannot get what it needs from the server (a free replication slot or WAL
+    // sender for its snapshot, a connection, disk) waits and tries again while the other
+    // tables keep streaming; any other error ends the attempt.
+    Clock* clock = Clock::Real();
+    Clock::Duration wait = std::chrono::seconds(1);
+    Status s;
+    while (true) {
+      s = Guarded([&] { return CopyTables(cfg, tables, nullptr, &stop); });
+      if (s.code() != StatusCode::kResourceExhausted || stop) break;
+      metrics::CountError("snapshot", s.code());
+      log::Warn("the copy cannot start now; the other tables keep streaming and it is tried "
+                "again",
+                {{"error", s.ToString()},
+                 {"retry_in_s", static_cast<int64_t>(
+                                    std::chrono::duration_cast<std::chrono::seconds>(wait).count())}});
+      if (WaitUntil(clock, wait, 100ms, [&] { return stop.load(); })) break;
+      wait = std::min<Clock::Duration>(wait * 2, std::chrono::minutes(1));
+    }
     shared->copy_running = false;
-    if (!s.ok() && s.code() != StatusCode::kCancelled) shared->Fail("snapshot", s);
+    const bool waited_out = stop && s.code() == StatusCode::kResourceExhausted;
+    if (!s.ok() && s.code() != StatusCode::kCancelled && !waited_out) shared->Fail("snapshot", s);
   });
 }
 

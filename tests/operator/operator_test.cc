@@ -978,6 +978,63 @@ TEST_F(OperatorTest, AStaleCopyIsNotCompleteUntilItIsRedone) {
   EXPECT_THAT(out, Not(HasSubstr("orphans skipped")));
 }
 
+// A later copy (here a resync) needs a replication slot of its own for its snapshot. With every
+// slot in use it waits and tries again while the other tables keep streaming (it used to end
+// the pipeline's attempt, again and again); once a slot is free, it runs.
+TEST_F(OperatorTest, ACopyWithoutAFreeSlotWaitsWhileTheOtherTablesStream) {
+  Setup("noslot");
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE noslot_o (id int PRIMARY KEY, v text); INSERT INTO "
+                           "noslot_o SELECT g, 'o' FROM generate_series(1, 20) g"));
+  const std::string config = WriteConfig(
+      "noslot", "postgres", "file://" + dir_->str() + "/wh",
+      "  - name: public.noslot_t\n  - name: public.noslot_o\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  // Every free slot taken (physical slots cost nothing); dropped again however the test ends.
+  struct Hogs {
+    fixtures::PgCluster* pg;
+    int n = 0;
+    void Free() {
+      for (; n > 0; --n) {
+        (void)pg->Exec("SELECT pg_drop_replication_slot('hog_" + std::to_string(n) + "')");
+      }
+    }
+    ~Hogs() { Free(); }
+  } hogs{pg_.get()};
+  while (hogs.n < 500 && pg_->Exec("SELECT pg_create_physical_replication_slot('hog_" +
+                                   std::to_string(hogs.n + 1) + "')")
+                             .ok()) {
+    ++hogs.n;
+  }
+  ASSERT_GT(hogs.n, 0);
+  ASSERT_TRUE(RunCommand(config, {"resync", "--table", "public.noslot_t"}, &out).success()) << out;
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE noslot_t SET v = 'during' WHERE id = 1; INSERT INTO noslot_o "
+                           "VALUES (100, 'streamed')"));
+  bool waiting = false, streamed = false;
+  for (int i = 0; i < 600 && !(waiting && streamed); ++i) {
+    waiting = run->LogTail(1'000'000).find("the copy cannot start now") != std::string::npos;
+    streamed = RunCommand(config, {"verify", "--table", "public.noslot_o"}, &out).success();
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(waiting) << run->LogTail();
+  EXPECT_TRUE(streamed) << out;
+  EXPECT_FALSE(run->HasExited()) << run->LogTail();
+  ASSERT_TRUE(RunCommand(config, {"status"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.noslot_t snapshot=copying"));
+
+  hogs.Free();
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << run->LogTail();
+  ExitStatus v = RunCommand(config, {"verify"}, &out);
+  EXPECT_TRUE(v.success()) << out;
+  EXPECT_THAT(out, HasSubstr("table=public.noslot_t pg_rows=50 iceberg_rows=50 missing=0 extra=0 "
+                             "different=0 duplicates=0 OK"));
+  EXPECT_THAT(out, HasSubstr("table=public.noslot_o pg_rows=21 iceberg_rows=21 missing=0"));
+  ASSERT_TRUE(run->Terminate(30s).ok());
+}
+
 // Another engine compacting a partitioned table (issue 16, item 4): Iceberg Java rewrites every
 // data and delete file of a day()-partitioned table as Spark's rewrite_data_files does, with
 // manifests that carry the day ordinal as an Avro date, and asks writers to merge manifests
