@@ -326,6 +326,46 @@ TEST_F(SnapshotTest, KilledDuringTheCopyStartsOverUnderOneSnapshot) {
   EXPECT_TRUE(stopped->success()) << (*run)->LogTail();
 }
 
+// PostgreSQL crashes (SIGKILL of the postmaster) while a resync copies the table under a
+// writer: the pipeline recovers on its own, the copy starts over under one new snapshot (its
+// temporary slot went with the crash), and nothing is lost or duplicated.
+TEST_F(SnapshotTest, PostgresCrashDuringAResyncCopyLosesNothing) {
+  const int64_t rows = 200'000;
+  CreateTable("snap_pgc", rows);
+  const std::string config = Config("pgc", {"snap_pgc"}, 16, 2);
+  auto run = Start(config, "pgc.log");
+  ASSERT_TRUE(run.ok());
+  for (int i = 0; i < 1200 && !Complete("pgc", "snap_pgc"); ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(Complete("pgc", "snap_pgc")) << (*run)->LogTail();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> ops{0};
+  std::thread writer = Writer({"snap_pgc"}, rows, &stop, &ops, 3);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"resync", "--table", "public.snap_pgc"}, &out).success()) << out;
+  // Once the new copy has finished a chunk, the server crashes.
+  int64_t chunks = 0;
+  for (int i = 0; i < 1200 && chunks < 1; ++i) {
+    chunks = Scalar("SELECT count(*) FROM _coord_pgc.snapshot_progress");
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(chunks, 1);
+  EXPECT_FALSE(Complete("pgc", "snap_pgc"));  // the copy is under way
+  PG2I_ASSERT_OK(pg_->Kill());
+  std::this_thread::sleep_for(1s);
+  PG2I_ASSERT_OK(pg_->Restart());
+  std::this_thread::sleep_for(2s);
+  stop = true;
+  writer.join();
+  EXPECT_GT(ops.load(), 0);
+  CatchUpAndVerify(config, {"snap_pgc"}, run->get());
+  EXPECT_FALSE((*run)->HasExited()) << (*run)->LogTail();
+  // Chunks of one snapshot only.
+  EXPECT_LE(Scalar("SELECT count(DISTINCT snapshot_lsn) FROM _coord_pgc.snapshot_progress"), 1);
+  auto stopped = (*run)->Terminate(60s);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_TRUE(stopped->success()) << (*run)->LogTail();
+}
+
 TEST_F(SnapshotTest, TableAddedToARunningPipeline) {
   CreateTable("live_a", 5'000);
   CreateTable("live_b", 80'000);
