@@ -1,5 +1,7 @@
 #include "materialize/batch_plan.h"
 
+#include <string>
+
 namespace pg2iceberg::materialize {
 
 size_t BatchLength(const std::vector<coord::LogEntry>& entries, int64_t max_changes,
@@ -37,6 +39,22 @@ bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
   return true;
 }
 
+std::vector<std::string> KeyColumns(const stage::StagedRelation& r) {
+  std::vector<std::string> out;
+  for (int k : r.key) {
+    const stage::StagedColumn& c = r.columns[static_cast<size_t>(k)];
+    out.push_back(c.attnum > 0 ? std::to_string(c.attnum) : c.name);
+  }
+  return out;
+}
+
+size_t OneKeyLength(const std::vector<stage::DecodedStagedFile>& files) {
+  for (size_t i = 1; i < files.size(); ++i) {
+    if (KeyColumns(files[i].relation) != KeyColumns(files.front().relation)) return i;
+  }
+  return files.size();
+}
+
 std::vector<int> KeyIndexesOf(const std::vector<iceberg::Field>& fields,
                               const std::vector<int32_t>& key_ids) {
   std::vector<int> out;
@@ -46,6 +64,15 @@ std::vector<int> KeyIndexesOf(const std::vector<iceberg::Field>& fields,
     }
   }
   return out;
+}
+
+DeletePlan PlanDeletes(bool copy_batch, bool snapshot_only_before, bool replace, bool truncated,
+                       bool indexed) {
+  DeletePlan p;
+  p.remove_all = truncated || replace;
+  p.snapshot_only = replace || (copy_batch && snapshot_only_before && !truncated);
+  p.delete_every_key = !truncated && ((indexed && !replace) || !p.snapshot_only);
+  return p;
 }
 
 BatchRows RowsOf(const fold::FoldResult& folded, const LiveRows& live, bool delete_every_key,

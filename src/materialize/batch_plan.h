@@ -49,9 +49,36 @@ struct CopyFilter {
 bool AllSkipped(const stage::DecodedStagedFile& f, const coord::LogEntry& e,
                 const CopyFilter& only, int64_t from_offset);
 
+// A staged relation's key as attnums (names where attnums are unknown), to tell key changes.
+std::vector<std::string> KeyColumns(const stage::StagedRelation& r);
+// How many of `files` (at least one) share the first one's key: files staged after a
+// primary-key change start the next batch.
+size_t OneKeyLength(const std::vector<stage::DecodedStagedFile>& files);
+
 // The positions in `fields` of the key's field ids `key_ids`, in key order.
 std::vector<int> KeyIndexesOf(const std::vector<iceberg::Field>& fields,
                               const std::vector<int32_t>& key_ids);
+
+// How a batch deletes the older versions of the keys it touches.
+struct DeletePlan {
+  // The commit removes every live row first: a TRUNCATE in the batch, or a copy that replaces
+  // the table's content.
+  bool remove_all = false;
+  // After the commit the table holds nothing but copied rows (snapshot summary
+  // pg2iceberg.snapshot-only): their batch needs no deletes, as no older version of a copied
+  // key can be live (a key a resumed copy staged twice was changed after the copy began, and
+  // that change, which follows the copied rows, deletes every older version).
+  bool snapshot_only = false;
+  // Every key touched gets a delete of its live older version. Position mode (`indexed`) looks
+  // every key up, copied rows too: a key a resumed copy staged twice has two rows and the index
+  // only the newer one, so the older one is deleted now.
+  bool delete_every_key = false;
+};
+// `copy_batch`: the batch is all rows of a copy; `snapshot_only_before`: the table held nothing
+// but copied rows (or nothing); `replace`: the batch replaces the table's content;
+// `truncated`: it holds a TRUNCATE.
+DeletePlan PlanDeletes(bool copy_batch, bool snapshot_only_before, bool replace, bool truncated,
+                       bool indexed);
 
 // Live rows read for unchanged TOAST values, by key: the data sequence number of the file read
 // (0 when read by position) and the row (by position: only the columns some row lacks).

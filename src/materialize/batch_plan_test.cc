@@ -80,6 +80,51 @@ TEST(CopyFilterTest, ChangesOfAnEarlierTableUnderTheSameNameAreSkipped) {
   EXPECT_FALSE(AllSkipped(Changes({500}, /*oid=*/0), log[0], only, 0));  // unknown oid: kept
 }
 
+TEST(PlanDeletesTest, CopiedRowsOntoCopiedRowsNeedNoDeletesExceptInPositionMode) {
+  // args: copy_batch, snapshot_only_before, replace, truncated, indexed
+  DeletePlan p = PlanDeletes(true, true, false, false, false);
+  EXPECT_TRUE(p.snapshot_only);
+  EXPECT_FALSE(p.delete_every_key);
+  EXPECT_FALSE(p.remove_all);
+  p = PlanDeletes(true, true, false, false, true);  // position mode still looks every key up
+  EXPECT_TRUE(p.snapshot_only);
+  EXPECT_TRUE(p.delete_every_key);
+  p = PlanDeletes(true, false, false, false, false);  // onto changed rows: deletes
+  EXPECT_FALSE(p.snapshot_only);
+  EXPECT_TRUE(p.delete_every_key);
+  p = PlanDeletes(false, true, false, false, false);  // changes: deletes
+  EXPECT_FALSE(p.snapshot_only);
+  EXPECT_TRUE(p.delete_every_key);
+}
+
+TEST(PlanDeletesTest, AReplacingOrTruncatingBatchRemovesEverythingAndDeletesNothing) {
+  for (bool indexed : {false, true}) {
+    DeletePlan p = PlanDeletes(true, false, /*replace=*/true, false, indexed);
+    EXPECT_TRUE(p.remove_all);
+    EXPECT_TRUE(p.snapshot_only);
+    EXPECT_FALSE(p.delete_every_key);
+    p = PlanDeletes(false, false, false, /*truncated=*/true, indexed);
+    EXPECT_TRUE(p.remove_all);
+    EXPECT_FALSE(p.snapshot_only);
+    EXPECT_FALSE(p.delete_every_key);
+  }
+}
+
+TEST(OneKeyLengthTest, FilesAfterAKeyChangeStartTheNextBatch) {
+  auto file = [](std::vector<int> key, int attnum_of_id) {
+    stage::DecodedStagedFile f;
+    f.relation.columns = {{"id", 23, -1, {}, false, attnum_of_id}, {"v", 25, -1, {}, true, 2}};
+    f.relation.key = std::move(key);
+    return f;
+  };
+  EXPECT_EQ(OneKeyLength({file({0}, 1), file({0}, 1), file({1}, 1), file({0}, 1)}), 2u);
+  EXPECT_EQ(OneKeyLength({file({0}, 1), file({0}, 1)}), 2u);
+  // The same attnum under another name (a rename) is the same key.
+  auto renamed = file({0}, 1);
+  renamed.relation.columns[0].name = "ident";
+  EXPECT_EQ(OneKeyLength({file({0}, 1), renamed}), 2u);
+}
+
 // A folded batch of three keys: 1 upserted in full, 2 upserted with its column 2 (TOAST)
 // unchanged and resolved from key 9 (its key changed in the batch), 3 deleted.
 fold::FoldResult Folded() {

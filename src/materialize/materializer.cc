@@ -173,16 +173,6 @@ Status CheckIdentity(const iceberg::TableMetadata& m, const std::string& ident,
       " if nothing needs it any more");
 }
 
-// A staged relation's key as attnums (names where attnums are unknown), to tell key changes.
-std::vector<std::string> KeyColumns(const stage::StagedRelation& r) {
-  std::vector<std::string> out;
-  for (int k : r.key) {
-    const stage::StagedColumn& c = r.columns[static_cast<size_t>(k)];
-    out.push_back(c.attnum > 0 ? std::to_string(c.attnum) : c.name);
-  }
-  return out;
-}
-
 // The field ids the table's rows are folded by: the key-field-ids property once the table was
 // re-keyed, else the schema's identifier fields.
 std::vector<int32_t> FoldKey(const iceberg::TableMetadata& m) {
@@ -1003,6 +993,17 @@ Result<int64_t> Materializer::PositionDeletesOf(
   return live;
 }
 
+Result<CopyFilter> Materializer::CopyFilterOf(const std::string& table, int64_t resync_at) {
+  CopyFilter only;
+  PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
+  if (state) {
+    only.from_offset = std::max<int64_t>(resync_at, 0);
+    if (resync_at >= 0) only.oid = state->relid;
+    if (state->snapshot_complete) only.before = state->snapshot_lsn;
+  }
+  return only;
+}
+
 Result<fold::FoldResult> Materializer::FoldBatch(
     const std::string& table, const std::vector<stage::DecodedStagedFile>& files,
     const std::vector<coord::LogEntry>& entries, const std::vector<Field>& fields,
@@ -1144,15 +1145,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, entries));
   // What the table's copy skips. Read after the log: a copy completed since is seen with the
   // changes it released.
-  CopyFilter only;
-  {
-    PG2I_ASSIGN_OR_RETURN(std::optional<coord::TableState> state, coord_->GetTable(table));
-    if (state) {
-      only.from_offset = std::max<int64_t>(resync_at, 0);
-      if (resync_at >= 0) only.oid = state->relid;
-      if (state->snapshot_complete) only.before = state->snapshot_lsn;
-    }
-  }
+  PG2I_ASSIGN_OR_RETURN(const CopyFilter only, CopyFilterOf(table, resync_at));
   // Files of nothing but skipped changes are passed without a commit. (Not when this batch
   // replaces the table's content: that commit is due even with no row, and reshaping an empty
   // table loses nothing.)
@@ -1171,13 +1164,8 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
     }
   }
   // One key per batch: files staged after a primary-key change start the next batch.
-  for (size_t i = 1; i < files.size(); ++i) {
-    if (KeyColumns(files[i].relation) != KeyColumns(files.front().relation)) {
-      files.resize(i);
-      entries.resize(i);
-      break;
-    }
-  }
+  files.resize(OneKeyLength(files));
+  entries.resize(files.size());
   const stage::StagedRelation& latest = files.back().relation;
   PG2I_ASSIGN_OR_RETURN(TableSetup setup,
                         SetUpTable(table, ident, std::move(existing), latest, resync_batch));
@@ -1194,12 +1182,8 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
                         ReadLiveState(table, ident, loaded, fields, key_idx, key_ids, folded));
   index::KeyIndex* const key_index = live.key_index;
 
-  // Write: new rows, and equality deletes for every key touched. Initial-snapshot rows of a
-  // table that holds nothing but snapshot rows need no deletes: no older version of their key
-  // can be live (a key seen twice across a resumed copy was changed after the copy began, so
-  // its change, which always follows the snapshot rows, deletes every older version).
-  bool snapshot_batch = true;
-  for (const auto& e : entries) snapshot_batch = snapshot_batch && IsSnapshotFile(e);
+  bool copy_batch = true;
+  for (const auto& e : entries) copy_batch = copy_batch && IsSnapshotFile(e);
   const iceberg::Snapshot* current = loaded.metadata.CurrentSnapshot();
   const bool snapshot_only_before =
       current == nullptr || (current->summary.count(kSnapshotOnlyKey) &&
@@ -1217,23 +1201,19 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   } else if (resync_batch) {
     log::Info("replacing the table's content with its new copy (resync)", {{"table", table}});
   }
-  const bool replace = replace_foreign || resync_batch;
-  const bool skip_deletes = replace || (snapshot_batch && snapshot_only_before && !folded.truncated);
-  // Position mode looks every key up, snapshot rows too: a key a resumed copy staged twice
-  // (the row moved while the copy ran) has two rows, and the index only the newer one, so the
-  // older one is deleted now (equality deletes of a later change would reach both).
-  const bool look_up = key_index != nullptr && !replace && !folded.truncated;
-  BatchRows rows = RowsOf(folded, live.found, look_up || (!folded.truncated && !skip_deletes),
-                          key_index != nullptr);
+  const DeletePlan deletes = PlanDeletes(copy_batch, snapshot_only_before,
+                                         replace_foreign || resync_batch, folded.truncated,
+                                         key_index != nullptr);
+  BatchRows rows = RowsOf(folded, live.found, deletes.delete_every_key, key_index != nullptr);
   if (rows.toast_not_found > 0) {
     log::Warn("unchanged TOAST value not found in the table; column left NULL",
               {{"table", table}, {"rows", rows.toast_not_found}});
   }
   iceberg::SnapshotChange change;
-  change.remove_all = folded.truncated || replace;
+  change.remove_all = deletes.remove_all;
   change.extra_summary[offset_key] = std::to_string(end_offset);
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
-  if (skip_deletes) change.extra_summary[kSnapshotOnlyKey] = "true";
+  if (deletes.snapshot_only) change.extra_summary[kSnapshotOnlyKey] = "true";
   if (resync_batch) change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
   index::IndexUpdate index_update;
   index_update.cleared = change.remove_all;

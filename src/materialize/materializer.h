@@ -153,6 +153,9 @@ class Materializer {
       const iceberg::TableMetadata& m, const std::vector<std::vector<Value>>& deletes,
       const std::map<std::vector<Value>, std::optional<index::RowLocation>>& where,
       const iceberg::ParquetWriteOptions& wo, iceberg::SnapshotChange* change);
+  // What the copy of `table` skips (its state in the coordinator; `resync_at`: the offset of
+  // a copy that replaces the table's content, -1 for none).
+  Result<CopyFilter> CopyFilterOf(const std::string& table, int64_t resync_at);
   // The batch's staged changes (`files`, staged as `entries`, from `from_offset` on) projected
   // onto the table's `fields` (`plan`) without those `only` skips, folded by key (`key_idx`).
   Result<fold::FoldResult> FoldBatch(const std::string& table,
