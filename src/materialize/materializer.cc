@@ -1092,44 +1092,52 @@ Result<int64_t> Materializer::WriteBatch(
   return static_cast<int64_t>(deletes.size());
 }
 
-Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
-  const Stopwatch started(clock_);
-  TableResult result;
-  const std::string offset_key = OffsetKey();
-  PG2I_ASSIGN_OR_RETURN(coord::Cursor cursor, coord_->GetCursor(options_.group, table));
-  const catalog::TableIdent ident = IdentFor(table);
-
-  auto existing = LoadAndRecoverCursor(table, ident, &cursor);
-  if (!existing.ok() && !IsNotFound(existing.status())) return existing.status();
-  result.cursor = cursor.offset;
-
+Result<Materializer::Batch> Materializer::PlanBatch(const std::string& table,
+                                                    const catalog::TableIdent& ident) {
+  Batch b;
+  PG2I_ASSIGN_OR_RETURN(b.cursor, coord_->GetCursor(options_.group, table));
+  b.existing = LoadAndRecoverCursor(table, ident, &b.cursor);
+  if (!b.existing.ok() && !IsNotFound(b.existing.status())) return b.existing.status();
   // Markers (source.logical.markers_table): those the table has reached are emitted; no batch
   // goes past the next one, so that one commit ends exactly at it.
-  std::vector<coord::MarkerEmission> markers;
   if (options_.markers) {
-    PG2I_ASSIGN_OR_RETURN(markers, coord_->PendingMarkers(table));
+    PG2I_ASSIGN_OR_RETURN(b.markers, coord_->PendingMarkers(table));
   }
-  PG2I_RETURN_IF_ERROR(EmitMarkers(table, &markers, cursor.offset,
-                                   existing.ok() ? &existing->metadata : nullptr));
-  const int64_t marker_cut = markers.empty() ? -1 : markers.front().log_offset;
-
+  PG2I_RETURN_IF_ERROR(EmitMarkers(table, &b.markers, b.cursor.offset,
+                                   b.existing.ok() ? &b.existing->metadata : nullptr));
+  const int64_t marker_cut = b.markers.empty() ? -1 : b.markers.front().log_offset;
   // A resync (`pg2iceberg resync`, coordinator meta resync_offset:<table>): the batch that
   // starts at that offset, the new copy's first, replaces the table's content; no batch spans
   // it.
   PG2I_ASSIGN_OR_RETURN(std::optional<std::string> resync_meta,
                         coord_->GetMeta("resync_offset:" + table));
-  const int64_t resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
-  PG2I_ASSIGN_OR_RETURN(std::vector<coord::LogEntry> entries,
-                        coord_->ReadLog(table, cursor.offset, options_.max_log_entries));
-  // Whether the log holds more than this batch will take (checked again once it is cut).
-  const size_t entries_read = entries.size();
-  const bool log_full = static_cast<int>(entries_read) >= options_.max_log_entries;
+  b.resync_at = resync_meta ? std::atoll(resync_meta->c_str()) : -1;
+  PG2I_ASSIGN_OR_RETURN(b.entries,
+                        coord_->ReadLog(table, b.cursor.offset, options_.max_log_entries));
+  b.entries_read = b.entries.size();
+  if (!b.entries.empty()) {
+    b.entries.resize(BatchLength(b.entries, options_.max_changes, b.resync_at, marker_cut));
+  }
+  return b;
+}
+
+Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
+  const Stopwatch started(clock_);
+  TableResult result;
+  const std::string offset_key = OffsetKey();
+  const catalog::TableIdent ident = IdentFor(table);
+  PG2I_ASSIGN_OR_RETURN(Batch batch, PlanBatch(table, ident));
+  const coord::Cursor cursor = batch.cursor;
+  Result<catalog::LoadedTable>& existing = batch.existing;
+  std::vector<coord::MarkerEmission>& markers = batch.markers;
+  const int64_t resync_at = batch.resync_at;
+  std::vector<coord::LogEntry>& entries = batch.entries;
+  result.cursor = cursor.offset;
   if (entries.empty()) {
     PG2I_RETURN_IF_ERROR(
         EmptyForAnEmptyCopy(table, ident, cursor, resync_at, existing, started, result));
     return result;
   }
-  entries.resize(BatchLength(entries, options_.max_changes, resync_at, marker_cut));
   const bool resync_batch = entries.front().start_offset == resync_at && cursor.offset <= resync_at;
   // A copy that replaces the table's content (a resync, or the first copy of a new pipeline
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
@@ -1234,7 +1242,9 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const double commit_seconds = commit_started.Seconds();
   PG2I_RETURN_IF_ERROR(FinishBatch(table, ident, committed, end_offset, bytes_written, started,
                                    commit_seconds, result));
-  result.more = log_full || entries.size() < entries_read;
+  // Whether the log holds more than this batch took.
+  result.more = static_cast<int>(batch.entries_read) >= options_.max_log_entries ||
+                entries.size() < batch.entries_read;
   if (key_index != nullptr) {
     CrashPoint("before_key_index_update");
     // A failure here leaves the index behind the table: the next batch rebuilds it.

@@ -99,6 +99,19 @@ class Materializer {
 
  private:
   Result<TableResult> MaterializeBatch(const std::string& table);
+  // The next batch of `table`: the cursor (recovered from the table's summaries), the table
+  // as loaded (NotFound: not created yet), the markers still pending (those reached are
+  // emitted here), the resync offset (-1: none), and the log entries past the cursor cut to
+  // one batch (empty: none), of `entries_read` read.
+  struct Batch {
+    coord::Cursor cursor;
+    Result<catalog::LoadedTable> existing = NotFound("not loaded");
+    std::vector<coord::MarkerEmission> markers;
+    int64_t resync_at = -1;
+    std::vector<coord::LogEntry> entries;
+    size_t entries_read = 0;
+  };
+  Result<Batch> PlanBatch(const std::string& table, const catalog::TableIdent& ident);
   // The table, and the cursor it proves: a commit may have landed without its cursor (a crash
   // in between), so a larger offset in the table's summaries moves `*cursor` up. NotFound when
   // the table does not exist yet.
