@@ -21,9 +21,9 @@
 #include "base/log.h"
 #include "cli/backends.h"
 #include "coord/pg_coordinator.h"
+#include "iceberg/commit_ops.h"
 #include "iceberg/maintenance.h"
 #include "index/key_index.h"
-#include "iceberg/snapshot_producer.h"
 #include "pg/catalog.h"
 #include "upkeep/meta_tables.h"
 
@@ -147,10 +147,10 @@ Result<catalog::LoadedTable> Expire(catalog::Catalog& cat, io::FileIO& io,
       std::chrono::duration_cast<std::chrono::milliseconds>(
           (Clock::Real()->Now() - retention).time_since_epoch())
           .count();
+  const iceberg::ExpireSnapshots expire(&io, older_than_ms, o.retain_last);
   for (int attempt = 0;; ++attempt) {
     PG2I_ASSIGN_OR_RETURN(iceberg::ExpiryPlan plan,
-                          iceberg::PlanExpiry(&io, table.metadata, older_than_ms, o.retain_last,
-                                              PipelineSnapshots(table.metadata)));
+                          expire.Plan(table.metadata, PipelineSnapshots(table.metadata)));
     if (plan.snapshot_ids.empty()) {
       std::printf("table=%s expired_snapshots=0 deleted_files=0\n", name.c_str());
       return table;

@@ -1,7 +1,7 @@
 // Table upkeep without rewriting data: which objects a table still references, and which
 // objects under its location are orphans (referenced by nothing, older than a grace period).
 //
-// Used by `pg2iceberg maintain` after snapshot expiry (PlanExpiry in snapshot_producer.h).
+// Used by `pg2iceberg maintain` after snapshot expiry (ExpireSnapshots in commit_ops.h).
 // Reads manifests through FileIO; never deletes anything itself (the caller decides, and may
 // only list in a dry run). Errors: those of the reads (NotFound for a referenced manifest that
 // is gone, DataLoss for one that cannot be read); a plan is only made from a complete read.

@@ -21,7 +21,10 @@ bool IsLive(const ManifestEntry& e) {
   return e.status != ManifestEntry::EntryStatus::kDeleted;
 }
 
-struct Tally {
+}  // namespace
+
+// What a commit adds or removes, for the snapshot summary.
+struct FileTally {
   int64_t data_files = 0, delete_files = 0, eq_delete_files = 0, pos_delete_files = 0, dvs = 0;
   int64_t records = 0, files_size = 0, eq_deletes = 0, pos_deletes = 0;
   void Add(const DataFile& f, int sign) {
@@ -43,7 +46,6 @@ struct Tally {
   }
 };
 
-}  // namespace
 
 int64_t NewSnapshotId() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -137,185 +139,41 @@ Status SnapshotProducer::WriteNewManifests(const TableMetadata& base) {
   return Status::Ok();
 }
 
-Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
-  const Schema* schema = base.CurrentSchema();
-  const PartitionSpec* spec = base.DefaultSpec();
-  if (schema == nullptr || spec == nullptr) {
-    return DataLoss("table metadata has no current schema or default partition spec");
-  }
-  PendingSnapshot out;
-  const int64_t seq = NextSequenceNumber(base);
-  const Snapshot* parent = base.CurrentSnapshot();
+namespace {
 
-  // New files: written once, reused by every attempt.
-  if (!new_manifests_written_) PG2I_RETURN_IF_ERROR(WriteNewManifests(base));
-  std::vector<ManifestFile> manifests;
-  for (const ManifestFile& m : new_manifests_) {
-    ManifestFile mf = m;
-    mf.sequence_number = seq;
-    mf.min_sequence_number = seq;
-    if (change_.data_sequence_number && mf.content == ManifestContent::kData) {
-      if (*change_.data_sequence_number > seq) {
-        return InvalidArgument("a data sequence number cannot be newer than the commit's");
-      }
-      mf.min_sequence_number = *change_.data_sequence_number;
-    }
-    manifests.push_back(std::move(mf));
-  }
-
-  Tally added, removed;
-  for (const DataFile& f : change_.added_data) added.Add(f, 1);
-  for (const DataFile& f : change_.added_deletes) added.Add(f, 1);
-
-  // Carry the parent's manifests, rewriting those that hold removed files.
-  std::set<std::string> still_to_remove = change_.removed_paths;
-  if (parent != nullptr) {
-    PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io_->ReadAll(parent->manifest_list));
-    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> existing, ReadManifestList(list_bytes));
-    const bool removing = change_.remove_all || !change_.removed_paths.empty();
-    for (const ManifestFile& mf : existing) {
-      if (!removing) {
-        manifests.push_back(mf);
-        continue;
-      }
-      PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
-      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
-      bool touched = false;
-      for (const ManifestEntry& e : entries) {
-        if (IsLive(e) && (change_.remove_all || change_.removed_paths.count(FileKey(e.file)))) {
-          touched = true;
-        }
-      }
-      if (!touched) {
-        manifests.push_back(mf);
-        continue;
-      }
-      std::vector<ManifestEntry> rewritten;
-      int64_t min_seq = seq;
-      for (const ManifestEntry& e : entries) {
-        if (!IsLive(e)) continue;  // earlier deletions are not carried
-        ManifestEntry n = e;
-        if (change_.remove_all || change_.removed_paths.count(FileKey(e.file))) {
-          n.status = ManifestEntry::EntryStatus::kDeleted;
-          n.snapshot_id = snapshot_id_;
-          removed.Add(e.file, 1);
-          still_to_remove.erase(FileKey(e.file));
-        } else {
-          n.status = ManifestEntry::EntryStatus::kExisting;
-          if (n.sequence_number) min_seq = std::min(min_seq, *n.sequence_number);
-        }
-        rewritten.push_back(std::move(n));
-      }
-      const PartitionSpec* mspec = base.SpecById(mf.partition_spec_id);
-      if (mspec == nullptr) return DataLoss("manifest uses unknown partition spec");
-      PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
-                            WriteManifest(base.format_version, *schema, *mspec, mf.content,
-                                          snapshot_id_, rewritten));
-      ManifestFile n = w.summary;
-      n.manifest_path = MetadataDir(base) + io::NewUniqueName() + "-m1.avro";
-      n.manifest_length = static_cast<int64_t>(w.bytes.size());
-      n.sequence_number = seq;
-      n.min_sequence_number = min_seq;
-      PG2I_RETURN_IF_ERROR(io_->WriteAll(n.manifest_path, w.bytes));
-      out.written.push_back(n.manifest_path);
-      manifests.push_back(std::move(n));
+// Writes `entries` as a manifest of this commit (a carried manifest rewritten, or merged ones).
+Result<ManifestFile> WriteCommitManifest(io::FileIO* io, const TableMetadata& base,
+                                         const PartitionSpec& spec, ManifestContent content,
+                                         int64_t snapshot_id, int64_t seq,
+                                         const std::vector<ManifestEntry>& entries,
+                                         const char* suffix) {
+  int64_t min_seq = seq;
+  for (const ManifestEntry& e : entries) {
+    if (e.status != ManifestEntry::EntryStatus::kDeleted && e.sequence_number) {
+      min_seq = std::min(min_seq, *e.sequence_number);
     }
   }
-  if (!still_to_remove.empty()) {
-    return Aborted("file " + *still_to_remove.begin() +
-                   " to be replaced is no longer live in the table; a concurrent change "
-                   "removed it, so this replacement must be planned again");
-  }
+  PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
+                        WriteManifest(base.format_version, *base.CurrentSchema(), spec, content,
+                                      snapshot_id, entries));
+  ManifestFile n = w.summary;
+  n.manifest_path = MetadataDir(base) + io::NewUniqueName() + suffix;
+  n.manifest_length = static_cast<int64_t>(w.bytes.size());
+  n.sequence_number = seq;
+  n.min_sequence_number = min_seq;
+  PG2I_RETURN_IF_ERROR(io->WriteAll(n.manifest_path, w.bytes));
+  return n;
+}
 
-  // Merge manifests when there are too many (keeps reads fast for engines).
-  int32_t min_merge = 100;
-  if (auto it = base.properties.find("commit.manifest.min-count-to-merge");
-      it != base.properties.end()) {
-    min_merge = std::max(2, std::atoi(it->second.c_str()));
-  }
-  if (static_cast<int32_t>(manifests.size()) > min_merge) {
-    for (ManifestContent content : {ManifestContent::kData, ManifestContent::kDeletes}) {
-      std::vector<ManifestFile> keep, merge;
-      for (ManifestFile& mf : manifests) {
-        if (mf.content == content && mf.partition_spec_id == spec->spec_id &&
-            mf.added_snapshot_id != snapshot_id_) {
-          merge.push_back(mf);
-        } else {
-          keep.push_back(mf);
-        }
-      }
-      if (merge.size() < 2) continue;
-      std::vector<ManifestEntry> entries;
-      int64_t min_seq = seq;
-      for (const ManifestFile& mf : merge) {
-        PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
-        PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> es, ReadManifest(bytes, mf));
-        for (ManifestEntry& e : es) {
-          if (!IsLive(e)) continue;
-          e.status = ManifestEntry::EntryStatus::kExisting;
-          if (e.sequence_number) min_seq = std::min(min_seq, *e.sequence_number);
-          entries.push_back(std::move(e));
-        }
-      }
-      PG2I_ASSIGN_OR_RETURN(ManifestWriteResult w,
-                            WriteManifest(base.format_version, *schema, *spec, content,
-                                          snapshot_id_, entries));
-      ManifestFile n = w.summary;
-      n.manifest_path = MetadataDir(base) + io::NewUniqueName() + "-m2.avro";
-      n.manifest_length = static_cast<int64_t>(w.bytes.size());
-      n.sequence_number = seq;
-      n.min_sequence_number = min_seq;
-      PG2I_RETURN_IF_ERROR(io_->WriteAll(n.manifest_path, w.bytes));
-      out.written.push_back(n.manifest_path);
-      keep.push_back(std::move(n));
-      manifests = std::move(keep);
-    }
-  }
+int32_t MinCountToMerge(const TableMetadata& base) {
+  auto it = base.properties.find("commit.manifest.min-count-to-merge");
+  return it == base.properties.end() ? 100 : std::max(2, std::atoi(it->second.c_str()));
+}
 
-  // Data manifests first, then deletes (as Java orders them).
-  std::stable_sort(manifests.begin(), manifests.end(),
-                   [](const ManifestFile& a, const ManifestFile& b) {
-                     return static_cast<int>(a.content) < static_cast<int>(b.content);
-                   });
-  // v3 row lineage: each data manifest written by this commit gets the next range of row ids,
-  // as many as it holds live rows; the snapshot says where its ranges start and how many.
-  std::optional<int64_t> first_row_id, added_rows;
-  if (base.format_version >= 3) {
-    first_row_id = base.next_row_id.value_or(0);
-    int64_t next = *first_row_id;
-    for (ManifestFile& mf : manifests) {
-      if (mf.content != ManifestContent::kData || mf.first_row_id) continue;
-      mf.first_row_id = next;
-      next += mf.added_rows_count + mf.existing_rows_count;
-    }
-    added_rows = next - *first_row_id;
-  }
-  PG2I_ASSIGN_OR_RETURN(
-      std::string list_bytes,
-      WriteManifestList(base.format_version, snapshot_id_,
-                        parent ? std::optional<int64_t>(parent->snapshot_id) : std::nullopt,
-                        seq, manifests));
-  const std::string list_path = MetadataDir(base) + "snap-" + std::to_string(snapshot_id_) +
-                                "-1-" + io::NewUniqueName() + ".avro";
-  PG2I_RETURN_IF_ERROR(io_->WriteAll(list_path, list_bytes));
-  out.written.push_back(list_path);
-
-  std::string op = change_.operation;
-  if (op.empty()) {
-    const bool adds_data = !change_.added_data.empty();
-    const bool deletes = !change_.added_deletes.empty() || removed.data_files + removed.delete_files > 0;
-    op = !deletes ? "append" : (adds_data ? "overwrite" : "delete");
-  }
-  Snapshot& s = out.snapshot;
-  s.snapshot_id = snapshot_id_;
-  if (parent) s.parent_snapshot_id = parent->snapshot_id;
-  s.sequence_number = seq;
-  s.timestamp_ms = std::max(clock_->NowMillis(), base.last_updated_ms);
-  s.manifest_list = list_path;
-  s.schema_id = schema->schema_id();
-  s.first_row_id = first_row_id;
-  s.added_rows = added_rows;
-  auto& sum = s.summary;
+// The snapshot summary: the operation, what this commit added and removed, the table's totals.
+std::map<std::string, std::string> SummaryOf(const std::string& op, const Snapshot* parent,
+                                             const FileTally& added, const FileTally& removed) {
+  std::map<std::string, std::string> sum;
   sum["operation"] = op;
   auto put = [&](const char* k, int64_t v) {
     if (v != 0) sum[k] = std::to_string(v);
@@ -347,7 +205,179 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
   total("total-delete-files", added.delete_files, removed.delete_files);
   total("total-position-deletes", added.pos_deletes, removed.pos_deletes);
   total("total-equality-deletes", added.eq_deletes, removed.eq_deletes);
-  for (const auto& [k, v] : change_.extra_summary) sum[k] = v;
+  return sum;
+}
+
+}  // namespace
+
+Result<std::vector<ManifestFile>> SnapshotProducer::NewManifests(const TableMetadata& base,
+                                                                 int64_t seq) {
+  if (!new_manifests_written_) PG2I_RETURN_IF_ERROR(WriteNewManifests(base));
+  std::vector<ManifestFile> manifests;
+  for (const ManifestFile& m : new_manifests_) {
+    ManifestFile mf = m;
+    mf.sequence_number = seq;
+    mf.min_sequence_number = seq;
+    if (change_.data_sequence_number && mf.content == ManifestContent::kData) {
+      if (*change_.data_sequence_number > seq) {
+        return InvalidArgument("a data sequence number cannot be newer than the commit's");
+      }
+      mf.min_sequence_number = *change_.data_sequence_number;
+    }
+    manifests.push_back(std::move(mf));
+  }
+  return manifests;
+}
+
+Status SnapshotProducer::CarryParentManifests(const TableMetadata& base, int64_t seq,
+                                              std::vector<ManifestFile>* manifests,
+                                              FileTally* removed, PendingSnapshot* out) {
+  const Snapshot* parent = base.CurrentSnapshot();
+  if (parent == nullptr) return Status::Ok();
+  const bool removing = change_.remove_all || !change_.removed_paths.empty();
+  auto removes = [&](const ManifestEntry& e) {
+    return IsLive(e) && (change_.remove_all || change_.removed_paths.count(FileKey(e.file)));
+  };
+  std::set<std::string> still_to_remove = change_.removed_paths;
+  PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io_->ReadAll(parent->manifest_list));
+  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> existing, ReadManifestList(list_bytes));
+  for (const ManifestFile& mf : existing) {
+    if (!removing) {
+      manifests->push_back(mf);
+      continue;
+    }
+    PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
+    if (std::none_of(entries.begin(), entries.end(), removes)) {
+      manifests->push_back(mf);
+      continue;
+    }
+    // Rewritten: the removed entries DELETED by this snapshot, the others EXISTING; earlier
+    // deletions are not carried.
+    std::vector<ManifestEntry> rewritten;
+    for (const ManifestEntry& e : entries) {
+      if (!IsLive(e)) continue;
+      ManifestEntry n = e;
+      if (removes(e)) {
+        n.status = ManifestEntry::EntryStatus::kDeleted;
+        n.snapshot_id = snapshot_id_;
+        removed->Add(e.file, 1);
+        still_to_remove.erase(FileKey(e.file));
+      } else {
+        n.status = ManifestEntry::EntryStatus::kExisting;
+      }
+      rewritten.push_back(std::move(n));
+    }
+    const PartitionSpec* mspec = base.SpecById(mf.partition_spec_id);
+    if (mspec == nullptr) return DataLoss("manifest uses unknown partition spec");
+    PG2I_ASSIGN_OR_RETURN(ManifestFile n, WriteCommitManifest(io_, base, *mspec, mf.content,
+                                                              snapshot_id_, seq, rewritten,
+                                                              "-m1.avro"));
+    out->written.push_back(n.manifest_path);
+    manifests->push_back(std::move(n));
+  }
+  if (!still_to_remove.empty()) {
+    return Aborted("file " + *still_to_remove.begin() +
+                   " to be replaced is no longer live in the table; a concurrent change "
+                   "removed it, so this replacement must be planned again");
+  }
+  return Status::Ok();
+}
+
+Status SnapshotProducer::MergeManifests(const TableMetadata& base, int64_t seq,
+                                        std::vector<ManifestFile>* manifests,
+                                        PendingSnapshot* out) {
+  if (static_cast<int32_t>(manifests->size()) <= MinCountToMerge(base)) return Status::Ok();
+  const PartitionSpec& spec = *base.DefaultSpec();
+  for (ManifestContent content : {ManifestContent::kData, ManifestContent::kDeletes}) {
+    // This commit's own manifests stay as they are (their entries are ADDED).
+    std::vector<ManifestFile> keep, merge;
+    for (ManifestFile& mf : *manifests) {
+      const bool mergeable = mf.content == content && mf.partition_spec_id == spec.spec_id &&
+                             mf.added_snapshot_id != snapshot_id_;
+      (mergeable ? merge : keep).push_back(mf);
+    }
+    if (merge.size() < 2) continue;
+    std::vector<ManifestEntry> entries;
+    for (const ManifestFile& mf : merge) {
+      PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
+      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> es, ReadManifest(bytes, mf));
+      for (ManifestEntry& e : es) {
+        if (!IsLive(e)) continue;
+        e.status = ManifestEntry::EntryStatus::kExisting;
+        entries.push_back(std::move(e));
+      }
+    }
+    PG2I_ASSIGN_OR_RETURN(ManifestFile n, WriteCommitManifest(io_, base, spec, content,
+                                                              snapshot_id_, seq, entries,
+                                                              "-m2.avro"));
+    out->written.push_back(n.manifest_path);
+    keep.push_back(std::move(n));
+    *manifests = std::move(keep);
+  }
+  return Status::Ok();
+}
+
+Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
+  const Schema* schema = base.CurrentSchema();
+  if (schema == nullptr || base.DefaultSpec() == nullptr) {
+    return DataLoss("table metadata has no current schema or default partition spec");
+  }
+  PendingSnapshot out;
+  const int64_t seq = NextSequenceNumber(base);
+  const Snapshot* parent = base.CurrentSnapshot();
+
+  // New files: written once, reused by every attempt; then the parent's manifests.
+  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests, NewManifests(base, seq));
+  FileTally added, removed;
+  for (const DataFile& f : change_.added_data) added.Add(f, 1);
+  for (const DataFile& f : change_.added_deletes) added.Add(f, 1);
+  PG2I_RETURN_IF_ERROR(CarryParentManifests(base, seq, &manifests, &removed, &out));
+  // Fewer manifests keep reads fast for engines.
+  PG2I_RETURN_IF_ERROR(MergeManifests(base, seq, &manifests, &out));
+
+  // Data manifests first, then deletes (as Java orders them).
+  std::stable_sort(manifests.begin(), manifests.end(),
+                   [](const ManifestFile& a, const ManifestFile& b) {
+                     return static_cast<int>(a.content) < static_cast<int>(b.content);
+                   });
+  // v3 row lineage: each data manifest written by this commit gets the next range of row ids,
+  // as many as it holds live rows; the snapshot says where its ranges start and how many.
+  Snapshot& s = out.snapshot;
+  if (base.format_version >= 3) {
+    s.first_row_id = base.next_row_id.value_or(0);
+    int64_t next = *s.first_row_id;
+    for (ManifestFile& mf : manifests) {
+      if (mf.content != ManifestContent::kData || mf.first_row_id) continue;
+      mf.first_row_id = next;
+      next += mf.added_rows_count + mf.existing_rows_count;
+    }
+    s.added_rows = next - *s.first_row_id;
+  }
+  PG2I_ASSIGN_OR_RETURN(
+      std::string list_bytes,
+      WriteManifestList(base.format_version, snapshot_id_,
+                        parent ? std::optional<int64_t>(parent->snapshot_id) : std::nullopt,
+                        seq, manifests));
+  const std::string list_path = MetadataDir(base) + "snap-" + std::to_string(snapshot_id_) +
+                                "-1-" + io::NewUniqueName() + ".avro";
+  PG2I_RETURN_IF_ERROR(io_->WriteAll(list_path, list_bytes));
+  out.written.push_back(list_path);
+
+  std::string op = change_.operation;
+  if (op.empty()) {
+    const bool adds_data = !change_.added_data.empty();
+    const bool deletes = !change_.added_deletes.empty() || removed.data_files + removed.delete_files > 0;
+    op = !deletes ? "append" : (adds_data ? "overwrite" : "delete");
+  }
+  s.snapshot_id = snapshot_id_;
+  if (parent) s.parent_snapshot_id = parent->snapshot_id;
+  s.sequence_number = seq;
+  s.timestamp_ms = std::max(clock_->NowMillis(), base.last_updated_ms);
+  s.manifest_list = list_path;
+  s.schema_id = schema->schema_id();
+  s.summary = SummaryOf(op, parent, added, removed);
+  for (const auto& [k, v] : change_.extra_summary) s.summary[k] = v;
 
   out.requirements.push_back(TableRequirement::AssertRefSnapshotId(
       std::string(kMainBranch),

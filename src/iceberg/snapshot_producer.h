@@ -1,6 +1,8 @@
-// Snapshot producers: turn "these files were added / these were removed" into a new Iceberg
-// snapshot — manifests, a manifest list, the summary — and the catalog commit that publishes it
-// (updates plus the requirement that `main` still points at the parent).
+// The snapshot writer under the commit operations (commit_ops.h, which callers use): turns
+// "these files were added / these were removed" into a new Iceberg snapshot — manifests, a
+// manifest list, the summary — and the catalog commit that publishes it (updates plus the
+// requirement that `main` still points at the parent). It checks only that the files it removes
+// are still live; what else a concurrent commit may have invalidated is the operation's check.
 //
 //   append      data files only
 //   row delta   data files plus delete files in one snapshot (operation "overwrite", or
@@ -54,6 +56,8 @@ struct PendingSnapshot {
   std::vector<std::string> written;  // files this attempt wrote (cleanup if abandoned)
 };
 
+struct FileTally;
+
 class SnapshotProducer {
  public:
   SnapshotProducer(io::FileIO* io, Clock* clock, SnapshotChange change);
@@ -65,6 +69,17 @@ class SnapshotProducer {
  private:
   // One manifest per content kind and partition spec of the added files.
   Status WriteNewManifests(const TableMetadata& base);
+  // The added files' manifests (written on the first attempt) with this attempt's `seq`.
+  Result<std::vector<ManifestFile>> NewManifests(const TableMetadata& base, int64_t seq);
+  // Appends the parent snapshot's manifests, rewriting those that hold removed files (kAborted
+  // when a file to remove is no longer live).
+  Status CarryParentManifests(const TableMetadata& base, int64_t seq,
+                              std::vector<ManifestFile>* manifests, FileTally* removed,
+                              PendingSnapshot* out);
+  // Merges the carried manifests of the default spec when there are more than
+  // `commit.manifest.min-count-to-merge` (default 100).
+  Status MergeManifests(const TableMetadata& base, int64_t seq,
+                        std::vector<ManifestFile>* manifests, PendingSnapshot* out);
 
   io::FileIO* io_;
   Clock* clock_;

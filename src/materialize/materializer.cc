@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <set>
 
 #include "base/crash_point.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "fold/fold.h"
+#include "iceberg/commit_ops.h"
 #include "iceberg/metadata_edit.h"
 #include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
@@ -567,6 +569,30 @@ Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& tab
   return out;
 }
 
+namespace {
+
+// The Iceberg operation a change is (iceberg/commit_ops.h): a TRUNCATE or a copy that replaces
+// the table overwrites it, deletes make a row delta, anything else appends. `starting`: the
+// snapshot the change was prepared on.
+std::unique_ptr<iceberg::SnapshotUpdate> OperationOf(io::FileIO* io, Clock* clock,
+                                                     const iceberg::SnapshotChange& change,
+                                                     std::optional<int64_t> starting) {
+  std::unique_ptr<iceberg::SnapshotUpdate> op;
+  if (change.remove_all) {
+    op = std::make_unique<iceberg::OverwriteFiles>(io, clock, change.added_data,
+                                                   change.added_deletes);
+  } else if (!change.added_deletes.empty() || !change.removed_paths.empty()) {
+    op = std::make_unique<iceberg::RowDelta>(io, clock, starting, change.added_data,
+                                             change.added_deletes, change.removed_paths);
+  } else {
+    op = std::make_unique<iceberg::AppendFiles>(io, clock, change.added_data);
+  }
+  for (const auto& [k, v] : change.extra_summary) op->SetSummary(k, v);
+  return op;
+}
+
+}  // namespace
+
 Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table,
                                                        const catalog::TableIdent& ident,
                                                        int64_t from_offset,
@@ -575,7 +601,8 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
                                                        uint32_t source_oid, bool fixed_base) {
   const std::string offset_key = OffsetKey();
   const std::optional<int64_t> base_snapshot = loaded.metadata.current_snapshot_id;
-  iceberg::SnapshotProducer producer(io_.get(), clock_, change);
+  const std::unique_ptr<iceberg::SnapshotUpdate> op =
+      OperationOf(io_.get(), clock_, change, base_snapshot);
   catalog::LoadedTable committed;
   bool done = false;
   std::optional<int64_t> tried;  // the snapshot id of the last attempt
@@ -604,7 +631,7 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
                      std::to_string(from_offset) +
                      "; not committing a stale batch (the next cycle starts from the table)");
     }
-    PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(loaded.metadata));
+    PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, op->Produce(loaded.metadata));
     tried = pending.snapshot.snapshot_id;
     PG2I_RETURN_IF_ERROR(
         CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));

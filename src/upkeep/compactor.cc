@@ -7,11 +7,11 @@
 
 #include "base/crash_point.h"
 #include "base/log.h"
+#include "iceberg/commit_ops.h"
 #include "iceberg/manifest.h"
 #include "iceberg/parquet_io.h"
 #include "iceberg/single_value.h"
 #include "iceberg/partitioned_writer.h"
-#include "iceberg/snapshot_producer.h"
 #include "iceberg/table_scan.h"
 
 namespace pg2iceberg::upkeep {
@@ -112,7 +112,6 @@ struct Plan {
   std::map<std::string, std::pair<ManifestEntry, std::map<std::string, std::set<int64_t>>>>
       positions;
   std::set<std::string> drop_deletes;  // delete files that apply to no data file left
-  std::set<std::string> live_paths;    // every live file the plan saw
   std::set<std::string> unnormalized;  // files whose partition tuple could not be normalized
   bool rewrites_other_spec = false;    // some rewritten file is not of the default spec
   std::string skipped;
@@ -133,7 +132,6 @@ Result<Plan> MakePlan(const std::shared_ptr<io::FileIO>& io_shared, const TableM
   std::map<PartitionKey, std::vector<ManifestEntry>> by_partition;
   std::vector<ManifestEntry> eq_deletes, pos_deletes;
   for (ManifestEntry& e : live) {
-    p.live_paths.insert(iceberg::FileKey(e.file));
     if (!NormalizePartition(m, &e.file)) p.unnormalized.insert(e.file.file_path);
     switch (e.file.content) {
       case FileContent::kData:
@@ -420,45 +418,28 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
     std::vector<std::string> written;
     const Stopwatch rewrite_started(clock);
     auto attempt = [&]() -> Result<CompactionResult> {
-      iceberg::SnapshotChange change;
-      PG2I_ASSIGN_OR_RETURN(change.added_data,
+      iceberg::RewriteFiles::Rewrite rewrite;
+      PG2I_ASSIGN_OR_RETURN(rewrite.added,
                             Rewrite(io, loaded.metadata, plan, options, &r, &written, clock));
-      if (loaded.metadata.format_version >= 2) change.data_sequence_number = plan.base_seq;
+      // The rewritten rows keep the sequence number they were read at, so that equality deletes
+      // committed while the rewrite ran still apply to them.
+      if (loaded.metadata.format_version >= 2) rewrite.data_sequence_number = plan.base_seq;
       for (const auto& [key, files] : plan.groups) {
-        for (const ManifestEntry& f : files) change.removed_paths.insert(f.file.file_path);
+        for (const ManifestEntry& f : files) rewrite.replaced.insert(f.file.file_path);
       }
-      change.removed_paths.insert(plan.drop_deletes.begin(), plan.drop_deletes.end());
+      rewrite.replaced.insert(plan.drop_deletes.begin(), plan.drop_deletes.end());
+      rewrite.spec_id = loaded.metadata.default_spec_id;
+      rewrite.moves_rows_between_specs = plan.rewrites_other_spec;
       std::vector<std::string> added;
-      for (const DataFile& f : change.added_data) added.push_back(f.file_path);
+      for (const DataFile& f : rewrite.added) added.push_back(f.file_path);
       r.delete_files_removed = static_cast<int64_t>(plan.drop_deletes.size());
-      change.operation = "replace";
-      change.extra_summary["pg2iceberg.compaction"] = "true";
       CrashPoint("after_compaction_write");
-      iceberg::SnapshotProducer producer(io.get(), clock, std::move(change));
+      // Checks, on each attempt, what was committed since the plan (iceberg/commit_ops.h).
+      iceberg::RewriteFiles op(io.get(), clock, plan.base_snapshot_id, std::move(rewrite));
+      op.SetSummary("pg2iceberg.compaction", "true");
       catalog::LoadedTable base = loaded;
       for (int commit_no = 0;; ++commit_no) {
-        if (base.metadata.current_snapshot_id != plan.base_snapshot_id) {
-          // A position delete or deletion vector committed since may target a rewritten file;
-          // an equality delete of another partitioned spec would not apply to the rewritten
-          // rows, which are in the current spec now.
-          PG2I_ASSIGN_OR_RETURN(auto live, iceberg::LiveEntries(io.get(), base.metadata));
-          for (const ManifestEntry& e : live) {
-            if (plan.live_paths.count(iceberg::FileKey(e.file))) continue;
-            if (e.file.content == FileContent::kPositionDeletes) {
-              return Aborted("a position delete was committed since the rewrite was planned");
-            }
-            // Rows moved into the current spec by the rewrite are in other partitions than
-            // before, where a partitioned delete committed meanwhile may or may not reach them.
-            const iceberg::PartitionSpec* spec = base.metadata.SpecById(e.file.spec_id);
-            if (e.file.content == FileContent::kEqualityDeletes && spec != nullptr &&
-                !spec->unpartitioned() &&
-                (e.file.spec_id != loaded.metadata.default_spec_id || plan.rewrites_other_spec)) {
-              return Aborted("a partitioned equality delete was committed since the rewrite of "
-                             "files of another spec was planned");
-            }
-          }
-        }
-        PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(base.metadata));
+        PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, op.Produce(base.metadata));
         written.insert(written.end(), pending.written.begin(), pending.written.end());
         // A backstop against anything that removed our files before the commit.
         for (const std::string& f : added) {

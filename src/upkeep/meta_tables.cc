@@ -1,7 +1,7 @@
 #include "upkeep/meta_tables.h"
 
+#include "iceberg/commit_ops.h"
 #include "iceberg/partitioned_writer.h"
-#include "iceberg/snapshot_producer.h"
 
 namespace pg2iceberg::upkeep {
 namespace {
@@ -116,9 +116,8 @@ Status MetaTables::Append(const std::string& name, const Columns& columns,
   }
   PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io_, loaded->metadata));
   PG2I_RETURN_IF_ERROR(writer->Write(shaped));
-  iceberg::SnapshotChange change;
-  PG2I_ASSIGN_OR_RETURN(change.added_data, writer->Close());
-  iceberg::SnapshotProducer producer(io_.get(), clock_, std::move(change));
+  PG2I_ASSIGN_OR_RETURN(std::vector<iceberg::DataFile> files, writer->Close());
+  iceberg::AppendFiles producer(io_.get(), clock_, std::move(files));
   catalog::LoadedTable base = std::move(*loaded);
   for (int attempt = 0;; ++attempt) {
     PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, producer.Produce(base.metadata));
