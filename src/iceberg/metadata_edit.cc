@@ -15,6 +15,21 @@
 #include "iceberg/transform.h"
 
 namespace pg2iceberg::iceberg {
+
+std::string DefaultPartitionName(const std::string& source, const Transform& t) {
+  switch (t.kind()) {
+    case TransformKind::kIdentity: return source;
+    case TransformKind::kBucket: return source + "_bucket";
+    case TransformKind::kTruncate: return source + "_trunc";
+    case TransformKind::kYear: return source + "_year";
+    case TransformKind::kMonth: return source + "_month";
+    case TransformKind::kDay: return source + "_day";
+    case TransformKind::kHour: return source + "_hour";
+    case TransformKind::kVoid: return source + "_null";
+  }
+  return source;
+}
+
 namespace {
 
 using json_internal::Json;
@@ -206,6 +221,8 @@ void AssignMissingIds(std::vector<Field>* fields, int32_t* last) {
   for (Field& f : *fields) AssignMissingIds(&f.type.fields, last);
 }
 
+}  // namespace
+
 bool CanPromote(const DataType& from, const DataType& to, int32_t format_version) {
   if (from == to) return true;
   if (format_version >= 3 && IsUnknownType(from)) return true;
@@ -222,21 +239,9 @@ bool CanPromote(const DataType& from, const DataType& to, int32_t format_version
   return false;
 }
 
-// ----- Partition specs -----------------------------------------------------------------------
+namespace {
 
-std::string DefaultPartitionName(const std::string& source, const Transform& t) {
-  switch (t.kind()) {
-    case TransformKind::kIdentity: return source;
-    case TransformKind::kBucket: return source + "_bucket";
-    case TransformKind::kTruncate: return source + "_trunc";
-    case TransformKind::kYear: return source + "_year";
-    case TransformKind::kMonth: return source + "_month";
-    case TransformKind::kDay: return source + "_day";
-    case TransformKind::kHour: return source + "_hour";
-    case TransformKind::kVoid: return source + "_null";
-  }
-  return source;
-}
+// ----- Partition specs -----------------------------------------------------------------------
 
 bool IsTimeTransform(const Transform& t) {
   return t.kind() == TransformKind::kYear || t.kind() == TransformKind::kMonth ||

@@ -26,6 +26,7 @@
 
 #include "base/status.h"
 #include "iceberg/metadata.h"
+#include "iceberg/transform.h"
 
 namespace pg2iceberg::iceberg {
 
@@ -116,6 +117,12 @@ Status SetCurrentSchema(TableMetadata* m, int32_t schema_id);
 // missing source column, a transform that does not apply, duplicate names, or a name that is
 // another column's name.
 Result<int32_t> AddPartitionSpec(TableMetadata* m, PartitionSpec spec);
+// Whether a column of type `from` may be changed to `to` in place (the spec's type promotions:
+// int → long, float → double, decimal(P,S) → decimal(P2,S) with P2 >= P; in v3, unknown → any).
+bool CanPromote(const DataType& from, const DataType& to, int32_t format_version);
+// Iceberg Java's name for a partition field of `source` by `t`: the column for identity, else
+// column_bucket, _trunc, _year, _month, _day, _hour, _null.
+std::string DefaultPartitionName(const std::string& source, const Transform& t);
 Status SetDefaultSpec(TableMetadata* m, int32_t spec_id);
 
 // Adds a sort order (no fields = unsorted, id 0) and returns its id; an identical one is

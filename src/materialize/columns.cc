@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <set>
 
+#include "iceberg/metadata_edit.h"
+
 namespace pg2iceberg::materialize {
 
 using iceberg::Field;
@@ -37,14 +39,6 @@ std::string FormatColumnAttnums(const std::map<int32_t, int>& attnums) {
   return out;
 }
 
-bool CanWiden(const Type& from, const Type& to) {
-  if (from == to) return true;
-  if (from.id == TypeId::kInt && to.id == TypeId::kLong) return true;
-  if (from.id == TypeId::kFloat && to.id == TypeId::kDouble) return true;
-  return from.id == TypeId::kDecimal && to.id == TypeId::kDecimal && from.scale == to.scale &&
-         from.precision <= to.precision;
-}
-
 namespace {
 
 // Fields Iceberg cannot drop from the schema: the key, and partition sources.
@@ -57,6 +51,112 @@ bool Pinned(const iceberg::TableMetadata& m, const iceberg::Schema& schema, int3
     }
   }
   return false;
+}
+
+}  // namespace
+
+namespace {
+
+bool Promotable(const Type& from, const Type& to) {
+  return iceberg::CanPromote(iceberg::DataType::Primitive(from), iceberg::DataType::Primitive(to),
+                             /*format_version=*/2);
+}
+
+// The field each column of `latest` is (0: a new column): by attnum where the field's is known,
+// else by name (a column of unknown attnum matches any field of its name; a known one only
+// fields without an attnum, from tables written before attnums were recorded).
+std::vector<int32_t> MatchColumns(const std::vector<Field>& fields,
+                                  const stage::StagedRelation& latest,
+                                  const std::map<int32_t, int>& known, std::set<int32_t>* claimed) {
+  std::map<int, int32_t> field_of_attnum;
+  for (const auto& [id, attnum] : known) field_of_attnum[attnum] = id;
+  std::vector<int32_t> target(latest.columns.size(), 0);
+  for (size_t i = 0; i < latest.columns.size(); ++i) {
+    const int attnum = latest.columns[i].attnum;
+    if (auto it = field_of_attnum.find(attnum); attnum > 0 && it != field_of_attnum.end()) {
+      target[i] = it->second;
+      claimed->insert(it->second);
+    }
+  }
+  for (size_t i = 0; i < latest.columns.size(); ++i) {
+    if (target[i] != 0) continue;
+    const stage::StagedColumn& col = latest.columns[i];
+    for (const Field& f : fields) {
+      if (f.name != col.name || claimed->count(f.id)) continue;
+      if (col.attnum > 0 && known.count(f.id)) continue;
+      target[i] = f.id;
+      claimed->insert(f.id);
+      break;
+    }
+  }
+  return target;
+}
+
+// Drops the fields gone from PostgreSQL (a known field whose attnum left, or an unmatched field
+// without one whose name a column now uses), except those Iceberg cannot drop.
+void DropGoneFields(const iceberg::TableMetadata& m, const stage::StagedRelation& latest,
+                    const std::set<int32_t>& claimed, bool rematch,
+                    std::map<int32_t, int>* known, ColumnPlan* plan) {
+  std::set<std::string> names;
+  for (const auto& c : latest.columns) names.insert(c.name);
+  std::vector<Field> kept_fields;
+  for (const Field& f : plan->fields) {
+    const bool gone =
+        !claimed.count(f.id) && (rematch || known->count(f.id) || names.count(f.name));
+    if (!gone) {
+      kept_fields.push_back(f);
+    } else if (Pinned(m, *m.CurrentSchema(), f.id)) {
+      kept_fields.push_back(f);
+      plan->kept.push_back(f.name);
+    } else {
+      plan->dropped.push_back(f.name);
+      known->erase(f.id);
+    }
+  }
+  plan->fields = std::move(kept_fields);
+}
+
+// Adds the new columns, renames and widens the matched ones.
+Status ApplyColumns(const stage::StagedRelation& latest, std::vector<int32_t> target,
+                    const std::string& table, std::map<int32_t, int>* known, ColumnPlan* plan) {
+  for (size_t i = 0; i < latest.columns.size(); ++i) {
+    const stage::StagedColumn& col = latest.columns[i];
+    if (target[i] == 0) {
+      target[i] = ++plan->last_column_id;
+      plan->fields.push_back(
+          Field{target[i], col.name, false, iceberg::DataType::Primitive(col.type), "", {}, {}});
+    } else {
+      auto f = std::find_if(plan->fields.begin(), plan->fields.end(),
+                            [&](const Field& x) { return x.id == target[i]; });
+      if (f->name != col.name) {
+        plan->renamed.push_back(f->name + " → " + col.name);
+        f->name = col.name;
+      }
+      if (f->type.is_primitive() && !(f->type.primitive == col.type) &&
+          !Promotable(col.type, f->type.primitive)) {  // a narrower source is fine
+        if (!Promotable(f->type.primitive, col.type)) {
+          return FailedPrecondition(
+              "column " + col.name + " of " + table + " changed from " +
+              f->type.primitive.ToString() + " to " + col.type.ToString() +
+              ", which Iceberg cannot evolve in place; add a new column instead, or drop and "
+              "re-create the Iceberg table and re-snapshot");
+        }
+        f->type = iceberg::DataType::Primitive(col.type);
+      }
+    }
+    if (col.attnum > 0) (*known)[target[i]] = col.attnum;
+  }
+  std::set<std::string> seen;
+  for (const Field& f : plan->fields) {
+    if (!seen.insert(f.name).second) {
+      return FailedPrecondition(
+          "column " + f.name + " of " + table +
+          " was dropped and added again, but Iceberg keeps the old field (it is part of the key "
+          "or a partition source), so the two cannot share the name; rename the new column in "
+          "PostgreSQL, or drop and re-create the Iceberg table and re-snapshot");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -78,95 +178,13 @@ Result<ColumnPlan> PlanColumns(const iceberg::TableMetadata& m, const stage::Sta
     if (auto it = stored.find(f.id); it != stored.end()) known[f.id] = it->second;
   }
   const std::map<int32_t, int> known_before = known;
-  std::map<int, int32_t> field_of_attnum;
-  for (const auto& [id, attnum] : known) field_of_attnum[attnum] = id;
+  std::set<int32_t> claimed;
+  std::vector<int32_t> target = MatchColumns(plan.fields, latest, known, &claimed);
   // Every column of the latest relation has an attnum: fields whose attnum is gone were dropped.
   const bool exact = std::all_of(latest.columns.begin(), latest.columns.end(),
                                  [](const stage::StagedColumn& c) { return c.attnum > 0; });
-
-  std::vector<int32_t> target(latest.columns.size(), 0);  // field id per column; 0: new
-  std::set<int32_t> claimed;
-  for (size_t i = 0; i < latest.columns.size(); ++i) {
-    const int attnum = latest.columns[i].attnum;
-    if (auto it = field_of_attnum.find(attnum); attnum > 0 && it != field_of_attnum.end()) {
-      target[i] = it->second;
-      claimed.insert(it->second);
-    }
-  }
-  for (size_t i = 0; i < latest.columns.size(); ++i) {
-    if (target[i] != 0) continue;
-    const stage::StagedColumn& col = latest.columns[i];
-    for (const Field& f : plan.fields) {
-      // A column of unknown attnum matches any field by name; a known one only fields without
-      // an attnum (tables written before attnums were recorded).
-      if (f.name != col.name || claimed.count(f.id)) continue;
-      if (col.attnum > 0 && known.count(f.id)) continue;
-      target[i] = f.id;
-      claimed.insert(f.id);
-      break;
-    }
-  }
-
-  if (exact) {
-    std::set<std::string> names;
-    for (const auto& c : latest.columns) names.insert(c.name);
-    std::vector<Field> kept_fields;
-    for (const Field& f : plan.fields) {
-      // Gone from PostgreSQL: a known field whose attnum left, or an unmatched field without
-      // one whose name a column now uses.
-      const bool gone =
-          !claimed.count(f.id) && (rematch || known.count(f.id) || names.count(f.name));
-      if (!gone) {
-        kept_fields.push_back(f);
-      } else if (Pinned(m, cur, f.id)) {
-        kept_fields.push_back(f);
-        plan.kept.push_back(f.name);
-      } else {
-        plan.dropped.push_back(f.name);
-        known.erase(f.id);
-      }
-    }
-    plan.fields = std::move(kept_fields);
-  }
-
-  for (size_t i = 0; i < latest.columns.size(); ++i) {
-    const stage::StagedColumn& col = latest.columns[i];
-    if (target[i] == 0) {
-      target[i] = ++plan.last_column_id;
-      plan.fields.push_back(
-          Field{target[i], col.name, false, iceberg::DataType::Primitive(col.type), "", {}, {}});
-    } else {
-      auto f = std::find_if(plan.fields.begin(), plan.fields.end(),
-                            [&](const Field& x) { return x.id == target[i]; });
-      if (f->name != col.name) {
-        plan.renamed.push_back(f->name + " → " + col.name);
-        f->name = col.name;
-      }
-      if (f->type.is_primitive() && !(f->type.primitive == col.type) &&
-          !CanWiden(col.type, f->type.primitive)) {  // a narrower source is fine
-        if (!CanWiden(f->type.primitive, col.type)) {
-          return FailedPrecondition(
-              "column " + col.name + " of " + table + " changed from " +
-              f->type.primitive.ToString() + " to " + col.type.ToString() +
-              ", which Iceberg cannot evolve in place; add a new column instead, or drop and "
-              "re-create the Iceberg table and re-snapshot");
-        }
-        f->type = iceberg::DataType::Primitive(col.type);
-      }
-    }
-    if (col.attnum > 0) known[target[i]] = col.attnum;
-  }
-
-  std::set<std::string> seen;
-  for (const Field& f : plan.fields) {
-    if (!seen.insert(f.name).second) {
-      return FailedPrecondition(
-          "column " + f.name + " of " + table +
-          " was dropped and added again, but Iceberg keeps the old field (it is part of the key "
-          "or a partition source), so the two cannot share the name; rename the new column in "
-          "PostgreSQL, or drop and re-create the Iceberg table and re-snapshot");
-    }
-  }
+  if (exact) DropGoneFields(m, latest, claimed, rematch, &known, &plan);
+  PG2I_RETURN_IF_ERROR(ApplyColumns(latest, std::move(target), table, &known, &plan));
   plan.schema_changed = plan.fields != cur.fields();
   plan.attnums = std::move(known);
   plan.attnums_changed = plan.attnums != known_before;

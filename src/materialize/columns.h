@@ -28,9 +28,6 @@ inline constexpr char kColumnAttnumsProperty[] = "pg2iceberg.source.column-attnu
 std::map<int32_t, int> ParseColumnAttnums(const std::string& text);
 std::string FormatColumnAttnums(const std::map<int32_t, int>& attnums);
 
-// True when Iceberg can change a field's type from `from` to `to` in place.
-bool CanWiden(const Type& from, const Type& to);
-
 struct ColumnPlan {
   std::vector<iceberg::Field> fields;  // the current schema's fields after evolution
   std::map<int32_t, int> attnums;      // field id → attnum for the fields above that have one

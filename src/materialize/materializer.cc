@@ -432,6 +432,103 @@ Result<catalog::LoadedTable> Materializer::Rekey(const catalog::TableIdent& iden
       {ident, {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())}, std::move(updates)});
 }
 
+Result<catalog::CreateTableRequest> Materializer::NewTableRequest(
+    const std::string& table, const stage::StagedRelation& latest) const {
+  std::vector<Field> fields;
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < latest.columns.size(); ++i) {
+    const bool key = std::find(latest.key.begin(), latest.key.end(), static_cast<int>(i)) !=
+                     latest.key.end();
+    fields.push_back(Field{static_cast<int32_t>(i + 1), latest.columns[i].name, key,
+                           iceberg::DataType::Primitive(latest.columns[i].type), "", {}, {}});
+  }
+  for (int k : latest.key) ids.push_back(static_cast<int32_t>(k + 1));
+  catalog::CreateTableRequest req;
+  req.schema = Schema(0, fields, ids);
+  req.spec.spec_id = 0;
+  if (const config::TableConfig* c = ConfigFor(table)) {
+    for (const auto& p : c->partition) {
+      const Field* src = nullptr;
+      for (const Field& f : fields) {
+        if (f.name == p.column) src = &f;
+      }
+      if (src == nullptr) {
+        return FailedPrecondition("tables[].iceberg.partition of " + table + " names column " +
+                                  p.column + ", which the table does not have");
+      }
+      PG2I_ASSIGN_OR_RETURN(iceberg::Transform t, iceberg::Transform::Parse(TransformText(p)));
+      req.spec.fields.push_back(iceberg::PartitionField{
+          src->id, 1000 + static_cast<int32_t>(req.spec.fields.size()),
+          iceberg::DefaultPartitionName(p.column, t), TransformText(p)});
+    }
+  }
+  req.properties = IdentityProperties(table, options_.system_identifier);
+  req.properties.merge(IncarnationProperties(latest.oid, options_.generation));
+  // Deletion vectors are format v3; everything else stays v2, which more engines read.
+  req.properties["format-version"] = DeleteModeOf(table) == config::DeleteMode::kDv ? "3" : "2";
+  std::map<int32_t, int> attnums;
+  for (size_t i = 0; i < latest.columns.size(); ++i) {
+    if (latest.columns[i].attnum > 0) attnums[static_cast<int32_t>(i + 1)] = latest.columns[i].attnum;
+  }
+  if (!attnums.empty()) req.properties[kColumnAttnumsProperty] = FormatColumnAttnums(attnums);
+  return req;
+}
+
+Result<catalog::LoadedTable> Materializer::CreateIcebergTable(
+    const std::string& table, const catalog::TableIdent& ident,
+    const stage::StagedRelation& latest) {
+  if (namespaces_ready_.insert(ident.ns).second) {
+    Status created = catalog_->CreateNamespace(ident.ns, {});
+    if (!created.ok()) namespaces_ready_.erase(ident.ns);
+    PG2I_RETURN_IF_ERROR(created);
+  }
+  PG2I_ASSIGN_OR_RETURN(catalog::CreateTableRequest req, NewTableRequest(table, latest));
+  auto created = catalog_->CreateTable(ident, req);
+  if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
+    created = catalog_->LoadTable(ident);
+  }
+  if (!created.ok()) return created.status().WithContext("creating " + ident.ToString());
+  log::Info("created Iceberg table", {{"table", ident.ToString()}});
+  return std::move(*created);
+}
+
+Result<catalog::LoadedTable> Materializer::EvolveSchema(const catalog::TableIdent& ident,
+                                                        catalog::LoadedTable loaded,
+                                                        const ColumnPlan& plan) {
+  if (!plan.schema_changed && !plan.attnums_changed) return loaded;
+  const Schema& cur = *loaded.metadata.CurrentSchema();
+  std::vector<iceberg::TableUpdate> updates;
+  if (plan.schema_changed) {
+    updates.push_back(iceberg::TableUpdate::AddSchema(
+        Schema(cur.schema_id() + 1, plan.fields, cur.identifier_field_ids()),
+        plan.last_column_id));
+    updates.push_back(iceberg::TableUpdate::SetCurrentSchema(-1));
+  }
+  updates.push_back(iceberg::TableUpdate::SetProperties(
+      {{kColumnAttnumsProperty, FormatColumnAttnums(plan.attnums)}}));
+  PG2I_ASSIGN_OR_RETURN(
+      loaded, catalog_->CommitTable(
+                  {ident,
+                   {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())},
+                   std::move(updates)}));
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+    return out;
+  };
+  if (plan.schema_changed) {
+    log::Info("evolved Iceberg schema", {{"table", ident.ToString()},
+                                         {"renamed", joined(plan.renamed)},
+                                         {"dropped", joined(plan.dropped)}});
+  }
+  if (!plan.kept.empty()) {
+    log::Warn("columns dropped in PostgreSQL stay in the Iceberg schema (key or partition "
+              "source); they read NULL from now on",
+              {{"table", ident.ToString()}, {"columns", joined(plan.kept)}});
+  }
+  return loaded;
+}
+
 Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& table,
                                                         const catalog::TableIdent& ident,
                                                         Result<catalog::LoadedTable> existing,
@@ -441,74 +538,13 @@ Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& tab
     return FailedPrecondition("table " + table +
                               " has no primary key; add one or set tables[].primary_key");
   }
-
-  // Create the table, or evolve its schema to the latest relation.
   TableSetup out;
-  catalog::LoadedTable& loaded = out.loaded;
-  const ColumnPlan& plan = out.plan;
-  std::vector<int32_t>& key_ids = out.key_ids;
-  if (!existing.ok()) {
-    if (namespaces_ready_.insert(ident.ns).second) {
-      Status created = catalog_->CreateNamespace(ident.ns, {});
-      if (!created.ok()) namespaces_ready_.erase(ident.ns);
-      PG2I_RETURN_IF_ERROR(created);
-    }
-    std::vector<Field> fields;
-    std::vector<int32_t> ids;
-    for (size_t i = 0; i < latest.columns.size(); ++i) {
-      const bool key = std::find(latest.key.begin(), latest.key.end(), static_cast<int>(i)) !=
-                       latest.key.end();
-      fields.push_back(Field{static_cast<int32_t>(i + 1), latest.columns[i].name, key,
-                             iceberg::DataType::Primitive(latest.columns[i].type), "", {}, {}});
-    }
-    for (int k : latest.key) ids.push_back(static_cast<int32_t>(k + 1));
-    catalog::CreateTableRequest req;
-    req.schema = Schema(0, fields, ids);
-    req.spec.spec_id = 0;
-    if (const config::TableConfig* c = ConfigFor(table)) {
-      for (const auto& p : c->partition) {
-        const Field* src = nullptr;
-        for (const Field& f : fields) {
-          if (f.name == p.column) src = &f;
-        }
-        if (src == nullptr) {
-          return FailedPrecondition("tables[].iceberg.partition of " + table + " names column " +
-                                    p.column + ", which the table does not have");
-        }
-        // Iceberg Java's default names: the column for identity, else column_<transform>.
-        std::string name = p.column;
-        switch (p.transform) {
-          case config::PartitionTransform::kIdentity: break;
-          case config::PartitionTransform::kYear: name += "_year"; break;
-          case config::PartitionTransform::kMonth: name += "_month"; break;
-          case config::PartitionTransform::kDay: name += "_day"; break;
-          case config::PartitionTransform::kHour: name += "_hour"; break;
-          case config::PartitionTransform::kBucket: name += "_bucket"; break;
-          case config::PartitionTransform::kTruncate: name += "_trunc"; break;
-        }
-        req.spec.fields.push_back(iceberg::PartitionField{
-            src->id, 1000 + static_cast<int32_t>(req.spec.fields.size()), name, TransformText(p)});
-      }
-    }
-    req.properties = IdentityProperties(table, options_.system_identifier);
-    req.properties.merge(IncarnationProperties(latest.oid, options_.generation));
-    // Deletion vectors are format v3; everything else stays v2, which more engines read.
-    req.properties["format-version"] = DeleteModeOf(table) == config::DeleteMode::kDv ? "3" : "2";
-    std::map<int32_t, int> attnums;
-    for (size_t i = 0; i < latest.columns.size(); ++i) {
-      if (latest.columns[i].attnum > 0) attnums[static_cast<int32_t>(i + 1)] = latest.columns[i].attnum;
-    }
-    if (!attnums.empty()) req.properties[kColumnAttnumsProperty] = FormatColumnAttnums(attnums);
-    auto created = catalog_->CreateTable(ident, req);
-    if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
-      created = catalog_->LoadTable(ident);
-    }
-    if (!created.ok()) return created.status().WithContext("creating " + ident.ToString());
-    loaded = std::move(*created);
-    log::Info("created Iceberg table", {{"table", ident.ToString()}});
+  if (existing.ok()) {
+    out.loaded = std::move(*existing);
   } else {
-    loaded = std::move(*existing);
+    PG2I_ASSIGN_OR_RETURN(out.loaded, CreateIcebergTable(table, ident, latest));
   }
+  catalog::LoadedTable& loaded = out.loaded;
   PG2I_RETURN_IF_ERROR(
       CheckIdentity(loaded.metadata, ident.ToString(), table, options_.system_identifier));
   if (!loaded.metadata.DefaultSpec()->fields.empty() && UnpartitionedSpec(loaded.metadata) == nullptr) {
@@ -517,54 +553,21 @@ Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& tab
                                       {ident, {}, {iceberg::TableUpdate::AddSpec(iceberg::PartitionSpec{-1, {}})}}));
   }
   PG2I_ASSIGN_OR_RETURN(out.plan, PlanColumns(loaded.metadata, latest, table, rematch));
-  if (plan.schema_changed || plan.attnums_changed) {
-    const Schema& cur = *loaded.metadata.CurrentSchema();
-    std::vector<iceberg::TableUpdate> updates;
-    if (plan.schema_changed) {
-      updates.push_back(iceberg::TableUpdate::AddSchema(
-          Schema(cur.schema_id() + 1, plan.fields, cur.identifier_field_ids()),
-          plan.last_column_id));
-      updates.push_back(iceberg::TableUpdate::SetCurrentSchema(-1));
-    }
-    updates.push_back(iceberg::TableUpdate::SetProperties(
-        {{kColumnAttnumsProperty, FormatColumnAttnums(plan.attnums)}}));
-    PG2I_ASSIGN_OR_RETURN(
-        loaded, catalog_->CommitTable(
-                    {ident,
-                     {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())},
-                     std::move(updates)}));
-    auto joined = [](const std::vector<std::string>& v) {
-      std::string out;
-      for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
-      return out;
-    };
-    if (plan.schema_changed) {
-      log::Info("evolved Iceberg schema", {{"table", ident.ToString()},
-                                           {"renamed", joined(plan.renamed)},
-                                           {"dropped", joined(plan.dropped)}});
-    }
-    if (!plan.kept.empty()) {
-      log::Warn("columns dropped in PostgreSQL stay in the Iceberg schema (key or partition "
-                "source); they read NULL from now on",
-                {{"table", ident.ToString()}, {"columns", joined(plan.kept)}});
-    }
-  }
+  PG2I_ASSIGN_OR_RETURN(loaded, EvolveSchema(ident, std::move(loaded), out.plan));
   // The batch's key (the primary key as staged): when it differs from the key the table is
   // folded by, the table is re-keyed from this batch on (docs/schema-changes.md).
-  {
-    const Schema& cur = *loaded.metadata.CurrentSchema();
-    const std::vector<int> col_of = ColumnsOf(cur.fields(), plan.attnums, latest);
-    for (int k : latest.key) {
-      for (size_t i = 0; i < cur.fields().size(); ++i) {
-        if (col_of[i] == k) key_ids.push_back(cur.fields()[i].id);
-      }
+  const Schema& cur = *loaded.metadata.CurrentSchema();
+  const std::vector<int> col_of = ColumnsOf(cur.fields(), out.plan.attnums, latest);
+  for (int k : latest.key) {
+    for (size_t i = 0; i < cur.fields().size(); ++i) {
+      if (col_of[i] == k) out.key_ids.push_back(cur.fields()[i].id);
     }
-    if (key_ids.size() != latest.key.size()) {
-      return Internal("the key of " + table + " does not map onto its Iceberg schema");
-    }
-    if (key_ids != FoldKey(loaded.metadata)) {
-      PG2I_ASSIGN_OR_RETURN(loaded, Rekey(ident, loaded.metadata, key_ids));
-    }
+  }
+  if (out.key_ids.size() != latest.key.size()) {
+    return Internal("the key of " + table + " does not map onto its Iceberg schema");
+  }
+  if (out.key_ids != FoldKey(loaded.metadata)) {
+    PG2I_ASSIGN_OR_RETURN(loaded, Rekey(ident, loaded.metadata, out.key_ids));
   }
   return out;
 }
@@ -1151,27 +1154,27 @@ Result<Materializer::Batch> Materializer::PlanBatch(const std::string& table,
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const Stopwatch started(clock_);
   TableResult result;
-  const std::string offset_key = OffsetKey();
   const catalog::TableIdent ident = IdentFor(table);
   PG2I_ASSIGN_OR_RETURN(Batch batch, PlanBatch(table, ident));
   const coord::Cursor cursor = batch.cursor;
   Result<catalog::LoadedTable>& existing = batch.existing;
-  std::vector<coord::MarkerEmission>& markers = batch.markers;
-  const int64_t resync_at = batch.resync_at;
-  std::vector<coord::LogEntry>& entries = batch.entries;
+  const std::vector<coord::LogEntry>& entries = batch.entries;
   result.cursor = cursor.offset;
   if (entries.empty()) {
     PG2I_RETURN_IF_ERROR(
-        EmptyForAnEmptyCopy(table, ident, cursor, resync_at, existing, started, result));
+        EmptyForAnEmptyCopy(table, ident, cursor, batch.resync_at, existing, started, result));
     return result;
   }
-  const bool resync_batch = entries.front().start_offset == resync_at && cursor.offset <= resync_at;
+  const bool resync_batch =
+      entries.front().start_offset == batch.resync_at && cursor.offset <= batch.resync_at;
   // A copy that replaces the table's content (a resync, or the first copy of a new pipeline
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
-  if (existing.ok() && IsSnapshotFile(entries.front()) &&
-      (resync_batch || ReplacesForeign(existing->metadata, table, cursor.offset))) {
-    PG2I_ASSIGN_OR_RETURN(TableResult replaced, ReplaceWithCopy(table, ident, cursor, resync_at,
-                                                                std::move(*existing), started));
+  const bool replacing =
+      resync_batch || (existing.ok() && ReplacesForeign(existing->metadata, table, cursor.offset));
+  if (existing.ok() && IsSnapshotFile(entries.front()) && replacing) {
+    PG2I_ASSIGN_OR_RETURN(TableResult replaced,
+                          ReplaceWithCopy(table, ident, cursor, batch.resync_at,
+                                          std::move(*existing), started));
     replaced.more = true;  // what follows the copy, if anything
     return replaced;
   }
@@ -1180,12 +1183,10 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, entries));
   // What the table's copy skips. Read after the log: a copy completed since is seen with the
   // changes it released.
-  PG2I_ASSIGN_OR_RETURN(const CopyFilter only, CopyFilterOf(table, resync_at));
+  PG2I_ASSIGN_OR_RETURN(const CopyFilter only, CopyFilterOf(table, batch.resync_at));
   // Files of nothing but skipped changes are passed without a commit. (Not when this batch
   // replaces the table's content: that commit is due even with no row, and reshaping an empty
   // table loses nothing.)
-  const bool replacing =
-      resync_batch || (existing.ok() && ReplacesForeign(existing->metadata, table, cursor.offset));
   if (!replacing) {
     PG2I_ASSIGN_OR_RETURN(
         size_t passed,
@@ -1200,45 +1201,35 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   }
   // One key per batch: files staged after a primary-key change start the next batch.
   files.resize(OneKeyLength(files));
-  entries.resize(files.size());
+  batch.entries.resize(files.size());
+  PG2I_RETURN_IF_ERROR(
+      MaterializeChanges(table, ident, batch, files, only, resync_batch, started, result));
+  return result;
+}
+
+Status Materializer::MaterializeChanges(const std::string& table,
+                                        const catalog::TableIdent& ident, Batch& batch,
+                                        const std::vector<stage::DecodedStagedFile>& files,
+                                        const CopyFilter& only, bool resync_batch,
+                                        const Stopwatch& started, TableResult& result) {
+  const coord::Cursor cursor = batch.cursor;
+  const std::vector<coord::LogEntry>& entries = batch.entries;
   const stage::StagedRelation& latest = files.back().relation;
   PG2I_ASSIGN_OR_RETURN(TableSetup setup,
-                        SetUpTable(table, ident, std::move(existing), latest, resync_batch));
+                        SetUpTable(table, ident, std::move(batch.existing), latest, resync_batch));
   catalog::LoadedTable loaded = std::move(setup.loaded);
-  const ColumnPlan plan = std::move(setup.plan);
-  const std::vector<int32_t> key_ids = std::move(setup.key_ids);
   const std::vector<Field> fields = loaded.metadata.CurrentSchema()->fields();
-  const std::vector<int> key_idx = KeyIndexesOf(fields, key_ids);
-  PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded,
-                        FoldBatch(table, files, entries, fields, plan, key_idx, cursor.offset, only));
+  const std::vector<int> key_idx = KeyIndexesOf(fields, setup.key_ids);
+  PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, FoldBatch(table, files, entries, fields,
+                                                           setup.plan, key_idx, cursor.offset,
+                                                           only));
   result.changes = folded.changes;
   const int64_t end_offset = entries.back().end_offset;
-  PG2I_ASSIGN_OR_RETURN(LiveState live,
-                        ReadLiveState(table, ident, loaded, fields, key_idx, key_ids, folded));
+  PG2I_ASSIGN_OR_RETURN(LiveState live, ReadLiveState(table, ident, loaded, fields, key_idx,
+                                                      setup.key_ids, folded));
   index::KeyIndex* const key_index = live.key_index;
-
-  bool copy_batch = true;
-  for (const auto& e : entries) copy_batch = copy_batch && IsSnapshotFile(e);
-  const iceberg::Snapshot* current = loaded.metadata.CurrentSnapshot();
-  const bool snapshot_only_before =
-      current == nullptr || (current->summary.count(kSnapshotOnlyKey) &&
-                             current->summary.at(kSnapshotOnlyKey) == "true");
-  // The first copy of this generation onto a table holding rows of an earlier one (the
-  // pipeline was cleaned up and started again) replaces them: rows deleted in between must not
-  // survive, and rows of the old log must not be kept as if they were current.
-  // (A table copied by this generation has its copy first in the log, so offset 0 is where
-  // its first batch starts; an empty copy makes the first batch CDC. skip_snapshot tables are
-  // declared populated and are never replaced.)
-  const bool replace_foreign = ReplacesForeign(loaded.metadata, table, cursor.offset);
-  if (replace_foreign) {
-    log::Info("replacing the content of an earlier pipeline with this pipeline's copy",
-              {{"table", table}, {"generation", options_.generation}});
-  } else if (resync_batch) {
-    log::Info("replacing the table's content with its new copy (resync)", {{"table", table}});
-  }
-  const DeletePlan deletes = PlanDeletes(copy_batch, snapshot_only_before,
-                                         replace_foreign || resync_batch, folded.truncated,
-                                         key_index != nullptr);
+  const DeletePlan deletes = DeletesOf(table, loaded.metadata, entries, cursor.offset,
+                                       resync_batch, folded.truncated, key_index != nullptr);
   BatchRows rows = RowsOf(folded, live.found, deletes.delete_every_key, key_index != nullptr);
   if (rows.toast_not_found > 0) {
     log::Warn("unchanged TOAST value not found in the table; column left NULL",
@@ -1246,18 +1237,17 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   }
   iceberg::SnapshotChange change;
   change.remove_all = deletes.remove_all;
-  change.extra_summary[offset_key] = std::to_string(end_offset);
+  change.extra_summary[OffsetKey()] = std::to_string(end_offset);
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   if (deletes.snapshot_only) change.extra_summary[kSnapshotOnlyKey] = "true";
-  if (resync_batch) change.extra_summary[kResyncOffsetKey] = std::to_string(resync_at);
+  if (resync_batch) change.extra_summary[kResyncOffsetKey] = std::to_string(batch.resync_at);
   index::IndexUpdate index_update;
   index_update.cleared = change.remove_all;
   result.rows_written = static_cast<int64_t>(rows.upserts.size());
   PG2I_ASSIGN_OR_RETURN(result.deletes_written,
-                        WriteBatch(loaded.metadata, std::move(rows), key_ids, key_index,
+                        WriteBatch(loaded.metadata, std::move(rows), setup.key_ids, key_index,
                                    live.deletion_vectors, live.looked_up, &change,
                                    &index_update));
-
   int64_t bytes_written = 0;
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   for (const auto& f : change.added_deletes) bytes_written += f.file_size_in_bytes;
@@ -1282,8 +1272,34 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
       indexes_.erase(committed.metadata.table_uuid);
     }
   }
-  PG2I_RETURN_IF_ERROR(EmitMarkers(table, &markers, end_offset, &committed.metadata));
-  return result;
+  return EmitMarkers(table, &batch.markers, end_offset, &committed.metadata);
+}
+
+DeletePlan Materializer::DeletesOf(const std::string& table, const iceberg::TableMetadata& m,
+                                   const std::vector<coord::LogEntry>& entries,
+                                   int64_t cursor_offset, bool resync_batch, bool truncated,
+                                   bool indexed) const {
+  bool copy_batch = true;
+  for (const auto& e : entries) copy_batch = copy_batch && IsSnapshotFile(e);
+  const iceberg::Snapshot* current = m.CurrentSnapshot();
+  const bool snapshot_only_before =
+      current == nullptr || (current->summary.count(kSnapshotOnlyKey) &&
+                             current->summary.at(kSnapshotOnlyKey) == "true");
+  // The first copy of this generation onto a table holding rows of an earlier one (the
+  // pipeline was cleaned up and started again) replaces them: rows deleted in between must not
+  // survive, and rows of the old log must not be kept as if they were current.
+  // (A table copied by this generation has its copy first in the log, so offset 0 is where
+  // its first batch starts; an empty copy makes the first batch CDC. skip_snapshot tables are
+  // declared populated and are never replaced.)
+  const bool replace_foreign = ReplacesForeign(m, table, cursor_offset);
+  if (replace_foreign) {
+    log::Info("replacing the content of an earlier pipeline with this pipeline's copy",
+              {{"table", table}, {"generation", options_.generation}});
+  } else if (resync_batch) {
+    log::Info("replacing the table's content with its new copy (resync)", {{"table", table}});
+  }
+  return PlanDeletes(copy_batch, snapshot_only_before, replace_foreign || resync_batch,
+                     truncated, indexed);
 }
 
 Status Materializer::EmitMarkers(const std::string& table,

@@ -112,6 +112,18 @@ class Materializer {
     size_t entries_read = 0;
   };
   Result<Batch> PlanBatch(const std::string& table, const catalog::TableIdent& ident);
+  // The batch's changes (`files`, cut to one key, of `batch.entries`) into one commit: shape
+  // the table, fold, read the live state, write, commit, advance the cursor, update the key
+  // index, emit the markers reached.
+  Status MaterializeChanges(const std::string& table, const catalog::TableIdent& ident,
+                            Batch& batch, const std::vector<stage::DecodedStagedFile>& files,
+                            const CopyFilter& only, bool resync_batch, const Stopwatch& started,
+                            TableResult& result);
+  // How the batch deletes (PlanDeletes), on the table `m` as loaded: whether it is all copy,
+  // whether the table held only copied rows, whether it replaces the table's content (logged).
+  DeletePlan DeletesOf(const std::string& table, const iceberg::TableMetadata& m,
+                       const std::vector<coord::LogEntry>& entries, int64_t cursor_offset,
+                       bool resync_batch, bool truncated, bool indexed) const;
   // The table, and the cursor it proves: a commit may have landed without its cursor (a crash
   // in between), so a larger offset in the table's summaries moves `*cursor` up. NotFound when
   // the table does not exist yet.
@@ -214,6 +226,18 @@ class Materializer {
   Result<TableSetup> SetUpTable(const std::string& table, const catalog::TableIdent& ident,
                                 Result<catalog::LoadedTable> existing,
                                 const stage::StagedRelation& latest, bool rematch);
+  // The create request of a table first seen as `latest`: its columns and key, the configured
+  // partition spec (Java's default field names), identity and incarnation properties, format v3
+  // for deletion vectors and v2 otherwise.
+  Result<catalog::CreateTableRequest> NewTableRequest(const std::string& table,
+                                                      const stage::StagedRelation& latest) const;
+  // Creates the namespace (once) and the table; a table created meanwhile is loaded.
+  Result<catalog::LoadedTable> CreateIcebergTable(const std::string& table,
+                                                  const catalog::TableIdent& ident,
+                                                  const stage::StagedRelation& latest);
+  // Commits the schema and attnum changes of `plan`, if any, and logs them.
+  Result<catalog::LoadedTable> EvolveSchema(const catalog::TableIdent& ident,
+                                            catalog::LoadedTable loaded, const ColumnPlan& plan);
   // Commits `change` (a batch read from `from_offset` on, of rows of source table
   // `source_oid`, 0 when unknown) with retries on conflict, fenced against a table committed
   // past `from_offset` by someone else. `fixed_base`: the change is only valid on the table
