@@ -43,7 +43,7 @@ Result<LoadedTable> MemoryCatalog::CreateTable(const TableIdent& ident,
                                                   clock_->NowMillis()));
   LoadedTable t;
   t.metadata = std::move(m);
-  t.metadata_location = location + "/metadata/00000-" + io::NewUniqueName() + ".metadata.json";
+  t.metadata_location = iceberg::NewMetadataFileUri(location, 0);
   tables_[ident.ToString()] = t;
   return t;
 }
@@ -57,9 +57,9 @@ Result<LoadedTable> MemoryCatalog::CommitTable(const TableCommit& commit) {
   PG2I_RETURN_IF_ERROR(iceberg::ApplyUpdates(&next, commit.updates, clock_->NowMillis()));
   ++commits_;
   it->second.metadata = std::move(next);
-  it->second.metadata_location = it->second.metadata.location + "/metadata/" +
-                                 std::to_string(commits_) + "-" + io::NewUniqueName() +
-                                 ".metadata.json";
+  it->second.metadata_location = iceberg::NewMetadataFileUri(
+      it->second.metadata.location,
+      iceberg::MetadataFileVersion(it->second.metadata_location) + 1);
   return it->second;
 }
 

@@ -1,24 +1,11 @@
 #include "catalog/sql_catalog.h"
 
-#include <cstdio>
 
 #include "iceberg/metadata_edit.h"
 #include "pg/catalog.h"
 
 namespace pg2iceberg::catalog {
 namespace {
-
-// Version number of a metadata file name "NNNNN-<uuid>.metadata.json", or -1.
-int ParseVersion(const std::string& location) {
-  auto slash = location.rfind('/');
-  std::string name = slash == std::string::npos ? location : location.substr(slash + 1);
-  auto dash = name.find('-');
-  if (dash == std::string::npos || dash == 0) return -1;
-  for (size_t i = 0; i < dash; ++i) {
-    if (name[i] < '0' || name[i] > '9') return -1;
-  }
-  return std::atoi(name.substr(0, dash).c_str());
-}
 
 std::string TrimSlash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
@@ -137,11 +124,9 @@ Result<LoadedTable> SqlCatalog::LoadTable(const TableIdent& ident) {
 
 Result<std::string> SqlCatalog::WriteMetadata(const iceberg::TableMetadata& m,
                                               const std::string& previous_location) {
-  const int version = previous_location.empty() ? 0 : ParseVersion(previous_location) + 1;
-  char prefix[16];
-  std::snprintf(prefix, sizeof(prefix), "%05d", version < 0 ? 0 : version);
-  const std::string location = TrimSlash(m.location) + "/metadata/" + prefix + "-" +
-                               io::NewUniqueName() + ".metadata.json";
+  const int version =
+      previous_location.empty() ? 0 : iceberg::MetadataFileVersion(previous_location) + 1;
+  const std::string location = iceberg::NewMetadataFileUri(m.location, version);
   PG2I_RETURN_IF_ERROR(io_->WriteAll(location, iceberg::SerializeTableMetadata(m)));
   return location;
 }

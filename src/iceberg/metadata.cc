@@ -881,14 +881,6 @@ std::string Dump(const Json& j, bool pretty) {
 
 // ---------------------------------------------------------------------------------------------
 
-std::string TableSubdir(std::string_view location, std::string_view child) {
-  while (!location.empty() && location.back() == '/') location.remove_suffix(1);
-  std::string out(location);
-  out += '/';
-  out += child;
-  return out;
-}
-
 const Schema* TableMetadata::CurrentSchema() const { return SchemaById(current_schema_id); }
 
 const Schema* TableMetadata::SchemaById(int32_t id) const {

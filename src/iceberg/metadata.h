@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "iceberg/file_names.h"
 #include "iceberg/schema.h"
 
 namespace pg2iceberg::iceberg {
@@ -125,10 +126,6 @@ struct TableMetadata {
 
   bool operator==(const TableMetadata&) const = default;
 };
-
-// `child` under a table location, e.g. TableSubdir("s3://b/t/", "data") is "s3://b/t/data" (the
-// location's trailing slashes dropped).
-std::string TableSubdir(std::string_view location, std::string_view child);
 
 // Parses metadata JSON of format version 1, 2 or 3. InvalidArgument names the key that is
 // missing or malformed ("schemas[0].fields[3].type"), or says the text is not JSON;

@@ -249,13 +249,6 @@ Result<std::vector<std::vector<Value>>> RowsOf(const arrow::RecordBatch& batch,
   return rows;
 }
 
-std::function<std::string()> UniqueFileUris(std::string dir_uri, std::string prefix) {
-  while (!dir_uri.empty() && dir_uri.back() == '/') dir_uri.pop_back();
-  return [dir = std::move(dir_uri), prefix = std::move(prefix)] {
-    return dir + "/" + prefix + io::NewUniqueName() + ".parquet";
-  };
-}
-
 // ---------------------------------------------------------------------------------------
 // Metrics
 

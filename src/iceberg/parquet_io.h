@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "iceberg/file_names.h"
 #include "iceberg/data_file.h"
 #include "iceberg/schema.h"
 #include "io/file_io.h"
@@ -116,15 +117,13 @@ struct ParquetWriteOptions {
   int32_t zstd_level = 3;
   // Truncation of string and binary bounds: Iceberg's truncate(16) metrics mode.
   int32_t metrics_truncate_length = 16;
-  // The URI of each new file, e.g. UniqueFileUris(table_location + "/data/dt=2025-01-15").
+  // The URI of each new file, e.g. NewDataFileUris(table_location + "/data/dt=2025-01-15", …)
+  // (file_names.h).
   // Must name a new object every call.
   std::function<std::string()> new_file_uri;
   // Rows per internal write slice: how often the size is checked for rolling.
   int64_t slice_rows = 4096;
 };
-
-// A namer for ParquetWriteOptions::new_file_uri: "<dir_uri>/<prefix><uuid>.parquet".
-std::function<std::string()> UniqueFileUris(std::string dir_uri, std::string prefix = "");
 
 // Writes data files, or equality delete files, for one schema (and, for a partitioned table,
 // one partition: the caller opens one writer per partition).

@@ -76,7 +76,7 @@ Result<DataFileWriter*> PartitionedWriter::WriterFor(const std::vector<Value>& p
     dir += "/" + PartitionPathSegment(spec_.fields[i].name, human);
   }
   ParquetWriteOptions o = options_;
-  o.new_file_uri = UniqueFileUris(dir, deletes_ ? "eq-del-" : "");
+  o.new_file_uri = NewDataFileUris(dir, deletes_ ? DataFileRole::kEqualityDeletes : DataFileRole::kData);
   std::unique_ptr<DataFileWriter> w;
   if (deletes_) {
     PG2I_ASSIGN_OR_RETURN(w, DataFileWriter::MakeEqualityDeleteWriter(io_, schema_,

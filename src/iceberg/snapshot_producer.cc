@@ -8,7 +8,6 @@
 namespace pg2iceberg::iceberg {
 namespace {
 
-std::string MetadataDir(const TableMetadata& m) { return TableSubdir(m.location, "metadata/"); }
 
 int64_t SummaryLong(const Snapshot* s, const char* key) {
   if (s == nullptr) return 0;
@@ -128,7 +127,7 @@ Status SnapshotProducer::WriteNewManifests(const TableMetadata& base) {
                           WriteManifest(base.format_version, *schema, *spec,
                                         static_cast<ManifestContent>(key.first), snapshot_id_,
                                         entries));
-    const std::string path = MetadataDir(base) + io::NewUniqueName() + "-m0.avro";
+    const std::string path = NewManifestUri(base.location, ManifestOrigin::kNewFiles);
     PG2I_RETURN_IF_ERROR(io_->WriteAll(path, w.bytes));
     ManifestFile mf = w.summary;
     mf.manifest_path = path;
@@ -146,7 +145,7 @@ Result<ManifestFile> WriteCommitManifest(io::FileIO* io, const TableMetadata& ba
                                          const PartitionSpec& spec, ManifestContent content,
                                          int64_t snapshot_id, int64_t seq,
                                          const std::vector<ManifestEntry>& entries,
-                                         const char* suffix) {
+                                         ManifestOrigin origin) {
   int64_t min_seq = seq;
   for (const ManifestEntry& e : entries) {
     if (e.status != ManifestEntry::EntryStatus::kDeleted && e.sequence_number) {
@@ -157,7 +156,7 @@ Result<ManifestFile> WriteCommitManifest(io::FileIO* io, const TableMetadata& ba
                         WriteManifest(base.format_version, *base.CurrentSchema(), spec, content,
                                       snapshot_id, entries));
   ManifestFile n = w.summary;
-  n.manifest_path = MetadataDir(base) + io::NewUniqueName() + suffix;
+  n.manifest_path = NewManifestUri(base.location, origin);
   n.manifest_length = static_cast<int64_t>(w.bytes.size());
   n.sequence_number = seq;
   n.min_sequence_number = min_seq;
@@ -272,7 +271,7 @@ Status SnapshotProducer::CarryParentManifests(const TableMetadata& base, int64_t
     if (mspec == nullptr) return DataLoss("manifest uses unknown partition spec");
     PG2I_ASSIGN_OR_RETURN(ManifestFile n, WriteCommitManifest(io_, base, *mspec, mf.content,
                                                               snapshot_id_, seq, rewritten,
-                                                              "-m1.avro"));
+                                                              ManifestOrigin::kRewritten));
     out->written.push_back(n.manifest_path);
     manifests->push_back(std::move(n));
   }
@@ -310,7 +309,7 @@ Status SnapshotProducer::MergeManifests(const TableMetadata& base, int64_t seq,
     }
     PG2I_ASSIGN_OR_RETURN(ManifestFile n, WriteCommitManifest(io_, base, spec, content,
                                                               snapshot_id_, seq, entries,
-                                                              "-m2.avro"));
+                                                              ManifestOrigin::kMerged));
     out->written.push_back(n.manifest_path);
     keep.push_back(std::move(n));
     *manifests = std::move(keep);
@@ -359,8 +358,7 @@ Result<PendingSnapshot> SnapshotProducer::Produce(const TableMetadata& base) {
       WriteManifestList(base.format_version, snapshot_id_,
                         parent ? std::optional<int64_t>(parent->snapshot_id) : std::nullopt,
                         seq, manifests));
-  const std::string list_path = MetadataDir(base) + "snap-" + std::to_string(snapshot_id_) +
-                                "-1-" + io::NewUniqueName() + ".avro";
+  const std::string list_path = NewManifestListUri(base.location, snapshot_id_);
   PG2I_RETURN_IF_ERROR(io_->WriteAll(list_path, list_bytes));
   out.written.push_back(list_path);
 

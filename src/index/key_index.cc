@@ -313,7 +313,7 @@ Status KeyIndex::LoadMeta() {
 }
 
 std::string KeyIndex::CheckpointPrefix(const std::string& table_location) {
-  return iceberg::TableSubdir(table_location, "metadata/pg2iceberg-key-index");
+  return iceberg::KeyIndexCheckpointPrefix(table_location);
 }
 
 namespace {

@@ -329,7 +329,7 @@ Result<int64_t> Materializer::DeletionVectorsOf(
   for (auto& [path, v] : by_file) vectors.push_back(std::move(v));
   PG2I_ASSIGN_OR_RETURN(
       std::vector<iceberg::DataFile> files,
-      iceberg::DeletionVectorWriter::Write(io_.get(), iceberg::TableSubdir(m.location, "data") + "/dv-" + io::NewUniqueName() + ".puffin",
+      iceberg::DeletionVectorWriter::Write(io_.get(), iceberg::NewDeletionVectorUri(m.location),
                                            vectors));
   for (iceberg::DataFile& f : files) change->added_deletes.push_back(std::move(f));
   return live;
@@ -1006,7 +1006,8 @@ Result<int64_t> Materializer::PositionDeletesOf(
     auto& w = writers[{loc->spec_id, loc->partition}];
     if (w == nullptr) {
       iceberg::ParquetWriteOptions o = wo;
-      o.new_file_uri = iceberg::UniqueFileUris(iceberg::TableSubdir(m.location, "data"), "pos-del-");
+      o.new_file_uri = iceberg::NewDataFileUris(iceberg::TableSubdir(m.location, "data"),
+                                               iceberg::DataFileRole::kPositionDeletes);
       PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io_, o));
     }
     w->Add(loc->file_path, loc->pos);
