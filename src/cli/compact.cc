@@ -38,6 +38,10 @@ int RunCompact(const config::Config& cfg, const CompactOptions& o) {
   co.min_data_files = cfg.sink.compaction_data_files;
   co.min_delete_files = cfg.sink.compaction_delete_files;
   co.all = o.all;
+  // An operator's compact runs while the pipeline streams: a batch deleting by position in a
+  // file being rewritten invalidates the plan (commit_ops.h), so it is planned again more
+  // often than the background compaction's, which simply tries again at its next interval.
+  co.max_plans = 10;
   if (cfg.sink.maintenance_grace) {  // a zero grace leaves no time at all
     co.max_write_time = std::max<std::chrono::steady_clock::duration>(
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(

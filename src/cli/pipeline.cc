@@ -1,7 +1,8 @@
 #include "cli/pipeline.h"
 
 #include "cli/backends.h"
-#include "cli/recovery.h"
+#include "pipeline/recovery.h"
+#include "pipeline/supervisor.h"
 #include "cli/verify.h"
 
 #include <cctype>
@@ -34,6 +35,8 @@ namespace pg2iceberg::cli {
 namespace {
 
 using namespace std::chrono_literals;
+using pipeline::IsTransient;
+using pipeline::Recovery;
 
 int Fail(const Status& s) {
   std::fprintf(stderr, "error: %s\n", s.message().c_str());
@@ -332,32 +335,16 @@ Status ResyncRewritten(coord::Coordinator& coord, const config::TableConfig& t,
 // A configured table that cannot be replicated is a configuration error (exit 2).
 Status ConfigError(const Status& s) { return s.ok() ? s : InvalidArgument(s.message()); }
 
-Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
-                         const std::atomic<bool>* stop, obs::Health* health,
-                         Created* created) {
-  if (cfg.tables.empty()) {
-    return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
-  }
-  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectSource(cfg));
-  if (conn->ServerVersion() < 130000) {
-    return FailedPrecondition("PostgreSQL " + std::to_string(conn->ServerVersion()) +
-                              " is older than 13, which pg2iceberg requires");
-  }
-  PG2I_ASSIGN_OR_RETURN(std::string wal_level, conn->QueryScalar("SHOW wal_level"));
-  if (wal_level != "logical") {
-    return FailedPrecondition("wal_level is " + wal_level +
-                              "; run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL");
-  }
-  PG2I_RETURN_IF_ERROR(coord.Migrate());
-  PG2I_RETURN_IF_ERROR(CheckWarehouse(cfg, coord));
-  PG2I_RETURN_IF_ERROR(EnsureGeneration(coord));
-  Prepared p;
-  std::vector<pg::TableInfo> infos;
+// Tracks every configured table in the coordinator (a table new to it is copied from scratch; a
+// copy to redo, or a table dropped and re-created, starts its copy over) and describes it.
+Status TrackTables(const config::Config& cfg, coord::Coordinator& coord, pg::Connection& conn,
+                   Prepared* prepared, std::vector<pg::TableInfo>* infos) {
+  Prepared& p = *prepared;
   for (const auto& t : cfg.tables) {
-    auto discovered = pg::DiscoverTable(*conn, t.name);
+    auto discovered = pg::DiscoverTable(conn, t.name);
     if (!discovered.ok()) return ConfigError(discovered.status());
     pg::TableInfo info = std::move(*discovered);
-    auto described = Discover(*conn, t);
+    auto described = Discover(conn, t);
     if (!described.ok()) return ConfigError(described.status());
     stage::StagedRelation rel = std::move(*described);
     PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
@@ -380,13 +367,18 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
       PG2I_RETURN_IF_ERROR(coord.PutTable({rel.table, info.oid, false, Lsn()}));
     }
     p.relations[rel.table] = std::move(rel);
-    infos.push_back(std::move(info));
+    infos->push_back(std::move(info));
   }
-  // A copied table that is no longer in the publication missed its changes in between:
-  // re-adding it silently would hide that loss.
+  return Status::Ok();
+}
+
+// A copied table that is no longer in the publication missed its changes in between:
+// re-adding it silently would hide that loss.
+Status CheckStillPublished(const config::Config& cfg, coord::Coordinator& coord,
+                           pg::Connection& conn) {
   const std::string& pub_name = cfg.source.logical.publication_name;
   PG2I_ASSIGN_OR_RETURN(std::string pub_exists,
-                        conn->QueryScalar("SELECT count(*) FROM pg_publication WHERE pubname = " +
+                        conn.QueryScalar("SELECT count(*) FROM pg_publication WHERE pubname = " +
                                           pg::QuoteLiteral(pub_name)));
   for (size_t i = 0; pub_exists != "0" && i < cfg.tables.size(); ++i) {
     const std::string name = cfg.tables[i].name.ToString();
@@ -394,7 +386,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     if (!known || !known->snapshot_complete) continue;
     PG2I_ASSIGN_OR_RETURN(
         pg::QueryResult in_pub,
-        conn->Query("SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 "
+        conn.Query("SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 "
                     "AND tablename = $3",
                     {pub_name, cfg.tables[i].name.schema, cfg.tables[i].name.table}));
     if (in_pub.rows.empty()) {
@@ -406,13 +398,18 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
           "; and start pg2iceberg (it re-adds the table to the publication and re-copies it)");
     }
   }
+  return Status::Ok();
+}
+
+// Markers travel in the stream with the tables: the markers table is created if missing and is
+// part of the publication.
+Status EnsureMarkersTable(const config::Config& cfg, pg::Connection& conn,
+                          std::vector<pg::TableInfo>* infos) {
   if (const auto& m = cfg.source.logical.markers_table) {
-    // Markers travel in the stream with the tables: the table is created if missing and is
-    // part of the publication.
     PG2I_ASSIGN_OR_RETURN(pg::QueryResult exists,
-                          conn->Query("SELECT to_regclass($1) IS NOT NULL", {m->Quoted()}));
+                          conn.Query("SELECT to_regclass($1) IS NOT NULL", {m->Quoted()}));
     if (exists.rows.at(0).at(0).value_or("f") != "t") {
-      Status made = conn->Exec("CREATE TABLE " + m->Quoted() +
+      Status made = conn.Exec("CREATE TABLE " + m->Quoted() +
                                " (id text PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT "
                                "now(), note text)");
       if (!made.ok()) {
@@ -423,11 +420,17 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
       }
       log::Info("created the markers table", {{"table", m->ToString()}});
     }
-    auto info = pg::DiscoverTable(*conn, *m);
+    auto info = pg::DiscoverTable(conn, *m);
     if (!info.ok()) return ConfigError(info.status());
-    infos.push_back(std::move(*info));
+    infos->push_back(std::move(*info));
   }
-  auto pub = pg::EnsurePublication(*conn, cfg.source.logical.publication_name, infos);
+  return Status::Ok();
+}
+
+// The publication of every table (created or completed) and the DDL event triggers.
+Status EnsurePublicationAndTriggers(const config::Config& cfg, pg::Connection& conn,
+                                    const std::vector<pg::TableInfo>& infos, Created* created) {
+  auto pub = pg::EnsurePublication(conn, cfg.source.logical.publication_name, infos);
   if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
   if (pub->created) {
     created->publication = true;
@@ -435,7 +438,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
   }
   for (const auto& a : pub->added) log::Info("added table to publication", {{"table", a}});
   PG2I_ASSIGN_OR_RETURN(pg::DdlTrigger trigger,
-                        pg::EnsureDdlTrigger(*conn, cfg.state.coordinator_schema));
+                        pg::EnsureDdlTrigger(conn, cfg.state.coordinator_schema));
   if (trigger == pg::DdlTrigger::kInstalled) {
     created->ddl_trigger = true;
     log::Info("created DDL event trigger (exact column renames and drops; DDL that changes "
@@ -451,7 +454,7 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     // Created by an older version (by a superuser): the rewrite trigger came later.
     PG2I_ASSIGN_OR_RETURN(
         std::string rewrite,
-        conn->QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = " +
+        conn.QueryScalar("SELECT count(*) FROM pg_event_trigger WHERE evtname = " +
                           pg::QuoteLiteral(pg::RewriteTriggerName(cfg.state.coordinator_schema))));
     if (rewrite == "0") {
       log::Warn("the table-rewrite event trigger is missing, so DDL that rewrites a table is not "
@@ -459,22 +462,17 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
                 {{"trigger", pg::RewriteTriggerName(cfg.state.coordinator_schema)}});
     }
   }
+  return Status::Ok();
+}
 
-  PG2I_ASSIGN_OR_RETURN(p.replication,
-                        pg::ReplicationConnection::Connect(cfg.source.postgres.ConnString(),
-                                                           cfg.source.postgres.RedactedConnString()));
-  PG2I_ASSIGN_OR_RETURN(pg::SystemIdentity id, p.replication->IdentifySystem());
-  PG2I_ASSIGN_OR_RETURN(auto recorded, coord.GetMeta("system_identifier"));
-  if (recorded && *recorded != id.system_id) {
-    return FailedPrecondition("this PostgreSQL cluster (system identifier " + id.system_id +
-                              ") is not the one the coordinator was set up for (" + *recorded +
-                              "); point source.postgres at the original cluster, or run "
-                              "pg2iceberg cleanup to start over");
-  }
-  if (!recorded) PG2I_RETURN_IF_ERROR(coord.SetMeta("system_identifier", id.system_id));
-
+// Where streaming starts: a new slot (and the initial copy under its snapshot), or the slot's
+// confirmed position after checking that nobody else moved it.
+Status StartFromSlot(const config::Config& cfg, coord::Coordinator& coord, pg::Connection& conn,
+                     const pg::SystemIdentity& id, const std::atomic<bool>* stop,
+                     obs::Health* health, Created* created, Prepared* prepared) {
+  Prepared& p = *prepared;
   const std::string& slot_name = cfg.source.logical.slot_name;
-  PG2I_ASSIGN_OR_RETURN(auto slot, pg::ReadSlot(*conn, slot_name));
+  PG2I_ASSIGN_OR_RETURN(auto slot, pg::ReadSlot(conn, slot_name));
   PG2I_ASSIGN_OR_RETURN(auto flushed, coord.FlushedLsn(slot_name));
   if (!slot) {
     if (flushed) {
@@ -512,7 +510,49 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
     }
     p.start = slot->confirmed_flush_lsn;
   }
-  PG2I_RETURN_IF_ERROR(coord.SetMeta("slot_name", slot_name));
+  return Status::Ok();
+}
+
+Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
+                         const std::atomic<bool>* stop, obs::Health* health,
+                         Created* created) {
+  if (cfg.tables.empty()) {
+    return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
+  }
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectSource(cfg));
+  if (conn->ServerVersion() < 130000) {
+    return FailedPrecondition("PostgreSQL " + std::to_string(conn->ServerVersion()) +
+                              " is older than 13, which pg2iceberg requires");
+  }
+  PG2I_ASSIGN_OR_RETURN(std::string wal_level, conn->QueryScalar("SHOW wal_level"));
+  if (wal_level != "logical") {
+    return FailedPrecondition("wal_level is " + wal_level +
+                              "; run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL");
+  }
+  PG2I_RETURN_IF_ERROR(coord.Migrate());
+  PG2I_RETURN_IF_ERROR(CheckWarehouse(cfg, coord));
+  PG2I_RETURN_IF_ERROR(EnsureGeneration(coord));
+  Prepared p;
+  std::vector<pg::TableInfo> infos;
+  PG2I_RETURN_IF_ERROR(TrackTables(cfg, coord, *conn, &p, &infos));
+  PG2I_RETURN_IF_ERROR(CheckStillPublished(cfg, coord, *conn));
+  PG2I_RETURN_IF_ERROR(EnsureMarkersTable(cfg, *conn, &infos));
+  PG2I_RETURN_IF_ERROR(EnsurePublicationAndTriggers(cfg, *conn, infos, created));
+
+  PG2I_ASSIGN_OR_RETURN(p.replication,
+                        pg::ReplicationConnection::Connect(cfg.source.postgres.ConnString(),
+                                                           cfg.source.postgres.RedactedConnString()));
+  PG2I_ASSIGN_OR_RETURN(pg::SystemIdentity id, p.replication->IdentifySystem());
+  PG2I_ASSIGN_OR_RETURN(auto recorded, coord.GetMeta("system_identifier"));
+  if (recorded && *recorded != id.system_id) {
+    return FailedPrecondition("this PostgreSQL cluster (system identifier " + id.system_id +
+                              ") is not the one the coordinator was set up for (" + *recorded +
+                              "); point source.postgres at the original cluster, or run "
+                              "pg2iceberg cleanup to start over");
+  }
+  if (!recorded) PG2I_RETURN_IF_ERROR(coord.SetMeta("system_identifier", id.system_id));
+  PG2I_RETURN_IF_ERROR(StartFromSlot(cfg, coord, *conn, id, stop, health, created, &p));
+  PG2I_RETURN_IF_ERROR(coord.SetMeta("slot_name", cfg.source.logical.slot_name));
   return p;
 }
 
@@ -554,30 +594,42 @@ Result<std::unique_ptr<Observability>> StartObservability(const config::Config& 
   return o;
 }
 
+// The name of the WAL writer's service (the materializer follows it: its last cycle commits
+// what the writer flushed on its way out).
+constexpr char kWalWriter[] = "WAL writer";
+
+// What an attempt's services share: health, what the attempt copies, and its supervisor (one
+// stop for all; the first error stops everything; pipeline/supervisor.h).
 struct Shared {
-  explicit Shared(obs::Health* h) : health(h) {}
-  std::atomic<bool> failed{false};
+  Shared(obs::Health* h, const std::atomic<bool>* process_stop)
+      : health(h), sup(Clock::Real(), process_stop) {
+    sup.on_failure = [this](const std::string& component, const Status& s) {
+      Report(component, s);
+    };
+  }
   std::atomic<bool> streaming{false};  // the WAL writer streams
   bool materializing = false;  // `run` (not `stream-only`)
   // Tables this attempt copies while streaming (a resync asks for a new attempt to copy more),
   // while its live copy runs.
   std::set<std::string> copying;
   std::atomic<bool> copy_running{false};
-  // A component asks for the pipeline to start again (not a failure): e.g. a resync.
-  std::atomic<bool> restart{false};
   // Called once every component has come round after the WAL writer started streaming.
   std::function<void()> on_healthy;
   std::atomic<bool> healthy_reported{false};
   void ReportHealthy() {
     if (on_healthy && !healthy_reported.exchange(true)) on_healthy();
   }
-  std::mutex mu;
-  Status error;
   obs::Health* health;
-  // `component` ended with `s`: the first error is the one reported.
   // Transient faults of this attempt are retried (the pipeline had started once).
   std::atomic<bool> retried{false};
-  void Fail(const std::string& component, const Status& s) {
+  // Last: destroyed first, joining the services that use the members above.
+  pipeline::Supervisor sup;
+
+  void Fail(const std::string& component, const Status& s) { sup.Fail(component, s); }
+
+ private:
+  // The attempt's first error, as health and metrics show it.
+  void Report(const std::string& component, const Status& s) {
     std::string label;  // "WAL writer" → "wal_writer"
     for (char c : component) label += c == ' ' ? '_' : static_cast<char>(std::tolower(c));
     metrics::CountError(label, s.code());
@@ -587,148 +639,161 @@ struct Shared {
     } else {
       health->SetFailed(with.ToString());
     }
-    std::lock_guard<std::mutex> lock(mu);
-    if (error.ok()) error = with;
-    failed = true;
   }
 };
 
-void WriterLoop(const config::Config& cfg, Prepared prepared, const std::atomic<bool>& stop,
-                Shared* shared, std::atomic<bool>* writer_done) {
-  auto run = [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto warehouse_io, OpenWarehouse(cfg));
-    pg::StreamOptions so;
-    so.publications = {cfg.source.logical.publication_name};
-    so.messages = true;
-    PG2I_RETURN_IF_ERROR(prepared.replication->StartReplication(cfg.source.logical.slot_name,
-                                                                 prepared.start, so));
-    pg::ReplicationStream::Options ro;
-    ro.standby_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-        cfg.source.logical.standby_interval);
-    coord::Coordinator* c = coord.get();
-    const std::string slot = cfg.source.logical.slot_name;
-    ro.before_ack = [c, slot](Lsn lsn) -> Status {
-      PG2I_RETURN_IF_ERROR(c->RecordFlushedLsn(slot, lsn));
-      CrashPoint("after_flushed_lsn");
-      return Status::Ok();
-    };
-    auto stream = std::make_unique<pg::ReplicationStream>(std::move(prepared.replication),
-                                                          prepared.start, ro);
-    PG2I_ASSIGN_OR_RETURN(auto disco_conn, ConnectSource(cfg));
-    pg::Connection* dc = disco_conn.get();
-    auto rediscover = [dc, &cfg](const std::string& table) -> Result<stage::StagedRelation> {
-      for (const auto& t : cfg.tables) {
-        if (t.name.ToString() == table) return Discover(*dc, t);
-      }
-      return NotFound("table " + table + " is not configured");
-    };
-    stage::WalWriterOptions wo;
-    wo.slot = slot;
-    wo.staging_uri = StagingUri(cfg);
-    wo.flush_rows = cfg.sink.flush_rows;
-    wo.flush_bytes = cfg.sink.flush_bytes;
-    wo.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sink.flush_interval);
-    if (cfg.sink.maintenance_grace) {
-      wo.orphan_grace =
-          std::chrono::duration_cast<std::chrono::milliseconds>(*cfg.sink.maintenance_grace);
+// Records a marker the WAL writer met (markers table) in the coordinator; a marker id used
+// before is ignored with a warning.
+Status RecordMarker(coord::Coordinator& c, const config::Config& cfg, const std::string& id,
+                    Lsn lsn) {
+  std::vector<std::string> tables;
+  for (const auto& t : cfg.tables) tables.push_back(t.name.ToString());
+  PG2I_ASSIGN_OR_RETURN(Lsn first, c.RecordMarker(id, lsn, tables));
+  if (first != lsn) {
+    log::Warn("a marker with this id was recorded before; this one is ignored (give every "
+              "marker a new id)",
+              {{"marker", id}, {"lsn", lsn}, {"recorded_at_lsn", first}});
+  } else {
+    log::Info("marker recorded", {{"marker", id}, {"lsn", lsn}});
+  }
+  return Status::Ok();
+}
+
+// The names of the columns among `attnums` of table `oid` (and its partitions) that have a
+// "missing" default: existing rows read it although no change carried it.
+Result<std::vector<std::string>> MissingDefaults(pg::Connection& conn, uint32_t oid,
+                                                 const std::vector<int>& attnums) {
+  std::string list;
+  for (int a : attnums) list += (list.empty() ? "" : ",") + std::to_string(a);
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn.Query("SELECT DISTINCT a.attname FROM pg_attribute r "
+                 "JOIN (SELECT relid FROM pg_partition_tree($1::oid) UNION SELECT $1::oid) t "
+                 "ON true JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = "
+                 "r.attname WHERE r.attrelid = $1::oid AND r.attnum = ANY(('{' || $2 || "
+                 "'}')::int2[]) AND a.atthasmissing AND NOT a.attisdropped",
+                 {std::to_string(oid), list}));
+  std::vector<std::string> names;
+  for (const auto& row : r.rows) names.push_back(row[0].value_or(""));
+  return names;
+}
+
+// Waits until transaction `xid`, seen committed in the WAL, is visible to other sessions, so
+// that the columns it changed can be read from the catalog (Unavailable after 20 s).
+Status AwaitVisible(pg::Connection& conn, Xid xid) {
+  const Stopwatch waited;
+  bool logged = false;
+  while (true) {
+    // The transaction's 64-bit id: the one nearest the snapshot's xmax with these low bits.
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult r,
+        conn.Query("SELECT pg_snapshot_xmax(s)::text, s::text FROM pg_current_snapshot() s"));
+    const uint64_t xmax = std::stoull(r.rows.at(0).at(0).value_or("0"));
+    const uint64_t full = xmax + static_cast<uint64_t>(static_cast<int64_t>(
+                                     static_cast<int32_t>(xid.value() - static_cast<uint32_t>(xmax))));
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult v,
+        conn.Query("SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)",
+                   {std::to_string(full), r.rows.at(0).at(1).value_or("")}));
+    if (v.rows.at(0).at(0).value_or("f") == "t") return Status::Ok();
+    if (waited.Elapsed() > 20s) {
+      return Unavailable("transaction " + std::to_string(xid.value()) +
+                         " changed a table's columns and is in the WAL, but other sessions "
+                         "still do not see it after 20 s (a commit waiting for synchronous "
+                         "replication?); its columns cannot be read from the catalog yet");
     }
-    if (cfg.source.logical.markers_table) wo.markers_table = cfg.source.logical.markers_table->ToString();
-    stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
-                            rediscover, wo);
-    writer.set_on_marker([c, &cfg](const std::string& id, Lsn lsn) -> Status {
-      std::vector<std::string> tables;
-      for (const auto& t : cfg.tables) tables.push_back(t.name.ToString());
-      PG2I_ASSIGN_OR_RETURN(Lsn first, c->RecordMarker(id, lsn, tables));
-      if (first != lsn) {
-        log::Warn("a marker with this id was recorded before; this one is ignored (give every "
-                  "marker a new id)",
-                  {{"marker", id}, {"lsn", lsn}, {"recorded_at_lsn", first}});
-      } else {
-        log::Info("marker recorded", {{"marker", id}, {"lsn", lsn}});
-      }
-      return Status::Ok();
-    });
-    writer.set_missing_defaults([dc](const std::string&, uint32_t oid,
-                                     const std::vector<int>& attnums)
-                                     -> Result<std::vector<std::string>> {
-      std::string list;
-      for (int a : attnums) list += (list.empty() ? "" : ",") + std::to_string(a);
-      PG2I_ASSIGN_OR_RETURN(
-          pg::QueryResult r,
-          dc->Query("SELECT DISTINCT a.attname FROM pg_attribute r "
-                    "JOIN (SELECT relid FROM pg_partition_tree($1::oid) UNION SELECT $1::oid) t "
-                    "ON true JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = "
-                    "r.attname WHERE r.attrelid = $1::oid AND r.attnum = ANY(('{' || $2 || "
-                    "'}')::int2[]) AND a.atthasmissing AND NOT a.attisdropped",
-                    {std::to_string(oid), list}));
-      std::vector<std::string> names;
-      for (const auto& row : r.rows) names.push_back(row[0].value_or(""));
-      return names;
-    });
-    writer.set_await_visible([dc](Xid xid) -> Status {
-      const Stopwatch waited;
-      bool logged = false;
-      while (true) {
-        // The transaction's 64-bit id: the one nearest the snapshot's xmax with these low bits.
-        PG2I_ASSIGN_OR_RETURN(
-            pg::QueryResult r,
-            dc->Query("SELECT pg_snapshot_xmax(s)::text, s::text FROM pg_current_snapshot() s"));
-        const uint64_t xmax = std::stoull(r.rows.at(0).at(0).value_or("0"));
-        const uint64_t full = xmax + static_cast<uint64_t>(static_cast<int64_t>(
-                                         static_cast<int32_t>(xid.value() - static_cast<uint32_t>(xmax))));
-        PG2I_ASSIGN_OR_RETURN(
-            pg::QueryResult v,
-            dc->Query("SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)",
-                      {std::to_string(full), r.rows.at(0).at(1).value_or("")}));
-        if (v.rows.at(0).at(0).value_or("f") == "t") return Status::Ok();
-        if (waited.Elapsed() > 20s) {
-          return Unavailable("transaction " + std::to_string(xid.value()) +
-                             " changed a table's columns and is in the WAL, but other sessions "
-                             "still do not see it after 20 s (a commit waiting for synchronous "
-                             "replication?); its columns cannot be read from the catalog yet");
-        }
-        if (!logged && waited.Elapsed() > 1s) {
-          log::Info("waiting until a committed transaction that changed a table's columns is "
-                    "visible, to read them from the catalog (a commit waiting for synchronous "
-                    "replication?)",
-                    {{"xid", static_cast<int64_t>(xid.value())}});
-          logged = true;
-        }
-        Clock::Real()->SleepFor(10ms);
-      }
-    });
-    writer.set_on_rewrite([c, &cfg, shared](const std::string& table,
-                                            const std::string& why) -> Status {
-      for (const auto& t : cfg.tables) {
-        if (t.name.ToString() != table) continue;
-        PG2I_RETURN_IF_ERROR(ResyncRewritten(*c, t, why));
-        // Copy it in a new attempt (the materializer would ask for one too, unless a copy of
-        // the table is running: that copy read the rows before they changed).
-        if (!t.skip_snapshot) shared->restart = true;
-      }
-      return Status::Ok();
-    });
-    log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
-    shared->health->Watch("wal writer", kWriterMaxSilence);
-    bool streaming = false;
-    while (!stop && !shared->failed && !shared->restart) {
-      PG2I_RETURN_IF_ERROR(writer.Step(200ms));
-      shared->health->Beat("wal writer");
-      if (!streaming) {
-        shared->health->SetPhase("streaming", true);
-        shared->streaming = true;
-        if (!shared->materializing) shared->ReportHealthy();
-      }
-      streaming = true;
+    if (!logged && waited.Elapsed() > 1s) {
+      log::Info("waiting until a committed transaction that changed a table's columns is "
+                "visible, to read them from the catalog (a commit waiting for synchronous "
+                "replication?)",
+                {{"xid", static_cast<int64_t>(xid.value())}});
+      logged = true;
     }
-    PG2I_RETURN_IF_ERROR(writer.Flush());
-    log::Info("WAL writer stopped", {{"confirmed", writer.confirmed()}});
+    Clock::Real()->SleepFor(10ms);
+  }
+}
+
+stage::WalWriterOptions WalWriterOptionsOf(const config::Config& cfg) {
+  stage::WalWriterOptions wo;
+  wo.slot = cfg.source.logical.slot_name;
+  wo.staging_uri = StagingUri(cfg);
+  wo.flush_rows = cfg.sink.flush_rows;
+  wo.flush_bytes = cfg.sink.flush_bytes;
+  wo.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sink.flush_interval);
+  if (cfg.sink.maintenance_grace) {
+    wo.orphan_grace =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*cfg.sink.maintenance_grace);
+  }
+  if (cfg.source.logical.markers_table) wo.markers_table = cfg.source.logical.markers_table->ToString();
+  return wo;
+}
+
+// The WAL writer service: streams from the slot into staged files until the attempt stops,
+// then flushes what it holds.
+Status WriterLoop(const config::Config& cfg, Prepared prepared, Shared* shared) {
+  pipeline::Supervisor& sup = shared->sup;
+  PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+  PG2I_ASSIGN_OR_RETURN(auto warehouse_io, OpenWarehouse(cfg));
+  pg::StreamOptions so;
+  so.publications = {cfg.source.logical.publication_name};
+  so.messages = true;
+  PG2I_RETURN_IF_ERROR(prepared.replication->StartReplication(cfg.source.logical.slot_name,
+                                                               prepared.start, so));
+  pg::ReplicationStream::Options ro;
+  ro.standby_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+      cfg.source.logical.standby_interval);
+  coord::Coordinator* c = coord.get();
+  const std::string slot = cfg.source.logical.slot_name;
+  ro.before_ack = [c, slot](Lsn lsn) -> Status {
+    PG2I_RETURN_IF_ERROR(c->RecordFlushedLsn(slot, lsn));
+    CrashPoint("after_flushed_lsn");
     return Status::Ok();
   };
-  Status s = Guarded(run);
-  if (!s.ok()) shared->Fail("WAL writer", s);
-  *writer_done = true;
+  auto stream = std::make_unique<pg::ReplicationStream>(std::move(prepared.replication),
+                                                        prepared.start, ro);
+  PG2I_ASSIGN_OR_RETURN(auto disco_conn, ConnectSource(cfg));
+  pg::Connection* dc = disco_conn.get();
+  auto rediscover = [dc, &cfg](const std::string& table) -> Result<stage::StagedRelation> {
+    for (const auto& t : cfg.tables) {
+      if (t.name.ToString() == table) return Discover(*dc, t);
+    }
+    return NotFound("table " + table + " is not configured");
+  };
+  stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
+                          rediscover, WalWriterOptionsOf(cfg));
+  writer.set_on_marker(
+      [c, &cfg](const std::string& id, Lsn lsn) { return RecordMarker(*c, cfg, id, lsn); });
+  writer.set_missing_defaults([dc](const std::string&, uint32_t oid, const std::vector<int>& attnums) {
+    return MissingDefaults(*dc, oid, attnums);
+  });
+  writer.set_await_visible([dc](Xid xid) { return AwaitVisible(*dc, xid); });
+  writer.set_on_rewrite([c, &cfg, shared](const std::string& table,
+                                          const std::string& why) -> Status {
+    for (const auto& t : cfg.tables) {
+      if (t.name.ToString() != table) continue;
+      PG2I_RETURN_IF_ERROR(ResyncRewritten(*c, t, why));
+      // Copy it in a new attempt (the materializer would ask for one too, unless a copy of
+      // the table is running: that copy read the rows before they changed).
+      if (!t.skip_snapshot) shared->sup.RequestRestart();
+    }
+    return Status::Ok();
+  });
+  log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
+  shared->health->Watch("wal writer", kWriterMaxSilence);
+  bool streaming = false;
+  while (!sup.stopping()) {
+    PG2I_RETURN_IF_ERROR(writer.Step(200ms));
+    shared->health->Beat("wal writer");
+    if (!streaming) {
+      shared->health->SetPhase("streaming", true);
+      shared->streaming = true;
+      if (!shared->materializing) shared->ReportHealthy();
+    }
+    streaming = true;
+  }
+  PG2I_RETURN_IF_ERROR(writer.Flush());
+  log::Info("WAL writer stopped", {{"confirmed", writer.confirmed()}});
+  return Status::Ok();
 }
 
 // Rows of the `commits` meta table for a cycle's results (tables committed to in it). A failure
@@ -807,88 +872,148 @@ Result<bool> CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src
   return restart;
 }
 
-void MaterializerLoop(const config::Config& cfg, const std::atomic<bool>& writer_done,
-                      Shared* shared) {
-  auto run = [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
-    PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
-    mo.on_progress = [shared] { shared->health->Beat("materializer"); };
-    PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
-    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
-    std::optional<upkeep::MetaTables> meta;
-    if (!cfg.sink.meta_namespace.empty()) {
-      meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
-    }
-    const auto tables = TableNames(cfg);
-    // Where reached markers wait for the meta table (markers need sink.meta_namespace).
-    coord::Coordinator* markers = cfg.source.logical.markers_table ? coord.get() : nullptr;
-    shared->health->Watch("materializer", std::max<std::chrono::seconds>(
-                                              kMaterializerMaxSilence,
-                                              10 * std::chrono::duration_cast<std::chrono::seconds>(
-                                                       cfg.sink.materializer_interval)));
-    while (true) {
-      const bool last = writer_done.load();
-      PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
-      // Materialize what is staged first, then look for tables that went away.
-      PG2I_ASSIGN_OR_RETURN(auto results, m.RunCycle(tables));
-      RecordCommits(meta ? &*meta : nullptr, m, results,
-                    last || shared->failed || shared->restart || writer_done, markers);
-      PG2I_ASSIGN_OR_RETURN(bool recreated, CheckTablesUnchanged(cfg, *src, *coord));
-      if (recreated) shared->restart = true;
-      PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
-      // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
-      // start again, so that the next attempt copies it while streaming.
-      for (const auto& t : tables) {
-        if (shared->copy_running && shared->copying.count(t)) continue;
-        PG2I_ASSIGN_OR_RETURN(auto state, coord->GetTable(t));
-        if (state && !state->snapshot_complete) {
-          log::Info("resync requested: starting the pipeline again to copy the table",
-                    {{"table", t}});
-          shared->restart = true;
-        }
+// The materializer service: a cycle over every table, then the interval; its last cycle
+// follows the WAL writer's last flush.
+Status MaterializerLoop(const config::Config& cfg, Shared* shared) {
+  pipeline::Supervisor& sup = shared->sup;
+  auto writer_done = [&] { return sup.Ended(kWalWriter); };
+  PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+  PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+  PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
+  PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
+  mo.on_progress = [shared] { shared->health->Beat("materializer"); };
+  PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
+  materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+  std::optional<upkeep::MetaTables> meta;
+  if (!cfg.sink.meta_namespace.empty()) {
+    meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+  }
+  const auto tables = TableNames(cfg);
+  // Where reached markers wait for the meta table (markers need sink.meta_namespace).
+  coord::Coordinator* markers = cfg.source.logical.markers_table ? coord.get() : nullptr;
+  shared->health->Watch("materializer", std::max<std::chrono::seconds>(
+                                            kMaterializerMaxSilence,
+                                            10 * std::chrono::duration_cast<std::chrono::seconds>(
+                                                     cfg.sink.materializer_interval)));
+  while (true) {
+    const bool last = writer_done();
+    PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
+    // Materialize what is staged first, then look for tables that went away.
+    PG2I_ASSIGN_OR_RETURN(auto results, m.RunCycle(tables));
+    RecordCommits(meta ? &*meta : nullptr, m, results,
+                  last || sup.failed() || sup.restart_requested() || writer_done(), markers);
+    PG2I_ASSIGN_OR_RETURN(bool recreated, CheckTablesUnchanged(cfg, *src, *coord));
+    if (recreated) sup.RequestRestart();
+    PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
+    // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
+    // start again, so that the next attempt copies it while streaming.
+    for (const auto& t : tables) {
+      if (shared->copy_running && shared->copying.count(t)) continue;
+      PG2I_ASSIGN_OR_RETURN(auto state, coord->GetTable(t));
+      if (state && !state->snapshot_complete) {
+        log::Info("resync requested: starting the pipeline again to copy the table",
+                  {{"table", t}});
+        sup.RequestRestart();
       }
-      if (shared->restart) break;
-      m.CheckpointIndexes(/*now=*/false);
-      shared->health->Beat("materializer");
-      if (shared->streaming) shared->ReportHealthy();
-      if (last || shared->failed) break;
-      // While work is waiting (a batch was bounded), the next cycle starts at once; the
-      // interval is the cadence when caught up.
-      bool more = false;
-      for (const auto& [t, r] : results) more = more || r.more;
-      if (more) continue;
-      // Between cycles, a table with a full batch staged (a backlog arriving) ends the wait.
-      Stopwatch since_look;
-      Status looked;
-      WaitUntil(Clock::Real(), cfg.sink.materializer_interval, 50ms, [&] {
-        if (writer_done || shared->failed) return true;
-        if (since_look.Elapsed() < 1s) return false;
-        since_look.Restart();
-        for (const auto& [t, r] : results) {
-          Result<int64_t> next = coord->NextOffset(t);
-          if (!next.ok()) looked = next.status();
-          if (!next.ok() || *next - r.cursor >= mo.max_changes) return true;
-        }
-        return false;
-      });
-      PG2I_RETURN_IF_ERROR(looked);
     }
-    RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true, markers);
-    if (!shared->failed) m.CheckpointIndexes(/*now=*/true);
-    return Status::Ok();
-  };
-  Status s = Guarded(run);
-  if (!s.ok()) shared->Fail("materializer", s);
+    if (sup.restart_requested()) break;
+    m.CheckpointIndexes(/*now=*/false);
+    shared->health->Beat("materializer");
+    if (shared->streaming) shared->ReportHealthy();
+    if (last || sup.failed()) break;
+    // While work is waiting (a batch was bounded), the next cycle starts at once; the
+    // interval is the cadence when caught up.
+    bool more = false;
+    for (const auto& [t, r] : results) more = more || r.more;
+    if (more) continue;
+    // Between cycles, a table with a full batch staged (a backlog arriving) ends the wait. (Not
+    // the process stop: the last cycle waits for the WAL writer's last flush.)
+    Stopwatch since_look;
+    Status looked;
+    WaitUntil(sup.clock(), cfg.sink.materializer_interval, 50ms, [&] {
+      if (writer_done() || sup.failed()) return true;
+      if (since_look.Elapsed() < 1s) return false;
+      since_look.Restart();
+      for (const auto& [t, r] : results) {
+        Result<int64_t> next = coord->NextOffset(t);
+        if (!next.ok()) looked = next.status();
+        if (!next.ok() || *next - r.cursor >= mo.max_changes) return true;
+      }
+      return false;
+    });
+    PG2I_RETURN_IF_ERROR(looked);
+  }
+  RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true, markers);
+  if (!sup.failed()) m.CheckpointIndexes(/*now=*/true);
+  return Status::Ok();
+}
+
+// One background compaction of `ident`, cancelled (through `*cancel`) when the attempt stops.
+Result<upkeep::CompactionResult> CompactCancellable(catalog::Catalog& cat,
+                                                    std::shared_ptr<io::FileIO> io,
+                                                    const catalog::TableIdent& ident,
+                                                    const upkeep::CompactionOptions& co,
+                                                    pipeline::Supervisor& sup,
+                                                    std::atomic<bool>* cancel) {
+  Result<upkeep::CompactionResult> r = Internal("not run");
+  {
+    std::thread watch([&] {
+      while (!*cancel && !sup.stopping()) sup.clock()->SleepFor(100ms);
+      *cancel = true;
+    });
+    // Joined on every way out, an exception included (a joinable thread's destructor would
+    // end the process).
+    struct Join {
+      std::atomic<bool>& cancel;
+      std::thread& t;
+      ~Join() {
+        cancel = true;
+        t.join();
+      }
+    } join{*cancel, watch};
+    try {
+      r = upkeep::CompactTable(cat, std::move(io), ident, co);
+    } catch (const std::exception& e) {
+      r = Internal(std::string("compaction threw: ") + e.what());
+    }
+  }
+  *cancel = false;
+  return r;
+}
+
+// A background compaction's commit in the meta tables, the metrics and the log.
+void RecordCompaction(upkeep::MetaTables* meta, const std::string& name,
+                      const config::IcebergTableName& target, const upkeep::CompactionResult& r) {
+  if (meta != nullptr) {
+    Status ms = meta->RecordCompactions(
+        {upkeep::RecordOf(r, name, target.ns + "." + target.name, "background")});
+    if (!ms.ok()) {
+      metrics::CountError("meta_tables", ms.code());
+      log::Warn("compaction not recorded in the meta tables", {{"error", ms.ToString()}});
+    }
+  }
+  metrics::Default()
+      .GetCounter("pg2iceberg_compactions_total", "Compaction commits (background and compact)",
+                  {{"table", name}})
+      .Add(1);
+  metrics::Default()
+      .GetCounter("pg2iceberg_compaction_files_rewritten_total",
+                  "Data files replaced by compaction", {{"table", name}})
+      .Add(static_cast<double>(r.data_files_read));
+  log::Info("compacted", {{"table", name},
+                          {"partitions", static_cast<int64_t>(r.partitions)},
+                          {"data_files", std::to_string(r.data_files_read) + "->" +
+                                             std::to_string(r.data_files_written)},
+                          {"delete_files_removed", r.delete_files_removed},
+                          {"rows", r.rows_written}});
 }
 
 // Background compaction (sink.compaction_interval): every interval, one table at a time, the
 // partitions past the thresholds. It commits like any other writer, so the materializer's
 // next commit may need one retry. A failure is logged and counted and never stops replication;
 // tables whose copy this attempt runs are left alone until it is in.
-void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Shared* shared) {
-  auto stopping = [&] { return over.load() || shared->failed.load() || shared->restart.load(); };
+void CompactionLoop(const config::Config& cfg, Shared* shared) {
+  auto stopping = [&] { return shared->sup.stopping(); };
   auto run = [&]() -> Status {
     PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
     PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
@@ -911,9 +1036,9 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
     std::map<std::string, std::string> skipped_logged;  // table → last reason logged
     // table → (failures in a row, no attempt before)
     std::map<std::string, std::pair<int, Clock::MonoTime>> backoff;
-    Clock* clock = Clock::Real();
+    Clock* clock = shared->sup.clock();
     while (true) {
-      if (WaitUntil(clock, *cfg.sink.compaction_interval, 100ms, stopping)) return Status::Ok();
+      if (shared->sup.Wait(*cfg.sink.compaction_interval)) return Status::Ok();
       // The configured tables, then the meta tables (appends pile up there too).
       std::vector<std::pair<std::string, config::IcebergTableName>> targets;
       for (const auto& t : cfg.tables) {
@@ -933,29 +1058,9 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
             b != backoff.end() && clock->Monotonic() < b->second.second) {
           continue;
         }
-        Result<upkeep::CompactionResult> r = Internal("not run");
-        {
-          std::thread watch([&] {
-            while (!cancel && !stopping()) clock->SleepFor(100ms);
-            cancel = true;
-          });
-          // Joined on every way out, an exception included (a joinable thread's destructor
-          // would end the process).
-          struct Join {
-            std::atomic<bool>& cancel;
-            std::thread& t;
-            ~Join() {
-              cancel = true;
-              t.join();
-            }
-          } join{cancel, watch};
-          try {
-            r = upkeep::CompactTable(*cat, io, catalog::TableIdent{{target.ns}, target.name}, co);
-          } catch (const std::exception& e) {
-            r = Internal(std::string("compaction threw: ") + e.what());
-          }
-        }
-        cancel = false;
+        Result<upkeep::CompactionResult> r =
+            CompactCancellable(*cat, io, catalog::TableIdent{{target.ns}, target.name}, co,
+                               shared->sup, &cancel);
         const bool stopped = stopping() && !(r.ok() && r->snapshot_id >= 0);
         if (!r.ok()) {
           if (stopping()) return Status::Ok();
@@ -980,28 +1085,7 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
         }
         skipped_logged[name] = r->skipped;
         if (r->snapshot_id < 0) continue;
-        if (meta) {
-          Status ms = meta->RecordCompactions({upkeep::RecordOf(*r, name, target.ns + "." + target.name,
-                                                                "background")});
-          if (!ms.ok()) {
-            metrics::CountError("meta_tables", ms.code());
-            log::Warn("compaction not recorded in the meta tables", {{"error", ms.ToString()}});
-          }
-        }
-        metrics::Default()
-            .GetCounter("pg2iceberg_compactions_total", "Compaction commits (background and compact)",
-                        {{"table", name}})
-            .Add(1);
-        metrics::Default()
-            .GetCounter("pg2iceberg_compaction_files_rewritten_total",
-                        "Data files replaced by compaction", {{"table", name}})
-            .Add(static_cast<double>(r->data_files_read));
-        log::Info("compacted", {{"table", name},
-                                {"partitions", static_cast<int64_t>(r->partitions)},
-                                {"data_files", std::to_string(r->data_files_read) + "->" +
-                                                   std::to_string(r->data_files_written)},
-                                {"delete_files_removed", r->delete_files_removed},
-                                {"rows", r->rows_written}});
+        RecordCompaction(meta ? &*meta : nullptr, name, target, *r);
       }
     }
   };
@@ -1017,34 +1101,31 @@ void CompactionLoop(const config::Config& cfg, const std::atomic<bool>& over, Sh
 namespace {
 
 // Copies tables added to a running pipeline (or whose first copy was interrupted) while the
-// WAL writer streams; their changes wait in log_deferred until the copy is in.
-std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
-                              const std::atomic<bool>& stop, Shared* shared) {
-  if (prepared.pending_snapshots.empty()) return {};
-  shared->copy_running = true;
-  return std::thread([&cfg, &stop, shared, tables = std::move(prepared.pending_snapshots)]() {
-    // A copy that cannot get what it needs from the server (a free replication slot or WAL
-    // sender for its snapshot, a connection, disk) waits and tries again while the other
-    // tables keep streaming; any other error ends the attempt.
-    Clock* clock = Clock::Real();
-    Clock::Duration wait = std::chrono::seconds(1);
-    Status s;
-    while (true) {
-      s = Guarded([&] { return CopyTables(cfg, tables, nullptr, &stop); });
-      if (s.code() != StatusCode::kResourceExhausted || stop) break;
-      metrics::CountError("snapshot", s.code());
-      log::Warn("the copy cannot start now; the other tables keep streaming and it is tried "
-                "again",
-                {{"error", s.ToString()},
-                 {"retry_in_s", static_cast<int64_t>(
-                                    std::chrono::duration_cast<std::chrono::seconds>(wait).count())}});
-      if (WaitUntil(clock, wait, 100ms, [&] { return stop.load(); })) break;
-      wait = std::min<Clock::Duration>(wait * 2, std::chrono::minutes(1));
-    }
-    shared->copy_running = false;
-    const bool waited_out = stop && s.code() == StatusCode::kResourceExhausted;
-    if (!s.ok() && s.code() != StatusCode::kCancelled && !waited_out) shared->Fail("snapshot", s);
-  });
+// WAL writer streams; their changes wait in log_deferred until the copy is in. Stops with the
+// attempt.
+Status LiveCopy(const config::Config& cfg, const std::vector<snapshot::SnapshotTable>& tables,
+                Shared* shared) {
+  pipeline::Supervisor& sup = shared->sup;
+  // A copy that cannot get what it needs from the server (a free replication slot or WAL
+  // sender for its snapshot, a connection, disk) waits and tries again while the other
+  // tables keep streaming; any other error ends the attempt.
+  Clock::Duration wait = std::chrono::seconds(1);
+  Status s;
+  while (true) {
+    s = Guarded([&] { return CopyTables(cfg, tables, nullptr, &sup.stop_flag()); });
+    if (s.code() != StatusCode::kResourceExhausted || sup.stopping()) break;
+    metrics::CountError("snapshot", s.code());
+    log::Warn("the copy cannot start now; the other tables keep streaming and it is tried "
+              "again",
+              {{"error", s.ToString()},
+               {"retry_in_s", static_cast<int64_t>(
+                                  std::chrono::duration_cast<std::chrono::seconds>(wait).count())}});
+    if (sup.Wait(wait)) break;
+    wait = std::min<Clock::Duration>(wait * 2, std::chrono::minutes(1));
+  }
+  shared->copy_running = false;
+  const bool waited_out = sup.stopping() && s.code() == StatusCode::kResourceExhausted;
+  return s.code() == StatusCode::kCancelled || waited_out ? Status::Ok() : s;
 }
 
 // What every writing command (run, stream-only, snapshot) holds for its life: the metrics
@@ -1053,6 +1134,7 @@ std::thread StartLiveSnapshot(const config::Config& cfg, Prepared& prepared,
 struct Session {
   std::string command;
   std::unique_ptr<Observability> obs;
+  const std::atomic<bool>* stop = nullptr;  // the process's
   std::unique_ptr<Shared> shared;  // of the running attempt
   // Losing the lease fails the running attempt; a recovery attempt takes it again.
   std::mutex lease_mu;
@@ -1107,18 +1189,20 @@ struct Session {
 
   // A fresh failure state for the next attempt.
   void NewAttempt() {
-    auto next = std::make_unique<Shared>(&obs->health);
+    auto next = std::make_unique<Shared>(&obs->health, stop);
     std::lock_guard<std::mutex> lock(lease_mu);
     shared = std::move(next);
   }
 };
 
 Result<std::unique_ptr<Session>> OpenSession(const config::Config& cfg,
-                                             const std::string& command) {
+                                             const std::string& command,
+                                             const std::atomic<bool>* stop) {
   auto s = std::make_unique<Session>();
   s->command = command;
+  s->stop = stop;
   PG2I_ASSIGN_OR_RETURN(s->obs, StartObservability(cfg));
-  s->shared = std::make_unique<Shared>(&s->obs->health);
+  s->shared = std::make_unique<Shared>(&s->obs->health, stop);
   PG2I_RETURN_IF_ERROR(s->Own(cfg));
   return s;
 }
@@ -1208,27 +1292,30 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
   shared->on_healthy = on_healthy;
   shared->materializing = materialize;
   for (const auto& t : prepared->pending_snapshots) shared->copying.insert(t.name.ToString());
-  std::atomic<bool> writer_done{false};
-  // The live copy stops with the attempt (a stop, or another component's failure).
-  std::atomic<bool> attempt_over{false};
-  std::thread snap = StartLiveSnapshot(cfg, *prepared, attempt_over, shared);
-  std::thread mat, compaction;
+  // The attempt's services under one supervisor: the first error, a restart or the process
+  // stop ends them all; the materializer's last cycle follows the WAL writer's last flush.
+  pipeline::Supervisor& sup = shared->sup;
+  if (!prepared->pending_snapshots.empty()) {
+    shared->copy_running = true;
+    sup.Start("snapshot", [&cfg, shared, tables = std::move(prepared->pending_snapshots)] {
+      return LiveCopy(cfg, tables, shared);
+    });
+  }
   if (materialize) {
-    mat = std::thread(MaterializerLoop, std::cref(cfg), std::cref(writer_done), shared);
+    sup.Start("materializer", [&cfg, shared] { return MaterializerLoop(cfg, shared); });
     if (cfg.sink.compaction_interval && cfg.sink.target_file_size > 0) {
-      compaction = std::thread(CompactionLoop, std::cref(cfg), std::cref(attempt_over), shared);
+      // Never stops replication: it logs its own failures.
+      sup.Start("compaction", [&cfg, shared] {
+        CompactionLoop(cfg, shared);
+        return Status::Ok();
+      }, /*critical=*/false);
     }
   }
-  WriterLoop(cfg, std::move(*prepared), stop, shared, &writer_done);
-  attempt_over = true;
-  if (compaction.joinable()) compaction.join();
-  if (mat.joinable()) mat.join();
-  if (snap.joinable()) snap.join();
-  if (shared->failed) {
-    std::lock_guard<std::mutex> lock(shared->mu);
-    return shared->error;
-  }
-  return Status::Ok();
+  auto writer_input = std::make_shared<Prepared>(std::move(*prepared));
+  sup.Start(kWalWriter, [&cfg, shared, writer_input] {
+    return WriterLoop(cfg, std::move(*writer_input), shared);
+  });
+  return sup.Join();
 }
 
 // Waits `d` unless a stop comes first; false on a stop.
@@ -1253,11 +1340,11 @@ void RecordRecovering(bool recovering) {
 
 // `run` and `stream-only`: the WAL writer (and, for run, the materializer) until a stop. Once
 // the pipeline has started, a transient fault starts it again inside this process, from what
-// is durable, with capped exponential backoff (cli/recovery.h); a start-up error still ends
+// is durable, with capped exponential backoff (pipeline/recovery.h); a start-up error still ends
 // the process at once, so that a mistake is seen while the operator watches.
 static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop,
                         bool materialize) {
-  auto session = OpenSession(cfg, materialize ? "run" : "stream-only");
+  auto session = OpenSession(cfg, materialize ? "run" : "stream-only", &stop);
   if (!session.ok()) return Finish(cfg, nullptr, session.status());
   Session& s = **session;
   Recovery::Options ro;
@@ -1309,7 +1396,7 @@ static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop
           recovering = false;
           RecordRecovering(false);
         });
-    if (result.ok() && !stop && s.shared->restart) {
+    if (result.ok() && !stop && s.shared->sup.restart_requested()) {
       if (!resume("starting the pipeline again to copy a table (resync)")) return exit_code;
       continue;
     }
@@ -1371,7 +1458,7 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
       return 0;
     }
   }
-  auto session = OpenSession(cfg, "snapshot");
+  auto session = OpenSession(cfg, "snapshot", &stop);
   if (!session.ok()) return Finish(cfg, nullptr, session.status());
   Session& sess = **session;
   auto run = [&]() -> Status {

@@ -176,6 +176,8 @@ struct Knobs {
   int chunks = 1;     // of each table (rows by id % chunks, as CTID ranges would split them)
   config::DeleteMode mode = config::DeleteMode::kEquality;
   std::string index_dir;  // the key index's local directory (position and dv modes)
+  // Every table's partition spec (by the key: a key change moves the row between partitions).
+  std::vector<config::PartitionField> partition;
   int64_t flush_rows = 10;
   int64_t spill_bytes = 2000;
   int64_t max_changes = 50;
@@ -205,6 +207,7 @@ class Process {
       rels[TableName(i)] = w->source.Discover(i, w->produced);
       config::TableConfig t;
       t.name = config::TableName{"public", "t" + std::to_string(i)};
+      t.partition = k.partition;
       tables.push_back(t);
     }
     const int n = w->source.tables();
@@ -466,6 +469,19 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
   k.copy = knob_rng() % 2;
   k.chunks = 1 + static_cast<int>(knob_rng() % 4);
   if (k.copy) so.initial_rows = static_cast<int>(knob_rng() % static_cast<uint64_t>(so.key_space));
+  switch (knob_rng() % 4) {
+    case 1:
+      k.partition = {{config::PartitionTransform::kBucket, "id", 2 + static_cast<int32_t>(knob_rng() % 3)}};
+      break;
+    case 2:
+      k.partition = {{config::PartitionTransform::kTruncate, "id", 5 * (1 + static_cast<int32_t>(knob_rng() % 2))}};
+      break;
+    case 3:
+      k.partition = {{config::PartitionTransform::kIdentity, "id", 0}};
+      break;
+    default:
+      break;
+  }
   if (k.mode != config::DeleteMode::kEquality) {
     k.index_dir = (std::filesystem::temp_directory_path() /
                    ("pg2i-sim-" + std::to_string(getpid()) + "-" + std::to_string(seed)))
@@ -476,6 +492,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
     log::Info("simulation knobs",
               {{"tables", so.tables}, {"copy", k.copy ? "yes" : "no"}, {"chunks", k.chunks},
                {"initial_rows", so.initial_rows}, {"ddl", so.ddl}, {"event_trigger", so.event_trigger ? "yes" : "no"}, {"mode", config::DeleteModeName(k.mode)}, {"compaction", compaction ? "yes" : "no"}, {"resyncs", resyncs ? "yes" : "no"},
+               {"partition", k.partition.empty() ? std::string("none") : k.partition[0].ToString()},
                {"flush_rows", k.flush_rows}, {"spill_bytes", k.spill_bytes},
                {"max_changes", k.max_changes}, {"max_log_entries", k.max_log_entries},
                {"crash_point_chance", k.crash_point_chance}, {"fault_chance", fault_chance}});

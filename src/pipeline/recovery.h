@@ -14,7 +14,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 
-namespace pg2iceberg::cli {
+namespace pg2iceberg::pipeline {
 
 // Unavailable (a connection lost or refused, a server restarting, the catalog or object store
 // unreachable), CommitStateUnknown and Aborted (a commit's outcome unknown, or a conflict: the
@@ -53,4 +53,4 @@ class Recovery {
   int attempt_ = 0;
 };
 
-}  // namespace pg2iceberg::cli
+}  // namespace pg2iceberg::pipeline

@@ -1,8 +1,8 @@
-#include "cli/recovery.h"
+#include "pipeline/recovery.h"
 
 #include <gtest/gtest.h>
 
-namespace pg2iceberg::cli {
+namespace pg2iceberg::pipeline {
 namespace {
 
 using namespace std::chrono_literals;
@@ -78,4 +78,4 @@ TEST(RecoveryTest, MaxOutageBoundsTheTotalTime) {
 }
 
 }  // namespace
-}  // namespace pg2iceberg::cli
+}  // namespace pg2iceberg::pipeline

@@ -1,9 +1,9 @@
-#include "cli/recovery.h"
+#include "pipeline/recovery.h"
 
 #include <algorithm>
 #include <random>
 
-namespace pg2iceberg::cli {
+namespace pg2iceberg::pipeline {
 
 using std::chrono::milliseconds;
 
@@ -61,4 +61,4 @@ Recovery::Decision Recovery::Failed(const Status& s) {
   return d;
 }
 
-}  // namespace pg2iceberg::cli
+}  // namespace pg2iceberg::pipeline
