@@ -11,6 +11,17 @@ std::string Describe(std::optional<int64_t> snapshot_id) {
 
 bool IsPositionDelete(const DataFile& f) { return f.content == FileContent::kPositionDeletes; }
 
+// Whether position delete file (or deletion vector) `f` may name rows of data file `path`: the
+// file it references, else the range of paths its file_path bounds give, as Iceberg Java's
+// DeleteFileIndex prunes (truncated bounds still enclose every path); without either, any.
+bool MayName(const DataFile& f, const std::string& path) {
+  if (f.referenced_data_file) return *f.referenced_data_file == path;
+  auto lower = f.lower_bounds.find(kPositionDeleteFilePathId);
+  auto upper = f.upper_bounds.find(kPositionDeleteFilePathId);
+  if (lower == f.lower_bounds.end() || upper == f.upper_bounds.end()) return true;
+  return lower->second <= path && path <= upper->second;
+}
+
 }  // namespace
 
 Result<CommitHistory> HistorySince(io::FileIO* io, const TableMetadata& m,
@@ -109,21 +120,11 @@ bool RowDelta::ChecksHistory() const {
 }
 
 Status RowDelta::Validate(const TableMetadata&, const CommitHistory& since) const {
-  // The data files the new position deletes and DVs name. A position delete file that does not
-  // say which file it names may name any of them.
-  std::set<std::string> referenced;
-  bool names_unknown_files = false;
-  for (const DataFile& f : change().added_deletes) {
-    if (!IsPositionDelete(f)) continue;
-    if (f.referenced_data_file) {
-      referenced.insert(*f.referenced_data_file);
-    } else {
-      names_unknown_files = true;
-    }
-  }
+  // The data files the new position deletes and DVs name must still be live.
   for (const ManifestEntry& e : since.removed) {
     if (e.file.content != FileContent::kData) continue;
-    if (names_unknown_files || referenced.count(e.file.file_path)) {
+    for (const DataFile& f : change().added_deletes) {
+      if (!IsPositionDelete(f) || !MayName(f, e.file.file_path)) continue;
       return Aborted("data file " + e.file.file_path +
                      ", whose rows this change deletes by position, was removed by a concurrent "
                      "commit (a compaction or another writer); the change must be planned again");
@@ -177,7 +178,8 @@ Status RewriteFiles::Validate(const TableMetadata& base, const CommitHistory& si
     if (f.content == FileContent::kData) continue;
     if (IsPositionDelete(f)) {
       // A position delete of a replaced file would not follow its rows into the rewrite.
-      if (!f.referenced_data_file || rewrite_.replaced.count(*f.referenced_data_file)) {
+      if (std::any_of(rewrite_.replaced.begin(), rewrite_.replaced.end(),
+                      [&](const std::string& path) { return MayName(f, path); })) {
         return Aborted("a position delete or deletion vector was committed since the rewrite "
                        "was planned" +
                        (f.referenced_data_file ? " (for " + *f.referenced_data_file + ")"

@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "fixtures/gtest_support.h"
 #include "iceberg/metadata_edit.h"
+#include "iceberg/parquet_io.h"
 #include "iceberg/partitioned_writer.h"
 #include "iceberg/puffin.h"
 #include "iceberg/table_scan.h"
@@ -27,13 +28,14 @@ constexpr char kLoc[] = "mem://wh/db/t";
 // operation's check decides whether it still may.
 class CommitOpsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Create(3); }
+  void Create(int32_t format_version) {
     Schema schema(0,
                   {Field{1, "id", true, DataType::Primitive(Type{TypeId::kLong}), "", {}, {}},
                    Field{2, "v", false, DataType::Primitive(Type{TypeId::kString}), "", {}, {}}},
                   {1});
     NewTableOptions options;
-    options.format_version = 3;
+    options.format_version = format_version;
     auto m = NewTableMetadata(kLoc, schema, PartitionSpec{}, {},
                               "0b5c1f7e-3a7d-4c55-9d0e-7d2f4b1a9c33", clock_.NowMillis(), options);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -54,6 +56,18 @@ class CommitOpsTest : public ::testing::Test {
         {{data.file_path, 0, {}, std::move(positions)}});
     EXPECT_TRUE(dvs.ok()) << dvs.status().ToString();
     return dvs->at(0);
+  }
+  // A position delete file (format v2) of rows in several data files.
+  DataFile PosDeletes(const std::vector<std::pair<std::string, int64_t>>& at) {
+    ParquetWriteOptions o;
+    o.new_file_uri = UniqueFileUris(std::string(kLoc) + "/data", "pos-del-");
+    auto w = PositionDeleteWriter::Make(io_, o);
+    EXPECT_TRUE(w.ok());
+    for (const auto& [path, pos] : at) (*w)->Add(path, pos);
+    auto files = *(*w)->Close();
+    EXPECT_EQ(files.size(), 1u);
+    files.at(0).spec_id = meta_.default_spec_id;
+    return files.at(0);
   }
   DataFile EqDelete(std::vector<int64_t> keys) {
     auto d = PartitionedWriter::MakeEqualityDeletes(io_, meta_);
@@ -184,6 +198,36 @@ TEST_F(CommitOpsTest, ARewriteFailsWhenAVectorForAReplacedFileWasCommittedMeanwh
   EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
   EXPECT_THAT(s.message(), HasSubstr("(for " + a.file_path + ")"));
   EXPECT_EQ(Scan(), (std::vector<Row>{R(2, "b"), R(3, "c")}));
+}
+
+TEST_F(CommitOpsTest, APositionDeleteConflictsOnlyWithTheFilesItsPathBoundsCanName) {
+  Create(2);
+  DataFile f[3] = {Data({R(1, "a")}), Data({R(2, "b")}), Data({R(3, "c")})};
+  for (const DataFile& d : f) Append(d);
+  // The three paths in order: a delete of rows in the first and the last may name the middle
+  // one by its bounds, but not a path outside them.
+  std::sort(std::begin(f), std::end(f),
+            [](const DataFile& x, const DataFile& y) { return x.file_path < y.file_path; });
+  const int64_t planned = *meta_.current_snapshot_id;
+  const int64_t seq = meta_.last_sequence_number;
+  RewriteFiles compact_first(io_.get(), &clock_, planned,
+                             {{f[0].file_path}, {Data({R(9, "first")})}, seq});
+  RewriteFiles compact_middle(io_.get(), &clock_, planned,
+                              {{f[1].file_path}, {Data({R(8, "middle")})}, seq});
+  // The pipeline deletes the second and third rows by position, in one file naming two files.
+  RowDelta del(io_.get(), &clock_, planned, {},
+               {PosDeletes({{f[1].file_path, 0}, {f[2].file_path, 0}})});
+  PG2I_ASSERT_OK(Commit(del));
+  const Status middle = Commit(compact_middle);
+  EXPECT_EQ(middle.code(), StatusCode::kAborted) << middle.ToString();
+  PG2I_ASSERT_OK(Commit(compact_first));
+  // And a delete planned before the first file was rewritten, naming only later files,
+  // still commits; one whose bounds reach the rewritten file does not.
+  RowDelta later(io_.get(), &clock_, planned, {}, {PosDeletes({{f[2].file_path, 0}})});
+  PG2I_EXPECT_OK(Commit(later));
+  RowDelta reaching(io_.get(), &clock_, planned, {},
+                    {PosDeletes({{f[0].file_path, 0}, {f[2].file_path, 0}})});
+  EXPECT_EQ(Commit(reaching).code(), StatusCode::kAborted);
 }
 
 TEST_F(CommitOpsTest, ARewriteKeepsTheSequenceNumberSoAnEqualityDeleteCommittedMeanwhileApplies) {
