@@ -1,8 +1,14 @@
 #include "cli/pipeline.h"
 
 #include "cli/backends.h"
+#include "cli/pg_source_catalog.h"
+#include "pipeline/compaction_service.h"
+#include "pipeline/materializer_service.h"
 #include "pipeline/recovery.h"
+#include "pipeline/resync.h"
+#include "pipeline/startup.h"
 #include "pipeline/supervisor.h"
+#include "pipeline/wal_writer_service.h"
 #include "cli/verify.h"
 
 #include <cctype>
@@ -43,16 +49,6 @@ int Fail(const Status& s) {
   return 1;
 }
 
-// The pipeline generation: created with the coordinator (Prepare), so new after every
-// cleanup. A coordinator set up before generations existed is "legacy" (its commits carry
-// none).
-Status EnsureGeneration(coord::Coordinator& coord) {
-  PG2I_ASSIGN_OR_RETURN(auto generation, coord.GetMeta("generation"));
-  if (generation) return Status::Ok();
-  PG2I_ASSIGN_OR_RETURN(auto older, coord.GetMeta("system_identifier"));
-  return coord.SetMeta("generation", older ? "legacy" : io::NewUniqueName());
-}
-
 Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Config& cfg,
                                                                coord::Coordinator& coord) {
   materialize::MaterializerOptions mo;
@@ -69,32 +65,11 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   return mo;
 }
 
-Result<stage::StagedRelation> Discover(pg::Connection& conn, const config::TableConfig& t) {
-  PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(conn, t.name));
-  PG2I_ASSIGN_OR_RETURN(std::vector<std::string> key, pg::EffectivePrimaryKey(info, t));
-  stage::StagedRelation rel;
-  rel.table = t.name.ToString();
-  rel.oid = info.oid;
-  for (const auto& c : info.columns) {
-    pg::TypeMapping m = pg::MapType(c.base_type_oid, c.typmod);
-    if (!m.warning.empty()) {
-      log::Warn(m.warning, {{"table", rel.table}, {"column", c.name}});
-    }
-    rel.columns.push_back(
-        stage::StagedColumn{c.name, c.base_type_oid, c.typmod, m.type, c.nullable, c.attnum});
-  }
-  for (const std::string& k : key) {
-    for (size_t i = 0; i < rel.columns.size(); ++i) {
-      if (rel.columns[i].name == k) rel.key.push_back(static_cast<int>(i));
-    }
-  }
-  return rel;
-}
-
-std::vector<std::string> TableNames(const config::Config& cfg) {
-  std::vector<std::string> out;
-  for (const auto& t : cfg.tables) out.push_back(t.name.ToString());
-  return out;
+// The source's catalog for the services, on its own connection.
+Result<std::unique_ptr<PgSourceCatalog>> SourceCatalogOf(const config::Config& cfg) {
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectSource(cfg));
+  return std::make_unique<PgSourceCatalog>(std::move(conn), cfg.source.logical.publication_name,
+                                           cfg.source.postgres.user);
 }
 
 // Progress of a running snapshot: a status line on a terminal, a log line every 10 s
@@ -230,26 +205,6 @@ struct Prepared {
   std::vector<snapshot::SnapshotTable> pending_snapshots;
 };
 
-std::string WithoutTrailingSlash(std::string s) {
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
-// Tables and staged files live under the warehouse the pipeline started with; a changed
-// sink.warehouse would silently keep writing the old tables while the user looks at the new
-// place, so it is refused (recorded at the first start).
-Status CheckWarehouse(const config::Config& cfg, coord::Coordinator& coord) {
-  const std::string now = WithoutTrailingSlash(cfg.sink.warehouse);
-  PG2I_ASSIGN_OR_RETURN(auto recorded, coord.GetMeta("warehouse"));
-  if (!recorded) return coord.SetMeta("warehouse", now);
-  if (*recorded == now) return Status::Ok();
-  return InvalidArgument(
-      "sink.warehouse is " + now + " but this pipeline's Iceberg tables and staged files are "
-      "under " + *recorded + ", the sink.warehouse it was started with; set sink.warehouse back "
-      "to " + *recorded + ", or, to start over under the new warehouse, run pg2iceberg cleanup "
-      "and drop the pipeline's Iceberg tables first");
-}
-
 // Runs a pipeline component's body: an exception that escapes it (a bug, or a library that
 // throws) becomes an Internal error that stops the pipeline with its message, instead of
 // ending the process without a word (std::terminate) while the slot holds WAL.
@@ -271,67 +226,6 @@ struct Created {
   bool ddl_trigger = false;
 };
 
-// Marks a table's copy to be redone: the next copy's first batch replaces the Iceberg
-// content (coordinator meta resync_offset:<table>). `copy_may_run`: a copy of the table may be
-// running now (the caller then starts the pipeline again).
-Status RedoCopy(coord::Coordinator& coord, const std::string& table, const coord::TableState& known,
-                bool copy_may_run) {
-  if (known.snapshot_complete) return coord.RequestResync(table).status();
-  if (copy_may_run) {
-    // Its copy is in progress: a chunk it registers after this would be taken for the new
-    // copy's. The next start forgets that copy once it has stopped.
-    return coord.SetMeta(coord::RedoCopyKey(table), "1");
-  }
-  // Its copy was in progress (or not started): start it over, and replace what the copy
-  // already brought and the changes that waited behind it (they predate the new copy).
-  return coord.RestartCopy(table).status();
-}
-
-// A configured table dropped and re-created under the same name is a different table: its
-// copy is redone (a resync) and replaces the Iceberg table's content. Records the new oid.
-Status ResyncRecreated(coord::Coordinator& coord, const config::TableConfig& t, uint32_t new_oid,
-                       const coord::TableState& known, bool copy_may_run) {
-  const std::string table = t.name.ToString();
-  if (t.skip_snapshot) {
-    // Declared content, never copied: nothing to copy again. Follow the new table from here.
-    log::Warn("table was dropped and re-created; it has skip_snapshot, so its Iceberg content is "
-              "not replaced (resync it by hand if it should be)",
-              {{"table", table}});
-    return coord.PutTable({table, new_oid, known.snapshot_complete, known.snapshot_lsn});
-  }
-  log::Warn("table was dropped and re-created: copying the new table; the copy replaces its "
-            "Iceberg content",
-            {{"table", table},
-             {"old_oid", static_cast<int64_t>(known.relid)},
-             {"new_oid", static_cast<int64_t>(new_oid)}});
-  // The resync first, the new oid last: if anything fails in between, the next check sees the
-  // old oid and does it again.
-  PG2I_RETURN_IF_ERROR(RedoCopy(coord, table, known, copy_may_run));
-  return coord.PutTable({table, new_oid, false, known.snapshot_lsn});
-}
-
-// A configured table whose existing rows changed in a way logical replication does not carry
-// (ALTER TABLE rewrote it, or added a column with a default existing rows take): its copy is
-// redone and replaces the Iceberg content. Called by the WAL writer when the transaction
-// commits, before anything after it is confirmed.
-Status ResyncRewritten(coord::Coordinator& coord, const config::TableConfig& t,
-                       const std::string& why) {
-  const std::string table = t.name.ToString();
-  if (t.skip_snapshot) {
-    log::Warn("the table's existing rows changed in a way logical replication does not carry; "
-              "it has skip_snapshot, so its Iceberg rows keep their old values (resync it by "
-              "hand if they should not)",
-              {{"table", table}, {"what", why}});
-    return Status::Ok();
-  }
-  PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(table));
-  if (!known) return Status::Ok();  // not tracked yet: its first copy comes
-  log::Warn("the table's existing rows changed in a way logical replication does not carry: "
-            "copying it again; the copy replaces its Iceberg content",
-            {{"table", table}, {"what", why}});
-  return RedoCopy(coord, table, *known, /*copy_may_run=*/true);
-}
-
 // A configured table that cannot be replicated is a configuration error (exit 2).
 Status ConfigError(const Status& s) { return s.ok() ? s : InvalidArgument(s.message()); }
 
@@ -339,66 +233,36 @@ Status ConfigError(const Status& s) { return s.ok() ? s : InvalidArgument(s.mess
 // copy to redo, or a table dropped and re-created, starts its copy over) and describes it.
 Status TrackTables(const config::Config& cfg, coord::Coordinator& coord, pg::Connection& conn,
                    Prepared* prepared, std::vector<pg::TableInfo>* infos) {
-  Prepared& p = *prepared;
   for (const auto& t : cfg.tables) {
     auto discovered = pg::DiscoverTable(conn, t.name);
     if (!discovered.ok()) return ConfigError(discovered.status());
-    pg::TableInfo info = std::move(*discovered);
-    auto described = Discover(conn, t);
+    auto described = DiscoverStaged(conn, t);
     if (!described.ok()) return ConfigError(described.status());
-    stage::StagedRelation rel = std::move(*described);
-    PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(rel.table));
-    // A copy to redo that was asked for while a copy of the table ran: now none runs.
-    PG2I_ASSIGN_OR_RETURN(bool redo, coord::CopyToRedo(coord, rel.table));
-    if (known && redo) {
-      log::Info("the table changed while it was being copied: starting the table's copy over",
-                {{"table", rel.table}});
-      PG2I_RETURN_IF_ERROR(RedoCopy(coord, rel.table, *known, /*copy_may_run=*/false));
-      PG2I_RETURN_IF_ERROR(coord.SetMeta(coord::RedoCopyKey(rel.table), ""));
-      PG2I_ASSIGN_OR_RETURN(known, coord.GetTable(rel.table));
-    }
-    // A table dropped and re-created under the same name is a different table.
-    if (known && known->relid != 0 && known->relid != info.oid) {
-      PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known, /*copy_may_run=*/false));
-    }
-    if (!known) {
-      // Tracked anew (first start, added, or forgotten on purpose): copy from scratch.
-      PG2I_RETURN_IF_ERROR(coord.ForgetSnapshotProgress(rel.table));
-      PG2I_RETURN_IF_ERROR(coord.PutTable({rel.table, info.oid, false, Lsn()}));
-    }
-    p.relations[rel.table] = std::move(rel);
-    infos->push_back(std::move(info));
+    PG2I_RETURN_IF_ERROR(pipeline::TrackTable(coord, t, discovered->oid));
+    prepared->relations[described->table] = std::move(*described);
+    infos->push_back(std::move(*discovered));
   }
   return Status::Ok();
 }
 
-// A copied table that is no longer in the publication missed its changes in between:
-// re-adding it silently would hide that loss.
+// A copied table that is no longer in the publication missed its changes in between.
 Status CheckStillPublished(const config::Config& cfg, coord::Coordinator& coord,
                            pg::Connection& conn) {
   const std::string& pub_name = cfg.source.logical.publication_name;
   PG2I_ASSIGN_OR_RETURN(std::string pub_exists,
                         conn.QueryScalar("SELECT count(*) FROM pg_publication WHERE pubname = " +
                                           pg::QuoteLiteral(pub_name)));
-  for (size_t i = 0; pub_exists != "0" && i < cfg.tables.size(); ++i) {
-    const std::string name = cfg.tables[i].name.ToString();
-    PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(name));
-    if (!known || !known->snapshot_complete) continue;
-    PG2I_ASSIGN_OR_RETURN(
-        pg::QueryResult in_pub,
-        conn.Query("SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 "
-                    "AND tablename = $3",
-                    {pub_name, cfg.tables[i].name.schema, cfg.tables[i].name.table}));
-    if (in_pub.rows.empty()) {
-      return FailedPrecondition(
-          "table " + name + " left publication " + pub_name +
-          " after it was copied, so its changes since then are lost. To copy it again: drop "
-          "its Iceberg table, run DELETE FROM " + pg::QuoteIdent(cfg.state.coordinator_schema) +
-          ".tables WHERE table_name = " + pg::QuoteLiteral(name) +
-          "; and start pg2iceberg (it re-adds the table to the publication and re-copies it)");
-    }
-  }
-  return Status::Ok();
+  if (pub_exists == "0") return Status::Ok();
+  return pipeline::CheckStillPublished(
+      coord, cfg.tables, pub_name, cfg.state.coordinator_schema,
+      [&](const config::TableName& t) -> Result<bool> {
+        PG2I_ASSIGN_OR_RETURN(
+            pg::QueryResult in_pub,
+            conn.Query("SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = "
+                       "$2 AND tablename = $3",
+                       {pub_name, t.schema, t.table}));
+        return !in_pub.rows.empty();
+      });
 }
 
 // Markers travel in the stream with the tables: the markers table is created if missing and is
@@ -474,12 +338,9 @@ Status StartFromSlot(const config::Config& cfg, coord::Coordinator& coord, pg::C
   const std::string& slot_name = cfg.source.logical.slot_name;
   PG2I_ASSIGN_OR_RETURN(auto slot, pg::ReadSlot(conn, slot_name));
   PG2I_ASSIGN_OR_RETURN(auto flushed, coord.FlushedLsn(slot_name));
+  PG2I_RETURN_IF_ERROR(pipeline::CheckSlot(
+      slot_name, slot ? std::optional<Lsn>(slot->confirmed_flush_lsn) : std::nullopt, flushed));
   if (!slot) {
-    if (flushed) {
-      return FailedPrecondition("replication slot " + slot_name +
-                                " is gone although pg2iceberg used it before, so changes may be "
-                                "lost; run pg2iceberg cleanup and start again to re-snapshot");
-    }
     PG2I_ASSIGN_OR_RETURN(pg::CreatedSlot made, p.replication->CreateSlot(slot_name, true));
     created->slot = true;
     log::Info("created replication slot", {{"slot", slot_name}, {"lsn", made.consistent_point}});
@@ -500,14 +361,6 @@ Status StartFromSlot(const config::Config& cfg, coord::Coordinator& coord, pg::C
     std::string warning;
     PG2I_RETURN_IF_ERROR(pg::CheckSlotHealth(*slot, id.dbname, &warning));
     if (!warning.empty()) log::Warn(warning);
-    if (flushed && slot->confirmed_flush_lsn > *flushed) {
-      return FailedPrecondition("replication slot " + slot_name + " was advanced to " +
-                                slot->confirmed_flush_lsn.ToString() +
-                                " by someone else (pg2iceberg confirmed only " +
-                                flushed->ToString() +
-                                "), so changes may be lost; run pg2iceberg cleanup and start "
-                                "again to re-snapshot");
-    }
     p.start = slot->confirmed_flush_lsn;
   }
   return Status::Ok();
@@ -530,8 +383,8 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
                               "; run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL");
   }
   PG2I_RETURN_IF_ERROR(coord.Migrate());
-  PG2I_RETURN_IF_ERROR(CheckWarehouse(cfg, coord));
-  PG2I_RETURN_IF_ERROR(EnsureGeneration(coord));
+  PG2I_RETURN_IF_ERROR(pipeline::CheckWarehouse(coord, cfg.sink.warehouse));
+  PG2I_RETURN_IF_ERROR(pipeline::EnsureGeneration(coord));
   Prepared p;
   std::vector<pg::TableInfo> infos;
   PG2I_RETURN_IF_ERROR(TrackTables(cfg, coord, *conn, &p, &infos));
@@ -560,21 +413,6 @@ Result<Prepared> Prepare(const config::Config& cfg, coord::Coordinator& coord,
 // every 200 ms plus at most one flush; a materializer cycle commits every table once.
 constexpr std::chrono::seconds kWriterMaxSilence{300};
 constexpr std::chrono::seconds kMaterializerMaxSilence{900};
-
-// Changes staged but not yet materialized, per table: how far Iceberg is behind staging.
-Status RecordPending(const config::Config& cfg, coord::Coordinator& coord,
-                     const std::vector<std::string>& tables) {
-  for (const auto& t : tables) {
-    PG2I_ASSIGN_OR_RETURN(int64_t next, coord.NextOffset(t));
-    PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord.GetCursor(cfg.state.group, t));
-    metrics::Default()
-        .GetGauge("pg2iceberg_materialize_pending_changes",
-                  "Staged changes not yet materialized into Iceberg (log offsets past the cursor)",
-                  {{"table", t}})
-        .Set(static_cast<double>(std::max<int64_t>(0, next - c.offset)));
-  }
-  return Status::Ok();
-}
 
 // The /metrics, /healthz and /ready endpoint of a long-running command (none when
 // metrics_addr is empty).
@@ -642,77 +480,6 @@ struct Shared {
   }
 };
 
-// Records a marker the WAL writer met (markers table) in the coordinator; a marker id used
-// before is ignored with a warning.
-Status RecordMarker(coord::Coordinator& c, const config::Config& cfg, const std::string& id,
-                    Lsn lsn) {
-  std::vector<std::string> tables;
-  for (const auto& t : cfg.tables) tables.push_back(t.name.ToString());
-  PG2I_ASSIGN_OR_RETURN(Lsn first, c.RecordMarker(id, lsn, tables));
-  if (first != lsn) {
-    log::Warn("a marker with this id was recorded before; this one is ignored (give every "
-              "marker a new id)",
-              {{"marker", id}, {"lsn", lsn}, {"recorded_at_lsn", first}});
-  } else {
-    log::Info("marker recorded", {{"marker", id}, {"lsn", lsn}});
-  }
-  return Status::Ok();
-}
-
-// The names of the columns among `attnums` of table `oid` (and its partitions) that have a
-// "missing" default: existing rows read it although no change carried it.
-Result<std::vector<std::string>> MissingDefaults(pg::Connection& conn, uint32_t oid,
-                                                 const std::vector<int>& attnums) {
-  std::string list;
-  for (int a : attnums) list += (list.empty() ? "" : ",") + std::to_string(a);
-  PG2I_ASSIGN_OR_RETURN(
-      pg::QueryResult r,
-      conn.Query("SELECT DISTINCT a.attname FROM pg_attribute r "
-                 "JOIN (SELECT relid FROM pg_partition_tree($1::oid) UNION SELECT $1::oid) t "
-                 "ON true JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = "
-                 "r.attname WHERE r.attrelid = $1::oid AND r.attnum = ANY(('{' || $2 || "
-                 "'}')::int2[]) AND a.atthasmissing AND NOT a.attisdropped",
-                 {std::to_string(oid), list}));
-  std::vector<std::string> names;
-  for (const auto& row : r.rows) names.push_back(row[0].value_or(""));
-  return names;
-}
-
-// Waits until transaction `xid`, seen committed in the WAL, is visible to other sessions, so
-// that the columns it changed can be read from the catalog (Unavailable after 20 s).
-Status AwaitVisible(pg::Connection& conn, Xid xid) {
-  const Stopwatch waited;
-  bool logged = false;
-  while (true) {
-    // The transaction's 64-bit id: the one nearest the snapshot's xmax with these low bits.
-    PG2I_ASSIGN_OR_RETURN(
-        pg::QueryResult r,
-        conn.Query("SELECT pg_snapshot_xmax(s)::text, s::text FROM pg_current_snapshot() s"));
-    const uint64_t xmax = std::stoull(r.rows.at(0).at(0).value_or("0"));
-    const uint64_t full = xmax + static_cast<uint64_t>(static_cast<int64_t>(
-                                     static_cast<int32_t>(xid.value() - static_cast<uint32_t>(xmax))));
-    PG2I_ASSIGN_OR_RETURN(
-        pg::QueryResult v,
-        conn.Query("SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)",
-                   {std::to_string(full), r.rows.at(0).at(1).value_or("")}));
-    if (v.rows.at(0).at(0).value_or("f") == "t") return Status::Ok();
-    if (waited.Elapsed() > 20s) {
-      return Unavailable("transaction " + std::to_string(xid.value()) +
-                         " changed a table's columns and is in the WAL, but other sessions "
-                         "still do not see it after 20 s (a commit waiting for synchronous "
-                         "replication?); its columns cannot be read from the catalog yet");
-    }
-    if (!logged && waited.Elapsed() > 1s) {
-      log::Info("waiting until a committed transaction that changed a table's columns is "
-                "visible, to read them from the catalog (a commit waiting for synchronous "
-                "replication?)",
-                {{"xid", static_cast<int64_t>(xid.value())}});
-      logged = true;
-    }
-    Clock::Real()->SleepFor(10ms);
-  }
-}
-
 stage::WalWriterOptions WalWriterOptionsOf(const config::Config& cfg) {
   stage::WalWriterOptions wo;
   wo.slot = cfg.source.logical.slot_name;
@@ -728,8 +495,7 @@ stage::WalWriterOptions WalWriterOptionsOf(const config::Config& cfg) {
   return wo;
 }
 
-// The WAL writer service: streams from the slot into staged files until the attempt stops,
-// then flushes what it holds.
+// The WAL writer service (pipeline/wal_writer_service.h) on the slot's replication stream.
 Status WriterLoop(const config::Config& cfg, Prepared prepared, Shared* shared) {
   pipeline::Supervisor& sup = shared->sup;
   PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
@@ -751,278 +517,70 @@ Status WriterLoop(const config::Config& cfg, Prepared prepared, Shared* shared) 
   };
   auto stream = std::make_unique<pg::ReplicationStream>(std::move(prepared.replication),
                                                         prepared.start, ro);
-  PG2I_ASSIGN_OR_RETURN(auto disco_conn, ConnectSource(cfg));
-  pg::Connection* dc = disco_conn.get();
-  auto rediscover = [dc, &cfg](const std::string& table) -> Result<stage::StagedRelation> {
-    for (const auto& t : cfg.tables) {
-      if (t.name.ToString() == table) return Discover(*dc, t);
-    }
-    return NotFound("table " + table + " is not configured");
-  };
+  PG2I_ASSIGN_OR_RETURN(auto source, SourceCatalogOf(cfg));
   stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
-                          rediscover, WalWriterOptionsOf(cfg));
-  writer.set_on_marker(
-      [c, &cfg](const std::string& id, Lsn lsn) { return RecordMarker(*c, cfg, id, lsn); });
-  writer.set_missing_defaults([dc](const std::string&, uint32_t oid, const std::vector<int>& attnums) {
-    return MissingDefaults(*dc, oid, attnums);
-  });
-  writer.set_await_visible([dc](Xid xid) { return AwaitVisible(*dc, xid); });
-  writer.set_on_rewrite([c, &cfg, shared](const std::string& table,
-                                          const std::string& why) -> Status {
-    for (const auto& t : cfg.tables) {
-      if (t.name.ToString() != table) continue;
-      PG2I_RETURN_IF_ERROR(ResyncRewritten(*c, t, why));
-      // Copy it in a new attempt (the materializer would ask for one too, unless a copy of
-      // the table is running: that copy read the rows before they changed).
-      if (!t.skip_snapshot) shared->sup.RequestRestart();
-    }
-    return Status::Ok();
-  });
+                          pipeline::RediscoverFrom(source.get(), cfg.tables),
+                          WalWriterOptionsOf(cfg));
+  pipeline::WalWriterService service(&writer, c, source.get(), cfg.tables,
+                                     [shared] { shared->sup.RequestRestart(); });
   log::Info("streaming", {{"slot", slot}, {"from", prepared.start}});
   shared->health->Watch("wal writer", kWriterMaxSilence);
-  bool streaming = false;
-  while (!sup.stopping()) {
-    PG2I_RETURN_IF_ERROR(writer.Step(200ms));
+  return service.Run(sup, [shared] {
     shared->health->Beat("wal writer");
-    if (!streaming) {
+    if (!shared->streaming.exchange(true)) {
       shared->health->SetPhase("streaming", true);
-      shared->streaming = true;
       if (!shared->materializing) shared->ReportHealthy();
     }
-    streaming = true;
-  }
-  PG2I_RETURN_IF_ERROR(writer.Flush());
-  log::Info("WAL writer stopped", {{"confirmed", writer.confirmed()}});
-  return Status::Ok();
+  });
 }
 
-// Rows of the `commits` meta table for a cycle's results (tables committed to in it). A failure
-// is logged and counted: the data commits stand.
-void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
-                   const std::map<std::string, materialize::TableResult>& results,
-                   bool force = false, coord::Coordinator* coord = nullptr) {
-  if (meta == nullptr) return;
-  std::vector<upkeep::CommitRecord> rows;
-  for (const auto& [name, r] : results) {
-    if (r.snapshot_id < 0) continue;
-    rows.push_back({name, m.IdentFor(name).ToString(), r.snapshot_id, r.cursor, r.changes,
-                    r.rows_written, r.deletes_written});
-  }
-  meta->AddCommits(rows);
-  Status s = meta->FlushCommits(force);
-  if (!s.ok()) {
-    metrics::CountError("meta_tables", s.code());
-    log::Warn("commits not recorded in the meta tables; the data commits stand",
-              {{"error", s.ToString()}});
-  }
-  // Markers the materializer reached, from the coordinator: what a crash kept from the meta
-  // table is appended on the next cycle (at least once).
-  if (coord == nullptr) return;
-  auto reached = coord->UnrecordedMarkers(100);
-  std::vector<upkeep::MarkerRecord> markers;
-  if (reached.ok()) {
-    for (const auto& e : *reached) {
-      markers.push_back({e.marker_id, e.commit_lsn.ToString(), e.table,
-                         m.IdentFor(e.table).ToString(), e.snapshot_id});
-    }
-  }
-  Status ms = reached.ok() ? (markers.empty() ? Status::Ok() : meta->RecordMarkers(markers))
-                           : reached.status();
-  if (ms.ok() && !markers.empty()) ms = coord->MarkersRecorded(*reached);
-  if (!ms.ok()) {
-    metrics::CountError("meta_tables", ms.code());
-    log::Warn("markers not recorded in the meta table yet; the next cycle tries again (pg2iceberg "
-              "status lists them)",
-              {{"error", ms.ToString()}});
-  }
-}
-
-// A configured table dropped, renamed or dropped and re-created while running: its changes
-// stop reaching the publication (a re-created table is not in it). A dropped or renamed table
-// stops the pipeline with the reason; a re-created one is added to the publication and copied
-// again (a resync). Checked every materializer cycle; true when the pipeline must start again
-// to copy a table.
-Result<bool> CheckTablesUnchanged(const config::Config& cfg, pg::Connection& src,
-                                  coord::Coordinator& coord) {
-  bool restart = false;
-  for (const auto& t : cfg.tables) {
-    const std::string name = t.name.ToString();
-    PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(name));
-    if (!known || known->relid == 0) continue;
-    PG2I_ASSIGN_OR_RETURN(
-        pg::QueryResult r,
-        src.Query("SELECT c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                  "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                  {t.name.schema, t.name.table}));
-    if (r.rows.empty()) {
-      return FailedPrecondition(
-          "table " + name + " was dropped or renamed while pg2iceberg was running; its Iceberg "
-          "table keeps the rows it had. Remove it from tables[] (and drop its Iceberg table if "
-          "nothing needs it), or create it again: the next start copies the new table");
-    }
-    const std::string oid = r.rows[0][0].value_or("");
-    if (oid == std::to_string(known->relid)) continue;
-    PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(src, t.name));
-    PG2I_RETURN_IF_ERROR(pg::EffectivePrimaryKey(info, t).status());
-    auto pub = pg::EnsurePublication(src, cfg.source.logical.publication_name, {info});
-    if (!pub.ok()) return pg::ExplainSetupError(pub.status(), cfg.source.postgres.user);
-    PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, info.oid, *known, /*copy_may_run=*/true));
-    restart = !t.skip_snapshot;
-  }
-  return restart;
-}
-
-// The materializer service: a cycle over every table, then the interval; its last cycle
-// follows the WAL writer's last flush.
+// The materializer service (pipeline/materializer_service.h): its last cycle follows the WAL
+// writer's last flush.
 Status MaterializerLoop(const config::Config& cfg, Shared* shared) {
-  pipeline::Supervisor& sup = shared->sup;
-  auto writer_done = [&] { return sup.Ended(kWalWriter); };
   PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
   PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
   PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
   PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
   mo.on_progress = [shared] { shared->health->Beat("materializer"); };
-  PG2I_ASSIGN_OR_RETURN(auto src, ConnectSource(cfg));
+  PG2I_ASSIGN_OR_RETURN(auto source, SourceCatalogOf(cfg));
   materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
   std::optional<upkeep::MetaTables> meta;
   if (!cfg.sink.meta_namespace.empty()) {
     meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
   }
-  const auto tables = TableNames(cfg);
+  pipeline::MaterializerServiceOptions o;
+  o.group = cfg.state.group;
+  o.tables = cfg.tables;
   // Where reached markers wait for the meta table (markers need sink.meta_namespace).
-  coord::Coordinator* markers = cfg.source.logical.markers_table ? coord.get() : nullptr;
+  o.record_markers = cfg.source.logical.markers_table.has_value();
+  o.max_changes = mo.max_changes;
+  o.interval = cfg.sink.materializer_interval;
+  o.copying = [shared](const std::string& t) {
+    return shared->copy_running && shared->copying.count(t) > 0;
+  };
+  pipeline::MaterializerService service(coord.get(), &m, source.get(), meta ? &*meta : nullptr,
+                                        std::move(o));
   shared->health->Watch("materializer", std::max<std::chrono::seconds>(
                                             kMaterializerMaxSilence,
                                             10 * std::chrono::duration_cast<std::chrono::seconds>(
                                                      cfg.sink.materializer_interval)));
-  while (true) {
-    const bool last = writer_done();
-    PG2I_RETURN_IF_ERROR(coord->Heartbeat(cfg.state.group, "run"));
-    // Materialize what is staged first, then look for tables that went away.
-    PG2I_ASSIGN_OR_RETURN(auto results, m.RunCycle(tables));
-    RecordCommits(meta ? &*meta : nullptr, m, results,
-                  last || sup.failed() || sup.restart_requested() || writer_done(), markers);
-    PG2I_ASSIGN_OR_RETURN(bool recreated, CheckTablesUnchanged(cfg, *src, *coord));
-    if (recreated) sup.RequestRestart();
-    PG2I_RETURN_IF_ERROR(RecordPending(cfg, *coord, tables));
-    // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
-    // start again, so that the next attempt copies it while streaming.
-    for (const auto& t : tables) {
-      if (shared->copy_running && shared->copying.count(t)) continue;
-      PG2I_ASSIGN_OR_RETURN(auto state, coord->GetTable(t));
-      if (state && !state->snapshot_complete) {
-        log::Info("resync requested: starting the pipeline again to copy the table",
-                  {{"table", t}});
-        sup.RequestRestart();
-      }
-    }
-    if (sup.restart_requested()) break;
-    m.CheckpointIndexes(/*now=*/false);
+  return service.Run(shared->sup, kWalWriter, [shared] {
     shared->health->Beat("materializer");
     if (shared->streaming) shared->ReportHealthy();
-    if (last || sup.failed()) break;
-    // While work is waiting (a batch was bounded), the next cycle starts at once; the
-    // interval is the cadence when caught up.
-    bool more = false;
-    for (const auto& [t, r] : results) more = more || r.more;
-    if (more) continue;
-    // Between cycles, a table with a full batch staged (a backlog arriving) ends the wait. (Not
-    // the process stop: the last cycle waits for the WAL writer's last flush.)
-    Stopwatch since_look;
-    Status looked;
-    WaitUntil(sup.clock(), cfg.sink.materializer_interval, 50ms, [&] {
-      if (writer_done() || sup.failed()) return true;
-      if (since_look.Elapsed() < 1s) return false;
-      since_look.Restart();
-      for (const auto& [t, r] : results) {
-        Result<int64_t> next = coord->NextOffset(t);
-        if (!next.ok()) looked = next.status();
-        if (!next.ok() || *next - r.cursor >= mo.max_changes) return true;
-      }
-      return false;
-    });
-    PG2I_RETURN_IF_ERROR(looked);
-  }
-  RecordCommits(meta ? &*meta : nullptr, m, {}, /*force=*/true, markers);
-  if (!sup.failed()) m.CheckpointIndexes(/*now=*/true);
-  return Status::Ok();
+  });
 }
 
-// One background compaction of `ident`, cancelled (through `*cancel`) when the attempt stops.
-Result<upkeep::CompactionResult> CompactCancellable(catalog::Catalog& cat,
-                                                    std::shared_ptr<io::FileIO> io,
-                                                    const catalog::TableIdent& ident,
-                                                    const upkeep::CompactionOptions& co,
-                                                    pipeline::Supervisor& sup,
-                                                    std::atomic<bool>* cancel) {
-  Result<upkeep::CompactionResult> r = Internal("not run");
-  {
-    std::thread watch([&] {
-      while (!*cancel && !sup.stopping()) sup.clock()->SleepFor(100ms);
-      *cancel = true;
-    });
-    // Joined on every way out, an exception included (a joinable thread's destructor would
-    // end the process).
-    struct Join {
-      std::atomic<bool>& cancel;
-      std::thread& t;
-      ~Join() {
-        cancel = true;
-        t.join();
-      }
-    } join{*cancel, watch};
-    try {
-      r = upkeep::CompactTable(cat, std::move(io), ident, co);
-    } catch (const std::exception& e) {
-      r = Internal(std::string("compaction threw: ") + e.what());
-    }
-  }
-  *cancel = false;
-  return r;
-}
-
-// A background compaction's commit in the meta tables, the metrics and the log.
-void RecordCompaction(upkeep::MetaTables* meta, const std::string& name,
-                      const config::IcebergTableName& target, const upkeep::CompactionResult& r) {
-  if (meta != nullptr) {
-    Status ms = meta->RecordCompactions(
-        {upkeep::RecordOf(r, name, target.ns + "." + target.name, "background")});
-    if (!ms.ok()) {
-      metrics::CountError("meta_tables", ms.code());
-      log::Warn("compaction not recorded in the meta tables", {{"error", ms.ToString()}});
-    }
-  }
-  metrics::Default()
-      .GetCounter("pg2iceberg_compactions_total", "Compaction commits (background and compact)",
-                  {{"table", name}})
-      .Add(1);
-  metrics::Default()
-      .GetCounter("pg2iceberg_compaction_files_rewritten_total",
-                  "Data files replaced by compaction", {{"table", name}})
-      .Add(static_cast<double>(r.data_files_read));
-  log::Info("compacted", {{"table", name},
-                          {"partitions", static_cast<int64_t>(r.partitions)},
-                          {"data_files", std::to_string(r.data_files_read) + "->" +
-                                             std::to_string(r.data_files_written)},
-                          {"delete_files_removed", r.delete_files_removed},
-                          {"rows", r.rows_written}});
-}
-
-// Background compaction (sink.compaction_interval): every interval, one table at a time, the
-// partitions past the thresholds. It commits like any other writer, so the materializer's
-// next commit may need one retry. A failure is logged and counted and never stops replication;
-// tables whose copy this attempt runs are left alone until it is in.
+// Background compaction (pipeline/compaction_service.h): the configured tables not being
+// copied by this attempt, then the meta tables (appends pile up there too). Never stops
+// replication: a failure to start is logged.
 void CompactionLoop(const config::Config& cfg, Shared* shared) {
-  auto stopping = [&] { return shared->sup.stopping(); };
-  auto run = [&]() -> Status {
+  Status s = Guarded([&]() -> Status {
     PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
     PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
-    std::atomic<bool> cancel{false};
     upkeep::CompactionOptions co;
     co.target_file_size = cfg.sink.target_file_size;
     co.min_data_files = cfg.sink.compaction_data_files;
     co.min_delete_files = cfg.sink.compaction_delete_files;
-    co.cancel = &cancel;
     if (cfg.sink.maintenance_grace) {  // a zero grace leaves no time at all
       co.max_write_time = std::max<std::chrono::steady_clock::duration>(
           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -1033,63 +591,25 @@ void CompactionLoop(const config::Config& cfg, Shared* shared) {
     if (!cfg.sink.meta_namespace.empty()) {
       meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
     }
-    std::map<std::string, std::string> skipped_logged;  // table → last reason logged
-    // table → (failures in a row, no attempt before)
-    std::map<std::string, std::pair<int, Clock::MonoTime>> backoff;
-    Clock* clock = shared->sup.clock();
-    while (true) {
-      if (shared->sup.Wait(*cfg.sink.compaction_interval)) return Status::Ok();
-      // The configured tables, then the meta tables (appends pile up there too).
-      std::vector<std::pair<std::string, config::IcebergTableName>> targets;
+    pipeline::CompactionService service(cat.get(), io, meta ? &*meta : nullptr, co,
+                                        *cfg.sink.compaction_interval, shared->sup.clock());
+    service.Run(shared->sup, [&] {
+      std::vector<pipeline::CompactionTarget> targets;
       for (const auto& t : cfg.tables) {
         const std::string name = t.name.ToString();
         if (shared->copy_running && shared->copying.count(name)) continue;
-        targets.emplace_back(name, config::IcebergNameOf(t, cfg.sink.ns));
+        const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
+        targets.push_back({name, catalog::TableIdent{{target.ns}, target.name}});
       }
       if (meta) {
         for (const catalog::TableIdent& id : upkeep::MetaTableIdents(cfg.sink.meta_namespace)) {
-          targets.emplace_back(id.ToString(), config::IcebergTableName{id.ns.front(), id.name});
+          targets.push_back({id.ToString(), id});
         }
       }
-      for (const auto& [name, target] : targets) {
-        // A table whose compaction failed waits longer each time (up to an hour), so that a
-        // rewrite that cannot finish does not eat the machine every interval.
-        if (auto b = backoff.find(name);
-            b != backoff.end() && clock->Monotonic() < b->second.second) {
-          continue;
-        }
-        Result<upkeep::CompactionResult> r =
-            CompactCancellable(*cat, io, catalog::TableIdent{{target.ns}, target.name}, co,
-                               shared->sup, &cancel);
-        const bool stopped = stopping() && !(r.ok() && r->snapshot_id >= 0);
-        if (!r.ok()) {
-          if (stopping()) return Status::Ok();
-          if (IsNotFound(r.status())) continue;  // no such table yet
-          metrics::CountError("compaction", r.status().code());
-          auto& [failures, next] = backoff[name];
-          ++failures;
-          const auto wait = std::min<std::chrono::steady_clock::duration>(
-              *cfg.sink.compaction_interval * (1LL << std::min(failures, 6)), std::chrono::hours(1));
-          next = clock->Monotonic() + wait;
-          log::Warn("background compaction failed; replication goes on",
-                    {{"table", name}, {"error", r.status().ToString()},
-                     {"next_attempt_in_s",
-                      static_cast<int64_t>(std::chrono::duration_cast<std::chrono::seconds>(wait).count())}});
-          continue;
-        }
-        backoff.erase(name);
-        if (stopped) return Status::Ok();
-        if (!r->skipped.empty() && r->skipped != "no partition reached the thresholds" &&
-            skipped_logged[name] != r->skipped) {
-          log::Info("not compacted", {{"table", name}, {"reason", r->skipped}});
-        }
-        skipped_logged[name] = r->skipped;
-        if (r->snapshot_id < 0) continue;
-        RecordCompaction(meta ? &*meta : nullptr, name, target, *r);
-      }
-    }
-  };
-  Status s = Guarded(run);
+      return targets;
+    });
+    return Status::Ok();
+  });
   if (!s.ok()) {
     log::Warn("background compaction stopped for this attempt; replication goes on",
               {{"error", s.ToString()}});
@@ -1487,7 +1007,7 @@ int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop)
         if (c.offset >= target) break;
         if (stop) return Cancelled("stopped; run pg2iceberg snapshot again to resume");
         PG2I_ASSIGN_OR_RETURN(materialize::TableResult r, m.MaterializeTable(name));
-        RecordCommits(meta ? &*meta : nullptr, m, {{name, r}}, /*force=*/true);
+        pipeline::RecordCommits(meta ? &*meta : nullptr, m, {{name, r}}, /*force=*/true);
       }
       std::printf("table=%s snapshot complete, materialized offset %lld\n", name.c_str(),
                   static_cast<long long>(target));

@@ -24,6 +24,10 @@
 #include "io/object_names.h"
 #include "materialize/columns.h"
 #include "materialize/materializer.h"
+#include "pipeline/compaction_service.h"
+#include "pipeline/materializer_service.h"
+#include "pipeline/source_catalog.h"
+#include "pipeline/wal_writer_service.h"
 #include "sim/source_model.h"
 #include "snapshot/snapshotter.h"
 #include "stage/wal_writer.h"
@@ -184,12 +188,46 @@ struct Knobs {
   int max_log_entries = 5;
   double crash_point_chance = 0.05;
   int steps = 300;
+  // The pipeline records its commits in meta tables (sink.meta_namespace).
+  bool meta = false;
+  // A compaction of every partition with more than one file (`compact --all`), not only of
+  // those past the thresholds.
+  bool compact_all = false;
 };
 
-// One incarnation of pg2iceberg: a WAL writer and a materializer.
+// The source's catalog as the services see it: the tables as produced so far; they are never
+// dropped or re-created here.
+class SimSourceCatalog final : public pipeline::SourceCatalog {
+ public:
+  explicit SimSourceCatalog(World* w) : w_(w) {}
+  Result<stage::StagedRelation> Discover(const config::TableConfig& t) override {
+    for (int i = 0; i < w_->source.tables(); ++i) {
+      if (TableName(i) == t.name.ToString()) return w_->source.Discover(i, w_->produced);
+    }
+    return NotFound("table " + t.name.ToString() + " is not in the source");
+  }
+  Result<std::optional<uint32_t>> CurrentOid(const config::TableName& t) override {
+    PG2I_ASSIGN_OR_RETURN(auto rel, Discover(config::TableConfig{t}));
+    return std::optional<uint32_t>(rel.oid);
+  }
+  Result<uint32_t> Republish(const config::TableConfig& t) override {
+    PG2I_ASSIGN_OR_RETURN(auto rel, Discover(t));
+    return rel.oid;
+  }
+  Result<std::vector<std::string>> MissingDefaults(uint32_t, const std::vector<int>&) override {
+    return std::vector<std::string>{};
+  }
+  Status AwaitVisible(Xid) override { return Status::Ok(); }
+
+ private:
+  World* w_;
+};
+
+// One incarnation of pg2iceberg: the pipeline's services (WAL writer, materializer, background
+// compaction) on the world's backends, stepped by the simulation instead of their threads.
 class Process {
  public:
-  Process(World* w, const Knobs& k) {
+  Process(World* w, const Knobs& k) : catalog_(w) {
     auto source = std::make_unique<SimSource>(w);
     source_ = source.get();
     stage::WalWriterOptions wo;
@@ -209,18 +247,16 @@ class Process {
       t.name = config::TableName{"public", "t" + std::to_string(i)};
       t.partition = k.partition;
       tables.push_back(t);
+      // The tables whose copy is not complete when the process starts are this process's
+      // copy; a resync asked for later needs a new process.
+      auto state = w->coord.GetTable(TableName(i));
+      if (state.ok() && *state && !(*state)->snapshot_complete) copying_.insert(TableName(i));
     }
-    const int n = w->source.tables();
-    writer_ = std::make_unique<stage::WalWriter>(
-        std::move(source), &w->coord, w->io, std::move(rels),
-        [n, w](const std::string& table) -> Result<stage::StagedRelation> {
-          // The catalog: the table as the database has it now.
-          for (int i = 0; i < n; ++i) {
-            if (TableName(i) == table) return w->source.Discover(i, w->produced);
-          }
-          return NotFound("table " + table + " is not configured");
-        },
-        wo);
+    writer_ = std::make_unique<stage::WalWriter>(std::move(source), &w->coord, w->io,
+                                                 std::move(rels),
+                                                 pipeline::RediscoverFrom(&catalog_, tables), wo);
+    wal_ = std::make_unique<pipeline::WalWriterService>(writer_.get(), &w->coord, &catalog_,
+                                                        tables, [this] { restart_ = true; });
     materialize::MaterializerOptions mo;
     mo.generation = "sim-generation";
     mo.system_identifier = "sim";
@@ -231,6 +267,27 @@ class Process {
     mo.index_dir = k.index_dir;
     materializer_ = std::make_unique<materialize::Materializer>(&w->coord, &w->catalog, w->io,
                                                                 tables, mo);
+    if (k.meta) {
+      meta_.emplace(&w->catalog, w->io, "meta", "sim", &w->clock);
+    }
+    pipeline::MaterializerServiceOptions so;
+    so.tables = tables;
+    so.max_changes = k.max_changes;
+    so.copying = [this](const std::string& t) { return copying_.count(t) > 0; };
+    service_ = std::make_unique<pipeline::MaterializerService>(
+        &w->coord, materializer_.get(), &catalog_, meta_ ? &*meta_ : nullptr, so);
+    upkeep::CompactionOptions co;
+    co.all = k.compact_all;
+    co.min_data_files = 2;
+    co.min_delete_files = 1;
+    compaction_ = std::make_unique<pipeline::CompactionService>(
+        &w->catalog, w->io, meta_ ? &*meta_ : nullptr, co, 1min, &w->clock);
+    for (int i = 0; i < w->source.tables(); ++i) {
+      targets_.push_back({TableName(i), catalog::TableIdent{{"default"}, "t" + std::to_string(i)}});
+    }
+    if (meta_) {
+      for (const auto& id : upkeep::MetaTableIdents("meta")) targets_.push_back({id.ToString(), id});
+    }
   }
 
   // The first start copies with the slot's snapshot: the tables as of `units` units, exact at
@@ -314,8 +371,15 @@ class Process {
   }
 
   stage::WalWriter& writer() { return *writer_; }
-  materialize::Materializer& materializer() { return *materializer_; }
+  pipeline::WalWriterService& wal_writer() { return *wal_; }
+  pipeline::MaterializerService& materializer() { return *service_; }
   const SimSource& source() const { return *source_; }
+  // One round of background compaction; the compactions committed.
+  int Compact() { return compaction_->Round(targets_, [] { return false; }); }
+  // A service asked for a new attempt (a table to copy).
+  bool restart_requested() const { return restart_; }
+  void RequestRestart() { restart_ = true; }
+  void CheckpointIndexes() { materializer_->CheckpointIndexes(/*now=*/true); }
 
  private:
   struct CopySnapshot {
@@ -323,9 +387,17 @@ class Process {
     Lsn lsn;
   };
   SimSource* source_;
+  SimSourceCatalog catalog_;
   std::optional<CopySnapshot> copy_;  // the snapshot this process copies with, once taken
+  std::set<std::string> copying_;
+  bool restart_ = false;
   std::unique_ptr<stage::WalWriter> writer_;
+  std::unique_ptr<pipeline::WalWriterService> wal_;
   std::unique_ptr<materialize::Materializer> materializer_;
+  std::optional<upkeep::MetaTables> meta_;
+  std::unique_ptr<pipeline::MaterializerService> service_;
+  std::unique_ptr<pipeline::CompactionService> compaction_;
+  std::vector<pipeline::CompactionTarget> targets_;
 };
 
 std::string Describe(const std::optional<std::string>& s) {
@@ -465,6 +537,8 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
   const double fault_chance = (knob_rng() % 3) * 0.04;
   k.mode = static_cast<config::DeleteMode>(knob_rng() % 3);
   const bool compaction = knob_rng() % 2;
+  k.compact_all = knob_rng() % 2;
+  k.meta = knob_rng() % 2;
   const bool resyncs = knob_rng() % 3 == 0;
   k.copy = knob_rng() % 2;
   k.chunks = 1 + static_cast<int>(knob_rng() % 4);
@@ -558,12 +632,17 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
       w.produced = std::min(units, w.produced + 1 + w.rng() % 3);
     } else if (r < 55) {
       const auto wait = std::chrono::milliseconds(1 + w.rng() % 500);
-      alive = Survives([&] { return process->writer().Step(wait); }, &outcome, verbose);
+      alive = Survives([&] { return process->wal_writer().Step(wait); }, &outcome, verbose);
     } else if (r < 62) {
       alive = Survives([&] { return process->writer().Flush(); }, &outcome, verbose);
     } else if (r < 85) {
-      alive = Survives([&] { return process->materializer().RunCycle(table_names).status(); },
-                       &outcome, verbose);
+      alive = Survives(
+          [&]() -> Status {
+            PG2I_ASSIGN_OR_RETURN(auto cycle, process->materializer().Cycle(/*ending=*/false));
+            if (cycle.restart) process->RequestRestart();
+            return Status::Ok();
+          },
+          &outcome, verbose);
     } else if (r < 88) {
       w.clock.Advance(std::chrono::seconds(1 + w.rng() % 120));
     } else if (r < 90) {
@@ -571,20 +650,9 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
       // engine's rewrite). Its failures only cost a later retry; crash points inside it end
       // the process.
       if (compaction) {
-        upkeep::CompactionOptions co;
-        co.all = w.rng() % 2;
-        co.min_data_files = 2;
-        co.min_delete_files = 1;
         alive = Survives(
             [&] {
-              const int t = static_cast<int>(w.rng() % static_cast<uint64_t>(so.tables));
-              auto c = upkeep::CompactTable(w.catalog, w.io, IcebergIdent(t), co, &w.clock);
-              if (!c.ok()) {
-                if (verbose) log::Info("compaction failed", {{"error", c.status()}});
-              } else if (c->snapshot_id >= 0) {
-                ++outcome.compactions;
-                if (verbose) log::Info("compacted", {{"files_read", c->data_files_read}});
-              }
+              outcome.compactions += process->Compact();
               return Status::Ok();
             },
             &outcome, verbose);
@@ -596,7 +664,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
       if (alive && k.mode != config::DeleteMode::kEquality) {
         alive = Survives(
             [&] {
-              process->materializer().CheckpointIndexes(/*now=*/true);
+              process->CheckpointIndexes();
               return Status::Ok();
             },
             &outcome, verbose);
@@ -620,7 +688,6 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
       if (requested.ok()) {
         ++outcome.resyncs;
         if (verbose) log::Info("resync requested", {{"table", TableName(t)}, {"offset", *requested}});
-        alive = false;
       } else if (verbose) {
         log::Info("resync refused", {{"error", requested.status()}});
       }
@@ -630,6 +697,12 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
       w.io->FailNth(op, w.io->count(op) + 1 + static_cast<int64_t>(w.rng() % 4),
                     Unavailable("simulated: object store unreachable"), timing);
       ++outcome.faults;
+    }
+    // A service asked for a new attempt (a table to copy): the process starts again, as
+    // the pipeline's next attempt.
+    if (alive && process->restart_requested()) {
+      alive = false;
+      if (verbose) log::Info("a service asked for a new attempt");
     }
     if (!alive) start();
   }
@@ -649,15 +722,20 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
     w.failure = what + ": " + s.ToString();
   };
   for (int i = 0; i < 100'000 && w.failure.empty() && !process->source().exhausted(); ++i) {
-    if (Status s = process->writer().Step(500ms); !s.ok()) fail("catch-up WAL writer", s);
+    if (Status s = process->wal_writer().Step(500ms); !s.ok()) fail("catch-up WAL writer", s);
   }
   if (w.failure.empty()) {
     if (Status s = process->writer().Flush(); !s.ok()) fail("catch-up flush", s);
   }
   for (int i = 0; i < 10'000 && w.failure.empty(); ++i) {
-    auto results = process->materializer().RunCycle(table_names);
-    if (!results.ok()) {
-      fail("catch-up materializer", results.status());
+    auto cycle = process->materializer().Cycle(/*ending=*/true);
+    if (!cycle.ok()) {
+      fail("catch-up materializer", cycle.status());
+      break;
+    }
+    if (cycle->restart || process->restart_requested()) {
+      w.failure = "the catch-up's process asked for a new attempt: a table it copied is not "
+                  "complete";
       break;
     }
     bool idle = true;
@@ -667,7 +745,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
         fail("reading the log's end", next.status());
         break;
       }
-      const auto& r = results->at(t);
+      const auto& r = cycle->results.at(t);
       idle = idle && !r.more && r.cursor >= *next;
     }
     if (idle) break;

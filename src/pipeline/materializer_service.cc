@@ -1,0 +1,170 @@
+#include "pipeline/materializer_service.h"
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "pipeline/resync.h"
+
+namespace pg2iceberg::pipeline {
+
+using namespace std::chrono_literals;
+
+MaterializerService::MaterializerService(coord::Coordinator* coord,
+                                         materialize::Materializer* materializer,
+                                         SourceCatalog* source, upkeep::MetaTables* meta,
+                                         MaterializerServiceOptions options)
+    : coord_(coord), m_(materializer), source_(source), meta_(meta), o_(std::move(options)) {
+  for (const auto& t : o_.tables) names_.push_back(t.name.ToString());
+}
+
+Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
+  MaterializerCycle cycle;
+  PG2I_RETURN_IF_ERROR(coord_->Heartbeat(o_.group, "run"));
+  // Materialize what is staged first, then look for tables that went away.
+  PG2I_ASSIGN_OR_RETURN(cycle.results, m_->RunCycle(names_));
+  RecordCommits(cycle.results, ending);
+  PG2I_ASSIGN_OR_RETURN(cycle.restart, CheckTablesUnchanged());
+  PG2I_RETURN_IF_ERROR(RecordPending());
+  // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
+  // start again, so that the next attempt copies it while streaming.
+  for (const auto& t : names_) {
+    if (o_.copying && o_.copying(t)) continue;
+    PG2I_ASSIGN_OR_RETURN(auto state, coord_->GetTable(t));
+    if (state && !state->snapshot_complete) {
+      log::Info("resync requested: starting the pipeline again to copy the table",
+                {{"table", t}});
+      cycle.restart = true;
+    }
+  }
+  for (const auto& [t, r] : cycle.results) cycle.more = cycle.more || r.more;
+  return cycle;
+}
+
+Status MaterializerService::Run(Supervisor& sup, const std::string& follows,
+                                const std::function<void()>& on_cycle) {
+  auto followed_ended = [&] { return sup.Ended(follows); };
+  while (true) {
+    const bool last = followed_ended();
+    PG2I_ASSIGN_OR_RETURN(MaterializerCycle cycle,
+                          Cycle(last || sup.failed() || sup.restart_requested()));
+    if (cycle.restart) sup.RequestRestart();
+    if (sup.restart_requested()) break;
+    m_->CheckpointIndexes(/*now=*/false);
+    if (on_cycle) on_cycle();
+    if (last || sup.failed()) break;
+    // While work is waiting (a batch was bounded), the next cycle starts at once; the
+    // interval is the cadence when caught up. (Not the process stop: the last cycle waits for
+    // the followed service's last flush.)
+    if (cycle.more) continue;
+    PG2I_RETURN_IF_ERROR(
+        WaitForWork(sup, cycle, [&] { return followed_ended() || sup.failed(); }));
+  }
+  Finish(sup.failed());
+  return Status::Ok();
+}
+
+void MaterializerService::Finish(bool failed) {
+  RecordCommits({}, /*force=*/true);
+  if (!failed) m_->CheckpointIndexes(/*now=*/true);
+}
+
+Status MaterializerService::WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,
+                                        const std::function<bool()>& done) {
+  Clock* clock = sup.clock();
+  Clock::MonoTime last_look = clock->Monotonic();
+  Status looked;
+  WaitUntil(clock, o_.interval, 50ms, [&] {
+    if (done()) return true;
+    if (clock->Monotonic() - last_look < 1s) return false;
+    last_look = clock->Monotonic();
+    for (const auto& [t, r] : cycle.results) {
+      Result<int64_t> next = coord_->NextOffset(t);
+      if (!next.ok()) looked = next.status();
+      if (!next.ok() || *next - r.cursor >= o_.max_changes) return true;
+    }
+    return false;
+  });
+  return looked;
+}
+
+void MaterializerService::RecordCommits(
+    const std::map<std::string, materialize::TableResult>& results, bool force) {
+  pipeline::RecordCommits(meta_, *m_, results, force, o_.record_markers ? coord_ : nullptr);
+}
+
+void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
+                   const std::map<std::string, materialize::TableResult>& results, bool force,
+                   coord::Coordinator* markers_from) {
+  if (meta == nullptr) return;
+  std::vector<upkeep::CommitRecord> rows;
+  for (const auto& [name, r] : results) {
+    if (r.snapshot_id < 0) continue;
+    rows.push_back({name, m.IdentFor(name).ToString(), r.snapshot_id, r.cursor, r.changes,
+                    r.rows_written, r.deletes_written});
+  }
+  meta->AddCommits(rows);
+  Status s = meta->FlushCommits(force);
+  if (!s.ok()) {
+    metrics::CountError("meta_tables", s.code());
+    log::Warn("commits not recorded in the meta tables; the data commits stand",
+              {{"error", s.ToString()}});
+  }
+  // Markers the materializer reached, from the coordinator: what a crash kept from the meta
+  // table is appended on the next cycle (at least once).
+  if (markers_from == nullptr) return;
+  auto reached = markers_from->UnrecordedMarkers(100);
+  std::vector<upkeep::MarkerRecord> markers;
+  if (reached.ok()) {
+    for (const auto& e : *reached) {
+      markers.push_back({e.marker_id, e.commit_lsn.ToString(), e.table,
+                         m.IdentFor(e.table).ToString(), e.snapshot_id});
+    }
+  }
+  Status ms = reached.ok() ? (markers.empty() ? Status::Ok() : meta->RecordMarkers(markers))
+                           : reached.status();
+  if (ms.ok() && !markers.empty()) ms = markers_from->MarkersRecorded(*reached);
+  if (!ms.ok()) {
+    metrics::CountError("meta_tables", ms.code());
+    log::Warn("markers not recorded in the meta table yet; the next cycle tries again (pg2iceberg "
+              "status lists them)",
+              {{"error", ms.ToString()}});
+  }
+}
+
+Result<bool> MaterializerService::CheckTablesUnchanged() {
+  bool restart = false;
+  if (source_ == nullptr) return restart;
+  for (const auto& t : o_.tables) {
+    const std::string name = t.name.ToString();
+    PG2I_ASSIGN_OR_RETURN(auto known, coord_->GetTable(name));
+    if (!known || known->relid == 0) continue;
+    PG2I_ASSIGN_OR_RETURN(std::optional<uint32_t> oid, source_->CurrentOid(t.name));
+    if (!oid) {
+      return FailedPrecondition(
+          "table " + name + " was dropped or renamed while pg2iceberg was running; its Iceberg "
+          "table keeps the rows it had. Remove it from tables[] (and drop its Iceberg table if "
+          "nothing needs it), or create it again: the next start copies the new table");
+    }
+    if (*oid == known->relid) continue;
+    PG2I_ASSIGN_OR_RETURN(uint32_t republished, source_->Republish(t));
+    PG2I_RETURN_IF_ERROR(ResyncRecreated(*coord_, t, republished, *known, /*copy_may_run=*/true));
+    restart = restart || !t.skip_snapshot;
+  }
+  return restart;
+}
+
+Status MaterializerService::RecordPending() {
+  for (const auto& t : names_) {
+    PG2I_ASSIGN_OR_RETURN(int64_t next, coord_->NextOffset(t));
+    PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord_->GetCursor(o_.group, t));
+    metrics::Default()
+        .GetGauge("pg2iceberg_materialize_pending_changes",
+                  "Staged changes not yet materialized into Iceberg (log offsets past the cursor)",
+                  {{"table", t}})
+        .Set(static_cast<double>(std::max<int64_t>(0, next - c.offset)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace pg2iceberg::pipeline

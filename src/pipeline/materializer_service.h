@@ -1,0 +1,90 @@
+// The materializer service: cycles of materialize::Materializer over every configured table,
+// and what the pipeline does around each cycle —
+//   - a heartbeat of the pipeline's group in the coordinator;
+//   - the cycle's commits (and the markers reached) recorded in the meta tables, when there are
+//     any (a failure there is logged and counted: the data commits stand);
+//   - a configured table dropped or renamed stops the pipeline with what to do; one dropped and
+//     re-created is added to the publication and copied again (a resync and a new attempt);
+//   - a table whose copy is to be redone that this attempt does not copy asks for a new attempt;
+//   - the pending-changes gauge, and the key indexes checkpointed now and then.
+// Run repeats cycles at the interval until the attempt stops; its last cycle follows the end of
+// the service it follows (the WAL writer: what it flushed on its way out is committed).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/status.h"
+#include "config/config.h"
+#include "coord/coordinator.h"
+#include "materialize/materializer.h"
+#include "pipeline/source_catalog.h"
+#include "pipeline/supervisor.h"
+#include "upkeep/meta_tables.h"
+
+namespace pg2iceberg::pipeline {
+
+struct MaterializerServiceOptions {
+  std::string group = "default";  // the pipeline's group (heartbeat, cursors)
+  std::vector<config::TableConfig> tables;
+  // Markers reached are recorded in the meta tables (a markers table is configured).
+  bool record_markers = false;
+  // A cycle starts at once when a table has this many changes staged past its cursor.
+  int64_t max_changes = 100'000;
+  Clock::Duration interval = std::chrono::seconds(10);
+  // Whether this attempt copies `table` now (its copy is not to be asked for again).
+  std::function<bool(const std::string& table)> copying;
+};
+
+// What one cycle did.
+struct MaterializerCycle {
+  std::map<std::string, materialize::TableResult> results;
+  bool more = false;     // a batch was bounded: the next cycle should start at once
+  bool restart = false;  // a table is to be copied: the attempt should start again
+};
+
+// Rows of the `commits` meta table for a cycle's results (tables committed to in it), buffered
+// unless `force`; with `markers_from`, the markers the materializer reached that the meta table
+// `markers` lacks (at least once: what a crash kept out is appended the next time). A failure is
+// logged and counted: the data commits stand. Nothing without `meta`.
+void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
+                   const std::map<std::string, materialize::TableResult>& results, bool force,
+                   coord::Coordinator* markers_from = nullptr);
+
+class MaterializerService {
+ public:
+  // `meta` may be null (no meta tables).
+  MaterializerService(coord::Coordinator* coord, materialize::Materializer* materializer,
+                      SourceCatalog* source, upkeep::MetaTables* meta,
+                      MaterializerServiceOptions options);
+
+  // One cycle. `ending`: the attempt ends after it (the meta tables get what they buffer now).
+  Result<MaterializerCycle> Cycle(bool ending);
+  // Cycles until `sup` stops (then one last cycle, once service `follows` has ended);
+  // `on_cycle` after every cycle (health).
+  Status Run(Supervisor& sup, const std::string& follows, const std::function<void()>& on_cycle);
+  // Records what the meta tables still buffer and checkpoints the key indexes (unless the
+  // attempt failed): the end of Run.
+  void Finish(bool failed);
+
+ private:
+  void RecordCommits(const std::map<std::string, materialize::TableResult>& results, bool force);
+  Result<bool> CheckTablesUnchanged();
+  Status RecordPending();
+  // Waits for the interval, or less when a table has a full batch staged or `done`.
+  Status WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,
+                     const std::function<bool()>& done);
+
+  coord::Coordinator* coord_;
+  materialize::Materializer* m_;
+  SourceCatalog* source_;
+  upkeep::MetaTables* meta_;
+  MaterializerServiceOptions o_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace pg2iceberg::pipeline

@@ -1,0 +1,383 @@
+// The pipeline's services on the in-memory backends (coordinator, catalog, FileIO) with a
+// scripted replication stream and a model of the source's catalog: the WAL writer service stages
+// and confirms, the materializer service commits and handles what changed in the source (a table
+// dropped, re-created, rewritten, a resync), records its commits in the meta tables, and runs
+// under a supervisor until the service it follows has ended; the compaction service compacts,
+// records, and waits longer after a failure.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "base/clock.h"
+#include "catalog/memory_catalog.h"
+#include "coord/memory_coordinator.h"
+#include "iceberg/table_scan.h"
+#include "io/fault_injection.h"
+#include "io/memory_file_io.h"
+#include "pipeline/compaction_service.h"
+#include "pipeline/materializer_service.h"
+#include "pipeline/resync.h"
+#include "pipeline/supervisor.h"
+#include "pipeline/wal_writer_service.h"
+
+namespace pg2iceberg::pipeline {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint32_t kOid = 16384;
+constexpr char kWarehouse[] = "mem://wh";
+constexpr char kTable[] = "public.t";
+
+class ScriptedStream final : public stage::MessageSource {
+ public:
+  explicit ScriptedStream(std::deque<pg::Message>* script) : script_(script) {}
+  Result<std::optional<pg::ReplicationStream::Received>> Next(std::chrono::milliseconds) override {
+    if (script_->empty()) return std::optional<pg::ReplicationStream::Received>();
+    pg::ReplicationStream::Received r{Lsn(++pos_), std::move(script_->front())};
+    script_->pop_front();
+    return std::optional<pg::ReplicationStream::Received>(std::move(r));
+  }
+  void Confirm(Lsn lsn) override { confirmed_ = std::max(confirmed_, lsn); }
+  Status SendStatus() override { return Status::Ok(); }
+  Lsn confirmed() const override { return confirmed_; }
+
+ private:
+  std::deque<pg::Message>* script_;
+  uint64_t pos_ = 0;
+  Lsn confirmed_;
+};
+
+stage::StagedRelation Shape(uint32_t oid = kOid) {
+  stage::StagedRelation rel;
+  rel.table = kTable;
+  rel.columns = {{"id", 23, -1, Type{TypeId::kInt}, false, 1},
+                 {"v", 25, -1, Type{TypeId::kString}, true, 2}};
+  rel.key = {0};
+  rel.oid = oid;
+  return rel;
+}
+
+// The source's catalog as a test sets it: the oid under the configured name (nullopt: gone).
+class ModelSource final : public SourceCatalog {
+ public:
+  std::optional<uint32_t> oid = kOid;
+  std::vector<std::string> republished;
+
+  Result<stage::StagedRelation> Discover(const config::TableConfig&) override {
+    return Shape(oid.value_or(0));
+  }
+  Result<std::optional<uint32_t>> CurrentOid(const config::TableName&) override { return oid; }
+  Result<uint32_t> Republish(const config::TableConfig& t) override {
+    republished.push_back(t.name.ToString());
+    return oid.value_or(0);
+  }
+  Result<std::vector<std::string>> MissingDefaults(uint32_t, const std::vector<int>&) override {
+    return std::vector<std::string>{};
+  }
+  Status AwaitVisible(Xid) override { return Status::Ok(); }
+};
+
+config::TableConfig TableConfigOf() {
+  config::TableConfig t;
+  t.name = config::TableName{"public", "t"};
+  return t;
+}
+
+class ServicesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(coord_.PutTable({kTable, kOid, true, Lsn()}).ok());
+    stage::WalWriterOptions wo;
+    wo.slot = "s";
+    wo.staging_uri = std::string(kWarehouse) + "/_staging";
+    wo.flush_rows = 1'000'000;
+    wo.flush_bytes = int64_t{1} << 40;
+    wo.clock = &clock_;
+    wo.orphan_grace = 1h;
+    writer_ = std::make_unique<stage::WalWriter>(
+        std::make_unique<ScriptedStream>(&script_), &coord_, io_,
+        std::map<std::string, stage::StagedRelation>{{kTable, Shape()}},
+        RediscoverFrom(&source_, {TableConfigOf()}), wo);
+    wal_ = std::make_unique<WalWriterService>(writer_.get(), &coord_, &source_,
+                                              std::vector<config::TableConfig>{TableConfigOf()},
+                                              [this] { ++restarts_; });
+    materialize::MaterializerOptions mo;
+    mo.generation = "test";
+    mo.clock = &clock_;
+    materializer_ = std::make_unique<materialize::Materializer>(
+        &coord_, &catalog_, io_, std::vector<config::TableConfig>{TableConfigOf()}, mo);
+    script_.push_back(Relation());
+  }
+
+  MaterializerService Service(upkeep::MetaTables* meta = nullptr,
+                              std::function<bool(const std::string&)> copying = {}) {
+    MaterializerServiceOptions o;
+    o.tables = {TableConfigOf()};
+    o.interval = 10ms;
+    o.copying = std::move(copying);
+    return MaterializerService(&coord_, materializer_.get(), &source_, meta, o);
+  }
+
+  static pg::RelationMsg Relation() {
+    pg::RelationMsg rel;
+    rel.relation_id = RelationId(kOid);
+    rel.nspname = "public";
+    rel.relname = "t";
+    rel.columns = {{true, "id", 23, -1}, {false, "v", 25, -1}};
+    return rel;
+  }
+  // One committed transaction inserting `ids` (v = "v<id>").
+  void Insert(std::vector<int32_t> ids) {
+    const uint64_t lsn = next_lsn_ += 0x100;
+    script_.push_back(pg::BeginMsg{Lsn(lsn), {}, Xid(static_cast<uint32_t>(lsn))});
+    for (int32_t id : ids) {
+      pg::InsertMsg m;
+      m.relation_id = RelationId(kOid);
+      m.new_tuple = {{pg::TupleValue::Kind::kText, std::to_string(id)},
+                     {pg::TupleValue::Kind::kText, "v" + std::to_string(id)}};
+      script_.push_back(m);
+    }
+    script_.push_back(pg::CommitMsg{0, Lsn(lsn), Lsn(lsn + 8), {}});
+  }
+  // The WAL writer service takes everything scripted and flushes it.
+  void Stage() {
+    while (!script_.empty()) ASSERT_TRUE(wal_->Step(10ms).ok());
+    ASSERT_TRUE(writer_->Flush().ok());
+  }
+  // The rows of an Iceberg table (empty when it does not exist).
+  std::vector<std::vector<Value>> Rows(const std::string& ns, const std::string& name) {
+    auto loaded = catalog_.LoadTable({{ns}, name});
+    if (!loaded.ok()) return {};
+    auto scan = iceberg::TableScan::Plan(io_, loaded->metadata);
+    EXPECT_TRUE(scan.ok()) << scan.status().ToString();
+    auto rows = scan->ReadAll(loaded->metadata.CurrentSchema()->fields());
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    return rows.ok() ? *rows : std::vector<std::vector<Value>>{};
+  }
+  std::set<int32_t> IcebergIds() {
+    std::set<int32_t> ids;
+    for (const auto& r : Rows("default", "t")) ids.insert(std::get<int32_t>(r.at(0)));
+    return ids;
+  }
+  std::string LastOperation() {
+    auto loaded = catalog_.LoadTable({{"default"}, "t"});
+    if (!loaded.ok() || loaded->metadata.CurrentSnapshot() == nullptr) return "";
+    const auto& summary = loaded->metadata.CurrentSnapshot()->summary;
+    auto op = summary.find("operation");
+    return op == summary.end() ? "" : op->second;
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<io::MemoryFileIO> objects_ = std::make_shared<io::MemoryFileIO>(&clock_);
+  std::shared_ptr<io::FaultInjectingFileIO> io_ =
+      std::make_shared<io::FaultInjectingFileIO>(objects_);
+  catalog::MemoryCatalog catalog_{kWarehouse, &clock_};
+  coord::MemoryCoordinator coord_{&clock_};
+  ModelSource source_;
+  std::deque<pg::Message> script_;
+  uint64_t next_lsn_ = 0x1000;
+  int restarts_ = 0;
+  std::unique_ptr<stage::WalWriter> writer_;
+  std::unique_ptr<WalWriterService> wal_;
+  std::unique_ptr<materialize::Materializer> materializer_;
+};
+
+TEST_F(ServicesTest, StagedChangesAreCommittedByOneCycleAndTheSlotFollows) {
+  Insert({1, 2, 3});
+  Insert({4});
+  Stage();
+  EXPECT_EQ(writer_->confirmed(), Lsn(next_lsn_ + 8));
+  MaterializerService m = Service();
+  auto cycle = m.Cycle(/*ending=*/false);
+  ASSERT_TRUE(cycle.ok()) << cycle.status().ToString();
+  EXPECT_FALSE(cycle->restart);
+  EXPECT_FALSE(cycle->more);
+  EXPECT_GE(cycle->results.at(kTable).snapshot_id, 0);
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2, 3, 4}));
+  // Nothing new: the next cycle commits nothing.
+  auto again = m.Cycle(false);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_LT(again->results.at(kTable).snapshot_id, 0);
+}
+
+TEST_F(ServicesTest, ATableDroppedOrRenamedStopsThePipelineWithWhatToDo) {
+  Insert({1});
+  Stage();
+  source_.oid.reset();
+  MaterializerService m = Service();
+  auto cycle = m.Cycle(false);
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_EQ(cycle.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(cycle.status().message().find("dropped or renamed"), std::string::npos);
+  EXPECT_NE(cycle.status().message().find("Remove it from tables[]"), std::string::npos);
+  // What was staged before is committed first.
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1}));
+}
+
+TEST_F(ServicesTest, ATableRecreatedIsRepublishedAndCopiedAgainInANewAttempt) {
+  source_.oid = kOid + 7;
+  MaterializerService m = Service();
+  auto cycle = m.Cycle(false);
+  ASSERT_TRUE(cycle.ok()) << cycle.status().ToString();
+  EXPECT_TRUE(cycle->restart);
+  EXPECT_EQ(source_.republished, (std::vector<std::string>{kTable}));
+  auto state = coord_.GetTable(kTable);
+  ASSERT_TRUE(state.ok() && state->has_value());
+  EXPECT_EQ((*state)->relid, kOid + 7);
+  EXPECT_FALSE((*state)->snapshot_complete);
+  // A table with skip_snapshot follows the new oid without a copy.
+  config::TableConfig skip = TableConfigOf();
+  skip.skip_snapshot = true;
+  ASSERT_TRUE(coord_.PutTable({kTable, kOid, true, Lsn()}).ok());
+  ASSERT_TRUE(ResyncRecreated(coord_, skip, kOid + 9, {kTable, kOid, true, Lsn()}, true).ok());
+  state = coord_.GetTable(kTable);
+  EXPECT_TRUE((*state)->snapshot_complete);
+  EXPECT_EQ((*state)->relid, kOid + 9);
+}
+
+TEST_F(ServicesTest, AResyncAsksForANewAttemptUnlessThisAttemptCopiesTheTable) {
+  ASSERT_TRUE(coord_.RequestResync(kTable).ok());
+  {
+    MaterializerService m = Service();
+    auto cycle = m.Cycle(false);
+    ASSERT_TRUE(cycle.ok()) << cycle.status().ToString();
+    EXPECT_TRUE(cycle->restart);
+  }
+  MaterializerService copying = Service(nullptr, [](const std::string& t) { return t == kTable; });
+  auto cycle = copying.Cycle(false);
+  ASSERT_TRUE(cycle.ok()) << cycle.status().ToString();
+  EXPECT_FALSE(cycle->restart);
+}
+
+TEST_F(ServicesTest, ARewriteSeenByTheWalWriterRedoesTheCopyAndAsksForANewAttempt) {
+  script_.push_back(pg::BeginMsg{Lsn(0x2000), {}, Xid(10)});
+  script_.push_back(pg::LogicalMessageMsg{
+      Xid(), true, Lsn(1), stage::kRewriteMessagePrefix,
+      R"({"schema":"public","table":"t","oid":16384,"reason":2})"});
+  script_.push_back(pg::CommitMsg{0, Lsn(0x2000), Lsn(0x2008), {}});
+  Stage();
+  EXPECT_EQ(restarts_, 1);
+  auto state = coord_.GetTable(kTable);
+  ASSERT_TRUE(state.ok() && state->has_value());
+  EXPECT_FALSE((*state)->snapshot_complete);
+}
+
+TEST_F(ServicesTest, AMarkerIdIsRecordedOnceAtItsFirstLsn) {
+  const std::vector<config::TableConfig> tables{TableConfigOf()};
+  ASSERT_TRUE(RecordMarker(coord_, tables, "m1", Lsn(0x100)).ok());
+  ASSERT_TRUE(RecordMarker(coord_, tables, "m1", Lsn(0x200)).ok());
+  auto pending = coord_.PendingMarkers(kTable);
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ(pending->front().commit_lsn, Lsn(0x100));
+}
+
+TEST_F(ServicesTest, CommitsAreRecordedInTheMetaTables) {
+  upkeep::MetaTables meta(&catalog_, io_, "meta", "pipeline", &clock_);
+  Insert({1, 2});
+  Stage();
+  MaterializerService m = Service(&meta);
+  auto cycle = m.Cycle(/*ending=*/true);
+  ASSERT_TRUE(cycle.ok()) << cycle.status().ToString();
+  EXPECT_EQ(Rows("meta", "commits").size(), 1u);
+}
+
+TEST_F(ServicesTest, UnderASupervisorTheMaterializerCommitsWhatTheWalWriterFlushedOnItsWayOut) {
+  Supervisor sup(Clock::Real(), nullptr);
+  MaterializerService m = Service();
+  Insert({1, 2});
+  Insert({3});
+  // The writer's flush_rows is never reached: only its last flush stages the rows, and the
+  // materializer's last cycle, after the writer ended, commits them.
+  sup.Start("WAL writer", [&] { return wal_->Run(sup, nullptr); });
+  sup.Start("materializer", [&] { return m.Run(sup, "WAL writer", nullptr); });
+  while (!script_.empty()) Clock::Real()->SleepFor(1ms);
+  sup.RequestRestart();
+  ASSERT_TRUE(sup.Join().ok()) << sup.error().ToString();
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2, 3}));
+}
+
+TEST_F(ServicesTest, AFailingServiceStopsTheMaterializerWithoutALastCommit) {
+  Supervisor sup(Clock::Real(), nullptr);
+  MaterializerService m = Service();
+  sup.Start("WAL writer", [] { return Unavailable("the slot is gone"); });
+  sup.Start("materializer", [&] { return m.Run(sup, "WAL writer", nullptr); });
+  Status s = sup.Join();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+}
+
+// A table with one data file per commit.
+class CompactionServiceTest : public ServicesTest {
+ protected:
+  void Commits(int n) {
+    MaterializerService m = Service();
+    for (int i = 0; i < n; ++i) {
+      Insert({10 * i, 10 * i + 1});
+      Stage();
+      ASSERT_TRUE(m.Cycle(false).ok());
+    }
+  }
+  CompactionService Compactor(upkeep::MetaTables* meta = nullptr) {
+    upkeep::CompactionOptions co;
+    co.min_data_files = 2;
+    return CompactionService(&catalog_, io_, meta, co, 1min, &clock_);
+  }
+  const std::vector<CompactionTarget> targets_{{kTable, {{"default"}, "t"}}};
+  std::function<bool()> never_ = [] { return false; };
+};
+
+TEST_F(CompactionServiceTest, ARoundCompactsTheTableAndRecordsIt) {
+  Commits(3);
+  upkeep::MetaTables meta(&catalog_, io_, "meta", "pipeline", &clock_);
+  CompactionService c = Compactor(&meta);
+  EXPECT_EQ(c.Round(targets_, never_), 1);
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{0, 1, 10, 11, 20, 21}));
+  EXPECT_EQ(Rows("meta", "compactions").size(), 1u);
+  // Nothing left to compact.
+  EXPECT_EQ(c.Round(targets_, never_), 0);
+}
+
+TEST_F(CompactionServiceTest, ATableNotCreatedYetIsLeftAlone) {
+  CompactionService c = Compactor();
+  EXPECT_EQ(c.Round({{"public.later", {{"default"}, "later"}}}, never_), 0);
+}
+
+TEST_F(CompactionServiceTest, AFailedCompactionIsTriedAgainOnlyAfterItsBackoff) {
+  Commits(3);
+  CompactionService c = Compactor();
+  // The next read fails.
+  io_->FailNth(io::FaultOp::kRead, io_->count(io::FaultOp::kRead) + 1,
+               Unavailable("simulated: object store unreachable"), io::FaultTiming::kBefore);
+  EXPECT_EQ(c.Round(targets_, never_), 0);
+  const int64_t reads = io_->count(io::FaultOp::kRead);
+  // Within its backoff (twice the interval after one failure) the table is not tried.
+  clock_.Advance(1min);
+  EXPECT_EQ(c.Round(targets_, never_), 0);
+  EXPECT_EQ(io_->count(io::FaultOp::kRead), reads);
+  clock_.Advance(1min + 1s);
+  EXPECT_EQ(c.Round(targets_, never_), 1);
+}
+
+TEST_F(CompactionServiceTest, RunCompactsEveryIntervalUntilTheAttemptStops) {
+  Commits(3);
+  upkeep::CompactionOptions co;
+  co.min_data_files = 2;
+  Supervisor sup(Clock::Real(), nullptr);
+  CompactionService c(&catalog_, io_, nullptr, co, 5ms, Clock::Real());
+  sup.Start("compaction", [&] {
+    c.Run(sup, [&] { return targets_; });
+    return Status::Ok();
+  }, /*critical=*/false);
+  for (int i = 0; i < 5000 && LastOperation() != "replace"; ++i) Clock::Real()->SleepFor(1ms);
+  sup.RequestRestart();
+  EXPECT_TRUE(sup.Join().ok());
+  EXPECT_EQ(LastOperation(), "replace");
+}
+
+}  // namespace
+}  // namespace pg2iceberg::pipeline
