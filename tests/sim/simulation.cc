@@ -299,7 +299,9 @@ class Process {
   // complete after its last chunk. As the snapshotter does, the process's first call settles
   // every table's chunks of an earlier snapshot (snapshot::ResumeCopy) and then takes the
   // snapshot (a temporary slot's: the tables as produced so far, exact at the next unit's
-  // LSN). False when nothing is left.
+  // LSN). Only the tables this process copies (those whose copy was not complete when it
+  // started, each once, as the pipeline's live copy takes them): a resync asked for later waits
+  // for the next process and its own snapshot. False when nothing is left.
   Result<bool> CopyOneChunk(World* w, const Knobs& k) {
     auto whole = [&](const std::vector<coord::SnapshotChunk>& done) {
       return static_cast<int>(done.size()) >= k.chunks;
@@ -307,7 +309,7 @@ class Process {
     if (!copy_) {
       for (int t = 0; t < w->source.tables(); ++t) {
         PG2I_ASSIGN_OR_RETURN(auto state, w->coord.GetTable(TableName(t)));
-        if (!state || state->snapshot_complete) continue;
+        if (!state || state->snapshot_complete || !copying_.count(TableName(t))) continue;
         PG2I_RETURN_IF_ERROR(
             snapshot::ResumeCopy(w->coord, TableName(t), std::nullopt, whole).status());
       }
@@ -318,10 +320,13 @@ class Process {
     for (int t = 0; t < w->source.tables(); ++t) {
       const std::string table = TableName(t);
       PG2I_ASSIGN_OR_RETURN(auto state, w->coord.GetTable(table));
-      if (!state || state->snapshot_complete) continue;
+      if (!state || state->snapshot_complete || !copying_.count(table)) continue;
       PG2I_ASSIGN_OR_RETURN(snapshot::Resumed resumed,
                             snapshot::ResumeCopy(w->coord, table, label, whole));
-      if (resumed.complete) return true;
+      if (resumed.complete) {
+        copying_.erase(table);
+        return true;
+      }
       std::set<int64_t> finished;
       for (const auto& c : resumed.chunks) finished.insert(c.start);
       int chunk = 0;
@@ -364,7 +369,11 @@ class Process {
         ++chunk;
       }
       while (chunk < k.chunks && finished.count(chunk)) ++chunk;
-      if (chunk >= k.chunks) PG2I_RETURN_IF_ERROR(w->coord.CompleteSnapshot(table, label));
+      if (chunk >= k.chunks) {
+        PG2I_RETURN_IF_ERROR(w->coord.CompleteSnapshot(table, label));
+        // Its copy is in: a resync asked for from now on needs the next process.
+        copying_.erase(table);
+      }
       return true;
     }
     return false;
