@@ -961,6 +961,127 @@ int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop) {
   return RunStreaming(cfg, stop, false);
 }
 
+namespace {
+
+// Whether a worker may join this pipeline: its coordinator exists (a stream-only has started
+// it), and no `run` owns it (a run materializes every table itself).
+Status CheckWorkerMayJoin(const config::Config& cfg, coord::PgCoordinator& coord) {
+  PG2I_ASSIGN_OR_RETURN(bool exists, coord.SchemaExists());
+  if (!exists) {
+    return FailedPrecondition("no pipeline in coordinator schema " +
+                              cfg.state.coordinator_schema +
+                              " yet: start pg2iceberg stream-only with this configuration first "
+                              "(it owns the replication slot and stages the changes the "
+                              "workers materialize)");
+  }
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectCoordinatorDatabase(cfg));
+  PG2I_ASSIGN_OR_RETURN(coord::OwnerInfo owner,
+                        coord::InspectOwner(*conn, cfg.state.coordinator_schema));
+  if (owner.alive && owner.command == "run") {
+    return FailedPrecondition("a pg2iceberg run owns this pipeline and materializes every table "
+                              "itself (" + owner.Describe() + "); materializer-only workers go "
+                              "with stream-only: run stream-only instead of run, then the "
+                              "workers");
+  }
+  return Status::Ok();
+}
+
+// One attempt of a worker: the materializer service over this worker's share of the tables,
+// until the process stop (its last cycle then) or an error.
+Status WorkerOnce(const config::Config& cfg, const std::atomic<bool>& stop,
+                  const WorkerOptions& w, obs::Health* health, coord::WorkerLock* lock) {
+  pipeline::Supervisor sup(Clock::Real(), &stop);
+  sup.on_failure = [health](const std::string& component, const Status& s) {
+    metrics::CountError("materializer", s.code());
+    health->SetFailed(s.WithContext(component).ToString());
+  };
+  sup.Start("materializer", [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
+    PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
+    mo.on_progress = [health] { health->Beat("materializer"); };
+    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+    std::optional<upkeep::MetaTables> meta;
+    if (!cfg.sink.meta_namespace.empty()) {
+      meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+    }
+    pipeline::MaterializerServiceOptions o;
+    o.group = cfg.state.group;
+    o.tables = cfg.tables;
+    o.record_markers = cfg.source.logical.markers_table.has_value();
+    o.max_changes = mo.max_changes;
+    o.interval = cfg.sink.materializer_interval;
+    o.worker = w.worker_id;
+    o.worker_ttl = w.ttl;
+    pipeline::MaterializerService service(coord.get(), &m, nullptr, meta ? &*meta : nullptr,
+                                          std::move(o));
+    health->Watch("materializer", std::max<std::chrono::seconds>(
+                                      kMaterializerMaxSilence,
+                                      10 * std::chrono::duration_cast<std::chrono::seconds>(
+                                               cfg.sink.materializer_interval)));
+    return service.Run(sup, /*follows=*/"", [&] {
+      health->Beat("materializer");
+      health->SetPhase("materializing", true);
+      // Another process with this id may start once the lock is gone: stop and take it again.
+      if (Status held = lock->Check(); !held.ok()) sup.Fail("worker id lock", held);
+    });
+  });
+  return sup.Join();
+}
+
+}  // namespace
+
+int RunMaterializerOnly(const config::Config& cfg, const std::atomic<bool>& stop,
+                        const WorkerOptions& w) {
+  if (cfg.source.mode == config::SourceMode::kQuery) {
+    std::fprintf(stderr, "error: materializer-only workers go with source.mode logical\n");
+    return 2;
+  }
+  auto coord = ConnectCoordinator(cfg);
+  if (!coord.ok()) return Fail(coord.status());
+  if (Status s = CheckWorkerMayJoin(cfg, **coord); !s.ok()) return Fail(s);
+  auto lock_conn = ConnectCoordinatorDatabase(cfg);
+  if (!lock_conn.ok()) return Fail(lock_conn.status());
+  auto lock = coord::WorkerLock::Acquire(std::move(*lock_conn), cfg.state.coordinator_schema,
+                                         cfg.state.group, w.worker_id);
+  if (!lock.ok()) return Fail(lock.status());
+  auto obs = StartObservability(cfg);
+  if (!obs.ok()) return Fail(obs.status());
+  log::Info("materializer worker starting",
+            {{"worker", w.worker_id}, {"group", cfg.state.group},
+             {"worker_ttl_s", static_cast<int64_t>(w.ttl.count())}});
+  Recovery::Options ro;
+  if (cfg.max_outage) {
+    ro.max_outage = std::chrono::duration_cast<std::chrono::milliseconds>(*cfg.max_outage);
+  }
+  Recovery recovery(ro);
+  while (true) {
+    Status result = WorkerOnce(cfg, stop, w, &(*obs)->health, lock->get());
+    if (result.ok() || stop) break;
+    const Recovery::Decision d = recovery.Failed(result);
+    if (!d.retry) return Fail(GaveUp(result, d));
+    (*obs)->health.SetRecovering(result.message());
+    log::Warn("transient fault: the worker starts again after a pause",
+              {{"error", result.ToString()},
+               {"attempt", static_cast<int64_t>(d.attempt)},
+               {"wait_ms", static_cast<int64_t>(d.wait.count())}});
+    if (!WaitUnlessStopped(d.wait, stop)) break;
+    if (Status held = (*lock)->Check(); !held.ok()) {
+      // The id's lock went with the coordinator's session: take it again (or find that another
+      // process with this id took it meanwhile).
+      auto again = ConnectCoordinatorDatabase(cfg);
+      if (!again.ok()) continue;
+      auto relocked = coord::WorkerLock::Acquire(std::move(*again), cfg.state.coordinator_schema,
+                                                 cfg.state.group, w.worker_id);
+      if (!relocked.ok()) return Fail(relocked.status());
+      *lock = std::move(*relocked);
+    }
+  }
+  log::Info("worker stopped cleanly", {{"worker", w.worker_id}});
+  return 0;
+}
+
 int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop) {
   {
     // Nothing to do: say so without changing anything in PostgreSQL or the catalog.

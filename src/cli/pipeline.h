@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,17 @@ int RunPipeline(const config::Config& cfg, const std::atomic<bool>& stop);
 int RunSnapshotCommand(const config::Config& cfg, const std::atomic<bool>& stop);
 // `stream-only`: the WAL writer alone.
 int RunStreamOnly(const config::Config& cfg, const std::atomic<bool>& stop);
+
+struct WorkerOptions {
+  std::string worker_id;
+  std::chrono::seconds ttl{30};
+};
+// `materializer-only --worker-id ID` (distributed mode): a materializer worker next to one
+// `stream-only`; each cycle it heartbeats in state.group and materializes its share of the
+// tables among the live workers (pipeline::AssignTables). Refused next to a `run` (which
+// materializes every table itself) and when another worker holds the same id.
+int RunMaterializerOnly(const config::Config& cfg, const std::atomic<bool>& stop,
+                        const WorkerOptions& worker);
 int RunMigrateCoord(const config::Config& cfg);
 int RunCleanup(const config::Config& cfg);
 // `resync --table T…`: marks each table's copy to be redone (coordinator RequestResync); the

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -25,6 +26,8 @@ using namespace std::chrono_literals;
 // How long --wait tolerates seeing no live owner (a `run` started just before may not hold
 // the lock yet).
 constexpr auto kOwnerGrace = 5s;
+// A worker whose heartbeat is younger than this counts as running (workers beat every cycle).
+constexpr std::chrono::seconds kWorkerGrace{60};
 
 struct TableStatus {
   std::string name;
@@ -317,9 +320,16 @@ class Waiter {
     if (report.owner.alive) {
       last_alive_ = now;
       if (needs_materializer && report.owner.recorded && report.owner.command == "stream-only") {
-        return FailedPrecondition(
-            "the running process is pg2iceberg stream-only (" + report.owner.Describe() +
-            "), which stages changes but does not commit them to Iceberg; run pg2iceberg run");
+        // Distributed mode: materializer-only workers commit what stream-only stages.
+        PG2I_ASSIGN_OR_RETURN(auto live, coord_.LiveWorkers(cfg_.state.group, kWorkerGrace));
+        live.erase(std::remove(live.begin(), live.end(), "run"), live.end());
+        if (live.empty()) {
+          return FailedPrecondition(
+              "the running process is pg2iceberg stream-only (" + report.owner.Describe() +
+              "), which stages changes but does not commit them to Iceberg, and no "
+              "materializer-only worker of group " + cfg_.state.group + " is running; run "
+              "pg2iceberg run instead, or start pg2iceberg materializer-only --worker-id ID");
+        }
       }
       return Status::Ok();
     }

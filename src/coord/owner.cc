@@ -192,4 +192,44 @@ Result<OwnerInfo> InspectOwner(pg::Connection& conn, const std::string& schema) 
   return info;
 }
 
+namespace {
+constexpr const char* kWorkerLockKeySql = "hashtextextended('pg2iceberg worker:' || $1, 0)";
+}  // namespace
+
+Result<std::unique_ptr<WorkerLock>> WorkerLock::Acquire(std::unique_ptr<pg::Connection> conn,
+                                                        const std::string& schema,
+                                                        const std::string& group,
+                                                        const std::string& worker) {
+  PG2I_RETURN_IF_ERROR(conn->Exec("SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; "
+                                  "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 30000"));
+  const std::string key = schema + "/" + group + "/" + worker;
+  // A process with this id killed a moment ago holds the lock until the server has seen its
+  // connection close: try for 2 s.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult got,
+        conn->Query(std::string("SELECT pg_try_advisory_lock(") + kWorkerLockKeySql + ")::text",
+                    {key}));
+    if (got.rows.at(0).at(0).value_or("false") == "true") {
+      return std::unique_ptr<WorkerLock>(new WorkerLock(std::move(conn)));
+    }
+    Clock::Real()->SleepFor(std::chrono::milliseconds(100));
+  }
+  return FailedPrecondition(
+      "another materializer worker with id " + worker + " is running in group " + group +
+      " (coordinator schema " + schema + "); give every worker its own --worker-id");
+}
+
+Status WorkerLock::Check() {
+  // The lock's connection holds nothing else.
+  PG2I_ASSIGN_OR_RETURN(std::string held,
+                        conn_->QueryScalar("SELECT count(*) FROM pg_locks WHERE pid = "
+                                           "pg_backend_pid() AND locktype = 'advisory' AND "
+                                           "granted"));
+  if (held == "0") {
+    return Unavailable("this worker's lock on its id was lost (the coordinator's session ended)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace pg2iceberg::coord

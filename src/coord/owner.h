@@ -93,6 +93,25 @@ class OwnerLease {
 // Who owns the pipeline of `schema` (read-only). A missing schema or owner table is "nobody".
 Result<OwnerInfo> InspectOwner(pg::Connection& conn, const std::string& schema);
 
+// One process per materializer worker id: a `materializer-only --worker-id ID` process holds a
+// session-level advisory lock keyed by the coordinator schema, the group and the id, on a
+// connection of its own for its whole life (released by PostgreSQL however the process ends).
+// A second process with the same id gets FailedPrecondition: two workers under one id would
+// both believe they hold the same share of the tables.
+class WorkerLock {
+ public:
+  static Result<std::unique_ptr<WorkerLock>> Acquire(std::unique_ptr<pg::Connection> conn,
+                                                     const std::string& schema,
+                                                     const std::string& group,
+                                                     const std::string& worker);
+  // OK while this process still holds the lock on a working session.
+  Status Check();
+
+ private:
+  explicit WorkerLock(std::unique_ptr<pg::Connection> conn) : conn_(std::move(conn)) {}
+  std::unique_ptr<pg::Connection> conn_;
+};
+
 // The advisory-lock key of a coordinator schema (a SQL expression over parameter $1).
 inline constexpr const char* kOwnerLockKeySql = "hashtextextended('pg2iceberg owner:' || $1, 0)";
 

@@ -1,6 +1,7 @@
 #include "pipeline/materializer_service.h"
 
 #include <algorithm>
+#include <set>
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -18,14 +19,52 @@ MaterializerService::MaterializerService(coord::Coordinator* coord,
   for (const auto& t : o_.tables) names_.push_back(t.name.ToString());
 }
 
+std::vector<std::string> AssignTables(std::vector<std::string> tables,
+                                      std::vector<std::string> live, const std::string& me) {
+  std::sort(tables.begin(), tables.end());
+  std::sort(live.begin(), live.end());
+  live.erase(std::unique(live.begin(), live.end()), live.end());
+  const auto at = std::find(live.begin(), live.end(), me);
+  if (at == live.end()) return {};
+  const size_t index = static_cast<size_t>(at - live.begin());
+  std::vector<std::string> mine;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (i % live.size() == index) mine.push_back(tables[i]);
+  }
+  return mine;
+}
+
+Result<std::vector<std::string>> MaterializerService::Assign() {
+  if (!o_.worker_ttl) return names_;
+  PG2I_ASSIGN_OR_RETURN(std::vector<std::string> live,
+                        coord_->LiveWorkers(o_.group, *o_.worker_ttl));
+  // Its own heartbeat was just written: a worker is live to itself even when the clocks of
+  // the coordinator and the TTL disagree.
+  live.push_back(o_.worker);
+  std::vector<std::string> mine = AssignTables(names_, live, o_.worker);
+  if (mine != assigned_) {
+    std::string list;
+    for (const auto& t : mine) list += (list.empty() ? "" : ",") + t;
+    log::Info("tables assigned to this worker",
+              {{"worker", o_.worker},
+               {"workers", static_cast<int64_t>(std::set<std::string>(live.begin(), live.end()).size())},
+               {"tables", list.empty() ? std::string("none") : list}});
+  }
+  return mine;
+}
+
 Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
   MaterializerCycle cycle;
-  PG2I_RETURN_IF_ERROR(coord_->Heartbeat(o_.group, "run"));
+  PG2I_RETURN_IF_ERROR(coord_->Heartbeat(o_.group, o_.worker));
+  PG2I_ASSIGN_OR_RETURN(assigned_, Assign());
   // Materialize what is staged first, then look for tables that went away.
-  PG2I_ASSIGN_OR_RETURN(cycle.results, m_->RunCycle(names_));
+  PG2I_ASSIGN_OR_RETURN(cycle.results, m_->RunCycle(assigned_));
   RecordCommits(cycle.results, ending);
-  PG2I_ASSIGN_OR_RETURN(cycle.restart, CheckTablesUnchanged());
   PG2I_RETURN_IF_ERROR(RecordPending());
+  for (const auto& [t, r] : cycle.results) cycle.more = cycle.more || r.more;
+  // A worker leaves the tables' checks and copies to the process that owns the slot.
+  if (o_.worker_ttl) return cycle;
+  PG2I_ASSIGN_OR_RETURN(cycle.restart, CheckTablesUnchanged());
   // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
   // start again, so that the next attempt copies it while streaming.
   for (const auto& t : names_) {
@@ -37,13 +76,12 @@ Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
       cycle.restart = true;
     }
   }
-  for (const auto& [t, r] : cycle.results) cycle.more = cycle.more || r.more;
   return cycle;
 }
 
 Status MaterializerService::Run(Supervisor& sup, const std::string& follows,
                                 const std::function<void()>& on_cycle) {
-  auto followed_ended = [&] { return sup.Ended(follows); };
+  auto followed_ended = [&] { return follows.empty() ? sup.stopping() : sup.Ended(follows); };
   while (true) {
     const bool last = followed_ended();
     PG2I_ASSIGN_OR_RETURN(MaterializerCycle cycle,
@@ -67,6 +105,17 @@ Status MaterializerService::Run(Supervisor& sup, const std::string& follows,
 void MaterializerService::Finish(bool failed) {
   RecordCommits({}, /*force=*/true);
   if (!failed) m_->CheckpointIndexes(/*now=*/true);
+  if (o_.worker_ttl) {
+    // A graceful leave: the other workers take this one's tables on their next cycle.
+    Status left = coord_->RemoveWorker(o_.group, o_.worker);
+    if (!left.ok()) {
+      log::Warn("could not remove this worker's heartbeat; the others take its tables once it "
+                "is older than the worker TTL",
+                {{"worker", o_.worker}, {"error", left.ToString()}});
+    } else {
+      log::Info("worker left the group", {{"worker", o_.worker}});
+    }
+  }
 }
 
 Status MaterializerService::WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,20 @@ struct MaterializerServiceOptions {
   Clock::Duration interval = std::chrono::seconds(10);
   // Whether this attempt copies `table` now (its copy is not to be asked for again).
   std::function<bool(const std::string& table)> copying;
+  // The id this process heartbeats under in the group.
+  std::string worker = "run";
+  // A materializer-only worker (distributed mode): each cycle materializes only its share of
+  // the tables among the group's workers whose heartbeat is younger than this (AssignTables),
+  // and leaves the table checks and copies to the process that owns the slot. On its way out
+  // it removes its heartbeat, so the others take its tables on their next cycle.
+  std::optional<std::chrono::seconds> worker_ttl;
 };
+
+// The tables worker `me` materializes: the tables sorted, the live workers sorted, table i to
+// worker i mod N. Every worker computes the same assignment from the same heartbeats; none
+// when `me` is not among the live workers.
+std::vector<std::string> AssignTables(std::vector<std::string> tables,
+                                      std::vector<std::string> live, const std::string& me);
 
 // What one cycle did.
 struct MaterializerCycle {
@@ -64,17 +78,22 @@ class MaterializerService {
 
   // One cycle. `ending`: the attempt ends after it (the meta tables get what they buffer now).
   Result<MaterializerCycle> Cycle(bool ending);
-  // Cycles until `sup` stops (then one last cycle, once service `follows` has ended);
+  // Cycles until `sup` stops (then one last cycle, once service `follows` has ended, or at
+  // once when `follows` is empty);
   // `on_cycle` after every cycle (health).
   Status Run(Supervisor& sup, const std::string& follows, const std::function<void()>& on_cycle);
   // Records what the meta tables still buffer and checkpoints the key indexes (unless the
   // attempt failed): the end of Run.
   void Finish(bool failed);
+  // The tables of the last cycle.
+  const std::vector<std::string>& assigned() const { return assigned_; }
 
  private:
   void RecordCommits(const std::map<std::string, materialize::TableResult>& results, bool force);
   Result<bool> CheckTablesUnchanged();
   Status RecordPending();
+  // This cycle's tables: all of them, or a worker's share.
+  Result<std::vector<std::string>> Assign();
   // Waits for the interval, or less when a table has a full batch staged or `done`.
   Status WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,
                      const std::function<bool()>& done);
@@ -85,6 +104,7 @@ class MaterializerService {
   upkeep::MetaTables* meta_;
   MaterializerServiceOptions o_;
   std::vector<std::string> names_;
+  std::vector<std::string> assigned_;
 };
 
 }  // namespace pg2iceberg::pipeline

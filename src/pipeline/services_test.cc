@@ -311,6 +311,66 @@ TEST_F(ServicesTest, AFailingServiceStopsTheMaterializerWithoutALastCommit) {
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
 }
 
+TEST(AssignTablesTest, EveryWorkerComputesTheSameRoundRobinOverSortedTables) {
+  const std::vector<std::string> tables{"public.d", "public.a", "public.c", "public.b",
+                                        "public.e"};
+  EXPECT_EQ(AssignTables(tables, {"w2", "w1"}, "w1"),
+            (std::vector<std::string>{"public.a", "public.c", "public.e"}));
+  EXPECT_EQ(AssignTables(tables, {"w1", "w2", "w2"}, "w2"),
+            (std::vector<std::string>{"public.b", "public.d"}));
+  EXPECT_EQ(AssignTables(tables, {"w1"}, "w1").size(), 5u);
+  // Not live: nothing.
+  EXPECT_TRUE(AssignTables(tables, {"w1"}, "w3").empty());
+  // Every table goes to exactly one of the live workers.
+  std::multiset<std::string> all;
+  for (const char* w : {"a", "b", "c"}) {
+    for (const auto& t : AssignTables(tables, {"c", "a", "b"}, w)) all.insert(t);
+  }
+  EXPECT_EQ(all, std::multiset<std::string>(tables.begin(), tables.end()));
+}
+
+TEST_F(ServicesTest, AWorkerMaterializesItsShareAndLeavesTheChecksToTheSlotsOwner) {
+  config::TableConfig u;
+  u.name = config::TableName{"public", "u"};
+  ASSERT_TRUE(coord_.PutTable({"public.u", kOid + 1, true, Lsn()}).ok());
+  materialize::MaterializerOptions mo;
+  mo.generation = "test";
+  mo.clock = &clock_;
+  materialize::Materializer m(&coord_, &catalog_, io_,
+                              std::vector<config::TableConfig>{TableConfigOf(), u}, mo);
+  MaterializerServiceOptions o;
+  o.tables = {TableConfigOf(), u};
+  o.worker = "w2";
+  o.worker_ttl = std::chrono::seconds(30);
+  MaterializerService w2(&coord_, &m, &source_, nullptr, o);
+  Insert({1, 2});
+  Stage();
+  // Alone, it takes both tables.
+  ASSERT_TRUE(w2.Cycle(false).ok());
+  EXPECT_EQ(w2.assigned(), (std::vector<std::string>{"public.t", "public.u"}));
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2}));
+  // w1 joins: sorted workers w1, w2 — public.t goes to w1.
+  ASSERT_TRUE(coord_.Heartbeat("default", "w1").ok());
+  Insert({3});
+  Stage();
+  source_.oid.reset();  // a worker does not check the tables (the owner of the slot does)
+  auto cycle = w2.Cycle(false);
+  ASSERT_TRUE(cycle.ok()) << cycle.status().ToString();
+  EXPECT_FALSE(cycle->restart);
+  EXPECT_EQ(w2.assigned(), (std::vector<std::string>{"public.u"}));
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2}));  // public.t is w1's now
+  // w1's heartbeat grows older than the TTL: its tables come back.
+  clock_.Advance(std::chrono::seconds(31));
+  ASSERT_TRUE(w2.Cycle(false).ok());
+  EXPECT_EQ(w2.assigned(), (std::vector<std::string>{"public.t", "public.u"}));
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2, 3}));
+  // Leaving removes its heartbeat.
+  w2.Finish(/*failed=*/false);
+  auto live = coord_.LiveWorkers("default", std::chrono::seconds(30));
+  ASSERT_TRUE(live.ok());
+  EXPECT_TRUE(live->empty());
+}
+
 // A table with one data file per commit.
 class CompactionServiceTest : public ServicesTest {
  protected:

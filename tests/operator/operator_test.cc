@@ -84,6 +84,18 @@ class OperatorTest : public fixtures::BinarySuite {
     return std::move(*run);
   }
 
+  // `pg2iceberg <args…>` in the background (its log in the test's directory).
+  std::unique_ptr<Subprocess> StartCommand(const std::string& config,
+                                           const std::vector<std::string>& args) {
+    fixtures::SubprocessOptions o;
+    o.log_path = dir_->str() + "/proc" + std::to_string(counter_++) + ".log";
+    o.argv = {PG2I_BINARY, "--config", config, "--log-format", "text"};
+    o.argv.insert(o.argv.end(), args.begin(), args.end());
+    auto p = Subprocess::Start(o);
+    EXPECT_TRUE(p.ok());
+    return p.ok() ? std::move(*p) : nullptr;
+  }
+
   nlohmann::json StatusJson(const std::string& config) {
     std::string out;
     ExitStatus st = RunCommand(config, {"status", "--json"}, &out);
@@ -2182,6 +2194,93 @@ TEST_F(OperatorTest, AProcessOnANewMachineLoadsTheKeyIndexCheckpointedNextToTheT
   EXPECT_EQ(CurrentSummary(wh, "public.ckpt_t").value("added-position-deletes", "?"), "4");
   ASSERT_TRUE(run->Terminate(30s).ok());
   CheckEveryEngineReads(config, "ckpt", wh, "after a restart on a new machine");
+}
+
+// Distributed mode: one stream-only owns the slot and two materializer-only workers share the
+// tables (sorted tables to sorted live workers, round robin). A worker killed with SIGKILL
+// drops out once its heartbeat is older than the TTL and the other takes its tables; a second
+// worker with a live worker's id is refused; no worker joins a pipeline a `run` owns.
+TEST_F(OperatorTest, MaterializerWorkersShareTheTablesAndTakeOverFromAKilledOne) {
+  tag_ = "workers";
+  std::string tables;
+  for (const char* t : {"wa", "wb", "wc", "wd"}) {
+    PG2I_ASSERT_OK(pg_->Exec(std::string("CREATE TABLE ") + t + " (id int PRIMARY KEY, v text); "
+                             "INSERT INTO " + t + " SELECT g, 'v' || g FROM "
+                             "generate_series(1, 40) g"));
+    tables += std::string("  - name: public.") + t + "\n";
+  }
+  const std::string config =
+      WriteConfig("workers", "postgres", "file://" + dir_->str() + "/wh", tables);
+  std::string out;
+  // No pipeline yet: a worker says to start stream-only first.
+  ExitStatus early = RunCommand(config, {"materializer-only", "--worker-id", "w1"}, &out, 60s);
+  EXPECT_FALSE(early.success());
+  EXPECT_THAT(out, HasSubstr("start pg2iceberg stream-only with this configuration first"));
+
+  auto streamer = StartCommand(config, {"stream-only"});
+  ASSERT_NE(streamer, nullptr);
+  for (int i = 0; i < 600 && SlotCount() == "0"; ++i) std::this_thread::sleep_for(100ms);
+  auto w1 = StartCommand(config, {"materializer-only", "--worker-id", "w1", "--worker-ttl", "3s"});
+  // The older spelling of the flags.
+  auto w2 = StartCommand(config, {"--materializer-only", "--materializer-worker-id", "w2",
+                                  "--worker-ttl", "3s"});
+  ASSERT_NE(w1, nullptr);
+  ASSERT_NE(w2, nullptr);
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "180s"}, &out).success())
+      << out << w1->LogTail() << w2->LogTail() << streamer->LogTail();
+  // Both hold two tables once both are live.
+  for (int i = 0; i < 100; ++i) {
+    if (w1->LogTail(100000).find("workers=2") != std::string::npos &&
+        w2->LogTail(100000).find("workers=2") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  // The last assignment each logged.
+  auto assignment = [](Subprocess& p) {
+    const std::string log = p.LogTail(1000000);
+    const size_t at = log.rfind("tables assigned to this worker");
+    return at == std::string::npos ? std::string() : log.substr(at, log.find('\n', at) - at);
+  };
+  EXPECT_THAT(assignment(*w1), HasSubstr("tables=public.wa,public.wc")) << w1->LogTail();
+  EXPECT_THAT(assignment(*w2), HasSubstr("tables=public.wb,public.wd")) << w2->LogTail();
+
+  // The same id again is refused while w2 lives.
+  ExitStatus twin = RunCommand(config, {"materializer-only", "--worker-id", "w2"}, &out, 60s);
+  EXPECT_FALSE(twin.success());
+  EXPECT_THAT(out, HasSubstr("another materializer worker with id w2 is running"));
+
+  // w1 dies mid-stream; w2 takes its tables once its heartbeat is 3 s old.
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO wa SELECT g, 'x' FROM generate_series(41, 60) g; "
+                           "UPDATE wc SET v = 'u' WHERE id <= 10; DELETE FROM wb WHERE id > 35"));
+  PG2I_ASSERT_OK(w1->Signal(SIGKILL));
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO wc SELECT g, 'y' FROM generate_series(41, 50) g; "
+                           "UPDATE wd SET v = 'z' WHERE id % 2 = 0"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "180s"}, &out).success())
+      << out << w2->LogTail();
+  EXPECT_THAT(assignment(*w2), HasSubstr("tables=public.wa,public.wb,public.wc,public.wd"));
+  EXPECT_THAT(assignment(*w2), HasSubstr("workers=1"));
+  EXPECT_FALSE(w2->HasExited()) << w2->LogTail();
+
+  // A graceful leave removes the heartbeat at once.
+  ASSERT_TRUE(w2->Terminate(30s).ok());
+  EXPECT_THAT(w2->LogTail(), HasSubstr("worker left the group"));
+  ASSERT_TRUE(streamer->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  size_t clean = 0;
+  for (size_t at = out.find("missing=0 extra=0 different=0 duplicates=0 OK"); at != std::string::npos;
+       at = out.find("missing=0 extra=0 different=0 duplicates=0 OK", at + 1)) {
+    ++clean;
+  }
+  EXPECT_EQ(clean, 4u) << out;
+
+  // Next to a run, a worker is refused (the run materializes every table itself).
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  ExitStatus beside = RunCommand(config, {"materializer-only", "--worker-id", "w3"}, &out, 60s);
+  EXPECT_FALSE(beside.success());
+  EXPECT_THAT(out, HasSubstr("materializes every table itself"));
+  ASSERT_TRUE(run->Terminate(30s).ok());
 }
 
 }  // namespace
