@@ -11,6 +11,7 @@
 #include "pipeline/wal_writer_service.h"
 #include "cli/verify.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <functional>
@@ -468,8 +469,10 @@ struct Shared {
  private:
   // The attempt's first error, as health and metrics show it.
   void Report(const std::string& component, const Status& s) {
-    std::string label;  // "WAL writer" → "wal_writer"
-    for (char c : component) label += c == ' ' ? '_' : static_cast<char>(std::tolower(c));
+    std::string label;  // "WAL writer" → "wal_writer"; "materializer 1" (a lane) → "materializer"
+    const std::string name =
+        component.rfind("materializer", 0) == 0 ? std::string("materializer") : component;
+    for (char c : name) label += c == ' ' ? '_' : static_cast<char>(std::tolower(c));
     metrics::CountError(label, s.code());
     const Status with = s.WithContext(component);
     if (retried && IsTransient(s)) {
@@ -534,38 +537,76 @@ Status WriterLoop(const config::Config& cfg, Prepared prepared, Shared* shared) 
   });
 }
 
-// The materializer service (pipeline/materializer_service.h): its last cycle follows the WAL
-// writer's last flush.
-Status MaterializerLoop(const config::Config& cfg, Shared* shared) {
-  PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
-  PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
-  PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
-  PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
-  mo.on_progress = [shared] { shared->health->Beat("materializer"); };
-  PG2I_ASSIGN_OR_RETURN(auto source, SourceCatalogOf(cfg));
-  materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
+// How many materializer lanes a process runs (sink.materializer_concurrency; 0: one per core,
+// at most 4).
+int MaterializerLanes(const config::Config& cfg) {
+  if (cfg.sink.materializer_concurrency > 0) return cfg.sink.materializer_concurrency;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(cores, 1u, 4u));
+}
+
+// The name of lane `lane` of the materializer service (its health loop and its errors).
+std::string MaterializerName(int lane, int lanes) {
+  return lanes == 1 ? std::string("materializer") : "materializer " + std::to_string(lane);
+}
+
+// One lane of the materializer service (pipeline/materializer_service.h) with what it holds:
+// its own coordinator and catalog connections, its materializer and meta tables.
+struct MaterializerLane {
+  std::string name;
+  std::unique_ptr<coord::PgCoordinator> coord;
+  std::unique_ptr<catalog::Catalog> cat;
+  std::unique_ptr<materialize::Materializer> m;
   std::optional<upkeep::MetaTables> meta;
+  std::unique_ptr<pipeline::MaterializerService> service;
+};
+
+// Opens lane `lane` of `lanes`; `o` brings what the caller decides (copying, worker), the rest
+// comes from the configuration. Its health loop is watched from here on.
+Result<std::unique_ptr<MaterializerLane>> OpenMaterializerLane(
+    const config::Config& cfg, int lane, int lanes, obs::Health* health,
+    pipeline::SourceCatalog* source, pipeline::MaterializerServiceOptions o) {
+  auto l = std::make_unique<MaterializerLane>();
+  l->name = MaterializerName(lane, lanes);
+  PG2I_ASSIGN_OR_RETURN(l->coord, ConnectCoordinator(cfg));
+  if (o.worker_ttl) l->coord->set_heartbeat_ttl(*o.worker_ttl);
+  PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+  PG2I_ASSIGN_OR_RETURN(l->cat, OpenCatalog(cfg, io));
+  PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *l->coord));
+  mo.on_progress = [health, name = l->name] { health->Beat(name); };
+  l->m = std::make_unique<materialize::Materializer>(l->coord.get(), l->cat.get(), io,
+                                                     cfg.tables, mo);
   if (!cfg.sink.meta_namespace.empty()) {
-    meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
+    l->meta.emplace(l->cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
   }
-  pipeline::MaterializerServiceOptions o;
   o.group = cfg.state.group;
   o.tables = cfg.tables;
   // Where reached markers wait for the meta table (markers need sink.meta_namespace).
   o.record_markers = cfg.source.logical.markers_table.has_value();
   o.max_changes = mo.max_changes;
   o.interval = cfg.sink.materializer_interval;
+  o.lane = lane;
+  o.lanes = lanes;
+  l->service = std::make_unique<pipeline::MaterializerService>(
+      l->coord.get(), l->m.get(), source, l->meta ? &*l->meta : nullptr, std::move(o));
+  health->Watch(l->name, std::max<std::chrono::seconds>(
+                             kMaterializerMaxSilence,
+                             10 * std::chrono::duration_cast<std::chrono::seconds>(
+                                      cfg.sink.materializer_interval)));
+  return l;
+}
+
+// Lane `lane` of `run`'s materializer: its last cycle follows the WAL writer's last flush.
+Status MaterializerLoop(const config::Config& cfg, Shared* shared, int lane, int lanes) {
+  PG2I_ASSIGN_OR_RETURN(auto source, SourceCatalogOf(cfg));
+  pipeline::MaterializerServiceOptions o;
   o.copying = [shared](const std::string& t) {
     return shared->copy_running && shared->copying.count(t) > 0;
   };
-  pipeline::MaterializerService service(coord.get(), &m, source.get(), meta ? &*meta : nullptr,
-                                        std::move(o));
-  shared->health->Watch("materializer", std::max<std::chrono::seconds>(
-                                            kMaterializerMaxSilence,
-                                            10 * std::chrono::duration_cast<std::chrono::seconds>(
-                                                     cfg.sink.materializer_interval)));
-  return service.Run(shared->sup, kWalWriter, [shared] {
-    shared->health->Beat("materializer");
+  PG2I_ASSIGN_OR_RETURN(auto l, OpenMaterializerLane(cfg, lane, lanes, shared->health,
+                                                     source.get(), std::move(o)));
+  return l->service->Run(shared->sup, kWalWriter, [shared, name = l->name] {
+    shared->health->Beat(name);
     if (shared->streaming) shared->ReportHealthy();
   });
 }
@@ -822,7 +863,12 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
     });
   }
   if (materialize) {
-    sup.Start("materializer", [&cfg, shared] { return MaterializerLoop(cfg, shared); });
+    const int lanes = MaterializerLanes(cfg);
+    for (int lane = 0; lane < lanes; ++lane) {
+      sup.Start(MaterializerName(lane, lanes), [&cfg, shared, lane, lanes] {
+        return MaterializerLoop(cfg, shared, lane, lanes);
+      });
+    }
     if (cfg.sink.compaction_interval && cfg.sink.target_file_size > 0) {
       // Never stops replication: it logs its own failures.
       sup.Start("compaction", [&cfg, shared] {
@@ -995,38 +1041,24 @@ Status WorkerOnce(const config::Config& cfg, const std::atomic<bool>& stop,
     metrics::CountError("materializer", s.code());
     health->SetFailed(s.WithContext(component).ToString());
   };
-  sup.Start("materializer", [&]() -> Status {
-    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
-    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
-    PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *coord));
-    mo.on_progress = [health] { health->Beat("materializer"); };
-    materialize::Materializer m(coord.get(), cat.get(), io, cfg.tables, mo);
-    std::optional<upkeep::MetaTables> meta;
-    if (!cfg.sink.meta_namespace.empty()) {
-      meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
-    }
-    pipeline::MaterializerServiceOptions o;
-    o.group = cfg.state.group;
-    o.tables = cfg.tables;
-    o.record_markers = cfg.source.logical.markers_table.has_value();
-    o.max_changes = mo.max_changes;
-    o.interval = cfg.sink.materializer_interval;
-    o.worker = w.worker_id;
-    o.worker_ttl = w.ttl;
-    pipeline::MaterializerService service(coord.get(), &m, nullptr, meta ? &*meta : nullptr,
-                                          std::move(o));
-    health->Watch("materializer", std::max<std::chrono::seconds>(
-                                      kMaterializerMaxSilence,
-                                      10 * std::chrono::duration_cast<std::chrono::seconds>(
-                                               cfg.sink.materializer_interval)));
-    return service.Run(sup, /*follows=*/"", [&] {
-      health->Beat("materializer");
-      health->SetPhase("materializing", true);
-      // Another process with this id may start once the lock is gone: stop and take it again.
-      if (Status held = lock->Check(); !held.ok()) sup.Fail("worker id lock", held);
+  const int lanes = MaterializerLanes(cfg);
+  for (int lane = 0; lane < lanes; ++lane) {
+    sup.Start(MaterializerName(lane, lanes), [&, lane]() -> Status {
+      pipeline::MaterializerServiceOptions o;
+      o.worker = w.worker_id;
+      o.worker_ttl = w.ttl;
+      PG2I_ASSIGN_OR_RETURN(auto l, OpenMaterializerLane(cfg, lane, lanes, health,
+                                                         /*source=*/nullptr, std::move(o)));
+      return l->service->Run(sup, /*follows=*/"", [&, name = l->name] {
+        health->Beat(name);
+        health->SetPhase("materializing", true);
+        // Another process with this id may start once the lock is gone: stop, take it again.
+        if (lane == 0) {
+          if (Status held = lock->Check(); !held.ok()) sup.Fail("worker id lock", held);
+        }
+      });
     });
-  });
+  }
   return sup.Join();
 }
 
@@ -1041,6 +1073,9 @@ int RunMaterializerOnly(const config::Config& cfg, const std::atomic<bool>& stop
   auto coord = ConnectCoordinator(cfg);
   if (!coord.ok()) return Fail(coord.status());
   if (Status s = CheckWorkerMayJoin(cfg, **coord); !s.ok()) return Fail(s);
+  // The coordinator's tables as this version has them (a stream-only of an older version set
+  // them up); idempotent.
+  if (Status s = (*coord)->Migrate(); !s.ok()) return Fail(s);
   auto lock_conn = ConnectCoordinatorDatabase(cfg);
   if (!lock_conn.ok()) return Fail(lock_conn.status());
   auto lock = coord::WorkerLock::Acquire(std::move(*lock_conn), cfg.state.coordinator_schema,

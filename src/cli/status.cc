@@ -6,9 +6,12 @@
 // short grace for a process that is starting) when no live process is advancing the pipeline.
 #include "cli/status.h"
 
+#include "pipeline/materializer_service.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <optional>
 
@@ -44,6 +47,14 @@ struct TableStatus {
   std::string last_commit_at;
   std::optional<double> last_commit_age_s;
   int64_t iceberg_snapshot_id = -1;
+  std::string worker;  // distributed mode: the live worker that holds the table
+};
+
+// A materializer-only worker of the group (distributed mode).
+struct WorkerStatus {
+  coord::WorkerInfo info;
+  bool live = false;  // its heartbeat is younger than its --worker-ttl
+  std::vector<std::string> tables;
 };
 
 struct Report {
@@ -57,7 +68,34 @@ struct Report {
   std::optional<double> writer_lag_s;
   std::vector<TableStatus> tables;
   std::vector<coord::MarkerEmission> markers;  // the newest few, with markers_table set
+  std::vector<WorkerStatus> workers;
 };
+
+// The group's workers and the tables each holds, as they compute it (the tables sorted, the
+// live workers sorted, round robin); `run`'s own heartbeat is not a worker.
+Status GatherWorkers(const config::Config& cfg, coord::PgCoordinator& coord, Report* r) {
+  PG2I_ASSIGN_OR_RETURN(std::vector<coord::WorkerInfo> rows, coord.Workers(cfg.state.group));
+  std::vector<std::string> live;
+  for (auto& w : rows) {
+    if (w.id == "run") continue;
+    WorkerStatus ws{std::move(w), false, {}};
+    ws.live = ws.info.heartbeat_age_seconds < static_cast<double>(ws.info.ttl.count());
+    if (ws.live) live.push_back(ws.info.id);
+    r->workers.push_back(std::move(ws));
+  }
+  std::vector<std::string> names;
+  for (const auto& t : r->tables) names.push_back(t.name);
+  std::map<std::string, std::string> holder;
+  for (auto& w : r->workers) {
+    if (!w.live) continue;
+    w.tables = pipeline::AssignTables(names, live, w.info.id);
+    for (const auto& t : w.tables) holder[t] = w.info.id;
+  }
+  for (auto& t : r->tables) {
+    if (auto h = holder.find(t.name); h != holder.end()) t.worker = h->second;
+  }
+  return Status::Ok();
+}
 
 std::string OwnerState(const coord::OwnerInfo& o) {
   // A process that recorded its stop holds the lock until the server has seen it go.
@@ -177,6 +215,7 @@ Result<Report> Gather(const config::Config& cfg, pg::Connection& src,
   if (cfg.source.logical.markers_table) {
     PG2I_ASSIGN_OR_RETURN(r.markers, coord.Markers(5));
   }
+  PG2I_RETURN_IF_ERROR(GatherWorkers(cfg, coord, &r));
   return r;
 }
 
@@ -229,7 +268,19 @@ nlohmann::json ToJson(const Report& r) {
                            {"last_commit_at", t.last_commit_at.empty() ? nlohmann::json(nullptr)
                                                                        : nlohmann::json(t.last_commit_at)},
                            {"last_commit_age_seconds", OrNull(t.last_commit_age_s)},
-                           {"iceberg_snapshot_id", t.iceberg_snapshot_id}});
+                           {"iceberg_snapshot_id", t.iceberg_snapshot_id},
+                           {"worker", t.worker.empty() ? nlohmann::json(nullptr)
+                                                       : nlohmann::json(t.worker)}});
+  }
+  j["workers"] = nlohmann::json::array();
+  for (const auto& w : r.workers) {
+    j["workers"].push_back({{"worker", w.info.id},
+                            {"host", w.info.host},
+                            {"pid", w.info.pid},
+                            {"since", w.info.started_at},
+                            {"heartbeat_age_seconds", w.info.heartbeat_age_seconds},
+                            {"live", w.live},
+                            {"tables", w.tables}});
   }
   j["markers"] = nlohmann::json::array();
   for (const auto& m : r.markers) {
@@ -271,14 +322,23 @@ void PrintText(const Report& r) {
     std::string last = "never";
     if (!t.last_commit_at.empty()) last = t.last_commit_at + " (" + Seconds(t.last_commit_age_s) + " s ago)";
     std::printf("table=%s snapshot=%s lag_bytes=%s lag_seconds=%s pending_changes=%lld "
-                "last_commit=%s iceberg_snapshot_id=%lld%s\n",
+                "last_commit=%s iceberg_snapshot_id=%lld%s%s\n",
                 t.name.c_str(), snap.c_str(),
                 t.lag_bytes ? std::to_string(*t.lag_bytes).c_str() : "unknown",
                 Seconds(t.lag_seconds).c_str(), static_cast<long long>(t.pending_changes),
                 last.c_str(), static_cast<long long>(t.iceberg_snapshot_id),
+                t.worker.empty() ? "" : (" worker=" + t.worker).c_str(),
                 t.cursor_ahead ? " warning=cursor_ahead_of_log(the Iceberg state is from an "
                                  "earlier pipeline)"
                                : "");
+  }
+  for (const auto& w : r.workers) {
+    std::string tables;
+    for (const auto& t : w.tables) tables += (tables.empty() ? "" : ",") + t;
+    std::printf("worker=%s host=%s pid=%lld since=%s heartbeat_age_s=%.1f state=%s tables=%s\n",
+                w.info.id.c_str(), w.info.host.c_str(), static_cast<long long>(w.info.pid),
+                w.info.started_at.c_str(), w.info.heartbeat_age_seconds,
+                w.live ? "live" : "gone", tables.empty() ? "none" : tables.c_str());
   }
   for (const auto& m : r.markers) {
     std::printf("marker=%s lsn=%s table=%s snapshot_id=%s\n", m.marker_id.c_str(),

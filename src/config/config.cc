@@ -839,6 +839,7 @@ Result<Config> Load(const LoadOptions& options) {
   b.Int("sink.flush_rows", &sk.flush_rows);
   b.Bytes("sink.flush_bytes", &sk.flush_bytes);
   b.Dur("sink.materializer_interval", &sk.materializer_interval);
+  b.Int("sink.materializer_concurrency", &sk.materializer_concurrency);
   b.Int("sink.compaction_data_files", &sk.compaction_data_files);
   b.Int("sink.compaction_delete_files", &sk.compaction_delete_files);
   b.Bytes("sink.target_file_size", &sk.target_file_size);
@@ -1082,6 +1083,7 @@ std::string Config::Redacted() const {
   out << YAML::Key << "flush_bytes" << YAML::Value << sink.flush_bytes;
   out << YAML::Key << "materializer_interval" << YAML::Value
       << FormatDuration(sink.materializer_interval);
+  out << YAML::Key << "materializer_concurrency" << YAML::Value << sink.materializer_concurrency;
   out << YAML::Key << "compaction_data_files" << YAML::Value << sink.compaction_data_files;
   out << YAML::Key << "compaction_delete_files" << YAML::Value << sink.compaction_delete_files;
   out << YAML::Key << "target_file_size" << YAML::Value << sink.target_file_size;

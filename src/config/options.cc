@@ -90,6 +90,10 @@ constexpr std::array kOptions = {
     OptionSpec{"sink.materializer_interval", K::kDuration, "10s",
                "Cadence of the materializer once it has caught up; while more is staged than "
                "one batch takes, the next batch starts at once.", {}, 1},
+    OptionSpec{"sink.materializer_concurrency", K::kInt, "0",
+               "Tables one process (`run` or a `materializer-only` worker) materializes at once, "
+               "each lane on its own connections, so one slow or huge table does not hold the "
+               "others back; `0`: one lane per core, at most 4.", {}, 0, 64},
     OptionSpec{"sink.compaction_data_files", K::kInt, "8",
                "Compact a partition once it has this many small data files.", {}, 1, 1 << 30},
     OptionSpec{"sink.compaction_delete_files", K::kInt, "4",

@@ -119,6 +119,16 @@ struct StagedThrough {
   std::map<std::string, std::string> meta;
 };
 
+// A worker's heartbeat row (PgCoordinator::Workers).
+struct WorkerInfo {
+  std::string id;
+  std::string host;
+  int64_t pid = 0;
+  double heartbeat_age_seconds = 0;
+  std::string started_at;  // ISO 8601 UTC
+  std::chrono::seconds ttl{30};  // the worker's --worker-ttl
+};
+
 struct TableState {
   std::string table;
   uint32_t relid = 0;

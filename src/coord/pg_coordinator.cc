@@ -1,5 +1,7 @@
 #include "coord/pg_coordinator.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 
@@ -153,7 +155,11 @@ std::string PgCoordinator::MigrationSql(const std::string& schema) {
          // What a registered file holds ('changes' or 'snapshot'; NULL before: its name says).
          "ALTER TABLE " + s + ".log_index ADD COLUMN IF NOT EXISTS kind text;\n"
          // The snapshot a chunk was copied under (chunks of two snapshots are not one copy).
-         "ALTER TABLE " + s + ".snapshot_progress ADD COLUMN IF NOT EXISTS snapshot_lsn pg_lsn;\n";
+         "ALTER TABLE " + s + ".snapshot_progress ADD COLUMN IF NOT EXISTS snapshot_lsn pg_lsn;\n"
+         // Which process a worker is (status lists the workers of distributed mode).
+         "ALTER TABLE " + s + ".consumer ADD COLUMN IF NOT EXISTS host text NOT NULL DEFAULT '',\n"
+         "  ADD COLUMN IF NOT EXISTS pid bigint NOT NULL DEFAULT 0,\n"
+         "  ADD COLUMN IF NOT EXISTS ttl_seconds bigint NOT NULL DEFAULT 30;\n";
 }
 
 Status PgCoordinator::Migrate() {
@@ -565,12 +571,36 @@ Result<std::vector<LogEntry>> PgCoordinator::TrimLog(const std::string& table, i
 }
 
 Status PgCoordinator::Heartbeat(const std::string& group, const std::string& worker) {
+  static const std::string host = [] {
+    char buf[256] = {0};
+    return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string("unknown-host");
+  }();
   return conn_
       ->Query("INSERT INTO " + T("consumer") +
-                  " (group_name, worker_id) VALUES ($1, $2) ON CONFLICT (group_name, "
-                  "worker_id) DO UPDATE SET heartbeat_at = now()",
-              {group, worker})
+                  " (group_name, worker_id, host, pid, ttl_seconds) VALUES ($1, $2, $3, $4, $5) "
+                  "ON CONFLICT (group_name, worker_id) DO UPDATE SET heartbeat_at = now(), host = "
+                  "EXCLUDED.host, pid = EXCLUDED.pid, ttl_seconds = EXCLUDED.ttl_seconds",
+              {group, worker, host, std::to_string(getpid()),
+               std::to_string(heartbeat_ttl_.count())})
       .status();
+}
+
+Result<std::vector<WorkerInfo>> PgCoordinator::Workers(const std::string& group) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn_->Query("SELECT worker_id, host, pid::text, extract(epoch FROM now() - "
+                   "heartbeat_at)::float8::text, to_char(started_at AT TIME ZONE 'UTC', "
+                   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ttl_seconds::text FROM " + T("consumer") +
+                       " WHERE group_name = $1 ORDER BY worker_id COLLATE \"C\"",
+                   {group}));
+  std::vector<WorkerInfo> out;
+  for (const auto& row : r.rows) {
+    out.push_back(WorkerInfo{row[0].value_or(""), row[1].value_or(""),
+                             std::stoll(row[2].value_or("0")), std::stod(row[3].value_or("0")),
+                             row[4].value_or(""),
+                             std::chrono::seconds(std::stoll(row[5].value_or("30")))});
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> PgCoordinator::LiveWorkers(const std::string& group,

@@ -59,6 +59,11 @@ class PgCoordinator final : public Coordinator {
   Result<std::vector<std::string>> LiveWorkers(const std::string& group,
                                                std::chrono::seconds ttl) override;
   Status RemoveWorker(const std::string& group, const std::string& worker) override;
+  // Every worker row of `group` (live or not), by id.
+  Result<std::vector<WorkerInfo>> Workers(const std::string& group);
+  // The TTL this process's heartbeats record (the one its live-worker reads use), so that
+  // status calls workers live exactly as they do.
+  void set_heartbeat_ttl(std::chrono::seconds ttl) { heartbeat_ttl_ = ttl; }
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Status SetMeta(const std::string& key, const std::string& value) override;
   Result<std::optional<TableState>> GetTable(const std::string& table) override;
@@ -73,6 +78,7 @@ class PgCoordinator final : public Coordinator {
   Status MarkersRecorded(const std::vector<MarkerEmission>& rows) override;
 
  private:
+  std::chrono::seconds heartbeat_ttl_{30};
   std::string T(const char* table) const;  // schema-qualified, quoted
   Status MigrateInTransaction();
   // ClaimOffsets' work inside the caller's transaction.

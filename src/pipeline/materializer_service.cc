@@ -34,7 +34,23 @@ std::vector<std::string> AssignTables(std::vector<std::string> tables,
   return mine;
 }
 
+int LaneOf(const std::string& table, int lanes) {
+  if (lanes <= 1) return 0;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : table) h = (h ^ c) * 1099511628211ull;
+  return static_cast<int>(h % static_cast<uint64_t>(lanes));
+}
+
 Result<std::vector<std::string>> MaterializerService::Assign() {
+  PG2I_ASSIGN_OR_RETURN(std::vector<std::string> share, Share());
+  std::vector<std::string> mine;
+  for (auto& t : share) {
+    if (LaneOf(t, o_.lanes) == o_.lane) mine.push_back(std::move(t));
+  }
+  return mine;
+}
+
+Result<std::vector<std::string>> MaterializerService::Share() {
   if (!o_.worker_ttl) return names_;
   PG2I_ASSIGN_OR_RETURN(std::vector<std::string> live,
                         coord_->LiveWorkers(o_.group, *o_.worker_ttl));
@@ -42,7 +58,8 @@ Result<std::vector<std::string>> MaterializerService::Assign() {
   // the coordinator and the TTL disagree.
   live.push_back(o_.worker);
   std::vector<std::string> mine = AssignTables(names_, live, o_.worker);
-  if (mine != assigned_) {
+  if (mine != share_ && o_.lane == 0) {  // every lane computes it; one says it
+    share_ = mine;
     std::string list;
     for (const auto& t : mine) list += (list.empty() ? "" : ",") + t;
     log::Info("tables assigned to this worker",
@@ -67,7 +84,7 @@ Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
   PG2I_ASSIGN_OR_RETURN(cycle.restart, CheckTablesUnchanged());
   // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
   // start again, so that the next attempt copies it while streaming.
-  for (const auto& t : names_) {
+  for (const auto& t : assigned_) {
     if (o_.copying && o_.copying(t)) continue;
     PG2I_ASSIGN_OR_RETURN(auto state, coord_->GetTable(t));
     if (state && !state->snapshot_complete) {
@@ -139,7 +156,8 @@ Status MaterializerService::WaitForWork(const Supervisor& sup, const Materialize
 
 void MaterializerService::RecordCommits(
     const std::map<std::string, materialize::TableResult>& results, bool force) {
-  pipeline::RecordCommits(meta_, *m_, results, force, o_.record_markers ? coord_ : nullptr);
+  pipeline::RecordCommits(meta_, *m_, results, force,
+                          o_.record_markers && o_.lane == 0 ? coord_ : nullptr);
 }
 
 void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
@@ -186,6 +204,7 @@ Result<bool> MaterializerService::CheckTablesUnchanged() {
   if (source_ == nullptr) return restart;
   for (const auto& t : o_.tables) {
     const std::string name = t.name.ToString();
+    if (std::find(assigned_.begin(), assigned_.end(), name) == assigned_.end()) continue;
     PG2I_ASSIGN_OR_RETURN(auto known, coord_->GetTable(name));
     if (!known || known->relid == 0) continue;
     PG2I_ASSIGN_OR_RETURN(std::optional<uint32_t> oid, source_->CurrentOid(t.name));
@@ -204,7 +223,7 @@ Result<bool> MaterializerService::CheckTablesUnchanged() {
 }
 
 Status MaterializerService::RecordPending() {
-  for (const auto& t : names_) {
+  for (const auto& t : assigned_) {
     PG2I_ASSIGN_OR_RETURN(int64_t next, coord_->NextOffset(t));
     PG2I_ASSIGN_OR_RETURN(coord::Cursor c, coord_->GetCursor(o_.group, t));
     metrics::Default()

@@ -46,7 +46,16 @@ struct MaterializerServiceOptions {
   // and leaves the table checks and copies to the process that owns the slot. On its way out
   // it removes its heartbeat, so the others take its tables on their next cycle.
   std::optional<std::chrono::seconds> worker_ttl;
+  // Lanes: a process materializes its tables on `lanes` services at once (its own
+  // connections each), this one taking the tables of LaneOf(table, lanes) == `lane` (after a
+  // worker's share). A table stays in its lane whatever the share, so its key index is only
+  // ever opened by one lane. Each lane checks and reports only its tables.
+  int lane = 0;
+  int lanes = 1;
 };
+
+// The lane of `table` among `lanes` (a stable hash of its name).
+int LaneOf(const std::string& table, int lanes);
 
 // The tables worker `me` materializes: the tables sorted, the live workers sorted, table i to
 // worker i mod N. Every worker computes the same assignment from the same heartbeats; none
@@ -92,8 +101,10 @@ class MaterializerService {
   void RecordCommits(const std::map<std::string, materialize::TableResult>& results, bool force);
   Result<bool> CheckTablesUnchanged();
   Status RecordPending();
-  // This cycle's tables: all of them, or a worker's share.
+  // This cycle's tables: this lane's of Share().
   Result<std::vector<std::string>> Assign();
+  // All the tables, or a worker's share.
+  Result<std::vector<std::string>> Share();
   // Waits for the interval, or less when a table has a full batch staged or `done`.
   Status WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,
                      const std::function<bool()>& done);
@@ -105,6 +116,7 @@ class MaterializerService {
   MaterializerServiceOptions o_;
   std::vector<std::string> names_;
   std::vector<std::string> assigned_;
+  std::vector<std::string> share_;  // a worker's last share (logged when it changes)
 };
 
 }  // namespace pg2iceberg::pipeline

@@ -6,6 +6,7 @@
 // records, and waits longer after a failure.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <optional>
@@ -288,16 +289,17 @@ TEST_F(ServicesTest, CommitsAreRecordedInTheMetaTables) {
 }
 
 TEST_F(ServicesTest, UnderASupervisorTheMaterializerCommitsWhatTheWalWriterFlushedOnItsWayOut) {
-  Supervisor sup(Clock::Real(), nullptr);
+  std::atomic<bool> process_stop{false};
+  Supervisor sup(Clock::Real(), &process_stop);
   MaterializerService m = Service();
   Insert({1, 2});
   Insert({3});
-  // The writer's flush_rows is never reached: only its last flush stages the rows, and the
-  // materializer's last cycle, after the writer ended, commits them.
+  // The writer's flush_rows is never reached: only its last flush, on the process stop, stages
+  // the rows, and the materializer's last cycle, after the writer ended, commits them.
   sup.Start("WAL writer", [&] { return wal_->Run(sup, nullptr); });
   sup.Start("materializer", [&] { return m.Run(sup, "WAL writer", nullptr); });
   while (!script_.empty()) Clock::Real()->SleepFor(1ms);
-  sup.RequestRestart();
+  process_stop = true;
   ASSERT_TRUE(sup.Join().ok()) << sup.error().ToString();
   EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2, 3}));
 }
@@ -369,6 +371,53 @@ TEST_F(ServicesTest, AWorkerMaterializesItsShareAndLeavesTheChecksToTheSlotsOwne
   auto live = coord_.LiveWorkers("default", std::chrono::seconds(30));
   ASSERT_TRUE(live.ok());
   EXPECT_TRUE(live->empty());
+}
+
+TEST(LaneOfTest, EveryTableHasOneStableLane) {
+  EXPECT_EQ(LaneOf("public.t", 1), 0);
+  std::map<int, int> per_lane;
+  for (int i = 0; i < 100; ++i) {
+    const std::string t = "public.t" + std::to_string(i);
+    const int lane = LaneOf(t, 4);
+    ASSERT_GE(lane, 0);
+    ASSERT_LT(lane, 4);
+    EXPECT_EQ(LaneOf(t, 4), lane);
+    ++per_lane[lane];
+  }
+  EXPECT_EQ(per_lane.size(), 4u);  // spread over every lane
+}
+
+TEST_F(ServicesTest, LanesSplitTheTablesAndEachChecksOnlyItsOwn) {
+  config::TableConfig u;
+  u.name = config::TableName{"public", "u"};
+  ASSERT_TRUE(coord_.PutTable({"public.u", kOid + 1, true, Lsn()}).ok());
+  // The two tables fall in different lanes of two.
+  ASSERT_NE(LaneOf("public.t", 2), LaneOf("public.u", 2));
+  std::vector<std::unique_ptr<materialize::Materializer>> ms;
+  std::vector<std::unique_ptr<MaterializerService>> lanes;
+  for (int lane = 0; lane < 2; ++lane) {
+    materialize::MaterializerOptions mo;
+    mo.generation = "test";
+    mo.clock = &clock_;
+    ms.push_back(std::make_unique<materialize::Materializer>(
+        &coord_, &catalog_, io_, std::vector<config::TableConfig>{TableConfigOf(), u}, mo));
+    MaterializerServiceOptions o;
+    o.tables = {TableConfigOf(), u};
+    o.lane = lane;
+    o.lanes = 2;
+    lanes.push_back(std::make_unique<MaterializerService>(&coord_, ms.back().get(), &source_,
+                                                          nullptr, o));
+  }
+  Insert({1, 2});
+  Stage();
+  const int t_lane = LaneOf("public.t", 2);
+  for (auto& l : lanes) ASSERT_TRUE(l->Cycle(false).ok());
+  EXPECT_EQ(lanes[t_lane]->assigned(), (std::vector<std::string>{"public.t"}));
+  EXPECT_EQ(lanes[1 - t_lane]->assigned(), (std::vector<std::string>{"public.u"}));
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2}));
+  // public.t dropped: only its lane stops; the other goes on.
+  source_.oid.reset();
+  EXPECT_EQ(lanes[t_lane]->Cycle(false).status().code(), StatusCode::kFailedPrecondition);
 }
 
 // A table with one data file per commit.

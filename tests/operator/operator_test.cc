@@ -2244,6 +2244,17 @@ TEST_F(OperatorTest, MaterializerWorkersShareTheTablesAndTakeOverFromAKilledOne)
   };
   EXPECT_THAT(assignment(*w1), HasSubstr("tables=public.wa,public.wc")) << w1->LogTail();
   EXPECT_THAT(assignment(*w2), HasSubstr("tables=public.wb,public.wd")) << w2->LogTail();
+  // status shows the workers and which holds each table, as they compute it.
+  ASSERT_TRUE(RunCommand(config, {"status"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("state=live tables=public.wa,public.wc")) << out;
+  EXPECT_THAT(out, HasSubstr("state=live tables=public.wb,public.wd")) << out;
+  EXPECT_THAT(out, HasSubstr("iceberg_snapshot_id")) << out;
+  EXPECT_THAT(out, testing::ContainsRegex("table=public.wb [^\n]* worker=w2")) << out;
+  const nlohmann::json js = StatusJson(config);
+  ASSERT_EQ(js["workers"].size(), 2u) << js.dump();
+  EXPECT_EQ(js["workers"][0]["worker"], "w1");
+  EXPECT_EQ(js["workers"][0]["tables"], nlohmann::json({"public.wa", "public.wc"}));
+  EXPECT_EQ(js["tables"][0]["worker"], "w1");
 
   // The same id again is refused while w2 lives.
   ExitStatus twin = RunCommand(config, {"materializer-only", "--worker-id", "w2"}, &out, 60s);
@@ -2260,6 +2271,9 @@ TEST_F(OperatorTest, MaterializerWorkersShareTheTablesAndTakeOverFromAKilledOne)
       << out << w2->LogTail();
   EXPECT_THAT(assignment(*w2), HasSubstr("tables=public.wa,public.wb,public.wc,public.wd"));
   EXPECT_THAT(assignment(*w2), HasSubstr("workers=1"));
+  ASSERT_TRUE(RunCommand(config, {"status"}, &out).success()) << out;
+  EXPECT_THAT(out, testing::ContainsRegex("worker=w1 [^\n]* state=gone tables=none")) << out;
+  EXPECT_THAT(out, HasSubstr("state=live tables=public.wa,public.wb,public.wc,public.wd")) << out;
   EXPECT_FALSE(w2->HasExited()) << w2->LogTail();
 
   // A graceful leave removes the heartbeat at once.
