@@ -1041,6 +1041,11 @@ Status WorkerOnce(const config::Config& cfg, const std::atomic<bool>& stop,
     metrics::CountError("materializer", s.code());
     health->SetFailed(s.WithContext(component).ToString());
   };
+  sup.Start("worker heartbeat", [&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+    coord->set_heartbeat_ttl(w.ttl);
+    return pipeline::WorkerHeartbeats(*coord, sup, cfg.state.group, w.worker_id, w.ttl);
+  });
   const int lanes = MaterializerLanes(cfg);
   for (int lane = 0; lane < lanes; ++lane) {
     sup.Start(MaterializerName(lane, lanes), [&, lane]() -> Status {
@@ -1113,6 +1118,8 @@ int RunMaterializerOnly(const config::Config& cfg, const std::atomic<bool>& stop
       *lock = std::move(*relocked);
     }
   }
+  // A graceful leave, once nothing of this worker beats any more.
+  pipeline::LeaveGroup(**coord, cfg.state.group, w.worker_id);
   log::Info("worker stopped cleanly", {{"worker", w.worker_id}});
   return 0;
 }

@@ -122,16 +122,25 @@ Status MaterializerService::Run(Supervisor& sup, const std::string& follows,
 void MaterializerService::Finish(bool failed) {
   RecordCommits({}, /*force=*/true);
   if (!failed) m_->CheckpointIndexes(/*now=*/true);
-  if (o_.worker_ttl) {
-    // A graceful leave: the other workers take this one's tables on their next cycle.
-    Status left = coord_->RemoveWorker(o_.group, o_.worker);
-    if (!left.ok()) {
-      log::Warn("could not remove this worker's heartbeat; the others take its tables once it "
-                "is older than the worker TTL",
-                {{"worker", o_.worker}, {"error", left.ToString()}});
-    } else {
-      log::Info("worker left the group", {{"worker", o_.worker}});
-    }
+}
+
+Status WorkerHeartbeats(coord::Coordinator& coord, const Supervisor& sup, const std::string& group,
+                        const std::string& worker, std::chrono::seconds ttl) {
+  const auto every = std::max<Clock::Duration>(std::chrono::milliseconds(200), ttl / 3);
+  do {
+    PG2I_RETURN_IF_ERROR(coord.Heartbeat(group, worker));
+  } while (!sup.Wait(every));
+  return Status::Ok();
+}
+
+void LeaveGroup(coord::Coordinator& coord, const std::string& group, const std::string& worker) {
+  Status left = coord.RemoveWorker(group, worker);
+  if (!left.ok()) {
+    log::Warn("could not remove this worker's heartbeat; the others take its tables once it "
+              "is older than the worker TTL",
+              {{"worker", worker}, {"error", left.ToString()}});
+  } else {
+    log::Info("worker left the group", {{"worker", worker}});
   }
 }
 

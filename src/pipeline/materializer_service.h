@@ -43,8 +43,8 @@ struct MaterializerServiceOptions {
   std::string worker = "run";
   // A materializer-only worker (distributed mode): each cycle materializes only its share of
   // the tables among the group's workers whose heartbeat is younger than this (AssignTables),
-  // and leaves the table checks and copies to the process that owns the slot. On its way out
-  // it removes its heartbeat, so the others take its tables on their next cycle.
+  // and leaves the table checks and copies to the process that owns the slot (its process
+  // also beats with WorkerHeartbeats, and leaves with LeaveGroup).
   std::optional<std::chrono::seconds> worker_ttl;
   // Lanes: a process materializes its tables on `lanes` services at once (its own
   // connections each), this one taking the tables of LaneOf(table, lanes) == `lane` (after a
@@ -77,6 +77,15 @@ struct MaterializerCycle {
 void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
                    const std::map<std::string, materialize::TableResult>& results, bool force,
                    coord::Coordinator* markers_from = nullptr);
+
+// A worker's heartbeat, every third of `ttl` until `sup` stops, on its own coordinator
+// connection: a worker busy with a long cycle stays live for the others (its lanes beat at every
+// cycle too).
+Status WorkerHeartbeats(coord::Coordinator& coord, const Supervisor& sup, const std::string& group,
+                        const std::string& worker, std::chrono::seconds ttl);
+// A graceful leave, once the worker's services have ended: its heartbeat is removed, so the
+// others take its tables on their next cycle.
+void LeaveGroup(coord::Coordinator& coord, const std::string& group, const std::string& worker);
 
 class MaterializerService {
  public:

@@ -368,6 +368,7 @@ TEST_F(ServicesTest, AWorkerMaterializesItsShareAndLeavesTheChecksToTheSlotsOwne
   EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2, 3}));
   // Leaving removes its heartbeat.
   w2.Finish(/*failed=*/false);
+  LeaveGroup(coord_, "default", "w2");
   auto live = coord_.LiveWorkers("default", std::chrono::seconds(30));
   ASSERT_TRUE(live.ok());
   EXPECT_TRUE(live->empty());

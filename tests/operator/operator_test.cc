@@ -13,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -2295,6 +2297,141 @@ TEST_F(OperatorTest, MaterializerWorkersShareTheTablesAndTakeOverFromAKilledOne)
   EXPECT_FALSE(beside.success());
   EXPECT_THAT(out, HasSubstr("materializes every table itself"));
   ASSERT_TRUE(run->Terminate(30s).ok());
+}
+
+// Distributed mode under a mixed workload: stream-only and three workers over 12 tables; a
+// fourth joins (the time until every worker computes the 4-way assignment is the rebalance
+// time), two are SIGKILLed at random moments, one of them restarts under its id; in the end
+// every table is exactly PostgreSQL's, without duplicates. Prints each worker's commits per
+// table.
+TEST_F(OperatorTest, WorkersKeepEveryChangeThroughJoinsKillsAndRestartsUnderLoad) {
+  tag_ = "fleet";
+  constexpr int kTables = 12;
+  std::string tables;
+  for (int i = 0; i < kTables; ++i) {
+    const std::string t = "fleet" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+    PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE " + t + " (id int PRIMARY KEY, v text, n int); "
+                             "INSERT INTO " + t + " SELECT g, 'v' || g, 0 FROM "
+                             "generate_series(1, 20) g"));
+    tables += "  - name: public." + t + "\n";
+  }
+  const std::string config =
+      WriteConfig("fleet", "postgres", "file://" + dir_->str() + "/wh", tables);
+  auto streamer = StartCommand(config, {"stream-only"});
+  ASSERT_NE(streamer, nullptr);
+  for (int i = 0; i < 600 && SlotCount() == "0"; ++i) std::this_thread::sleep_for(100ms);
+  auto worker = [&](const std::string& id) {
+    return StartCommand(config, {"materializer-only", "--worker-id", id, "--worker-ttl", "4s"});
+  };
+  std::map<std::string, std::unique_ptr<Subprocess>> workers;
+  std::vector<std::unique_ptr<Subprocess>> dead;
+  for (const char* id : {"w1", "w2", "w3"}) workers[id] = worker(id);
+
+  // The workload: small transactions of inserts, updates and deletes over every table.
+  std::atomic<bool> stop_load{false};
+  std::atomic<int> transactions{0};
+  std::thread load([&] {
+    std::mt19937 rng(7);
+    int next_id = 1000;
+    while (!stop_load) {
+      std::string sql = "BEGIN;";
+      for (int k = 0, n = 1 + static_cast<int>(rng() % 4); k < n; ++k) {
+        const int i = static_cast<int>(rng() % kTables);
+        const std::string t = "fleet" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+        const int id = 1 + static_cast<int>(rng() % 40);
+        switch (rng() % 3) {
+          case 0:
+            sql += "INSERT INTO " + t + " VALUES (" + std::to_string(next_id++) + ", 'new', 1);";
+            break;
+          case 1:
+            sql += "UPDATE " + t + " SET n = n + 1, v = 'u' || n WHERE id = " +
+                   std::to_string(id) + ";";
+            break;
+          default:
+            sql += "DELETE FROM " + t + " WHERE id = " + std::to_string(id) + ";";
+        }
+      }
+      if (pg_->Exec(sql + "COMMIT").ok()) ++transactions;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  struct JoinLoad {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~JoinLoad() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_load{stop_load, load};
+
+  auto last_assignment = [](Subprocess& p) {
+    const std::string log = p.LogTail(4000000);
+    const size_t at = log.rfind("tables assigned to this worker");
+    return at == std::string::npos ? std::string() : log.substr(at, log.find('\n', at) - at);
+  };
+  std::this_thread::sleep_for(3s);
+  // A fourth worker joins: how long until all four compute the 4-way assignment.
+  const auto joined = std::chrono::steady_clock::now();
+  workers["w4"] = worker("w4");
+  double rebalance_s = -1;
+  for (int i = 0; i < 600 && rebalance_s < 0; ++i) {
+    bool all = true;
+    for (auto& [id, p] : workers) all = all && last_assignment(*p).find("workers=4") != std::string::npos;
+    if (all) {
+      rebalance_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - joined).count();
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(rebalance_s, 0) << "the workers never all saw four workers";
+  std::cout << "rebalance after a join: " << rebalance_s << " s\n";
+
+  // Two die at random moments; one comes back under its id.
+  std::mt19937 rng(42);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500 + rng() % 2000));
+  PG2I_ASSERT_OK(workers["w2"]->Signal(SIGKILL));
+  dead.push_back(std::move(workers["w2"]));
+  workers.erase("w2");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500 + rng() % 2000));
+  PG2I_ASSERT_OK(workers["w4"]->Signal(SIGKILL));
+  dead.push_back(std::move(workers["w4"]));
+  workers.erase("w4");
+  std::this_thread::sleep_for(2s);
+  workers["w2"] = worker("w2");
+  std::this_thread::sleep_for(3s);
+  stop_load = true;
+  load.join();
+  std::cout << "workload: " << transactions << " transactions\n";
+
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "300s"}, &out).success())
+      << out << streamer->LogTail();
+  for (auto& [id, p] : workers) EXPECT_FALSE(p->HasExited()) << id << ": " << p->LogTail();
+  // Commits per worker and table, from their logs.
+  std::map<std::string, std::map<std::string, int>> commits;
+  auto count = [&](const std::string& id, Subprocess& p) {
+    std::istringstream log(p.LogTail(4000000));
+    for (std::string line; std::getline(log, line);) {
+      const size_t at = line.find("materialized table=default.");
+      if (at == std::string::npos) continue;
+      ++commits[id][line.substr(at + 27, line.find(' ', at + 27) - at - 27)];
+    }
+  };
+  for (auto& [id, p] : workers) count(id, *p);
+  for (auto& p : dead) count("killed", *p);
+  for (const auto& [id, per] : commits) {
+    std::cout << id << ":";
+    for (const auto& [t, n] : per) std::cout << " " << t << "=" << n;
+    std::cout << "\n";
+  }
+  for (auto& [id, p] : workers) ASSERT_TRUE(p->Terminate(30s).ok());
+  ASSERT_TRUE(streamer->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  size_t clean = 0;
+  for (size_t at = out.find("missing=0 extra=0 different=0 duplicates=0 OK"); at != std::string::npos;
+       at = out.find("missing=0 extra=0 different=0 duplicates=0 OK", at + 1)) {
+    ++clean;
+  }
+  EXPECT_EQ(clean, static_cast<size_t>(kTables)) << out;
 }
 
 }  // namespace
