@@ -45,6 +45,38 @@ int Fail(int code, const Status& s) {
   return code;
 }
 
+// The arguments for CLI11 (which takes them reversed), with the older spelling of the worker
+// mode: `pg2iceberg --materializer-only --materializer-worker-id ID` is
+// `pg2iceberg materializer-only --worker-id ID`.
+std::vector<std::string> ReversedArgs(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = argc - 1; i >= 1; --i) {
+    args.emplace_back(std::string(argv[i]) == "--materializer-only" ? "materializer-only"
+                                                                     : argv[i]);
+  }
+  return args;
+}
+
+struct WorkerArgs {
+  WorkerOptions options;
+  std::string ttl_text = "30s";
+};
+
+CLI::App* AddWorkerCommand(CLI::App& app, WorkerArgs& args) {
+  auto* cmd = app.add_subcommand(
+      "materializer-only",
+      "a materializer worker (distributed mode, next to one stream-only): materializes its "
+      "share of the tables among the live workers of state.group, until SIGINT/SIGTERM");
+  cmd->add_option("--worker-id,--materializer-worker-id", args.options.worker_id,
+                  "this worker's id in the group (unique; e.g. the pod name)")
+      ->required();
+  cmd->add_option("--worker-ttl", args.ttl_text,
+                  "a worker whose last heartbeat is older than this has left; its tables go to "
+                  "the others (every worker of a group should use the same)")
+      ->capture_default_str();
+  return cmd;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -85,19 +117,8 @@ int Main(int argc, char** argv) {
                   "slot first so no change is lost before the next run)");
   auto* stream_only = app.add_subcommand(
       "stream-only", "WAL writer only: own the replication slot and stage changes");
-  auto* worker_cmd = app.add_subcommand(
-      "materializer-only",
-      "a materializer worker (distributed mode, next to one stream-only): materializes its "
-      "share of the tables among the live workers of state.group, until SIGINT/SIGTERM");
-  WorkerOptions worker_options;
-  std::string worker_ttl_text = "30s";
-  worker_cmd->add_option("--worker-id,--materializer-worker-id", worker_options.worker_id,
-                         "this worker's id in the group (unique; e.g. the pod name)")
-      ->required();
-  worker_cmd->add_option("--worker-ttl", worker_ttl_text,
-                         "a worker whose last heartbeat is older than this has left; its tables "
-                         "go to the others")
-      ->capture_default_str();
+  WorkerArgs worker_args;
+  auto* worker_cmd = AddWorkerCommand(app, worker_args);
   auto* status_cmd = app.add_subcommand(
       "status", "per-table positions and lag; --wait blocks until Iceberg has caught up");
   bool wait = false;
@@ -150,13 +171,7 @@ int Main(int argc, char** argv) {
   maintain->add_flag("--dry-run", maintain_options.dry_run,
                      "list what would be expired and deleted; change nothing");
 
-  // The older spelling of the worker mode: `pg2iceberg --materializer-only
-  // --materializer-worker-id ID` is `pg2iceberg materializer-only --worker-id ID`.
-  std::vector<std::string> args;
-  for (int i = argc - 1; i >= 1; --i) {
-    args.emplace_back(std::string(argv[i]) == "--materializer-only" ? "materializer-only"
-                                                                     : argv[i]);
-  }
+  std::vector<std::string> args = ReversedArgs(argc, argv);
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
@@ -216,12 +231,12 @@ int Main(int argc, char** argv) {
     return RunSnapshotCommand(*cfg, g_stop);
   }
   if (worker_cmd->parsed()) {
-    auto ttl = config::ParseDuration(worker_ttl_text);
+    auto ttl = config::ParseDuration(worker_args.ttl_text);
     if (!ttl.ok()) return Fail(2, ttl.status().WithContext("--worker-ttl"));
-    worker_options.ttl = std::max<std::chrono::seconds>(
+    worker_args.options.ttl = std::max<std::chrono::seconds>(
         std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(*ttl));
     InstallStopHandlers();
-    return RunMaterializerOnly(*cfg, g_stop, worker_options);
+    return RunMaterializerOnly(*cfg, g_stop, worker_args.options);
   }
   if (run->parsed() || stream_only->parsed()) {
     InstallStopHandlers();
