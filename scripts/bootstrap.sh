@@ -11,7 +11,8 @@
 #     libraries, curl, OpenSSL, zlib, zstd, RocksDB, GoogleTest, Google Benchmark, clang for
 #     fuzzing)
 #   - .deps/venv: Python venv with pyarrow==26.0.1 (Arrow/Parquet C++ headers and libraries
-#     used by the build), PyIceberg, fastavro and prometheus-client (test readers)
+#     used by the build), PyIceberg, fastavro and prometheus-client (test readers), and the
+#     Kubernetes client (its models check deploy/kubernetes)
 #   - .deps/duckdb: DuckDB 1.5.5 with its iceberg extension from PyPI (test reader)
 #   - .deps/java/lib: Iceberg REST catalog server + Iceberg Java reader classpath (Maven)
 #   - .deps/bin/versitygw: S3 server for tests (go install; on Debian 12, whose Go is too old,
@@ -98,14 +99,18 @@ fi
 VENV="$DEPS/venv"
 # The official Prometheus client's parser checks the /metrics text in tests.
 PROMETHEUS_CLIENT_VERSION=0.26.0
+# The official Kubernetes client's models check the manifests of deploy/kubernetes in tests.
+KUBERNETES_CLIENT_VERSION=37.0.3
 venv_ok() {
   [[ -x "$VENV/bin/python" ]] &&
-  "$VENV/bin/python" - "$PYARROW_VERSION" "$PYICEBERG_VERSION" "$PROMETHEUS_CLIENT_VERSION" <<'EOF' 2>/dev/null
+  "$VENV/bin/python" - "$PYARROW_VERSION" "$PYICEBERG_VERSION" "$PROMETHEUS_CLIENT_VERSION" \
+    "$KUBERNETES_CLIENT_VERSION" <<'EOF' 2>/dev/null
 import sys
 from importlib.metadata import version
 assert version("pyarrow") == sys.argv[1]
 assert version("pyiceberg") == sys.argv[2]
 assert version("prometheus-client") == sys.argv[3]
+assert version("kubernetes") == sys.argv[4]
 import fastavro  # noqa: F401
 EOF
 }
@@ -117,7 +122,8 @@ if ! venv_ok; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
       "pyarrow==$PYARROW_VERSION" "pyiceberg[sql-postgres,pyarrow]==$PYICEBERG_VERSION" \
-      fastavro "prometheus-client==$PROMETHEUS_CLIENT_VERSION"
+      fastavro "prometheus-client==$PROMETHEUS_CLIENT_VERSION" \
+      "kubernetes==$KUBERNETES_CLIENT_VERSION"
   fi
 fi
 
