@@ -75,7 +75,18 @@ Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
   PG2I_RETURN_IF_ERROR(coord_->Heartbeat(o_.group, o_.worker));
   PG2I_ASSIGN_OR_RETURN(assigned_, Assign());
   // Materialize what is staged first, then look for tables that went away.
-  PG2I_ASSIGN_OR_RETURN(cycle.results, m_->RunCycle(assigned_));
+  auto results = m_->RunCycle(assigned_);
+  if (!results.ok() && o_.worker_ttl && results.status().code() == StatusCode::kAborted) {
+    // While assignments change, two workers may hold a table for a cycle: the commit fencing
+    // refused this one's batch because the other committed those offsets first. Expected in
+    // a rebalance, not a fault: the next cycle starts from the table.
+    log::Info("a batch went stale: another worker committed the table meanwhile (a rebalance); "
+              "the next cycle starts from the table",
+              {{"worker", o_.worker}, {"error", results.status().ToString()}});
+    cycle.more = true;
+    return cycle;
+  }
+  PG2I_ASSIGN_OR_RETURN(cycle.results, std::move(results));
   RecordCommits(cycle.results, ending);
   PG2I_RETURN_IF_ERROR(RecordPending());
   for (const auto& [t, r] : cycle.results) cycle.more = cycle.more || r.more;

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <unistd.h>
 #include <deque>
 #include <map>
 #include <optional>
@@ -14,6 +16,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "catalog/forwarding_catalog.h"
 #include "catalog/memory_catalog.h"
 #include "coord/memory_coordinator.h"
 #include "iceberg/table_scan.h"
@@ -372,6 +375,117 @@ TEST_F(ServicesTest, AWorkerMaterializesItsShareAndLeavesTheChecksToTheSlotsOwne
   auto live = coord_.LiveWorkers("default", std::chrono::seconds(30));
   ASSERT_TRUE(live.ok());
   EXPECT_TRUE(live->empty());
+}
+
+// Delegates to a catalog, running a hook once before the next commit of a snapshot.
+class HookedCatalog final : public catalog::ForwardingCatalog {
+ public:
+  using ForwardingCatalog::ForwardingCatalog;
+  std::function<void()> before_commit;
+
+  Result<catalog::LoadedTable> CommitTable(const catalog::TableCommit& c) override {
+    bool has_snapshot = false;
+    for (const auto& u : c.updates) {
+      has_snapshot |= u.action == iceberg::TableUpdate::Action::kAddSnapshot;
+    }
+    if (has_snapshot && before_commit) {
+      auto hook = std::move(before_commit);
+      before_commit = nullptr;
+      hook();
+    }
+    return inner()->CommitTable(c);
+  }
+};
+
+// A rebalance in flight: two workers both hold a table for a cycle (each still sees the other
+// as gone) and read the same staged changes. Whatever the timing, the table gets each change
+// once: the second commit of the same offsets is refused by the catalog's optimistic
+// concurrency and the offsets its snapshot records, and is planned again from the table.
+TEST_F(ServicesTest, TwoWorkersHoldingOneTableNeverCommitTheSameOffsetsTwice) {
+  for (const auto mode : {config::DeleteMode::kEquality, config::DeleteMode::kPosition}) {
+    SCOPED_TRACE(config::DeleteModeName(mode));
+    catalog::MemoryCatalog shared_catalog{kWarehouse, &clock_};
+    HookedCatalog hooked(&shared_catalog);
+    coord::MemoryCoordinator coord{&clock_};
+    ASSERT_TRUE(coord.PutTable({kTable, kOid, true, Lsn()}).ok());
+    auto dir = std::filesystem::temp_directory_path() /
+               ("pg2i-services-" + std::to_string(getpid()) + "-" +
+                std::string(config::DeleteModeName(mode)));
+    std::filesystem::remove_all(dir);
+    auto make = [&](catalog::Catalog* cat, const std::string& id) {
+      materialize::MaterializerOptions mo;
+      mo.generation = "test";
+      mo.clock = &clock_;
+      mo.delete_mode = mode;
+      mo.index_dir = (dir / id).string();
+      return std::make_unique<materialize::Materializer>(
+          &coord, cat, io_, std::vector<config::TableConfig>{TableConfigOf()}, mo);
+    };
+    auto ma = make(&hooked, "a");
+    auto mb = make(&shared_catalog, "b");
+    MaterializerServiceOptions o;
+    o.tables = {TableConfigOf()};
+    o.worker_ttl = std::chrono::seconds(30);
+    o.worker = "a";
+    MaterializerService a(&coord, ma.get(), &source_, nullptr, o);
+    o.worker = "b";
+    MaterializerService b(&coord, mb.get(), &source_, nullptr, o);
+    // Stage through the fixture's writer into this coordinator.
+    stage::WalWriterOptions wo;
+    wo.slot = "s";
+    wo.staging_uri = std::string(kWarehouse) + "/_staging";
+    wo.flush_rows = 1'000'000;
+    wo.flush_bytes = int64_t{1} << 40;
+    wo.clock = &clock_;
+    wo.orphan_grace = 1h;
+    std::deque<pg::Message> script;
+    stage::WalWriter writer(std::make_unique<ScriptedStream>(&script), &coord, io_,
+                            std::map<std::string, stage::StagedRelation>{{kTable, Shape()}},
+                            RediscoverFrom(&source_, {TableConfigOf()}), wo);
+    auto stage_rows = [&](std::vector<std::pair<int32_t, std::string>> rows, uint64_t lsn) {
+      script.push_back(Relation());
+      script.push_back(pg::BeginMsg{Lsn(lsn), {}, Xid(static_cast<uint32_t>(lsn))});
+      for (const auto& [id, v] : rows) {
+        pg::InsertMsg m;
+        m.relation_id = RelationId(kOid);
+        m.new_tuple = {{pg::TupleValue::Kind::kText, std::to_string(id)},
+                       {pg::TupleValue::Kind::kText, v}};
+        script.push_back(m);
+      }
+      script.push_back(pg::CommitMsg{0, Lsn(lsn), Lsn(lsn + 8), {}});
+      while (!script.empty()) ASSERT_TRUE(writer.Step(10ms).ok());
+      ASSERT_TRUE(writer.Flush().ok());
+    };
+    stage_rows({{1, "a"}, {2, "b"}}, 0x1000);
+    // a has read the first transaction and is about to commit it when, for b, a is gone (its
+    // heartbeat older than the TTL): b takes the table, and commits the first transaction and a
+    // newer one. a's batch is now stale twice over (same offsets, and older values): it must
+    // not land.
+    hooked.before_commit = [&] {
+      clock_.Advance(std::chrono::seconds(31));
+      stage_rows({{1, "a2"}}, 0x2000);
+      auto cb = b.Cycle(false);
+      ASSERT_TRUE(cb.ok()) << cb.status().ToString();
+      EXPECT_GE(cb->results.at(kTable).snapshot_id, 0);
+    };
+    auto ca = a.Cycle(false);
+    ASSERT_TRUE(ca.ok()) << ca.status().ToString();
+    // Its batch went stale: refused (equality), or prepared again from the table, which b
+    // has brought past it (position): either way a committed nothing.
+    EXPECT_TRUE(ca->results.empty() || ca->results.at(kTable).snapshot_id < 0);
+    // The next cycle starts from the table: nothing left to do.
+    ASSERT_TRUE(a.Cycle(false).ok());
+    auto loaded = shared_catalog.LoadTable({{"default"}, "t"});
+    ASSERT_TRUE(loaded.ok());
+    auto scan = iceberg::TableScan::Plan(io_, loaded->metadata);
+    ASSERT_TRUE(scan.ok());
+    auto rows = scan->ReadAll(loaded->metadata.CurrentSchema()->fields());
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    std::multiset<std::pair<int32_t, std::string>> got;
+    for (const auto& r : *rows) got.insert({std::get<int32_t>(r[0]), std::get<std::string>(r[1])});
+    EXPECT_EQ(got, (std::multiset<std::pair<int32_t, std::string>>{{1, "a2"}, {2, "b"}}));
+    std::filesystem::remove_all(dir);
+  }
 }
 
 TEST(LaneOfTest, EveryTableHasOneStableLane) {
