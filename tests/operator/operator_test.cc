@@ -197,6 +197,14 @@ class OperatorTest : public fixtures::BinarySuite {
     EXPECT_EQ(*duck, *java) << when;
   }
 
+  // How many tables a `verify` output calls clean (no row missing, extra, different or twice).
+  static size_t CleanTables(const std::string& out) {
+    const std::string ok = "missing=0 extra=0 different=0 duplicates=0 OK";
+    size_t clean = 0;
+    for (size_t at = out.find(ok); at != std::string::npos; at = out.find(ok, at + 1)) ++clean;
+    return clean;
+  }
+
   std::string SlotCount() {
     return *pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'slot_" +
                              tag_ + "'");
@@ -2283,11 +2291,7 @@ TEST_F(OperatorTest, MaterializerWorkersShareTheTablesAndTakeOverFromAKilledOne)
   EXPECT_THAT(w2->LogTail(), HasSubstr("worker left the group"));
   ASSERT_TRUE(streamer->Terminate(30s).ok());
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
-  size_t clean = 0;
-  for (size_t at = out.find("missing=0 extra=0 different=0 duplicates=0 OK"); at != std::string::npos;
-       at = out.find("missing=0 extra=0 different=0 duplicates=0 OK", at + 1)) {
-    ++clean;
-  }
+  const size_t clean = CleanTables(out);
   EXPECT_EQ(clean, 4u) << out;
 
   // Next to a run, a worker is refused (the run materializes every table itself).
@@ -2426,11 +2430,7 @@ TEST_F(OperatorTest, WorkersKeepEveryChangeThroughJoinsKillsAndRestartsUnderLoad
   for (auto& [id, p] : workers) ASSERT_TRUE(p->Terminate(30s).ok());
   ASSERT_TRUE(streamer->Terminate(30s).ok());
   EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
-  size_t clean = 0;
-  for (size_t at = out.find("missing=0 extra=0 different=0 duplicates=0 OK"); at != std::string::npos;
-       at = out.find("missing=0 extra=0 different=0 duplicates=0 OK", at + 1)) {
-    ++clean;
-  }
+  const size_t clean = CleanTables(out);
   EXPECT_EQ(clean, static_cast<size_t>(kTables)) << out;
 }
 
