@@ -240,8 +240,9 @@ int Main(int argc, char** argv) {
   }
   if (run->parsed() || stream_only->parsed()) {
     InstallStopHandlers();
-    if (cfg->source.mode == config::SourceMode::kQuery) {
-      return Fail(2, Unimplemented("source.mode query is not implemented yet; use logical"));
+    if (cfg->source.mode == config::SourceMode::kQuery && stream_only->parsed()) {
+      return Fail(2, InvalidArgument("stream-only goes with source.mode logical; in query mode "
+                                     "use run (it polls and materializes)"));
     }
     return run->parsed() ? RunPipeline(*cfg, g_stop) : RunStreamOnly(*cfg, g_stop);
   }

@@ -46,6 +46,7 @@ Result<std::optional<uint32_t>> PgSourceCatalog::CurrentOid(const config::TableN
 Result<uint32_t> PgSourceCatalog::Republish(const config::TableConfig& t) {
   PG2I_ASSIGN_OR_RETURN(pg::TableInfo info, pg::DiscoverTable(*conn_, t.name));
   PG2I_RETURN_IF_ERROR(pg::EffectivePrimaryKey(info, t).status());
+  if (publication_.empty()) return info.oid;  // query mode: polled, not published
   auto pub = pg::EnsurePublication(*conn_, publication_, {info});
   if (!pub.ok()) return pg::ExplainSetupError(pub.status(), user_);
   return info.oid;

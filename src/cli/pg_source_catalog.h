@@ -15,6 +15,7 @@ namespace pg2iceberg::cli {
 // A configured table's staged shape as the database has it now (with its effective key).
 Result<stage::StagedRelation> DiscoverStaged(pg::Connection& conn, const config::TableConfig& t);
 
+// `publication` empty: query mode (Republish only checks the table).
 class PgSourceCatalog final : public pipeline::SourceCatalog {
  public:
   PgSourceCatalog(std::unique_ptr<pg::Connection> conn, std::string publication, std::string user)

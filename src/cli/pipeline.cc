@@ -2,6 +2,7 @@
 
 #include "cli/backends.h"
 #include "cli/pg_source_catalog.h"
+#include "cli/query_source.h"
 #include "pipeline/compaction_service.h"
 #include "pipeline/materializer_service.h"
 #include "pipeline/recovery.h"
@@ -30,6 +31,7 @@
 #include "pg/catalog.h"
 #include "pg/replication.h"
 #include "pg/values.h"
+#include "query/query_service.h"
 #include "fold/fold.h"
 #include "stage/wal_writer.h"
 #include "snapshot/snapshotter.h"
@@ -66,11 +68,13 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   return mo;
 }
 
-// The source's catalog for the services, on its own connection.
+// The source's catalog for the services, on its own connection (query mode: no publication).
 Result<std::unique_ptr<PgSourceCatalog>> SourceCatalogOf(const config::Config& cfg) {
   PG2I_ASSIGN_OR_RETURN(auto conn, ConnectSource(cfg));
-  return std::make_unique<PgSourceCatalog>(std::move(conn), cfg.source.logical.publication_name,
-                                           cfg.source.postgres.user);
+  return std::make_unique<PgSourceCatalog>(
+      std::move(conn),
+      cfg.source.mode == config::SourceMode::kQuery ? "" : cfg.source.logical.publication_name,
+      cfg.source.postgres.user);
 }
 
 // Progress of a running snapshot: a status line on a terminal, a log line every 10 s
@@ -446,7 +450,9 @@ struct Shared {
       Report(component, s);
     };
   }
-  std::atomic<bool> streaming{false};  // the WAL writer streams
+  std::atomic<bool> streaming{false};  // the WAL writer streams (query mode: the pollers poll)
+  // The service the materializer's last cycle follows: the WAL writer, or query mode's poller.
+  std::string source_service = kWalWriter;
   bool materializing = false;  // `run` (not `stream-only`)
   // Tables this attempt copies while streaming (a resync asks for a new attempt to copy more),
   // while its live copy runs.
@@ -605,7 +611,7 @@ Status MaterializerLoop(const config::Config& cfg, Shared* shared, int lane, int
   };
   PG2I_ASSIGN_OR_RETURN(auto l, OpenMaterializerLane(cfg, lane, lanes, shared->health,
                                                      source.get(), std::move(o)));
-  return l->service->Run(shared->sup, kWalWriter, [shared, name = l->name] {
+  return l->service->Run(shared->sup, shared->source_service, [shared, name = l->name] {
     shared->health->Beat(name);
     if (shared->streaming) shared->ReportHealthy();
   });
@@ -884,6 +890,84 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
   return sup.Join();
 }
 
+// The name of query mode's source service (lane 0; lane k > 0 is "query poller k").
+constexpr char kQueryPoller[] = "query poller";
+
+// One attempt of `run` in query mode: the tables checked, then the pollers (copying first the
+// tables not copied yet) and the materializer, until a stop or a failure.
+Status QueryOnce(const config::Config& cfg, const std::atomic<bool>& stop, Session& s,
+                 const std::function<void()>& on_prepared,
+                 const std::function<void()>& on_healthy) {
+  if (cfg.tables.empty()) {
+    return InvalidArgument("no tables configured; list them under tables: (or set TABLES)");
+  }
+  std::vector<query::QueryTable> tables;
+  {
+    PG2I_ASSIGN_OR_RETURN(auto conn, ConnectSource(cfg));
+    if (conn->ServerVersion() < 130000) {
+      return FailedPrecondition("PostgreSQL " + std::to_string(conn->ServerVersion()) +
+                                " is older than 13, which pg2iceberg requires");
+    }
+    PG2I_RETURN_IF_ERROR(s.coord->Migrate());
+    PG2I_RETURN_IF_ERROR(pipeline::CheckWarehouse(*s.coord, cfg.sink.warehouse));
+    PG2I_RETURN_IF_ERROR(pipeline::EnsureGeneration(*s.coord));
+    PG2I_ASSIGN_OR_RETURN(tables, PrepareQueryTables(cfg, *s.coord, *conn));
+  }
+  on_prepared();
+  s.shared->retried = true;
+  if (stop) return Status::Ok();
+  s.obs->health.SetPhase("starting to poll", false);
+  Shared* shared = s.shared.get();
+  shared->on_healthy = on_healthy;
+  shared->materializing = true;
+  shared->source_service = kQueryPoller;
+  for (const auto& t : tables) {
+    if (t.copy) shared->copying.insert(t.table.name);
+  }
+  shared->copy_running = !shared->copying.empty();
+  pipeline::Supervisor& sup = shared->sup;
+  const int lanes = MaterializerLanes(cfg);
+  for (int lane = 0; lane < lanes; ++lane) {
+    sup.Start(MaterializerName(lane, lanes), [&cfg, shared, lane, lanes] {
+      return MaterializerLoop(cfg, shared, lane, lanes);
+    });
+  }
+  if (cfg.sink.compaction_interval && cfg.sink.target_file_size > 0) {
+    sup.Start("compaction", [&cfg, shared] {
+      CompactionLoop(cfg, shared);
+      return Status::Ok();
+    }, /*critical=*/false);
+  }
+  auto qo = std::make_shared<query::QueryServiceOptions>();
+  qo->connect = [&cfg]() { return ConnectSource(cfg); };
+  qo->coordinator = [&cfg]() -> Result<std::unique_ptr<coord::Coordinator>> {
+    PG2I_ASSIGN_OR_RETURN(auto c, ConnectCoordinator(cfg));
+    return std::unique_ptr<coord::Coordinator>(std::move(c));
+  };
+  PG2I_ASSIGN_OR_RETURN(qo->io, OpenWarehouse(cfg));
+  qo->staging_uri = StagingUri(cfg);
+  qo->connections = std::max(1, std::min<int>(cfg.source.query.max_connections,
+                                              static_cast<int>(tables.size())));
+  qo->copy_concurrency = cfg.source.logical.snapshot_concurrency;
+  qo->copy_chunk_pages = cfg.source.logical.snapshot_chunk_pages;
+  auto shared_tables = std::make_shared<std::vector<query::QueryTable>>(std::move(tables));
+  for (int lane = 0; lane < qo->connections; ++lane) {
+    const std::string name =
+        lane == 0 ? std::string(kQueryPoller) : std::string(kQueryPoller) + " " + std::to_string(lane);
+    shared->health->Watch(name, kWriterMaxSilence);
+    sup.Start(name, [qo, shared_tables, shared, lane, name] {
+      return query::RunQueryLane(*qo, *shared_tables, lane, qo->connections, shared->sup,
+                                 [shared, name] {
+                                   shared->health->Beat(name);
+                                   if (!shared->streaming.exchange(true)) {
+                                     shared->health->SetPhase("polling", true);
+                                   }
+                                 });
+    });
+  }
+  return sup.Join();
+}
+
 // Waits `d` unless a stop comes first; false on a stop.
 bool WaitUnlessStopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
   return !WaitUntil(Clock::Real(), d, 50ms, [&] { return stop.load(); });
@@ -954,14 +1038,16 @@ static int RunStreaming(const config::Config& cfg, const std::atomic<bool>& stop
     }
   };
   while (true) {
-    Status result = StreamOnce(
-        cfg, stop, materialize, s, [&] { started = true; },
-        [&] {
-          recovery.Healthy();
-          if (recovering) s.lease->RecordProblem("");
-          recovering = false;
-          RecordRecovering(false);
-        });
+    auto on_prepared = [&] { started = true; };
+    auto on_healthy = [&] {
+      recovery.Healthy();
+      if (recovering) s.lease->RecordProblem("");
+      recovering = false;
+      RecordRecovering(false);
+    };
+    Status result = cfg.source.mode == config::SourceMode::kQuery
+                        ? QueryOnce(cfg, stop, s, on_prepared, on_healthy)
+                        : StreamOnce(cfg, stop, materialize, s, on_prepared, on_healthy);
     if (result.ok() && !stop && s.shared->sup.restart_requested()) {
       if (!resume("starting the pipeline again to copy a table (resync)")) return exit_code;
       continue;

@@ -20,6 +20,7 @@
 #include "coord/owner.h"
 #include "coord/pg_coordinator.h"
 #include "pg/catalog.h"
+#include "query/poller.h"
 
 namespace pg2iceberg::cli {
 namespace {
@@ -48,6 +49,8 @@ struct TableStatus {
   std::optional<double> last_commit_age_s;
   int64_t iceberg_snapshot_id = -1;
   std::string worker;  // distributed mode: the live worker that holds the table
+  // Query mode: the watermark (and key) every row up to which is staged; nullopt: none yet.
+  std::optional<query::Position> polled_through;
 };
 
 // A materializer-only worker of the group (distributed mode).
@@ -58,6 +61,7 @@ struct WorkerStatus {
 };
 
 struct Report {
+  bool query_mode = false;  // source.mode query: no slot, tables polled
   std::string schema;
   bool set_up = false;
   coord::OwnerInfo owner;
@@ -162,6 +166,13 @@ Result<TableStatus> GatherTable(const config::Config& cfg, coord::PgCoordinator&
     for (const auto& ch : chunks) t.rows_copied += ch.rows;
     t.snapshot = r.owner.alive ? "copying" : "incomplete";
   }
+  if (r.query_mode) {
+    PG2I_ASSIGN_OR_RETURN(auto text, coord.GetMeta(query::ProgressKey(name)));
+    if (text && !text->empty()) {
+      auto p = query::DecodeProgress(*text);
+      if (p.ok()) t.polled_through = p->cursor;
+    }
+  }
   PG2I_ASSIGN_OR_RETURN(auto a, coord.Activity(cfg.state.group, name));
   t.last_commit_at = a.last_commit_at;
   t.last_commit_age_s = a.last_commit_age_s;
@@ -190,10 +201,17 @@ Result<Report> Gather(const config::Config& cfg, pg::Connection& src,
                       coord::PgCoordinator& coord) {
   Report r;
   r.schema = cfg.state.coordinator_schema;
-  r.slot = cfg.source.logical.slot_name;
-  PG2I_ASSIGN_OR_RETURN(std::string cur, src.QueryScalar("SELECT pg_current_wal_lsn()::text"));
-  PG2I_ASSIGN_OR_RETURN(r.current, Lsn::Parse(cur));
-  PG2I_ASSIGN_OR_RETURN(r.slot_info, pg::ReadSlot(src, r.slot));
+  r.query_mode = cfg.source.mode == config::SourceMode::kQuery;
+  r.slot = r.query_mode ? "" : cfg.source.logical.slot_name;
+  // A standby (query mode polls replicas) has no current WAL position of its own: its replay.
+  PG2I_ASSIGN_OR_RETURN(std::string cur,
+                        src.QueryScalar("SELECT (CASE WHEN pg_is_in_recovery() THEN "
+                                        "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() "
+                                        "END)::text"));
+  PG2I_ASSIGN_OR_RETURN(r.current, Lsn::Parse(cur.empty() ? "0/0" : cur));
+  if (!r.query_mode) {
+    PG2I_ASSIGN_OR_RETURN(r.slot_info, pg::ReadSlot(src, r.slot));
+  }
   PG2I_ASSIGN_OR_RETURN(
       pg::QueryResult lag,
       src.Query("SELECT COALESCE(extract(epoch FROM r.flush_lag), 0)::float8 FROM "
@@ -207,7 +225,9 @@ Result<Report> Gather(const config::Config& cfg, pg::Connection& src,
     for (const auto& t : cfg.tables) r.tables.push_back(TableStatus{.name = t.name.ToString()});
     return r;
   }
-  PG2I_ASSIGN_OR_RETURN(r.staged, coord.FlushedLsn(r.slot));
+  if (!r.query_mode) {
+    PG2I_ASSIGN_OR_RETURN(r.staged, coord.FlushedLsn(r.slot));
+  }
   for (const auto& t : cfg.tables) {
     PG2I_ASSIGN_OR_RETURN(TableStatus ts, GatherTable(cfg, coord, r, t.name.ToString()));
     r.tables.push_back(std::move(ts));
@@ -244,7 +264,8 @@ nlohmann::json ToJson(const Report& r) {
                                 {"heartbeat_age_seconds", o.heartbeat_age_seconds},
                                 {"stopped_at", o.stopped_at},  {"last_error", o.last_error}};
   }
-  j["source"] = {{"current_lsn", r.current.ToString()},
+  j["source"] = {{"mode", r.query_mode ? "query" : "logical"},
+                 {"current_lsn", r.current.ToString()},
                  {"slot", r.slot},
                  {"slot_exists", r.slot_info.has_value()},
                  {"slot_active", r.slot_info && r.slot_info->active},
@@ -271,6 +292,14 @@ nlohmann::json ToJson(const Report& r) {
                            {"iceberg_snapshot_id", t.iceberg_snapshot_id},
                            {"worker", t.worker.empty() ? nlohmann::json(nullptr)
                                                        : nlohmann::json(t.worker)}});
+    if (r.query_mode) {
+      nlohmann::json through = nullptr;
+      if (t.polled_through && t.polled_through->watermark) {
+        through = {{"watermark", *t.polled_through->watermark},
+                   {"key", t.polled_through->key}};
+      }
+      j["tables"].back()["polled_through"] = through;
+    }
   }
   j["workers"] = nlohmann::json::array();
   for (const auto& w : r.workers) {
@@ -309,9 +338,14 @@ void PrintText(const Report& r) {
     slot = std::string(r.slot_info->active ? "active" : "inactive") + ", confirmed " +
            r.slot_info->confirmed_flush_lsn.ToString();
   }
-  std::printf("source: current_lsn=%s slot=%s (%s) staged_lsn=%s\n", r.current.ToString().c_str(),
-              r.slot.c_str(), slot.c_str(),
-              r.staged ? r.staged->ToString().c_str() : "none yet");
+  if (r.query_mode) {
+    std::printf("source: mode=query (polling; no slot) current_lsn=%s\n",
+                r.current.ToString().c_str());
+  } else {
+    std::printf("source: current_lsn=%s slot=%s (%s) staged_lsn=%s\n",
+                r.current.ToString().c_str(), r.slot.c_str(), slot.c_str(),
+                r.staged ? r.staged->ToString().c_str() : "none yet");
+  }
   for (const auto& t : r.tables) {
     std::string snap = t.snapshot;
     if (t.snapshot == "copying" || t.snapshot == "incomplete") {
@@ -331,6 +365,12 @@ void PrintText(const Report& r) {
                 t.cursor_ahead ? " warning=cursor_ahead_of_log(the Iceberg state is from an "
                                  "earlier pipeline)"
                                : "");
+    if (r.query_mode) {
+      std::printf("  polled_through=%s\n",
+                  t.polled_through && t.polled_through->watermark
+                      ? t.polled_through->watermark->c_str()
+                      : "(nothing yet)");
+    }
   }
   for (const auto& w : r.workers) {
     std::string tables;

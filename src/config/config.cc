@@ -96,6 +96,18 @@ std::optional<bool> ParseBool(std::string_view v) {
   return std::nullopt;
 }
 
+// A whole number in [lo, hi] written as `text`.
+bool ParseIntIn(const std::string& text, long long lo, long long hi, int* out) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || end == nullptr || *end != '\0' || errno != 0 || v < lo || v > hi) {
+    return false;
+  }
+  *out = static_cast<int>(v);
+  return true;
+}
+
 TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
   TableConfig t;
   const std::string where = "tables[" + std::to_string(index) + "]";
@@ -135,6 +147,25 @@ TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
     } else if (key == "watermark_column") {
       if (!v.IsScalar()) raw->errors.push_back(path + ": expected a column name");
       else t.watermark_column = v.Scalar();
+    } else if (key == "initial_offset" || key == "custom_query") {
+      if (!v.IsScalar() || v.Scalar().empty()) {
+        raw->errors.push_back(path + ": expected a non-empty string");
+      } else {
+        (key == "initial_offset" ? t.initial_offset : t.custom_query) = v.Scalar();
+      }
+    } else if (key == "batch_size") {
+      int n = 0;
+      if (!v.IsScalar() || !ParseIntIn(v.Scalar(), 1, 1'000'000, &n)) {
+        raw->errors.push_back(path + ": expected a whole number from 1 to 1000000");
+      } else {
+        t.batch_size = n;
+      }
+    } else if (key == "poll_interval" || key == "lookback") {
+      auto d = v.IsScalar() ? ParseDuration(v.Scalar()) : Result<Duration>(InvalidArgument(
+                                                              "expected a duration such as 5s"));
+      if (!d.ok()) raw->errors.push_back(path + ": " + d.status().message());
+      else if (key == "poll_interval" && d->count() <= 0) raw->errors.push_back(path + ": must be positive");
+      else (key == "poll_interval" ? t.poll_interval : t.lookback) = *d;
     } else if (key == "columns") {
       if (!v.IsSequence()) {
         raw->errors.push_back(path + ": expected a list of {name, pg_type, nullable}");
@@ -801,6 +832,9 @@ Result<Config> Load(const LoadOptions& options) {
   b.Int("source.logical.snapshot_concurrency", &lg.snapshot_concurrency);
   b.Int("source.logical.snapshot_chunk_pages", &lg.snapshot_chunk_pages);
   b.Dur("source.query.poll_interval", &cfg.source.query.poll_interval);
+  b.Int("source.query.batch_size", &cfg.source.query.batch_size);
+  b.Dur("source.query.lookback", &cfg.source.query.lookback);
+  b.Int("source.query.max_connections", &cfg.source.query.max_connections);
 
   auto& sk = cfg.sink;
   b.Str("sink.catalog_uri", &sk.catalog_uri);
@@ -998,6 +1032,17 @@ std::string Config::Redacted() const {
     if (!t.watermark_column.empty()) {
       out << YAML::Key << "watermark_column" << YAML::Value << t.watermark_column;
     }
+    if (!t.initial_offset.empty()) {
+      out << YAML::Key << "initial_offset" << YAML::Value << t.initial_offset;
+    }
+    if (t.batch_size) out << YAML::Key << "batch_size" << YAML::Value << *t.batch_size;
+    if (t.poll_interval) {
+      out << YAML::Key << "poll_interval" << YAML::Value << FormatDuration(*t.poll_interval);
+    }
+    if (t.lookback) out << YAML::Key << "lookback" << YAML::Value << FormatDuration(*t.lookback);
+    if (!t.custom_query.empty()) {
+      out << YAML::Key << "custom_query" << YAML::Value << t.custom_query;
+    }
     if (!t.columns.empty()) {
       out << YAML::Key << "columns" << YAML::Value << YAML::BeginSeq;
       for (const ColumnSpec& c : t.columns) {
@@ -1048,7 +1093,10 @@ std::string Config::Redacted() const {
       << source.logical.snapshot_concurrency << YAML::Key << "snapshot_chunk_pages"
       << YAML::Value << source.logical.snapshot_chunk_pages << YAML::EndMap;
   out << YAML::Key << "query" << YAML::Value << YAML::BeginMap << YAML::Key << "poll_interval"
-      << YAML::Value << FormatDuration(source.query.poll_interval) << YAML::EndMap;
+      << YAML::Value << FormatDuration(source.query.poll_interval) << YAML::Key << "batch_size"
+      << YAML::Value << source.query.batch_size << YAML::Key << "lookback" << YAML::Value
+      << FormatDuration(source.query.lookback) << YAML::Key << "max_connections" << YAML::Value
+      << source.query.max_connections << YAML::EndMap;
   out << YAML::EndMap;
 
   const char* auth_names[] = {"", "bearer", "oauth2", "sigv4"};

@@ -72,6 +72,15 @@ struct TableConfig {
   std::vector<ColumnSpec> columns;       // empty: discovered
   bool skip_snapshot = false;
   std::string watermark_column;
+  // Query mode, per table (unset: the source.query defaults). initial_offset: the watermark
+  // (text, as PostgreSQL prints it) to start after instead of copying the table; custom_query:
+  // a SELECT run instead of the generated one ($1 the last watermark read, NULL before the
+  // first; $2 the page size), see docs/query-mode.md.
+  std::string initial_offset;
+  std::optional<int> batch_size;
+  std::optional<Duration> poll_interval;
+  std::optional<Duration> lookback;
+  std::string custom_query;
   std::vector<PartitionField> partition;
   // tables[].iceberg.namespace / .name: where the table goes in Iceberg (empty: the default,
   // sink.namespace and the PostgreSQL table name; see IcebergNameOf).
@@ -135,6 +144,11 @@ struct Config {
     } logical;
     struct Query {
       Duration poll_interval = std::chrono::seconds(30);
+      int batch_size = 10'000;
+      // Rows committed late with an older watermark (a long transaction) still arrive when they
+      // commit within this long of their watermark: see docs/query-mode.md. 0: no re-reads.
+      Duration lookback = std::chrono::minutes(5);
+      int max_connections = 2;
     } query;
   } source;
 

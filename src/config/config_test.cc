@@ -299,6 +299,10 @@ TEST(ConfigLoadTest, InvalidValuesNameTheKeyAndTheAllowedValues) {
       {"tables: [{name: t, columns: [{name: a}]}]", "tables[0].columns[0]", "pg_type"},
       {"tables: [{name: t}, {name: public.t}]", "public.t", "listed twice"},
       {"source: {mode: query}\ntables: [{name: t}]", "watermark_column", "updated_at"},
+      {"tables: [{name: t, batch_size: 0}]", "tables[0].batch_size", "1 to 1000000"},
+      {"tables: [{name: t, poll_interval: soon}]", "tables[0].poll_interval", "duration"},
+      {"tables: [{name: t, custom_query: ''}]", "tables[0].custom_query", "non-empty"},
+      {"source: {query: {max_connections: 0}}", "source.query.max_connections", "between 1"},
       {"source: [1]", "source", "mapping"},
       {"- just\n- a list", "top level", "mapping"},
       {"sink: {flush_rows: 1\n  bad", "not valid YAML", "line"},
@@ -649,6 +653,31 @@ TEST(ConfigFileTest, DefaultFileMissingAndNoEnvironmentIsAnError) {
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   EXPECT_TRUE(file_read);
   EXPECT_EQ(file->source.postgres.host, "from-file");
+}
+
+TEST(ConfigTest, QueryModeOptionsPerTableOverrideTheSourceDefaults) {
+  auto cfg = LoadYaml(
+      "source: {mode: query, query: {batch_size: 500, lookback: 2m, max_connections: 3}}\n"
+      "tables:\n"
+      "  - {name: a, watermark_column: ts}\n"
+      "  - {name: b, watermark_column: n, batch_size: 10, poll_interval: 2s, lookback: 0s,\n"
+      "     initial_offset: '100', custom_query: 'SELECT * FROM b WHERE n >= $1 LIMIT $2'}\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->source.query.batch_size, 500);
+  EXPECT_EQ(cfg->source.query.lookback, std::chrono::minutes(2));
+  EXPECT_EQ(cfg->source.query.max_connections, 3);
+  EXPECT_FALSE(cfg->tables[0].batch_size.has_value());
+  EXPECT_EQ(cfg->tables[1].batch_size, 10);
+  EXPECT_EQ(cfg->tables[1].poll_interval, std::chrono::seconds(2));
+  EXPECT_EQ(cfg->tables[1].lookback, std::chrono::seconds(0));
+  EXPECT_EQ(cfg->tables[1].initial_offset, "100");
+  EXPECT_EQ(cfg->tables[1].custom_query, "SELECT * FROM b WHERE n >= $1 LIMIT $2");
+  // What `config` shows loads back the same.
+  auto again = LoadYaml(cfg->Redacted());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->tables[1].custom_query, cfg->tables[1].custom_query);
+  EXPECT_EQ(again->tables[1].poll_interval, cfg->tables[1].poll_interval);
+  EXPECT_EQ(again->source.query.lookback, cfg->source.query.lookback);
 }
 
 TEST(ConfigTest, MaxOutageIsUnboundedUnlessSet) {

@@ -45,7 +45,16 @@ constexpr std::array kOptions = {
     OptionSpec{"source.logical.snapshot_chunk_pages", K::kInt, "2048",
                "Heap pages per snapshot chunk (CTID range).", {}, 1, 1 << 30},
     OptionSpec{"source.query.poll_interval", K::kDuration, "30s",
-               "Query mode: cadence of the watermark poll.", {}, 1},
+               "Query mode: cadence of the watermark poll (a table that filled a whole page is "
+               "polled again at once).", {}, 1},
+    OptionSpec{"source.query.batch_size", K::kInt, "10000",
+               "Query mode: rows per page of a poll.", {}, 1, 1000000},
+    OptionSpec{"source.query.lookback", K::kDuration, "5m",
+               "Query mode: a row committed this long after its watermark value (a long "
+               "transaction) still arrives; every `lookback` the rows of the last two are read "
+               "again (docs/query-mode.md). 0: never."},
+    OptionSpec{"source.query.max_connections", K::kInt, "2",
+               "Query mode: connections polling tables at once.", {}, 1, 64},
 
     OptionSpec{"sink.catalog_type", K::kEnum, "",
                "`sql`: Iceberg JDBC-schema catalog inside the coordinator PostgreSQL (the "
@@ -223,7 +232,15 @@ std::string RenderReferenceMarkdown() {
       "| `tables[].columns[]` | discovered | `{name, pg_type, nullable}` list instead of "
       "discovery |\n"
       "| `tables[].skip_snapshot` | `false` | table already populated; no initial copy |\n"
-      "| `tables[].watermark_column` | — | query mode: monotonically non-decreasing column |\n"
+      "| `tables[].watermark_column` | — | query mode: monotonically non-decreasing column "
+      "(smallint, int, bigint, numeric, date, timestamp, timestamptz) |\n"
+      "| `tables[].initial_offset` | — | query mode: start after this watermark instead of "
+      "copying the table |\n"
+      "| `tables[].batch_size`, `poll_interval`, `lookback` | `source.query.*` | query mode: "
+      "this table's |\n"
+      "| `tables[].custom_query` | — | query mode: SELECT run instead of the generated one; "
+      "`$1` the last watermark read (NULL at first), `$2` the page size; must return the "
+      "table's columns with `watermark >= $1` ordered by the watermark |\n"
       "| `tables[].iceberg.partition[]` | none | `col`, `year(col)`, `month(col)`, "
       "`day(col)`, `hour(col)`, `bucket[N](col)`, `truncate[W](col)` |\n"
       "| `tables[].iceberg.namespace` | `sink.namespace` | Iceberg namespace of this table |\n"

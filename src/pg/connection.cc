@@ -142,9 +142,15 @@ Status Connection::Exec(const std::string& sql) {
 
 Result<QueryResult> Connection::Query(const std::string& sql,
                                       const std::vector<std::string>& params) {
+  std::vector<std::optional<std::string>> nullable(params.begin(), params.end());
+  return QueryNullable(sql, nullable);
+}
+
+Result<QueryResult> Connection::QueryNullable(
+    const std::string& sql, const std::vector<std::optional<std::string>>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p.c_str());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
                                values.data(), nullptr, nullptr, 0);
   Status s = ResultStatus(res, "query");

@@ -59,6 +59,9 @@ class Connection {
   Status Exec(const std::string& sql);
   // Runs a query (with optional text parameters $1…) and returns all rows as text.
   Result<QueryResult> Query(const std::string& sql, const std::vector<std::string>& params = {});
+  // The same with parameters that may be NULL (std::nullopt).
+  Result<QueryResult> QueryNullable(const std::string& sql,
+                                    const std::vector<std::optional<std::string>>& params);
   // First column of the first row; NotFound if there is no row, "" for NULL.
   Result<std::string> QueryScalar(const std::string& sql);
 
