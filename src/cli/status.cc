@@ -19,6 +19,7 @@
 #include "cli/backends.h"
 #include "coord/owner.h"
 #include "coord/pg_coordinator.h"
+#include "cli/pg_source_catalog.h"
 #include "pg/catalog.h"
 #include "query/poller.h"
 
@@ -445,6 +446,60 @@ class Waiter {
   Clock::MonoTime last_check_{};
 };
 
+// Query mode: waits until each table's poller has staged every row that is in the table now
+// (no row between its cursor and the table's largest (watermark, key) of this moment). A table
+// polled through a custom query is not checked here (the query decides which rows count).
+Status WaitPolled(const config::Config& cfg, pg::Connection& src, coord::PgCoordinator& coord,
+                  Waiter& w) {
+  for (const auto& t : cfg.tables) {
+    if (!t.custom_query.empty()) continue;
+    const std::string name = t.name.ToString();
+    PG2I_ASSIGN_OR_RETURN(stage::StagedRelation rel, DiscoverStaged(src, t));
+    const std::string quoted = pg::QuoteIdent(t.name.schema) + "." + pg::QuoteIdent(t.name.table);
+    std::string tuple = "q." + pg::QuoteIdent(t.watermark_column);
+    std::string desc = tuple + " DESC";
+    for (int k : rel.key) {
+      const std::string c = "q." + pg::QuoteIdent(rel.columns[static_cast<size_t>(k)].name);
+      tuple += ", " + c;
+      desc += ", " + c + " DESC";
+    }
+    PG2I_ASSIGN_OR_RETURN(pg::QueryResult top,
+                          src.Query("SELECT " + tuple + " FROM " + quoted + " q WHERE q." +
+                                    pg::QuoteIdent(t.watermark_column) +
+                                    " IS NOT NULL ORDER BY " + desc + " LIMIT 1"));
+    if (top.rows.empty()) continue;  // nothing to poll (the copy is waited for below)
+    std::vector<std::optional<std::string>> target(top.rows[0].begin(), top.rows[0].end());
+    PG2I_RETURN_IF_ERROR(w.Until(
+        [&]() -> Result<bool> {
+          PG2I_ASSIGN_OR_RETURN(auto text, coord.GetMeta(query::ProgressKey(name)));
+          if (!text || text->empty()) return false;
+          PG2I_ASSIGN_OR_RETURN(query::Progress p, query::DecodeProgress(*text));
+          if (!p.cursor.watermark || p.after_copy) return false;
+          // No row after the cursor and at or before the target.
+          std::vector<std::optional<std::string>> params = {p.cursor.watermark};
+          for (const auto& k : p.cursor.key) params.push_back(k);
+          std::string after, upto;
+          for (size_t i = 0; i < params.size(); ++i) {
+            after += (i ? ", $" : "$") + std::to_string(i + 1);
+          }
+          for (size_t i = 0; i < target.size(); ++i) {
+            upto += (i ? ", $" : "$") + std::to_string(params.size() + i + 1);
+          }
+          params.insert(params.end(), target.begin(), target.end());
+          if (p.cursor.key.size() != rel.key.size()) return false;
+          PG2I_ASSIGN_OR_RETURN(
+              pg::QueryResult r,
+              src.QueryNullable("SELECT NOT EXISTS (SELECT 1 FROM " + quoted + " q WHERE (" +
+                                    tuple + ") > (" + after + ") AND (" + tuple + ") <= (" +
+                                    upto + "))",
+                                params));
+          return !r.rows.empty() && r.rows[0][0] == "t";
+        },
+        "the poller to stage " + name + " up to its rows of now", false));
+  }
+  return Status::Ok();
+}
+
 Status WaitCaughtUp(const config::Config& cfg, pg::Connection& src, coord::PgCoordinator& coord,
                     std::chrono::seconds timeout) {
   PG2I_ASSIGN_OR_RETURN(bool set_up, coord.SchemaExists());
@@ -452,20 +507,24 @@ Status WaitCaughtUp(const config::Config& cfg, pg::Connection& src, coord::PgCoo
     return FailedPrecondition("coordinator schema " + cfg.state.coordinator_schema +
                               " does not exist: no pipeline has run yet; start pg2iceberg run");
   }
-  // A transactional marker: once the WAL writer confirmed past it, everything committed
-  // before this call is staged.
-  PG2I_ASSIGN_OR_RETURN(std::string marker_text,
-                        src.QueryScalar("SELECT pg_logical_emit_message(true, 'pg2iceberg', "
-                                        "'status --wait')::text"));
-  PG2I_ASSIGN_OR_RETURN(Lsn marker, Lsn::Parse(marker_text));
   Waiter w(cfg, coord, timeout);
-  const std::string slot = cfg.source.logical.slot_name;
-  PG2I_RETURN_IF_ERROR(w.Until(
-      [&]() -> Result<bool> {
-        PG2I_ASSIGN_OR_RETURN(auto flushed, coord.FlushedLsn(slot));
-        return flushed && *flushed > marker;
-      },
-      "the WAL writer to stage changes up to " + marker.ToString(), false));
+  if (cfg.source.mode == config::SourceMode::kQuery) {
+    PG2I_RETURN_IF_ERROR(WaitPolled(cfg, src, coord, w));
+  } else {
+    // A transactional marker: once the WAL writer confirmed past it, everything committed
+    // before this call is staged.
+    PG2I_ASSIGN_OR_RETURN(std::string marker_text,
+                          src.QueryScalar("SELECT pg_logical_emit_message(true, 'pg2iceberg', "
+                                          "'status --wait')::text"));
+    PG2I_ASSIGN_OR_RETURN(Lsn marker, Lsn::Parse(marker_text));
+    const std::string slot = cfg.source.logical.slot_name;
+    PG2I_RETURN_IF_ERROR(w.Until(
+        [&]() -> Result<bool> {
+          PG2I_ASSIGN_OR_RETURN(auto flushed, coord.FlushedLsn(slot));
+          return flushed && *flushed > marker;
+        },
+        "the WAL writer to stage changes up to " + marker.ToString(), false));
+  }
   for (const auto& t : cfg.tables) {
     const std::string name = t.name.ToString();
     // A table being copied: wait for the copy (its changes wait behind it). A copy to redo is

@@ -143,6 +143,8 @@ Status TablePoller::Load() {
     if (!o_.initial_offset.empty()) progress_.cursor.watermark = o_.initial_offset;
     progress_.history.emplace_back(UnixMillis(clock_), progress_.cursor);
     progress_.last_sweep_ms = UnixMillis(clock_);
+    // Recorded at once: `status` shows the table polled, and the start it polls from stays.
+    PG2I_RETURN_IF_ERROR(coord_->SetMeta(ProgressKey(table_.name), EncodeProgress(progress_)));
   }
   next_due_ = clock_->Monotonic();
   return Status::Ok();

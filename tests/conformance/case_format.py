@@ -206,14 +206,45 @@ def reindent(block: str, indent: int) -> List[str]:
     return [(" " * indent + l[least:]) if l.strip() else "" for l in lines]
 
 
-def make_config(case: Case, pg_port: int, sink: List[Tuple[str, object]]) -> str:
+# Query mode (run_cases.py --source-mode query): the column the runner adds to a case's table
+# and keeps at a new sequence value on every insert and update (a case has no watermark of its
+# own), and the SQL that adds it.
+QUERY_WATERMARK = "pg2i_wm"
+
+
+def query_watermark_sql(table: str) -> str:
+    t = "public." + table
+    return ("CREATE SEQUENCE IF NOT EXISTS public.pg2i_wm_seq;\n"
+            "CREATE OR REPLACE FUNCTION public.pg2i_wm_touch() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$BEGIN NEW.%s := nextval('public.pg2i_wm_seq'); RETURN NEW; END$$;\n"
+            "ALTER TABLE %s ADD COLUMN %s bigint NOT NULL DEFAULT nextval('public.pg2i_wm_seq');\n"
+            "CREATE TRIGGER pg2i_wm_touch BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION "
+            "public.pg2i_wm_touch();\n" % (QUERY_WATERMARK, t, QUERY_WATERMARK, t))
+
+
+def query_mode_skip(case: Case) -> Optional[str]:
+    """Why a case means nothing in query mode (None: it runs): polling cannot see deletes or
+    truncations, and the runner's watermark column must not change a case's schema story (the
+    runner drops that column from what the reader read before the case's query)."""
+    data = " ".join(strip_sql_comments(s.sql) for s in case.later_steps if s.kind == "data")
+    m = re.search(r"\b(DELETE|TRUNCATE|ALTER|DROP|CREATE|COPY)\b", data, re.I)
+    if m:
+        return "its changes include %s" % m.group(1).upper()
+    return None
+
+
+def make_config(case: Case, pg_port: int, sink: List[Tuple[str, object]],
+                source_mode: str = "logical") -> str:
     """The pg2iceberg YAML for one case. `sink` holds the configuration-specific sink keys."""
+    query = source_mode == "query"
     lines = [
         "tables:",
         "  - name: " + yaml_str("public." + case.table),
+        *(["    watermark_column: " + QUERY_WATERMARK] if query else []),
         *reindent(case.extra_yaml, 4),
         "source:",
-        "  mode: logical",
+        "  mode: " + source_mode,
+        *(["  query:", "    poll_interval: 300ms"] if query else []),
         "  postgres:",
         "    host: 127.0.0.1",
         "    port: %d" % pg_port,

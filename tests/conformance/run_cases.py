@@ -53,6 +53,7 @@ READER_MAIN = "dev.pg2iceberg.tools.ReadTable"
 PY_READERS = {"PyIceberg": os.path.join(SOURCE, "tools", "python", "read_table.py"),
               "DuckDB": os.path.join(SOURCE, "tools", "python", "read_duckdb.py")}
 DELETE_MODE: Optional[str] = None   # --delete-mode
+SOURCE_MODE = "logical"             # --source-mode
 DV_TOTAL = 0                        # deletion vectors the cases wrote (--delete-mode dv)
 S3_BUCKET, S3_PREFIX = "conformance", "warehouse"
 SLOT_TIMEOUT = 120        # seconds for `run` to connect to its slot
@@ -179,11 +180,24 @@ class CaseRun:
 
     def start(self) -> None:
         with open(self.config_path, "w") as f:
-            f.write(case_format.make_config(self.case, self.cfg.pg.port, self.cfg.sink()))
+            f.write(case_format.make_config(self.case, self.cfg.pg.port, self.cfg.sink(), SOURCE_MODE))
         self.proc = components.Process([self.binary, "run", "--config", self.config_path], self.run_log,
                                        env=product_env(), cwd=self.dir)
-        slot = self.case.slot.replace("'", "''")
         deadline = time.monotonic() + SLOT_TIMEOUT
+        if SOURCE_MODE == "query":
+            # Polling has started once the table's progress is in the coordinator.
+            schema = self.case.coordinator_schema.replace('"', '""')
+            while True:
+                if not self.proc.alive():
+                    raise CaseFailure("`pg2iceberg run` exited with %s before it polled" % self.proc.popen.returncode)
+                found = self.cfg.pg.psql_capture(
+                    "SELECT count(*) FROM \"%s\".pipeline_meta WHERE key LIKE 'query_cursor:%%'" % schema, check=False)
+                if found.returncode == 0 and found.stdout.decode().strip().endswith("1"):
+                    return
+                if time.monotonic() > deadline:
+                    raise CaseFailure("`pg2iceberg run` did not start polling in %ds" % SLOT_TIMEOUT)
+                time.sleep(0.2)
+        slot = self.case.slot.replace("'", "''")
         while True:
             if not self.proc.alive():
                 raise CaseFailure("`pg2iceberg run` exited with %s before its slot was active"
@@ -298,6 +312,8 @@ class CaseRun:
         case = self.case
         for step in case.setup_steps:
             self.psql(step.sql, "SETUP")
+        if SOURCE_MODE == "query":
+            self.psql(case_format.query_watermark_sql(case.table), "adding the watermark column")
         self.start()
         sleeps = 0
         for step in case.later_steps:
@@ -310,6 +326,13 @@ class CaseRun:
                     self.notes.append("wait for SLEEP %g took %.1fs" % (step.seconds, took))
         self.wait_caught_up(self.wait_timeout, "the final wait")
         columns, header, rows = self.read_table()
+        if SOURCE_MODE == "query":   # the runner's watermark column is not the case's
+            drop = [i for i, (n, _) in enumerate(columns) if n == case_format.QUERY_WATERMARK]
+            if drop:
+                columns = [c for i, c in enumerate(columns) if i not in drop]
+                hdrop = [i for i, n in enumerate(header) if n == case_format.QUERY_WATERMARK]
+                header = [n for i, n in enumerate(header) if i not in hdrop]
+                rows = [[v for i, v in enumerate(r) if i not in hdrop] for r in rows]
         rc = self.stop()
         mismatch = evaluate(case, columns, header, rows, self.dir)
         problems = []
@@ -467,12 +490,16 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--cases-dir", default=None, help="default: $PG2I_CASES_DIR or <repo>/../shared/cases")
     ap.add_argument("--wait-timeout", type=float, default=120, help="seconds for the final status --wait")
     ap.add_argument("--self-test", action="store_true", help="test the runner itself (no binary, no servers)")
+    ap.add_argument("--source-mode", choices=("logical", "query"), default="logical",
+                    help="source.mode; query runs the cases without deletes, truncations or DDL, "
+                         "with a watermark column the runner adds and keeps on every change")
     ap.add_argument("--delete-mode", choices=("equality", "position", "dv"), default=None,
                     help="sink.delete_mode (default: the product's, position, which is also read with "
                          "PyIceberg and DuckDB in configuration embedded)")
     args = ap.parse_args(argv)
-    global CASES_DIR, DELETE_MODE
+    global CASES_DIR, DELETE_MODE, SOURCE_MODE
     DELETE_MODE = args.delete_mode
+    SOURCE_MODE = args.source_mode
     CASES_DIR = os.path.abspath(args.cases_dir or CASES_DIR)
 
     try:
@@ -492,6 +519,16 @@ def main(argv: List[str]) -> int:
     if not names:
         print("error: no case in %s matches %s" % (CASES_DIR, args.case))
         return 2
+    if SOURCE_MODE == "query":
+        kept = []
+        for n in names:
+            why = case_format.query_mode_skip(case_format.load_case(CASES_DIR, n))
+            if why:
+                print("not in query mode: %s (%s)" % (n, why), flush=True)
+            else:
+                kept.append(n)
+        names = kept
+        print("query mode: %d cases" % len(names), flush=True)
     kinds = ["embedded", "rest"] if args.config == "both" else [args.config]
     binary = os.path.abspath(args.binary) if args.binary else None
     problem = check_binary(binary) if binary else "no pg2iceberg binary given (--binary PATH or PG2I_BINARY)"
