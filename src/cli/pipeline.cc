@@ -243,6 +243,9 @@ Status TrackTables(const config::Config& cfg, coord::Coordinator& coord, pg::Con
     if (!discovered.ok()) return ConfigError(discovered.status());
     auto described = DiscoverStaged(conn, t);
     if (!described.ok()) return ConfigError(described.status());
+    std::vector<std::string> names;
+    for (const auto& c : described->columns) names.push_back(c.name);
+    PG2I_RETURN_IF_ERROR(config::CheckColumnNames(t, names));
     PG2I_RETURN_IF_ERROR(pipeline::TrackTable(coord, t, discovered->oid));
     prepared->relations[described->table] = std::move(*described);
     infos->push_back(std::move(*discovered));

@@ -64,6 +64,9 @@ Result<std::vector<query::QueryTable>> PrepareQueryTables(const config::Config& 
     if (!info.ok()) return InvalidArgument(info.status().message());
     auto rel = DiscoverStaged(conn, t);
     if (!rel.ok()) return InvalidArgument(rel.status().message());
+    std::vector<std::string> names;
+    for (const auto& c : rel->columns) names.push_back(c.name);
+    PG2I_RETURN_IF_ERROR(config::CheckColumnNames(t, names));
     PG2I_RETURN_IF_ERROR(pipeline::TrackTable(coord, t, info->oid));
     query::QueryTable qt;
     PG2I_ASSIGN_OR_RETURN(qt.table, Describe(t, std::move(*rel), conn));

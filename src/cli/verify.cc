@@ -114,7 +114,9 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
   std::vector<int> key_idx;
   for (const auto& k : key_names) {
     for (size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].name == k) key_idx.push_back(static_cast<int>(i));
+      if (fields[i].name == config::IcebergColumnName(table, k)) {
+        key_idx.push_back(static_cast<int>(i));
+      }
     }
   }
   if (loaded.ok() && key_idx.size() != key_names.size()) {
@@ -161,7 +163,8 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
           continue;
         }
         for (size_t i = 0; i < fields.size(); ++i) {
-          if (fields[i].name == col.name && fields[i].type.is_primitive()) {
+          if ((fields[i].name == config::IcebergColumnName(table, col.name)) &&
+              fields[i].type.is_primitive()) {
             row[i] = WidenValue(v, fields[i].type.primitive);
           }
         }

@@ -216,6 +216,15 @@ TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
           (ikey == "name" ? t.iceberg_name : t.iceberg_namespace) = std::move(value);
           continue;
         }
+        if (ikey == "column_names") {
+          const std::string v2 = ikv.second.IsScalar() ? ikv.second.Scalar() : "";
+          if (v2 != "snake_case" && v2 != "as_is") {
+            raw->errors.push_back(path + ".column_names: expected snake_case or as_is");
+          } else {
+            t.snake_case_columns = v2 == "snake_case";
+          }
+          continue;
+        }
         if (ikey == "delete_mode") {
           auto m = ikv.second.IsScalar() ? ParseDeleteMode(ikv.second.Scalar()) : std::nullopt;
           if (!m) raw->errors.push_back(path + ".delete_mode: expected equality, position or dv");
@@ -1053,7 +1062,7 @@ std::string Config::Redacted() const {
       out << YAML::EndSeq;
     }
     if (!t.partition.empty() || !t.iceberg_namespace.empty() || !t.iceberg_name.empty() ||
-        t.delete_mode) {
+        t.delete_mode || t.snake_case_columns) {
       out << YAML::Key << "iceberg" << YAML::Value << YAML::BeginMap;
       if (!t.iceberg_namespace.empty()) {
         out << YAML::Key << "namespace" << YAML::Value << t.iceberg_namespace;
@@ -1062,6 +1071,7 @@ std::string Config::Redacted() const {
       if (t.delete_mode) {
         out << YAML::Key << "delete_mode" << YAML::Value << DeleteModeName(*t.delete_mode);
       }
+      if (t.snake_case_columns) out << YAML::Key << "column_names" << YAML::Value << "snake_case";
       if (!t.partition.empty()) {
         std::vector<std::string> p;
         for (const auto& f : t.partition) p.push_back(f.ToString());
@@ -1172,6 +1182,47 @@ std::optional<DeleteMode> ParseDeleteMode(std::string_view s) {
     if (s == DeleteModeName(m)) return m;
   }
   return std::nullopt;
+}
+
+std::string SnakeCase(const std::string& name) {
+  std::string out;
+  auto is_upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto is_lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (is_upper(c)) {
+      const bool after_word = i > 0 && is_lower_or_digit(name[i - 1]);
+      const bool acronym_end = i > 0 && is_upper(name[i - 1]) && i + 1 < name.size() &&
+                               name[i + 1] >= 'a' && name[i + 1] <= 'z';
+      if ((after_word || acronym_end) && !out.empty() && out.back() != '_') out += '_';
+      out += static_cast<char>(c - 'A' + 'a');
+    } else if (is_lower_or_digit(c) || (static_cast<unsigned char>(c) >= 0x80)) {
+      out += c;
+    } else if (!out.empty() && out.back() != '_') {
+      out += '_';
+    }
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? name : out;
+}
+
+std::string IcebergColumnName(const TableConfig& table, const std::string& pg_name) {
+  return table.snake_case_columns ? SnakeCase(pg_name) : pg_name;
+}
+
+Status CheckColumnNames(const TableConfig& table, const std::vector<std::string>& pg_names) {
+  std::map<std::string, std::string> seen;
+  for (const std::string& n : pg_names) {
+    const std::string mapped = IcebergColumnName(table, n);
+    auto [it, fresh] = seen.emplace(mapped, n);
+    if (!fresh) {
+      return InvalidArgument("tables[].iceberg.column_names: snake_case maps columns \"" +
+                             it->second + "\" and \"" + n + "\" of " + table.name.ToString() +
+                             " to one Iceberg column " + mapped +
+                             "; rename one of them, or use column_names: as_is");
+    }
+  }
+  return Status::Ok();
 }
 
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns) {

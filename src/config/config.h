@@ -88,7 +88,17 @@ struct TableConfig {
   std::string iceberg_name;
   // tables[].iceberg.delete_mode: this table's, instead of sink.delete_mode.
   std::optional<DeleteMode> delete_mode;
+  // tables[].iceberg.column_names: Iceberg column names as PostgreSQL has them, or snake_case.
+  bool snake_case_columns = false;
 };
+
+// The Iceberg name of PostgreSQL column `pg_name` of `table` (tables[].iceberg.column_names).
+std::string IcebergColumnName(const TableConfig& table, const std::string& pg_name);
+// snake_case of a name: "CustomerID" → "customer_id", "HTTPServer" → "http_server",
+// "Order Total" → "order_total".
+std::string SnakeCase(const std::string& name);
+// InvalidArgument when two of `pg_names` (the table's columns) map to one Iceberg name.
+Status CheckColumnNames(const TableConfig& table, const std::vector<std::string>& pg_names);
 
 // The Iceberg table a configured table is written to: tables[].iceberg.namespace (default
 // `default_ns`, i.e. sink.namespace) and tables[].iceberg.name (default the PostgreSQL table

@@ -680,6 +680,27 @@ TEST(ConfigTest, QueryModeOptionsPerTableOverrideTheSourceDefaults) {
   EXPECT_EQ(again->source.query.lookback, cfg->source.query.lookback);
 }
 
+TEST(ConfigTest, SnakeCaseColumnNamesAndTheirCollisions) {
+  EXPECT_EQ(SnakeCase("CustomerID"), "customer_id");
+  EXPECT_EQ(SnakeCase("HTTPServer"), "http_server");
+  EXPECT_EQ(SnakeCase("firstName"), "first_name");
+  EXPECT_EQ(SnakeCase("Order Total"), "order_total");
+  EXPECT_EQ(SnakeCase("already_snake"), "already_snake");
+  EXPECT_EQ(SnakeCase("v2Value"), "v2_value");
+  auto cfg = LoadYaml("tables: [{name: t, iceberg: {column_names: snake_case}}, {name: u}]");
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(IcebergColumnName(cfg->tables[0], "CustomerID"), "customer_id");
+  EXPECT_EQ(IcebergColumnName(cfg->tables[1], "CustomerID"), "CustomerID");
+  Status clash = CheckColumnNames(cfg->tables[0], {"id", "FooBar", "foo_bar"});
+  EXPECT_EQ(clash.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(clash.message().find("\"FooBar\" and \"foo_bar\""), std::string::npos) << clash.message();
+  EXPECT_TRUE(CheckColumnNames(cfg->tables[1], {"FooBar", "foo_bar"}).ok());
+  auto again = LoadYaml(cfg->Redacted());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->tables[0].snake_case_columns);
+  EXPECT_FALSE(LoadYaml("tables: [{name: t, iceberg: {column_names: camel}}]").ok());
+}
+
 TEST(ConfigTest, MaxOutageIsUnboundedUnlessSet) {
   auto unset = LoadYaml("source: {postgres: {host: h, database: d, user: u}}\ntables: [{name: public.t}]");
   ASSERT_TRUE(unset.ok()) << unset.status().ToString();

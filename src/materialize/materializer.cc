@@ -293,6 +293,15 @@ Materializer::Materializer(coord::Coordinator* coord, catalog::Catalog* catalog,
       options_(std::move(options)),
       clock_(options_.clock ? options_.clock : Clock::Real()) {}
 
+void Materializer::NameColumns(const std::string& table,
+                               std::vector<stage::DecodedStagedFile>* files) const {
+  const config::TableConfig* c = ConfigFor(table);
+  if (c == nullptr || !c->snake_case_columns) return;
+  for (auto& f : *files) {
+    for (auto& col : f.relation.columns) col.name = config::IcebergColumnName(*c, col.name);
+  }
+}
+
 const config::TableConfig* Materializer::ConfigFor(const std::string& table) const {
   for (const auto& t : tables_) {
     if (t.name.ToString() == table) return &t;
@@ -450,7 +459,7 @@ Result<catalog::CreateTableRequest> Materializer::NewTableRequest(
     for (const auto& p : c->partition) {
       const Field* src = nullptr;
       for (const Field& f : fields) {
-        if (f.name == p.column) src = &f;
+        if (f.name == config::IcebergColumnName(*c, p.column) || f.name == p.column) src = &f;
       }
       if (src == nullptr) {
         return FailedPrecondition("tables[].iceberg.partition of " + table + " names column " +
@@ -738,6 +747,9 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
   log::Info("replacing the table's content with its new copy in one commit",
             {{"table", table}, {"files", static_cast<int64_t>(copy.size())}});
   PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile first, stage::DecodeStagedFile(io_, copy.front().uri));
+  if (const config::TableConfig* c = ConfigFor(table)) {
+    for (auto& col : first.relation.columns) col.name = config::IcebergColumnName(*c, col.name);
+  }
   PG2I_ASSIGN_OR_RETURN(TableSetup setup,
                         SetUpTable(table, ident, std::move(existing), first.relation, /*rematch=*/true));
   const std::vector<Field> fields = setup.loaded.metadata.CurrentSchema()->fields();
@@ -755,6 +767,7 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
     const std::vector<coord::LogEntry> group(copy.begin() + static_cast<std::ptrdiff_t>(begin),
                                              copy.begin() + static_cast<std::ptrdiff_t>(end));
     PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, group));
+    NameColumns(table, &files);
     const std::vector<fold::Change> changes =
         ToChanges(files, group, fields, setup.plan.attnums, key_idx, cursor.offset,
                   CopyFilter{state ? state->relid : 0, resync_at >= 0 ? resync_at : 0});
@@ -1182,6 +1195,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
 
   // Read the staged changes past the cursor, in log (= commit) order.
   PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, entries));
+  NameColumns(table, &files);
   // What the table's copy skips. Read after the log: a copy completed since is seen with the
   // changes it released.
   PG2I_ASSIGN_OR_RETURN(const CopyFilter only, CopyFilterOf(table, batch.resync_at));

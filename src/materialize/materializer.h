@@ -157,6 +157,8 @@ class Materializer {
   Result<index::KeyIndex*> IndexFor(const std::string& table, const iceberg::TableMetadata& m,
                                     const std::vector<int32_t>& key_ids);
   const config::TableConfig* ConfigFor(const std::string& table) const;
+  // The staged columns under their Iceberg names (tables[].iceberg.column_names).
+  void NameColumns(const std::string& table, std::vector<stage::DecodedStagedFile>* files) const;
   // The snapshot summary key holding this group's log offset.
   std::string OffsetKey() const { return "pg2iceberg.offset." + options_.group; }
   config::DeleteMode DeleteModeOf(const std::string& table) const;

@@ -2434,5 +2434,33 @@ TEST_F(OperatorTest, WorkersKeepEveryChangeThroughJoinsKillsAndRestartsUnderLoad
   EXPECT_EQ(clean, static_cast<size_t>(kTables)) << out;
 }
 
+// tables[].iceberg.column_names: snake_case in logical mode: the Iceberg columns are named in
+// snake_case from the copy on, through updates and a column added later, and every engine reads
+// the rows PostgreSQL has.
+TEST_F(OperatorTest, SnakeCaseColumnNamesFromTheCopyThroughChangesAndANewColumn) {
+  tag_ = "snake";
+  table_ = "snake_t";
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE snake_t (\"CustomerID\" int PRIMARY KEY, "
+                           "\"firstName\" text); INSERT INTO snake_t SELECT g, 'n' || g FROM "
+                           "generate_series(1, 20) g"));
+  const std::string wh = dir_->str() + "/wh";
+  const std::string config = WriteConfig(
+      "snake", "postgres", "file://" + wh,
+      "  - {name: public.snake_t, iceberg: {column_names: snake_case}}\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  PG2I_ASSERT_OK(pg_->Exec("UPDATE snake_t SET \"firstName\" = 'changed' WHERE \"CustomerID\" <= 5; "
+                           "ALTER TABLE snake_t ADD COLUMN \"HTTPStatus\" int; "
+                           "INSERT INTO snake_t VALUES (100, 'new', 200)"));
+  std::string out;
+  EXPECT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
+  CheckEveryEngineReads(config, "snake", wh, "after changes");
+  const nlohmann::json meta = LatestMetadata(wh, "public.snake_t");
+  std::vector<std::string> names;
+  for (const auto& f : meta["schemas"].back()["fields"]) names.push_back(f["name"]);
+  EXPECT_THAT(names, ::testing::ElementsAre("customer_id", "first_name", "http_status"));
+  ASSERT_TRUE(run->Terminate().ok());
+}
+
 }  // namespace
 }  // namespace pg2iceberg

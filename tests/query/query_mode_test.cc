@@ -10,6 +10,7 @@
 #include <atomic>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "fixtures/binary_suite.h"
@@ -25,6 +26,7 @@ using namespace std::chrono_literals;
 using fixtures::ExitStatus;
 using fixtures::Subprocess;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class QueryModeTest : public fixtures::BinarySuite {
  protected:
@@ -201,6 +203,41 @@ TEST_F(QueryModeTest, ACustomQueryGetsTheLastWatermarkAndThePageSize) {
   const std::string out = VerifyUntilClean(config, run.get());
   EXPECT_THAT(out, HasSubstr("pg_rows=301 iceberg_rows=301 missing=0 extra=0"));
   ASSERT_TRUE(run->Terminate().ok());
+}
+
+TEST_F(QueryModeTest, SnakeCaseColumnNamesInIcebergAndCollisionsRefused) {
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE \"Snake\" (\"CustomerID\" int PRIMARY KEY, "
+                           "\"updatedAt\" bigint NOT NULL, \"Order Total\" numeric(10,2)); "
+                           "INSERT INTO \"Snake\" SELECT g, g, g * 1.5 FROM generate_series(1, 30) g"));
+  const std::string config = WriteConfig(
+      "snake", "  - {name: public.Snake, watermark_column: updatedAt, "
+               "iceberg: {column_names: snake_case}}\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  EXPECT_THAT(VerifyUntilClean(config, run.get()),
+              HasSubstr("pg_rows=30 iceberg_rows=30 missing=0 extra=0 different=0"));
+  ASSERT_TRUE(run->Terminate().ok());
+  // The Iceberg schema has the snake_case names.
+  auto cols = pg_->QueryScalar("SELECT metadata_location FROM cat_snake.iceberg_tables WHERE "
+                               "table_name = 'Snake'");
+  ASSERT_TRUE(cols.ok()) << cols.status().ToString();
+  std::ifstream meta(cols->substr(std::string("file://").size()));
+  std::stringstream text;
+  text << meta.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("\"customer_id\""));
+  EXPECT_THAT(text.str(), HasSubstr("\"updated_at\""));
+  EXPECT_THAT(text.str(), HasSubstr("\"order_total\""));
+  EXPECT_THAT(text.str(), Not(HasSubstr("\"CustomerID\"")));
+  // Two columns that would share a name are refused at start.
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE clash (id int PRIMARY KEY, \"FooBar\" int, foo_bar int, "
+                           "wm int)"));
+  std::string out;
+  ExitStatus st = RunCommand(
+      WriteConfig("clash", "  - {name: public.clash, watermark_column: wm, "
+                           "iceberg: {column_names: snake_case}}\n"),
+      {"run"}, &out, 60s);
+  EXPECT_EQ(st.code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("maps columns \"FooBar\" and \"foo_bar\""));
 }
 
 TEST_F(QueryModeTest, AWatermarkColumnThatCannotOrderRowsIsRefusedWithWhatToDo) {
