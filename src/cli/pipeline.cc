@@ -504,6 +504,20 @@ stage::WalWriterOptions WalWriterOptionsOf(const config::Config& cfg) {
         std::chrono::duration_cast<std::chrono::milliseconds>(*cfg.sink.maintenance_grace);
   }
   if (cfg.source.logical.markers_table) wo.markers_table = cfg.source.logical.markers_table->ToString();
+  for (const auto& t : cfg.tables) {
+    if (t.capture_operations.empty()) continue;
+    std::set<fold::Op>& skip = wo.skip_ops[t.name.ToString()];
+    const std::pair<const char*, fold::Op> ops[] = {{"insert", fold::Op::kInsert},
+                                                    {"update", fold::Op::kUpdate},
+                                                    {"delete", fold::Op::kDelete},
+                                                    {"truncate", fold::Op::kTruncate}};
+    for (const auto& [name, op] : ops) {
+      if (std::find(t.capture_operations.begin(), t.capture_operations.end(), name) ==
+          t.capture_operations.end()) {
+        skip.insert(op);
+      }
+    }
+  }
   return wo;
 }
 

@@ -153,6 +153,17 @@ TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
       } else {
         (key == "initial_offset" ? t.initial_offset : t.custom_query) = v.Scalar();
       }
+    } else if (key == "capture_operations") {
+      t.capture_operations = ParseStringList(v, path, raw);
+      if (t.capture_operations.empty()) {
+        raw->errors.push_back(path + ": list at least one of insert, update, delete, truncate");
+      }
+      for (const std::string& op : t.capture_operations) {
+        if (op != "insert" && op != "update" && op != "delete" && op != "truncate") {
+          raw->errors.push_back(path + ": unknown operation \"" + op +
+                                "\"; expected insert, update, delete or truncate");
+        }
+      }
     } else if (key == "batch_size") {
       int n = 0;
       if (!v.IsScalar() || !ParseIntIn(v.Scalar(), 1, 1'000'000, &n)) {
@@ -972,6 +983,16 @@ Result<Config> Load(const LoadOptions& options) {
   }
   for (const TableConfig& t : cfg.tables) {
     if (t.name.table.empty()) continue;
+    if (cfg.source.mode == SourceMode::kQuery && !t.capture_operations.empty()) {
+      const auto& ops = t.capture_operations;
+      if (std::find(ops.begin(), ops.end(), "insert") == ops.end() ||
+          std::find(ops.begin(), ops.end(), "update") == ops.end()) {
+        raw.errors.push_back("tables: " + t.name.ToString() +
+                             ": capture_operations in query mode must keep insert and update "
+                             "(polling reads rows, not changes, and does not tell them apart "
+                             "yet); remove the key or list both");
+      }
+    }
     if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {
       raw.errors.push_back("tables: " + t.name.ToString() +
                            " has no watermark_column, which source.mode query needs; set "
@@ -1051,6 +1072,10 @@ std::string Config::Redacted() const {
     if (t.lookback) out << YAML::Key << "lookback" << YAML::Value << FormatDuration(*t.lookback);
     if (!t.custom_query.empty()) {
       out << YAML::Key << "custom_query" << YAML::Value << t.custom_query;
+    }
+    if (!t.capture_operations.empty()) {
+      out << YAML::Key << "capture_operations" << YAML::Value << YAML::Flow
+          << t.capture_operations;
     }
     if (!t.columns.empty()) {
       out << YAML::Key << "columns" << YAML::Value << YAML::BeginSeq;

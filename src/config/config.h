@@ -90,6 +90,9 @@ struct TableConfig {
   std::optional<DeleteMode> delete_mode;
   // tables[].iceberg.column_names: Iceberg column names as PostgreSQL has them, or snake_case.
   bool snake_case_columns = false;
+  // tables[].capture_operations: which changes are replicated ("insert", "update", "delete",
+  // "truncate"); empty: all of them.
+  std::vector<std::string> capture_operations;
 };
 
 // The Iceberg name of PostgreSQL column `pg_name` of `table` (tables[].iceberg.column_names).

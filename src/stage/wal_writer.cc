@@ -413,6 +413,19 @@ Result<std::vector<Value>> WalWriter::Typed(const StagedRelation& rel, const pg:
 }
 
 Status WalWriter::AddRow(Xid row_xid, const std::string& table, fold::Change change) {
+  if (auto skip = options_.skip_ops.find(table);
+      skip != options_.skip_ops.end() && skip->second.count(change.op) > 0) {
+    const char* op = change.op == fold::Op::kInsert   ? "insert"
+                     : change.op == fold::Op::kUpdate ? "update"
+                     : change.op == fold::Op::kDelete ? "delete"
+                                                      : "truncate";
+    metrics::Default()
+        .GetCounter("pg2iceberg_skipped_changes_total",
+                    "Changes left out by tables[].capture_operations, per table and operation",
+                    {{"table", table}, {"op", op}})
+        .Add();
+    return Status::Ok();
+  }
   const bool streamed = stream_xid_.valid();
   Txn& txn = streamed ? streams_[stream_xid_] : current_;
   // Per transaction: chunks of a streamed transaction interleave with other transactions.

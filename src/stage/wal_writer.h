@@ -59,6 +59,9 @@ struct WalWriterOptions {
   // into it is a marker, reported with its commit LSN (OnMarker) once everything committed
   // before it is staged.
   std::string markers_table;
+  // Per configured table, the operations not replicated (tables[].capture_operations): such
+  // rows are dropped as they arrive.
+  std::map<std::string, std::set<fold::Op>> skip_ops;
 };
 
 // What the writer needs of the replication stream (pg::ReplicationStream's calls of the

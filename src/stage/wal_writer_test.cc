@@ -93,6 +93,7 @@ class WalWriterTest : public ::testing::Test {
     o.clock = &clock_;
     o.orphan_grace = std::chrono::hours(1);
     o.markers_table = markers_table_;
+    o.skip_ops = skip_ops_;
     std::map<std::string, StagedRelation> rels{{"public.t", start}};
     writer_ = std::make_unique<WalWriter>(
         std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
@@ -178,6 +179,7 @@ class WalWriterTest : public ::testing::Test {
   // The relation as the catalog reports it now (the WAL writer's rediscovery).
   StagedRelation catalog_ = Relation();
   std::string markers_table_;  // WalWriterOptions::markers_table of the next MakeWriter
+  std::map<std::string, std::set<fold::Op>> skip_ops_;  // tables[].capture_operations
   FakeClock clock_;
   std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>(&clock_);
   coord::MemoryCoordinator coord_{&clock_};
@@ -517,6 +519,38 @@ TEST_F(WalWriterTest, TransactionsClaimedBeforeARestartAreNotStagedTwice) {
   EXPECT_EQ(writer_->confirmed(), Lsn(0x208));
   // The second copy's spilled files are gone: one new object, txn 501's file.
   EXPECT_EQ(Objects().size(), objects_before.size() + 1);
+}
+
+// tables[].capture_operations without delete: deletes of the table are dropped as they arrive
+// (counted), everything else is staged as usual.
+TEST_F(WalWriterTest, OperationsLeftOutByCaptureOperationsAreNotStaged) {
+  skip_ops_ = {{"public.t", {fold::Op::kDelete}}};
+  MakeWriter(Relation());
+  script_.push_back(pg::BeginMsg{Lsn(0x100), {}, Xid(500)});
+  script_.push_back(Insert(1));
+  script_.push_back(Insert(2));
+  pg::DeleteMsg del;
+  del.relation_id = RelationId(kRelId);
+  del.old_tuple = {{pg::TupleValue::Kind::kText, "1"}, {pg::TupleValue::Kind::kNull, ""}};
+  script_.push_back(del);
+  script_.push_back(Insert(3));
+  script_.push_back(pg::CommitMsg{0, Lsn(0x100), Lsn(0x108), {}});
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  std::vector<int32_t> ids;
+  for (const Row& r : Registered()) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(writer_->confirmed(), Lsn(0x108));
+  // Without the setting the delete is staged.
+  skip_ops_.clear();
+  MakeWriter(Relation());
+  script_.push_back(RelationMessage());
+  script_.push_back(pg::BeginMsg{Lsn(0x200), {}, Xid(501)});
+  script_.push_back(del);
+  script_.push_back(pg::CommitMsg{0, Lsn(0x200), Lsn(0x208), {}});
+  Run();
+  ASSERT_TRUE(writer_->Flush().ok());
+  EXPECT_EQ(Registered().size(), 4u);
 }
 
 TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {
