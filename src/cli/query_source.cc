@@ -60,16 +60,29 @@ Result<std::vector<query::QueryTable>> PrepareQueryTables(const config::Config& 
   std::vector<query::QueryTable> out;
   for (const auto& t : cfg.tables) {
     const std::string name = t.name.ToString();
-    auto info = pg::DiscoverTable(conn, t.name);
-    if (!info.ok()) return InvalidArgument(info.status().message());
-    auto rel = DiscoverStaged(conn, t);
-    if (!rel.ok()) return InvalidArgument(rel.status().message());
+    // The shape before and after the description: equal, the description is of that shape.
+    std::string shape;
+    Result<pg::TableInfo> info = NotFound("");
+    Result<stage::StagedRelation> rel = NotFound("");
+    for (int attempt = 0;; ++attempt) {
+      PG2I_ASSIGN_OR_RETURN(shape, query::TableShape(conn, t.name.schema, t.name.table));
+      info = pg::DiscoverTable(conn, t.name);
+      if (!info.ok()) return InvalidArgument(info.status().message());
+      rel = DiscoverStaged(conn, t);
+      if (!rel.ok()) return InvalidArgument(rel.status().message());
+      PG2I_ASSIGN_OR_RETURN(std::string after, query::TableShape(conn, t.name.schema, t.name.table));
+      if (after == shape) break;
+      if (attempt == 5) return Unavailable(name + " keeps changing shape while it is described");
+    }
     std::vector<std::string> names;
     for (const auto& c : rel->columns) names.push_back(c.name);
     PG2I_RETURN_IF_ERROR(config::CheckColumnNames(t, names));
     PG2I_RETURN_IF_ERROR(pipeline::TrackTable(coord, t, info->oid));
     query::QueryTable qt;
     PG2I_ASSIGN_OR_RETURN(qt.table, Describe(t, std::move(*rel), conn));
+    qt.table.shape = shape;
+    qt.table.schema = t.name.schema;
+    qt.table.table = t.name.table;
     query::PollerOptions& o = qt.options;
     o.staging_uri = StagingUri(cfg);
     o.batch_size = t.batch_size.value_or(q.batch_size);

@@ -1,6 +1,7 @@
 #include "query/poller.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/crash_point.h"
@@ -116,6 +117,66 @@ Result<Progress> DecodeProgress(const std::string& text) {
 }
 
 std::string ProgressKey(const std::string& table) { return "query_cursor:" + table; }
+
+Result<std::string> TableShape(pg::Connection& conn, const std::string& schema,
+                               const std::string& table) {
+  PG2I_ASSIGN_OR_RETURN(
+      pg::QueryResult r,
+      conn.Query("SELECT c.oid::text || '|' || coalesce((SELECT string_agg(a.attnum || ':' || "
+                 "a.attname || ':' || a.atttypid || ':' || a.atttypmod || ':' || "
+                 "a.atthasmissing::int, ',' ORDER BY a.attnum) FROM pg_attribute a WHERE "
+                 "a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') FROM pg_class c "
+                 "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+                 "c.relname = $2",
+                 {schema, table}));
+  if (r.rows.empty()) return std::string();
+  return r.rows[0][0].value_or("");
+}
+
+namespace {
+
+// attnum → "type:typmod:hasmissing" of a shape string; and its oid.
+std::map<std::string, std::string> ShapeColumns(const std::string& shape, std::string* oid) {
+  std::map<std::string, std::string> out;
+  const size_t bar = shape.find('|');
+  *oid = shape.substr(0, bar);
+  if (bar == std::string::npos) return out;
+  std::string rest = shape.substr(bar + 1);
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    size_t end = rest.find(',', pos);
+    if (end == std::string::npos) end = rest.size();
+    const std::string col = rest.substr(pos, end - pos);
+    // attnum:name:type:typmod:hasmissing (a name may hold ':' or ',': parse from both ends)
+    const size_t first = col.find(':');
+    const size_t last3 = col.rfind(':', col.rfind(':', col.rfind(':') - 1) - 1);
+    if (first != std::string::npos && last3 != std::string::npos && last3 > first) {
+      out[col.substr(0, first)] = col.substr(last3 + 1);
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ShapeChangeNeedsCopy(const std::string& before, const std::string& after) {
+  std::string oid_before, oid_after;
+  const auto b = ShapeColumns(before, &oid_before);
+  const auto a = ShapeColumns(after, &oid_after);
+  if (oid_before != oid_after) return false;  // re-created: the next start judges it
+  for (const auto& [attnum, spec] : a) {
+    auto it = b.find(attnum);
+    if (it == b.end()) {
+      if (spec.size() >= 2 && spec.substr(spec.size() - 2) == ":1") return true;  // default
+      continue;
+    }
+    // Same column, other type or typmod: ALTER COLUMN TYPE rewrote the rows.
+    const auto type_of = [](const std::string& s) { return s.substr(0, s.rfind(':')); };
+    if (type_of(it->second) != type_of(spec)) return true;
+  }
+  return false;
+}
 
 bool WatermarkTypeSupported(uint32_t type_oid) {
   using namespace pg::oid;
@@ -278,10 +339,19 @@ Result<TablePoller::Page> TablePoller::ReadPage(pg::Connection& conn, const Posi
 }
 
 Result<TablePoller::Page> TablePoller::ReadNext(pg::Connection& conn, const Position& after,
-                                                const std::optional<Position>& upto, Lsn lsn) {
+                                                const std::optional<Position>& upto, Lsn lsn,
+                                                const std::string& extra) {
   int limit = o_.batch_size;
   while (true) {
-    PG2I_ASSIGN_OR_RETURN(Page page, ReadPage(conn, after, upto, lsn, limit));
+    Result<Page> read = ReadPage(conn, after, upto, lsn, limit, extra);
+    if (!read.ok()) {
+      // A column dropped or renamed since the table was described fails the query: a shape
+      // change, not an error.
+      PG2I_ASSIGN_OR_RETURN(const bool holds, ShapeHolds(conn));
+      if (!holds) return Page{};
+      return read.status();
+    }
+    Page page = std::move(*read);
     // A full page of a custom query with no row it could keep (rows sharing one watermark,
     // more of them than the page holds): ask for more rows.
     if (!o_.custom_query.empty() && page.changes.empty() && page.full && limit < (1 << 26)) {
@@ -290,6 +360,18 @@ Result<TablePoller::Page> TablePoller::ReadNext(pg::Connection& conn, const Posi
     }
     return page;
   }
+}
+
+Result<bool> TablePoller::ShapeHolds(pg::Connection& conn) {
+  if (table_.shape.empty()) return true;  // described without one (tests)
+  PG2I_ASSIGN_OR_RETURN(std::string now, TableShape(conn, table_.schema, table_.table));
+  if (now == table_.shape) return true;
+  if (now.empty()) shape_gone_ = true;
+  shape_now_ = now;
+  log::Info("the table's columns changed: the page read is not staged; starting again to "
+            "describe the table anew",
+            {{"table", table_.name}});
+  return false;
 }
 
 Status TablePoller::Stage(const std::vector<stage::StagedChange>& changes, const Progress& next) {
@@ -359,7 +441,12 @@ Result<int64_t> TablePoller::Sweep(pg::Connection& conn, int64_t now_ms) {
   Position after = from;
   while (true) {
     PG2I_ASSIGN_OR_RETURN(Page page, ReadNext(conn, after, upto, lsn));
+    if (shape_changed()) return staged;
     read += static_cast<int64_t>(page.changes.size());
+    if (!page.changes.empty()) {
+      PG2I_ASSIGN_OR_RETURN(const bool holds, ShapeHolds(conn));
+      if (!holds) return staged;
+    }
     std::vector<stage::StagedChange> late;
     std::vector<uint64_t> digests;
     for (size_t i = 0; i < page.changes.size(); ++i) {
@@ -418,8 +505,11 @@ Result<int64_t> TablePoller::AfterCopy(pg::Connection& conn, int64_t now_ms) {
     PG2I_ASSIGN_OR_RETURN(Lsn lsn, CurrentLsn(conn));
     Position after;
     while (true) {
-      PG2I_ASSIGN_OR_RETURN(Page page, ReadPage(conn, after, ac.fence, lsn, o_.batch_size, young));
+      PG2I_ASSIGN_OR_RETURN(Page page, ReadNext(conn, after, ac.fence, lsn, young));
+      if (shape_changed()) return staged;
       if (!page.changes.empty()) {
+        PG2I_ASSIGN_OR_RETURN(const bool holds, ShapeHolds(conn));
+        if (!holds) return staged;
         PG2I_RETURN_IF_ERROR(Stage(page.changes, progress_));
         Remember(page.digests, now_ms);
         staged += static_cast<int64_t>(page.changes.size());
@@ -440,12 +530,16 @@ Result<int64_t> TablePoller::Poll(pg::Connection& conn) {
   int64_t staged = 0;
   if (progress_.after_copy) {
     PG2I_ASSIGN_OR_RETURN(staged, AfterCopy(conn, UnixMillis(clock_)));
+    if (shape_changed()) return staged;
   }
   bool more = false;
   for (int i = 0; i < o_.max_pages; ++i) {
     PG2I_ASSIGN_OR_RETURN(Lsn lsn, CurrentLsn(conn));
     PG2I_ASSIGN_OR_RETURN(Page page, ReadNext(conn, progress_.cursor, std::nullopt, lsn));
+    if (shape_changed()) return staged;
     if (page.changes.empty()) break;
+    PG2I_ASSIGN_OR_RETURN(const bool holds, ShapeHolds(conn));
+    if (!holds) return staged;
     const int64_t now_ms = UnixMillis(clock_);
     Progress next = progress_;
     next.cursor = page.last;
@@ -464,6 +558,7 @@ Result<int64_t> TablePoller::Poll(pg::Connection& conn) {
   if (o_.lookback.count() > 0 && now_ms - progress_.last_sweep_ms >= o_.lookback.count()) {
     PG2I_ASSIGN_OR_RETURN(int64_t late, Sweep(conn, now_ms));
     staged += late;
+    if (shape_changed()) return staged;
   }
   next_due_ = more ? clock_->Monotonic()
                    : clock_->Monotonic() + std::chrono::duration_cast<Clock::Duration>(o_.poll_interval);

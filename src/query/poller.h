@@ -77,7 +77,21 @@ struct PolledTable {
   stage::StagedRelation relation;
   int watermark = -1;                // index of the watermark column in relation.columns
   std::vector<std::string> sql_types;  // format_type of each column, relation order
+  // The table's shape when it was described (TableShape): a page read after the shape changed
+  // is not staged (its rows would miss a column's values), the pipeline starts again instead.
+  std::string shape;
+  std::string schema, table;          // unquoted, for TableShape
 };
+
+// The table's oid and columns (attnum, name, type, typmod, whether existing rows read a
+// default) as one string; empty when the table does not exist.
+Result<std::string> TableShape(pg::Connection& conn, const std::string& schema,
+                               const std::string& table);
+// What a shape change asks for: the table copied again (a column added with a default that
+// existing rows read, or a column's type changed: rows changed out of polling's sight), or
+// only a new start that describes the table again (a column added without a default, dropped
+// or renamed; the table dropped or re-created is the start's to judge).
+bool ShapeChangeNeedsCopy(const std::string& before, const std::string& after);
 
 struct PollerOptions {
   std::string staging_uri;
@@ -104,6 +118,11 @@ class TablePoller {
   // Stages the rows past the cursor, a page at a time, each page registered with its cursor;
   // and when due, re-reads the last two lookbacks for late commits. Returns rows staged.
   Result<int64_t> Poll(pg::Connection& conn);
+  // True once a page found the table's shape changed (Poll stops staging; the caller starts
+  // the pipeline again); `shape_now` is the new shape.
+  bool shape_changed() const { return !shape_now_.empty() || shape_gone_; }
+  const std::string& shape_now() const { return shape_now_; }
+  const std::string& shape() const { return table_.shape; }
   // When the next poll is due: now when the last one stopped at max_pages.
   Clock::MonoTime next_due() const { return next_due_; }
   const std::string& name() const { return table_.name; }
@@ -124,8 +143,12 @@ class TablePoller {
   // The next page after `after`: ReadPage, with a custom query's page grown until it holds a
   // row past `after` or the query has no more.
   Result<Page> ReadNext(pg::Connection& conn, const Position& after,
-                        const std::optional<Position>& upto, Lsn lsn);
+                        const std::optional<Position>& upto, Lsn lsn,
+                        const std::string& extra = "");
   Result<Lsn> CurrentLsn(pg::Connection& conn);
+  // After a page was read: whether the table still has the shape it was described with (the
+  // page may be staged). Sets shape_now_ otherwise.
+  Result<bool> ShapeHolds(pg::Connection& conn);
   // Stages `changes` and registers them with `next` as the table's progress.
   Status Stage(const std::vector<stage::StagedChange>& changes, const Progress& next);
   Result<int64_t> Sweep(pg::Connection& conn, int64_t now_ms);
@@ -142,6 +165,8 @@ class TablePoller {
   Clock* clock_;
   Progress progress_;
   Clock::MonoTime next_due_{};
+  std::string shape_now_;
+  bool shape_gone_ = false;
   int64_t seq_ = 0;
   // Digests of the row images staged within the re-read window, with when (Unix ms).
   std::unordered_set<uint64_t> seen_;

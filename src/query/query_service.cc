@@ -124,6 +124,20 @@ Status RunQueryLane(const QueryServiceOptions& o, const std::vector<QueryTable>&
       auto staged = p->Poll(*conn);
       if (!staged.ok()) return staged.status().WithContext("polling " + p->name());
       polled = true;
+      if (p->shape_changed()) {
+        // Rows changed out of polling's sight are copied again; either way the next start
+        // describes the table anew.
+        if (!p->shape_now().empty() && ShapeChangeNeedsCopy(p->shape(), p->shape_now())) {
+          auto resync = coord->RequestResync(p->name());
+          if (!resync.ok() && resync.status().code() != StatusCode::kFailedPrecondition) {
+            return resync.status();
+          }
+          log::Info("a column added with a default or changed type: the table is copied again",
+                    {{"table", p->name()}});
+        }
+        sup.RequestRestart();
+        return Status::Ok();
+      }
     }
     beat();
     if (polled) continue;
