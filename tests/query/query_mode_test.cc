@@ -296,6 +296,47 @@ TEST_F(QueryModeTest, ColumnsAddedDroppedOrRetypedWhilePollingKeepTheTableExact)
   ASSERT_TRUE(run->Terminate().ok());
 }
 
+// The case query mode is for: a hot standby (read-only, in recovery, no logical decoding),
+// with the coordinator and the SQL catalog on a writable server (state.postgres_url). The copy,
+// polling, late rows and status work on the standby's own WAL position.
+TEST_F(QueryModeTest, PollsAHotStandbyWithTheCoordinatorElsewhere) {
+  PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE replica_t (id int PRIMARY KEY, ts timestamptz NOT NULL "
+                           "DEFAULT clock_timestamp(), v text); INSERT INTO replica_t (id, v) "
+                           "SELECT g, 'v' || g FROM generate_series(1, 300) g"));
+  fixtures::PgClusterOptions so;
+  so.standby_of = pg_.get();
+  so.settings = {{"wal_level", "replica"}};
+  auto standby = fixtures::PgCluster::Start(so);
+  ASSERT_TRUE(standby.ok()) << standby.status().ToString();
+  ASSERT_EQ(*(*standby)->QueryScalar("SELECT pg_is_in_recovery()"), "t");
+  const std::string config = dir_->str() + "/replica.yaml";
+  {
+    std::ofstream f(config);
+    f << "source:\n  mode: query\n  postgres: {host: 127.0.0.1, port: " << (*standby)->port()
+      << ", database: postgres, user: postgres}\n  query: {poll_interval: 200ms}\n"
+      << "state:\n  coordinator_schema: _coord_replica\n  postgres_url: postgresql://postgres@"
+      << "127.0.0.1:" << pg_->port() << "/postgres\n"
+      << "sink:\n  warehouse: file://" << dir_->str() << "/wh\n  catalog_schema: cat_replica\n"
+      << "  materializer_interval: 300ms\nmetrics_addr: \"\"\ntables:\n"
+      << "  - {name: public.replica_t, watermark_column: ts}\n";
+  }
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  EXPECT_THAT(VerifyUntilClean(config, run.get(), 90s),
+              HasSubstr("pg_rows=300 iceberg_rows=300 missing=0 extra=0 different=0"));
+  // Changes on the primary reach the standby, then Iceberg.
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO replica_t (id, v) SELECT g, 'later' FROM "
+                           "generate_series(301, 400) g; UPDATE replica_t SET v = 'changed', ts = "
+                           "clock_timestamp() WHERE id <= 10"));
+  EXPECT_THAT(VerifyUntilClean(config, run.get(), 90s),
+              HasSubstr("pg_rows=400 iceberg_rows=400 missing=0 extra=0 different=0"));
+  std::string status;
+  EXPECT_TRUE(RunCommand(config, {"status"}, &status).success()) << status;
+  EXPECT_THAT(status, HasSubstr("source: mode=query"));
+  EXPECT_FALSE(run->HasExited()) << run->LogTail();
+  ASSERT_TRUE(run->Terminate().ok());
+}
+
 TEST_F(QueryModeTest, AWatermarkColumnThatCannotOrderRowsIsRefusedWithWhatToDo) {
   PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE badwm (id int PRIMARY KEY, label text)"));
   std::string out;
