@@ -305,7 +305,9 @@ TEST_F(QueryModeTest, PollsAHotStandbyWithTheCoordinatorElsewhere) {
                            "SELECT g, 'v' || g FROM generate_series(1, 300) g"));
   fixtures::PgClusterOptions so;
   so.standby_of = pg_.get();
-  so.settings = {{"wal_level", "replica"}};
+  // As read replicas are run: without feedback, cleanup the primary's autovacuum replays
+  // waits for the poller's queries (max_standby_streaming_delay, 30 s) and the standby lags.
+  so.settings = {{"wal_level", "replica"}, {"hot_standby_feedback", "on"}};
   auto standby = fixtures::PgCluster::Start(so);
   ASSERT_TRUE(standby.ok()) << standby.status().ToString();
   ASSERT_EQ(*(*standby)->QueryScalar("SELECT pg_is_in_recovery()"), "t");
