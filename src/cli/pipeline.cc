@@ -64,6 +64,7 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   mo.system_identifier = system_id.value_or("");
   mo.markers = cfg.source.logical.markers_table.has_value();
   mo.delete_mode = cfg.sink.delete_mode;
+  mo.polled = cfg.source.mode == config::SourceMode::kQuery;
   mo.index_dir = cfg.sink.index_dir;
   return mo;
 }

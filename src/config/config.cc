@@ -985,12 +985,18 @@ Result<Config> Load(const LoadOptions& options) {
     if (t.name.table.empty()) continue;
     if (cfg.source.mode == SourceMode::kQuery && !t.capture_operations.empty()) {
       const auto& ops = t.capture_operations;
-      if (std::find(ops.begin(), ops.end(), "insert") == ops.end() ||
-          std::find(ops.begin(), ops.end(), "update") == ops.end()) {
+      const bool ins = std::find(ops.begin(), ops.end(), "insert") != ops.end();
+      const bool upd = std::find(ops.begin(), ops.end(), "update") != ops.end();
+      const DeleteMode mode = t.delete_mode.value_or(cfg.sink.delete_mode);
+      if (!ins && !upd) {
         raw.errors.push_back("tables: " + t.name.ToString() +
-                             ": capture_operations in query mode must keep insert and update "
-                             "(polling reads rows, not changes, and does not tell them apart "
-                             "yet); remove the key or list both");
+                             ": capture_operations in query mode must keep insert or update "
+                             "(polling sees no deletes or truncations)");
+      } else if (!(ins && upd) && mode == DeleteMode::kEquality) {
+        raw.errors.push_back("tables: " + t.name.ToString() +
+                             ": capture_operations without insert or update in query mode "
+                             "needs delete mode position or dv, whose key index tells a new "
+                             "key from an updated one; set tables[].iceberg.delete_mode");
       }
     }
     if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {

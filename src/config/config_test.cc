@@ -306,8 +306,11 @@ TEST(ConfigLoadTest, InvalidValuesNameTheKeyAndTheAllowedValues) {
       {"tables: [{name: t, capture_operations: [insert, upsert]}]", "tables[0].capture_operations",
        "unknown operation \"upsert\""},
       {"tables: [{name: t, capture_operations: []}]", "tables[0].capture_operations", "at least one"},
-      {"source: {mode: query}\ntables: [{name: t, watermark_column: w, capture_operations: [insert]}]",
-       "capture_operations in query mode", "insert and update"},
+      {"source: {mode: query}\nsink: {delete_mode: equality}\n"
+       "tables: [{name: t, watermark_column: w, capture_operations: [insert]}]",
+       "capture_operations without insert or update in query mode", "position or dv"},
+      {"source: {mode: query}\ntables: [{name: t, watermark_column: w, capture_operations: [delete]}]",
+       "capture_operations in query mode", "keep insert or update"},
       {"source: [1]", "source", "mapping"},
       {"- just\n- a list", "top level", "mapping"},
       {"sink: {flush_rows: 1\n  bad", "not valid YAML", "line"},

@@ -1063,6 +1063,55 @@ Result<fold::FoldResult> Materializer::FoldBatch(
   return fold::Fold(changes, key_idx, fields.size());
 }
 
+Status Materializer::FilterPolled(const std::string& table,
+                                  const std::vector<coord::LogEntry>& entries,
+                                  fold::FoldResult* folded, LiveState* live) {
+  if (!options_.polled) return Status::Ok();
+  const config::TableConfig* tc = ConfigFor(table);
+  if (tc == nullptr || tc->capture_operations.empty()) return Status::Ok();
+  auto kept = [&](const char* op) {
+    return std::find(tc->capture_operations.begin(), tc->capture_operations.end(), op) !=
+           tc->capture_operations.end();
+  };
+  const bool inserts = kept("insert"), updates = kept("update");
+  if (inserts && updates) return Status::Ok();
+  for (const auto& e : entries) {
+    if (IsSnapshotFile(e)) return Status::Ok();  // a copy loads every row
+  }
+  if (live->key_index == nullptr) {
+    return FailedPrecondition("tables[].capture_operations of " + table + " in query mode needs "
+                              "delete mode position or dv (the key index tells inserts from "
+                              "updates)");
+  }
+  std::vector<fold::Key> keys;
+  for (const auto& [k, row] : folded->rows) {
+    if (row.kind == fold::FoldedRow::Kind::kUpsert) keys.push_back(k);
+  }
+  if (keys.empty()) return Status::Ok();
+  PG2I_ASSIGN_OR_RETURN(std::vector<std::optional<index::RowLocation>> where,
+                        live->key_index->Lookup(keys));
+  int64_t skipped_inserts = 0, skipped_updates = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const bool is_live = where[i].has_value();
+    if (is_live ? !updates : !inserts) {
+      folded->rows.erase(keys[i]);
+      ++(is_live ? skipped_updates : skipped_inserts);
+      continue;
+    }
+    live->looked_up[keys[i]] = where[i];
+  }
+  auto& reg = metrics::Default();
+  for (const auto& [op, n] : {std::pair<const char*, int64_t>{"insert", skipped_inserts},
+                              std::pair<const char*, int64_t>{"update", skipped_updates}}) {
+    if (n == 0) continue;
+    reg.GetCounter("pg2iceberg_skipped_changes_total",
+                   "Changes left out by tables[].capture_operations, per table and operation",
+                   {{"table", table}, {"op", op}})
+        .Add(static_cast<double>(n));
+  }
+  return Status::Ok();
+}
+
 Result<Materializer::LiveState> Materializer::ReadLiveState(
     const std::string& table, const catalog::TableIdent& ident, catalog::LoadedTable& loaded,
     const std::vector<Field>& fields, const std::vector<int>& key_idx,
@@ -1242,6 +1291,7 @@ Status Materializer::MaterializeChanges(const std::string& table,
   const int64_t end_offset = entries.back().end_offset;
   PG2I_ASSIGN_OR_RETURN(LiveState live, ReadLiveState(table, ident, loaded, fields, key_idx,
                                                       setup.key_ids, folded));
+  PG2I_RETURN_IF_ERROR(FilterPolled(table, entries, &folded, &live));
   index::KeyIndex* const key_index = live.key_index;
   const DeletePlan deletes = DeletesOf(table, loaded.metadata, entries, cursor.offset,
                                        resync_batch, folded.truncated, key_index != nullptr);

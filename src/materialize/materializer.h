@@ -62,6 +62,10 @@ struct MaterializerOptions {
   // A v3 table gets vectors in position mode too (v3 forbids new position delete files).
   config::DeleteMode delete_mode = config::DeleteMode::kEquality;
   std::string index_dir = "pg2iceberg-index";
+  // Query mode: staged rows are upserts of polled rows, and a table whose
+  // tables[].capture_operations leaves out insert or update keeps only the rows whose key is
+  // (update) or is not (insert) live in the table, found through the key index.
+  bool polled = false;
   // Called while a long piece of work (a table's replacing copy) goes on: a liveness beat.
   std::function<void()> on_progress;
 };
@@ -201,6 +205,11 @@ class Materializer {
     std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
     LiveRows found;
   };
+  // Query mode's capture_operations (MaterializerOptions::polled): drops from `folded` the
+  // upserts of a left-out kind, told apart by the key index; the keys looked up go to
+  // `live->looked_up`. Batches holding copied rows are left whole.
+  Status FilterPolled(const std::string& table, const std::vector<coord::LogEntry>& entries,
+                      fold::FoldResult* folded, LiveState* live);
   Result<LiveState> ReadLiveState(const std::string& table, const catalog::TableIdent& ident,
                                   catalog::LoadedTable& loaded,
                                   const std::vector<iceberg::Field>& fields,

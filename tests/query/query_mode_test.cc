@@ -339,6 +339,41 @@ TEST_F(QueryModeTest, PollsAHotStandbyWithTheCoordinatorElsewhere) {
   ASSERT_TRUE(run->Terminate().ok());
 }
 
+// capture_operations in query mode: [insert] keeps rows as first polled, [update] changes only
+// rows already in Iceberg; the key index tells them apart (position delete mode, the default).
+TEST_F(QueryModeTest, CaptureOperationsTellInsertsFromUpdatesByTheKeyIndex) {
+  PG2I_ASSERT_OK(pg_->Exec("CREATE SEQUENCE ops_wm; "
+                           "CREATE TABLE ins_only (id int PRIMARY KEY, wm bigint NOT NULL DEFAULT "
+                           "nextval('ops_wm'), v text); "
+                           "CREATE TABLE upd_only (id int PRIMARY KEY, wm bigint NOT NULL DEFAULT "
+                           "nextval('ops_wm'), v text); "
+                           "INSERT INTO ins_only (id, v) SELECT g, 'first' FROM generate_series(1, 10) g; "
+                           "INSERT INTO upd_only (id, v) SELECT g, 'first' FROM generate_series(1, 10) g"));
+  const std::string config = WriteConfig(
+      "ops", "  - {name: public.ins_only, watermark_column: wm, capture_operations: [insert]}\n"
+             "  - {name: public.upd_only, watermark_column: wm, capture_operations: [update]}\n");
+  auto run = StartRun(config);
+  ASSERT_NE(run, nullptr);
+  VerifyUntilClean(config, run.get());  // the copy loads every row of both
+  PG2I_ASSERT_OK(pg_->Exec(
+      "UPDATE ins_only SET v = 'second', wm = nextval('ops_wm') WHERE id <= 3; "
+      "INSERT INTO ins_only (id, v) VALUES (11, 'new'); "
+      "UPDATE upd_only SET v = 'second', wm = nextval('ops_wm') WHERE id <= 3; "
+      "INSERT INTO upd_only (id, v) VALUES (11, 'new')"));
+  std::string out;
+  EXPECT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "60s"}, &out).success()) << out;
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  // ins_only: the new row arrived, the updates did not.
+  EXPECT_THAT(out, HasSubstr("table=public.ins_only pg_rows=11 iceberg_rows=11 missing=0 extra=0 "
+                             "different=3 duplicates=0 OK (expected; different rows: updates are "
+                             "not captured)"));
+  // upd_only: the updates arrived, the new row did not.
+  EXPECT_THAT(out, HasSubstr("table=public.upd_only pg_rows=11 iceberg_rows=10 missing=1 extra=0 "
+                             "different=0 duplicates=0 OK (expected; missing rows: inserts are not "
+                             "captured)"));
+  ASSERT_TRUE(run->Terminate().ok());
+}
+
 TEST_F(QueryModeTest, AWatermarkColumnThatCannotOrderRowsIsRefusedWithWhatToDo) {
   PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE badwm (id int PRIMARY KEY, label text)"));
   std::string out;
