@@ -861,6 +861,23 @@ int Finish(const config::Config& cfg, Session* session, const Status& result) {
 
 namespace {
 
+// Starts the attempt's materializer lanes and, when configured, background compaction (which
+// never stops replication: it logs its own failures).
+void StartMaterializing(const config::Config& cfg, Shared* shared) {
+  const int lanes = MaterializerLanes(cfg);
+  for (int lane = 0; lane < lanes; ++lane) {
+    shared->sup.Start(MaterializerName(lane, lanes), [&cfg, shared, lane, lanes] {
+      return MaterializerLoop(cfg, shared, lane, lanes);
+    });
+  }
+  if (cfg.sink.compaction_interval && cfg.sink.target_file_size > 0) {
+    shared->sup.Start("compaction", [&cfg, shared] {
+      CompactionLoop(cfg, shared);
+      return Status::Ok();
+    }, /*critical=*/false);
+  }
+}
+
 // One attempt of `run` or `stream-only`: prepare (catch-up checks, pending copies), then the WAL
 // writer (and the materializer) until a stop or a failure. `on_prepared` is called once the
 // pipeline is prepared, `on_healthy` once every component has come round while streaming.
@@ -886,21 +903,7 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
       return LiveCopy(cfg, tables, shared);
     });
   }
-  if (materialize) {
-    const int lanes = MaterializerLanes(cfg);
-    for (int lane = 0; lane < lanes; ++lane) {
-      sup.Start(MaterializerName(lane, lanes), [&cfg, shared, lane, lanes] {
-        return MaterializerLoop(cfg, shared, lane, lanes);
-      });
-    }
-    if (cfg.sink.compaction_interval && cfg.sink.target_file_size > 0) {
-      // Never stops replication: it logs its own failures.
-      sup.Start("compaction", [&cfg, shared] {
-        CompactionLoop(cfg, shared);
-        return Status::Ok();
-      }, /*critical=*/false);
-    }
-  }
+  if (materialize) StartMaterializing(cfg, shared);
   auto writer_input = std::make_shared<Prepared>(std::move(*prepared));
   sup.Start(kWalWriter, [&cfg, shared, writer_input] {
     return WriterLoop(cfg, std::move(*writer_input), shared);
@@ -944,18 +947,7 @@ Status QueryOnce(const config::Config& cfg, const std::atomic<bool>& stop, Sessi
   }
   shared->copy_running = !shared->copying.empty();
   pipeline::Supervisor& sup = shared->sup;
-  const int lanes = MaterializerLanes(cfg);
-  for (int lane = 0; lane < lanes; ++lane) {
-    sup.Start(MaterializerName(lane, lanes), [&cfg, shared, lane, lanes] {
-      return MaterializerLoop(cfg, shared, lane, lanes);
-    });
-  }
-  if (cfg.sink.compaction_interval && cfg.sink.target_file_size > 0) {
-    sup.Start("compaction", [&cfg, shared] {
-      CompactionLoop(cfg, shared);
-      return Status::Ok();
-    }, /*critical=*/false);
-  }
+  StartMaterializing(cfg, shared);
   auto qo = std::make_shared<query::QueryServiceOptions>();
   qo->connect = [&cfg]() { return ConnectSource(cfg); };
   qo->coordinator = [&cfg]() -> Result<std::unique_ptr<coord::Coordinator>> {

@@ -417,7 +417,8 @@ void TablePoller::Remember(const std::vector<uint64_t>& digests, int64_t now_ms)
   for (uint64_t d : digests) {
     if (seen_.insert(d).second) seen_order_.emplace_back(now_ms, d);
   }
-  const int64_t horizon = now_ms - 3 * o_.lookback.count();
+  // A re-read starts from the cursor of two lookbacks ago: older digests are not needed.
+  const int64_t horizon = now_ms - 2 * o_.lookback.count() - o_.lookback.count() / 4;
   while (!seen_order_.empty() && seen_order_.front().first < horizon) {
     seen_.erase(seen_order_.front().second);
     seen_order_.pop_front();
@@ -543,9 +544,9 @@ Result<int64_t> TablePoller::Poll(pg::Connection& conn) {
     const int64_t now_ms = UnixMillis(clock_);
     Progress next = progress_;
     next.cursor = page.last;
-    // One history entry per quarter lookback at most.
-    const int64_t step = std::max<int64_t>(1, o_.lookback.count() / 4);
-    if (next.history.empty() || now_ms - next.history.back().first >= step) {
+    // One history entry per quarter lookback at most (none without re-reads).
+    const int64_t step = o_.lookback.count() / 4;
+    if (step > 0 && (next.history.empty() || now_ms - next.history.back().first >= step)) {
       next.history.emplace_back(now_ms, progress_.cursor);
     }
     PG2I_RETURN_IF_ERROR(Stage(page.changes, next));
