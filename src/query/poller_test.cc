@@ -240,7 +240,9 @@ TEST_F(PollerTest, TheCopyIsFencedByItsSnapshotAndATransactionRunningAtItStillAr
   so.copy_chunk_pages = 1;
   PG2I_ASSERT_OK_AND_ASSIGN(PolledTable table, Table());
   QueryTable qt{table, Options(100), true};
-  PG2I_ASSERT_OK(CopyTable(so, qt, *coord_, nullptr));
+  int beats = 0;  // the lane's liveness while a long copy runs
+  PG2I_ASSERT_OK(CopyTable(so, qt, *coord_, nullptr, [&beats] { ++beats; }));
+  EXPECT_GE(beats, 1);
   PG2I_ASSERT_OK(pg_->Exec("INSERT INTO t VALUES (600, 600, 'after')"));
   PG2I_ASSERT_OK_AND_ASSIGN(auto p, Poller(Options(100)));
   PG2I_ASSERT_OK_AND_ASSIGN(int64_t n, p->Poll(*source_));

@@ -37,7 +37,7 @@ Result<Position> ReadFence(pg::Connection& conn, const PolledTable& t) {
 }  // namespace
 
 Status CopyTable(const QueryServiceOptions& o, const QueryTable& t, coord::Coordinator& coord,
-                 const std::atomic<bool>* stop) {
+                 const std::atomic<bool>* stop, const std::function<void()>& beat) {
   const PolledTable& pt = t.table;
   PG2I_ASSIGN_OR_RETURN(auto exporter, o.connect());
   PG2I_RETURN_IF_ERROR(exporter->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ"));
@@ -82,6 +82,10 @@ Status CopyTable(const QueryServiceOptions& o, const QueryTable& t, coord::Coord
   so.snapshot_name = snapshot_name;
   so.snapshot_lsn = lsn;
   so.stop = stop;
+  // Progress is in `status` (chunks and rows copied).
+  so.on_progress = [&beat](const std::vector<snapshot::TableProgress>&, bool) {
+    if (beat) beat();
+  };
   config::TableName name;
   {
     auto parsed = config::TableName::Parse(pt.name);
@@ -108,7 +112,7 @@ Status RunQueryLane(const QueryServiceOptions& o, const std::vector<QueryTable>&
     if (static_cast<int>(i % static_cast<size_t>(std::max(lanes, 1))) != lane) continue;
     const QueryTable& t = tables[i];
     if (t.copy) {
-      PG2I_RETURN_IF_ERROR(CopyTable(o, t, *coord, &sup.stop_flag()));
+      PG2I_RETURN_IF_ERROR(CopyTable(o, t, *coord, &sup.stop_flag(), beat));
       beat();
     }
     auto p = std::make_unique<TablePoller>(t.table, t.options, coord.get(), o.io);

@@ -47,7 +47,9 @@ Status RunQueryLane(const QueryServiceOptions& o, const std::vector<QueryTable>&
                     int lanes, pipeline::Supervisor& sup, const std::function<void()>& beat);
 
 // Copies `t` as of one exported snapshot and records the fence its polling starts after.
+// `beat` (may be empty) is called about once a second while the copy runs (a liveness beat:
+// a copy of a large table takes longer than the lane's health deadline).
 Status CopyTable(const QueryServiceOptions& o, const QueryTable& t, coord::Coordinator& coord,
-                 const std::atomic<bool>* stop);
+                 const std::atomic<bool>* stop, const std::function<void()>& beat = {});
 
 }  // namespace pg2iceberg::query
