@@ -457,18 +457,20 @@ Status WaitPolled(const config::Config& cfg, pg::Connection& src, coord::PgCoord
     PG2I_ASSIGN_OR_RETURN(stage::StagedRelation rel, DiscoverStaged(src, t));
     const std::string quoted = pg::QuoteIdent(t.name.schema) + "." + pg::QuoteIdent(t.name.table);
     std::string tuple = "q." + pg::QuoteIdent(t.watermark_column);
-    std::string desc = tuple + " DESC";
     for (int k : rel.key) {
-      const std::string c = "q." + pg::QuoteIdent(rel.columns[static_cast<size_t>(k)].name);
-      tuple += ", " + c;
-      desc += ", " + c + " DESC";
+      tuple += ", q." + pg::QuoteIdent(rel.columns[static_cast<size_t>(k)].name);
     }
-    PG2I_ASSIGN_OR_RETURN(pg::QueryResult top,
-                          src.Query("SELECT " + tuple + " FROM " + quoted + " q WHERE q." +
-                                    pg::QuoteIdent(t.watermark_column) +
-                                    " IS NOT NULL ORDER BY " + desc + " LIMIT 1"));
-    if (top.rows.empty()) continue;  // nothing to poll (the copy is waited for below)
-    std::vector<std::optional<std::string>> target(top.rows[0].begin(), top.rows[0].end());
+    query::PolledTable polled;
+    polled.quoted = quoted;
+    polled.relation = rel;
+    for (size_t i = 0; i < rel.columns.size(); ++i) {
+      if (rel.columns[i].name == t.watermark_column) polled.watermark = static_cast<int>(i);
+    }
+    if (polled.watermark < 0) continue;  // `run` refuses such a table with what to do
+    PG2I_ASSIGN_OR_RETURN(query::Position top, query::LastPosition(src, polled));
+    if (!top.watermark) continue;  // nothing to poll (the copy is waited for below)
+    std::vector<std::optional<std::string>> target = {top.watermark};
+    target.insert(target.end(), top.key.begin(), top.key.end());
     PG2I_RETURN_IF_ERROR(w.Until(
         [&]() -> Result<bool> {
           PG2I_ASSIGN_OR_RETURN(auto text, coord.GetMeta(query::ProgressKey(name)));

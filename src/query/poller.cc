@@ -178,6 +178,27 @@ bool ShapeChangeNeedsCopy(const std::string& before, const std::string& after) {
   return false;
 }
 
+Result<Position> LastPosition(pg::Connection& conn, const PolledTable& t) {
+  const auto col = [&](int i) {
+    return pg::QuoteIdent(t.relation.columns[static_cast<size_t>(i)].name);
+  };
+  std::string select = col(t.watermark);
+  std::string order = col(t.watermark) + " DESC";
+  for (int k : t.relation.key) {
+    select += ", " + col(k);
+    order += ", " + col(k) + " DESC";
+  }
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn.Query("SELECT " + select + " FROM " + t.quoted + " WHERE " +
+                                   col(t.watermark) + " IS NOT NULL ORDER BY " + order +
+                                   " LIMIT 1"));
+  Position p;
+  if (r.rows.empty()) return p;
+  p.watermark = r.rows[0][0];
+  for (size_t i = 1; i < r.rows[0].size(); ++i) p.key.push_back(r.rows[0][i].value_or(""));
+  return p;
+}
+
 bool WatermarkTypeSupported(uint32_t type_oid) {
   using namespace pg::oid;
   return type_oid == kInt2 || type_oid == kInt4 || type_oid == kInt8 || type_oid == kNumeric ||

@@ -105,6 +105,10 @@ struct PollerOptions {
   Clock* clock = nullptr;
 };
 
+// The largest (watermark, key) of `t` now (in the connection's snapshot); an empty Position
+// when no row has a watermark. Needs name/quoted/relation/watermark of `t` only.
+Result<Position> LastPosition(pg::Connection& conn, const PolledTable& t);
+
 // The watermark types query mode accepts (PostgreSQL base type oids).
 bool WatermarkTypeSupported(uint32_t type_oid);
 

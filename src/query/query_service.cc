@@ -8,33 +8,9 @@
 #include "snapshot/snapshotter.h"
 
 namespace pg2iceberg::query {
-namespace {
 
 using namespace std::chrono_literals;
 
-// The fence of a copy: the largest (watermark, key) of `t` in the transaction's snapshot.
-Result<Position> ReadFence(pg::Connection& conn, const PolledTable& t) {
-  const auto col = [&](int i) {
-    return pg::QuoteIdent(t.relation.columns[static_cast<size_t>(i)].name);
-  };
-  std::string select = col(t.watermark);
-  std::string order = col(t.watermark) + " DESC";
-  for (int k : t.relation.key) {
-    select += ", " + col(k);
-    order += ", " + col(k) + " DESC";
-  }
-  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
-                        conn.Query("SELECT " + select + " FROM " + t.quoted + " WHERE " +
-                                   col(t.watermark) + " IS NOT NULL ORDER BY " + order +
-                                   " LIMIT 1"));
-  Position p;
-  if (r.rows.empty()) return p;  // empty: polling starts before every row
-  p.watermark = r.rows[0][0];
-  for (size_t i = 1; i < r.rows[0].size(); ++i) p.key.push_back(r.rows[0][i].value_or(""));
-  return p;
-}
-
-}  // namespace
 
 Status CopyTable(const QueryServiceOptions& o, const QueryTable& t, coord::Coordinator& coord,
                  const std::atomic<bool>* stop, const std::function<void()>& beat) {
@@ -48,7 +24,7 @@ Status CopyTable(const QueryServiceOptions& o, const QueryTable& t, coord::Coord
                       "pg_current_snapshot()::text"));
   const std::string snapshot_name = snap.rows[0][0].value_or("");
   PG2I_ASSIGN_OR_RETURN(Lsn lsn, Lsn::Parse(snap.rows[0][1].value_or("0/0")));
-  PG2I_ASSIGN_OR_RETURN(Position fence, ReadFence(*exporter, pt));
+  PG2I_ASSIGN_OR_RETURN(Position fence, LastPosition(*exporter, pt));
   // A transaction id assigned after the snapshot (not on a standby, where none can be: there
   // the snapshot's xmax stands in).
   std::string later_xid;
