@@ -33,6 +33,9 @@ using namespace std::chrono_literals;
 constexpr auto kOwnerGrace = 5s;
 // A worker whose heartbeat is younger than this counts as running (workers beat every cycle).
 constexpr std::chrono::seconds kWorkerGrace{60};
+// How long `status --wait` waits for a materializer-only worker to register next to a running
+// stream-only before it says none is running (workers started with it take a moment to join).
+constexpr auto kWorkerJoinGrace = 30s;
 
 struct TableStatus {
   std::string name;
@@ -392,7 +395,8 @@ class Waiter {
  public:
   Waiter(const config::Config& cfg, coord::PgCoordinator& coord, std::chrono::seconds timeout)
       : cfg_(cfg), coord_(coord), clock_(Clock::Real()),
-        deadline_(clock_->Monotonic() + timeout), last_alive_(clock_->Monotonic()) {}
+        deadline_(clock_->Monotonic() + timeout), last_alive_(clock_->Monotonic()),
+        last_worker_(clock_->Monotonic()) {}
 
   // `done` returns true when the condition holds; `what` names it for the timeout message.
   Status Until(const std::function<Result<bool>()>& done, const std::string& what,
@@ -424,7 +428,8 @@ class Waiter {
         // Distributed mode: materializer-only workers commit what stream-only stages.
         PG2I_ASSIGN_OR_RETURN(auto live, coord_.LiveWorkers(cfg_.state.group, kWorkerGrace));
         live.erase(std::remove(live.begin(), live.end(), "run"), live.end());
-        if (live.empty()) {
+        if (!live.empty()) last_worker_ = now;
+        if (live.empty() && now - last_worker_ >= kWorkerJoinGrace) {
           return FailedPrecondition(
               "the running process is pg2iceberg stream-only (" + report.owner.Describe() +
               "), which stages changes but does not commit them to Iceberg, and no "
@@ -443,6 +448,7 @@ class Waiter {
   Clock* clock_;
   Clock::MonoTime deadline_;
   Clock::MonoTime last_alive_;
+  Clock::MonoTime last_worker_;
   Clock::MonoTime last_check_{};
 };
 
