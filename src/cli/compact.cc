@@ -11,6 +11,28 @@
 
 namespace pg2iceberg::cli {
 
+upkeep::CompactionOptions CompactionOptionsOf(const config::Config& cfg, coord::Coordinator* turns) {
+  upkeep::CompactionOptions co;
+  co.target_file_size = cfg.sink.target_file_size;
+  co.min_data_files = cfg.sink.compaction_data_files;
+  co.min_delete_files = cfg.sink.compaction_delete_files;
+  if (cfg.sink.maintenance_grace) {  // a zero grace leaves no time at all
+    co.max_write_time = std::max<std::chrono::steady_clock::duration>(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            *cfg.sink.maintenance_grace / 2),
+        std::chrono::nanoseconds(1));
+  }
+  if (turns != nullptr) {
+    co.take_commit_turn = [turns](const std::string& ident) {
+      return turns->TakeCommitTurn(ident, std::chrono::seconds(30));
+    };
+    co.end_commit_turn = [turns](const std::string& ident) {
+      (void)turns->EndCommitTurn(ident);
+    };
+  }
+  return co;
+}
+
 int RunCompact(const config::Config& cfg, const CompactOptions& o) {
   auto selected = SelectTables(cfg, o.tables);
   if (!selected.ok()) {
@@ -33,21 +55,19 @@ int RunCompact(const config::Config& cfg, const CompactOptions& o) {
     return 1;
   }
   auto& [io, cat] = *opened;
-  upkeep::CompactionOptions co;
-  co.target_file_size = cfg.sink.target_file_size;
-  co.min_data_files = cfg.sink.compaction_data_files;
-  co.min_delete_files = cfg.sink.compaction_delete_files;
-  co.all = o.all;
-  // An operator's compact runs while the pipeline streams: a batch deleting by position in a
-  // file being rewritten invalidates the plan (commit_ops.h), so it is planned again more
-  // often than the background compaction's, which simply tries again at its next interval.
-  co.max_plans = 10;
-  if (cfg.sink.maintenance_grace) {  // a zero grace leaves no time at all
-    co.max_write_time = std::max<std::chrono::steady_clock::duration>(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            *cfg.sink.maintenance_grace / 2),
-        std::chrono::nanoseconds(1));
+  // Commit turns with the running pipeline's materializers (see CompactionOptionsOf); without
+  // the coordinator database the compaction commits without them.
+  auto turns = ConnectCoordinator(cfg);
+  if (!turns.ok()) {
+    log::Warn("compacting without commit turns: the coordinator database is not reachable",
+              {{"error", turns.status().ToString()}});
   }
+  upkeep::CompactionOptions co = CompactionOptionsOf(cfg, turns.ok() ? turns->get() : nullptr);
+  co.all = o.all;
+  // An operator's compact runs while the pipeline streams: a plan another engine's commit
+  // invalidates (a file it rewrites removed) is planned again more often than the background
+  // compaction's, which simply tries again at its next interval.
+  co.max_plans = 10;
   std::optional<upkeep::MetaTables> meta;
   if (!cfg.sink.meta_namespace.empty()) {
     meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);

@@ -1,6 +1,7 @@
 #include "cli/pipeline.h"
 
 #include "cli/backends.h"
+#include "cli/compact.h"
 #include "cli/pg_source_catalog.h"
 #include "cli/query_source.h"
 #include "pipeline/compaction_service.h"
@@ -642,16 +643,9 @@ void CompactionLoop(const config::Config& cfg, Shared* shared) {
   Status s = Guarded([&]() -> Status {
     PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
     PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
-    upkeep::CompactionOptions co;
-    co.target_file_size = cfg.sink.target_file_size;
-    co.min_data_files = cfg.sink.compaction_data_files;
-    co.min_delete_files = cfg.sink.compaction_delete_files;
-    if (cfg.sink.maintenance_grace) {  // a zero grace leaves no time at all
-      co.max_write_time = std::max<std::chrono::steady_clock::duration>(
-          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-              *cfg.sink.maintenance_grace / 2),
-          std::chrono::nanoseconds(1));
-    }
+    // Its own coordinator connection, for the tables' commit turns.
+    PG2I_ASSIGN_OR_RETURN(auto turns, ConnectCoordinator(cfg));
+    upkeep::CompactionOptions co = CompactionOptionsOf(cfg, turns.get());
     std::optional<upkeep::MetaTables> meta;
     if (!cfg.sink.meta_namespace.empty()) {
       meta.emplace(cat.get(), io, cfg.sink.meta_namespace, cfg.state.coordinator_schema);
@@ -903,7 +897,21 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
       return LiveCopy(cfg, tables, shared);
     });
   }
-  if (materialize) StartMaterializing(cfg, shared);
+  if (materialize) {
+    StartMaterializing(cfg, shared);
+  } else {
+    // stream-only: nobody else notices a table dropped or re-created, or a resync request.
+    sup.Start("table watch", [&cfg, shared]() -> Status {
+      PG2I_ASSIGN_OR_RETURN(auto source, SourceCatalogOf(cfg));
+      PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+      return pipeline::WatchSourceTables(
+          shared->sup, *coord, *source, cfg.tables,
+          [shared](const std::string& t) {
+            return shared->copy_running && shared->copying.count(t) > 0;
+          },
+          cfg.sink.materializer_interval);
+    });
+  }
   auto writer_input = std::make_shared<Prepared>(std::move(*prepared));
   sup.Start(kWalWriter, [&cfg, shared, writer_input] {
     return WriterLoop(cfg, std::move(*writer_input), shared);

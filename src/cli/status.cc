@@ -31,8 +31,6 @@ using namespace std::chrono_literals;
 // How long --wait tolerates seeing no live owner (a `run` started just before may not hold
 // the lock yet).
 constexpr auto kOwnerGrace = 5s;
-// A worker whose heartbeat is younger than this counts as running (workers beat every cycle).
-constexpr std::chrono::seconds kWorkerGrace{60};
 // How long `status --wait` waits for a materializer-only worker to register next to a running
 // stream-only before it says none is running (workers started with it take a moment to join).
 constexpr auto kWorkerJoinGrace = 30s;
@@ -426,10 +424,15 @@ class Waiter {
       last_alive_ = now;
       if (needs_materializer && report.owner.recorded && report.owner.command == "stream-only") {
         // Distributed mode: materializer-only workers commit what stream-only stages.
-        PG2I_ASSIGN_OR_RETURN(auto live, coord_.LiveWorkers(cfg_.state.group, kWorkerGrace));
-        live.erase(std::remove(live.begin(), live.end(), "run"), live.end());
-        if (!live.empty()) last_worker_ = now;
-        if (live.empty() && now - last_worker_ >= kWorkerJoinGrace) {
+        // Live as the workers count each other: a heartbeat younger than the worker's TTL.
+        PG2I_ASSIGN_OR_RETURN(auto workers, coord_.Workers(cfg_.state.group));
+        bool live = false;
+        for (const coord::WorkerInfo& w : workers) {
+          live = live || (w.id != "run" &&
+                          w.heartbeat_age_seconds < static_cast<double>(w.ttl.count()));
+        }
+        if (live) last_worker_ = now;
+        if (!live && now - last_worker_ >= kWorkerJoinGrace) {
           return FailedPrecondition(
               "the running process is pg2iceberg stream-only (" + report.owner.Describe() +
               "), which stages changes but does not commit them to Iceberg, and no "

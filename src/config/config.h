@@ -186,7 +186,7 @@ struct Config {
     int64_t flush_rows = 1000;
     int64_t flush_bytes = int64_t{64} << 20;
     Duration materializer_interval = std::chrono::seconds(10);
-    int materializer_concurrency = 1;  // 0: one lane per core, at most 4 (MaterializerLanes)
+    int materializer_concurrency = 0;  // 0: one lane per core, at most 4 (MaterializerLanes)
     int compaction_data_files = 8;
     int compaction_delete_files = 4;
     int64_t target_file_size = int64_t{128} << 20;

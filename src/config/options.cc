@@ -99,7 +99,7 @@ constexpr std::array kOptions = {
     OptionSpec{"sink.materializer_interval", K::kDuration, "10s",
                "Cadence of the materializer once it has caught up; while more is staged than "
                "one batch takes, the next batch starts at once.", {}, 1},
-    OptionSpec{"sink.materializer_concurrency", K::kInt, "1",
+    OptionSpec{"sink.materializer_concurrency", K::kInt, "0",
                "Tables one process (`run` or a `materializer-only` worker) materializes at once, "
                "each lane on its own connections, so one slow or huge table does not hold the "
                "others back; `0`: one lane per core, at most 4.", {}, 0, 64},

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "base/types.h"
 #include "io/object_names.h"
@@ -210,6 +211,22 @@ class Coordinator {
   virtual Result<std::vector<std::string>> LiveWorkers(const std::string& group,
                                                        std::chrono::seconds ttl) = 0;
   virtual Status RemoveWorker(const std::string& group, const std::string& worker) = 0;
+
+  // Commit turns, for liveness only (Iceberg commits stay optimistic and fenced): the writers
+  // of one Iceberg table `ident` (the materializer lanes and workers, compaction, `compact`)
+  // take turns at committing, so that a slow committer (a compaction's replace, which reads
+  // and writes more per attempt) is not beaten every time by one that commits continuously.
+  // Waits at most `wait` for the turn; false when it did not come (the caller commits anyway).
+  // Without an implementation there are no turns.
+  virtual Result<bool> TakeCommitTurn(const std::string& ident, Clock::Duration wait) {
+    (void)ident;
+    (void)wait;
+    return true;
+  }
+  virtual Status EndCommitTurn(const std::string& ident) {
+    (void)ident;
+    return Status::Ok();
+  }
 
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
   virtual Status SetMeta(const std::string& key, const std::string& value) = 0;

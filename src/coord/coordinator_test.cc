@@ -442,6 +442,30 @@ TEST_P(CoordinatorTest, ARestartedCopyPutsTheWaitingChangesBeforeTheNewCopy) {
   EXPECT_FALSE(coord_->GetTable("t")->value().snapshot_complete);
 }
 
+// Commit turns (liveness for a table's committers): one holder at a time per table and schema;
+// a turn that does not come within the wait is refused, and comes once the holder ends it or
+// its session ends.
+TEST_P(CoordinatorTest, CommitTurnsAreTakenOneAtATimePerTable) {
+  if (GetParam() != "postgres") return;
+  std::unique_ptr<Coordinator> other = backend_->Make();
+  PG2I_ASSERT_OK_AND_ASSIGN(bool mine, coord_->TakeCommitTurn("db.t", std::chrono::seconds(1)));
+  EXPECT_TRUE(mine);
+  PG2I_ASSERT_OK_AND_ASSIGN(bool refused,
+                            other->TakeCommitTurn("db.t", std::chrono::milliseconds(100)));
+  EXPECT_FALSE(refused);
+  PG2I_ASSERT_OK_AND_ASSIGN(bool elsewhere,
+                            other->TakeCommitTurn("db.u", std::chrono::milliseconds(100)));
+  EXPECT_TRUE(elsewhere);  // another table's turn
+  PG2I_ASSERT_OK(other->EndCommitTurn("db.u"));
+  PG2I_ASSERT_OK(coord_->EndCommitTurn("db.t"));
+  PG2I_ASSERT_OK_AND_ASSIGN(bool theirs, other->TakeCommitTurn("db.t", std::chrono::seconds(1)));
+  EXPECT_TRUE(theirs);
+  other.reset();  // a holder that goes away (a killed process) gives the turn up
+  PG2I_ASSERT_OK_AND_ASSIGN(bool again, coord_->TakeCommitTurn("db.t", std::chrono::seconds(5)));
+  EXPECT_TRUE(again);
+  PG2I_ASSERT_OK(coord_->EndCommitTurn("db.t"));
+}
+
 // Entries registered before the kind was recorded (kind NULL): the file's name says it.
 TEST(PgCoordinatorTest, AnEntryWithoutAKindIsKnownByItsName) {
   PG2I_ASSERT_OK_AND_ASSIGN(auto pg, fixtures::PgCluster::Start());

@@ -585,6 +585,32 @@ Status PgCoordinator::Heartbeat(const std::string& group, const std::string& wor
       .status();
 }
 
+namespace {
+constexpr const char* kCommitTurnKeySql = "hashtextextended('pg2iceberg commit:' || $1, 0)";
+}  // namespace
+
+Result<bool> PgCoordinator::TakeCommitTurn(const std::string& ident, Clock::Duration wait) {
+  Clock* clock = Clock::Real();
+  const auto until = clock->Monotonic() + wait;
+  const std::string key = schema_ + ":" + ident;
+  while (true) {
+    PG2I_ASSIGN_OR_RETURN(
+        pg::QueryResult r,
+        conn_->Query(std::string("SELECT pg_try_advisory_lock(") + kCommitTurnKeySql + ")::text",
+                     {key}));
+    if (!r.rows.empty() && r.rows[0].at(0).value_or("false") == "true") return true;
+    if (clock->Monotonic() >= until) return false;
+    clock->SleepFor(std::chrono::milliseconds(20));
+  }
+}
+
+Status PgCoordinator::EndCommitTurn(const std::string& ident) {
+  return conn_
+      ->Query(std::string("SELECT pg_advisory_unlock(") + kCommitTurnKeySql + ")::text",
+              {schema_ + ":" + ident})
+      .status();
+}
+
 Result<std::vector<WorkerInfo>> PgCoordinator::Workers(const std::string& group) {
   PG2I_ASSIGN_OR_RETURN(
       pg::QueryResult r,

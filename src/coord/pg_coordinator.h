@@ -64,6 +64,9 @@ class PgCoordinator final : public Coordinator {
   // The TTL this process's heartbeats record (the one its live-worker reads use), so that
   // status calls workers live exactly as they do.
   void set_heartbeat_ttl(std::chrono::seconds ttl) { heartbeat_ttl_ = ttl; }
+  // A session advisory lock per (schema, table), tried every 20 ms until `wait`.
+  Result<bool> TakeCommitTurn(const std::string& ident, Clock::Duration wait) override;
+  Status EndCommitTurn(const std::string& ident) override;
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Status SetMeta(const std::string& key, const std::string& value) override;
   Result<std::optional<TableState>> GetTable(const std::string& table) override;

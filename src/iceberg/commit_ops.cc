@@ -165,6 +165,7 @@ RewriteFiles::RewriteFiles(io::FileIO* io, Clock* clock, int64_t starting_snapsh
     : SnapshotUpdate(io, clock, starting_snapshot_id, [&] {
         SnapshotChange c;
         c.added_data = rewrite.added;
+        c.added_deletes = rewrite.added_deletes;
         c.removed_paths = rewrite.replaced;
         c.operation = "replace";
         c.data_sequence_number = rewrite.data_sequence_number;
@@ -177,6 +178,7 @@ Status RewriteFiles::Validate(const TableMetadata& base, const CommitHistory& si
     const DataFile& f = e.file;
     if (f.content == FileContent::kData) continue;
     if (IsPositionDelete(f)) {
+      if (rewrite_.carried.count(FileKey(f))) continue;
       // A position delete of a replaced file would not follow its rows into the rewrite.
       if (std::any_of(rewrite_.replaced.begin(), rewrite_.replaced.end(),
                       [&](const std::string& path) { return MayName(f, path); })) {

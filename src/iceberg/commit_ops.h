@@ -14,9 +14,10 @@
 //                   (TRUNCATE, a copy replacing the     commits (Java BaseOverwriteFiles without a
 //                   table)                              conflict filter)
 //   RewriteFiles    compaction: replaces files by       no delete committed since applies to a
-//                   their rewrite, keeping the data     replaced data file (Java BaseRewriteFiles);
-//                   sequence number of what it read     a partitioned equality delete cannot follow
-//                                                       rows the rewrite moved between specs
+//                   their rewrite, keeping the data     replaced data file unless the rewrite
+//                   sequence number of what it read;    carries it (Java BaseRewriteFiles); a
+//                   may add the position deletes it     partitioned equality delete cannot follow
+//                   carries to the rewritten rows       rows the rewrite moved between specs
 //   ExpireSnapshots removes old snapshots and says      (plans on the metadata it is given; the
 //                   which files only they referenced    catalog's ref check orders it)
 //
@@ -129,6 +130,12 @@ class RewriteFiles final : public SnapshotUpdate {
     // The spec the rewrite writes, and whether it moves rows out of other specs into it.
     int32_t spec_id = 0;
     bool moves_rows_between_specs = false;
+    // Position deletes or deletion vectors for rows of `added`: those committed since the
+    // rewrite was planned for rows of replaced files, carried to where the rows went.
+    std::vector<DataFile> added_deletes;
+    // FileKey()s of the position deletes and deletion vectors committed since whose rows of
+    // replaced files `added_deletes` carries: they do not fail the check.
+    std::set<std::string> carried;
   };
   RewriteFiles(io::FileIO* io, Clock* clock, int64_t starting_snapshot_id, Rewrite rewrite);
 

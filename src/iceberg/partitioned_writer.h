@@ -50,6 +50,7 @@ class PartitionedWriter {
     int64_t pos = 0;
   };
   const std::vector<RowLocation>& locations() const { return locations_; }
+  std::vector<RowLocation> TakeLocations() { return std::move(locations_); }
 
  private:
   PartitionedWriter() = default;

@@ -8,6 +8,7 @@
 #include "base/crash_point.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/scope_exit.h"
 #include "fold/fold.h"
 #include "iceberg/commit_ops.h"
 #include "iceberg/metadata_edit.h"
@@ -603,6 +604,11 @@ std::unique_ptr<iceberg::SnapshotUpdate> OperationOf(io::FileIO* io, Clock* cloc
   return op;
 }
 
+// How long a commit waits for its turn (coord::Coordinator::TakeCommitTurn) before it commits
+// anyway: a compaction holds it for one commit attempt, under a second when the object store
+// is healthy.
+constexpr auto kCommitTurnWait = std::chrono::seconds(30);
+
 }  // namespace
 
 Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table,
@@ -613,6 +619,12 @@ Result<catalog::LoadedTable> Materializer::CommitChange(const std::string& table
                                                        uint32_t source_oid, bool fixed_base) {
   const std::string offset_key = OffsetKey();
   const std::optional<int64_t> base_snapshot = loaded.metadata.current_snapshot_id;
+  // Takes turns with the table's other committers (a compaction), for liveness only.
+  PG2I_ASSIGN_OR_RETURN(const bool turn,
+                        coord_->TakeCommitTurn(ident.ToString(), kCommitTurnWait));
+  const ScopeExit end_turn([&] {
+    if (turn) (void)coord_->EndCommitTurn(ident.ToString());
+  });
   const std::unique_ptr<iceberg::SnapshotUpdate> op =
       OperationOf(io_.get(), clock_, change, base_snapshot);
   catalog::LoadedTable committed;

@@ -115,7 +115,8 @@ void CompactionService::Record(const CompactionTarget& target, const upkeep::Com
                           {"data_files", std::to_string(r.data_files_read) + "->" +
                                              std::to_string(r.data_files_written)},
                           {"delete_files_removed", r.delete_files_removed},
-                          {"rows", r.rows_written}});
+                          {"rows", r.rows_written},
+                          {"deletes_carried", r.deletes_carried}});
 }
 
 }  // namespace pg2iceberg::pipeline

@@ -57,6 +57,9 @@ Result<std::vector<std::string>> MaterializerService::Share() {
   // Its own heartbeat was just written: a worker is live to itself even when the clocks of
   // the coordinator and the TTL disagree.
   live.push_back(o_.worker);
+  // One worker of the group (the first live one by id) records the reached markers in the
+  // meta table, not each.
+  records_markers_ = *std::min_element(live.begin(), live.end()) == o_.worker;
   std::vector<std::string> mine = AssignTables(names_, live, o_.worker);
   if (mine != share_ && o_.lane == 0) {  // every lane computes it; one says it
     share_ = mine;
@@ -92,18 +95,14 @@ Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
   for (const auto& [t, r] : cycle.results) cycle.more = cycle.more || r.more;
   // A worker leaves the tables' checks and copies to the process that owns the slot.
   if (o_.worker_ttl) return cycle;
-  PG2I_ASSIGN_OR_RETURN(cycle.restart, CheckTablesUnchanged());
-  // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
-  // start again, so that the next attempt copies it while streaming.
-  for (const auto& t : assigned_) {
-    if (o_.copying && o_.copying(t)) continue;
-    PG2I_ASSIGN_OR_RETURN(auto state, coord_->GetTable(t));
-    if (state && !state->snapshot_complete) {
-      log::Info("resync requested: starting the pipeline again to copy the table",
-                {{"table", t}});
-      cycle.restart = true;
-    }
-  }
+  PG2I_ASSIGN_OR_RETURN(
+      cycle.restart,
+      CheckSourceTables(*coord_, source_, o_.tables,
+                        [this](const std::string& t) {
+                          return std::find(assigned_.begin(), assigned_.end(), t) !=
+                                 assigned_.end();
+                        },
+                        o_.copying));
   return cycle;
 }
 
@@ -177,7 +176,8 @@ Status MaterializerService::WaitForWork(const Supervisor& sup, const Materialize
 void MaterializerService::RecordCommits(
     const std::map<std::string, materialize::TableResult>& results, bool force) {
   pipeline::RecordCommits(meta_, *m_, results, force,
-                          o_.record_markers && o_.lane == 0 ? coord_ : nullptr);
+                          o_.record_markers && o_.lane == 0 && records_markers_ ? coord_
+                                                                                : nullptr);
 }
 
 void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
@@ -217,29 +217,6 @@ void RecordCommits(upkeep::MetaTables* meta, const materialize::Materializer& m,
               "status lists them)",
               {{"error", ms.ToString()}});
   }
-}
-
-Result<bool> MaterializerService::CheckTablesUnchanged() {
-  bool restart = false;
-  if (source_ == nullptr) return restart;
-  for (const auto& t : o_.tables) {
-    const std::string name = t.name.ToString();
-    if (std::find(assigned_.begin(), assigned_.end(), name) == assigned_.end()) continue;
-    PG2I_ASSIGN_OR_RETURN(auto known, coord_->GetTable(name));
-    if (!known || known->relid == 0) continue;
-    PG2I_ASSIGN_OR_RETURN(std::optional<uint32_t> oid, source_->CurrentOid(t.name));
-    if (!oid) {
-      return FailedPrecondition(
-          "table " + name + " was dropped or renamed while pg2iceberg was running; its Iceberg "
-          "table keeps the rows it had. Remove it from tables[] (and drop its Iceberg table if "
-          "nothing needs it), or create it again: the next start copies the new table");
-    }
-    if (*oid == known->relid) continue;
-    PG2I_ASSIGN_OR_RETURN(uint32_t republished, source_->Republish(t));
-    PG2I_RETURN_IF_ERROR(ResyncRecreated(*coord_, t, republished, *known, /*copy_may_run=*/true));
-    restart = restart || !t.skip_snapshot;
-  }
-  return restart;
 }
 
 Status MaterializerService::RecordPending() {

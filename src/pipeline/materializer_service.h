@@ -108,7 +108,6 @@ class MaterializerService {
 
  private:
   void RecordCommits(const std::map<std::string, materialize::TableResult>& results, bool force);
-  Result<bool> CheckTablesUnchanged();
   Status RecordPending();
   // This cycle's tables: this lane's of Share().
   Result<std::vector<std::string>> Assign();
@@ -126,6 +125,7 @@ class MaterializerService {
   std::vector<std::string> names_;
   std::vector<std::string> assigned_;
   std::vector<std::string> share_;  // a worker's last share (logged when it changes)
+  bool records_markers_ = true;      // a worker: the first live one of its group
 };
 
 }  // namespace pg2iceberg::pipeline

@@ -54,4 +54,57 @@ Status ResyncRewritten(coord::Coordinator& coord, const config::TableConfig& t,
   return RedoCopy(coord, table, *known, /*copy_may_run=*/true);
 }
 
+Result<bool> CheckSourceTables(coord::Coordinator& coord, SourceCatalog* source,
+                               const std::vector<config::TableConfig>& tables,
+                               const std::function<bool(const std::string&)>& mine,
+                               const std::function<bool(const std::string&)>& copying) {
+  bool restart = false;
+  for (const auto& t : tables) {
+    const std::string name = t.name.ToString();
+    if (source == nullptr || !mine(name)) continue;
+    PG2I_ASSIGN_OR_RETURN(auto known, coord.GetTable(name));
+    if (!known || known->relid == 0) continue;
+    PG2I_ASSIGN_OR_RETURN(std::optional<uint32_t> oid, source->CurrentOid(t.name));
+    if (!oid) {
+      return FailedPrecondition(
+          "table " + name + " was dropped or renamed while pg2iceberg was running; its Iceberg "
+          "table keeps the rows it had. Remove it from tables[] (and drop its Iceberg table if "
+          "nothing needs it), or create it again: the next start copies the new table");
+    }
+    if (*oid == known->relid) continue;
+    PG2I_ASSIGN_OR_RETURN(uint32_t republished, source->Republish(t));
+    PG2I_RETURN_IF_ERROR(ResyncRecreated(coord, t, republished, *known, /*copy_may_run=*/true));
+    restart = restart || !t.skip_snapshot;
+  }
+  // A table whose copy is to be redone (pg2iceberg resync) that this attempt does not copy:
+  // start again, so that the next attempt copies it while streaming.
+  for (const auto& t : tables) {
+    const std::string name = t.name.ToString();
+    if (!mine(name) || (copying && copying(name))) continue;
+    PG2I_ASSIGN_OR_RETURN(auto state, coord.GetTable(name));
+    if (state && !state->snapshot_complete) {
+      log::Info("resync requested: starting the pipeline again to copy the table",
+                {{"table", name}});
+      restart = true;
+    }
+  }
+  return restart;
+}
+
+Status WatchSourceTables(Supervisor& sup, coord::Coordinator& coord, SourceCatalog& source,
+                         const std::vector<config::TableConfig>& tables,
+                         const std::function<bool(const std::string&)>& copying,
+                         Clock::Duration every) {
+  while (!sup.Wait(every)) {
+    PG2I_ASSIGN_OR_RETURN(
+        bool restart, CheckSourceTables(coord, &source, tables,
+                                        [](const std::string&) { return true; }, copying));
+    if (restart) {
+      sup.RequestRestart();
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace pg2iceberg::pipeline

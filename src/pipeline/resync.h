@@ -5,11 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "config/config.h"
 #include "coord/coordinator.h"
+#include "pipeline/source_catalog.h"
+#include "pipeline/supervisor.h"
 
 namespace pg2iceberg::pipeline {
 
@@ -32,5 +36,24 @@ Status ResyncRecreated(coord::Coordinator& coord, const config::TableConfig& t, 
 // after it is confirmed.
 Status ResyncRewritten(coord::Coordinator& coord, const config::TableConfig& t,
                        const std::string& why);
+
+// The checks of the configured tables that `mine` names, made by whoever owns the slot
+// (`run`'s materializer each cycle, `stream-only`'s table watch). Against the source (when
+// there is one): a table dropped or renamed fails with what to do; one dropped and re-created
+// is added to the publication and its copy redone (ResyncRecreated). And a table whose copy is
+// to be redone (`pg2iceberg resync`) that `copying` says this attempt does not copy. True:
+// start a new attempt, which copies them.
+Result<bool> CheckSourceTables(coord::Coordinator& coord, SourceCatalog* source,
+                               const std::vector<config::TableConfig>& tables,
+                               const std::function<bool(const std::string&)>& mine,
+                               const std::function<bool(const std::string&)>& copying);
+
+// `stream-only`'s table watch (`run` checks in its materializer cycles, and materializer-only
+// workers leave the checks to the slot's owner): CheckSourceTables on every configured table
+// every `every` until the attempt stops; asks for a new attempt when it says so.
+Status WatchSourceTables(Supervisor& sup, coord::Coordinator& coord, SourceCatalog& source,
+                         const std::vector<config::TableConfig>& tables,
+                         const std::function<bool(const std::string&)>& copying,
+                         Clock::Duration every);
 
 }  // namespace pg2iceberg::pipeline

@@ -377,6 +377,45 @@ TEST_F(ServicesTest, AWorkerMaterializesItsShareAndLeavesTheChecksToTheSlotsOwne
   EXPECT_TRUE(live->empty());
 }
 
+// Reached markers are recorded in the meta table by one worker of the group (the first live
+// one by id), not by each; when it is gone, the next one does.
+TEST_F(ServicesTest, OnlyTheFirstLiveWorkerRecordsTheReachedMarkers) {
+  upkeep::MetaTables meta(&catalog_, io_, "meta", "pipeline", &clock_);
+  ASSERT_TRUE(RecordMarker(coord_, {TableConfigOf()}, "m1", Lsn(0x100)).ok());
+  Insert({1, 2});
+  Stage();
+  materialize::MaterializerOptions mo;
+  mo.generation = "test";
+  mo.clock = &clock_;
+  mo.markers = true;
+  materialize::Materializer materializer(&coord_, &catalog_, io_, {TableConfigOf()}, mo);
+  auto worker = [&](const std::string& id, upkeep::MetaTables* m) {
+    MaterializerServiceOptions o;
+    o.tables = {TableConfigOf()};
+    o.worker = id;
+    o.worker_ttl = std::chrono::seconds(30);
+    o.record_markers = true;
+    return MaterializerService(&coord_, &materializer, &source_, m, o);
+  };
+  ASSERT_TRUE(coord_.Heartbeat("default", "w1").ok());
+  // Workers w1, w2: public.t goes to w1, which (without meta tables here) materializes it and
+  // reaches the marker.
+  MaterializerService w1 = worker("w1", nullptr);
+  MaterializerService w2 = worker("w2", &meta);
+  ASSERT_TRUE(w1.Cycle(false).ok());
+  ASSERT_EQ(IcebergIds(), (std::set<int32_t>{1, 2}));
+  auto unrecorded = coord_.UnrecordedMarkers(10);
+  ASSERT_TRUE(unrecorded.ok());
+  ASSERT_EQ(unrecorded->size(), 1u);
+  ASSERT_TRUE(w2.Cycle(false).ok());
+  EXPECT_TRUE(Rows("meta", "markers").empty()) << "w2 is not the first live worker";
+  // w1's heartbeat grows older than the TTL: w2 is the first live worker now.
+  clock_.Advance(std::chrono::seconds(31));
+  ASSERT_TRUE(w2.Cycle(false).ok());
+  w2.Finish(/*failed=*/false);
+  EXPECT_EQ(Rows("meta", "markers").size(), 1u);
+}
+
 // Delegates to a catalog, running a hook once before the next commit of a snapshot.
 class HookedCatalog final : public catalog::ForwardingCatalog {
  public:

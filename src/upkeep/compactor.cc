@@ -1,17 +1,22 @@
 #include "upkeep/compactor.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include "base/crash_point.h"
 #include "base/log.h"
+#include "base/scope_exit.h"
 #include "iceberg/commit_ops.h"
+#include "iceberg/file_names.h"
 #include "iceberg/manifest.h"
 #include "iceberg/parquet_io.h"
-#include "iceberg/single_value.h"
 #include "iceberg/partitioned_writer.h"
+#include "iceberg/puffin.h"
+#include "iceberg/single_value.h"
 #include "iceberg/table_scan.h"
 
 namespace pg2iceberg::upkeep {
@@ -251,6 +256,37 @@ struct DeleteKeys {
   std::set<std::vector<Value>> keys;
 };
 
+// Where the rewrite put the rows of each file it replaced, so that a position delete committed
+// for a replaced file while it ran can be carried to the row's new place.
+struct Moves {
+  struct Replaced {
+    size_t group = 0;               // index in `groups`
+    int64_t first = 0;              // the writer's row number of its first kept row
+    std::vector<int64_t> dropped;   // its positions not rewritten (deleted), ascending
+  };
+  struct Group {
+    size_t first_file = 0;  // index of its first new file in the rewrite's added files
+    std::vector<iceberg::PartitionedWriter::RowLocation> rows;  // per written row
+  };
+  std::map<std::string, Replaced> files;  // by replaced data file path
+  std::vector<Group> groups;
+
+  // The new place (index in the added files, position) of row `pos` of replaced file `path`;
+  // empty when the file was not rewritten or the row was dropped by the rewrite.
+  std::optional<std::pair<size_t, int64_t>> Find(const std::string& path, int64_t pos) const {
+    auto f = files.find(path);
+    if (f == files.end()) return std::nullopt;
+    const Replaced& r = f->second;
+    auto below = std::lower_bound(r.dropped.begin(), r.dropped.end(), pos);
+    if (below != r.dropped.end() && *below == pos) return std::nullopt;
+    const int64_t row = r.first + pos - (below - r.dropped.begin());
+    const Group& g = groups[r.group];
+    if (row < 0 || row >= static_cast<int64_t>(g.rows.size())) return std::nullopt;
+    const auto& loc = g.rows[static_cast<size_t>(row)];
+    return std::make_pair(g.first_file + loc.file, loc.pos);
+  }
+};
+
 // Columns of `fields` that identity-partition `f`, with `f`'s partition value for them.
 std::vector<std::pair<size_t, Value>> IdentityColumns(const TableMetadata& m, const DataFile& f,
                                                       const std::vector<iceberg::Field>& fields) {
@@ -273,7 +309,7 @@ std::vector<std::pair<size_t, Value>> IdentityColumns(const TableMetadata& m, co
 Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const TableMetadata& m,
                                       const Plan& p, const CompactionOptions& o,
                                       CompactionResult* r, std::vector<std::string>* written,
-                                      Clock* clock) {
+                                      Moves* moves, Clock* clock) {
   const Stopwatch started(clock);
   const std::vector<iceberg::Field> fields = m.CurrentSchema()->fields();
   std::vector<DeleteKeys> deletes;
@@ -321,6 +357,9 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
   for (const auto& [key, files] : p.groups) {
     // One writer per partition: one open file at a time.
     PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io, write_meta, wo));
+    const size_t group = moves->groups.size();
+    moves->groups.emplace_back();
+    int64_t group_rows = 0;  // rows written so far in this group
     for (const ManifestEntry& f : files) {
       if (o.cancel != nullptr && o.cancel->load()) return Cancelled("compaction stopped");
       if (o.max_write_time.count() > 0 && started.Elapsed() > o.max_write_time) {
@@ -344,6 +383,9 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
         if (rows == pd.second.end() || !PositionApplies(m, pd.first, f, p.unnormalized)) continue;
         deleted_positions.insert(rows->second.begin(), rows->second.end());
       }
+      Moves::Replaced& moved = moves->files[f.file.file_path];
+      moved.group = group;
+      moved.first = group_rows;
       int64_t position = 0;  // of the next row in the file
       // Batch by batch, so that memory holds one batch of the file, not the file.
       std::vector<Value> probe;
@@ -355,7 +397,10 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
         keep.reserve(rows.size());
         for (auto& row : rows) {
           const int64_t at = position++;
-          if (deleted_positions.count(at)) continue;
+          if (deleted_positions.count(at)) {
+            moved.dropped.push_back(at);
+            continue;
+          }
           if (lineage) {
             Value& row_id = row[fields.size()];
             Value& updated = row[fields.size() + 1];
@@ -378,8 +423,13 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
               break;
             }
           }
-          if (!deleted) keep.push_back(std::move(row));
+          if (deleted) {
+            moved.dropped.push_back(at);
+          } else {
+            keep.push_back(std::move(row));
+          }
         }
+        group_rows += static_cast<int64_t>(keep.size());
         r->rows_read += static_cast<int64_t>(rows.size());
         r->rows_written += static_cast<int64_t>(keep.size());
         PG2I_RETURN_IF_ERROR(writer->Write(keep));
@@ -388,6 +438,8 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
       ++r->data_files_read;
     }
     PG2I_ASSIGN_OR_RETURN(std::vector<DataFile> done, writer->Close());
+    moves->groups[group].first_file = out.size();
+    moves->groups[group].rows = writer->TakeLocations();
     for (DataFile& f : done) {
       written->push_back(f.file_path);
       r->bytes_written += f.file_size_in_bytes;
@@ -396,6 +448,95 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
     ++r->partitions;
   }
   r->data_files_written = static_cast<int64_t>(out.size());
+  return out;
+}
+
+// The rewrite to commit on `now`: `planned`, plus the position deletes and deletion vectors
+// committed since the plan for rows of replaced files, carried to the rows' new places (a
+// materializer deleting rows of a file the rewrite replaces would otherwise fail every plan
+// while changes keep coming). A delete file that names only replaced files goes with them; one
+// of the plan that a later commit removed (a deletion vector merged into a newer one) is not
+// removed again.
+struct CarriedRewrite {
+  iceberg::RewriteFiles::Rewrite rewrite;
+  int64_t positions = 0;              // rows the carried deletes delete
+  std::vector<std::string> written;   // the carried delete files
+};
+
+Result<CarriedRewrite> CarryConcurrentDeletes(const std::shared_ptr<io::FileIO>& io,
+                                              const TableMetadata& now, const Plan& plan,
+                                              const Moves& moves,
+                                              const iceberg::RewriteFiles::Rewrite& planned) {
+  CarriedRewrite out;
+  out.rewrite = planned;
+  if (now.current_snapshot_id.value_or(-1) == plan.base_snapshot_id) return out;
+  PG2I_ASSIGN_OR_RETURN(iceberg::CommitHistory since,
+                        iceberg::HistorySince(io.get(), now, plan.base_snapshot_id));
+  std::set<std::string> removed;
+  for (const ManifestEntry& e : since.removed) {
+    const std::string key = iceberg::FileKey(e.file);
+    removed.insert(key);
+    if (e.file.content != FileContent::kData) out.rewrite.replaced.erase(key);
+  }
+  std::map<size_t, std::set<int64_t>> deleted;  // by index in the added files
+  for (const ManifestEntry& e : since.added) {
+    if (e.file.content != FileContent::kPositionDeletes) continue;
+    PG2I_ASSIGN_OR_RETURN(auto by_file, iceberg::ReadPositionDeletes(io, e.file));
+    bool names_replaced = false, names_others = false;
+    for (const auto& [path, positions] : by_file) {
+      if (!moves.files.count(path)) {
+        names_others = true;
+        continue;
+      }
+      names_replaced = true;
+      for (int64_t pos : positions) {
+        if (auto to = moves.Find(path, pos)) deleted[to->first].insert(to->second);
+      }
+    }
+    if (!names_replaced) continue;
+    const std::string key = iceberg::FileKey(e.file);
+    out.rewrite.carried.insert(key);
+    if (!names_others && !removed.count(key)) out.rewrite.replaced.insert(key);
+  }
+  if (deleted.empty()) return out;
+  const std::vector<DataFile>& added = out.rewrite.added;
+  if (now.format_version >= 3) {
+    std::vector<iceberg::DeletionVectorWriter::Vector> vectors;
+    for (auto& [file, positions] : deleted) {
+      const DataFile& f = added[file];
+      vectors.push_back({f.file_path, f.spec_id, f.partition, {positions.begin(), positions.end()}});
+      out.positions += static_cast<int64_t>(positions.size());
+    }
+    const std::string uri = iceberg::NewDeletionVectorUri(now.location);
+    out.written.push_back(uri);
+    PG2I_ASSIGN_OR_RETURN(out.rewrite.added_deletes,
+                          iceberg::DeletionVectorWriter::Write(io.get(), uri, vectors));
+    return out;
+  }
+  // One position delete file per partition of the rewritten files.
+  std::map<std::pair<int32_t, std::vector<Value>>, std::unique_ptr<iceberg::PositionDeleteWriter>>
+      writers;
+  for (auto& [file, positions] : deleted) {
+    const DataFile& f = added[file];
+    auto& w = writers[{f.spec_id, f.partition}];
+    if (w == nullptr) {
+      iceberg::ParquetWriteOptions o;
+      o.new_file_uri = iceberg::NewDataFileUris(iceberg::TableSubdir(now.location, "data"),
+                                               iceberg::DataFileRole::kPositionDeletes);
+      PG2I_ASSIGN_OR_RETURN(w, iceberg::PositionDeleteWriter::Make(io, o));
+    }
+    for (int64_t pos : positions) w->Add(f.file_path, pos);
+    out.positions += static_cast<int64_t>(positions.size());
+  }
+  for (auto& [part, w] : writers) {
+    PG2I_ASSIGN_OR_RETURN(std::vector<DataFile> files, w->Close());
+    for (DataFile& f : files) {
+      f.spec_id = part.first;
+      f.partition = part.second;
+      out.written.push_back(f.file_path);
+      out.rewrite.added_deletes.push_back(std::move(f));
+    }
+  }
   return out;
 }
 
@@ -419,8 +560,9 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
     const Stopwatch rewrite_started(clock);
     auto attempt = [&]() -> Result<CompactionResult> {
       iceberg::RewriteFiles::Rewrite rewrite;
-      PG2I_ASSIGN_OR_RETURN(rewrite.added,
-                            Rewrite(io, loaded.metadata, plan, options, &r, &written, clock));
+      Moves moves;
+      PG2I_ASSIGN_OR_RETURN(
+          rewrite.added, Rewrite(io, loaded.metadata, plan, options, &r, &written, &moves, clock));
       // The rewritten rows keep the sequence number they were read at, so that equality deletes
       // committed while the rewrite ran still apply to them.
       if (loaded.metadata.format_version >= 2) rewrite.data_sequence_number = plan.base_seq;
@@ -434,11 +576,26 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
       for (const DataFile& f : rewrite.added) added.push_back(f.file_path);
       r.delete_files_removed = static_cast<int64_t>(plan.drop_deletes.size());
       CrashPoint("after_compaction_write");
-      // Checks, on each attempt, what was committed since the plan (iceberg/commit_ops.h).
-      iceberg::RewriteFiles op(io.get(), clock, plan.base_snapshot_id, std::move(rewrite));
-      op.SetSummary("pg2iceberg.compaction", "true");
+      bool turn = false;
+      if (options.take_commit_turn) {
+        Result<bool> took = options.take_commit_turn(ident.ToString());
+        turn = took.ok() && *took;
+      }
+      const ScopeExit end_turn([&] {
+        if (turn && options.end_commit_turn) options.end_commit_turn(ident.ToString());
+      });
       catalog::LoadedTable base = loaded;
+      // In its turn the table's other committers wait: commit on the table as it is now.
+      if (turn) {
+        PG2I_ASSIGN_OR_RETURN(base, catalog.LoadTable(ident));
+      }
       for (int commit_no = 0;; ++commit_no) {
+        PG2I_ASSIGN_OR_RETURN(CarriedRewrite carried,
+                              CarryConcurrentDeletes(io, base.metadata, plan, moves, rewrite));
+        written.insert(written.end(), carried.written.begin(), carried.written.end());
+        // Checks what was committed since the plan (iceberg/commit_ops.h).
+        iceberg::RewriteFiles op(io.get(), clock, plan.base_snapshot_id, std::move(carried.rewrite));
+        op.SetSummary("pg2iceberg.compaction", "true");
         PG2I_ASSIGN_OR_RETURN(iceberg::PendingSnapshot pending, op.Produce(base.metadata));
         written.insert(written.end(), pending.written.begin(), pending.written.end());
         // A backstop against anything that removed our files before the commit.
@@ -456,11 +613,13 @@ Result<CompactionResult> CompactTable(catalog::Catalog& catalog, std::shared_ptr
         if (committed.ok()) {
           CrashPoint("after_compaction_commit");
           r.snapshot_id = pending.snapshot.snapshot_id;
+          r.deletes_carried = carried.positions;
           return r;
         }
         if (committed.status().code() != StatusCode::kAborted || commit_no >= 10) {
           return committed.status();
         }
+        (void)io->DeleteMany(carried.written);  // refused: the next attempt writes its own
         PG2I_ASSIGN_OR_RETURN(base, catalog.LoadTable(ident));
       }
     };

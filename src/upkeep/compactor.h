@@ -7,14 +7,17 @@
 //     equality delete committed meanwhile (a higher sequence number) still applies to them.
 //   - A rewritten file removed meanwhile (a TRUNCATE, a resync's replacing copy, another
 //     compaction) makes the commit fail with kAborted: the rewrite is planned again.
-//   - A position delete or deletion vector added meanwhile (another engine) could target a
-//     rewritten file: the rewrite is planned again rather than lose it.
+//   - A position delete or deletion vector added meanwhile (the materializer deleting rows of
+//     a rewritten file, another engine) is carried to where the rewrite put those rows: the
+//     commit adds it for the new files (and removes a deletion vector of a replaced file), so
+//     a stream of deletes does not make every plan fail.
 // Position deletes and deletion vectors are applied to the rows they delete, and dropped once
 // every data file they reach is rewritten. Not thread-safe; one compaction per table at a time.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +46,12 @@ struct CompactionOptions {
   std::chrono::steady_clock::duration max_write_time{0};
   // Checked between files: once true the compaction stops with kCancelled, committing nothing.
   const std::atomic<bool>* cancel = nullptr;
+  // When set, the commit attempts run in the table's commit turn (coord::Coordinator::
+  // TakeCommitTurn, by Iceberg identifier), so that a materializer committing continuously
+  // does not beat every attempt; a turn that does not come (false, an error) is not waited
+  // for again.
+  std::function<Result<bool>(const std::string& ident)> take_commit_turn;
+  std::function<void(const std::string& ident)> end_commit_turn;
 };
 
 struct CompactionResult {
@@ -55,6 +64,7 @@ struct CompactionResult {
   int64_t bytes_read = 0;
   int64_t bytes_written = 0;
   int64_t snapshot_id = -1;        // the replace commit (-1: nothing to do)
+  int64_t deletes_carried = 0;     // rows deleted meanwhile by position, carried to new files
   std::string skipped;             // why the table was not compacted, if it was not
 };
 

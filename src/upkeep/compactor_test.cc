@@ -197,6 +197,169 @@ TEST_F(CompactorTest, AFileRemovedDuringTheRewriteMakesItPlanAgain) {
   EXPECT_TRUE(after.count(9));
 }
 
+// The data file holding `rows` rows (the test's files differ in size).
+std::string FileWithRows(io::FileIO* io, const iceberg::TableMetadata& m, int64_t rows) {
+  auto live = iceberg::LiveEntries(io, m);
+  if (!live.ok()) return "";
+  for (const ManifestEntry& e : *live) {
+    if (e.file.content == FileContent::kData && e.file.record_count == rows) return e.file.file_path;
+  }
+  return "";
+}
+
+// The materializer (position delete mode) deletes and updates rows of a file the compaction is
+// rewriting: its position deletes are carried to the rewritten rows in the same commit, the
+// compaction commits on its first plan, and no row comes back nor is live twice.
+TEST_F(CompactorTest, PositionDeletesCommittedDuringTheRewriteAreCarriedToTheNewFiles) {
+  Create(false);
+  Upsert({R(1, "a"), R(2, "b"), R(3, "c"), R(4, "d")});
+  Upsert({R(5, "e")});
+  bool injected = false;
+  catalog_.before_commit = [&](const catalog::TableCommit&) {
+    if (injected) return;
+    injected = true;
+    auto t = catalog_.LoadTable(ident_);
+    ASSERT_TRUE(t.ok());
+    const std::string first = FileWithRows(io_.get(), t->metadata, 4);
+    ASSERT_FALSE(first.empty());
+    // Key 2 updated (its old row deleted by position, the new one added), key 3 deleted.
+    iceberg::ParquetWriteOptions wo;
+    wo.new_file_uri = iceberg::UniqueFileUris("mem://wh/db/t/data", "pos-");
+    auto w = iceberg::PositionDeleteWriter::Make(io_, wo);
+    ASSERT_TRUE(w.ok());
+    (*w)->Add(first, 1);
+    (*w)->Add(first, 2);
+    iceberg::SnapshotChange c;
+    c.added_deletes = *(*w)->Close();
+    auto d = iceberg::PartitionedWriter::MakeData(io_, t->metadata);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE((*d)->Write(std::vector<Row>{R(2, "b2")}).ok());
+    c.added_data = *(*d)->Close();
+    Commit(c);
+  };
+  CompactionOptions o;
+  o.all = true;
+  o.max_plans = 1;  // no second plan: the first one must commit
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  catalog_.before_commit = nullptr;
+  EXPECT_TRUE(injected);
+  EXPECT_GE(r.snapshot_id, 0);
+  EXPECT_EQ(r.deletes_carried, 2);
+  EXPECT_EQ(Read(), (std::map<int64_t, Row>{{1, R(1, "a")}, {2, R(2, "b2")}, {4, R(4, "d")},
+                                            {5, R(5, "e")}}));
+  // The concurrent delete file named only replaced files: it went with them; the carried one
+  // names the new file.
+  auto t = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(t.ok());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto live, iceberg::LiveEntries(io_.get(), t->metadata));
+  int position_deletes = 0;
+  for (const ManifestEntry& e : live) {
+    if (e.file.content != FileContent::kPositionDeletes) continue;
+    ++position_deletes;
+    PG2I_ASSERT_OK_AND_ASSIGN(auto by_file, iceberg::ReadPositionDeletes(io_, e.file));
+    ASSERT_EQ(by_file.size(), 1u);
+    EXPECT_EQ(by_file.begin()->first, FileWithRows(io_.get(), t->metadata, 5));
+  }
+  EXPECT_EQ(position_deletes, 1);
+  // The next compaction applies the carried delete and drops it.
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult again, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_TRUE(again.skipped.empty()) << again.skipped;
+  EXPECT_EQ(Read().size(), 4u);
+  EXPECT_EQ(Count(FileContent::kPositionDeletes), 0);
+}
+
+// Format v3: the materializer merges a replaced file's deletion vector into a new one (the old
+// one, which the rewrite applied, removed) while the compaction runs: the new rows it deletes
+// are carried as a deletion vector of the new file, and neither vector of the replaced file
+// stays behind.
+TEST_F(CompactorTest, AMergedDeletionVectorCommittedDuringTheRewriteIsCarried) {
+  Create(false);
+  Upsert({R(1, "a"), R(2, "b"), R(3, "c"), R(4, "d")});
+  ASSERT_TRUE(catalog_.CommitTable({ident_, {}, {iceberg::TableUpdate::UpgradeFormatVersion(3)}}).ok());
+  auto t = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(t.ok());
+  const std::string first = FileWithRows(io_.get(), t->metadata, 4);
+  ASSERT_FALSE(first.empty());
+  PG2I_ASSERT_OK_AND_ASSIGN(
+      auto dv1, iceberg::DeletionVectorWriter::Write(io_.get(), "mem://wh/db/t/data/dv1.puffin",
+                                                     {{first, 0, {}, {0}}}));
+  iceberg::SnapshotChange c1;
+  c1.added_deletes = dv1;
+  Commit(c1);
+  ASSERT_EQ(Read().size(), 3u);  // key 1 deleted
+  bool injected = false;
+  catalog_.before_commit = [&](const catalog::TableCommit&) {
+    if (injected) return;
+    injected = true;
+    // Key 3 updated: the vector of the file now deletes positions 0 and 2.
+    auto dv2 = iceberg::DeletionVectorWriter::Write(io_.get(), "mem://wh/db/t/data/dv2.puffin",
+                                                    {{first, 0, {}, {0, 2}}});
+    ASSERT_TRUE(dv2.ok());
+    iceberg::SnapshotChange c2;
+    c2.added_deletes = *dv2;
+    c2.removed_paths.insert(iceberg::FileKey(dv1[0]));
+    auto now = catalog_.LoadTable(ident_);
+    ASSERT_TRUE(now.ok());
+    auto d = iceberg::PartitionedWriter::MakeData(io_, now->metadata);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE((*d)->Write(std::vector<Row>{R(3, "c2")}).ok());
+    c2.added_data = *(*d)->Close();
+    Commit(c2);
+  };
+  CompactionOptions o;
+  o.all = true;
+  o.max_plans = 1;
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  catalog_.before_commit = nullptr;
+  EXPECT_TRUE(injected);
+  EXPECT_EQ(r.deletes_carried, 1);
+  EXPECT_EQ(Read(), (std::map<int64_t, Row>{{2, R(2, "b")}, {3, R(3, "c2")}, {4, R(4, "d")}}));
+  auto after = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(after.ok());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto live, iceberg::LiveEntries(io_.get(), after->metadata));
+  int vectors = 0;
+  for (const ManifestEntry& e : live) {
+    if (e.file.content != FileContent::kPositionDeletes) continue;
+    ++vectors;
+    ASSERT_TRUE(iceberg::IsDeletionVector(e.file));
+    EXPECT_NE(*e.file.referenced_data_file, first);
+  }
+  EXPECT_EQ(vectors, 1);
+}
+
+// In its commit turn (other committers of the table wait) the compaction commits on the table
+// as it is then: a commit that landed before the turn came costs no lost attempt, and the
+// commit happens inside the turn, which it ends.
+TEST_F(CompactorTest, TheCommitRunsInTheTablesTurnOnTheTableAsItIsThen) {
+  Create(false);
+  Upsert({R(1, "a"), R(2, "b")});
+  Upsert({R(3, "c")});
+  bool in_turn = false;
+  int turns = 0, commits = 0, commits_in_turn = 0;
+  CompactionOptions o;
+  o.all = true;
+  o.take_commit_turn = [&](const std::string& ident) -> Result<bool> {
+    EXPECT_EQ(ident, "db.t");
+    ++turns;
+    Upsert({R(4, "d")});  // committed while the compaction waited for its turn
+    in_turn = true;
+    return true;
+  };
+  o.end_commit_turn = [&](const std::string&) { in_turn = false; };
+  catalog_.before_commit = [&](const catalog::TableCommit&) {
+    ++commits;
+    commits_in_turn += in_turn;
+  };
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  catalog_.before_commit = nullptr;
+  EXPECT_GE(r.snapshot_id, 0);
+  EXPECT_EQ(turns, 1);
+  EXPECT_EQ(commits, 2);  // the upsert's and the compaction's: no attempt lost to the upsert
+  EXPECT_EQ(commits_in_turn, 1);
+  EXPECT_FALSE(in_turn);
+  EXPECT_EQ(Read().size(), 4u);
+}
+
 TEST_F(CompactorTest, ThresholdsDecideWhichPartitionsAreRewrittenAndPartitionsAreKept) {
   Create(true);
   for (int i = 0; i < 3; ++i) {

@@ -721,6 +721,40 @@ TEST_F(OperatorTest, ATableRecreatedWhileRunningIsCopiedAgain) {
   EXPECT_FALSE(m["properties"].value("pg2iceberg.source.system-identifier", "").empty());
 }
 
+// Distributed mode: stream-only owns the slot, so it checks the tables (workers leave it to
+// the owner). A table dropped and re-created while it runs is added to the publication and
+// copied again, which replaces the Iceberg content; before, stream-only never noticed and the
+// new table's rows never arrived (the old rows stayed).
+TEST_F(OperatorTest, StreamOnlyCopiesATableRecreatedWhileRunning) {
+  const std::string config = Setup("sorecreate");
+  auto streamer = StartCommand(config, {"stream-only"});
+  ASSERT_NE(streamer, nullptr);
+  for (int i = 0; i < 600 && SlotCount() == "0"; ++i) std::this_thread::sleep_for(100ms);
+  auto worker = StartCommand(config, {"materializer-only", "--worker-id", "w1"});
+  ASSERT_NE(worker, nullptr);
+  std::string out;
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << streamer->LogTail() << worker->LogTail();
+  PG2I_ASSERT_OK(pg_->Exec("DROP TABLE sorecreate_t; CREATE TABLE sorecreate_t (id int PRIMARY "
+                           "KEY, v text, d float8); INSERT INTO sorecreate_t VALUES (1, 'new', 1)"));
+  for (int i = 0; i < 200; ++i) {
+    if (streamer->LogTail(100000).find("table was dropped and re-created") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_THAT(streamer->LogTail(100000), HasSubstr("table was dropped and re-created"))
+      << streamer->LogTail();
+  PG2I_ASSERT_OK(pg_->Exec("INSERT INTO sorecreate_t VALUES (2, 'later', 2)"));
+  ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
+      << out << streamer->LogTail() << worker->LogTail();
+  EXPECT_FALSE(streamer->HasExited()) << streamer->LogTail();
+  ASSERT_TRUE(worker->Terminate(30s).ok());
+  ASSERT_TRUE(streamer->Terminate(30s).ok());
+  EXPECT_TRUE(RunCommand(config, {"verify"}, &out).success()) << out;
+  EXPECT_THAT(out, HasSubstr("pg_rows=2 iceberg_rows=2 missing=0 extra=0 different=0")) << out;
+}
+
 // DDL while pg2iceberg is stopped: a column added (its event trigger message confirmed before
 // the stop), then, while stopped, a change that still has it, the column dropped and another
 // added at its place. On the next start the catalog shows the other column where the stream
