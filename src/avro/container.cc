@@ -9,6 +9,7 @@
 
 #include "avro/deflate.h"
 #include "base/clock.h"
+#include "base/memo.h"
 
 namespace pg2iceberg::avro {
 
@@ -23,6 +24,17 @@ uint64_t SplitMix64(uint64_t* state) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
+}
+
+// Manifests and manifest lists repeat a handful of schema texts thousands of times, and parsing
+// one took a quarter of the materializer's CPU: each distinct text is parsed once per process.
+// A parsed Schema is immutable, so readers on any thread share it.
+Result<Schema> ParseSchemaOnce(const std::string& text) {
+  static Memo<Schema> parsed(64);
+  if (std::optional<Schema> known = parsed.Find(text)) return *std::move(known);
+  auto schema = Schema::Parse(text);
+  if (schema.ok()) parsed.Put(text, *schema);
+  return schema;
 }
 
 SyncMarker RandomSyncMarker() {
@@ -188,7 +200,7 @@ Result<ContainerReader> ContainerReader::Open(std::string bytes, ReaderOptions o
   if (schema_it == r.metadata_.end()) {
     return DataLoss("Avro container header has no avro.schema");
   }
-  auto schema = Schema::Parse(schema_it->second);
+  auto schema = ParseSchemaOnce(schema_it->second);
   if (!schema.ok()) {
     const Status& st = schema.status();
     return Status(st.code() == StatusCode::kUnimplemented ? st.code() : StatusCode::kDataLoss,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <span>
 #include <utility>
@@ -28,6 +29,18 @@ struct SchemaNode {
   std::vector<Schema> children;
   json attributes = json::object();
   int64_t min_size = 0;
+  // ToString's text, rendered on first use: a node does not change once built, and writers
+  // that reuse one schema (every manifest of a table) render it once.
+  mutable std::once_flag rendered_once;
+  mutable std::string rendered;
+
+  SchemaNode() = default;
+  // A copy to modify (WithAttribute): everything but the rendered text.
+  SchemaNode(const SchemaNode& o)
+      : type(o.type), name(o.name), name_space(o.name_space), doc(o.doc), fields(o.fields),
+        symbols(o.symbols), size(o.size), children(o.children), attributes(o.attributes),
+        min_size(o.min_size) {}
+  SchemaNode& operator=(const SchemaNode&) = delete;
 
   static Schema Wrap(std::shared_ptr<const SchemaNode> node) { return Schema(std::move(node)); }
 };
@@ -771,13 +784,17 @@ Result<Schema> Schema::FromJson(const nlohmann::json& json) {
 }
 
 std::string Schema::ToString() const {
-  try {
-    Renderer renderer;
-    return renderer.Render(*this, "").dump(-1, ' ', false, json::error_handler_t::replace);
-  } catch (const nlohmann::json::exception& e) {
-    // Rendering our own model cannot fail; keep the exception inside the codec regardless.
-    return std::string("{\"error\":") + Quote(e.what()) + "}";
-  }
+  std::call_once(node_->rendered_once, [this] {
+    try {
+      Renderer renderer;
+      node_->rendered =
+          renderer.Render(*this, "").dump(-1, ' ', false, json::error_handler_t::replace);
+    } catch (const nlohmann::json::exception& e) {
+      // Rendering our own model cannot fail; keep the exception inside the codec regardless.
+      node_->rendered = std::string("{\"error\":") + Quote(e.what()) + "}";
+    }
+  });
+  return node_->rendered;
 }
 
 Status Schema::Validate() const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "avro/container.h"
+#include "base/memo.h"
 #include "iceberg/single_value.h"
 #include "iceberg/transform.h"
 
@@ -388,16 +389,22 @@ Result<std::vector<Type>> PartitionTypes(const Schema& schema, const PartitionSp
   return out;
 }
 
-Result<ManifestWriteResult> WriteManifest(int32_t format_version, const Schema& schema,
-                                          const PartitionSpec& spec, ManifestContent content,
-                                          int64_t snapshot_id,
-                                          const std::vector<ManifestEntry>& entries) {
-  PG2I_ASSIGN_OR_RETURN(std::vector<Type> ptypes, PartitionTypes(schema, spec));
+namespace {
+
+// The Avro schema of a manifest's entries. Built once per format version and partition type
+// and reused, so that its JSON (in every manifest's header) is rendered once.
+Result<avro::Schema> ManifestEntrySchema(int32_t format_version, const std::vector<Type>& ptypes,
+                                         const PartitionSpec& spec) {
+  static Memo<avro::Schema> built(64);
   std::vector<avro::Field> pfields;
+  std::string key = "v" + std::to_string(format_version);
   for (size_t i = 0; i < spec.fields.size(); ++i) {
     PG2I_ASSIGN_OR_RETURN(avro::Schema at, AvroTypeFor(ptypes[i]));
+    key += "|" + spec.fields[i].name + ":" + std::to_string(spec.fields[i].field_id) + ":" +
+           at.ToString();
     pfields.push_back(F(spec.fields[i].name, at, spec.fields[i].field_id, true));
   }
+  if (std::optional<avro::Schema> known = built.Find(key)) return *std::move(known);
   const avro::Schema bytes = avro::Schema::Bytes();
   const avro::Schema lng = avro::Schema::Long();
   std::vector<avro::Field> df = {
@@ -430,6 +437,18 @@ Result<ManifestWriteResult> WriteManifest(int32_t format_version, const Schema& 
                          F("sequence_number", lng, 3, true),
                          F("file_sequence_number", lng, 4, true),
                          F("data_file", avro::Schema::Record("r2", df), 2)});
+  built.Put(key, entry);
+  return entry;
+}
+
+}  // namespace
+
+Result<ManifestWriteResult> WriteManifest(int32_t format_version, const Schema& schema,
+                                          const PartitionSpec& spec, ManifestContent content,
+                                          int64_t snapshot_id,
+                                          const std::vector<ManifestEntry>& entries) {
+  PG2I_ASSIGN_OR_RETURN(std::vector<Type> ptypes, PartitionTypes(schema, spec));
+  PG2I_ASSIGN_OR_RETURN(avro::Schema entry, ManifestEntrySchema(format_version, ptypes, spec));
   std::map<std::string, std::string> meta = {
       {"schema", SerializeSchema(schema)},
       {"schema-id", std::to_string(schema.schema_id())},
@@ -634,10 +653,13 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& bytes,
   return out;
 }
 
-Result<std::string> WriteManifestList(int32_t format_version, int64_t snapshot_id,
-                                      std::optional<int64_t> parent_snapshot_id,
-                                      int64_t sequence_number,
-                                      const std::vector<ManifestFile>& manifests) {
+namespace {
+
+// The Avro schema of a manifest list, built once per format version (see ManifestEntrySchema).
+avro::Schema ManifestListSchema(int32_t format_version) {
+  static Memo<avro::Schema> built(4);
+  const std::string key = std::to_string(format_version);
+  if (std::optional<avro::Schema> known = built.Find(key)) return *std::move(known);
   const avro::Schema lng = avro::Schema::Long();
   const avro::Schema i32 = avro::Schema::Int();
   avro::Schema summary = avro::Schema::Record(
@@ -664,6 +686,17 @@ Result<std::string> WriteManifestList(int32_t format_version, int64_t snapshot_i
   };
   if (format_version >= 3) fields.push_back(F("first_row_id", lng, 520, true));
   avro::Schema schema = avro::Schema::Record("manifest_file", fields);
+  built.Put(key, schema);
+  return schema;
+}
+
+}  // namespace
+
+Result<std::string> WriteManifestList(int32_t format_version, int64_t snapshot_id,
+                                      std::optional<int64_t> parent_snapshot_id,
+                                      int64_t sequence_number,
+                                      const std::vector<ManifestFile>& manifests) {
+  avro::Schema schema = ManifestListSchema(format_version);
   std::map<std::string, std::string> meta = {
       {"snapshot-id", std::to_string(snapshot_id)},
       {"parent-snapshot-id", parent_snapshot_id ? std::to_string(*parent_snapshot_id) : "null"},
