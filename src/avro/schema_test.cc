@@ -323,5 +323,16 @@ TEST(SchemaTest, EqualityLooksAtEverything) {
   EXPECT_EQ(Schema(), Schema::Null());
 }
 
+TEST(SchemaTest, ACopyWithAnAttributeRendersItsOwnText) {
+  // ToString is rendered once per node; a copy made by WithAttribute must not reuse the text of
+  // the node it was copied from.
+  Schema base = Schema::Record("r", {});
+  const std::string before = base.ToString();
+  Schema tagged = base.WithAttribute("doc-id", 7);
+  EXPECT_EQ(base.ToString(), before);
+  EXPECT_NE(tagged.ToString(), before);
+  EXPECT_NE(tagged.ToString().find("\"doc-id\":7"), std::string::npos) << tagged.ToString();
+}
+
 }  // namespace
 }  // namespace pg2iceberg::avro
