@@ -33,7 +33,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* out) {
 
 class CurlHttpClient final : public HttpClient {
  public:
-  CurlHttpClient() {
+  explicit CurlHttpClient(CurlErrorWords words) : words_(std::move(words)) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     curl_ = curl_easy_init();
@@ -72,18 +72,22 @@ class CurlHttpClient final : public HttpClient {
     CURLcode rc = curl_easy_perform(curl_);
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
-      const std::string what = req.method + " " + req.url + ": " + curl_easy_strerror(rc);
+      const std::string what = req.method + " " +
+                               (words_.origin_only ? OriginOf(req.url) : req.url) + ": " +
+                               curl_easy_strerror(rc);
       switch (rc) {
         case CURLE_COULDNT_RESOLVE_HOST:
         case CURLE_COULDNT_RESOLVE_PROXY:
         case CURLE_COULDNT_CONNECT:
         case CURLE_SSL_CONNECT_ERROR:
-          return Unavailable(what + "; check sink.catalog_uri and that the catalog is up");
+          return Unavailable(what + "; check " + words_.setting + " and that " + words_.peer +
+                             " is up");
         case CURLE_URL_MALFORMAT:
         case CURLE_UNSUPPORTED_PROTOCOL:
-          return InvalidArgument(what + "; check sink.catalog_uri");
+          return InvalidArgument(what + "; check " + words_.setting);
         case CURLE_PEER_FAILED_VERIFICATION:
-          return FailedPrecondition(what + "; the catalog's TLS certificate is not trusted");
+          return FailedPrecondition(what + "; the TLS certificate of " + words_.peer +
+                                    " is not trusted");
         default:
           // Timeouts and resets after the request went out: it may have been applied.
           return CommitStateUnknown(what);
@@ -95,11 +99,20 @@ class CurlHttpClient final : public HttpClient {
 
  private:
   CURL* curl_ = nullptr;
+  CurlErrorWords words_;
 };
 
 }  // namespace
 
-std::unique_ptr<HttpClient> MakeCurlHttpClient() { return std::make_unique<CurlHttpClient>(); }
+std::unique_ptr<HttpClient> MakeCurlHttpClient(CurlErrorWords words) {
+  return std::make_unique<CurlHttpClient>(std::move(words));
+}
+
+std::string OriginOf(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t path = url.find_first_of("/?#", scheme == std::string::npos ? 0 : scheme + 3);
+  return path == std::string::npos ? url : url.substr(0, path);
+}
 
 std::string UrlEncode(std::string_view s) {
   static const char* kHex = "0123456789ABCDEF";

@@ -38,8 +38,19 @@ class HttpClient {
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
 };
 
+// How transport errors name what failed.
+struct CurlErrorWords {
+  std::string setting = "sink.catalog_uri";  // the key the operator checks
+  std::string peer = "the catalog";
+  // Messages show the URL without its path and query (which may carry a token).
+  bool origin_only = false;
+};
+
 // libcurl; keeps connections alive between calls. Not thread-safe: one per thread.
-std::unique_ptr<HttpClient> MakeCurlHttpClient();
+std::unique_ptr<HttpClient> MakeCurlHttpClient(CurlErrorWords words = {});
+
+// scheme://host[:port] of `url`.
+std::string OriginOf(const std::string& url);
 
 // application/x-www-form-urlencoded / RFC 3986 percent-encoding of one component.
 std::string UrlEncode(std::string_view s);

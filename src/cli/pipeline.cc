@@ -4,8 +4,10 @@
 #include "cli/compact.h"
 #include "cli/pg_source_catalog.h"
 #include "cli/query_source.h"
+#include "notify/sinks.h"
 #include "pipeline/compaction_service.h"
 #include "pipeline/materializer_service.h"
+#include "pipeline/notification_service.h"
 #include "pipeline/recovery.h"
 #include "pipeline/resync.h"
 #include "pipeline/startup.h"
@@ -463,6 +465,8 @@ struct Shared {
   // while its live copy runs.
   std::set<std::string> copying;
   std::atomic<bool> copy_running{false};
+  // Tables the materializer committed to, for commit notifications to announce at once.
+  pipeline::CommitSignal commits;
   // Called once every component has come round after the WAL writer started streaming.
   std::function<void()> on_healthy;
   std::atomic<bool> healthy_reported{false};
@@ -628,6 +632,7 @@ Status MaterializerLoop(const config::Config& cfg, Shared* shared, int lane, int
   o.copying = [shared](const std::string& t) {
     return shared->copy_running && shared->copying.count(t) > 0;
   };
+  o.on_commit = [shared](const std::string& t) { shared->commits.Add(t); };
   PG2I_ASSIGN_OR_RETURN(auto l, OpenMaterializerLane(cfg, lane, lanes, shared->health,
                                                      source.get(), std::move(o)));
   return l->service->Run(shared->sup, shared->source_service, [shared, name = l->name] {
@@ -673,6 +678,63 @@ void CompactionLoop(const config::Config& cfg, Shared* shared) {
     log::Warn("background compaction stopped for this attempt; replication goes on",
               {{"error", s.ToString()}});
   }
+}
+
+// Commit notifications (pipeline/notification_service.h) for the configured tables, on their
+// own connections. Never stops replication: a failure to start is logged, and the next attempt
+// (or process) announces what this one did not.
+void NotificationLoop(const config::Config& cfg, Shared* shared) {
+  Status s = Guarded([&]() -> Status {
+    PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
+    PG2I_ASSIGN_OR_RETURN(auto cat, OpenCatalog(cfg, io));
+    PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
+    std::vector<std::unique_ptr<notify::EventSink>> sinks;
+    const config::Config::Notifications& n = cfg.notifications;
+    if (!n.webhook_url.empty()) {
+      sinks.push_back(notify::MakeWebhookSink(
+          n.webhook_url, std::chrono::duration_cast<std::chrono::milliseconds>(n.webhook_timeout),
+          catalog::MakeCurlHttpClient(
+              {"notifications.webhook_url", "the webhook receiver", /*origin_only=*/true})));
+    }
+    if (!n.channel.empty()) {
+      sinks.push_back(notify::MakePgNotifySink(
+          n.channel, [&cfg] { return ConnectCoordinatorDatabase(cfg); }));
+    }
+    pipeline::NotificationOptions o;
+    o.poll_interval = std::chrono::duration_cast<Clock::Duration>(n.poll_interval);
+    pipeline::NotificationService service(cat.get(), coord.get(), std::move(sinks),
+                                          shared->sup.clock(), o);
+    std::vector<pipeline::NotifyTarget> targets;
+    for (const auto& t : cfg.tables) {
+      const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
+      targets.push_back({t.name.ToString(), catalog::TableIdent{{target.ns}, target.name}});
+    }
+    service.Run(shared->sup, &shared->commits, [&] { return targets; });
+    return Status::Ok();
+  });
+  if (!s.ok()) {
+    log::Warn("commit notifications stopped for this attempt; replication goes on, and the "
+              "next attempt announces what this one did not",
+              {{"error", s.ToString()}});
+  }
+}
+
+// Starts commit notifications. What starts the notifications of a sink is recorded here, before
+// the attempt's services commit anything.
+void StartNotifications(const config::Config& cfg, coord::Coordinator& coord, Shared* shared) {
+  if (!cfg.notifications.enabled()) return;
+  std::vector<std::string> sinks;
+  if (!cfg.notifications.webhook_url.empty()) sinks.push_back(notify::kWebhookSink);
+  if (!cfg.notifications.channel.empty()) sinks.push_back(notify::kNotifySink);
+  Status started = pipeline::RecordNotificationStart(coord, sinks, shared->sup.clock());
+  if (!started.ok()) {
+    log::Warn("commit notifications: where they start was not recorded; the service tries again",
+              {{"error", started.ToString()}});
+  }
+  shared->sup.Start("notifications", [&cfg, shared] {
+    NotificationLoop(cfg, shared);
+    return Status::Ok();
+  }, /*critical=*/false);
 }
 
 }  // namespace
@@ -857,7 +919,8 @@ namespace {
 
 // Starts the attempt's materializer lanes and, when configured, background compaction (which
 // never stops replication: it logs its own failures).
-void StartMaterializing(const config::Config& cfg, Shared* shared) {
+void StartMaterializing(const config::Config& cfg, coord::Coordinator& coord, Shared* shared) {
+  StartNotifications(cfg, coord, shared);
   const int lanes = MaterializerLanes(cfg);
   for (int lane = 0; lane < lanes; ++lane) {
     shared->sup.Start(MaterializerName(lane, lanes), [&cfg, shared, lane, lanes] {
@@ -898,8 +961,9 @@ Status StreamOnce(const config::Config& cfg, const std::atomic<bool>& stop, bool
     });
   }
   if (materialize) {
-    StartMaterializing(cfg, shared);
+    StartMaterializing(cfg, *s.coord, shared);
   } else {
+    StartNotifications(cfg, *s.coord, shared);  // the workers commit; their commits are polled
     // stream-only: nobody else notices a table dropped or re-created, or a resync request.
     sup.Start("table watch", [&cfg, shared]() -> Status {
       PG2I_ASSIGN_OR_RETURN(auto source, SourceCatalogOf(cfg));
@@ -955,7 +1019,7 @@ Status QueryOnce(const config::Config& cfg, const std::atomic<bool>& stop, Sessi
   }
   shared->copy_running = !shared->copying.empty();
   pipeline::Supervisor& sup = shared->sup;
-  StartMaterializing(cfg, shared);
+  StartMaterializing(cfg, *s.coord, shared);
   auto qo = std::make_shared<query::QueryServiceOptions>();
   qo->connect = [&cfg]() { return ConnectSource(cfg); };
   qo->coordinator = [&cfg]() -> Result<std::unique_ptr<coord::Coordinator>> {

@@ -908,6 +908,10 @@ Result<Config> Load(const LoadOptions& options) {
   b.Str("state.postgres_url", &cfg.state.postgres_url);
   b.Str("state.coordinator_schema", &cfg.state.coordinator_schema);
   b.Str("state.group", &cfg.state.group);
+  b.Str("notifications.webhook_url", &cfg.notifications.webhook_url);
+  b.Dur("notifications.webhook_timeout", &cfg.notifications.webhook_timeout);
+  b.Str("notifications.channel", &cfg.notifications.channel);
+  b.Dur("notifications.poll_interval", &cfg.notifications.poll_interval);
   b.Str("metrics_addr", &cfg.metrics_addr);
   b.OptDur("max_outage", &cfg.max_outage);
   b.Bool("snapshot_only", &cfg.snapshot_only);
@@ -954,6 +958,13 @@ Result<Config> Load(const LoadOptions& options) {
                          "\"; expected s3://bucket/prefix or file:///absolute/dir");
   }
   ValidateMetricsAddr(cfg, &raw);
+  if (const std::string& url = cfg.notifications.webhook_url;
+      !url.empty() && !url.starts_with("http://") && !url.starts_with("https://")) {
+    raw.errors.push_back("notifications.webhook_url: expected an http:// or https:// URL");
+  }
+  if (cfg.notifications.channel.size() > 63) {
+    raw.errors.push_back("notifications.channel: at most 63 characters (a PostgreSQL name)");
+  }
 
   if (raw.tables) cfg.tables = std::move(*raw.tables);
   ReportDuplicateTables(cfg.tables, &raw);
@@ -1190,6 +1201,15 @@ std::string Config::Redacted() const {
   out << YAML::Key << "postgres_url" << YAML::Value << RedactConnUrl(state.postgres_url);
   out << YAML::Key << "coordinator_schema" << YAML::Value << state.coordinator_schema;
   out << YAML::Key << "group" << YAML::Value << state.group;
+  out << YAML::EndMap;
+  out << YAML::Key << "notifications" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "webhook_url" << YAML::Value
+      << (notifications.webhook_url.empty() ? "" : "********");
+  out << YAML::Key << "webhook_timeout" << YAML::Value
+      << FormatDuration(notifications.webhook_timeout);
+  out << YAML::Key << "channel" << YAML::Value << notifications.channel;
+  out << YAML::Key << "poll_interval" << YAML::Value
+      << FormatDuration(notifications.poll_interval);
   out << YAML::EndMap;
   out << YAML::Key << "metrics_addr" << YAML::Value << metrics_addr;
   out << YAML::Key << "max_outage" << YAML::Value

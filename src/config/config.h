@@ -205,6 +205,15 @@ struct Config {
     std::string group = "default";
   } state;
 
+  // Commit notifications (docs/notifications.md); both sinks empty: none.
+  struct Notifications {
+    std::string webhook_url;
+    Duration webhook_timeout = std::chrono::seconds(10);
+    std::string channel;  // NOTIFY on the coordinator database
+    Duration poll_interval = std::chrono::seconds(10);
+    bool enabled() const { return !webhook_url.empty() || !channel.empty(); }
+  } notifications;
+
   std::string metrics_addr = "127.0.0.1:9090";  // empty: disabled
   std::optional<Duration> max_outage;            // nullopt: retry transient faults forever
   bool snapshot_only = false;

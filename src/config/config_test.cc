@@ -450,6 +450,7 @@ TEST(ConfigEnvTest, EveryRegisteredKeyHasAWorkingEnvironmentName) {
       default: value = o.path == "metrics_addr" ? "1.2.3.4:5" : "env-value"; break;
     }
     if (o.path == "sink.warehouse") value = "s3://b/p";
+    if (o.path == "notifications.webhook_url") value = "http://receiver/hook";
     std::map<std::string, std::string> env = {{EnvNameFor(o.path), value}};
     if (o.path == "sink.catalog_type") env["PG2ICEBERG_SINK_CATALOG_URI"] = "http://x";
     if (o.path == "source.logical.markers_table") env["PG2ICEBERG_SINK_META_NAMESPACE"] = "m";
@@ -804,6 +805,25 @@ tables:
   EXPECT_NE(bad.status().message().find("tables[0].iceberg.name: expected a non-empty name"),
             std::string::npos)
       << bad.status().message();
+}
+
+TEST(ConfigTest, NotificationsNeedAnHttpUrlAndAPostgresChannelName) {
+  auto ok = LoadYaml(R"y(
+notifications: {webhook_url: "https://hooks.example/x?token=abc", channel: pg2iceberg_commits}
+tables: [{name: public.orders}]
+)y");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->notifications.enabled());
+  EXPECT_EQ(ok->notifications.channel, "pg2iceberg_commits");
+  EXPECT_EQ(ok->Redacted().find("token=abc"), std::string::npos) << ok->Redacted();
+  auto bad = LoadYaml(R"y(
+notifications: {webhook_url: "hooks.example/x", channel: )y" + std::string(64, 'c') + R"y(}
+tables: [{name: public.orders}]
+)y");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("notifications.webhook_url"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("notifications.channel"), std::string::npos);
+  EXPECT_FALSE(LoadYaml("tables: [{name: public.orders}]")->notifications.enabled());
 }
 
 }  // namespace

@@ -150,6 +150,24 @@ constexpr std::array kOptions = {
     OptionSpec{"state.group", K::kString, "default",
                "Consumer group of distributed materializers."},
 
+    OptionSpec{"notifications.webhook_url", K::kSecret, "",
+               "`http(s)://` URL every commit event is POSTed to (JSON; header `Idempotency-Key` "
+               "= the snapshot id), after each Iceberg commit to a replicated table; retried "
+               "with backoff, never holding replication back (docs/notifications.md). Kept "
+               "secret (such URLs often carry a token). Empty: none.",
+               {}, 0, 0, true},
+    OptionSpec{"notifications.webhook_timeout", K::kDuration, "10s",
+               "How long one webhook delivery may take before it counts as failed.", {}, 1, 0,
+               true},
+    OptionSpec{"notifications.channel", K::kString, "",
+               "PostgreSQL channel on the coordinator database that receives every commit event "
+               "as a `NOTIFY` payload (listen with `LISTEN <channel>`). Empty: none.",
+               {}, 0, 0, true},
+    OptionSpec{"notifications.poll_interval", K::kDuration, "10s",
+               "How often every table is looked at for commits this process did not make "
+               "(compaction, `materializer-only` workers, a `stream-only` owner); its own "
+               "commits are announced at once.", {}, 1, 0, true},
+
     OptionSpec{"metrics_addr", K::kString, "127.0.0.1:9090",
                "`host:port` of the Prometheus `/metrics`, `/healthz` and `/ready` endpoint "
                "(`run`, `stream-only`, `snapshot`; see docs/metrics.md); `\"\"` disables it. An "

@@ -19,6 +19,7 @@
 #include "iceberg/table_scan.h"
 #include "materialize/batch_plan.h"
 #include "materialize/columns.h"
+#include "notify/event.h"
 #include "stage/staged_file.h"
 
 namespace pg2iceberg::materialize {
@@ -127,6 +128,19 @@ int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key,
     best = std::max<int64_t>(best, std::atoll(it->second.c_str()));
   }
   return best;
+}
+
+// The commit LSNs of the source transactions a commit holds, in its summary (commit events
+// carry them; notify/event.h).
+void AddLsnRange(const std::vector<coord::LogEntry>& entries, iceberg::SnapshotChange* change) {
+  Lsn lo, hi;
+  for (const coord::LogEntry& e : entries) {
+    if (e.min_commit_lsn.valid() && (!lo.valid() || e.min_commit_lsn < lo)) lo = e.min_commit_lsn;
+    if (e.max_commit_lsn > hi) hi = e.max_commit_lsn;
+  }
+  if (!lo.valid() || !hi.valid()) return;
+  change->extra_summary[notify::kLsnMinKey] = lo.ToString();
+  change->extra_summary[notify::kLsnMaxKey] = hi.ToString();
 }
 
 constexpr const char* kSourceTableProperty = "pg2iceberg.source.table";
@@ -1318,6 +1332,7 @@ Status Materializer::MaterializeChanges(const std::string& table,
   if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
   if (deletes.snapshot_only) change.extra_summary[kSnapshotOnlyKey] = "true";
   if (resync_batch) change.extra_summary[kResyncOffsetKey] = std::to_string(batch.resync_at);
+  AddLsnRange(entries, &change);
   index::IndexUpdate index_update;
   index_update.cleared = change.remove_all;
   result.rows_written = static_cast<int64_t>(rows.upserts.size());

@@ -91,6 +91,11 @@ Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
   }
   PG2I_ASSIGN_OR_RETURN(cycle.results, std::move(results));
   RecordCommits(cycle.results, ending);
+  if (o_.on_commit) {
+    for (const auto& [t, r] : cycle.results) {
+      if (r.snapshot_id >= 0) o_.on_commit(t);
+    }
+  }
   PG2I_RETURN_IF_ERROR(RecordPending());
   for (const auto& [t, r] : cycle.results) cycle.more = cycle.more || r.more;
   // A worker leaves the tables' checks and copies to the process that owns the slot.

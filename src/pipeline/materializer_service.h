@@ -52,6 +52,8 @@ struct MaterializerServiceOptions {
   // ever opened by one lane. Each lane checks and reports only its tables.
   int lane = 0;
   int lanes = 1;
+  // Called after a cycle for each table it committed to (commit notifications look at once).
+  std::function<void(const std::string& table)> on_commit;
 };
 
 // The lane of `table` among `lanes` (a stable hash of its name).

@@ -24,6 +24,7 @@
 #include "io/memory_file_io.h"
 #include "pipeline/compaction_service.h"
 #include "pipeline/materializer_service.h"
+#include "pipeline/notification_service.h"
 #include "pipeline/resync.h"
 #include "pipeline/supervisor.h"
 #include "pipeline/wal_writer_service.h"
@@ -640,6 +641,137 @@ TEST_F(CompactionServiceTest, RunCompactsEveryIntervalUntilTheAttemptStops) {
   sup.RequestRestart();
   EXPECT_TRUE(sup.Join().ok());
   EXPECT_EQ(LastOperation(), "replace");
+}
+
+// A receiver of commit events that takes them unless it is down.
+class RecordingSink final : public notify::EventSink {
+ public:
+  RecordingSink(std::vector<notify::CommitEvent>* got, const bool* down)
+      : got_(got), down_(down) {}
+  std::string name() const override { return "test"; }
+  Status Deliver(const notify::CommitEvent& e) override {
+    if (*down_) return Unavailable("receiver down");
+    got_->push_back(e);
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<notify::CommitEvent>* got_;
+  const bool* down_;
+};
+
+class NotificationServiceTest : public ServicesTest {
+ protected:
+  NotificationService Notifier() {
+    std::vector<std::unique_ptr<notify::EventSink>> sinks;
+    sinks.push_back(std::make_unique<RecordingSink>(&got_, &down_));
+    return NotificationService(&catalog_, &coord_, std::move(sinks), &clock_, {});
+  }
+  void Commits(MaterializerService& m, std::vector<int32_t> ids) {
+    for (int32_t id : ids) {
+      Insert({id});
+      Stage();
+      ASSERT_TRUE(m.Cycle(false).ok());
+    }
+  }
+  // The table's snapshots, in commit order.
+  std::vector<int64_t> SnapshotIds() {
+    auto loaded = catalog_.LoadTable({{"default"}, "t"});
+    if (!loaded.ok()) return {};
+    std::vector<iceberg::Snapshot> snaps = loaded->metadata.snapshots;
+    std::sort(snaps.begin(), snaps.end(), [](const auto& a, const auto& b) {
+      return a.sequence_number < b.sequence_number;
+    });
+    std::vector<int64_t> ids;
+    for (const auto& s : snaps) ids.push_back(s.snapshot_id);
+    return ids;
+  }
+  std::vector<int64_t> GotIds() const {
+    std::vector<int64_t> ids;
+    for (const auto& e : got_) ids.push_back(e.snapshot_id);
+    return ids;
+  }
+  std::vector<notify::CommitEvent> got_;
+  bool down_ = false;
+  const std::vector<NotifyTarget> targets_{{kTable, {{"default"}, "t"}}};
+};
+
+TEST_F(NotificationServiceTest, EveryCommitIsAnnouncedOnceInCommitOrderWithItsLsnRange) {
+  NotificationService n = Notifier();
+  n.Round(targets_);  // the table does not exist yet
+  EXPECT_TRUE(got_.empty());
+  MaterializerService m = Service();
+  Commits(m, {1, 2, 3});
+  n.Round(targets_);
+  ASSERT_EQ(SnapshotIds().size(), 3u);
+  EXPECT_EQ(GotIds(), SnapshotIds());
+  for (const auto& e : got_) {
+    EXPECT_EQ(e.table, kTable);
+    EXPECT_EQ(e.iceberg_table, "default.t");
+    EXPECT_EQ(e.rows_added, 1);
+    ASSERT_FALSE(e.lsn_min.empty());
+    EXPECT_LE(Lsn::Parse(e.lsn_min).value(), Lsn::Parse(e.lsn_max).value());
+  }
+  n.Round(targets_);
+  EXPECT_EQ(got_.size(), 3u);  // nothing twice
+}
+
+TEST_F(NotificationServiceTest, ADownReceiverGetsEverythingLaterAndARestartResumes) {
+  MaterializerService m = Service();
+  {
+    NotificationService n = Notifier();
+    n.Round(targets_);
+    down_ = true;
+    Commits(m, {1, 2});
+    n.Round(targets_);
+    EXPECT_TRUE(got_.empty());
+    down_ = false;
+    n.Round(targets_);  // still waiting out its backoff
+    EXPECT_TRUE(got_.empty());
+    clock_.Advance(2s);
+    n.Round(targets_);
+    EXPECT_EQ(GotIds(), SnapshotIds());
+  }
+  // A new process resumes after what was delivered: the next commit only.
+  Commits(m, {3});
+  NotificationService again = Notifier();
+  again.Round(targets_);
+  EXPECT_EQ(GotIds(), SnapshotIds());
+}
+
+TEST_F(NotificationServiceTest, CommitsBeforeNotificationsWereConfiguredAreNotAnnounced) {
+  MaterializerService m = Service();
+  Commits(m, {1});
+  clock_.Advance(1s);
+  NotificationService n = Notifier();
+  n.Round(targets_);
+  EXPECT_TRUE(got_.empty());
+  clock_.Advance(1s);
+  Commits(m, {2});
+  n.Round(targets_);
+  ASSERT_EQ(got_.size(), 1u);
+  EXPECT_EQ(got_[0].snapshot_id, SnapshotIds().back());
+}
+
+TEST_F(NotificationServiceTest, UnderASupervisorACommitIsAnnouncedWithoutWaitingForThePoll) {
+  NotificationOptions o;
+  o.poll_interval = 1h;
+  std::vector<std::unique_ptr<notify::EventSink>> sinks;
+  sinks.push_back(std::make_unique<RecordingSink>(&got_, &down_));
+  NotificationService n(&catalog_, &coord_, std::move(sinks), &clock_, o);
+  CommitSignal signal;
+  MaterializerService m = Service();
+  Supervisor sup(Clock::Real(), nullptr);
+  sup.Start("notifications", [&] {
+    n.Run(sup, &signal, [&] { return targets_; });
+    return Status::Ok();
+  });
+  Commits(m, {1});
+  signal.Add(kTable);
+  for (int i = 0; i < 500 && got_.empty(); ++i) std::this_thread::sleep_for(10ms);
+  sup.Fail("test", Cancelled("done"));
+  (void)sup.Join();
+  EXPECT_EQ(GotIds(), SnapshotIds());
 }
 
 }  // namespace

@@ -25,12 +25,14 @@
 #include "fixtures/pg_cluster.h"
 #include "fixtures/readers.h"
 #include "fixtures/subprocess.h"
+#include "fixtures/warehouse.h"
 
 namespace pg2iceberg {
 namespace {
 
 using namespace std::chrono_literals;
 using fixtures::ExitStatus;
+using fixtures::LatestMetadata;
 using fixtures::Subprocess;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -120,26 +122,6 @@ class OperatorTest : public fixtures::BinarySuite {
       std::this_thread::sleep_for(200ms);
     }
     return out;
-  }
-
-  // The newest Iceberg metadata of the table mirroring `source` ("public.t") under `wh_dir`.
-  static nlohmann::json LatestMetadata(const std::string& wh_dir, const std::string& source) {
-    nlohmann::json best;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(wh_dir)) {
-      const std::string path = e.path().string();
-      if (path.size() < 14 || path.substr(path.size() - 14) != ".metadata.json") continue;
-      std::ifstream in(path);
-      nlohmann::json m = nlohmann::json::parse(in, nullptr, false);
-      if (m.is_discarded() || m["properties"].value("pg2iceberg.source.table", "") != source) {
-        continue;
-      }
-      auto rank = [](const nlohmann::json& j) {
-        return std::make_pair(j.value("last-sequence-number", int64_t{0}),
-                              j.value("last-updated-ms", int64_t{0}));
-      };
-      if (best.is_null() || rank(m) > rank(best)) best = std::move(m);
-    }
-    return best;
   }
 
   // Adds `lines` (indented YAML keys) at the top of the config's `sink:` section, and returns
