@@ -415,6 +415,73 @@ void ApplyTablesList(const std::string& list, Raw* raw, const std::string& var) 
   raw->tables_origin = var;
 }
 
+// sink.s3_tables_arn / sink.glue_catalog_id: the AWS Iceberg REST endpoint of the region, signed
+// with SigV4 for its service, with the bucket ARN (S3 Tables) or the catalog id (Glue) as the
+// warehouse. An explicit sink.catalog_uri (a proxy, a test double) or catalog property wins.
+void ApplyAwsCatalog(Config::Sink* sk, Raw* raw) {
+  std::string service, region, warehouse;
+  if (!sk->s3_tables_arn.empty() && !sk->glue_catalog_id.empty()) {
+    raw->errors.push_back("sink.s3_tables_arn and sink.glue_catalog_id: set one of them");
+    return;
+  }
+  if (!sk->s3_tables_arn.empty()) {
+    // arn:<partition>:s3tables:<region>:<account>:bucket/<name>
+    std::vector<std::string> parts;
+    size_t start = 0;
+    for (int i = 0; i < 5; ++i) {
+      const size_t colon = sk->s3_tables_arn.find(':', start);
+      if (colon == std::string::npos) break;
+      parts.push_back(sk->s3_tables_arn.substr(start, colon - start));
+      start = colon + 1;
+    }
+    const std::string resource =
+        start < sk->s3_tables_arn.size() ? sk->s3_tables_arn.substr(start) : "";
+    if (parts.size() != 5 || parts[0] != "arn" || parts[2] != "s3tables" || parts[3].empty() ||
+        parts[4].empty() || !resource.starts_with("bucket/") || resource.size() <= 7) {
+      raw->errors.push_back("sink.s3_tables_arn: expected a table bucket ARN, e.g. "
+                            "arn:aws:s3tables:us-east-1:111122223333:bucket/my-bucket");
+      return;
+    }
+    service = "s3tables";
+    region = parts[3];
+    warehouse = sk->s3_tables_arn;
+  } else {
+    service = "glue";
+    region = sk->s3_region;
+    warehouse = sk->glue_catalog_id;
+  }
+  if (sk->catalog_uri.empty()) {
+    sk->catalog_uri = "https://" + service + "." + region + ".amazonaws.com/iceberg";
+  }
+  sk->catalog_props.emplace("warehouse", warehouse);
+  sk->catalog_props.emplace("rest.signing-name", service);
+  sk->catalog_props.emplace("rest.signing-region", region);
+}
+
+// sink.table_name: the Iceberg name of each table without tables[].iceberg.name, from its
+// schema and name ("{schema}_{table}" puts public.orders in <namespace>.public_orders).
+void ApplyTableNameTemplate(const std::string& pattern, std::vector<TableConfig>* tables,
+                            Raw* raw) {
+  if (pattern == "{table}") return;
+  if (pattern.find("{table}") == std::string::npos) {
+    raw->errors.push_back("sink.table_name: \"" + pattern + "\" must contain {table} "
+                          "(and may contain {schema}), e.g. \"{schema}_{table}\"");
+    return;
+  }
+  for (TableConfig& t : *tables) {
+    if (!t.iceberg_name.empty() || t.name.table.empty()) continue;
+    std::string name = pattern;
+    for (const auto& [key, value] : {std::pair<std::string, std::string>{"{schema}", t.name.schema},
+                                     {"{table}", t.name.table}}) {
+      for (size_t at = name.find(key); at != std::string::npos;
+           at = name.find(key, at + value.size())) {
+        name.replace(at, key.size(), value);
+      }
+    }
+    t.iceberg_name = name;
+  }
+}
+
 // Upstream's and the one-container image's names for single keys, in the order they apply
 // (later wins). POSTGRES_URL and TABLES come before them, PG2ICEBERG_* after.
 struct EnvAlias {
@@ -432,6 +499,7 @@ constexpr EnvAlias kEnvAliases[] = {
     {"S3_ACCESS_KEY", "sink.s3_access_key"},
     {"S3_SECRET_KEY", "sink.s3_secret_key"},
     {"AWS_REGION", "sink.s3_region"},
+    {"S3_TABLE_BUCKET_ARN", "sink.s3_tables_arn"},
     {"S3_REGION", "sink.s3_region"},
     {"STATE_POSTGRES_URL", "state.postgres_url"},
     {"POSTGRES_HOST", "source.postgres.host"},
@@ -858,6 +926,11 @@ Result<Config> Load(const LoadOptions& options) {
 
   auto& sk = cfg.sink;
   b.Str("sink.catalog_uri", &sk.catalog_uri);
+  b.Str("sink.s3_tables_arn", &sk.s3_tables_arn);
+  b.Str("sink.glue_catalog_id", &sk.glue_catalog_id);
+  b.Str("sink.s3_region", &sk.s3_region);
+  const bool aws_catalog = !sk.s3_tables_arn.empty() || !sk.glue_catalog_id.empty();
+  if (aws_catalog) ApplyAwsCatalog(&sk, &raw);
   switch (b.Enum("sink.catalog_type")) {
     case 0: sk.catalog_type = CatalogType::kSql; break;
     case 1: sk.catalog_type = CatalogType::kRest; break;
@@ -872,12 +945,15 @@ Result<Config> Load(const LoadOptions& options) {
     case 2: sk.catalog_auth = CatalogAuth::kBearer; break;
     case 3: sk.catalog_auth = CatalogAuth::kOAuth2; break;
     case 4: sk.catalog_auth = CatalogAuth::kSigV4; break;
+    case -1:
+      if (aws_catalog) sk.catalog_auth = CatalogAuth::kSigV4;
+      break;
     default: break;
   }
   b.Str("sink.catalog_token", &sk.catalog_token);
   b.Str("sink.catalog_client_id", &sk.catalog_client_id);
   b.Str("sink.catalog_client_secret", &sk.catalog_client_secret);
-  sk.catalog_props = raw.catalog_props;
+  for (auto& [k, v] : raw.catalog_props) sk.catalog_props[k] = v;  // the operator's win
   switch (b.Enum("sink.credential_mode")) {
     case 1: sk.credential_mode = CredentialMode::kIam; break;
     case 2: sk.credential_mode = CredentialMode::kVended; break;
@@ -888,7 +964,7 @@ Result<Config> Load(const LoadOptions& options) {
   b.Str("sink.s3_endpoint", &sk.s3_endpoint);
   b.Str("sink.s3_access_key", &sk.s3_access_key);
   b.Str("sink.s3_secret_key", &sk.s3_secret_key);
-  b.Str("sink.s3_region", &sk.s3_region);
+  b.Str("sink.table_name", &sk.table_name);
   b.Dur("sink.flush_interval", &sk.flush_interval);
   b.Int("sink.flush_rows", &sk.flush_rows);
   b.Bytes("sink.flush_bytes", &sk.flush_bytes);
@@ -967,6 +1043,7 @@ Result<Config> Load(const LoadOptions& options) {
   }
 
   if (raw.tables) cfg.tables = std::move(*raw.tables);
+  ApplyTableNameTemplate(sk.table_name, &cfg.tables, &raw);
   ReportDuplicateTables(cfg.tables, &raw);
   ReportIcebergNameClashes(cfg.tables, sk.ns, &raw);
   if (!sk.meta_namespace.empty()) {
@@ -1174,6 +1251,9 @@ std::string Config::Redacted() const {
       << cred_names[static_cast<int>(sink.credential_mode)];
   out << YAML::Key << "warehouse" << YAML::Value << sink.warehouse;
   out << YAML::Key << "namespace" << YAML::Value << sink.ns;
+  out << YAML::Key << "table_name" << YAML::Value << sink.table_name;
+  out << YAML::Key << "s3_tables_arn" << YAML::Value << sink.s3_tables_arn;
+  out << YAML::Key << "glue_catalog_id" << YAML::Value << sink.glue_catalog_id;
   out << YAML::Key << "s3_endpoint" << YAML::Value << sink.s3_endpoint;
   out << YAML::Key << "s3_access_key" << YAML::Value << sink.s3_access_key;
   out << YAML::Key << "s3_secret_key" << YAML::Value << secret(sink.s3_secret_key);

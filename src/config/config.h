@@ -178,6 +178,12 @@ struct Config {
     CredentialMode credential_mode = CredentialMode::kStatic;
     std::string warehouse;  // always set after Load (file://<cwd>/warehouse by default)
     std::string ns = "default";  // YAML key `namespace`
+    // The Iceberg name of a table without tables[].iceberg.name: "{table}", "{schema}_{table}".
+    std::string table_name = "{table}";
+    // AWS S3 Tables (a table bucket ARN) or Glue (a catalog id): the REST endpoint of the region
+    // with SigV4 (Load fills catalog_uri, catalog_auth and catalog_props from it).
+    std::string s3_tables_arn;
+    std::string glue_catalog_id;
     std::string s3_endpoint;
     std::string s3_access_key;
     std::string s3_secret_key;

@@ -451,6 +451,8 @@ TEST(ConfigEnvTest, EveryRegisteredKeyHasAWorkingEnvironmentName) {
     }
     if (o.path == "sink.warehouse") value = "s3://b/p";
     if (o.path == "notifications.webhook_url") value = "http://receiver/hook";
+    if (o.path == "sink.table_name") value = "{schema}_{table}";
+    if (o.path == "sink.s3_tables_arn") value = "arn:aws:s3tables:us-east-2:111122223333:bucket/b";
     std::map<std::string, std::string> env = {{EnvNameFor(o.path), value}};
     if (o.path == "sink.catalog_type") env["PG2ICEBERG_SINK_CATALOG_URI"] = "http://x";
     if (o.path == "source.logical.markers_table") env["PG2ICEBERG_SINK_META_NAMESPACE"] = "m";
@@ -805,6 +807,54 @@ tables:
   EXPECT_NE(bad.status().message().find("tables[0].iceberg.name: expected a non-empty name"),
             std::string::npos)
       << bad.status().message();
+}
+
+TEST(ConfigTest, AnS3TablesArnSelectsTheRegionsSignedEndpointAndATemplateNamesTheTables) {
+  auto c = LoadYaml(R"y(
+sink: {s3_tables_arn: "arn:aws:s3tables:eu-west-3:111122223333:bucket/analytics",
+       namespace: cdc, table_name: "{schema}_{table}"}
+tables: [{name: public.orders}, {name: sales.orders}, {name: public.t, iceberg: {name: kept}}]
+)y");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sink.catalog_type, CatalogType::kRest);
+  EXPECT_EQ(c->sink.catalog_uri, "https://s3tables.eu-west-3.amazonaws.com/iceberg");
+  EXPECT_EQ(c->sink.catalog_auth, CatalogAuth::kSigV4);
+  EXPECT_EQ(c->sink.catalog_props.at("warehouse"),
+            "arn:aws:s3tables:eu-west-3:111122223333:bucket/analytics");
+  EXPECT_EQ(c->sink.catalog_props.at("rest.signing-name"), "s3tables");
+  EXPECT_EQ(c->sink.catalog_props.at("rest.signing-region"), "eu-west-3");
+  EXPECT_EQ(IcebergNameOf(c->tables[0], c->sink.ns).ToString(), "cdc.public_orders");
+  EXPECT_EQ(IcebergNameOf(c->tables[1], c->sink.ns).ToString(), "cdc.sales_orders");
+  EXPECT_EQ(IcebergNameOf(c->tables[2], c->sink.ns).ToString(), "cdc.kept");
+
+  // The environment alone, as the one-container image is configured; an explicit endpoint and
+  // catalog property win.
+  auto env = LoadYaml("", {{"S3_TABLE_BUCKET_ARN",
+                            "arn:aws:s3tables:us-east-2:111122223333:bucket/b"},
+                           {"PG2ICEBERG_SINK_CATALOG_URI", "http://127.0.0.1:1/iceberg"}});
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->sink.catalog_uri, "http://127.0.0.1:1/iceberg");
+  EXPECT_EQ(env->sink.catalog_props.at("rest.signing-region"), "us-east-2");
+
+  auto glue = LoadYaml("sink: {glue_catalog_id: \"111122223333\", s3_region: ap-south-1}\n");
+  ASSERT_TRUE(glue.ok()) << glue.status().ToString();
+  EXPECT_EQ(glue->sink.catalog_uri, "https://glue.ap-south-1.amazonaws.com/iceberg");
+  EXPECT_EQ(glue->sink.catalog_props.at("rest.signing-name"), "glue");
+  EXPECT_EQ(glue->sink.catalog_props.at("warehouse"), "111122223333");
+
+  auto bad = LoadYaml(R"y(
+sink: {s3_tables_arn: "arn:aws:s3:::bucket", table_name: "t_{schema}"}
+)y");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("sink.s3_tables_arn: expected a table bucket ARN"),
+            std::string::npos) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("sink.table_name"), std::string::npos);
+  // Two tables the template maps to one Iceberg table are refused.
+  auto clash = LoadYaml(R"y(
+sink: {table_name: "x_{table}"}
+tables: [{name: public.orders}, {name: sales.orders}]
+)y");
+  EXPECT_FALSE(clash.ok());
 }
 
 TEST(ConfigTest, NotificationsNeedAnHttpUrlAndAPostgresChannelName) {

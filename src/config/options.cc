@@ -84,6 +84,23 @@ constexpr std::array kOptions = {
                "Warehouse root: `s3://bucket/prefix` or `file:///dir`. Default: "
                "`file://<current directory>/warehouse`."},
     OptionSpec{"sink.namespace", K::kString, "default", "Iceberg namespace of the tables."},
+    OptionSpec{"sink.table_name", K::kString, "{table}",
+               "Iceberg name of a table without `tables[].iceberg.name`: `{table}` (the "
+               "PostgreSQL name) or a template with `{schema}` and `{table}`, e.g. "
+               "`{schema}_{table}` (public.orders → `<namespace>.public_orders`).",
+               {}, 0, 0, true},
+    OptionSpec{"sink.s3_tables_arn", K::kString, "",
+               "AWS S3 Tables: the table bucket ARN (`arn:aws:s3tables:<region>:<account>:"
+               "bucket/<name>`; environment `S3_TABLE_BUCKET_ARN` too). Selects the S3 Tables "
+               "Iceberg REST endpoint of its region, SigV4 for `s3tables` with the `s3_*` keys "
+               "(or `credential_mode: iam`) and the ARN as warehouse (docs/rest-catalog.md). "
+               "`catalog_uri` overrides the endpoint.",
+               {}, 0, 0, true},
+    OptionSpec{"sink.glue_catalog_id", K::kString, "",
+               "AWS Glue: the catalog id (the account id, or `<account>:s3tablescatalog/<bucket>`). "
+               "Selects Glue's Iceberg REST endpoint of `s3_region`, SigV4 for `glue`, the id as "
+               "warehouse.",
+               {}, 0, 0, true},
     OptionSpec{"sink.s3_endpoint", K::kString, "",
                "S3-compatible endpoint URL (`http://` allowed; path-style addressing). Empty "
                "uses AWS."},

@@ -47,6 +47,11 @@ void FaultInjectingFileIO::FailNth(FaultOp op, int64_t nth, Status status, Fault
   rules_.push_back(Rule{op, nth, std::move(status), timing, sticky});
 }
 
+void FaultInjectingFileIO::BeforeCall(std::function<void(FaultOp, const std::string&)> hook) {
+  std::lock_guard lock(mu_);
+  before_call_ = std::move(hook);
+}
+
 void FaultInjectingFileIO::Reset() {
   std::lock_guard lock(mu_);
   rules_.clear();
@@ -60,6 +65,12 @@ int64_t FaultInjectingFileIO::count(FaultOp op) const {
 
 std::optional<FaultInjectingFileIO::Fault> FaultInjectingFileIO::Next(FaultOp op,
                                                                       const std::string& uri) {
+  std::function<void(FaultOp, const std::string&)> hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = before_call_;
+  }
+  if (hook) hook(op, uri);
   std::lock_guard lock(mu_);
   const int64_t n = ++counts_[static_cast<size_t>(op)];
   for (const Rule& rule : rules_) {

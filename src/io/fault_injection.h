@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,6 +49,9 @@ class FaultInjectingFileIO final : public FileIO {
   // Fails the `nth` (1-based) call of `op` with `status` (not OK).
   void FailNth(FaultOp op, int64_t nth, Status status,
                FaultTiming timing = FaultTiming::kBefore, bool sticky = false);
+  // Calls `hook` (outside the decorator's lock) before every operation, with its kind and URI;
+  // for tests that interleave another actor at an exact point. Empty: none.
+  void BeforeCall(std::function<void(FaultOp op, const std::string& uri)> hook);
   // Removes all rules and zeroes the counters.
   void Reset();
   // Calls of `op` seen so far (failed ones included).
@@ -81,6 +85,7 @@ class FaultInjectingFileIO final : public FileIO {
   std::shared_ptr<FileIO> base_;
   mutable std::mutex mu_;
   std::vector<Rule> rules_;
+  std::function<void(FaultOp, const std::string&)> before_call_;
   std::array<int64_t, kFaultOpCount> counts_{};
 };
 

@@ -1240,6 +1240,20 @@ Result<Materializer::Batch> Materializer::PlanBatch(const std::string& table,
   return b;
 }
 
+Status Materializer::StaleOr(const std::string& table, const coord::Cursor& planned,
+                             const Status& error) {
+  // Another worker of the group committed this batch meanwhile (two hold a table for a cycle
+  // while assignments change) and the log was trimmed behind it, taking the staged files: the
+  // batch went stale, which the service handles like a fenced commit. Anything else stands.
+  Result<coord::Cursor> now = coord_->GetCursor(options_.group, table);
+  if (now.ok() && now->offset > planned.offset) {
+    return Aborted("the batch of " + table + " went stale: the cursor moved from " +
+                   std::to_string(planned.offset) + " to " + std::to_string(now->offset) +
+                   " while it was read (" + error.message() + ")");
+  }
+  return error;
+}
+
 Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   const Stopwatch started(clock_);
   TableResult result;
@@ -1269,7 +1283,9 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   }
 
   // Read the staged changes past the cursor, in log (= commit) order.
-  PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, entries));
+  Result<std::vector<stage::DecodedStagedFile>> staged = ReadStaged(io_, entries);
+  if (!staged.ok()) return StaleOr(table, cursor, staged.status());
+  std::vector<stage::DecodedStagedFile> files = std::move(staged).value();
   NameColumns(table, &files);
   // What the table's copy skips. Read after the log: a copy completed since is seen with the
   // changes it released.

@@ -165,6 +165,9 @@ class Materializer {
   void NameColumns(const std::string& table, std::vector<stage::DecodedStagedFile>* files) const;
   // The snapshot summary key holding this group's log offset.
   std::string OffsetKey() const { return "pg2iceberg.offset." + options_.group; }
+  // `error` reading a batch planned at `planned`, or Aborted when the table's cursor moved
+  // meanwhile (another worker committed the batch and the log was trimmed behind it).
+  Status StaleOr(const std::string& table, const coord::Cursor& planned, const Status& error);
   config::DeleteMode DeleteModeOf(const std::string& table) const;
   // A table in dv mode that is format v1/v2 is upgraded to v3 unless it has position delete
   // files (then it is returned as it is, and the batch writes position deletes).

@@ -528,6 +528,45 @@ TEST_F(ServicesTest, TwoWorkersHoldingOneTableNeverCommitTheSameOffsetsTwice) {
   }
 }
 
+TEST_F(ServicesTest, AWorkerWhoseStagedFilesWereTrimmedBehindAnotherWorkersCommitGoesStale) {
+  // While assignments change, two workers hold a table for a cycle: b commits the batch a is
+  // reading and the log is trimmed behind it, taking the staged files. a's batch went stale:
+  // a worker carries on (was: the missing file ended the worker).
+  materialize::MaterializerOptions mo;
+  mo.generation = "test";
+  mo.clock = &clock_;
+  materialize::Materializer mb(&coord_, &catalog_, io_,
+                               std::vector<config::TableConfig>{TableConfigOf()}, mo);
+  MaterializerServiceOptions o;
+  o.tables = {TableConfigOf()};
+  o.worker_ttl = std::chrono::seconds(30);
+  o.worker = "a";
+  MaterializerService a(&coord_, materializer_.get(), &source_, nullptr, o);
+  o.worker = "b";
+  MaterializerService b(&coord_, &mb, &source_, nullptr, o);
+  Insert({1, 2});
+  Stage();
+  bool interleaved = false;
+  io_->BeforeCall([&](io::FaultOp op, const std::string& uri) {
+    if (interleaved || op != io::FaultOp::kRead || uri.find("/_staging/") == std::string::npos) {
+      return;
+    }
+    interleaved = true;
+    clock_.Advance(std::chrono::seconds(31));  // a looks gone to b: b takes the table
+    auto cb = b.Cycle(false);
+    ASSERT_TRUE(cb.ok()) << cb.status().ToString();
+    ASSERT_GE(cb->results.at(kTable).snapshot_id, 0);
+    (void)objects_->Delete(uri);  // the trim behind b's commit (if it has not happened yet)
+    ASSERT_FALSE(objects_->Exists(uri).value());
+  });
+  auto ca = a.Cycle(false);
+  io_->BeforeCall({});
+  ASSERT_TRUE(interleaved);
+  ASSERT_TRUE(ca.ok()) << ca.status().ToString();
+  EXPECT_TRUE(ca->more);  // the next cycle starts from the table
+  EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2}));
+}
+
 TEST(LaneOfTest, EveryTableHasOneStableLane) {
   EXPECT_EQ(LaneOf("public.t", 1), 0);
   std::map<int, int> per_lane;
