@@ -1,5 +1,7 @@
 #include "cli/backends.h"
 
+#include "base/log.h"
+
 #include "base/clock.h"
 #include "catalog/rest_catalog.h"
 #include "catalog/sql_catalog.h"
@@ -27,6 +29,36 @@ Result<std::unique_ptr<pg::Connection>> ConnectSource(const config::Config& cfg,
                               cfg.source.postgres.RedactedConnString(),
                               pg::ConnectionOrigin::SourcePostgres(), patience.pg_attempts,
                               Clock::Real());
+}
+
+Result<config::Config> WithPublishedTables(config::Config cfg) {
+  if (!cfg.tables.empty() || cfg.source.mode != config::SourceMode::kLogical) return cfg;
+  const std::string& pub = cfg.source.logical.publication_name;
+  PG2I_ASSIGN_OR_RETURN(auto conn, ConnectSource(cfg));
+  PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                        conn->Query("SELECT schemaname, tablename FROM pg_publication_tables "
+                                    "WHERE pubname = $1 ORDER BY 1, 2",
+                                    {pub}));
+  if (r.rows.empty()) {
+    return InvalidArgument("no tables configured, and publication " + pub +
+                           " names none; list them under tables: (or set TABLES), or create "
+                           "the publication with the tables to replicate (CREATE PUBLICATION " +
+                           pub + " FOR TABLE …)");
+  }
+  std::string names;
+  for (const auto& row : r.rows) {
+    config::TableConfig t;
+    t.name = {row[0].value_or(""), row[1].value_or("")};
+    if (cfg.sink.table_name != "{table}") {
+      t.iceberg_name = config::ExpandTableName(cfg.sink.table_name, t.name);
+    }
+    names += (names.empty() ? "" : ",") + t.name.ToString();
+    cfg.tables.push_back(std::move(t));
+  }
+  log::Info("no tables configured: replicating the tables of the publication (a table added to "
+            "it later is picked up at the next start)",
+            {{"publication", pub}, {"tables", names}});
+  return cfg;
 }
 
 Result<std::unique_ptr<pg::Connection>> ConnectCoordinatorDatabase(const config::Config& cfg,

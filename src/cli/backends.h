@@ -37,6 +37,11 @@ Result<std::unique_ptr<pg::Connection>> ConnectCoordinatorDatabase(const config:
 Result<std::unique_ptr<coord::PgCoordinator>> ConnectCoordinator(const config::Config& cfg,
                                                                  Patience patience = {});
 
+// With no tables configured (logical mode): the tables of source.logical.publication_name, as
+// the one-container image is configured (environment variables only). The configuration as it
+// was otherwise. InvalidArgument when neither names a table.
+Result<config::Config> WithPublishedTables(config::Config cfg);
+
 io::S3Settings S3SettingsOf(const config::Config::Sink& sink);
 // The configured tables a command's repeated --table options name (by schema.table, or by table
 // name alone); every configured table when `names` is empty. InvalidArgument naming the first

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "cli/backends.h"
 #include "cli/catalog_info.h"
 #include "cli/commands.h"
 #include "cli/compact.h"
@@ -119,6 +120,9 @@ int Main(int argc, char** argv) {
       "stream-only", "WAL writer only: own the replication slot and stage changes");
   WorkerArgs worker_args;
   auto* worker_cmd = AddWorkerCommand(app, worker_args);
+  auto* health_cmd = app.add_subcommand(
+      "health", "ask the running process's /healthz (metrics_addr); exit 0 when healthy (a "
+                "container's health check)");
   auto* status_cmd = app.add_subcommand(
       "status", "per-table positions and lag; --wait blocks until Iceberg has caught up");
   bool wait = false;
@@ -214,6 +218,12 @@ int Main(int argc, char** argv) {
   if (connect_iceberg->parsed()) return RunConnectIceberg(*cfg);
   if (catalog_info->parsed()) return RunCatalogInfo(*cfg, catalog_info_args);
   if (migrate->parsed()) return RunMigrateCoord(*cfg);
+  if (health_cmd->parsed()) return RunHealth(*cfg);
+  // The commands below work on the tables: with none configured, the publication's.
+  cfg = WithPublishedTables(std::move(*cfg));
+  if (!cfg.ok()) {
+    return Fail(cfg.status().code() == StatusCode::kInvalidArgument ? 2 : 1, cfg.status());
+  }
   if (verify->parsed()) return RunVerify(*cfg, verify_options);
   if (cleanup->parsed()) return RunCleanup(*cfg);
   if (resync->parsed()) return RunResync(*cfg, resync_tables);

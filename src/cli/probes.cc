@@ -12,6 +12,7 @@
 #include <random>
 
 #include "base/clock.h"
+#include "catalog/http.h"
 #include "cli/backends.h"
 #include "pg/catalog.h"
 
@@ -281,6 +282,25 @@ int RunConnectIceberg(const config::Config& cfg) {
               cfg.sink.warehouse.c_str(),
               cfg.sink.catalog_type == config::CatalogType::kRest ? "REST" : "SQL");
   return 0;
+}
+
+int RunHealth(const config::Config& cfg) {
+  if (cfg.metrics_addr.empty()) {
+    std::fprintf(stderr, "health: metrics_addr is empty, so there is no /healthz to ask\n");
+    return 1;
+  }
+  std::string addr = cfg.metrics_addr;
+  if (addr.rfind("0.0.0.0:", 0) == 0) addr = "127.0.0.1:" + addr.substr(8);
+  catalog::HttpRequest req;
+  req.url = "http://" + addr + "/healthz";
+  req.timeout = std::chrono::seconds(5);
+  auto resp = catalog::MakeCurlHttpClient({"metrics_addr", "pg2iceberg"})->Send(req);
+  if (!resp.ok()) {
+    std::fprintf(stderr, "health: %s\n", resp.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("%ld %s\n", resp->status, resp->body.c_str());
+  return resp->status == 200 ? 0 : 1;
 }
 
 }  // namespace pg2iceberg::cli

@@ -470,15 +470,7 @@ void ApplyTableNameTemplate(const std::string& pattern, std::vector<TableConfig>
   }
   for (TableConfig& t : *tables) {
     if (!t.iceberg_name.empty() || t.name.table.empty()) continue;
-    std::string name = pattern;
-    for (const auto& [key, value] : {std::pair<std::string, std::string>{"{schema}", t.name.schema},
-                                     {"{table}", t.name.table}}) {
-      for (size_t at = name.find(key); at != std::string::npos;
-           at = name.find(key, at + value.size())) {
-        name.replace(at, key.size(), value);
-      }
-    }
-    t.iceberg_name = name;
+    t.iceberg_name = ExpandTableName(pattern, t.name);
   }
 }
 
@@ -1354,6 +1346,18 @@ Status CheckColumnNames(const TableConfig& table, const std::vector<std::string>
     }
   }
   return Status::Ok();
+}
+
+std::string ExpandTableName(const std::string& pattern, const TableName& table) {
+  std::string name = pattern;
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"{schema}", table.schema},
+                                   {"{table}", table.table}}) {
+    for (size_t at = name.find(key); at != std::string::npos;
+         at = name.find(key, at + value.size())) {
+      name.replace(at, key.size(), value);
+    }
+  }
+  return name;
 }
 
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns) {

@@ -113,6 +113,8 @@ struct IcebergTableName {
   bool operator==(const IcebergTableName&) const = default;
 };
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns);
+// sink.table_name with {schema} and {table} replaced by those of `table`.
+std::string ExpandTableName(const std::string& pattern, const TableName& table);
 
 // Whether a free-form key (sink.catalog_props) names a secret whose value must not be shown.
 bool LooksSecret(std::string_view key);
