@@ -55,6 +55,7 @@ Result<config::Config> WithPublishedTables(config::Config cfg) {
     names += (names.empty() ? "" : ",") + t.name.ToString();
     cfg.tables.push_back(std::move(t));
   }
+  cfg.tables_from_publication = true;
   log::Info("no tables configured: replicating the tables of the publication (a table added to "
             "it later is picked up at the next start)",
             {{"publication", pub}, {"tables", names}});

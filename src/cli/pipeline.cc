@@ -1436,8 +1436,13 @@ int RunCleanup(const config::Config& cfg) {
       PG2I_RETURN_IF_ERROR(src->Query("SELECT pg_drop_replication_slot($1)", {slot}).status());
       std::printf("dropped replication slot %s\n", slot.c_str());
     }
-    PG2I_RETURN_IF_ERROR(src->Exec("DROP PUBLICATION IF EXISTS " +
-                                   pg::QuoteIdent(cfg.source.logical.publication_name)));
+    const std::string& pub = cfg.source.logical.publication_name;
+    if (cfg.tables_from_publication) {
+      std::printf("kept publication %s: it lists the tables to replicate (none are configured)\n",
+                  pub.c_str());
+    } else {
+      PG2I_RETURN_IF_ERROR(src->Exec("DROP PUBLICATION IF EXISTS " + pg::QuoteIdent(pub)));
+    }
     if (Status t = pg::DropDdlTrigger(*src, cfg.state.coordinator_schema); !t.ok()) {
       std::printf("could not drop the DDL event triggers %s and %s (%s); a superuser can: "
                   "DROP EVENT TRIGGER %s; DROP EVENT TRIGGER %s;\n",
@@ -1447,8 +1452,9 @@ int RunCleanup(const config::Config& cfg) {
                   pg::QuoteIdent(pg::DdlTriggerName(cfg.state.coordinator_schema)).c_str(),
                   pg::QuoteIdent(pg::RewriteTriggerName(cfg.state.coordinator_schema)).c_str());
     }
-    std::printf("dropped publication %s (if it existed)\n",
-                cfg.source.logical.publication_name.c_str());
+    if (!cfg.tables_from_publication) {
+      std::printf("dropped publication %s (if it existed)\n", pub.c_str());
+    }
     PG2I_ASSIGN_OR_RETURN(auto coord, ConnectCoordinator(cfg));
     PG2I_RETURN_IF_ERROR(coord->DropSchema());
     std::printf("dropped coordinator schema %s; Iceberg tables were not touched\n",

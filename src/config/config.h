@@ -225,6 +225,9 @@ struct Config {
   std::string metrics_addr = "127.0.0.1:9090";  // empty: disabled
   std::optional<Duration> max_outage;            // nullopt: retry transient faults forever
   bool snapshot_only = false;
+  // No tables were configured: they are the publication's (cli::WithPublishedTables), which
+  // `cleanup` therefore keeps.
+  bool tables_from_publication = false;
 
   // Non-fatal findings of Load(): unknown keys, values taken from defaults that deserve a
   // mention. Each names the key.

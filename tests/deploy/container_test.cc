@@ -148,6 +148,16 @@ TEST_F(ContainerTest, TheImageReplicatesThePublicationFromEnvironmentVariablesAl
     signed_ok += r["ok"].get<bool>() ? 1 : 0;
   }
   EXPECT_GT(signed_ok, 5);
+
+  // cleanup removes the slot and the coordinator but keeps the publication: it is what names
+  // the tables here.
+  ASSERT_TRUE(RunCommand(config, {"cleanup"}, &out).success()) << out;
+  EXPECT_NE(out.find("kept publication ctr_pub"), std::string::npos) << out;
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_publication WHERE pubname = 'ctr_pub'"),
+            "1");
+  EXPECT_EQ(*pg_->QueryScalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
+                              "'ctr_slot'"),
+            "0");
 }
 
 }  // namespace
