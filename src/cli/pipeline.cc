@@ -69,6 +69,7 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   mo.delete_mode = cfg.sink.delete_mode;
   mo.polled = cfg.source.mode == config::SourceMode::kQuery;
   mo.index_dir = cfg.sink.index_dir;
+  mo.include_metadata = cfg.sink.include_metadata;
   return mo;
 }
 

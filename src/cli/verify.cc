@@ -19,6 +19,7 @@
 #include "iceberg/parquet_io.h"
 #include "iceberg/table_scan.h"
 #include "io/arrow_file_io.h"
+#include "materialize/columns.h"
 #include "pg/catalog.h"
 #include "pg/values.h"
 
@@ -125,12 +126,26 @@ Result<TableDiff> VerifyTable(pg::Connection& src, const config::TableConfig& ta
     return FailedPrecondition("the Iceberg table of " + d.table +
                               " lacks a primary-key column; was it created by pg2iceberg?");
   }
+  // sink.include_metadata's columns (_commit_ts, _lsn) are not the source's: not compared.
+  std::vector<size_t> metadata_idx;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].name != materialize::kCommitTsColumn &&
+        fields[i].name != materialize::kLsnColumn) {
+      continue;
+    }
+    const bool in_source =
+        std::any_of(info.columns.begin(), info.columns.end(), [&](const auto& c) {
+          return config::IcebergColumnName(table, c.name) == fields[i].name;
+        });
+    if (!in_source) metadata_idx.push_back(i);
+  }
   if (loaded.ok()) {
     // Merge-on-read: equality and position deletes applied as every engine applies them.
     PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io, loaded->metadata));
     for (const iceberg::FileScanTask& task : scan.tasks()) {
       PG2I_ASSIGN_OR_RETURN(auto rows, scan.Read(task, fields));
       for (auto& r : rows) {
+        for (size_t i : metadata_idx) r[i] = Value{};
         Key k;
         for (int i : key_idx) k.push_back(r[static_cast<size_t>(i)]);
         ice[k].push_back(std::move(r));

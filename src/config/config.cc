@@ -972,6 +972,7 @@ Result<Config> Load(const LoadOptions& options) {
   b.Str("sink.materialized_prefix", &sk.materialized_prefix);
   b.Str("sink.meta_namespace", &sk.meta_namespace);
   b.Str("sink.index_dir", &sk.index_dir);
+  b.Bool("sink.include_metadata", &sk.include_metadata);
 
   b.Str("state.postgres_url", &cfg.state.postgres_url);
   b.Str("state.coordinator_schema", &cfg.state.coordinator_schema);
@@ -1267,6 +1268,7 @@ std::string Config::Redacted() const {
   out << YAML::Key << "materialized_prefix" << YAML::Value << sink.materialized_prefix;
   out << YAML::Key << "meta_namespace" << YAML::Value << sink.meta_namespace;
   out << YAML::Key << "index_dir" << YAML::Value << sink.index_dir;
+  out << YAML::Key << "include_metadata" << YAML::Value << sink.include_metadata;
   out << YAML::EndMap;
 
   out << YAML::Key << "state" << YAML::Value << YAML::BeginMap;

@@ -205,6 +205,7 @@ struct Config {
     std::string materialized_prefix = "materialized/";
     std::string meta_namespace;
     std::string index_dir = "pg2iceberg-index";  // the primary-key indexes (position mode)
+    bool include_metadata = false;  // _commit_ts and _lsn on every mirror row
   } sink;
 
   struct State {

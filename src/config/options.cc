@@ -156,6 +156,12 @@ constexpr std::array kOptions = {
                {}, 0, 0, false, true},
     OptionSpec{"sink.materialized_prefix", K::kString, "materialized/",
                "Where materialized files live under the warehouse."},
+    OptionSpec{"sink.include_metadata", K::kBool, "false",
+               "Every row of a mirror table carries `_commit_ts` (commit time) and `_lsn` (commit "
+               "LSN as a number) of the last change to it, for downstream jobs that read "
+               "incrementally; the columns are added to existing tables. Rows of a copy have "
+               "`_lsn` = the copy's LSN and `_commit_ts` NULL.",
+               {}, 0, 0, true},
     OptionSpec{"sink.meta_namespace", K::kString, "",
                "Namespace of the meta tables `commits`, `compactions` and `maintenance`, which "
                "record what pg2iceberg did (docs/operations.md); empty disables them."},

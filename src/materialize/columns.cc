@@ -208,4 +208,26 @@ std::vector<int> ColumnsOf(const std::vector<Field>& fields, const std::map<int3
   return out;
 }
 
+Status AddMetadataColumns(const stage::StagedRelation& latest, const std::string& table,
+                          ColumnPlan* plan) {
+  const std::pair<const char*, Type> columns[] = {{kCommitTsColumn, Type{TypeId::kTimestampTz}},
+                                                  {kLsnColumn, Type{TypeId::kLong}}};
+  for (const auto& [name, type] : columns) {
+    for (const auto& c : latest.columns) {
+      if (c.name == name) {
+        return FailedPrecondition("table " + table + " has a column named " + name +
+                                  ", which sink.include_metadata adds; rename the column or "
+                                  "turn include_metadata off");
+      }
+    }
+    const bool present = std::any_of(plan->fields.begin(), plan->fields.end(),
+                                     [&](const Field& f) { return f.name == name; });
+    if (present) continue;
+    plan->fields.push_back(Field{++plan->last_column_id, name, false,
+                                 iceberg::DataType::Primitive(type), "", {}, {}});
+    plan->schema_changed = true;
+  }
+  return Status::Ok();
+}
+
 }  // namespace pg2iceberg::materialize

@@ -46,6 +46,16 @@ struct ColumnPlan {
 Result<ColumnPlan> PlanColumns(const iceberg::TableMetadata& m, const stage::StagedRelation& latest,
                                const std::string& table, bool rematch = false);
 
+// sink.include_metadata: the columns every row of a mirror table carries, the commit time and
+// commit LSN of the last change to it (NULL for rows of a copy that replaced the table).
+inline constexpr char kCommitTsColumn[] = "_commit_ts";  // timestamptz
+inline constexpr char kLsnColumn[] = "_lsn";             // long: the LSN as a 64-bit number
+
+// Adds the metadata columns to `plan` unless its fields have them. FailedPrecondition when the
+// source table has a column of one of their names.
+Status AddMetadataColumns(const stage::StagedRelation& latest, const std::string& table,
+                          ColumnPlan* plan);
+
 // For each of `fields`, the index of the column of `relation` holding its value, or -1.
 std::vector<int> ColumnsOf(const std::vector<iceberg::Field>& fields,
                            const std::map<int32_t, int>& attnums,

@@ -130,6 +130,32 @@ int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key,
   return best;
 }
 
+// sink.include_metadata: each upserted row's _commit_ts and _lsn, from the last change to it
+// (a change of a copy has no commit time: NULL).
+void StampMetadata(const std::vector<stage::DecodedStagedFile>& files,
+                   const std::vector<Field>& fields, fold::FoldResult* folded) {
+  int ts_col = -1, lsn_col = -1;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].name == kCommitTsColumn) ts_col = static_cast<int>(i);
+    if (fields[i].name == kLsnColumn) lsn_col = static_cast<int>(i);
+  }
+  if (ts_col < 0 || lsn_col < 0) return;
+  std::map<Lsn, int64_t> commit_ts;  // commit LSN → commit time
+  for (const auto& f : files) {
+    for (const auto& c : f.changes) {
+      if (c.commit_ts_micros != 0) commit_ts[c.change.commit_lsn] = c.commit_ts_micros;
+    }
+  }
+  for (auto& [key, row] : folded->rows) {
+    if (row.kind != fold::FoldedRow::Kind::kUpsert) continue;
+    if (row.last_lsn.valid()) {
+      row.values[static_cast<size_t>(lsn_col)] = static_cast<int64_t>(row.last_lsn.value());
+    }
+    auto ts = commit_ts.find(row.last_lsn);
+    if (ts != commit_ts.end()) row.values[static_cast<size_t>(ts_col)] = TimestampTz{ts->second};
+  }
+}
+
 // The commit LSNs of the source transactions a commit holds, in its summary (commit events
 // carry them; notify/event.h).
 void AddLsnRange(const std::vector<coord::LogEntry>& entries, iceberg::SnapshotChange* change) {
@@ -577,6 +603,9 @@ Result<Materializer::TableSetup> Materializer::SetUpTable(const std::string& tab
                                       {ident, {}, {iceberg::TableUpdate::AddSpec(iceberg::PartitionSpec{-1, {}})}}));
   }
   PG2I_ASSIGN_OR_RETURN(out.plan, PlanColumns(loaded.metadata, latest, table, rematch));
+  if (options_.include_metadata) {
+    PG2I_RETURN_IF_ERROR(AddMetadataColumns(latest, table, &out.plan));
+  }
   PG2I_ASSIGN_OR_RETURN(loaded, EvolveSchema(ident, std::move(loaded), out.plan));
   // The batch's key (the primary key as staged): when it differs from the key the table is
   // folded by, the table is re-keyed from this batch on (docs/schema-changes.md).
@@ -1330,6 +1359,7 @@ Status Materializer::MaterializeChanges(const std::string& table,
                                                            setup.plan, key_idx, cursor.offset,
                                                            only));
   result.changes = folded.changes;
+  if (options_.include_metadata) StampMetadata(files, fields, &folded);
   const int64_t end_offset = entries.back().end_offset;
   PG2I_ASSIGN_OR_RETURN(LiveState live, ReadLiveState(table, ident, loaded, fields, key_idx,
                                                       setup.key_ids, folded));

@@ -66,6 +66,9 @@ struct MaterializerOptions {
   // tables[].capture_operations leaves out insert or update keeps only the rows whose key is
   // (update) or is not (insert) live in the table, found through the key index.
   bool polled = false;
+  // sink.include_metadata: every row carries the commit time and LSN of its last change
+  // (columns _commit_ts and _lsn, added to the table's schema).
+  bool include_metadata = false;
   // Called while a long piece of work (a table's replacing copy) goes on: a liveness beat.
   std::function<void()> on_progress;
 };
