@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "iceberg/manifest_cache.h"
+
 namespace pg2iceberg::iceberg {
 namespace {
 
@@ -53,13 +55,12 @@ Result<CommitHistory> HistorySince(io::FileIO* io, const TableMetadata& m,
   out.commits = static_cast<int>(since.size());
   std::reverse(since.begin(), since.end());
   for (const Snapshot* s : since) {
-    PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io->ReadAll(s->manifest_list));
-    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests, ReadManifestList(list_bytes));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests,
+                          LoadManifestList(*io, s->manifest_list));
     for (const ManifestFile& mf : manifests) {
       // Only a manifest this commit wrote can hold what it added or removed.
       if (mf.added_snapshot_id != s->snapshot_id) continue;
-      PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(mf.manifest_path));
-      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
+      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, LoadManifest(*io, mf));
       for (ManifestEntry& e : entries) {
         if (e.snapshot_id != s->snapshot_id) continue;
         if (e.status == ManifestEntry::EntryStatus::kAdded) out.added.push_back(std::move(e));

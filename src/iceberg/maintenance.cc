@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iceberg/manifest.h"
+#include "iceberg/manifest_cache.h"
 
 namespace pg2iceberg::iceberg {
 
@@ -71,14 +72,12 @@ Result<std::set<std::string>> ReferencedFiles(io::FileIO* io, const TableMetadat
                                 "first, its files cannot be told from orphans");
     }
     out.insert(CanonicalLocation(s.manifest_list));
-    PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(s.manifest_list));
-    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> mfs, ReadManifestList(bytes));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> mfs, LoadManifestList(*io, s.manifest_list));
     for (const ManifestFile& mf : mfs) {
       const std::string path = CanonicalLocation(mf.manifest_path);
       out.insert(path);
       if (!manifests_read.insert(path).second) continue;
-      PG2I_ASSIGN_OR_RETURN(std::string mbytes, io->ReadAll(mf.manifest_path));
-      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(mbytes, mf));
+      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, LoadManifest(*io, mf));
       for (const ManifestEntry& e : entries) {
         // A deleted entry names a file this snapshot no longer reads; an older snapshot that
         // still reads it lists it as live in its own manifests.

@@ -1,6 +1,7 @@
 #include "iceberg/snapshot_producer.h"
 
 #include "iceberg/maintenance.h"
+#include "iceberg/manifest_cache.h"
 
 #include <algorithm>
 #include <random>
@@ -61,12 +62,11 @@ Result<std::vector<ManifestEntry>> LiveEntriesOf(io::FileIO* io, const Snapshot*
                                                  bool deletes_only) {
   std::vector<ManifestEntry> out;
   if (s == nullptr) return out;
-  PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io->ReadAll(s->manifest_list));
-  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests, ReadManifestList(list_bytes));
+  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests,
+                        LoadManifestList(*io, s->manifest_list));
   for (const ManifestFile& mf : manifests) {
     if (deletes_only && mf.content != ManifestContent::kDeletes) continue;
-    PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(mf.manifest_path));
-    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, LoadManifest(*io, mf));
     for (auto& e : entries) {
       if (IsLive(e)) out.push_back(std::move(e));
     }
@@ -238,15 +238,14 @@ Status SnapshotProducer::CarryParentManifests(const TableMetadata& base, int64_t
     return IsLive(e) && (change_.remove_all || change_.removed_paths.count(FileKey(e.file)));
   };
   std::set<std::string> still_to_remove = change_.removed_paths;
-  PG2I_ASSIGN_OR_RETURN(std::string list_bytes, io_->ReadAll(parent->manifest_list));
-  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> existing, ReadManifestList(list_bytes));
+  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> existing,
+                        LoadManifestList(*io_, parent->manifest_list));
   for (const ManifestFile& mf : existing) {
     if (!removing) {
       manifests->push_back(mf);
       continue;
     }
-    PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
-    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, mf));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, LoadManifest(*io_, mf));
     if (std::none_of(entries.begin(), entries.end(), removes)) {
       manifests->push_back(mf);
       continue;
@@ -299,8 +298,7 @@ Status SnapshotProducer::MergeManifests(const TableMetadata& base, int64_t seq,
     if (merge.size() < 2) continue;
     std::vector<ManifestEntry> entries;
     for (const ManifestFile& mf : merge) {
-      PG2I_ASSIGN_OR_RETURN(std::string bytes, io_->ReadAll(mf.manifest_path));
-      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> es, ReadManifest(bytes, mf));
+      PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> es, LoadManifest(*io_, mf));
       for (ManifestEntry& e : es) {
         if (!IsLive(e)) continue;
         e.status = ManifestEntry::EntryStatus::kExisting;
@@ -397,12 +395,10 @@ Status CollectFiles(io::FileIO* io, const Snapshot& s, bool live_only,
                     std::set<std::string>* lists, std::set<std::string>* manifests,
                     std::set<std::string>* files) {
   lists->insert(s.manifest_list);
-  PG2I_ASSIGN_OR_RETURN(std::string bytes, io->ReadAll(s.manifest_list));
-  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> mfs, ReadManifestList(bytes));
+  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> mfs, LoadManifestList(*io, s.manifest_list));
   for (const ManifestFile& mf : mfs) {
     if (!manifests->insert(mf.manifest_path).second) continue;
-    PG2I_ASSIGN_OR_RETURN(std::string mbytes, io->ReadAll(mf.manifest_path));
-    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(mbytes, mf));
+    PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, LoadManifest(*io, mf));
     for (const ManifestEntry& e : entries) {
       if (live_only && e.status == ManifestEntry::EntryStatus::kDeleted) continue;
       files->insert(e.file.file_path);

@@ -18,6 +18,7 @@
 #include "catalog/memory_catalog.h"
 #include "config/config.h"
 #include "coord/memory_coordinator.h"
+#include "iceberg/manifest_cache.h"
 #include "iceberg/table_scan.h"
 #include "io/fault_injection.h"
 #include "io/memory_file_io.h"
@@ -617,6 +618,8 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
   auto restart = [&]() {
     process.reset();
     check_slot();
+    // A new process has nothing cached (and a seed replays alike alone or after others).
+    iceberg::ClearManifestCaches();
     process = std::make_unique<Process>(&w, k);
     if (verbose) log::Info("process starts", {{"slot", w.slot.ToString()}});
     if (w.slot_exists) return;
