@@ -77,9 +77,8 @@ TEST_F(ContainerTest, TheImageReplicatesThePublicationFromEnvironmentVariablesAl
     proxy_argv.push_back(a);
   }
   auto proxy = Start("proxy", proxy_argv);
-  for (int i = 0; i < 100 && proxy->LogTail().find("listening") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(100ms);
-  }
+  ASSERT_NE(proxy, nullptr);
+  PG2I_ASSERT_OK(proxy->WaitForLog("listening"));
 
   PG2I_ASSERT_OK(pg_->Exec("CREATE TABLE ctr_orders (id int PRIMARY KEY, note text); "
                            "INSERT INTO ctr_orders SELECT g, 'n' || g FROM generate_series(1, 40) g; "

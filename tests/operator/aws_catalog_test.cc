@@ -60,9 +60,7 @@ class AwsCatalogTest : public fixtures::BinarySuite {
     o.argv = argv;
     auto p = Subprocess::Start(o);
     EXPECT_TRUE(p.ok());
-    for (int i = 0; i < 100 && (*p)->LogTail().find("listening") == std::string::npos; ++i) {
-      std::this_thread::sleep_for(100ms);
-    }
+    PG2I_EXPECT_OK((*p)->WaitForLog("listening"));
     proxies_.push_back(std::move(*p));
     return "http://127.0.0.1:" + std::to_string(*port) + "/iceberg";
   }

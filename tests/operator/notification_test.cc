@@ -45,10 +45,7 @@ class NotificationTest : public fixtures::BinarySuite {
     argv.push_back(mode);
     argv.insert(argv.end(), args.begin(), args.end());
     auto p = Start(mode, argv);
-    for (int i = 0; p && i < 100 && p->LogTail().find("listening") == std::string::npos; ++i) {
-      std::this_thread::sleep_for(100ms);
-    }
-    EXPECT_NE(p->LogTail().find("listening"), std::string::npos) << p->LogTail();
+    if (p) PG2I_EXPECT_OK(p->WaitForLog("listening"));
     return p;
   }
 
