@@ -1,10 +1,9 @@
 #include "iceberg/manifest_cache.h"
 
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
-#include <utility>
+
+#include "base/memo.h"
 
 namespace pg2iceberg::iceberg {
 namespace {
@@ -25,64 +24,29 @@ size_t BytesOf(const ManifestFile& mf) {
 }
 
 template <typename T>
-size_t BytesOf(const std::vector<T>& values) {
-  size_t n = 0;
-  for (const T& v : values) n += BytesOf(v);
-  return n;
-}
-
-// Values by key, bounded by the bytes they hold.
-template <typename T>
-class Cache {
- public:
-  std::shared_ptr<const std::vector<T>> Find(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) {
-      ++stats_.misses;
-      return nullptr;
-    }
-    ++stats_.hits;
-    return it->second;
-  }
-
-  void Put(const std::string& key, std::shared_ptr<const std::vector<T>> value) {
-    const size_t bytes = BytesOf(*value) + key.size();
-    if (bytes > kMaxCachedFileBytes) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (held_ + bytes > kMaxCacheBytes) {
-      entries_.clear();
-      held_ = 0;
-    }
-    if (entries_.try_emplace(key, std::move(value)).second) held_ += bytes;
-  }
-
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    entries_.clear();
-    held_ = 0;
-  }
-
-  ManifestCacheStats stats() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
-  }
-
- private:
-  std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<const std::vector<T>>> entries_;
-  size_t held_ = 0;
-  ManifestCacheStats stats_;
-};
+using Cache = Memo<std::shared_ptr<const std::vector<T>>>;
 
 Cache<ManifestEntry>& Manifests() {
-  static auto* cache = new Cache<ManifestEntry>();
+  static auto* cache = new Cache<ManifestEntry>(kMaxCacheBytes);
   return *cache;
 }
 
 Cache<ManifestFile>& Lists() {
-  static auto* cache = new Cache<ManifestFile>();
+  static auto* cache = new Cache<ManifestFile>(kMaxCacheBytes);
   return *cache;
+}
+
+// Reads through `cache`: `read` makes the values on a miss.
+template <typename T, typename Read>
+Result<std::vector<T>> Through(Cache<T>& cache, const std::string& key, Read read) {
+  if (auto cached = cache.Find(key)) return **cached;
+  PG2I_ASSIGN_OR_RETURN(std::vector<T> values, read());
+  size_t bytes = key.size();
+  for (const T& v : values) bytes += BytesOf(v);
+  if (bytes <= kMaxCachedFileBytes) {
+    cache.Put(key, std::make_shared<const std::vector<T>>(values), bytes);
+  }
+  return values;
 }
 
 std::string KeyOf(const ManifestFile& mf) {
@@ -103,33 +67,22 @@ std::string KeyOf(const ManifestFile& mf) {
 }  // namespace
 
 Result<std::vector<ManifestEntry>> LoadManifest(io::FileIO& io, const ManifestFile& from) {
-  const std::string key = KeyOf(from);
-  if (auto cached = Manifests().Find(key)) return *cached;
-  PG2I_ASSIGN_OR_RETURN(std::string bytes, io.ReadAll(from.manifest_path));
-  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestEntry> entries, ReadManifest(bytes, from));
-  Manifests().Put(key, std::make_shared<const std::vector<ManifestEntry>>(entries));
-  return entries;
+  return Through(Manifests(), KeyOf(from), [&]() -> Result<std::vector<ManifestEntry>> {
+    PG2I_ASSIGN_OR_RETURN(std::string bytes, io.ReadAll(from.manifest_path));
+    return ReadManifest(bytes, from);
+  });
 }
 
 Result<std::vector<ManifestFile>> LoadManifestList(io::FileIO& io, const std::string& path) {
-  if (auto cached = Lists().Find(path)) return *cached;
-  PG2I_ASSIGN_OR_RETURN(std::string bytes, io.ReadAll(path));
-  PG2I_ASSIGN_OR_RETURN(std::vector<ManifestFile> manifests, ReadManifestList(bytes));
-  Lists().Put(path, std::make_shared<const std::vector<ManifestFile>>(manifests));
-  return manifests;
+  return Through(Lists(), path, [&]() -> Result<std::vector<ManifestFile>> {
+    PG2I_ASSIGN_OR_RETURN(std::string bytes, io.ReadAll(path));
+    return ReadManifestList(bytes);
+  });
 }
 
 void ClearManifestCaches() {
   Manifests().Clear();
   Lists().Clear();
-}
-
-ManifestCacheStats ManifestCacheStatsForTest() {
-  ManifestCacheStats a = Manifests().stats();
-  const ManifestCacheStats b = Lists().stats();
-  a.hits += b.hits;
-  a.misses += b.misses;
-  return a;
 }
 
 }  // namespace pg2iceberg::iceberg

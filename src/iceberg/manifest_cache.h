@@ -9,12 +9,13 @@
 // reader never gets entries inherited from another list's view of the file.
 //
 // Bounded by bytes (approximately, counted from the entries' paths, partition values and
-// metrics): a file whose entries take more than kMaxCachedFileBytes is read every time, and
-// each of the two caches (manifests, manifest lists) starts over when it would hold more than
-// kMaxCacheBytes.
+// metrics; base/memo.h with a cost): a file whose entries take more than kMaxCachedFileBytes
+// is read every time, and each of the two caches (manifests, manifest lists) starts over when
+// it would hold more than kMaxCacheBytes.
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -37,12 +38,5 @@ Result<std::vector<ManifestFile>> LoadManifestList(io::FileIO& io, const std::st
 // Empties both caches (the simulation, at each simulated process start: a new process starts
 // with nothing cached).
 void ClearManifestCaches();
-
-// How many reads the cache answered and how many went to FileIO (for tests).
-struct ManifestCacheStats {
-  int64_t hits = 0;
-  int64_t misses = 0;
-};
-ManifestCacheStats ManifestCacheStatsForTest();
 
 }  // namespace pg2iceberg::iceberg
