@@ -1,5 +1,8 @@
 #include "stage/staged_file.h"
 
+#include <algorithm>
+#include <string_view>
+
 #include <arrow/io/memory.h>
 #include <arrow/table.h>
 #include <arrow/util/key_value_metadata.h>
@@ -27,7 +30,7 @@ iceberg::Field Meta(int32_t offset, const char* name, TypeId t) {
                         iceberg::DataType::Primitive(Type{t}), "", {}, {}};
 }
 
-std::vector<iceberg::Field> FieldsOf(const StagedRelation& r) {
+std::vector<iceberg::Field> FieldsOf(const StagedRelation& r, bool before_images) {
   std::vector<iceberg::Field> fields;
   for (size_t i = 0; i < r.columns.size(); ++i) {
     fields.push_back(iceberg::Field{static_cast<int32_t>(i + 1), r.columns[i].name, false,
@@ -45,7 +48,39 @@ std::vector<iceberg::Field> FieldsOf(const StagedRelation& r) {
                                     iceberg::DataType::Primitive(r.columns[r.key[k]].type), "",
                                     {}, {}});
   }
+  if (before_images) {
+    fields.push_back(Meta(6, "_pg2i_before", TypeId::kString));
+    for (size_t i = 0; i < r.columns.size(); ++i) {
+      fields.push_back(iceberg::Field{kMetaFieldBase + 1000 + static_cast<int32_t>(i),
+                                      "_pg2i_before_" + std::to_string(i), false,
+                                      iceberg::DataType::Primitive(r.columns[i].type), "", {}, {}});
+    }
+  }
   return fields;
+}
+
+std::string IndexList(const std::vector<int>& indexes) {
+  std::string out;
+  for (int i : indexes) out += (out.empty() ? "" : ",") + std::to_string(i);
+  return out;
+}
+
+std::vector<int> ParseIndexList(std::string_view text) {
+  std::vector<int> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    out.push_back(std::atoi(std::string(text.substr(pos, comma - pos)).c_str()));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// The _pg2i_before cell of `b`: NULL for none, else its kind and unchanged columns.
+Value BeforeCell(const BeforeImage& b) {
+  if (b.kind == BeforeImage::Kind::kNone) return Value();
+  return std::string(1, static_cast<char>(b.kind)) + ":" + IndexList(b.unchanged);
 }
 
 std::string RelationJson(const StagedRelation& r) {
@@ -97,7 +132,11 @@ Result<StagedRelation> ParseRelation(const std::string& text) {
 
 Result<std::string> EncodeStagedFile(const StagedRelation& relation,
                                      const std::vector<StagedChange>& changes) {
-  const std::vector<iceberg::Field> fields = FieldsOf(relation);
+  const bool before_images =
+      std::any_of(changes.begin(), changes.end(), [](const StagedChange& sc) {
+        return sc.before.kind != BeforeImage::Kind::kNone;
+      });
+  const std::vector<iceberg::Field> fields = FieldsOf(relation, before_images);
   const size_t width = relation.columns.size();
   std::vector<std::vector<Value>> rows;
   rows.reserve(changes.size());
@@ -116,11 +155,18 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
     row.emplace_back(static_cast<int64_t>(sc.xid.value()));
     row.emplace_back(sc.commit_ts_micros);
     row.emplace_back(c.seq);
-    std::string unch;
-    for (int u : c.unchanged) unch += (unch.empty() ? "" : ",") + std::to_string(u);
-    row.emplace_back(std::move(unch));
+    row.emplace_back(IndexList(c.unchanged));
     for (size_t k = 0; k < relation.key.size(); ++k) {
       row.push_back(k < c.old_key.size() ? c.old_key[k] : Value());
+    }
+    if (before_images) {
+      if (!sc.before.values.empty() && sc.before.values.size() != width) {
+        return InvalidArgument("staged change has an old row of the wrong width");
+      }
+      row.push_back(BeforeCell(sc.before));
+      for (size_t i = 0; i < width; ++i) {
+        row.push_back(sc.before.values.empty() ? Value() : sc.before.values[i]);
+      }
     }
     rows.push_back(std::move(row));
   }
@@ -160,8 +206,11 @@ Result<DecodedStagedFile> DecodeStagedFile(std::shared_ptr<io::FileIO> io,
   }
   DecodedStagedFile out;
   PG2I_ASSIGN_OR_RETURN(out.relation, ParseRelation(meta->value(meta->FindKey(kRelationKey))));
-  const std::vector<iceberg::Field> fields = FieldsOf(out.relation);
+  // Files of tables without before images, and of versions before them, lack their columns.
+  const bool before_images = table->schema()->GetFieldIndex("_pg2i_before") >= 0;
+  const std::vector<iceberg::Field> fields = FieldsOf(out.relation, before_images);
   const size_t width = out.relation.columns.size();
+  const size_t before_at = width + 6 + out.relation.key.size();
   arrow::TableBatchReader batches(*table);
   std::shared_ptr<arrow::RecordBatch> batch;
   while (true) {
@@ -177,20 +226,28 @@ Result<DecodedStagedFile> DecodeStagedFile(std::shared_ptr<io::FileIO> io,
       sc.xid = Xid(static_cast<uint32_t>(std::get<int64_t>(row[width + 2])));
       sc.commit_ts_micros = std::get<int64_t>(row[width + 3]);
       c.seq = std::get<int64_t>(row[width + 4]);
-      const std::string& unch = std::get<std::string>(row[width + 5]);
-      size_t pos = 0;
-      while (pos < unch.size()) {
-        size_t comma = unch.find(',', pos);
-        if (comma == std::string::npos) comma = unch.size();
-        c.unchanged.push_back(std::atoi(unch.substr(pos, comma - pos).c_str()));
-        pos = comma + 1;
-      }
+      c.unchanged = ParseIndexList(std::get<std::string>(row[width + 5]));
       bool has_old = false;
       for (size_t k = 0; k < out.relation.key.size(); ++k) {
         has_old |= !IsNull(row[width + 6 + k]);
       }
       if (has_old) {
         for (size_t k = 0; k < out.relation.key.size(); ++k) c.old_key.push_back(row[width + 6 + k]);
+      }
+      if (before_images) {
+        if (const auto* cell = std::get_if<std::string>(&row[before_at]); cell && !cell->empty()) {
+          sc.before.kind = static_cast<BeforeImage::Kind>((*cell)[0]);
+          if (sc.before.kind != BeforeImage::Kind::kKey &&
+              sc.before.kind != BeforeImage::Kind::kRow) {
+            return DataLoss("staged file " + uri + " has an old row of unknown kind '" + *cell +
+                            "'");
+          }
+          if (cell->size() > 2) sc.before.unchanged = ParseIndexList(std::string_view(*cell).substr(2));
+          if (c.op == fold::Op::kUpdate) {
+            sc.before.values.assign(std::make_move_iterator(row.begin() + before_at + 1),
+                                    std::make_move_iterator(row.begin() + before_at + 1 + width));
+          }
+        }
       }
       if (c.op != fold::Op::kTruncate) {
         row.resize(width);

@@ -9,6 +9,10 @@
 //   _pg2i_seq     long    position in the transaction
 //   _pg2i_unch    string  comma-separated indexes of unchanged-TOAST columns
 //   _pg2i_old_<i> …       the old primary-key values when an UPDATE changed the key
+// and, only in files of tables that stage before images (history tables), holding at least one:
+//   _pg2i_before  string  NULL, or K / O (the old row's kind) then ':' and the comma-separated
+//                         indexes of its unchanged-TOAST columns
+//   _pg2i_before_<i> …    an UPDATE's old row (a DELETE's is the row's own columns)
 // The relation as it was at staging time (column names, PostgreSQL types, Iceberg types, key)
 // travels in the file's key/value metadata under "pg2iceberg.relation", so a schema change
 // never breaks reading an older file. See docs/staging.md.
@@ -48,10 +52,27 @@ struct StagedRelation {
   bool operator==(const StagedRelation&) const = default;
 };
 
+// The old row PostgreSQL sent with an UPDATE or DELETE, staged for tables whose history is
+// kept (stage::WalWriterOptions::before_images).
+struct BeforeImage {
+  // kKey: the replica identity's columns only (the others NULL: REPLICA IDENTITY DEFAULT or
+  // USING INDEX, sent when the key changed and with every DELETE); kRow: every column (REPLICA
+  // IDENTITY FULL).
+  enum class Kind : char { kNone = 0, kKey = 'K', kRow = 'O' };
+  Kind kind = Kind::kNone;
+  // An UPDATE's old row (the relation's width); empty for a DELETE, whose old row is
+  // `StagedChange::change.values`.
+  std::vector<Value> values;
+  // Columns of the old row sent as unchanged TOAST (their value is the row's previous one).
+  std::vector<int> unchanged;
+  bool operator==(const BeforeImage&) const = default;
+};
+
 struct StagedChange {
   fold::Change change;
   Xid xid;
   int64_t commit_ts_micros = 0;
+  BeforeImage before;  // files staged without before images: kNone
 };
 
 // Serialises `changes` (all of `relation`) as one Parquet file.

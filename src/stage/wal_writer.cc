@@ -32,14 +32,28 @@ class ReplicationSource final : public MessageSource {
 };
 
 // The in-memory estimate flush_bytes and spill_bytes are compared with.
-int64_t Footprint(const fold::Change& change) {
-  int64_t bytes = 64;
-  for (const Value& v : change.values) {
+int64_t Footprint(const std::vector<Value>& values) {
+  int64_t bytes = 0;
+  for (const Value& v : values) {
     if (const auto* s = std::get_if<std::string>(&v)) bytes += static_cast<int64_t>(s->size());
     else if (const auto* b = std::get_if<Binary>(&v)) bytes += static_cast<int64_t>(b->bytes.size());
     else bytes += 8;
   }
   return bytes;
+}
+
+// The estimate of a buffered row's memory that flush_bytes and spill_bytes are measured in.
+int64_t FootprintOf(const fold::Change& change, const BeforeImage& before) {
+  return 64 + Footprint(change.values) + Footprint(before.values);
+}
+
+BeforeImage::Kind KindOf(pg::UpdateMsg::OldKind k) {
+  switch (k) {
+    case pg::UpdateMsg::OldKind::kKey: return BeforeImage::Kind::kKey;
+    case pg::UpdateMsg::OldKind::kOld: return BeforeImage::Kind::kRow;
+    case pg::UpdateMsg::OldKind::kNone: break;
+  }
+  return BeforeImage::Kind::kNone;
 }
 
 }  // namespace
@@ -412,7 +426,8 @@ Result<std::vector<Value>> WalWriter::Typed(const StagedRelation& rel, const pg:
   return out;
 }
 
-Status WalWriter::AddRow(Xid row_xid, const std::string& table, fold::Change change) {
+Status WalWriter::AddRow(Xid row_xid, const std::string& table, fold::Change change,
+                         BeforeImage before) {
   if (auto skip = options_.skip_ops.find(table);
       skip != options_.skip_ops.end() && skip->second.count(change.op) > 0) {
     const char* op = change.op == fold::Op::kInsert   ? "insert"
@@ -430,12 +445,13 @@ Status WalWriter::AddRow(Xid row_xid, const std::string& table, fold::Change cha
   Txn& txn = streamed ? streams_[stream_xid_] : current_;
   // Per transaction: chunks of a streamed transaction interleave with other transactions.
   change.seq = txn.next_seq++;
-  txn.bytes += Footprint(change);
+  txn.bytes += FootprintOf(change, before);
   Pending p;
   p.table = table;
   p.relation = relations_.at(table);
   p.change.change = std::move(change);
   p.change.xid = row_xid;
+  p.change.before = std::move(before);
   txn.rows.push_back(std::move(p));
   if (streamed && txn.bytes >= options_.spill_bytes) return Spill(txn);
   return Status::Ok();
@@ -489,7 +505,7 @@ Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
                             [&](const Pending& p) { return p.change.xid == subxid; }),
              rows.end());
   txn.bytes = 0;
-  for (const Pending& p : rows) txn.bytes += Footprint(p.change.change);
+  for (const Pending& p : rows) txn.bytes += FootprintOf(p.change.change, p.change.before);
   std::vector<SpilledFile> kept;
   for (SpilledFile& f : txn.spilled) {
     if (!f.xids.contains(subxid)) {
@@ -618,8 +634,13 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
     fold::Change ch;
     ch.op = fold::Op::kUpdate;
     PG2I_ASSIGN_OR_RETURN(ch.values, Typed(rel, upd->new_tuple, &ch.unchanged));
+    BeforeImage before;
     if (upd->old_kind != UpdateMsg::OldKind::kNone) {
-      PG2I_ASSIGN_OR_RETURN(std::vector<Value> old, Typed(rel, upd->old_tuple, nullptr));
+      std::vector<int> old_unchanged;
+      PG2I_ASSIGN_OR_RETURN(std::vector<Value> old, Typed(rel, upd->old_tuple, &old_unchanged));
+      if (options_.before_images.count(t->second)) {
+        before = {KindOf(upd->old_kind), old, std::move(old_unchanged)};
+      }
       for (int k : rel.key) ch.old_key.push_back(old[static_cast<size_t>(k)]);
       bool changed = false;
       for (size_t i = 0; i < rel.key.size(); ++i) {
@@ -641,14 +662,22 @@ Status WalWriter::Handle(pg::ReplicationStream::Received r) {
       }
       if (!changed) ch.old_key.clear();
     }
-    return AddRow(upd->xid.valid() ? upd->xid : current_xid_, t->second, std::move(ch));
+    return AddRow(upd->xid.valid() ? upd->xid : current_xid_, t->second, std::move(ch),
+                  std::move(before));
   } else if (auto* del = std::get_if<DeleteMsg>(&m)) {
     auto t = relid_to_table_.find(del->relation_id.value());
     if (t == relid_to_table_.end()) return Status::Ok();
     fold::Change ch;
     ch.op = fold::Op::kDelete;
-    PG2I_ASSIGN_OR_RETURN(ch.values, Typed(*relations_.at(t->second), del->old_tuple, nullptr));
-    return AddRow(del->xid.valid() ? del->xid : current_xid_, t->second, std::move(ch));
+    std::vector<int> old_unchanged;
+    PG2I_ASSIGN_OR_RETURN(ch.values,
+                          Typed(*relations_.at(t->second), del->old_tuple, &old_unchanged));
+    BeforeImage before;
+    if (options_.before_images.count(t->second)) {
+      before = {KindOf(del->old_kind), {}, std::move(old_unchanged)};
+    }
+    return AddRow(del->xid.valid() ? del->xid : current_xid_, t->second, std::move(ch),
+                  std::move(before));
   } else if (auto* tr = std::get_if<TruncateMsg>(&m)) {
     for (RelationId id : tr->relation_ids) {
       auto t = relid_to_table_.find(id.value());

@@ -62,6 +62,9 @@ struct WalWriterOptions {
   // Per configured table, the operations not replicated (tables[].capture_operations): such
   // rows are dropped as they arrive.
   std::map<std::string, std::set<fold::Op>> skip_ops;
+  // Configured tables whose history is kept (tables[].iceberg.mode history or both): their
+  // UPDATEs and DELETEs are staged with the old row PostgreSQL sent (StagedChange::before).
+  std::set<std::string> before_images;
 };
 
 // What the writer needs of the replication stream (pg::ReplicationStream's calls of the
@@ -207,7 +210,8 @@ class WalWriter {
   Status ReportAndConfirm();
   Result<std::vector<Value>> Typed(const StagedRelation& rel, const pg::Tuple& t,
                                    std::vector<int>* unchanged);
-  Status AddRow(Xid row_xid, const std::string& table, fold::Change change);
+  Status AddRow(Xid row_xid, const std::string& table, fold::Change change,
+                BeforeImage before = {});
   void CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_ts);
   Status Spill(Txn& txn);
   Status AbortSubtransaction(Txn& txn, Xid subxid);

@@ -94,6 +94,7 @@ class WalWriterTest : public ::testing::Test {
     o.orphan_grace = std::chrono::hours(1);
     o.markers_table = markers_table_;
     o.skip_ops = skip_ops_;
+    o.before_images = before_images_;
     std::map<std::string, StagedRelation> rels{{"public.t", start}};
     writer_ = std::make_unique<WalWriter>(
         std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
@@ -180,6 +181,7 @@ class WalWriterTest : public ::testing::Test {
   StagedRelation catalog_ = Relation();
   std::string markers_table_;  // WalWriterOptions::markers_table of the next MakeWriter
   std::map<std::string, std::set<fold::Op>> skip_ops_;  // tables[].capture_operations
+  std::set<std::string> before_images_;  // WalWriterOptions::before_images of the next MakeWriter
   FakeClock clock_;
   std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>(&clock_);
   coord::MemoryCoordinator coord_{&clock_};
@@ -551,6 +553,64 @@ TEST_F(WalWriterTest, OperationsLeftOutByCaptureOperationsAreNotStaged) {
   Run();
   ASSERT_TRUE(writer_->Flush().ok());
   EXPECT_EQ(Registered().size(), 4u);
+}
+
+// History tables: an UPDATE's old row and a DELETE's kind of old row are staged with the
+// change, as PostgreSQL sent them; without the setting nothing more is staged.
+TEST_F(WalWriterTest, OldRowsAreStagedForTablesWhoseHistoryIsKept) {
+  auto script = [this](uint64_t lsn) {
+    script_.push_back(RelationMessage());
+    script_.push_back(pg::BeginMsg{Lsn(lsn), {}, Xid(500)});
+    script_.push_back(Insert(1));
+    pg::UpdateMsg full;  // REPLICA IDENTITY FULL, the old pad unchanged TOAST
+    full.relation_id = RelationId(kRelId);
+    full.old_kind = pg::UpdateMsg::OldKind::kOld;
+    full.old_tuple = {{pg::TupleValue::Kind::kText, "1"}, {pg::TupleValue::Kind::kUnchangedToast, ""}};
+    full.new_tuple = {{pg::TupleValue::Kind::kText, "1"}, {pg::TupleValue::Kind::kText, "new"}};
+    script_.push_back(full);
+    pg::UpdateMsg plain;  // DEFAULT, key unchanged: no old row
+    plain.relation_id = RelationId(kRelId);
+    plain.new_tuple = {{pg::TupleValue::Kind::kText, "1"}, {pg::TupleValue::Kind::kText, "newer"}};
+    script_.push_back(plain);
+    pg::UpdateMsg rekey;  // DEFAULT, key changed: the old key
+    rekey.relation_id = RelationId(kRelId);
+    rekey.old_kind = pg::UpdateMsg::OldKind::kKey;
+    rekey.old_tuple = {{pg::TupleValue::Kind::kText, "1"}, {pg::TupleValue::Kind::kNull, ""}};
+    rekey.new_tuple = {{pg::TupleValue::Kind::kText, "2"}, {pg::TupleValue::Kind::kText, "newer"}};
+    script_.push_back(rekey);
+    pg::DeleteMsg del;
+    del.relation_id = RelationId(kRelId);
+    del.old_tuple = {{pg::TupleValue::Kind::kText, "2"}, {pg::TupleValue::Kind::kNull, ""}};
+    script_.push_back(del);
+    script_.push_back(pg::CommitMsg{0, Lsn(lsn), Lsn(lsn + 8), {}});
+    Run();
+    EXPECT_TRUE(writer_->Flush().ok());
+  };
+  auto staged = [this] {
+    std::vector<BeforeImage> out;
+    auto entries = coord_.ReadLog("public.t", -1, 1'000'000);
+    EXPECT_TRUE(entries.ok() && !entries->empty());
+    if (!entries.ok() || entries->empty()) return out;
+    auto d = DecodeStagedFile(io_, entries->back().uri);
+    EXPECT_TRUE(d.ok());
+    if (d.ok()) for (const auto& c : d->changes) out.push_back(c.before);
+    return out;
+  };
+  before_images_ = {"public.t"};
+  MakeWriter(Relation());
+  script(0x100);
+  using K = BeforeImage::Kind;
+  EXPECT_EQ(staged(), (std::vector<BeforeImage>{
+                          {},
+                          {K::kRow, {Value(int32_t{1}), Value()}, {1}},
+                          {},
+                          {K::kKey, {Value(int32_t{1}), Value()}, {}},
+                          {K::kKey, {}, {}},
+                      }));
+  before_images_.clear();
+  MakeWriter(Relation());
+  script(0x200);
+  EXPECT_EQ(staged(), std::vector<BeforeImage>(5));
 }
 
 TEST_F(WalWriterTest, StreamedTransactionSpillsBeforeCommitAndLandsInCommitOrder) {
