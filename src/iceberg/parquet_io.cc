@@ -40,9 +40,28 @@ __int128 Pow10(int32_t p) {
 }
 
 Status CheckWritable(const Field& field) {
+  if (field.id <= 0) {
+    return InvalidArgument(field.name + " (id " + std::to_string(field.id) +
+                           "): field ids must be positive");
+  }
+  if (field.type.kind == DataType::Kind::kStruct) {
+    if (field.type.fields.empty()) {
+      return InvalidArgument(field.name + " (id " + std::to_string(field.id) +
+                             "): a struct needs at least one field");
+    }
+    for (const Field& child : field.type.fields) {
+      if (!child.type.is_primitive()) {
+        return InvalidArgument(field.name + "." + child.name + " (id " +
+                               std::to_string(child.id) +
+                               "): only primitive columns and structs of them can be written");
+      }
+      PG2I_RETURN_IF_ERROR(CheckWritable(child));
+    }
+    return Status::Ok();
+  }
   if (!field.type.is_primitive()) {
     return InvalidArgument(field.name + " (id " + std::to_string(field.id) +
-                           "): only primitive columns can be written");
+                           "): only primitive columns and structs of them can be written");
   }
   const Type& t = field.type.primitive;
   if (t.id == TypeId::kDecimal &&
@@ -50,7 +69,6 @@ Status CheckWritable(const Field& field) {
     return InvalidArgument(Describe(field) + ": decimal precision must be 1..38 and scale "
                                              "0..precision");
   }
-  if (field.id <= 0) return InvalidArgument(Describe(field) + ": field ids must be positive");
   return Status::Ok();
 }
 
@@ -58,8 +76,13 @@ Status CheckWritable(const Field& field) {
 parquet::schema::NodePtr ParquetNodeFor(const Field& field) {
   using parquet::LogicalType;
   namespace pt = parquet;
-  const Type& t = field.type.primitive;
   const Repetition::type rep = field.required ? Repetition::REQUIRED : Repetition::OPTIONAL;
+  if (field.type.kind == DataType::Kind::kStruct) {
+    parquet::schema::NodeVector children;
+    for (const Field& child : field.type.fields) children.push_back(ParquetNodeFor(child));
+    return GroupNode::Make(field.name, rep, children, parquet::ConvertedType::NONE, field.id);
+  }
+  const Type& t = field.type.primitive;
   auto make = [&](std::shared_ptr<const LogicalType> logical, pt::Type::type physical,
                   int length = -1) {
     return PrimitiveNode::Make(field.name, rep, std::move(logical), physical, length, field.id);
@@ -148,14 +171,30 @@ std::shared_ptr<arrow::DataType> ArrowTypeFor(const Type& type) {
   return arrow::null();
 }
 
+namespace {
+
+// The Arrow field of a primitive column or a struct of them (CheckWritable), with field ids.
+std::shared_ptr<arrow::Field> ArrowFieldFor(const Field& field) {
+  std::shared_ptr<arrow::DataType> type;
+  if (field.type.kind == DataType::Kind::kStruct) {
+    arrow::FieldVector children;
+    for (const Field& child : field.type.fields) children.push_back(ArrowFieldFor(child));
+    type = arrow::struct_(std::move(children));
+  } else {
+    type = ArrowTypeFor(field.type.primitive);
+  }
+  return arrow::field(field.name, std::move(type), !field.required,
+                      arrow::key_value_metadata({kParquetFieldIdKey}, {std::to_string(field.id)}));
+}
+
+}  // namespace
+
 Result<std::shared_ptr<arrow::Schema>> ArrowSchemaFor(const std::vector<Field>& fields) {
   arrow::FieldVector out;
   out.reserve(fields.size());
   for (const Field& field : fields) {
     PG2I_RETURN_IF_ERROR(CheckWritable(field));
-    out.push_back(arrow::field(
-        field.name, ArrowTypeFor(field.type.primitive), !field.required,
-        arrow::key_value_metadata({kParquetFieldIdKey}, {std::to_string(field.id)})));
+    out.push_back(ArrowFieldFor(field));
   }
   return arrow::schema(std::move(out));
 }
@@ -533,6 +572,10 @@ Status AppendColumn(std::span<const std::vector<Value>> rows, size_t col, const 
 
 Result<std::shared_ptr<arrow::Array>> BuildColumn(std::span<const std::vector<Value>> rows,
                                                   size_t col, const Field& field) {
+  if (!field.type.is_primitive()) {
+    return InvalidArgument(field.name + " (id " + std::to_string(field.id) +
+                           "): a struct column is written from Arrow batches, not rows of Values");
+  }
   const Type& type = field.type.primitive;
   std::unique_ptr<arrow::ArrayBuilder> any;
   if (auto st = arrow::MakeBuilder(arrow::default_memory_pool(), ArrowTypeFor(type), &any);
@@ -702,7 +745,17 @@ Status DataFileWriter::Init() {
       ->enable_dictionary()
       ->enable_statistics();
   writer_properties_ = builder.build();
-  full_bounds_.assign(fields_.size(), false);
+  for (size_t c = 0; c < fields_.size(); ++c) {
+    const Field& field = fields_[c];
+    if (field.type.kind != DataType::Kind::kStruct) {
+      leaves_.push_back({field, c, -1, false});
+      continue;
+    }
+    for (size_t k = 0; k < field.type.fields.size(); ++k) {
+      leaves_.push_back({field.type.fields[k], c, static_cast<int>(k), !field.required});
+    }
+  }
+  full_bounds_.assign(leaves_.size(), false);
   if (content_ == FileContent::kPositionDeletes) full_bounds_[0] = true;
   return Status::Ok();
 }
@@ -803,6 +856,20 @@ Status DataFileWriter::Write(const arrow::RecordBatch& batch) {
       return InvalidArgument(Describe(fields_[c]) + " is required, but the batch has " +
                              std::to_string(column->null_count()) + " NULLs");
     }
+    if (fields_[c].type.kind == DataType::Kind::kStruct && column->null_count() > 0) {
+      // A NULL struct's fields are NULL too: the metrics of its leaves count them so.
+      const auto& st = static_cast<const arrow::StructArray&>(*column);
+      for (int k = 0; k < st.num_fields(); ++k) {
+        const std::shared_ptr<arrow::Array> child = st.field(k);
+        for (int64_t i = 0; i < st.length(); ++i) {
+          if (st.IsNull(i) && child->IsValid(i)) {
+            return InvalidArgument(fields_[c].name + "." + fields_[c].type.fields[k].name +
+                                   " has a value in row " + std::to_string(i) +
+                                   " where its struct is NULL");
+          }
+        }
+      }
+    }
   }
   for (int64_t offset = 0; offset < batch.num_rows(); offset += options_.slice_rows) {
     PG2I_RETURN_IF_ERROR(WriteSlice(*batch.Slice(offset, options_.slice_rows)));
@@ -819,7 +886,7 @@ Status DataFileWriter::OpenNewFile() {
     file->writer =
         parquet::ParquetFileWriter::Open(file->sink, parquet_schema_, writer_properties_);
   }));
-  for (const Field& field : fields_) file->metrics.push_back(MakeMetrics(field.type.primitive));
+  for (const Leaf& leaf : leaves_) file->metrics.push_back(MakeMetrics(leaf.field.type.primitive));
   file->arrow_properties = parquet::ArrowWriterProperties::Builder().build();
   file->context = std::make_unique<parquet::ArrowWriteContext>(arrow::default_memory_pool(),
                                                                file->arrow_properties.get());
@@ -867,22 +934,37 @@ Status DataFileWriter::WriteSlice(const arrow::RecordBatch& slice) {
   const int64_t n = slice.num_rows();
   Status status = Guard("write Parquet file " + file.uri, [&] {
     if (file.row_group == nullptr) file.row_group = file.writer->AppendBufferedRowGroup();
-    for (size_t c = 0; c < fields_.size(); ++c) {
-      const arrow::Array& array = *slice.column(static_cast<int>(c));
+    for (size_t c = 0; c < leaves_.size(); ++c) {
+      const Leaf& leaf = leaves_[c];
+      const arrow::Array* parent = nullptr;
+      std::shared_ptr<arrow::Array> child;
+      if (leaf.child >= 0) {
+        parent = slice.column(static_cast<int>(leaf.column)).get();
+        child = static_cast<const arrow::StructArray&>(*parent).field(leaf.child);
+      }
+      const arrow::Array& array = child ? *child : *slice.column(static_cast<int>(leaf.column));
       file.metrics[c]->Update(array);
+      // Definition levels: 0 for a NULL struct, then one level per optional layer present.
+      const int16_t p = leaf.parent_optional ? 1 : 0;
+      const int16_t max_def = static_cast<int16_t>(p + (leaf.field.required ? 0 : 1));
       const int16_t* def_levels = nullptr;
-      if (!fields_[c].required) {
+      if (max_def > 0) {
         file.def_levels.resize(static_cast<size_t>(n));
-        if (array.null_count() == 0) {
-          std::fill(file.def_levels.begin(), file.def_levels.end(), int16_t{1});
+        const bool parent_nulls = p > 0 && parent->null_count() > 0;
+        if (array.null_count() == 0 && !parent_nulls) {
+          std::fill(file.def_levels.begin(), file.def_levels.end(), max_def);
         } else {
-          for (int64_t i = 0; i < n; ++i) file.def_levels[i] = array.IsValid(i) ? 1 : 0;
+          for (int64_t i = 0; i < n; ++i) {
+            file.def_levels[i] = parent_nulls && parent->IsNull(i) ? int16_t{0}
+                                 : array.IsValid(i)                ? max_def
+                                                                   : p;
+          }
         }
         def_levels = file.def_levels.data();
       }
       PARQUET_THROW_NOT_OK(file.row_group->column(static_cast<int>(c))
                                ->WriteArrow(def_levels, nullptr, n, array, file.context.get(),
-                                            !fields_[c].required));
+                                            !leaf.field.required));
     }
   });
   if (!status.ok()) return Fail(status);
@@ -927,7 +1009,7 @@ Status DataFileWriter::FinishFile() {
     auto row_group = metadata->RowGroup(rg);
     for (int c = 0; c < row_group->num_columns(); ++c) {
       auto chunk = row_group->ColumnChunk(c);
-      out.column_sizes[fields_[static_cast<size_t>(c)].id] += chunk->total_compressed_size();
+      out.column_sizes[leaves_[static_cast<size_t>(c)].field.id] += chunk->total_compressed_size();
       if (c == 0) {
         // Iceberg Java's BlockMetaData.getStartingPos(): the first page of the row group.
         int64_t start = chunk->data_page_offset();
@@ -939,8 +1021,8 @@ Status DataFileWriter::FinishFile() {
     }
   }
   std::sort(out.split_offsets.begin(), out.split_offsets.end());
-  for (size_t c = 0; c < fields_.size(); ++c) {
-    const Field& field = fields_[c];
+  for (size_t c = 0; c < leaves_.size(); ++c) {
+    const Field& field = leaves_[c].field;
     const Type& type = field.type.primitive;
     const ColumnMetrics& m = *file.metrics[c];
     out.value_counts[field.id] = file.rows;

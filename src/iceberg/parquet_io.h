@@ -125,7 +125,8 @@ struct ParquetWriteOptions {
   int64_t slice_rows = 4096;
 };
 
-// Writes data files, or equality delete files, for one schema (and, for a partitioned table,
+// Writes data files, or equality delete files, for one schema (primitive columns, and structs
+// of primitives, which only batches can carry: Write(const arrow::RecordBatch&)) (and, for a partitioned table,
 // one partition: the caller opens one writer per partition).
 class DataFileWriter {
  public:
@@ -190,7 +191,16 @@ class DataFileWriter {
   std::shared_ptr<arrow::Schema> arrow_schema_;
   std::shared_ptr<parquet::schema::GroupNode> parquet_schema_;
   std::shared_ptr<parquet::WriterProperties> writer_properties_;
-  // Column positions whose string/binary bounds are kept whole (position deletes' file_path).
+  // The Parquet leaf columns in file order: a primitive column of fields_, or a field of one
+  // of its struct columns (`child`), with its definition levels.
+  struct Leaf {
+    Field field;
+    size_t column = 0;
+    int child = -1;
+    bool parent_optional = false;
+  };
+  std::vector<Leaf> leaves_;
+  // Leaves whose string/binary bounds are kept whole (position deletes' file_path).
   std::vector<bool> full_bounds_;
   std::unique_ptr<OpenFile> open_;
   std::vector<DataFile> completed_;

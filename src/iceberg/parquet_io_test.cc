@@ -5,6 +5,7 @@
 #include <arrow/api.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <parquet/arrow/reader.h>
 #include <parquet/file_reader.h>
 #include <parquet/metadata.h>
 #include <parquet/schema.h>
@@ -548,6 +549,85 @@ TEST_F(ParquetIoTest, ArrowBatchesRoundTripWithoutValues) {
   EXPECT_EQ(writer->Write(*bad).code(), StatusCode::kInvalidArgument);
 }
 
+// A struct of primitives (a history table's _before): a Parquet group carrying the struct's
+// field id, leaves with theirs, NULL structs as definition level 0, metrics per leaf.
+TEST_F(ParquetIoTest, StructsOfPrimitivesAreWrittenFromBatches) {
+  Field before{2, "_before", false, DataType{DataType::Kind::kStruct, {}, {
+      F(3, "id", T(TypeId::kInt)), F(4, "s", T(TypeId::kString))}, {}}};
+  const Schema schema(0, {F(1, "id", T(TypeId::kInt), true), before});
+  PG2I_ASSERT_OK_AND_ASSIGN(auto writer, DataFileWriter::MakeDataWriter(io_, schema, Options()));
+  arrow::Int32Builder ids, before_ids;
+  arrow::StringBuilder before_s;
+  ASSERT_TRUE(ids.AppendValues({1, 2, 3}).ok());
+  ASSERT_TRUE(before_ids.AppendNull().ok());  // row 0: no struct
+  ASSERT_TRUE(before_ids.AppendValues({1, 2}).ok());
+  ASSERT_TRUE(before_s.AppendNull().ok());
+  ASSERT_TRUE(before_s.Append("a").ok());
+  ASSERT_TRUE(before_s.AppendNull().ok());  // row 2: a struct with a NULL field
+  const auto struct_type = writer->arrow_schema()->field(1)->type();
+  auto validity = arrow::AllocateBitmap(3).ValueOrDie();
+  arrow::bit_util::ClearBit(validity->mutable_data(), 0);
+  arrow::bit_util::SetBit(validity->mutable_data(), 1);
+  arrow::bit_util::SetBit(validity->mutable_data(), 2);
+  auto structs = std::make_shared<arrow::StructArray>(
+      struct_type, 3,
+      std::vector<std::shared_ptr<arrow::Array>>{before_ids.Finish().ValueOrDie(),
+                                                 before_s.Finish().ValueOrDie()},
+      validity, 1);
+  auto batch = arrow::RecordBatch::Make(writer->arrow_schema(), 3,
+                                        {ids.Finish().ValueOrDie(), structs});
+  PG2I_ASSERT_OK(writer->Write(*batch));
+  PG2I_ASSERT_OK_AND_ASSIGN(auto files, writer->Close());
+  ASSERT_EQ(files.size(), 1u);
+  const DataFile& f = files[0];
+  EXPECT_EQ(f.record_count, 3);
+  EXPECT_EQ(f.value_counts, (std::map<int32_t, int64_t>{{1, 3}, {3, 3}, {4, 3}}));
+  EXPECT_EQ(f.null_value_counts, (std::map<int32_t, int64_t>{{1, 0}, {3, 1}, {4, 2}}));
+  EXPECT_EQ(Bound(f.lower_bounds, 3, T(TypeId::kInt)), Value(int32_t{1}));
+  EXPECT_EQ(Bound(f.upper_bounds, 3, T(TypeId::kInt)), Value(int32_t{2}));
+  EXPECT_EQ(Bound(f.upper_bounds, 4, T(TypeId::kString)), Value(std::string("a")));
+  EXPECT_EQ(f.column_sizes.size(), 3u);
+
+  auto raw = OpenRaw(f.file_path);
+  const parquet::SchemaDescriptor& ps = *raw->metadata()->schema();
+  const auto& group = *ps.group_node()->field(1);
+  EXPECT_FALSE(group.is_primitive());
+  EXPECT_EQ(group.field_id(), 2);
+  EXPECT_EQ(ps.Column(1)->schema_node()->field_id(), 3);
+  EXPECT_EQ(ps.Column(2)->schema_node()->field_id(), 4);
+  EXPECT_EQ(ps.Column(2)->max_definition_level(), 2);
+  // Read back through Arrow's own reader: the NULL struct, the values, the NULL field.
+  auto file = io_->OpenReader(f.file_path);
+  ASSERT_TRUE(file.ok());
+  auto reader = parquet::arrow::OpenFile(*file, arrow::default_memory_pool()).ValueOrDie();
+  std::shared_ptr<arrow::Table> table = reader->ReadTable().ValueOrDie();
+  auto back = std::static_pointer_cast<arrow::StructArray>(table->column(1)->chunk(0));
+  EXPECT_TRUE(back->IsNull(0));
+  EXPECT_TRUE(back->IsValid(1));
+  EXPECT_EQ(std::static_pointer_cast<arrow::Int32Array>(back->field(0))->Value(2), 2);
+  EXPECT_EQ(std::static_pointer_cast<arrow::StringArray>(back->field(1))->GetString(1), "a");
+  EXPECT_TRUE(back->field(1)->IsNull(2));
+  // Our reader reads the primitive columns of such a file.
+  PG2I_ASSERT_OK_AND_ASSIGN(auto rows, ReadDataFile(io_, f.file_path, {schema.fields()[0]}));
+  EXPECT_EQ(rows.size(), 3u);
+
+  // A value under a NULL struct is refused (it would count in the leaf's metrics).
+  PG2I_ASSERT_OK_AND_ASSIGN(auto second, DataFileWriter::MakeDataWriter(io_, schema, Options()));
+  arrow::Int32Builder some;
+  ASSERT_TRUE(some.AppendValues({7, 8, 9}).ok());
+  auto bad_structs = std::make_shared<arrow::StructArray>(
+      struct_type, 3,
+      std::vector<std::shared_ptr<arrow::Array>>{some.Finish().ValueOrDie(),
+                                                 structs->field(1)},
+      validity, 1);
+  auto bad = arrow::RecordBatch::Make(second->arrow_schema(), 3,
+                                      {batch->column(0), bad_structs});
+  EXPECT_EQ(second->Write(*bad).code(), StatusCode::kInvalidArgument);
+  // Rows of Values cannot carry a struct.
+  EXPECT_EQ(second->Write(std::vector<std::vector<Value>>{{int32_t{1}, Value()}}).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(ParquetIoTest, BadValuesAreInvalidArgument) {
   const Schema schema(0, {F(1, "id", T(TypeId::kInt), true),
                           F(2, "amount", Type::Decimal(5, 2)),
@@ -570,7 +650,11 @@ TEST_F(ParquetIoTest, BadValuesAreInvalidArgument) {
   PG2I_EXPECT_OK(ok);
   EXPECT_TRUE(io_->Uris().empty());  // no writer was closed: nothing visible
 
-  Schema nested(0, {Field{1, "s", false, DataType{DataType::Kind::kStruct, {}, {}, {}}}});
+  Schema empty(0, {Field{1, "s", false, DataType{DataType::Kind::kStruct, {}, {}, {}}}});
+  EXPECT_EQ(DataFileWriter::MakeDataWriter(io_, empty, Options()).status().code(),
+            StatusCode::kInvalidArgument);
+  Field inner{3, "inner", false, DataType{DataType::Kind::kStruct, {}, {F(4, "x", T(TypeId::kInt))}, {}}};
+  Schema nested(0, {Field{1, "s", false, DataType{DataType::Kind::kStruct, {}, {inner}, {}}}});
   EXPECT_EQ(DataFileWriter::MakeDataWriter(io_, nested, Options()).status().code(),
             StatusCode::kInvalidArgument);
   ParquetWriteOptions no_namer;
