@@ -512,6 +512,9 @@ stage::WalWriterOptions WalWriterOptionsOf(const config::Config& cfg) {
   }
   if (cfg.source.logical.markers_table) wo.markers_table = cfg.source.logical.markers_table->ToString();
   for (const auto& t : cfg.tables) {
+    if (t.keeps_history()) wo.before_images.insert(t.name.ToString());
+  }
+  for (const auto& t : cfg.tables) {
     if (t.capture_operations.empty()) continue;
     std::set<fold::Op>& skip = wo.skip_ops[t.name.ToString()];
     const std::pair<const char*, fold::Op> ops[] = {{"insert", fold::Op::kInsert},

@@ -236,6 +236,18 @@ TableConfig ParseTable(const YAML::Node& node, size_t index, Raw* raw) {
           }
           continue;
         }
+        if (ikey == "mode") {
+          const std::string m = ikv.second.IsScalar() ? ikv.second.Scalar() : "";
+          bool known = false;
+          for (TableMode tm : {TableMode::kMirror, TableMode::kHistory, TableMode::kBoth}) {
+            if (m == TableModeName(tm)) {
+              t.mode = tm;
+              known = true;
+            }
+          }
+          if (!known) raw->errors.push_back(path + ".mode: expected mirror, history or both");
+          continue;
+        }
         if (ikey == "delete_mode") {
           auto m = ikv.second.IsScalar() ? ParseDeleteMode(ikv.second.Scalar()) : std::nullopt;
           if (!m) raw->errors.push_back(path + ".delete_mode: expected equality, position or dv");
@@ -787,13 +799,18 @@ void ReportIcebergNameClashes(const std::vector<TableConfig>& tables, const std:
   std::map<std::string, std::string> owner;  // Iceberg name → first configured table
   for (const TableConfig& t : tables) {
     if (t.name.table.empty()) continue;
-    const std::string target = IcebergNameOf(t, ns).ToString();
-    auto [it, inserted] = owner.emplace(target, t.name.ToString());
-    if (inserted || it->second == t.name.ToString()) continue;
-    raw->errors.push_back("tables: " + it->second + " and " + t.name.ToString() +
-                          " would both be written to Iceberg table " + target +
-                          "; give one of them its own tables[].iceberg.name (e.g. name: " +
-                          t.name.schema + "_" + t.name.table + ") or tables[].iceberg.namespace");
+    std::vector<std::string> targets;
+    if (t.keeps_mirror()) targets.push_back(IcebergNameOf(t, ns).ToString());
+    if (t.keeps_history()) targets.push_back(IcebergHistoryNameOf(t, ns).ToString());
+    for (const std::string& target : targets) {
+      auto [it, inserted] = owner.emplace(target, t.name.ToString());
+      if (inserted || it->second == t.name.ToString()) continue;
+      raw->errors.push_back("tables: " + it->second + " and " + t.name.ToString() +
+                            " would both be written to Iceberg table " + target +
+                            "; give one of them its own tables[].iceberg.name (e.g. name: " +
+                            t.name.schema + "_" + t.name.table +
+                            ") or tables[].iceberg.namespace");
+    }
   }
 }
 
@@ -1080,6 +1097,12 @@ Result<Config> Load(const LoadOptions& options) {
                              "key from an updated one; set tables[].iceberg.delete_mode");
       }
     }
+    if (cfg.source.mode == SourceMode::kQuery && t.keeps_history()) {
+      raw.errors.push_back("tables: " + t.name.ToString() + ": iceberg.mode " +
+                           TableModeName(t.mode) + " keeps every change, which source.mode "
+                           "query cannot see (it polls rows); use source.mode logical, or "
+                           "iceberg.mode mirror");
+    }
     if (cfg.source.mode == SourceMode::kQuery && t.watermark_column.empty()) {
       raw.errors.push_back("tables: " + t.name.ToString() +
                            " has no watermark_column, which source.mode query needs; set "
@@ -1174,7 +1197,7 @@ std::string Config::Redacted() const {
       out << YAML::EndSeq;
     }
     if (!t.partition.empty() || !t.iceberg_namespace.empty() || !t.iceberg_name.empty() ||
-        t.delete_mode || t.snake_case_columns) {
+        t.delete_mode || t.snake_case_columns || t.mode != TableMode::kMirror) {
       out << YAML::Key << "iceberg" << YAML::Value << YAML::BeginMap;
       if (!t.iceberg_namespace.empty()) {
         out << YAML::Key << "namespace" << YAML::Value << t.iceberg_namespace;
@@ -1184,6 +1207,9 @@ std::string Config::Redacted() const {
         out << YAML::Key << "delete_mode" << YAML::Value << DeleteModeName(*t.delete_mode);
       }
       if (t.snake_case_columns) out << YAML::Key << "column_names" << YAML::Value << "snake_case";
+      if (t.mode != TableMode::kMirror) {
+        out << YAML::Key << "mode" << YAML::Value << TableModeName(t.mode);
+      }
       if (!t.partition.empty()) {
         std::vector<std::string> p;
         for (const auto& f : t.partition) p.push_back(f.ToString());
@@ -1293,6 +1319,15 @@ std::string Config::Redacted() const {
   return std::string(out.c_str()) + "\n";
 }
 
+const char* TableModeName(TableMode m) {
+  switch (m) {
+    case TableMode::kMirror: return "mirror";
+    case TableMode::kHistory: return "history";
+    case TableMode::kBoth: return "both";
+  }
+  return "mirror";
+}
+
 const char* DeleteModeName(DeleteMode m) {
   switch (m) {
     case DeleteMode::kEquality: return "equality";
@@ -1365,6 +1400,12 @@ std::string ExpandTableName(const std::string& pattern, const TableName& table) 
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns) {
   return IcebergTableName{table.iceberg_namespace.empty() ? default_ns : table.iceberg_namespace,
                           table.iceberg_name.empty() ? table.name.table : table.iceberg_name};
+}
+
+IcebergTableName IcebergHistoryNameOf(const TableConfig& table, const std::string& default_ns) {
+  IcebergTableName n = IcebergNameOf(table, default_ns);
+  n.name += "_history";
+  return n;
 }
 
 bool LooksSecret(std::string_view key) {

@@ -66,6 +66,12 @@ struct ColumnSpec {
 
 enum class DeleteMode : int;
 
+// tables[].iceberg.mode: what a table becomes in Iceberg. kMirror: a table of the source's
+// rows (the default); kHistory: an append-only table of its changes, <name>_history
+// (materialize/history.h); kBoth: the two.
+enum class TableMode { kMirror, kHistory, kBoth };
+const char* TableModeName(TableMode m);
+
 struct TableConfig {
   TableName name;
   std::vector<std::string> primary_key;  // empty: discovered
@@ -90,6 +96,10 @@ struct TableConfig {
   std::optional<DeleteMode> delete_mode;
   // tables[].iceberg.column_names: Iceberg column names as PostgreSQL has them, or snake_case.
   bool snake_case_columns = false;
+  // tables[].iceberg.mode.
+  TableMode mode = TableMode::kMirror;
+  bool keeps_history() const { return mode != TableMode::kMirror; }
+  bool keeps_mirror() const { return mode != TableMode::kHistory; }
   // tables[].capture_operations: which changes are replicated ("insert", "update", "delete",
   // "truncate"); empty: all of them.
   std::vector<std::string> capture_operations;
@@ -113,6 +123,9 @@ struct IcebergTableName {
   bool operator==(const IcebergTableName&) const = default;
 };
 IcebergTableName IcebergNameOf(const TableConfig& table, const std::string& default_ns);
+// The history table of `table` (tables[].iceberg.mode history or both): IcebergNameOf's name
+// with "_history" appended, in the same namespace.
+IcebergTableName IcebergHistoryNameOf(const TableConfig& table, const std::string& default_ns);
 // sink.table_name with {schema} and {table} replaced by those of `table`.
 std::string ExpandTableName(const std::string& pattern, const TableName& table);
 

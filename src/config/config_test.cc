@@ -131,6 +131,7 @@ tables:
     iceberg:
       partition: ["day(created_at)", "bucket[16](customer_id)"]
       delete_mode: dv
+      mode: both
   - name: '"Odd Schema"."My.Table"'
     skip_snapshot: true
     columns:
@@ -208,6 +209,9 @@ snapshot_only: true
   EXPECT_EQ(c.sink.delete_mode, DeleteMode::kEquality);
   EXPECT_EQ(c.tables[0].delete_mode, DeleteMode::kDv);
   EXPECT_FALSE(c.tables[1].delete_mode.has_value());
+  EXPECT_EQ(c.tables[0].mode, TableMode::kBoth);
+  EXPECT_EQ(c.tables[1].mode, TableMode::kMirror);
+  EXPECT_EQ(IcebergHistoryNameOf(c.tables[0], c.sink.ns).ToString(), "analytics.orders_history");
   EXPECT_EQ(c.sink.maintenance_retention, Duration(24h));
   EXPECT_FALSE(c.sink.maintenance_grace.has_value());  // blank turns the phase off
   EXPECT_EQ(c.state.group, "g1");
@@ -296,6 +300,12 @@ TEST(ConfigLoadTest, InvalidValuesNameTheKeyAndTheAllowedValues) {
       {"tables: [{name: t, iceberg: {delete_mode: eq}}]", "tables[0].iceberg.delete_mode",
        "equality, position or dv"},
       {"tables: [{name: t, skip_snapshot: perhaps}]", "tables[0].skip_snapshot", "true or false"},
+      {"tables: [{name: t, iceberg: {mode: log}}]", "tables[0].iceberg.mode",
+       "mirror, history or both"},
+      {"source: {mode: query}\ntables: [{name: t, watermark_column: w, iceberg: {mode: both}}]",
+       "iceberg.mode both", "source.mode logical"},
+      {"tables: [{name: t, iceberg: {mode: history}}, {name: t_history}]", "t_history",
+       "would both be written to Iceberg table default.t_history"},
       {"tables: [{name: t, columns: [{name: a}]}]", "tables[0].columns[0]", "pg_type"},
       {"tables: [{name: t}, {name: public.t}]", "public.t", "listed twice"},
       {"source: {mode: query}\ntables: [{name: t}]", "watermark_column", "updated_at"},

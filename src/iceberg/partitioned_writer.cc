@@ -1,5 +1,7 @@
 #include "iceberg/partitioned_writer.h"
 
+#include <arrow/record_batch.h>
+
 #include <algorithm>
 
 namespace pg2iceberg::iceberg {
@@ -130,6 +132,18 @@ Status PartitionedWriter::WriteTo(const std::vector<Value>& partition,
   PG2I_ASSIGN_OR_RETURN(DataFileWriter * w, WriterFor(partition));
   PG2I_RETURN_IF_ERROR(w->Write(rows));
   rows_ += static_cast<int64_t>(rows.size());
+  return Status::Ok();
+}
+
+Status PartitionedWriter::WriteTo(const std::vector<Value>& partition,
+                                  const arrow::RecordBatch& batch) {
+  if (partition.size() != transforms_.size()) {
+    return InvalidArgument("partition tuple has " + std::to_string(partition.size()) +
+                           " values; the spec has " + std::to_string(transforms_.size()));
+  }
+  PG2I_ASSIGN_OR_RETURN(DataFileWriter * w, WriterFor(partition));
+  PG2I_RETURN_IF_ERROR(w->Write(batch));
+  rows_ += batch.num_rows();
   return Status::Ok();
 }
 

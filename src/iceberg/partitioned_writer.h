@@ -37,6 +37,9 @@ class PartitionedWriter {
   Status Write(std::span<const std::vector<Value>> rows);
   // Rows of the writer's columns (for deletes: the equality columns) into `partition`.
   Status WriteTo(const std::vector<Value>& partition, std::span<const std::vector<Value>> rows);
+  // A batch of the writer's columns (DataFileWriter::Write) into `partition`: how columns
+  // rows of Values cannot carry (structs) are written. Their locations are not recorded.
+  Status WriteTo(const std::vector<Value>& partition, const arrow::RecordBatch& batch);
   // The partition tuple of a full row.
   Result<std::vector<Value>> PartitionOf(const std::vector<Value>& row) const;
 

@@ -19,6 +19,7 @@
 #include "iceberg/table_scan.h"
 #include "materialize/batch_plan.h"
 #include "materialize/columns.h"
+#include "materialize/history.h"
 #include "notify/event.h"
 #include "stage/staged_file.h"
 
@@ -265,7 +266,8 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
                                     const std::vector<Field>& fields,
                                     const std::map<int32_t, int>& attnums,
                                     const std::vector<int>& key_idx, int64_t from_offset,
-                                    const CopyFilter& only = {}, int64_t* skipped = nullptr) {
+                                    const CopyFilter& only = {}, int64_t* skipped = nullptr,
+                                    std::vector<HistoryChange>* history = nullptr) {
   std::vector<fold::Change> changes;
   int64_t offset = entries.front().start_offset;
   for (size_t fi = 0; fi < files.size(); ++fi) {
@@ -307,6 +309,25 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
         }
         c.values = std::move(row);
         c.unchanged = std::move(unchanged);
+      }
+      if (history != nullptr) {
+        HistoryChange h{c, sc.xid, sc.commit_ts_micros, this_offset, {}};
+        h.before.kind = sc.before.kind;
+        if (!sc.before.values.empty()) {
+          h.before.values.resize(fields.size());
+          for (size_t i = 0; i < fields.size(); ++i) {
+            if (col_of[i] >= 0 && fields[i].type.is_primitive()) {
+              h.before.values[i] = WidenValue(sc.before.values[static_cast<size_t>(col_of[i])],
+                                              fields[i].type.primitive);
+            }
+          }
+        }
+        for (int u : sc.before.unchanged) {
+          for (size_t i = 0; i < fields.size(); ++i) {
+            if (col_of[i] == u) h.before.unchanged.push_back(static_cast<int>(i));
+          }
+        }
+        history->push_back(std::move(h));
       }
       changes.push_back(std::move(c));
     }
@@ -430,6 +451,12 @@ catalog::TableIdent Materializer::IdentFor(const std::string& table) const {
   const std::string default_ns = options_.ns.empty() ? "default" : options_.ns.front();
   const config::IcebergTableName n = config::IcebergNameOf(*c, default_ns);
   return catalog::TableIdent{{n.ns}, n.name};
+}
+
+catalog::TableIdent Materializer::HistoryIdentFor(const std::string& table) const {
+  catalog::TableIdent ident = IdentFor(table);
+  ident.name += kHistorySuffix;
+  return ident;
 }
 
 Result<std::map<std::string, TableResult>> Materializer::RunCycle(
@@ -1389,6 +1416,11 @@ Status Materializer::MaterializeChanges(const std::string& table,
   int64_t bytes_written = 0;
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   for (const auto& f : change.added_deletes) bytes_written += f.file_size_in_bytes;
+  if (const config::TableConfig* tc = ConfigFor(table); tc != nullptr && tc->keeps_history()) {
+    PG2I_RETURN_IF_ERROR(CommitHistory(table, batch, files, only, loaded.metadata, fields,
+                                       setup.plan, key_idx, key_index));
+    CrashPoint("after_history_commit");
+  }
 
   const Stopwatch commit_started(clock_);
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
@@ -1411,6 +1443,172 @@ Status Materializer::MaterializeChanges(const std::string& table,
     }
   }
   return EmitMarkers(table, &batch.markers, end_offset, &committed.metadata);
+}
+
+Result<catalog::LoadedTable> Materializer::HistoryTable(const std::string& table,
+                                                       const std::vector<Field>& data,
+                                                       uint32_t source_oid) {
+  const catalog::TableIdent ident = HistoryIdentFor(table);
+  Result<catalog::LoadedTable> loaded = catalog_->LoadTable(ident);
+  if (loaded.ok()) {
+    PG2I_RETURN_IF_ERROR(
+        CheckIdentity(loaded->metadata, ident.ToString(), table, options_.system_identifier));
+    const Schema& cur = *loaded->metadata.CurrentSchema();
+    int32_t last = loaded->metadata.last_column_id;
+    PG2I_ASSIGN_OR_RETURN(std::optional<std::vector<Field>> evolved,
+                          EvolveHistoryFields(cur.fields(), data, &last));
+    if (!evolved) return loaded;
+    log::Info("evolved the history table's schema with its table's", {{"table", ident.ToString()}});
+    return catalog_->CommitTable(
+        {ident,
+         {iceberg::TableRequirement::AssertCurrentSchemaId(cur.schema_id())},
+         {iceberg::TableUpdate::AddSchema(Schema(cur.schema_id() + 1, std::move(*evolved), {}),
+                                          last),
+          iceberg::TableUpdate::SetCurrentSchema(-1)}});
+  }
+  if (!IsNotFound(loaded.status())) return loaded.status();
+  if (namespaces_ready_.insert(ident.ns).second) {
+    Status created = catalog_->CreateNamespace(ident.ns, {});
+    if (!created.ok()) namespaces_ready_.erase(ident.ns);
+    PG2I_RETURN_IF_ERROR(created);
+  }
+  PG2I_ASSIGN_OR_RETURN(std::vector<Field> fields, NewHistoryFields(data));
+  catalog::CreateTableRequest req;
+  const Field* ts = nullptr;
+  for (const Field& f : fields) {
+    if (f.name == kHistoryCommitTsColumn) ts = &f;
+  }
+  req.spec.spec_id = 0;
+  req.spec.fields.push_back(iceberg::PartitionField{ts->id, 1000, "_commit_ts_day", "day"});
+  req.schema = Schema(0, std::move(fields), {});
+  req.properties = IdentityProperties(table, options_.system_identifier);
+  req.properties.merge(IncarnationProperties(source_oid, options_.generation));
+  req.properties["format-version"] = "2";
+  auto created = catalog_->CreateTable(ident, req);
+  if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
+    return HistoryTable(table, data, source_oid);
+  }
+  if (!created.ok()) return created.status().WithContext("creating " + ident.ToString());
+  log::Info("created Iceberg history table", {{"table", ident.ToString()}});
+  return created;
+}
+
+Status Materializer::CommitHistory(const std::string& table, const Batch& batch,
+                                   const std::vector<stage::DecodedStagedFile>& files,
+                                   const CopyFilter& only, const iceberg::TableMetadata& mirror,
+                                   const std::vector<Field>& fields, const ColumnPlan& plan,
+                                   const std::vector<int>& key_idx, index::KeyIndex* key_index) {
+  const std::vector<coord::LogEntry>& entries = batch.entries;
+  const int64_t end_offset = entries.back().end_offset;
+  const std::vector<Field> data = HistoryDataFields(fields);
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable hist,
+                        HistoryTable(table, data, files.back().relation.oid));
+  // What a history commit holds already (a crash after it, before the mirror's) gives no row.
+  const int64_t emit_from = std::max(
+      batch.cursor.offset, CommittedOffset(hist.metadata, OffsetKey(), options_.generation));
+  if (emit_from >= end_offset) return Status::Ok();
+  std::vector<HistoryChange> changes;
+  ToChanges(files, entries, fields, plan.attnums, key_idx, batch.cursor.offset, only, nullptr,
+            &changes);
+  // The columns of the data fields in the changes (the mirror's fields minus its metadata).
+  std::vector<int> data_of;
+  for (const Field& d : data) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i].id == d.id) data_of.push_back(static_cast<int>(i));
+    }
+  }
+  if (data_of.size() != fields.size()) {
+    auto project = [&](std::vector<Value>& v) {
+      if (v.empty()) return;
+      std::vector<Value> out;
+      for (int i : data_of) out.push_back(std::move(v[static_cast<size_t>(i)]));
+      v = std::move(out);
+    };
+    auto remap = [&](std::vector<int>& cols) {
+      std::vector<int> out;
+      for (int c : cols) {
+        for (size_t j = 0; j < data_of.size(); ++j) {
+          if (data_of[j] == c) out.push_back(static_cast<int>(j));
+        }
+      }
+      cols = std::move(out);
+    };
+    for (HistoryChange& h : changes) {
+      project(h.change.values);
+      project(h.before.values);
+      remap(h.change.unchanged);
+      remap(h.before.unchanged);
+    }
+  }
+  std::vector<int> data_key;
+  for (int k : key_idx) {
+    for (size_t j = 0; j < data_of.size(); ++j) {
+      if (data_of[j] == k) data_key.push_back(static_cast<int>(j));
+    }
+  }
+  PG2I_ASSIGN_OR_RETURN(HistoryRows rows,
+                        HistoryOf(changes, data_key, data.size(), emit_from, {}));
+  if (!rows.missing.empty() && mirror.CurrentSnapshot() != nullptr) {
+    // Unchanged TOAST values of rows from before the batch: the mirror's rows as they are
+    // now, which its commit of this batch has not changed yet.
+    fold::FoldResult wanted;
+    std::map<fold::Key, const fold::FoldedRow*> need;
+    for (const auto& [key, cols] : rows.missing) {
+      fold::FoldedRow& r = wanted.rows[key];
+      for (int c : cols) r.unresolved.insert(data_of[static_cast<size_t>(c)]);
+      r.resolve_from = key;
+    }
+    for (const auto& [key, r] : wanted.rows) need[key] = &r;
+    std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
+    PG2I_ASSIGN_OR_RETURN(LiveRows live, ReadLiveRows(mirror, fields, key_idx, wanted, need,
+                                                      key_index, &looked_up));
+    std::map<fold::Key, std::vector<Value>> prior;
+    for (auto& [key, found] : live) {
+      std::vector<Value> row;
+      for (int i : data_of) row.push_back(std::move(found.second[static_cast<size_t>(i)]));
+      prior[key] = std::move(row);
+    }
+    PG2I_ASSIGN_OR_RETURN(rows, HistoryOf(changes, data_key, data.size(), emit_from, prior));
+  }
+  if (!rows.missing.empty()) {
+    log::Warn("unchanged TOAST value not found in the table; left NULL in the history table",
+              {{"table", table}, {"rows", static_cast<int64_t>(rows.missing.size())}});
+  }
+  if (rows.rows.empty()) return Status::Ok();
+
+  const std::vector<Field> hist_fields = hist.metadata.CurrentSchema()->fields();
+  iceberg::ParquetWriteOptions wo;
+  if (options_.target_file_size > 0) wo.target_file_size = options_.target_file_size;
+  PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io_, hist.metadata, wo));
+  std::map<std::vector<Value>, std::vector<const HistoryRow*>> by_partition;
+  for (const HistoryRow& r : rows.rows) {
+    PG2I_ASSIGN_OR_RETURN(std::vector<Value> p,
+                          writer->PartitionOf(HistoryRowValues(hist_fields, data, r)));
+    by_partition[std::move(p)].push_back(&r);
+  }
+  for (const auto& [partition, part_rows] : by_partition) {
+    PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> b,
+                          HistoryBatch(hist_fields, data, part_rows));
+    PG2I_RETURN_IF_ERROR(writer->WriteTo(partition, *b));
+  }
+  iceberg::SnapshotChange change;
+  PG2I_ASSIGN_OR_RETURN(change.added_data, writer->Close());
+  change.extra_summary[OffsetKey()] = std::to_string(end_offset);
+  if (!options_.generation.empty()) change.extra_summary[kGenerationKey] = options_.generation;
+  AddLsnRange(entries, &change);
+  const catalog::TableIdent ident = HistoryIdentFor(table);
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
+                        CommitChange(table, ident, emit_from, std::move(hist), change,
+                                     files.back().relation.oid));
+  log::Info("appended to the history table",
+            {{"table", ident.ToString()},
+             {"rows", static_cast<int64_t>(rows.rows.size())},
+             {"snapshot_id", committed.metadata.current_snapshot_id.value_or(-1)}});
+  metrics::Default()
+      .GetCounter("pg2iceberg_history_rows_total", "Rows appended to history tables",
+                  {{"table", table}})
+      .Add(static_cast<double>(rows.rows.size()));
+  return Status::Ok();
 }
 
 DeletePlan Materializer::DeletesOf(const std::string& table, const iceberg::TableMetadata& m,

@@ -97,6 +97,8 @@ class Materializer {
 
   // The Iceberg identifier of a configured table: <namespace>.<table name without schema>.
   catalog::TableIdent IdentFor(const std::string& table) const;
+  // Its history table's (tables[].iceberg.mode history or both): IdentFor's, name + "_history".
+  catalog::TableIdent HistoryIdentFor(const std::string& table) const;
 
   // Checkpoints the key indexes next to their tables (KeyIndex::Checkpoint), so that a process
   // on another machine loads them instead of rebuilding: those whose index changed since their
@@ -148,6 +150,22 @@ class Materializer {
                                 const std::map<fold::Key, const fold::FoldedRow*>& need,
                                 index::KeyIndex* key_index,
                                 std::map<fold::Key, std::optional<index::RowLocation>>* looked_up);
+  // Tables that keep their history (materialize/history.h): the batch's changes appended to
+  // the history table, committed before the mirror's commit of the same batch, with the
+  // batch's end offset in its summary like the mirror's. Changes a history commit holds
+  // already (a crash between the two commits) give no row. Unchanged TOAST values from before
+  // the batch are read from `mirror` (as loaded for the batch, not yet committed to) through
+  // `key_index` when there is one.
+  Status CommitHistory(const std::string& table, const Batch& batch,
+                       const std::vector<stage::DecodedStagedFile>& files, const CopyFilter& only,
+                       const iceberg::TableMetadata& mirror,
+                       const std::vector<iceberg::Field>& fields, const ColumnPlan& plan,
+                       const std::vector<int>& key_idx, index::KeyIndex* key_index);
+  // The history table of `table`, created (partitioned by day(_commit_ts)) or evolved to hold
+  // the columns `data` of its mirror.
+  Result<catalog::LoadedTable> HistoryTable(const std::string& table,
+                                            const std::vector<iceberg::Field>& data,
+                                            uint32_t source_oid);
   // A resync whose copy had no rows and nothing behind it: the table is emptied, once.
   Status EmptyForAnEmptyCopy(const std::string& table, const catalog::TableIdent& ident,
                              const coord::Cursor& cursor, int64_t resync_at,
