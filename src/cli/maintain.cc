@@ -294,19 +294,26 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
     const config::TableConfig* config;
     catalog::TableIdent ident;
     std::optional<catalog::LoadedTable> table;
+    bool history = false;  // the config's history table (iceberg.mode history or both)
   };
   std::vector<Loaded> loaded;
   int failed = 0;
   for (const auto& t : cfg.tables) {
-    const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
-    catalog::TableIdent ident{{target.ns}, target.name};
-    auto l = cat->LoadTable(ident);
-    if (!l.ok() && !IsNotFound(l.status())) {
-      std::fprintf(stderr, "error: table=%s: %s\n", t.name.ToString().c_str(),
-                   l.status().message().c_str());
-      ++failed;
+    // The mirror and the history table (iceberg.mode) get the same upkeep.
+    std::vector<config::IcebergTableName> written;
+    if (t.keeps_mirror()) written.push_back(config::IcebergNameOf(t, cfg.sink.ns));
+    if (t.keeps_history()) written.push_back(config::IcebergHistoryNameOf(t, cfg.sink.ns));
+    for (const config::IcebergTableName& target : written) {
+      catalog::TableIdent ident{{target.ns}, target.name};
+      auto l = cat->LoadTable(ident);
+      if (!l.ok() && !IsNotFound(l.status())) {
+        std::fprintf(stderr, "error: table=%s: %s\n", t.name.ToString().c_str(),
+                     l.status().message().c_str());
+        ++failed;
+      }
+      loaded.push_back({&t, ident, l.ok() ? std::optional(std::move(*l)) : std::nullopt,
+                        target.name != config::IcebergNameOf(t, cfg.sink.ns).name});
     }
-    loaded.push_back({&t, ident, l.ok() ? std::optional(std::move(*l)) : std::nullopt});
   }
   // The meta tables get the same upkeep (with every run when no --table is given).
   if (!cfg.sink.meta_namespace.empty()) {
@@ -330,7 +337,8 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
   }
 
   for (Loaded& l : loaded) {
-    const std::string name = l.config ? l.config->name.ToString() : l.ident.ToString();
+    const std::string name = l.config ? l.config->name.ToString() + (l.history ? "#history" : "")
+                                      : l.ident.ToString();
     bool wanted = l.config == nullptr && o.tables.empty();
     for (const auto* t : tables) wanted = wanted || t == l.config;
     if (!wanted) continue;
@@ -353,7 +361,7 @@ int RunMaintain(const config::Config& cfg, const MaintainOptions& o) {
       if (!phases.grace) return Status::Ok();
       std::string busy;
       if (l.config != nullptr) {
-        PG2I_ASSIGN_OR_RETURN(busy, pipeline->CopyInProgress(name));
+        PG2I_ASSIGN_OR_RETURN(busy, pipeline->CopyInProgress(l.config->name.ToString()));
       }
       if (!busy.empty()) {
         std::printf("table=%s orphans skipped: %s; run maintain again once it is committed\n",

@@ -666,6 +666,8 @@ void CompactionLoop(const config::Config& cfg, Shared* shared) {
       for (const auto& t : cfg.tables) {
         const std::string name = t.name.ToString();
         if (shared->copy_running && shared->copying.count(name)) continue;
+        // History tables are append-only, written a file per batch and day: not compacted.
+        if (!t.keeps_mirror()) continue;
         const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
         targets.push_back({name, catalog::TableIdent{{target.ns}, target.name}});
       }
@@ -710,8 +712,12 @@ void NotificationLoop(const config::Config& cfg, Shared* shared) {
                                           shared->sup.clock(), o);
     std::vector<pipeline::NotifyTarget> targets;
     for (const auto& t : cfg.tables) {
-      const config::IcebergTableName target = config::IcebergNameOf(t, cfg.sink.ns);
-      targets.push_back({t.name.ToString(), catalog::TableIdent{{target.ns}, target.name}});
+      std::vector<config::IcebergTableName> written;
+      if (t.keeps_mirror()) written.push_back(config::IcebergNameOf(t, cfg.sink.ns));
+      if (t.keeps_history()) written.push_back(config::IcebergHistoryNameOf(t, cfg.sink.ns));
+      for (const config::IcebergTableName& target : written) {
+        targets.push_back({t.name.ToString(), catalog::TableIdent{{target.ns}, target.name}});
+      }
     }
     service.Run(shared->sup, &shared->commits, [&] { return targets; });
     return Status::Ok();

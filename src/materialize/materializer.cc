@@ -1324,12 +1324,16 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
         EmptyForAnEmptyCopy(table, ident, cursor, batch.resync_at, existing, started, result));
     return result;
   }
-  const bool resync_batch =
-      entries.front().start_offset == batch.resync_at && cursor.offset <= batch.resync_at;
+  const config::TableConfig* tc = ConfigFor(table);
+  const bool history_only = tc != nullptr && !tc->keeps_mirror();
+  // History only: a resync's copy is appended like any batch (its rows as I at its LSN).
+  const bool resync_batch = !history_only && entries.front().start_offset == batch.resync_at &&
+                            cursor.offset <= batch.resync_at;
   // A copy that replaces the table's content (a resync, or the first copy of a new pipeline
   // generation onto rows of an earlier one) goes in as one commit once it is complete.
   const bool replacing =
-      resync_batch || (existing.ok() && ReplacesForeign(existing->metadata, table, cursor.offset));
+      resync_batch || (!history_only && existing.ok() &&
+                       ReplacesForeign(existing->metadata, table, cursor.offset));
   if (existing.ok() && IsSnapshotFile(entries.front()) && replacing) {
     PG2I_ASSIGN_OR_RETURN(TableResult replaced,
                           ReplaceWithCopy(table, ident, cursor, batch.resync_at,
@@ -1364,6 +1368,10 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   // One key per batch: files staged after a primary-key change start the next batch.
   files.resize(OneKeyLength(files));
   batch.entries.resize(files.size());
+  if (history_only) {
+    PG2I_RETURN_IF_ERROR(MaterializeHistoryOnly(table, batch, files, only, started, result));
+    return result;
+  }
   PG2I_RETURN_IF_ERROR(
       MaterializeChanges(table, ident, batch, files, only, resync_batch, started, result));
   return result;
@@ -1417,8 +1425,9 @@ Status Materializer::MaterializeChanges(const std::string& table,
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   for (const auto& f : change.added_deletes) bytes_written += f.file_size_in_bytes;
   if (const config::TableConfig* tc = ConfigFor(table); tc != nullptr && tc->keeps_history()) {
-    PG2I_RETURN_IF_ERROR(CommitHistory(table, batch, files, only, loaded.metadata, fields,
-                                       setup.plan, key_idx, key_index));
+    PG2I_RETURN_IF_ERROR(CommitHistory(table, batch, files, only, &loaded.metadata, fields,
+                                       setup.plan, key_idx, key_index)
+                             .status());
     CrashPoint("after_history_commit");
   }
 
@@ -1493,11 +1502,67 @@ Result<catalog::LoadedTable> Materializer::HistoryTable(const std::string& table
   return created;
 }
 
-Status Materializer::CommitHistory(const std::string& table, const Batch& batch,
-                                   const std::vector<stage::DecodedStagedFile>& files,
-                                   const CopyFilter& only, const iceberg::TableMetadata& mirror,
-                                   const std::vector<Field>& fields, const ColumnPlan& plan,
-                                   const std::vector<int>& key_idx, index::KeyIndex* key_index) {
+Result<std::map<fold::Key, std::vector<Value>>> Materializer::HistoryPrior(
+    const iceberg::TableMetadata& hist, const std::vector<Field>& data,
+    const std::vector<int>& key_idx, const std::map<fold::Key, std::set<int>>& keys) {
+  // The history table's columns of `data`, then _op, _lsn and _seq.
+  const std::vector<Field> hist_fields = hist.CurrentSchema()->fields();
+  std::vector<Field> projection;
+  for (const Field& d : data) {
+    for (const Field& f : hist_fields) {
+      if (f.name == d.name && f.type.is_primitive()) projection.push_back(f);
+    }
+  }
+  if (projection.size() != data.size()) {
+    return Internal("the history table lacks columns of its table after evolution");
+  }
+  for (const char* name : {kHistoryOpColumn, kHistoryLsnColumn, kHistorySeqColumn}) {
+    for (const Field& f : hist_fields) {
+      if (f.name == name) projection.push_back(f);
+    }
+  }
+  if (projection.size() != data.size() + 3) {
+    return FailedPrecondition("the history table has no _op, _lsn or _seq column");
+  }
+  const size_t n = data.size();
+  auto order = [n](const std::vector<Value>& r) {
+    const auto* lsn = std::get_if<int64_t>(&r[n + 1]);
+    const auto* seq = std::get_if<int64_t>(&r[n + 2]);
+    return std::pair<int64_t, int64_t>{lsn ? *lsn : 0, seq ? *seq : 0};
+  };
+  std::pair<int64_t, int64_t> truncated{-1, -1};
+  std::map<fold::Key, std::vector<Value>> latest;
+  PG2I_ASSIGN_OR_RETURN(iceberg::TableScan scan, iceberg::TableScan::Plan(io_, hist));
+  for (const iceberg::FileScanTask& task : scan.tasks()) {
+    PG2I_ASSIGN_OR_RETURN(auto rows, scan.Read(task, projection));
+    for (auto& r : rows) {
+      const auto* op = std::get_if<std::string>(&r[n]);
+      if (op != nullptr && *op == "T") {
+        truncated = std::max(truncated, order(r));
+        continue;
+      }
+      fold::Key k;
+      for (int ki : key_idx) k.push_back(r[static_cast<size_t>(ki)]);
+      if (!keys.count(k)) continue;
+      auto it = latest.find(k);
+      if (it == latest.end() || order(it->second) < order(r)) latest[k] = std::move(r);
+    }
+  }
+  std::map<fold::Key, std::vector<Value>> prior;
+  for (auto& [k, r] : latest) {
+    const auto* op = std::get_if<std::string>(&r[n]);
+    if (order(r) < truncated || (op != nullptr && *op == "D")) continue;  // gone since
+    r.resize(n);
+    prior[k] = std::move(r);
+  }
+  return prior;
+}
+
+Result<std::optional<catalog::LoadedTable>> Materializer::CommitHistory(
+    const std::string& table, const Batch& batch,
+    const std::vector<stage::DecodedStagedFile>& files, const CopyFilter& only,
+    const iceberg::TableMetadata* mirror, const std::vector<Field>& fields,
+    const ColumnPlan& plan, const std::vector<int>& key_idx, index::KeyIndex* key_index) {
   const std::vector<coord::LogEntry>& entries = batch.entries;
   const int64_t end_offset = entries.back().end_offset;
   const std::vector<Field> data = HistoryDataFields(fields);
@@ -1506,7 +1571,7 @@ Status Materializer::CommitHistory(const std::string& table, const Batch& batch,
   // What a history commit holds already (a crash after it, before the mirror's) gives no row.
   const int64_t emit_from = std::max(
       batch.cursor.offset, CommittedOffset(hist.metadata, OffsetKey(), options_.generation));
-  if (emit_from >= end_offset) return Status::Ok();
+  if (emit_from >= end_offset) return std::optional<catalog::LoadedTable>();
   std::vector<HistoryChange> changes;
   ToChanges(files, entries, fields, plan.attnums, key_idx, batch.cursor.offset, only, nullptr,
             &changes);
@@ -1548,7 +1613,15 @@ Status Materializer::CommitHistory(const std::string& table, const Batch& batch,
   }
   PG2I_ASSIGN_OR_RETURN(HistoryRows rows,
                         HistoryOf(changes, data_key, data.size(), emit_from, {}));
-  if (!rows.missing.empty() && mirror.CurrentSnapshot() != nullptr) {
+  if (!rows.missing.empty() && mirror == nullptr) {
+    // No mirror: the rows' last versions in the history table itself (a scan of it, which
+    // REPLICA IDENTITY FULL avoids: then every old row comes whole).
+    log::Warn("reading unchanged TOAST values from the history table (a scan); REPLICA "
+              "IDENTITY FULL on the source table, or iceberg.mode both, avoids it",
+              {{"table", table}, {"rows", static_cast<int64_t>(rows.missing.size())}});
+    PG2I_ASSIGN_OR_RETURN(auto prior, HistoryPrior(hist.metadata, data, data_key, rows.missing));
+    PG2I_ASSIGN_OR_RETURN(rows, HistoryOf(changes, data_key, data.size(), emit_from, prior));
+  } else if (!rows.missing.empty() && mirror->CurrentSnapshot() != nullptr) {
     // Unchanged TOAST values of rows from before the batch: the mirror's rows as they are
     // now, which its commit of this batch has not changed yet.
     fold::FoldResult wanted;
@@ -1560,7 +1633,7 @@ Status Materializer::CommitHistory(const std::string& table, const Batch& batch,
     }
     for (const auto& [key, r] : wanted.rows) need[key] = &r;
     std::map<fold::Key, std::optional<index::RowLocation>> looked_up;
-    PG2I_ASSIGN_OR_RETURN(LiveRows live, ReadLiveRows(mirror, fields, key_idx, wanted, need,
+    PG2I_ASSIGN_OR_RETURN(LiveRows live, ReadLiveRows(*mirror, fields, key_idx, wanted, need,
                                                       key_index, &looked_up));
     std::map<fold::Key, std::vector<Value>> prior;
     for (auto& [key, found] : live) {
@@ -1574,7 +1647,7 @@ Status Materializer::CommitHistory(const std::string& table, const Batch& batch,
     log::Warn("unchanged TOAST value not found in the table; left NULL in the history table",
               {{"table", table}, {"rows", static_cast<int64_t>(rows.missing.size())}});
   }
-  if (rows.rows.empty()) return Status::Ok();
+  if (rows.rows.empty()) return std::optional<catalog::LoadedTable>();
 
   const std::vector<Field> hist_fields = hist.metadata.CurrentSchema()->fields();
   iceberg::ParquetWriteOptions wo;
@@ -1608,7 +1681,55 @@ Status Materializer::CommitHistory(const std::string& table, const Batch& batch,
       .GetCounter("pg2iceberg_history_rows_total", "Rows appended to history tables",
                   {{"table", table}})
       .Add(static_cast<double>(rows.rows.size()));
-  return Status::Ok();
+  return std::optional<catalog::LoadedTable>(std::move(committed));
+}
+
+Status Materializer::MaterializeHistoryOnly(const std::string& table, Batch& batch,
+                                            const std::vector<stage::DecodedStagedFile>& files,
+                                            const CopyFilter& only, const Stopwatch& started,
+                                            TableResult& result) {
+  // The history's columns are the newest staged relation's (no mirror to follow); older
+  // files' columns map onto them by attnum, as the mirror's do.
+  const stage::StagedRelation& latest = files.back().relation;
+  if (latest.key.empty()) {
+    return FailedPrecondition("table " + table +
+                              " has no primary key; add one or set tables[].primary_key");
+  }
+  std::vector<Field> fields;
+  ColumnPlan plan;
+  for (size_t i = 0; i < latest.columns.size(); ++i) {
+    const int32_t id = static_cast<int32_t>(i + 1);
+    fields.push_back(Field{id, latest.columns[i].name, false,
+                           iceberg::DataType::Primitive(latest.columns[i].type), "", {}, {}});
+    if (latest.columns[i].attnum > 0) plan.attnums[id] = latest.columns[i].attnum;
+  }
+  const std::vector<int> key_idx = latest.key;
+  const Stopwatch commit_started(clock_);
+  PG2I_ASSIGN_OR_RETURN(std::optional<catalog::LoadedTable> committed,
+                        CommitHistory(table, batch, files, only, nullptr, fields, plan, key_idx,
+                                      nullptr));
+  const int64_t end_offset = batch.entries.back().end_offset;
+  for (const auto& f : files) result.changes += static_cast<int64_t>(f.changes.size());
+  if (!committed) {
+    // Nothing to append (a commit holds it already): the cursor moves on.
+    PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end_offset, -1}));
+    result.cursor = end_offset;
+    result.more = true;
+    return Status::Ok();
+  }
+  int64_t bytes_written = 0;
+  const iceberg::Snapshot* s = committed->metadata.CurrentSnapshot();
+  if (s != nullptr && s->summary.count("added-files-size")) {
+    bytes_written = std::atoll(s->summary.at("added-files-size").c_str());
+  }
+  if (s != nullptr && s->summary.count("added-records")) {
+    result.rows_written = std::atoll(s->summary.at("added-records").c_str());
+  }
+  PG2I_RETURN_IF_ERROR(FinishBatch(table, HistoryIdentFor(table), *committed, end_offset,
+                                   bytes_written, started, commit_started.Seconds(), result));
+  result.more = static_cast<int>(batch.entries_read) >= options_.max_log_entries ||
+                batch.entries.size() < batch.entries_read;
+  return EmitMarkers(table, &batch.markers, end_offset, &committed->metadata);
 }
 
 DeletePlan Materializer::DeletesOf(const std::string& table, const iceberg::TableMetadata& m,

@@ -156,11 +156,24 @@ class Materializer {
   // already (a crash between the two commits) give no row. Unchanged TOAST values from before
   // the batch are read from `mirror` (as loaded for the batch, not yet committed to) through
   // `key_index` when there is one.
-  Status CommitHistory(const std::string& table, const Batch& batch,
-                       const std::vector<stage::DecodedStagedFile>& files, const CopyFilter& only,
-                       const iceberg::TableMetadata& mirror,
-                       const std::vector<iceberg::Field>& fields, const ColumnPlan& plan,
-                       const std::vector<int>& key_idx, index::KeyIndex* key_index);
+  // `mirror` null: the table keeps no mirror (mode history), and those values are the rows'
+  // last versions in the history table (HistoryPrior). Returns the history table as
+  // committed, nullopt when there was nothing to append.
+  Result<std::optional<catalog::LoadedTable>> CommitHistory(
+      const std::string& table, const Batch& batch,
+      const std::vector<stage::DecodedStagedFile>& files, const CopyFilter& only,
+      const iceberg::TableMetadata* mirror, const std::vector<iceberg::Field>& fields,
+      const ColumnPlan& plan, const std::vector<int>& key_idx, index::KeyIndex* key_index);
+  // The rows of `keys` as their last history rows show them (`data` columns, keyed by
+  // `key_idx` into them), unless deleted or truncated since: a scan of the history table.
+  Result<std::map<fold::Key, std::vector<Value>>> HistoryPrior(
+      const iceberg::TableMetadata& hist, const std::vector<iceberg::Field>& data,
+      const std::vector<int>& key_idx, const std::map<fold::Key, std::set<int>>& keys);
+  // A batch of a table that keeps only its history (mode history): appended, then the cursor.
+  Status MaterializeHistoryOnly(const std::string& table, Batch& batch,
+                                const std::vector<stage::DecodedStagedFile>& files,
+                                const CopyFilter& only, const Stopwatch& started,
+                                TableResult& result);
   // The history table of `table`, created (partitioned by day(_commit_ts)) or evolved to hold
   // the columns `data` of its mirror.
   Result<catalog::LoadedTable> HistoryTable(const std::string& table,

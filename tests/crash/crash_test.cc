@@ -439,9 +439,9 @@ class HistoryCrashTest : public CrashTest {
     }
     return out;
   }
-  // Setup's three tables in mode both, the first with REPLICA IDENTITY FULL, each with an
+  // Setup's three tables in `mode` (both or history), the first with REPLICA IDENTITY FULL, each with an
   // audit trigger recording its changes in commit order (one writer at a time).
-  std::string ConfigureHistory(const std::string& tag) {
+  std::string ConfigureHistory(const std::string& tag, const std::string& mode = "both") {
     const std::string config = Setup(tag);
     std::ifstream in(config);
     std::stringstream text;
@@ -449,7 +449,7 @@ class HistoryCrashTest : public CrashTest {
     std::string yaml = text.str();
     for (const auto& t : tables_) {
       const std::string line = "  - name: public." + t + "\n";
-      yaml.replace(yaml.find(line), line.size(), line + "    iceberg: {mode: both}\n");
+      yaml.replace(yaml.find(line), line.size(), line + "    iceberg: {mode: " + mode + "}\n");
     }
     std::ofstream(config) << yaml;
     Status s = pg_->Exec(
@@ -602,6 +602,35 @@ TEST_F(HistoryCrashTest, KilledBetweenTheHistoryAndTheMirrorCommit) {
   HistoryWorkload(rng, round);
   CatchUpAndVerify(config);
   VerifyHistories("histpoint");
+}
+
+// Mode history alone: no mirror is written; unchanged TOAST values of the tables without
+// REPLICA IDENTITY FULL come from the history table itself.
+TEST_F(HistoryCrashTest, HistoryOnlyWritesNoMirror) {
+  const std::string config = ConfigureHistory("histonly", "history");
+  auto run = StartStreaming(config, "", "first.log");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  std::mt19937 rng(29);
+  for (int round = 0; round < 8; ++round) HistoryWorkload(rng, round);
+  EXPECT_TRUE((*run)->Signal(SIGKILL).ok());
+  (void)(*run)->Wait(10s);
+  HistoryWorkload(rng, 8);
+  auto again = Start(config, "", "second.log");
+  ASSERT_TRUE(again.ok());
+  std::string out;
+  ExitStatus w = RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out);
+  ASSERT_TRUE(w.success()) << out << "\n" << (*again)->LogTail();
+  ExitStatus v = RunCommand(config, {"verify"}, &out);
+  EXPECT_TRUE(v.success()) << out;
+  EXPECT_NE(out.find("history only"), std::string::npos) << out;
+  ASSERT_TRUE((*again)->Terminate(30s).ok());
+  VerifyHistories("histonly");
+  for (const auto& t : tables_) {
+    auto mirrors = pg_->QueryScalar("SELECT count(*) FROM iceberg.iceberg_tables WHERE "
+                                    "table_name = '" + t + "'");
+    ASSERT_TRUE(mirrors.ok());
+    EXPECT_EQ(*mirrors, "0") << t;
+  }
 }
 
 }  // namespace
