@@ -13,7 +13,8 @@ namespace pg2iceberg {
 // after_iceberg_commit, after_cursor_advance, after_rewrite_reported; compaction's
 // after_compaction_write (new files written, not committed) and after_compaction_commit;
 // markers' after_marker_recorded (pending in the coordinator, its transaction not confirmed),
-// before_marker_emitted (the commit that ends at it landed) and after_marker_emitted.
+// before_marker_emitted (the commit that ends at it landed) and after_marker_emitted; history
+// tables' after_history_commit (the history table committed, the mirror not yet).
 void CrashPoint(std::string_view name);
 
 // The deterministic simulation's seam (tests/sim): when set, `hook` is called at every point
