@@ -6,6 +6,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <tuple>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -204,6 +205,8 @@ struct Knobs {
   // A compaction of every partition with more than one file (`compact --all`), not only of
   // those past the thresholds.
   bool compact_all = false;
+  // Every table keeps its history too (tables[].iceberg.mode both).
+  bool history = false;
 };
 
 // The source's catalog as the services see it: the tables as produced so far; they are never
@@ -257,6 +260,10 @@ class Process {
       config::TableConfig t;
       t.name = config::TableName{"public", "t" + std::to_string(i)};
       t.partition = k.partition;
+      if (k.history) {
+        t.mode = config::TableMode::kBoth;
+        wo.before_images.insert(TableName(i));
+      }
       tables.push_back(t);
       // The tables whose copy is not complete when the process starts are this process's
       // copy; a resync asked for later needs a new process.
@@ -420,6 +427,41 @@ class Process {
   std::vector<pipeline::CompactionTarget> targets_;
 };
 
+// Table `i`'s history table: no change appended twice (a change is its commit LSN, its
+// (sub)transaction and its position there; copied rows have no transaction and are not
+// counted).
+std::string CompareHistory(World& w, int i) {
+  auto loaded = w.memory_catalog.LoadTable({{"default"}, "t" + std::to_string(i) + "_history"});
+  if (!loaded.ok()) {
+    if (IsNotFound(loaded.status())) return "";
+    return "loading the history table: " + loaded.status().ToString();
+  }
+  std::vector<iceberg::Field> projection;
+  for (const char* name : {"_lsn", "_xid", "_seq", "_op"}) {
+    for (const auto& f : loaded->metadata.CurrentSchema()->fields()) {
+      if (f.name == name) projection.push_back(f);
+    }
+  }
+  if (projection.size() != 4) return TableName(i) + "_history lacks _lsn, _xid, _seq or _op\n";
+  auto scan = iceberg::TableScan::Plan(w.objects, loaded->metadata);
+  if (!scan.ok()) return "planning the history scan: " + scan.status().ToString();
+  auto rows = scan->ReadAll(projection);
+  if (!rows.ok()) return "reading the history table: " + rows.status().ToString();
+  std::set<std::tuple<int64_t, int64_t, int64_t>> seen;
+  std::ostringstream out;
+  for (const auto& r : *rows) {
+    if (IsNull(r[1])) continue;  // a copied row
+    const auto change = std::make_tuple(std::get<int64_t>(r[0]), std::get<int64_t>(r[1]),
+                                        std::get<int64_t>(r[2]));
+    if (!seen.insert(change).second) {
+      out << TableName(i) << "_history: change lsn " << std::get<0>(change) << " xid "
+          << std::get<1>(change) << " seq " << std::get<2>(change) << " ("
+          << std::get<std::string>(r[3]) << ") appended twice\n";
+    }
+  }
+  return out.str();
+}
+
 std::string Describe(const std::optional<std::string>& s) {
   return s ? "'" + s->substr(0, 20) + (s->size() > 20 ? "…'" : "'") : "NULL";
 }
@@ -562,6 +604,8 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
   const bool resyncs = knob_rng() % 3 == 0;
   k.copy = knob_rng() % 2;
   k.chunks = 1 + static_cast<int>(knob_rng() % 4);
+  // Drawn apart from the other knobs, which stay what they were for every seed.
+  k.history = std::mt19937_64(seed ^ 0x686973746f7279ULL)() % 4 == 0;
   if (k.copy) so.initial_rows = static_cast<int>(knob_rng() % static_cast<uint64_t>(so.key_space));
   switch (knob_rng() % 4) {
     case 1:
@@ -587,6 +631,7 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
               {{"tables", so.tables}, {"copy", k.copy ? "yes" : "no"}, {"chunks", k.chunks},
                {"initial_rows", so.initial_rows}, {"ddl", so.ddl}, {"event_trigger", so.event_trigger ? "yes" : "no"}, {"mode", config::DeleteModeName(k.mode)}, {"compaction", compaction ? "yes" : "no"}, {"resyncs", resyncs ? "yes" : "no"},
                {"partition", k.partition.empty() ? std::string("none") : k.partition[0].ToString()},
+               {"history", k.history ? "yes" : "no"},
                {"flush_rows", k.flush_rows}, {"spill_bytes", k.spill_bytes},
                {"max_changes", k.max_changes}, {"max_log_entries", k.max_log_entries},
                {"crash_point_chance", k.crash_point_chance}, {"fault_chance", fault_chance}});
@@ -787,6 +832,11 @@ SeedOutcome RunSeed(uint64_t seed, const SimOptions& options) {
     std::string diff;
     for (int i = 0; i < so.tables; ++i) diff += CompareTable(w, i);
     if (!diff.empty()) w.failure = "Iceberg differs from the source:\n" + diff;
+  }
+  if (w.failure.empty() && k.history) {
+    std::string diff;
+    for (int i = 0; i < so.tables; ++i) diff += CompareHistory(w, i);
+    if (!diff.empty()) w.failure = "a history table is wrong:\n" + diff;
   }
   outcome.commits = w.memory_catalog.commits();
   outcome.faults += w.catalog.faults;
