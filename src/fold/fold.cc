@@ -3,7 +3,6 @@
 #include <string>
 
 namespace pg2iceberg::fold {
-namespace {
 
 Result<Key> KeyOf(const std::vector<Value>& values, const std::vector<int>& key_columns) {
   Key k;
@@ -16,8 +15,6 @@ Result<Key> KeyOf(const std::vector<Value>& values, const std::vector<int>& key_
   }
   return k;
 }
-
-}  // namespace
 
 Result<FoldResult> Fold(const std::vector<Change>& changes, const std::vector<int>& key_columns,
                         size_t width) {

@@ -58,6 +58,10 @@ struct FoldResult {
   int64_t changes = 0;
 };
 
+// The key of a row (`values`) whose key columns are `key_columns`; InvalidArgument for a
+// NULL key column.
+Result<Key> KeyOf(const std::vector<Value>& values, const std::vector<int>& key_columns);
+
 // `key_columns`: indexes of the primary-key columns in `values`, in key order.
 // InvalidArgument if a change lacks a key column value (a NULL key) or has the wrong width.
 Result<FoldResult> Fold(const std::vector<Change>& changes, const std::vector<int>& key_columns,

@@ -14,17 +14,6 @@ namespace {
 using iceberg::DataType;
 using iceberg::Field;
 
-Result<fold::Key> KeyOf(const std::vector<Value>& values, const std::vector<int>& key_columns) {
-  fold::Key k;
-  for (int c : key_columns) {
-    if (IsNull(values[static_cast<size_t>(c)])) {
-      return InvalidArgument("a change has NULL in primary-key column #" + std::to_string(c));
-    }
-    k.push_back(values[static_cast<size_t>(c)]);
-  }
-  return k;
-}
-
 Status CheckColumns(const std::vector<int>& columns, size_t width) {
   for (int c : columns) {
     if (c < 0 || static_cast<size_t>(c) >= width) {
@@ -90,7 +79,7 @@ Result<HistoryRows> HistoryOf(const std::vector<HistoryChange>& changes,
       return InvalidArgument("a change has " + std::to_string(c.values.size()) +
                              " columns, expected " + std::to_string(width));
     }
-    PG2I_ASSIGN_OR_RETURN(fold::Key key, KeyOf(c.values, key_columns));
+    PG2I_ASSIGN_OR_RETURN(fold::Key key, fold::KeyOf(c.values, key_columns));
     fold::Key prev_key = key;
     if (c.op == fold::Op::kUpdate && !c.old_key.empty()) prev_key = c.old_key;
     // The row before this change: shown earlier in the batch, else as it was before the batch.

@@ -335,6 +335,41 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
   return changes;
 }
 
+// `changes` (over `fields`) projected onto `data`, a subset of them by field id; returns each
+// data field's index in `fields`.
+std::vector<int> ProjectOnto(const std::vector<Field>& fields, const std::vector<Field>& data,
+                             std::vector<HistoryChange>* changes) {
+  std::vector<int> data_of;
+  for (const Field& d : data) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (fields[i].id == d.id) data_of.push_back(static_cast<int>(i));
+    }
+  }
+  if (data_of.size() == fields.size()) return data_of;
+  auto project = [&](std::vector<Value>& v) {
+    if (v.empty()) return;
+    std::vector<Value> out;
+    for (int i : data_of) out.push_back(std::move(v[static_cast<size_t>(i)]));
+    v = std::move(out);
+  };
+  auto remap = [&](std::vector<int>& cols) {
+    std::vector<int> out;
+    for (int c : cols) {
+      for (size_t j = 0; j < data_of.size(); ++j) {
+        if (data_of[j] == c) out.push_back(static_cast<int>(j));
+      }
+    }
+    cols = std::move(out);
+  };
+  for (HistoryChange& h : *changes) {
+    project(h.change.values);
+    project(h.before.values);
+    remap(h.change.unchanged);
+    remap(h.before.unchanged);
+  }
+  return data_of;
+}
+
 bool HasCommitOfGeneration(const iceberg::TableMetadata& m, const std::string& generation) {
   for (const auto& s : m.snapshots) {
     if (s.summary.count(kGenerationKey) && OfGeneration(s, generation)) return true;
@@ -551,14 +586,17 @@ Result<catalog::CreateTableRequest> Materializer::NewTableRequest(
   return req;
 }
 
+Status Materializer::EnsureNamespace(const std::vector<std::string>& ns) {
+  if (!namespaces_ready_.insert(ns).second) return Status::Ok();
+  Status created = catalog_->CreateNamespace(ns, {});
+  if (!created.ok()) namespaces_ready_.erase(ns);
+  return created;
+}
+
 Result<catalog::LoadedTable> Materializer::CreateIcebergTable(
     const std::string& table, const catalog::TableIdent& ident,
     const stage::StagedRelation& latest) {
-  if (namespaces_ready_.insert(ident.ns).second) {
-    Status created = catalog_->CreateNamespace(ident.ns, {});
-    if (!created.ok()) namespaces_ready_.erase(ident.ns);
-    PG2I_RETURN_IF_ERROR(created);
-  }
+  PG2I_RETURN_IF_ERROR(EnsureNamespace(ident.ns));
   PG2I_ASSIGN_OR_RETURN(catalog::CreateTableRequest req, NewTableRequest(table, latest));
   auto created = catalog_->CreateTable(ident, req);
   if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
@@ -1476,11 +1514,7 @@ Result<catalog::LoadedTable> Materializer::HistoryTable(const std::string& table
           iceberg::TableUpdate::SetCurrentSchema(-1)}});
   }
   if (!IsNotFound(loaded.status())) return loaded.status();
-  if (namespaces_ready_.insert(ident.ns).second) {
-    Status created = catalog_->CreateNamespace(ident.ns, {});
-    if (!created.ok()) namespaces_ready_.erase(ident.ns);
-    PG2I_RETURN_IF_ERROR(created);
-  }
+  PG2I_RETURN_IF_ERROR(EnsureNamespace(ident.ns));
   PG2I_ASSIGN_OR_RETURN(std::vector<Field> fields, NewHistoryFields(data));
   catalog::CreateTableRequest req;
   const Field* ts = nullptr;
@@ -1575,36 +1609,8 @@ Result<std::optional<catalog::LoadedTable>> Materializer::CommitHistory(
   std::vector<HistoryChange> changes;
   ToChanges(files, entries, fields, plan.attnums, key_idx, batch.cursor.offset, only, nullptr,
             &changes);
-  // The columns of the data fields in the changes (the mirror's fields minus its metadata).
-  std::vector<int> data_of;
-  for (const Field& d : data) {
-    for (size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].id == d.id) data_of.push_back(static_cast<int>(i));
-    }
-  }
-  if (data_of.size() != fields.size()) {
-    auto project = [&](std::vector<Value>& v) {
-      if (v.empty()) return;
-      std::vector<Value> out;
-      for (int i : data_of) out.push_back(std::move(v[static_cast<size_t>(i)]));
-      v = std::move(out);
-    };
-    auto remap = [&](std::vector<int>& cols) {
-      std::vector<int> out;
-      for (int c : cols) {
-        for (size_t j = 0; j < data_of.size(); ++j) {
-          if (data_of[j] == c) out.push_back(static_cast<int>(j));
-        }
-      }
-      cols = std::move(out);
-    };
-    for (HistoryChange& h : changes) {
-      project(h.change.values);
-      project(h.before.values);
-      remap(h.change.unchanged);
-      remap(h.before.unchanged);
-    }
-  }
+  // The changes over the data fields (the mirror's fields minus its metadata columns).
+  const std::vector<int> data_of = ProjectOnto(fields, data, &changes);
   std::vector<int> data_key;
   for (int k : key_idx) {
     for (size_t j = 0; j < data_of.size(); ++j) {

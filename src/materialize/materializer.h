@@ -279,6 +279,8 @@ class Materializer {
   // for deletion vectors and v2 otherwise.
   Result<catalog::CreateTableRequest> NewTableRequest(const std::string& table,
                                                       const stage::StagedRelation& latest) const;
+  // Creates the namespace `ns` unless this process did already (or found it).
+  Status EnsureNamespace(const std::vector<std::string>& ns);
   // Creates the namespace (once) and the table; a table created meanwhile is loaded.
   Result<catalog::LoadedTable> CreateIcebergTable(const std::string& table,
                                                   const catalog::TableIdent& ident,
