@@ -1494,7 +1494,7 @@ Status Materializer::MaterializeChanges(const std::string& table,
 
 Result<catalog::LoadedTable> Materializer::HistoryTable(const std::string& table,
                                                        const std::vector<Field>& data,
-                                                       uint32_t source_oid) {
+                                                       uint32_t source_oid, bool again) {
   const catalog::TableIdent ident = HistoryIdentFor(table);
   Result<catalog::LoadedTable> loaded = catalog_->LoadTable(ident);
   if (loaded.ok()) {
@@ -1528,8 +1528,8 @@ Result<catalog::LoadedTable> Materializer::HistoryTable(const std::string& table
   req.properties.merge(IncarnationProperties(source_oid, options_.generation));
   req.properties["format-version"] = "2";
   auto created = catalog_->CreateTable(ident, req);
-  if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists) {
-    return HistoryTable(table, data, source_oid);
+  if (!created.ok() && created.status().code() == StatusCode::kAlreadyExists && !again) {
+    return HistoryTable(table, data, source_oid, /*again=*/true);  // created meanwhile
   }
   if (!created.ok()) return created.status().WithContext("creating " + ident.ToString());
   log::Info("created Iceberg history table", {{"table", ident.ToString()}});

@@ -175,10 +175,11 @@ class Materializer {
                                 const CopyFilter& only, const Stopwatch& started,
                                 TableResult& result);
   // The history table of `table`, created (partitioned by day(_commit_ts)) or evolved to hold
-  // the columns `data` of its mirror.
+  // the columns `data` of its mirror. `again`: the create found it created meanwhile (a
+  // catalog that then does not find it is an error, not a loop).
   Result<catalog::LoadedTable> HistoryTable(const std::string& table,
                                             const std::vector<iceberg::Field>& data,
-                                            uint32_t source_oid);
+                                            uint32_t source_oid, bool again = false);
   // A resync whose copy had no rows and nothing behind it: the table is emptied, once.
   Status EmptyForAnEmptyCopy(const std::string& table, const catalog::TableIdent& ident,
                              const coord::Cursor& cursor, int64_t resync_at,
