@@ -222,33 +222,67 @@ Result<std::optional<std::vector<Field>>> EvolveHistoryFields(const std::vector<
   return std::optional<std::vector<Field>>(std::move(out));
 }
 
-std::vector<Value> HistoryRowValues(const std::vector<Field>& fields,
-                                    const std::vector<Field>& data, const HistoryRow& row) {
-  std::vector<Value> out(fields.size());
-  for (size_t i = 0; i < fields.size(); ++i) {
-    const std::string& name = fields[i].name;
-    if (name == kHistoryOpColumn) {
-      out[i] = std::string(1, static_cast<char>(row.op));
-    } else if (name == kHistoryCommitTsColumn) {
-      if (row.commit_ts_micros != 0) out[i] = TimestampTz{row.commit_ts_micros};
-    } else if (name == kHistoryLsnColumn) {
-      if (row.lsn.valid()) out[i] = static_cast<int64_t>(row.lsn.value());
-    } else if (name == kHistoryXidColumn) {
-      if (row.xid.valid()) out[i] = static_cast<int64_t>(row.xid.value());
-    } else if (name == kHistorySeqColumn) {
-      out[i] = row.seq;
-    } else if (fields[i].type.is_primitive()) {
-      for (size_t d = 0; d < data.size(); ++d) {
-        if (data[d].name == name) out[i] = WidenValue(row.values[d], fields[i].type.primitive);
+HistoryLayout HistoryLayoutOf(const std::vector<Field>& fields, const std::vector<Field>& data) {
+  auto data_index = [&](const std::string& name) {
+    for (size_t d = 0; d < data.size(); ++d) {
+      if (data[d].name == name) return static_cast<int>(d);
+    }
+    return HistoryLayout::kFromNothing;
+  };
+  HistoryLayout out;
+  out.fields = fields;
+  for (const Field& f : fields) {
+    std::vector<int> children;
+    int source = HistoryLayout::kFromNothing;
+    if (f.name == kHistoryOpColumn) {
+      source = HistoryLayout::kFromOp;
+    } else if (f.name == kHistoryCommitTsColumn) {
+      source = HistoryLayout::kFromCommitTs;
+    } else if (f.name == kHistoryLsnColumn) {
+      source = HistoryLayout::kFromLsn;
+    } else if (f.name == kHistoryXidColumn) {
+      source = HistoryLayout::kFromXid;
+    } else if (f.name == kHistorySeqColumn) {
+      source = HistoryLayout::kFromSeq;
+    } else if (f.type.is_primitive()) {
+      source = data_index(f.name);
+    } else {
+      for (const Field& c : f.type.fields) {
+        children.push_back(c.type.is_primitive() ? data_index(c.name) : HistoryLayout::kFromNothing);
       }
+    }
+    out.source.push_back(source);
+    out.children.push_back(std::move(children));
+  }
+  return out;
+}
+
+std::vector<Value> HistoryRowValues(const HistoryLayout& layout, const HistoryRow& row) {
+  std::vector<Value> out(layout.fields.size());
+  for (size_t i = 0; i < layout.fields.size(); ++i) {
+    switch (const int source = layout.source[i]) {
+      case HistoryLayout::kFromNothing: break;
+      case HistoryLayout::kFromOp: out[i] = std::string(1, static_cast<char>(row.op)); break;
+      case HistoryLayout::kFromCommitTs:
+        if (row.commit_ts_micros != 0) out[i] = TimestampTz{row.commit_ts_micros};
+        break;
+      case HistoryLayout::kFromLsn:
+        if (row.lsn.valid()) out[i] = static_cast<int64_t>(row.lsn.value());
+        break;
+      case HistoryLayout::kFromXid:
+        if (row.xid.valid()) out[i] = static_cast<int64_t>(row.xid.value());
+        break;
+      case HistoryLayout::kFromSeq: out[i] = row.seq; break;
+      default:
+        out[i] = WidenValue(row.values[static_cast<size_t>(source)], layout.fields[i].type.primitive);
     }
   }
   return out;
 }
 
-Result<std::shared_ptr<arrow::RecordBatch>> HistoryBatch(const std::vector<Field>& fields,
-                                                         const std::vector<Field>& data,
+Result<std::shared_ptr<arrow::RecordBatch>> HistoryBatch(const HistoryLayout& layout,
                                                          const std::vector<const HistoryRow*>& rows) {
+  const std::vector<Field>& fields = layout.fields;
   PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::Schema> schema, iceberg::ArrowSchemaFor(fields));
   std::vector<Field> flat;  // the primitive columns, in schema order
   for (const Field& f : fields) {
@@ -257,7 +291,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> HistoryBatch(const std::vector<Field
   std::vector<std::vector<Value>> flat_rows;
   flat_rows.reserve(rows.size());
   for (const HistoryRow* r : rows) {
-    std::vector<Value> all = HistoryRowValues(fields, data, *r);
+    std::vector<Value> all = HistoryRowValues(layout, *r);
     std::vector<Value> prim;
     prim.reserve(flat.size());
     for (size_t i = 0; i < fields.size(); ++i) {
@@ -276,14 +310,9 @@ Result<std::shared_ptr<arrow::RecordBatch>> HistoryBatch(const std::vector<Field
       columns.push_back(prim_batch->column(next_prim++));
       continue;
     }
-    // The _before struct: each field by name from the row's old values; NULL when not sent.
+    // The _before struct: each field from the row's old values; NULL when not sent.
     const std::vector<Field>& children = f.type.fields;
-    std::vector<int> data_of(children.size(), -1);
-    for (size_t k = 0; k < children.size(); ++k) {
-      for (size_t d = 0; d < data.size(); ++d) {
-        if (data[d].name == children[k].name) data_of[k] = static_cast<int>(d);
-      }
-    }
+    const std::vector<int>& data_of = layout.children[i];
     std::vector<std::vector<Value>> before_rows;
     before_rows.reserve(rows.size());
     auto validity = arrow::AllocateBitmap(n);
@@ -294,7 +323,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> HistoryBatch(const std::vector<Field
       std::vector<Value> values(children.size());
       if (row.before) {
         for (size_t k = 0; k < children.size(); ++k) {
-          if (data_of[k] >= 0 && children[k].type.is_primitive()) {
+          if (data_of[k] >= 0) {
             values[k] = WidenValue((*row.before)[static_cast<size_t>(data_of[k])],
                                    children[k].type.primitive);
           }

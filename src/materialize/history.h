@@ -102,15 +102,26 @@ Result<std::optional<std::vector<iceberg::Field>>> EvolveHistoryFields(
     const std::vector<iceberg::Field>& current, const std::vector<iceberg::Field>& data,
     int32_t* last_column_id);
 
-// `rows` (of `data` fields, HistoryDataFields) as an Arrow batch of the history table's
-// `fields`: columns matched by name, a column the rows lack is NULL.
-Result<std::shared_ptr<arrow::RecordBatch>> HistoryBatch(const std::vector<iceberg::Field>& fields,
-                                                         const std::vector<iceberg::Field>& data,
+// Where each column of a history table's `fields` takes its value from, worked out once per
+// batch (columns are matched to the `data` fields, HistoryDataFields, by name).
+struct HistoryLayout {
+  std::vector<iceberg::Field> fields;
+  // Per field: the index of its data field, or one of the kFrom… codes.
+  std::vector<int> source;
+  // Per field: for the _before struct, each child's data field index (-1: none); else empty.
+  std::vector<std::vector<int>> children;
+  static constexpr int kFromNothing = -1, kFromOp = -2, kFromCommitTs = -3, kFromLsn = -4,
+                       kFromXid = -5, kFromSeq = -6;
+};
+HistoryLayout HistoryLayoutOf(const std::vector<iceberg::Field>& fields,
+                              const std::vector<iceberg::Field>& data);
+
+// `rows` as an Arrow batch of the layout's fields; a column the rows lack is NULL.
+Result<std::shared_ptr<arrow::RecordBatch>> HistoryBatch(const HistoryLayout& layout,
                                                          const std::vector<const HistoryRow*>& rows);
 
-// The values of a history row as a row of the history table's `fields` (the _before struct
-// NULL), for computing its partition.
-std::vector<Value> HistoryRowValues(const std::vector<iceberg::Field>& fields,
-                                    const std::vector<iceberg::Field>& data, const HistoryRow& row);
+// The values of a history row as a row of the layout's fields (the _before struct NULL), for
+// computing its partition.
+std::vector<Value> HistoryRowValues(const HistoryLayout& layout, const HistoryRow& row);
 
 }  // namespace pg2iceberg::materialize

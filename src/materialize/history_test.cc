@@ -202,7 +202,8 @@ TEST(HistorySchemaTest, RowsBecomeAnArrowBatchWithTheOldRowAsAStruct) {
   HistoryRow insert{fold::Op::kInsert, {I(1), S("a")}, std::nullopt, Lsn(0x10), Xid(7), 5, 0};
   HistoryRow update{fold::Op::kUpdate, {I(1), S("b")}, std::vector<Value>{I(1), S("a")},
                     Lsn(0x20), Xid(8), 6, 1};
-  auto batch = HistoryBatch(*fields, data, {&insert, &update});
+  const HistoryLayout layout = HistoryLayoutOf(*fields, data);
+  auto batch = HistoryBatch(layout, {&insert, &update});
   ASSERT_TRUE(batch.ok()) << batch.status().ToString();
   ASSERT_EQ((*batch)->num_rows(), 2);
   auto ops = std::static_pointer_cast<arrow::StringArray>((*batch)->column(2));
@@ -213,7 +214,7 @@ TEST(HistorySchemaTest, RowsBecomeAnArrowBatchWithTheOldRowAsAStruct) {
   EXPECT_TRUE(before->IsValid(1));
   EXPECT_EQ(std::static_pointer_cast<arrow::StringArray>(before->field(1))->GetString(1), "a");
   EXPECT_TRUE(before->field(1)->IsNull(0));
-  const std::vector<Value> values = HistoryRowValues(*fields, data, update);
+  const std::vector<Value> values = HistoryRowValues(layout, update);
   EXPECT_EQ(values[3], Value(TimestampTz{6}));
   EXPECT_EQ(values[4], Value(int64_t{0x20}));
 }

@@ -1172,10 +1172,10 @@ Result<fold::FoldResult> Materializer::FoldBatch(
     const std::string& table, const std::vector<stage::DecodedStagedFile>& files,
     const std::vector<coord::LogEntry>& entries, const std::vector<Field>& fields,
     const ColumnPlan& plan, const std::vector<int>& key_idx, int64_t from_offset,
-    const CopyFilter& only) {
+    const CopyFilter& only, std::vector<HistoryChange>* history) {
   int64_t skipped = 0;
-  std::vector<fold::Change> changes =
-      ToChanges(files, entries, fields, plan.attnums, key_idx, from_offset, only, &skipped);
+  std::vector<fold::Change> changes = ToChanges(files, entries, fields, plan.attnums, key_idx,
+                                                from_offset, only, &skipped, history);
   if (skipped > 0) {
     log::Debug("skipped changes the table's copy holds already",
                {{"table", table}, {"changes", skipped}, {"copy_lsn", only.before.ToString()}});
@@ -1428,9 +1428,12 @@ Status Materializer::MaterializeChanges(const std::string& table,
   catalog::LoadedTable loaded = std::move(setup.loaded);
   const std::vector<Field> fields = loaded.metadata.CurrentSchema()->fields();
   const std::vector<int> key_idx = KeyIndexesOf(fields, setup.key_ids);
-  PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, FoldBatch(table, files, entries, fields,
-                                                           setup.plan, key_idx, cursor.offset,
-                                                           only));
+  const config::TableConfig* tc = ConfigFor(table);
+  const bool history = tc != nullptr && tc->keeps_history();
+  std::vector<HistoryChange> history_changes;  // the same changes, for the history table
+  PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded,
+                        FoldBatch(table, files, entries, fields, setup.plan, key_idx,
+                                  cursor.offset, only, history ? &history_changes : nullptr));
   result.changes = folded.changes;
   if (options_.include_metadata) StampMetadata(files, fields, &folded);
   const int64_t end_offset = entries.back().end_offset;
@@ -1462,9 +1465,9 @@ Status Materializer::MaterializeChanges(const std::string& table,
   int64_t bytes_written = 0;
   for (const auto& f : change.added_data) bytes_written += f.file_size_in_bytes;
   for (const auto& f : change.added_deletes) bytes_written += f.file_size_in_bytes;
-  if (const config::TableConfig* tc = ConfigFor(table); tc != nullptr && tc->keeps_history()) {
-    PG2I_RETURN_IF_ERROR(CommitHistory(table, batch, files, only, &loaded.metadata, fields,
-                                       setup.plan, key_idx, key_index)
+  if (history) {
+    PG2I_RETURN_IF_ERROR(CommitHistory(table, batch, std::move(history_changes), latest.oid,
+                                       &loaded.metadata, fields, key_idx, key_index)
                              .status());
     CrashPoint("after_history_commit");
   }
@@ -1593,22 +1596,17 @@ Result<std::map<fold::Key, std::vector<Value>>> Materializer::HistoryPrior(
 }
 
 Result<std::optional<catalog::LoadedTable>> Materializer::CommitHistory(
-    const std::string& table, const Batch& batch,
-    const std::vector<stage::DecodedStagedFile>& files, const CopyFilter& only,
-    const iceberg::TableMetadata* mirror, const std::vector<Field>& fields,
-    const ColumnPlan& plan, const std::vector<int>& key_idx, index::KeyIndex* key_index) {
+    const std::string& table, const Batch& batch, std::vector<HistoryChange> changes,
+    uint32_t source_oid, const iceberg::TableMetadata* mirror, const std::vector<Field>& fields,
+    const std::vector<int>& key_idx, index::KeyIndex* key_index) {
   const std::vector<coord::LogEntry>& entries = batch.entries;
   const int64_t end_offset = entries.back().end_offset;
   const std::vector<Field> data = HistoryDataFields(fields);
-  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable hist,
-                        HistoryTable(table, data, files.back().relation.oid));
+  PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable hist, HistoryTable(table, data, source_oid));
   // What a history commit holds already (a crash after it, before the mirror's) gives no row.
   const int64_t emit_from = std::max(
       batch.cursor.offset, CommittedOffset(hist.metadata, OffsetKey(), options_.generation));
   if (emit_from >= end_offset) return std::optional<catalog::LoadedTable>();
-  std::vector<HistoryChange> changes;
-  ToChanges(files, entries, fields, plan.attnums, key_idx, batch.cursor.offset, only, nullptr,
-            &changes);
   // The changes over the data fields (the mirror's fields minus its metadata columns).
   const std::vector<int> data_of = ProjectOnto(fields, data, &changes);
   std::vector<int> data_key;
@@ -1655,19 +1653,19 @@ Result<std::optional<catalog::LoadedTable>> Materializer::CommitHistory(
   }
   if (rows.rows.empty()) return std::optional<catalog::LoadedTable>();
 
-  const std::vector<Field> hist_fields = hist.metadata.CurrentSchema()->fields();
+  const HistoryLayout layout = HistoryLayoutOf(hist.metadata.CurrentSchema()->fields(), data);
   iceberg::ParquetWriteOptions wo;
   if (options_.target_file_size > 0) wo.target_file_size = options_.target_file_size;
   PG2I_ASSIGN_OR_RETURN(auto writer, iceberg::PartitionedWriter::MakeData(io_, hist.metadata, wo));
   std::map<std::vector<Value>, std::vector<const HistoryRow*>> by_partition;
   for (const HistoryRow& r : rows.rows) {
     PG2I_ASSIGN_OR_RETURN(std::vector<Value> p,
-                          writer->PartitionOf(HistoryRowValues(hist_fields, data, r)));
+                          writer->PartitionOf(HistoryRowValues(layout, r)));
     by_partition[std::move(p)].push_back(&r);
   }
   for (const auto& [partition, part_rows] : by_partition) {
     PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> b,
-                          HistoryBatch(hist_fields, data, part_rows));
+                          HistoryBatch(layout, part_rows));
     PG2I_RETURN_IF_ERROR(writer->WriteTo(partition, *b));
   }
   iceberg::SnapshotChange change;
@@ -1678,7 +1676,7 @@ Result<std::optional<catalog::LoadedTable>> Materializer::CommitHistory(
   const catalog::TableIdent ident = HistoryIdentFor(table);
   PG2I_ASSIGN_OR_RETURN(catalog::LoadedTable committed,
                         CommitChange(table, ident, emit_from, std::move(hist), change,
-                                     files.back().relation.oid));
+                                     source_oid));
   log::Info("appended to the history table",
             {{"table", ident.ToString()},
              {"rows", static_cast<int64_t>(rows.rows.size())},
@@ -1710,10 +1708,13 @@ Status Materializer::MaterializeHistoryOnly(const std::string& table, Batch& bat
     if (latest.columns[i].attnum > 0) plan.attnums[id] = latest.columns[i].attnum;
   }
   const std::vector<int> key_idx = latest.key;
+  std::vector<HistoryChange> changes;
+  ToChanges(files, batch.entries, fields, plan.attnums, key_idx, batch.cursor.offset, only,
+            nullptr, &changes);
   const Stopwatch commit_started(clock_);
   PG2I_ASSIGN_OR_RETURN(std::optional<catalog::LoadedTable> committed,
-                        CommitHistory(table, batch, files, only, nullptr, fields, plan, key_idx,
-                                      nullptr));
+                        CommitHistory(table, batch, std::move(changes), latest.oid, nullptr,
+                                      fields, key_idx, nullptr));
   const int64_t end_offset = batch.entries.back().end_offset;
   for (const auto& f : files) result.changes += static_cast<int64_t>(f.changes.size());
   if (!committed) {

@@ -31,6 +31,7 @@
 #include "io/file_io.h"
 #include "materialize/batch_plan.h"
 #include "materialize/columns.h"
+#include "materialize/history.h"
 
 namespace pg2iceberg::materialize {
 
@@ -159,11 +160,13 @@ class Materializer {
   // `mirror` null: the table keeps no mirror (mode history), and those values are the rows'
   // last versions in the history table (HistoryPrior). Returns the history table as
   // committed, nullopt when there was nothing to append.
+  // `changes`: the batch's changes over the mirror's `fields` (ToChanges, as the fold saw
+  // them), of source table `source_oid`.
   Result<std::optional<catalog::LoadedTable>> CommitHistory(
-      const std::string& table, const Batch& batch,
-      const std::vector<stage::DecodedStagedFile>& files, const CopyFilter& only,
-      const iceberg::TableMetadata* mirror, const std::vector<iceberg::Field>& fields,
-      const ColumnPlan& plan, const std::vector<int>& key_idx, index::KeyIndex* key_index);
+      const std::string& table, const Batch& batch, std::vector<HistoryChange> changes,
+      uint32_t source_oid, const iceberg::TableMetadata* mirror,
+      const std::vector<iceberg::Field>& fields, const std::vector<int>& key_idx,
+      index::KeyIndex* key_index);
   // The rows of `keys` as their last history rows show them (`data` columns, keyed by
   // `key_idx` into them), unless deleted or truncated since: a scan of the history table.
   Result<std::map<fold::Key, std::vector<Value>>> HistoryPrior(
@@ -226,13 +229,15 @@ class Materializer {
   // a copy that replaces the table's content, -1 for none).
   Result<CopyFilter> CopyFilterOf(const std::string& table, int64_t resync_at);
   // The batch's staged changes (`files`, staged as `entries`, from `from_offset` on) projected
-  // onto the table's `fields` (`plan`) without those `only` skips, folded by key (`key_idx`).
+  // onto the table's `fields` (`plan`) without those `only` skips, folded by key (`key_idx`);
+  // the same changes with what a history table keeps of them in `*history`, when given.
   Result<fold::FoldResult> FoldBatch(const std::string& table,
                                      const std::vector<stage::DecodedStagedFile>& files,
                                      const std::vector<coord::LogEntry>& entries,
                                      const std::vector<iceberg::Field>& fields,
                                      const ColumnPlan& plan, const std::vector<int>& key_idx,
-                                     int64_t from_offset, const CopyFilter& only);
+                                     int64_t from_offset, const CopyFilter& only,
+                                     std::vector<HistoryChange>* history = nullptr);
   // What a batch needs of the live table: its key index (position and dv modes; a dv-mode
   // table is upgraded to v3 first, in `loaded`), whether it gets deletion vectors, and the
   // live rows of the unchanged TOAST values the batch lacks (with the key lookups made for
