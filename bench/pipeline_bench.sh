@@ -13,7 +13,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 N=${1:-1000000}
-bench_start "${2:-}" bench
+bench_start "${2:+$(realpath "$2")}" bench
 INTERVAL_LINES="  flush_interval: 2s
   materializer_interval: 2s"
 [[ "${INTERVALS:-}" == default ]] && INTERVAL_LINES=""
@@ -65,7 +65,7 @@ t1=$(date +%s.%N)
 recv_s=$(echo "$t1 - $t0" | bc -l)
 
 t2=$(date +%s.%N)
-"$BIN" --config config.yaml run > run.log 2>&1 &
+${RUN_WRAP:-} "$BIN" --config config.yaml run > run.log 2>&1 &
 RUN_PID=$!
 staged_s=""
 while true; do
@@ -79,6 +79,8 @@ visible_s=$(echo "$(date +%s.%N) - $t2" | bc -l)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$RUN_PID/status)
 "$BIN" --config config.yaml verify | head -3
 kill -TERM $RUN_PID; wait $RUN_PID || true
+# RUN_WRAP="heaptrack -o F" runs `run` under a profiler. RUN_LOG=path keeps the run's log (per-cycle timings) for a look after the scratch dir is gone.
+[[ -n "${RUN_LOG:-}" ]] && cp run.log "$RUN_LOG"
 
 printf 'changes:                      %d\n' "$N"
 printf 'pg_recvlogical drain:         %8.2f s  %10.0f changes/s\n' "$recv_s" "$(echo "$N / $recv_s" | bc -l)"

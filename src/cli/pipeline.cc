@@ -28,6 +28,7 @@
 #include "catalog/sql_catalog.h"
 #include "coord/owner.h"
 #include "coord/pg_coordinator.h"
+#include "index/key_index.h"
 #include "io/arrow_file_io.h"
 #include "materialize/materializer.h"
 #include "obs/metrics_server.h"
@@ -70,6 +71,10 @@ Result<materialize::MaterializerOptions> MaterializerOptionsOf(const config::Con
   mo.polled = cfg.source.mode == config::SourceMode::kQuery;
   mo.index_dir = cfg.sink.index_dir;
   mo.include_metadata = cfg.sink.include_metadata;
+  // memory_limit: a batch's decoded changes take at most a quarter of it (shared by lanes),
+  // the key indexes' cache and write buffers an eighth.
+  mo.max_batch_bytes = cfg.memory_limit / 4;
+  index::SetSharedMemory(cfg.memory_limit / 8);
   return mo;
 }
 
@@ -504,7 +509,9 @@ stage::WalWriterOptions WalWriterOptionsOf(const config::Config& cfg) {
   wo.slot = cfg.source.logical.slot_name;
   wo.staging_uri = StagingUri(cfg);
   wo.flush_rows = cfg.sink.flush_rows;
-  wo.flush_bytes = cfg.sink.flush_bytes;
+  // memory_limit: the writer buffers at most an eighth of it (and spills an open transaction
+  // at that size, spill_bytes defaulting to flush_bytes).
+  wo.flush_bytes = std::min(cfg.sink.flush_bytes, cfg.memory_limit / 8);
   wo.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sink.flush_interval);
   if (cfg.sink.maintenance_grace) {
     wo.orphan_grace =
@@ -606,6 +613,7 @@ Result<std::unique_ptr<MaterializerLane>> OpenMaterializerLane(
   PG2I_ASSIGN_OR_RETURN(auto io, OpenWarehouse(cfg));
   PG2I_ASSIGN_OR_RETURN(l->cat, OpenCatalog(cfg, io));
   PG2I_ASSIGN_OR_RETURN(auto mo, MaterializerOptionsOf(cfg, *l->coord));
+  mo.max_batch_bytes /= lanes;
   mo.on_progress = [health, name = l->name] { health->Beat(name); };
   l->m = std::make_unique<materialize::Materializer>(l->coord.get(), l->cat.get(), io,
                                                      cfg.tables, mo);

@@ -999,6 +999,7 @@ Result<Config> Load(const LoadOptions& options) {
   b.Str("notifications.channel", &cfg.notifications.channel);
   b.Dur("notifications.poll_interval", &cfg.notifications.poll_interval);
   b.Str("metrics_addr", &cfg.metrics_addr);
+  b.Bytes("memory_limit", &cfg.memory_limit);
   b.OptDur("max_outage", &cfg.max_outage);
   b.Bool("snapshot_only", &cfg.snapshot_only);
 
@@ -1312,6 +1313,7 @@ std::string Config::Redacted() const {
       << FormatDuration(notifications.poll_interval);
   out << YAML::EndMap;
   out << YAML::Key << "metrics_addr" << YAML::Value << metrics_addr;
+  out << YAML::Key << "memory_limit" << YAML::Value << memory_limit;
   out << YAML::Key << "max_outage" << YAML::Value
       << dur(max_outage);
   out << YAML::Key << "snapshot_only" << YAML::Value << snapshot_only;

@@ -237,6 +237,7 @@ struct Config {
   } notifications;
 
   std::string metrics_addr = "127.0.0.1:9090";  // empty: disabled
+  int64_t memory_limit = int64_t{512} << 20;     // what the buffers are sized from
   std::optional<Duration> max_outage;            // nullopt: retry transient faults forever
   bool snapshot_only = false;
   // No tables were configured: they are the publication's (cli::WithPublishedTables), which

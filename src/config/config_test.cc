@@ -448,7 +448,7 @@ TEST(ConfigEnvTest, EveryRegisteredKeyHasAWorkingEnvironmentName) {
         if (value == o.default_value) value = std::to_string(o.min + 2);
         break;
       case OptionKind::kDuration: value = "7s"; break;
-      case OptionKind::kBytes: value = "3MiB"; break;
+      case OptionKind::kBytes: value = o.min > (3 << 20) ? "1GiB" : "3MiB"; break;
       case OptionKind::kBool: value = "true"; break;
       case OptionKind::kEnum: {
         std::string_view a = o.allowed;

@@ -196,6 +196,13 @@ constexpr std::array kOptions = {
                "(`run`, `stream-only`, `snapshot`; see docs/metrics.md); `\"\"` disables it. An "
                "address that cannot be bound stops the command at start.",
                {}, 0, 0, false, true},
+    OptionSpec{"memory_limit", K::kBytes, "512MiB",
+               "The memory budget of a process that the buffers are sized from: the WAL writer "
+               "stages (or spills a large open transaction) before it buffers an eighth of it "
+               "(lowering `sink.flush_bytes`), and a materializer batch reads staged changes "
+               "until they take a quarter of it (shared by the lanes); the rest is for what a "
+               "batch becomes while it is written. A batch takes at least one staged file.",
+               {}, 64LL << 20, 0, true},
     OptionSpec{"max_outage", K::kDuration, "",
                "How long `run` and `stream-only` keep retrying through a transient fault "
                "(PostgreSQL, the catalog or the object store unreachable, a full disk) before "

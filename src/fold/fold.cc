@@ -16,10 +16,10 @@ Result<Key> KeyOf(const std::vector<Value>& values, const std::vector<int>& key_
   return k;
 }
 
-Result<FoldResult> Fold(const std::vector<Change>& changes, const std::vector<int>& key_columns,
+Result<FoldResult> Fold(std::vector<Change> changes, const std::vector<int>& key_columns,
                         size_t width) {
   FoldResult out;
-  for (const Change& c : changes) {
+  for (Change& c : changes) {
     ++out.changes;
     if (c.op == Op::kTruncate) {
       out.truncated = true;
@@ -32,8 +32,8 @@ Result<FoldResult> Fold(const std::vector<Change>& changes, const std::vector<in
     }
     PG2I_ASSIGN_OR_RETURN(Key key, KeyOf(c.values, key_columns));
     if (c.op == Op::kDelete) {
-      FoldedRow& r = out.rows[key];
-      r = FoldedRow{FoldedRow::Kind::kDelete, {}, {}, {}, c.commit_lsn};
+      out.rows.insert_or_assign(std::move(key),
+                                FoldedRow{FoldedRow::Kind::kDelete, {}, {}, {}, c.commit_lsn});
       continue;
     }
     // Insert or update: the new image, with unchanged columns taken from the previous image
@@ -45,7 +45,7 @@ Result<FoldResult> Fold(const std::vector<Change>& changes, const std::vector<in
       }
       prev_key = c.old_key;
     }
-    FoldedRow next{FoldedRow::Kind::kUpsert, c.values, {}, {}, c.commit_lsn};
+    FoldedRow next{FoldedRow::Kind::kUpsert, std::move(c.values), {}, {}, c.commit_lsn};
     if (!c.unchanged.empty()) {
       auto prev = out.rows.find(prev_key);
       const bool have_prev = prev != out.rows.end() && prev->second.kind == FoldedRow::Kind::kUpsert;
@@ -67,9 +67,10 @@ Result<FoldResult> Fold(const std::vector<Change>& changes, const std::vector<in
       }
     }
     if (prev_key != key) {
-      out.rows[prev_key] = FoldedRow{FoldedRow::Kind::kDelete, {}, {}, {}, c.commit_lsn};
+      out.rows.insert_or_assign(std::move(prev_key),
+                                FoldedRow{FoldedRow::Kind::kDelete, {}, {}, {}, c.commit_lsn});
     }
-    out.rows[key] = std::move(next);
+    out.rows.insert_or_assign(std::move(key), std::move(next));
   }
   return out;
 }

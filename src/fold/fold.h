@@ -64,7 +64,8 @@ Result<Key> KeyOf(const std::vector<Value>& values, const std::vector<int>& key_
 
 // `key_columns`: indexes of the primary-key columns in `values`, in key order.
 // InvalidArgument if a change lacks a key column value (a NULL key) or has the wrong width.
-Result<FoldResult> Fold(const std::vector<Change>& changes, const std::vector<int>& key_columns,
+// The changes' values are moved into the result (pass std::move(changes) to spare a copy).
+Result<FoldResult> Fold(std::vector<Change> changes, const std::vector<int>& key_columns,
                         size_t width);
 
 }  // namespace pg2iceberg::fold

@@ -1,5 +1,7 @@
 #include "index/key_index.h"
 
+#include <atomic>
+
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -209,19 +211,19 @@ std::string KeyIdsText(const std::vector<int32_t>& ids) {
 }
 
 // Every index of the process shares one block cache and one budget for write buffers, so
-// memory stays bounded however many tables there are.
-constexpr size_t kBlockCacheBytes = size_t{64} << 20;
-constexpr size_t kWriteBufferBytes = size_t{64} << 20;
+// memory stays bounded however many tables there are (SetSharedMemory).
+std::atomic<int64_t> shared_memory{int64_t{128} << 20};
 
 rocksdb::Options DbOptions() {
+  static const int64_t half = std::max<int64_t>(shared_memory.load() / 2, int64_t{8} << 20);
   static const std::shared_ptr<rocksdb::Cache> cache =
-      rocksdb::NewLRUCache(kBlockCacheBytes, /*num_shard_bits=*/4);
+      rocksdb::NewLRUCache(static_cast<size_t>(half), /*num_shard_bits=*/4);
   static const std::shared_ptr<rocksdb::WriteBufferManager> buffers =
-      std::make_shared<rocksdb::WriteBufferManager>(kWriteBufferBytes);
+      std::make_shared<rocksdb::WriteBufferManager>(static_cast<size_t>(half));
   rocksdb::Options o;
   o.create_if_missing = true;
   o.max_open_files = 128;
-  o.write_buffer_size = 16 << 20;
+  o.write_buffer_size = static_cast<size_t>(std::min<int64_t>(half / 4, int64_t{16} << 20));
   o.max_write_buffer_number = 2;
   o.write_buffer_manager = buffers;
   o.keep_log_file_num = 2;
@@ -246,6 +248,8 @@ rocksdb::Options DbOptions() {
 }
 
 }  // namespace
+
+void SetSharedMemory(int64_t bytes) { shared_memory = bytes; }
 
 std::string KeyIndex::EncodeKey(const std::vector<Value>& key) {
   std::string out(1, kKeyPrefix);

@@ -36,6 +36,11 @@ class DB;
 
 namespace pg2iceberg::index {
 
+// The memory every index of the process shares: half of it block cache, half write buffers
+// (128 MiB unless set; the pipeline sets memory_limit / 8). Takes effect when the first index
+// is opened; later calls change nothing.
+void SetSharedMemory(int64_t bytes);
+
 // A live row: the data file (path, spec and partition, as a position delete for it needs them)
 // and its position there.
 struct RowLocation {

@@ -75,17 +75,17 @@ DeletePlan PlanDeletes(bool copy_batch, bool snapshot_only_before, bool replace,
   return p;
 }
 
-BatchRows RowsOf(const fold::FoldResult& folded, const LiveRows& live, bool delete_every_key,
+BatchRows RowsOf(fold::FoldResult folded, const LiveRows& live, bool delete_every_key,
                  bool indexed) {
   BatchRows out;
-  for (const auto& [k, row] : folded.rows) {
+  for (auto& [k, row] : folded.rows) {
     if (delete_every_key) out.deletes.push_back(k);
     if (row.kind != fold::FoldedRow::Kind::kUpsert) {
       if (indexed) out.removed_keys.push_back(k);
       continue;
     }
     if (indexed) out.upsert_keys.push_back(k);
-    std::vector<Value> values = row.values;
+    std::vector<Value> values = std::move(row.values);
     if (!row.unresolved.empty()) {
       auto it = live.find(row.resolve_from);
       if (it == live.end()) {

@@ -94,7 +94,7 @@ struct BatchRows {
   std::vector<fold::Key> deletes;       // every key touched, when `delete_every_key`
   int64_t toast_not_found = 0;
 };
-BatchRows RowsOf(const fold::FoldResult& folded, const LiveRows& live, bool delete_every_key,
+BatchRows RowsOf(fold::FoldResult folded, const LiveRows& live, bool delete_every_key,
                  bool indexed);
 
 }  // namespace pg2iceberg::materialize

@@ -133,20 +133,26 @@ int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key,
 
 // sink.include_metadata: each upserted row's _commit_ts and _lsn, from the last change to it
 // (a change of a copy has no commit time: NULL).
-void StampMetadata(const std::vector<stage::DecodedStagedFile>& files,
-                   const std::vector<Field>& fields, fold::FoldResult* folded) {
+// The commit time of each transaction of `files`, by commit LSN.
+std::map<Lsn, int64_t> CommitTimesOf(const std::vector<stage::DecodedStagedFile>& files) {
+  std::map<Lsn, int64_t> commit_ts;
+  for (const auto& f : files) {
+    for (const auto& c : f.changes) {
+      if (c.commit_ts_micros != 0) commit_ts[c.change.commit_lsn] = c.commit_ts_micros;
+    }
+  }
+  return commit_ts;
+}
+
+// `commit_ts`: CommitTimesOf the batch's files.
+void StampMetadata(const std::map<Lsn, int64_t>& commit_ts, const std::vector<Field>& fields,
+                   fold::FoldResult* folded) {
   int ts_col = -1, lsn_col = -1;
   for (size_t i = 0; i < fields.size(); ++i) {
     if (fields[i].name == kCommitTsColumn) ts_col = static_cast<int>(i);
     if (fields[i].name == kLsnColumn) lsn_col = static_cast<int>(i);
   }
   if (ts_col < 0 || lsn_col < 0) return;
-  std::map<Lsn, int64_t> commit_ts;  // commit LSN → commit time
-  for (const auto& f : files) {
-    for (const auto& c : f.changes) {
-      if (c.commit_ts_micros != 0) commit_ts[c.change.commit_lsn] = c.commit_ts_micros;
-    }
-  }
   for (auto& [key, row] : folded->rows) {
     if (row.kind != fold::FoldedRow::Kind::kUpsert) continue;
     if (row.last_lsn.valid()) {
@@ -234,14 +240,22 @@ std::vector<int32_t> FoldKey(const iceberg::TableMetadata& m) {
 }
 
 // The staged files of `entries`, each checked against the row count the log has for it.
+// The staged files of `entries`, in order, until their changes take `max_bytes` of memory
+// (stage::MemoryBytes; at least one file; 0: all).
 Result<std::vector<stage::DecodedStagedFile>> ReadStaged(
-    const std::shared_ptr<io::FileIO>& io, const std::vector<coord::LogEntry>& entries) {
+    const std::shared_ptr<io::FileIO>& io, const std::vector<coord::LogEntry>& entries,
+    int64_t max_bytes = 0) {
   std::vector<stage::DecodedStagedFile> files;
+  int64_t bytes = 0;
   for (const auto& e : entries) {
+    if (max_bytes > 0 && !files.empty() && bytes >= max_bytes) break;
     PG2I_ASSIGN_OR_RETURN(stage::DecodedStagedFile f, stage::DecodeStagedFile(io, e.uri));
     if (static_cast<int64_t>(f.changes.size()) != e.rows) {
       return DataLoss("staged file " + e.uri + " holds " + std::to_string(f.changes.size()) +
                       " changes, the log says " + std::to_string(e.rows));
+    }
+    if (max_bytes > 0) {
+      for (const auto& c : f.changes) bytes += stage::MemoryBytes(c);
     }
     files.push_back(std::move(f));
   }
@@ -260,8 +274,9 @@ bool ReplacedAt(const iceberg::TableMetadata& m, int64_t offset) {
 }
 
 // The changes of `files` (staged as `entries`) from `from_offset` on, as rows of `fields`,
-// without those `only` skips (counted in `*skipped`).
-std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>& files,
+// without those `only` skips (counted in `*skipped`). The files' changes are moved out and
+// released file by file (their relations stay): the batch is held once, not twice.
+std::vector<fold::Change> ToChanges(std::vector<stage::DecodedStagedFile>& files,
                                     const std::vector<coord::LogEntry>& entries,
                                     const std::vector<Field>& fields,
                                     const std::map<int32_t, int>& attnums,
@@ -269,23 +284,43 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
                                     const CopyFilter& only = {}, int64_t* skipped = nullptr,
                                     std::vector<HistoryChange>* history = nullptr) {
   std::vector<fold::Change> changes;
+  size_t total = 0;
+  for (const auto& f : files) total += f.changes.size();
+  changes.reserve(total);
   int64_t offset = entries.front().start_offset;
   for (size_t fi = 0; fi < files.size(); ++fi) {
-    const auto& f = files[fi];
+    auto& f = files[fi];
     if (only.SkipsFile(f.relation.oid, entries[fi].start_offset)) {
       log::Warn("skipped staged changes of an earlier table under the same name",
                 {{"table", f.relation.table},
                  {"oid", static_cast<int64_t>(f.relation.oid)},
                  {"changes", static_cast<int64_t>(f.changes.size())}});
+      std::vector<stage::StagedChange>().swap(f.changes);
       continue;
     }
     const bool copied_rows = IsSnapshotFile(entries[fi]);
     offset = entries[fi].start_offset;
     const std::vector<int> col_of = ColumnsOf(fields, attnums, f.relation);
-    for (const auto& sc : f.changes) {
+    // A staged column feeds at most one field, so its value can be moved there.
+    std::vector<int> feeds(f.relation.columns.size(), 0);
+    bool one_each = true;
+    for (int c : col_of) {
+      if (c >= 0 && static_cast<size_t>(c) < feeds.size()) one_each &= ++feeds[static_cast<size_t>(c)] == 1;
+    }
+    // The value of staged column `c` for field `i`: moved when only that field takes it.
+    auto take = [&](std::vector<Value>& staged, size_t i) -> Value {
+      Value& v = staged[static_cast<size_t>(col_of[i])];
+      const Type& to = fields[i].type.primitive;
+      return one_each ? WidenValue(std::move(v), to) : WidenValue(v, to);
+    };
+    for (auto& sc : f.changes) {
       const int64_t this_offset = offset++;
       if (this_offset < from_offset) continue;
-      fold::Change c = sc.change;
+      fold::Change c;
+      c.op = sc.change.op;
+      c.commit_lsn = sc.change.commit_lsn;
+      c.seq = sc.change.seq;
+      c.old_key = std::move(sc.change.old_key);
       if (!c.commit_lsn.valid()) c.commit_lsn = entries[fi].max_commit_lsn;
       if (!copied_rows && only.SkipsChange(c.commit_lsn, this_offset)) {
         if (skipped != nullptr) ++*skipped;
@@ -294,9 +329,7 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
       if (c.op != fold::Op::kTruncate) {
         std::vector<Value> row(fields.size());
         for (size_t i = 0; i < fields.size(); ++i) {
-          if (col_of[i] >= 0 && fields[i].type.is_primitive()) {
-            row[i] = WidenValue(sc.change.values[static_cast<size_t>(col_of[i])], fields[i].type.primitive);
-          }
+          if (col_of[i] >= 0 && fields[i].type.is_primitive()) row[i] = take(sc.change.values, i);
         }
         std::vector<int> unchanged;
         for (int u : sc.change.unchanged) {
@@ -305,7 +338,8 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
           }
         }
         for (size_t k = 0; k < c.old_key.size() && k < key_idx.size(); ++k) {
-          c.old_key[k] = WidenValue(c.old_key[k], fields[static_cast<size_t>(key_idx[k])].type.primitive);
+          c.old_key[k] = WidenValue(std::move(c.old_key[k]),
+                                    fields[static_cast<size_t>(key_idx[k])].type.primitive);
         }
         c.values = std::move(row);
         c.unchanged = std::move(unchanged);
@@ -317,8 +351,7 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
           h.before.values.resize(fields.size());
           for (size_t i = 0; i < fields.size(); ++i) {
             if (col_of[i] >= 0 && fields[i].type.is_primitive()) {
-              h.before.values[i] = WidenValue(sc.before.values[static_cast<size_t>(col_of[i])],
-                                              fields[i].type.primitive);
+              h.before.values[i] = take(sc.before.values, i);
             }
           }
         }
@@ -331,6 +364,7 @@ std::vector<fold::Change> ToChanges(const std::vector<stage::DecodedStagedFile>&
       }
       changes.push_back(std::move(c));
     }
+    std::vector<stage::StagedChange>().swap(f.changes);
   }
   return changes;
 }
@@ -888,10 +922,11 @@ Result<TableResult> Materializer::ReplaceWithCopy(const std::string& table,
                                              copy.begin() + static_cast<std::ptrdiff_t>(end));
     PG2I_ASSIGN_OR_RETURN(std::vector<stage::DecodedStagedFile> files, ReadStaged(io_, group));
     NameColumns(table, &files);
-    const std::vector<fold::Change> changes =
+    std::vector<fold::Change> changes =
         ToChanges(files, group, fields, setup.plan.attnums, key_idx, cursor.offset,
                   CopyFilter{state ? state->relid : 0, resync_at >= 0 ? resync_at : 0});
-    PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded, fold::Fold(changes, key_idx, fields.size()));
+    PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded,
+                          fold::Fold(std::move(changes), key_idx, fields.size()));
     std::vector<std::vector<Value>> upserts;
     for (auto& [k, row] : folded.rows) {
       if (row.kind == fold::FoldedRow::Kind::kUpsert) upserts.push_back(std::move(row.values));
@@ -1169,7 +1204,7 @@ Result<CopyFilter> Materializer::CopyFilterOf(const std::string& table, int64_t 
 }
 
 Result<fold::FoldResult> Materializer::FoldBatch(
-    const std::string& table, const std::vector<stage::DecodedStagedFile>& files,
+    const std::string& table, std::vector<stage::DecodedStagedFile>& files,
     const std::vector<coord::LogEntry>& entries, const std::vector<Field>& fields,
     const ColumnPlan& plan, const std::vector<int>& key_idx, int64_t from_offset,
     const CopyFilter& only, std::vector<HistoryChange>* history) {
@@ -1180,7 +1215,7 @@ Result<fold::FoldResult> Materializer::FoldBatch(
     log::Debug("skipped changes the table's copy holds already",
                {{"table", table}, {"changes", skipped}, {"copy_lsn", only.before.ToString()}});
   }
-  return fold::Fold(changes, key_idx, fields.size());
+  return fold::Fold(std::move(changes), key_idx, fields.size());
 }
 
 Status Materializer::FilterPolled(const std::string& table,
@@ -1381,9 +1416,11 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
   }
 
   // Read the staged changes past the cursor, in log (= commit) order.
-  Result<std::vector<stage::DecodedStagedFile>> staged = ReadStaged(io_, entries);
+  Result<std::vector<stage::DecodedStagedFile>> staged =
+      ReadStaged(io_, entries, options_.max_batch_bytes);
   if (!staged.ok()) return StaleOr(table, cursor, staged.status());
   std::vector<stage::DecodedStagedFile> files = std::move(staged).value();
+  batch.entries.resize(files.size());  // the files the memory budget took
   NameColumns(table, &files);
   // What the table's copy skips. Read after the log: a copy completed since is seen with the
   // changes it released.
@@ -1417,7 +1454,7 @@ Result<TableResult> Materializer::MaterializeBatch(const std::string& table) {
 
 Status Materializer::MaterializeChanges(const std::string& table,
                                         const catalog::TableIdent& ident, Batch& batch,
-                                        const std::vector<stage::DecodedStagedFile>& files,
+                                        std::vector<stage::DecodedStagedFile>& files,
                                         const CopyFilter& only, bool resync_batch,
                                         const Stopwatch& started, TableResult& result) {
   const coord::Cursor cursor = batch.cursor;
@@ -1431,11 +1468,14 @@ Status Materializer::MaterializeChanges(const std::string& table,
   const config::TableConfig* tc = ConfigFor(table);
   const bool history = tc != nullptr && tc->keeps_history();
   std::vector<HistoryChange> history_changes;  // the same changes, for the history table
+  const std::map<Lsn, int64_t> commit_ts =
+      options_.include_metadata ? CommitTimesOf(files) : std::map<Lsn, int64_t>{};
+  // Moves the files' changes out (their relations stay).
   PG2I_ASSIGN_OR_RETURN(fold::FoldResult folded,
                         FoldBatch(table, files, entries, fields, setup.plan, key_idx,
                                   cursor.offset, only, history ? &history_changes : nullptr));
   result.changes = folded.changes;
-  if (options_.include_metadata) StampMetadata(files, fields, &folded);
+  if (options_.include_metadata) StampMetadata(commit_ts, fields, &folded);
   const int64_t end_offset = entries.back().end_offset;
   PG2I_ASSIGN_OR_RETURN(LiveState live, ReadLiveState(table, ident, loaded, fields, key_idx,
                                                       setup.key_ids, folded));
@@ -1443,7 +1483,8 @@ Status Materializer::MaterializeChanges(const std::string& table,
   index::KeyIndex* const key_index = live.key_index;
   const DeletePlan deletes = DeletesOf(table, loaded.metadata, entries, cursor.offset,
                                        resync_batch, folded.truncated, key_index != nullptr);
-  BatchRows rows = RowsOf(folded, live.found, deletes.delete_every_key, key_index != nullptr);
+  BatchRows rows =
+      RowsOf(std::move(folded), live.found, deletes.delete_every_key, key_index != nullptr);
   if (rows.toast_not_found > 0) {
     log::Warn("unchanged TOAST value not found in the table; column left NULL",
               {{"table", table}, {"rows", rows.toast_not_found}});
@@ -1689,7 +1730,7 @@ Result<std::optional<catalog::LoadedTable>> Materializer::CommitHistory(
 }
 
 Status Materializer::MaterializeHistoryOnly(const std::string& table, Batch& batch,
-                                            const std::vector<stage::DecodedStagedFile>& files,
+                                            std::vector<stage::DecodedStagedFile>& files,
                                             const CopyFilter& only, const Stopwatch& started,
                                             TableResult& result) {
   // The history's columns are the newest staged relation's (no mirror to follow); older
@@ -1708,6 +1749,7 @@ Status Materializer::MaterializeHistoryOnly(const std::string& table, Batch& bat
     if (latest.columns[i].attnum > 0) plan.attnums[id] = latest.columns[i].attnum;
   }
   const std::vector<int> key_idx = latest.key;
+  for (const auto& f : files) result.changes += static_cast<int64_t>(f.changes.size());
   std::vector<HistoryChange> changes;
   ToChanges(files, batch.entries, fields, plan.attnums, key_idx, batch.cursor.offset, only,
             nullptr, &changes);
@@ -1716,7 +1758,6 @@ Status Materializer::MaterializeHistoryOnly(const std::string& table, Batch& bat
                         CommitHistory(table, batch, std::move(changes), latest.oid, nullptr,
                                       fields, key_idx, nullptr));
   const int64_t end_offset = batch.entries.back().end_offset;
-  for (const auto& f : files) result.changes += static_cast<int64_t>(f.changes.size());
   if (!committed) {
     // Nothing to append (a commit holds it already): the cursor moves on.
     PG2I_RETURN_IF_ERROR(coord_->SetCursor(options_.group, table, {end_offset, -1}));

@@ -41,6 +41,9 @@ struct MaterializerOptions {
   int64_t target_file_size = int64_t{128} << 20;
   int max_log_entries = 500;       // per table per cycle
   int64_t max_changes = 250'000;   // per table per cycle (bounds memory; at least one file)
+  // The memory of a batch's decoded changes (stage::MemoryBytes): files are read until it is
+  // reached (at least one). 0: no bound but max_changes.
+  int64_t max_batch_bytes = 0;
   Clock* clock = nullptr;
   // The pipeline generation (coordinator meta `generation`, new after every cleanup). Commits
   // carry it in their summary; only commits of this generation move a cursor, and the first
@@ -124,9 +127,9 @@ class Materializer {
   Result<Batch> PlanBatch(const std::string& table, const catalog::TableIdent& ident);
   // The batch's changes (`files`, cut to one key, of `batch.entries`) into one commit: shape
   // the table, fold, read the live state, write, commit, advance the cursor, update the key
-  // index, emit the markers reached.
+  // index, emit the markers reached. The files' changes are consumed.
   Status MaterializeChanges(const std::string& table, const catalog::TableIdent& ident,
-                            Batch& batch, const std::vector<stage::DecodedStagedFile>& files,
+                            Batch& batch, std::vector<stage::DecodedStagedFile>& files,
                             const CopyFilter& only, bool resync_batch, const Stopwatch& started,
                             TableResult& result);
   // How the batch deletes (PlanDeletes), on the table `m` as loaded: whether it is all copy,
@@ -174,7 +177,7 @@ class Materializer {
       const std::vector<int>& key_idx, const std::map<fold::Key, std::set<int>>& keys);
   // A batch of a table that keeps only its history (mode history): appended, then the cursor.
   Status MaterializeHistoryOnly(const std::string& table, Batch& batch,
-                                const std::vector<stage::DecodedStagedFile>& files,
+                                std::vector<stage::DecodedStagedFile>& files,
                                 const CopyFilter& only, const Stopwatch& started,
                                 TableResult& result);
   // The history table of `table`, created (partitioned by day(_commit_ts)) or evolved to hold
@@ -230,9 +233,10 @@ class Materializer {
   Result<CopyFilter> CopyFilterOf(const std::string& table, int64_t resync_at);
   // The batch's staged changes (`files`, staged as `entries`, from `from_offset` on) projected
   // onto the table's `fields` (`plan`) without those `only` skips, folded by key (`key_idx`);
-  // the same changes with what a history table keeps of them in `*history`, when given.
+  // the same changes with what a history table keeps of them in `*history`, when given. The
+  // files' changes are moved out (their relations stay).
   Result<fold::FoldResult> FoldBatch(const std::string& table,
-                                     const std::vector<stage::DecodedStagedFile>& files,
+                                     std::vector<stage::DecodedStagedFile>& files,
                                      const std::vector<coord::LogEntry>& entries,
                                      const std::vector<iceberg::Field>& fields,
                                      const ColumnPlan& plan, const std::vector<int>& key_idx,

@@ -218,6 +218,27 @@ TEST_F(MaterializerFenceTest, ABoundedBatchSaysMoreIsWaiting) {
   EXPECT_EQ(cycles, (std::vector<std::pair<int64_t, bool>>{{2, true}, {4, true}, {5, false}}));
 }
 
+// memory_limit: a batch reads staged files until their changes take max_batch_bytes (at least
+// one file), whatever max_changes allows, and says that more is waiting.
+TEST_F(MaterializerFenceTest, ABatchStopsReadingFilesAtItsMemoryBudget) {
+  config::TableConfig t;
+  t.name = config::TableName{"public", "t"};
+  MaterializerOptions mo;
+  mo.generation = "g1";
+  mo.max_batch_bytes = 1;  // less than any file: one file per batch
+  Materializer m(&coord_, catalog_.get(), io_, {t}, mo);
+  Stage({{1, "a"}, {2, "b"}}, fold::Op::kInsert, 0x100);
+  Stage({{3, "c"}, {4, "d"}}, fold::Op::kInsert, 0x200);
+  Stage({{5, "e"}}, fold::Op::kInsert, 0x300);
+  std::vector<std::pair<int64_t, bool>> cycles;
+  for (int i = 0; i < 3; ++i) {
+    auto r = m.MaterializeTable("public.t");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    cycles.push_back({r->cursor, r->more});
+  }
+  EXPECT_EQ(cycles, (std::vector<std::pair<int64_t, bool>>{{2, true}, {4, true}, {5, false}}));
+}
+
 // Position deletes and deletion vectors are prepared on one state of the table. When another
 // writer commits before the batch does (here: it deletes row 3), the batch is prepared again on
 // the new state: the key index is rebuilt, and in dv mode the data file keeps one vector, which

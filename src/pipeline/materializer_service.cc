@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "base/memory.h"
 #include "base/metrics.h"
 #include "pipeline/resync.h"
 
@@ -90,6 +91,11 @@ Result<MaterializerCycle> MaterializerService::Cycle(bool ending) {
     return cycle;
   }
   PG2I_ASSIGN_OR_RETURN(cycle.results, std::move(results));
+  // A batch's memory goes back to the system rather than staying at its peak.
+  if (std::any_of(cycle.results.begin(), cycle.results.end(),
+                  [](const auto& r) { return r.second.changes > 0; })) {
+    ReleaseFreedMemory();
+  }
   RecordCommits(cycle.results, ending);
   if (o_.on_commit) {
     for (const auto& [t, r] : cycle.results) {

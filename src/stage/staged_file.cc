@@ -1,6 +1,7 @@
 #include "stage/staged_file.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string_view>
 
 #include <arrow/io/memory.h>
@@ -138,9 +139,14 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
       });
   const std::vector<iceberg::Field> fields = FieldsOf(relation, before_images);
   const size_t width = relation.columns.size();
+  // Rows are built a chunk at a time and turned into Arrow columns, so the rows of a large
+  // file (a spilled transaction) are never all held twice.
+  constexpr size_t kChunkRows = 16384;
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches;
   std::vector<std::vector<Value>> rows;
-  rows.reserve(changes.size());
-  for (const StagedChange& sc : changes) {
+  rows.reserve(std::min(changes.size(), kChunkRows));
+  for (size_t at = 0; at < changes.size(); ++at) {
+    const StagedChange& sc = changes[at];
     const fold::Change& c = sc.change;
     std::vector<Value> row;
     row.reserve(fields.size());
@@ -169,12 +175,22 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
       }
     }
     rows.push_back(std::move(row));
+    if (rows.size() == kChunkRows || at + 1 == changes.size()) {
+      PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch,
+                            iceberg::RecordBatchOf(rows, fields));
+      batches.push_back(std::move(batch));
+      rows.clear();
+    }
   }
-  PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch,
-                        iceberg::RecordBatchOf(rows, fields));
+  if (batches.empty()) {
+    PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch,
+                          iceberg::RecordBatchOf(rows, fields));
+    batches.push_back(std::move(batch));
+  }
   auto meta = std::make_shared<arrow::KeyValueMetadata>();
   meta->Append(kRelationKey, RelationJson(relation));
-  auto table = arrow::Table::FromRecordBatches(batch->schema()->WithMetadata(meta), {batch});
+  auto table = arrow::Table::FromRecordBatches(batches.front()->schema()->WithMetadata(meta),
+                                               batches);
   if (!table.ok()) return DataLoss(table.status().ToString());
   auto sink = arrow::io::BufferOutputStream::Create();
   if (!sink.ok()) return ResourceExhausted(sink.status().ToString());
@@ -189,6 +205,35 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
   auto buffer = (*sink)->Finish();
   if (!buffer.ok()) return DataLoss(buffer.status().ToString());
   return (*buffer)->ToString();
+}
+
+namespace {
+
+// The heap memory of `values`: the vector's block and what strings and binaries hold beyond it
+// (a string of up to 15 bytes lives inside its Value); 16 bytes of allocator overhead per block.
+int64_t Footprint(const std::vector<Value>& values) {
+  if (values.capacity() == 0) return 0;
+  int64_t bytes = static_cast<int64_t>(values.capacity() * sizeof(Value)) + 16;
+  for (const Value& v : values) {
+    if (const auto* s = std::get_if<std::string>(&v); s && s->capacity() > 15) {
+      bytes += static_cast<int64_t>(s->capacity()) + 1 + 16;
+    } else if (const auto* b = std::get_if<Binary>(&v); b && b->bytes.capacity() > 0) {
+      bytes += static_cast<int64_t>(b->bytes.capacity()) + 16;
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
+int64_t MemoryBytes(const StagedChange& c) {
+  // The change (in a buffer entry that names its table and shape), its images and key, and the
+  // indexes of its unchanged-TOAST columns.
+  constexpr int64_t kEntry = sizeof(StagedChange) + sizeof(std::string) + 2 * sizeof(void*) + 16;
+  return kEntry + Footprint(c.change.values) + Footprint(c.change.old_key) +
+         Footprint(c.before.values) +
+         static_cast<int64_t>((c.change.unchanged.capacity() + c.before.unchanged.capacity()) *
+                              sizeof(int));
 }
 
 Result<DecodedStagedFile> DecodeStagedFile(std::shared_ptr<io::FileIO> io,
@@ -250,9 +295,11 @@ Result<DecodedStagedFile> DecodeStagedFile(std::shared_ptr<io::FileIO> io,
         }
       }
       if (c.op != fold::Op::kTruncate) {
-        row.resize(width);
-        c.values = std::move(row);
+        // A vector of the table's width: the row's metadata columns are not kept.
+        c.values.assign(std::make_move_iterator(row.begin()),
+                        std::make_move_iterator(row.begin() + static_cast<std::ptrdiff_t>(width)));
       }
+      std::vector<Value>().swap(row);
       out.changes.push_back(std::move(sc));
     }
   }

@@ -75,6 +75,10 @@ struct StagedChange {
   BeforeImage before;  // files staged without before images: kNone
 };
 
+// The memory a change takes in a buffer (its values, strings and bookkeeping): the WAL
+// writer's flush_bytes and spill_bytes and the materializer's batch budget are measured in it.
+int64_t MemoryBytes(const StagedChange& c);
+
 // Serialises `changes` (all of `relation`) as one Parquet file.
 Result<std::string> EncodeStagedFile(const StagedRelation& relation,
                                      const std::vector<StagedChange>& changes);

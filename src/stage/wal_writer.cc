@@ -31,22 +31,6 @@ class ReplicationSource final : public MessageSource {
   std::unique_ptr<pg::ReplicationStream> stream_;
 };
 
-// The in-memory estimate flush_bytes and spill_bytes are compared with.
-int64_t Footprint(const std::vector<Value>& values) {
-  int64_t bytes = 0;
-  for (const Value& v : values) {
-    if (const auto* s = std::get_if<std::string>(&v)) bytes += static_cast<int64_t>(s->size());
-    else if (const auto* b = std::get_if<Binary>(&v)) bytes += static_cast<int64_t>(b->bytes.size());
-    else bytes += 8;
-  }
-  return bytes;
-}
-
-// The estimate of a buffered row's memory that flush_bytes and spill_bytes are measured in.
-int64_t FootprintOf(const fold::Change& change, const BeforeImage& before) {
-  return 64 + Footprint(change.values) + Footprint(before.values);
-}
-
 BeforeImage::Kind KindOf(pg::UpdateMsg::OldKind k) {
   switch (k) {
     case pg::UpdateMsg::OldKind::kKey: return BeforeImage::Kind::kKey;
@@ -445,13 +429,13 @@ Status WalWriter::AddRow(Xid row_xid, const std::string& table, fold::Change cha
   Txn& txn = streamed ? streams_[stream_xid_] : current_;
   // Per transaction: chunks of a streamed transaction interleave with other transactions.
   change.seq = txn.next_seq++;
-  txn.bytes += FootprintOf(change, before);
   Pending p;
   p.table = table;
   p.relation = relations_.at(table);
   p.change.change = std::move(change);
   p.change.xid = row_xid;
   p.change.before = std::move(before);
+  txn.bytes += MemoryBytes(p.change);
   txn.rows.push_back(std::move(p));
   if (streamed && txn.bytes >= options_.spill_bytes) return Spill(txn);
   return Status::Ok();
@@ -505,7 +489,7 @@ Status WalWriter::AbortSubtransaction(Txn& txn, Xid subxid) {
                             [&](const Pending& p) { return p.change.xid == subxid; }),
              rows.end());
   txn.bytes = 0;
-  for (const Pending& p : rows) txn.bytes += FootprintOf(p.change.change, p.change.before);
+  for (const Pending& p : rows) txn.bytes += MemoryBytes(p.change);
   std::vector<SpilledFile> kept;
   for (SpilledFile& f : txn.spilled) {
     if (!f.xids.contains(subxid)) {
@@ -747,6 +731,9 @@ bool WalWriter::FlushDue() const {
          clock_->Monotonic() - last_flush_ >= options_.flush_interval;
 }
 
+// An idle writer reports a position it confirmed (a transaction of nothing ours) within this.
+constexpr std::chrono::milliseconds kIdleReport{500};
+
 Status WalWriter::Step(std::chrono::milliseconds wait) {
   if (!staged_through_) {
     PG2I_RETURN_IF_ERROR(LoadColumnMaps());
@@ -774,10 +761,17 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
     }
   }
   if (FlushDue()) return Flush();
-  if (ready_rows_ == 0 && clock_->Monotonic() - last_flush_ >= options_.flush_interval) {
-    // Idle: keep the slot moving (keepalive positions) without waiting for standby_interval.
+  if (ready_rows_ > 0) return Status::Ok();
+  // Idle: keep the slot moving (keepalive positions) every flush_interval without waiting for
+  // standby_interval, and report a position confirmed since the last status (a transaction of
+  // nothing ours: `status --wait` waits for one) within kIdleReport rather than then.
+  const auto idle_for = clock_->Monotonic() - last_flush_;
+  const bool unreported = stream_->confirmed() > reported_;
+  if (idle_for >= options_.flush_interval ||
+      (unreported && idle_for >= std::min<std::chrono::milliseconds>(options_.flush_interval,
+                                                                      kIdleReport))) {
     last_flush_ = clock_->Monotonic();
-    return stream_->SendStatus();
+    return SendStatus();
   }
   return Status::Ok();
 }
@@ -878,6 +872,11 @@ Status WalWriter::ReportAndConfirm() {
   if (!markers_.empty()) CrashPoint("after_marker_recorded");
   markers_.clear();
   stream_->Confirm(ready_end_);
+  return SendStatus();
+}
+
+Status WalWriter::SendStatus() {
+  reported_ = stream_->confirmed();
   return stream_->SendStatus();
 }
 

@@ -45,8 +45,8 @@ struct WalWriterOptions {
   std::string staging_uri;  // directory URI for staged files, e.g. file:///wh/_staging
   int64_t flush_rows = 1000;
   int64_t flush_bytes = int64_t{64} << 20;
-  // An open streamed transaction whose buffered rows exceed this many bytes (the same
-  // estimate flush_bytes uses) is written to spilled staged files. 0: flush_bytes.
+  // An open streamed transaction whose buffered rows exceed this many bytes (BufferedBytes,
+  // as flush_bytes) is written to spilled staged files. 0: flush_bytes.
   int64_t spill_bytes = 0;
   std::chrono::milliseconds flush_interval{10'000};
   // Staged and spilled files that nothing references (interrupted flushes, files of a process
@@ -208,6 +208,8 @@ class WalWriter {
   Status ReportRewrites(const std::vector<Txn::Rewrite>& rewrites);
   // Reports rewrites_ (OnRewrite), then confirms what is staged and sends a status update.
   Status ReportAndConfirm();
+  // Sends a status update with what the stream has confirmed (noted in reported_).
+  Status SendStatus();
   Result<std::vector<Value>> Typed(const StagedRelation& rel, const pg::Tuple& t,
                                    std::vector<int>* unchanged);
   Status AddRow(Xid row_xid, const std::string& table, fold::Change change,
@@ -271,6 +273,7 @@ class WalWriter {
   OnMarker on_marker_;
   int64_t oldest_ready_commit_ts_ = 0;  // commit time (Unix µs) of the oldest ready row
   Clock::MonoTime last_flush_;
+  Lsn reported_;  // the position confirmed in the last status this writer sent
   int64_t rows_staged_ = 0;
   int64_t spill_files_written_ = 0;
 };

@@ -24,12 +24,17 @@ using namespace std::chrono_literals;
 
 constexpr uint32_t kRelId = 16384;
 constexpr char kStaging[] = "mem://wh/_staging";
-// Footprint of one row below: 64 + 8 (id) + 36 (pad) bytes, so a spill every 10 rows.
-constexpr int64_t kRowBytes = 64 + 8 + 36;
+// The memory of one buffered row below (id, a 36-byte pad), so a spill every 10 rows.
+int64_t RowBytes() {
+  StagedChange c;
+  c.change.values = {Value(int32_t{1}), Value(std::string(36, '.'))};
+  return MemoryBytes(c);
+}
 
 class ScriptedSource final : public MessageSource {
  public:
-  explicit ScriptedSource(std::deque<pg::Message>* script) : script_(script) {}
+  ScriptedSource(std::deque<pg::Message>* script, std::vector<Lsn>* statuses)
+      : script_(script), statuses_(statuses) {}
   Result<std::optional<pg::ReplicationStream::Received>> Next(std::chrono::milliseconds) override {
     if (script_->empty()) return std::optional<pg::ReplicationStream::Received>();
     pg::ReplicationStream::Received r{Lsn(++pos_), std::move(script_->front())};
@@ -37,11 +42,15 @@ class ScriptedSource final : public MessageSource {
     return std::optional<pg::ReplicationStream::Received>(std::move(r));
   }
   void Confirm(Lsn lsn) override { confirmed_ = std::max(confirmed_, lsn); }
-  Status SendStatus() override { return Status::Ok(); }
+  Status SendStatus() override {
+    statuses_->push_back(confirmed_);
+    return Status::Ok();
+  }
   Lsn confirmed() const override { return confirmed_; }
 
  private:
   std::deque<pg::Message>* script_;
+  std::vector<Lsn>* statuses_;  // the confirmed position of every status sent
   uint64_t pos_ = 0;
   Lsn confirmed_;
 };
@@ -89,7 +98,7 @@ class WalWriterTest : public ::testing::Test {
     o.staging_uri = kStaging;
     o.flush_rows = 1'000'000'000;  // flush only when the test says so
     o.flush_bytes = int64_t{1} << 40;
-    o.spill_bytes = 10 * kRowBytes;
+    o.spill_bytes = 10 * RowBytes();
     o.clock = &clock_;
     o.orphan_grace = std::chrono::hours(1);
     o.markers_table = markers_table_;
@@ -97,7 +106,7 @@ class WalWriterTest : public ::testing::Test {
     o.before_images = before_images_;
     std::map<std::string, StagedRelation> rels{{"public.t", start}};
     writer_ = std::make_unique<WalWriter>(
-        std::make_unique<ScriptedSource>(&script_), &coord_, io_, std::move(rels),
+        std::make_unique<ScriptedSource>(&script_, &statuses_), &coord_, io_, std::move(rels),
         [this](const std::string& t) -> Result<StagedRelation> {
           if (t != "public.t") return FailedPrecondition("unexpected rediscovery of " + t);
           return catalog_;
@@ -186,6 +195,7 @@ class WalWriterTest : public ::testing::Test {
   std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>(&clock_);
   coord::MemoryCoordinator coord_{&clock_};
   std::deque<pg::Message> script_;
+  std::vector<Lsn> statuses_;  // sent by the writer, with the position confirmed in each
   std::unique_ptr<WalWriter> writer_;
 };
 
@@ -319,6 +329,36 @@ TEST_F(WalWriterColumnsTest, TheCatalogIsReadOnlyOnceTheTransactionIsVisible) {
 // Changes to existing rows the stream does not carry (a table rewrite, a column added with a
 // default existing rows take) are reported once per table when, and only if, their transaction
 // commits, before the commit is confirmed.
+// `status --wait` emits a transaction of nothing ours and waits for the slot to pass it: with
+// nothing buffered, the writer reports it within half a second, not at the next
+// flush_interval (10 s here); with nothing new it stays quiet until then.
+TEST_F(WalWriterTest, AnIdleWriterReportsWhatItConfirmedWithinHalfASecond) {
+  Plain(100, {1, 2}, 100);
+  Run();
+  clock_.Advance(10s);
+  ASSERT_TRUE(writer_->Step(0ms).ok());  // flush_interval: staged, confirmed, reported
+  ASSERT_FALSE(statuses_.empty());
+  EXPECT_EQ(statuses_.back(), Lsn(108));
+  const size_t after_flush = statuses_.size();
+
+  Plain(101, {}, 200);  // nothing of ours: confirmed at its commit
+  Run();
+  clock_.Advance(100ms);
+  ASSERT_TRUE(writer_->Step(0ms).ok());
+  EXPECT_EQ(statuses_.size(), after_flush) << "reported at once: a status per transaction";
+  clock_.Advance(400ms);
+  ASSERT_TRUE(writer_->Step(0ms).ok());
+  ASSERT_EQ(statuses_.size(), after_flush + 1);
+  EXPECT_EQ(statuses_.back(), Lsn(208));
+
+  clock_.Advance(2s);  // nothing new: no status before flush_interval
+  ASSERT_TRUE(writer_->Step(0ms).ok());
+  EXPECT_EQ(statuses_.size(), after_flush + 1);
+  clock_.Advance(8s);  // the idle keepalive
+  ASSERT_TRUE(writer_->Step(0ms).ok());
+  EXPECT_EQ(statuses_.size(), after_flush + 2);
+}
+
 TEST_F(WalWriterTest, RewritesAreReportedAtCommitOnlyForCommittedTransactions) {
   std::vector<std::string> reported;
   writer_->set_on_rewrite([&](const std::string& table, const std::string& why) -> Status {

@@ -85,6 +85,15 @@ Value WidenValue(const Value& v, const Type& to) {
   return v;
 }
 
+Value WidenValue(Value&& v, const Type& to) {
+  // Only numbers widen; anything else is returned as it is.
+  if (std::holds_alternative<int32_t>(v) || std::holds_alternative<float>(v) ||
+      std::holds_alternative<Decimal128>(v)) {
+    return WidenValue(static_cast<const Value&>(v), to);
+  }
+  return std::move(v);
+}
+
 std::string DebugString(const Value& v) {
   struct Visitor {
     std::string operator()(std::monostate) const { return "NULL"; }

@@ -72,6 +72,8 @@ inline bool IsNull(const Value& v) { return std::holds_alternative<std::monostat
 // `v` converted to the wider column type `to` after an allowed type promotion (int → long,
 // float → double, decimal to a larger scale); any other value is returned unchanged.
 Value WidenValue(const Value& v, const Type& to);
+// The same, moving `v` (a string or binary value is not copied).
+Value WidenValue(Value&& v, const Type& to);
 
 // A readable rendering for tests and messages (not a wire format).
 std::string DebugString(const Value& v);
