@@ -31,14 +31,7 @@ $INTERVAL_LINES
 metrics_addr: ""
 YAML
 cd "$TMP"
-# First start: creates the slot and copies the (empty) table, then stop.
-"$BIN" --config config.yaml run > run0.log 2>&1 &
-RUN_PID=$!
-for _ in $(seq 1 100); do
-  [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && break
-  sleep 0.1
-done
-kill -TERM $RUN_PID; wait $RUN_PID || true
+bench_set_up_slot
 q -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
 
 inserts=$(( N * 7 / 10 )); updates=$(( N * 2 / 10 )); deletes=$(( N - inserts - updates ))

@@ -59,3 +59,17 @@ bench_start() {
   pg_start "$TMP/pg" "$PORT"
   q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
 }
+
+# bench_set_up_slot: runs `run` (config.yaml in the current directory) until its replication
+# slot is active, then stops it: the slot exists and the (empty) tables are copied, so what is
+# written next waits in the slot as a backlog.
+bench_set_up_slot() {
+  "$BIN" --config config.yaml run > run0.log 2>&1 &
+  RUN_PID=$!
+  for _ in $(seq 1 600); do
+    [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && break
+    kill -0 $RUN_PID || { cat run0.log; exit 1; }
+    sleep 0.1
+  done
+  kill -TERM $RUN_PID; wait $RUN_PID || true
+}

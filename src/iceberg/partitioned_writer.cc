@@ -93,8 +93,8 @@ Result<DataFileWriter*> PartitionedWriter::WriterFor(const std::vector<Value>& p
 
 Status PartitionedWriter::Write(std::span<const std::vector<Value>> rows) {
   if (deletes_) return InvalidArgument("delete rows need an explicit partition: use WriteTo");
-  const size_t first = written_.size();
-  written_.resize(first + rows.size());
+  // Per row of this call: its writer and its row number there.
+  std::vector<std::pair<const DataFileWriter*, int64_t>> at(rows.size());
   // Group the rows by partition so each writer gets batches.
   std::map<std::vector<Value>, std::vector<size_t>> groups;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -116,8 +116,14 @@ Status PartitionedWriter::Write(std::span<const std::vector<Value>> rows) {
       for (size_t i : idx) group.push_back(rows[i]);
       PG2I_RETURN_IF_ERROR(WriteTo(p, group));
     }
-    for (size_t k = 0; k < idx.size(); ++k) {
-      written_[first + idx[k]] = {w, before + static_cast<int64_t>(k)};
+    for (size_t k = 0; k < idx.size(); ++k) at[idx[k]] = {w, before + static_cast<int64_t>(k)};
+  }
+  for (const auto& [w, row] : at) {
+    if (!written_.empty() && written_.back().writer == w &&
+        written_.back().first_row + written_.back().rows == row) {
+      ++written_.back().rows;
+    } else {
+      written_.push_back({w, row, 1});
     }
   }
   return Status::Ok();
@@ -147,6 +153,26 @@ Status PartitionedWriter::WriteTo(const std::vector<Value>& partition,
   return Status::Ok();
 }
 
+void PartitionedWriter::RowLocations::Add(size_t rows, RowLocation first) {
+  if (!runs_.empty()) {
+    const Run& last = runs_.back();
+    const size_t last_rows = last.end - (runs_.size() > 1 ? runs_[runs_.size() - 2].end : 0);
+    if (last.first.file == first.file &&
+        last.first.pos + static_cast<int64_t>(last_rows) == first.pos) {
+      runs_.back().end += rows;
+      return;
+    }
+  }
+  runs_.push_back({size() + rows, first});
+}
+
+PartitionedWriter::RowLocation PartitionedWriter::RowLocations::operator[](size_t row) const {
+  auto run = std::upper_bound(runs_.begin(), runs_.end(), row,
+                              [](size_t r, const Run& x) { return r < x.end; });
+  const size_t start = run == runs_.begin() ? 0 : std::prev(run)->end;
+  return {run->first.file, run->first.pos + static_cast<int64_t>(row - start)};
+}
+
 Result<std::vector<DataFile>> PartitionedWriter::Close() {
   std::vector<DataFile> out;
   // Per writer: the index in `out` of its first file, and where each of its files began.
@@ -160,13 +186,20 @@ Result<std::vector<DataFile>> PartitionedWriter::Close() {
       out.push_back(std::move(f));
     }
   }
-  locations_.clear();
-  locations_.reserve(written_.size());
-  for (const auto& [w, row] : written_) {
-    const auto& [base, firsts] = starts.at(w);
-    const size_t k = static_cast<size_t>(std::upper_bound(firsts.begin(), firsts.end(), row) -
-                                         firsts.begin()) - 1;
-    locations_.push_back(RowLocation{base + k, row - firsts[k]});
+  locations_ = {};
+  for (Written run : written_) {
+    const auto& [base, firsts] = starts.at(run.writer);
+    while (run.rows > 0) {  // split where the writer started a new file
+      const size_t k = static_cast<size_t>(std::upper_bound(firsts.begin(), firsts.end(),
+                                                            run.first_row) - firsts.begin()) - 1;
+      const int64_t in_file = k + 1 < firsts.size()
+                                  ? std::min(run.rows, firsts[k + 1] - run.first_row)
+                                  : run.rows;
+      locations_.Add(static_cast<size_t>(in_file),
+                     RowLocation{base + k, run.first_row - firsts[k]});
+      run.first_row += in_file;
+      run.rows -= in_file;
+    }
   }
   written_.clear();
   writers_.clear();

@@ -51,9 +51,27 @@ class PartitionedWriter {
   struct RowLocation {
     size_t file = 0;
     int64_t pos = 0;
+    bool operator==(const RowLocation&) const = default;
   };
-  const std::vector<RowLocation>& locations() const { return locations_; }
-  std::vector<RowLocation> TakeLocations() { return std::move(locations_); }
+  // Kept as runs of rows that went to consecutive positions of one file (one run per Write
+  // call and file on an unpartitioned table), not per row: a rewrite of 10,000,000 rows does
+  // not hold 10,000,000 locations.
+  class RowLocations {
+   public:
+    size_t size() const { return runs_.empty() ? 0 : runs_.back().end; }
+    RowLocation operator[](size_t row) const;  // row < size()
+
+   private:
+    friend class PartitionedWriter;
+    struct Run {
+      size_t end = 0;  // rows before it and in it
+      RowLocation first;
+    };
+    void Add(size_t rows, RowLocation first);
+    std::vector<Run> runs_;
+  };
+  const RowLocations& locations() const { return locations_; }
+  RowLocations TakeLocations() { return std::move(locations_); }
 
  private:
   PartitionedWriter() = default;
@@ -71,9 +89,15 @@ class PartitionedWriter {
   ParquetWriteOptions options_;
   std::map<std::vector<Value>, std::unique_ptr<DataFileWriter>> writers_;
   int64_t rows_ = 0;
-  // Per row given to Write: its writer and its row number there (resolved by Close).
-  std::vector<std::pair<const DataFileWriter*, int64_t>> written_;
-  std::vector<RowLocation> locations_;
+  // The rows given to Write, in order, as runs that went to consecutive rows of one writer
+  // (resolved to files by Close).
+  struct Written {
+    const DataFileWriter* writer = nullptr;
+    int64_t first_row = 0;  // the writer's row number of the run's first row
+    int64_t rows = 0;
+  };
+  std::vector<Written> written_;
+  RowLocations locations_;
 };
 
 }  // namespace pg2iceberg::iceberg

@@ -128,6 +128,18 @@ Result<std::vector<std::vector<Value>>> TableScan::Read(const FileScanTask& task
 Result<std::vector<std::vector<Value>>> TableScan::ReadLive(const FileScanTask& task,
                                                             const std::vector<Field>& projection,
                                                             std::vector<int64_t>* positions) {
+  std::vector<std::vector<Value>> out;
+  PG2I_RETURN_IF_ERROR(ForEachLive(task, projection,
+                                   [&](std::vector<Value>&& row, int64_t pos) -> Status {
+                                     if (positions != nullptr) positions->push_back(pos);
+                                     out.push_back(std::move(row));
+                                     return Status::Ok();
+                                   }));
+  return out;
+}
+
+Status TableScan::ForEachLive(const FileScanTask& task, const std::vector<Field>& projection,
+                              const std::function<Status(std::vector<Value>&&, int64_t)>& each) {
   // Read the projection and, after it, the equality fields it lacks.
   std::vector<Field> fields = projection;
   struct Equality {
@@ -157,27 +169,32 @@ Result<std::vector<std::vector<Value>>> TableScan::ReadLive(const FileScanTask& 
       deleted.insert(it->second.begin(), it->second.end());
     }
   }
-  PG2I_ASSIGN_OR_RETURN(auto rows, ReadDataFile(io_, task.data.file.file_path, fields));
-  std::vector<std::vector<Value>> out;
-  out.reserve(rows.size() - std::min(rows.size(), deleted.size()));
+  // A batch at a time: a large file is never held as rows all at once.
+  PG2I_ASSIGN_OR_RETURN(auto reader, DataFileReader::Open(io_, task.data.file.file_path, fields));
+  int64_t pos = 0;
   std::vector<Value> key;
-  for (size_t pos = 0; pos < rows.size(); ++pos) {
-    if (deleted.count(static_cast<int64_t>(pos))) continue;
-    bool gone = false;
-    for (const Equality& e : equality) {
-      key.clear();
-      for (size_t c : e.columns) key.push_back(rows[pos][c]);
-      if (e.keys->count(key)) {
-        gone = true;
-        break;
+  while (true) {
+    PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch, reader->Next());
+    if (batch == nullptr) break;
+    PG2I_ASSIGN_OR_RETURN(auto rows, RowsOf(*batch, fields));
+    for (auto& row : rows) {
+      const int64_t at = pos++;
+      if (deleted.count(at)) continue;
+      bool gone = false;
+      for (const Equality& e : equality) {
+        key.clear();
+        for (size_t c : e.columns) key.push_back(row[c]);
+        if (e.keys->count(key)) {
+          gone = true;
+          break;
+        }
       }
+      if (gone) continue;
+      row.resize(projection.size());
+      PG2I_RETURN_IF_ERROR(each(std::move(row), at));
     }
-    if (gone) continue;
-    if (positions != nullptr) positions->push_back(static_cast<int64_t>(pos));
-    rows[pos].resize(projection.size());
-    out.push_back(std::move(rows[pos]));
   }
-  return out;
+  return Status::Ok();
 }
 
 Result<std::vector<std::vector<Value>>> TableScan::ReadAll(const std::vector<Field>& projection) {

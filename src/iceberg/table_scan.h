@@ -13,6 +13,7 @@
 // Delete files are read once per scan and kept in memory (the keys and positions they hold).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,6 +59,10 @@ class TableScan {
   Result<std::vector<std::vector<Value>>> ReadLive(const FileScanTask& task,
                                                    const std::vector<Field>& projection,
                                                    std::vector<int64_t>* positions);
+  // The same, one row at a time (moved to `each` with its position), reading the file a batch
+  // at a time: memory does not grow with the file. Stops at `each`'s first error.
+  Status ForEachLive(const FileScanTask& task, const std::vector<Field>& projection,
+                     const std::function<Status(std::vector<Value>&&, int64_t)>& each);
   // Every live row of the scan, task by task.
   Result<std::vector<std::vector<Value>>> ReadAll(const std::vector<Field>& projection);
 

@@ -571,22 +571,23 @@ Status KeyIndex::IndexFiles(const std::shared_ptr<io::FileIO>& io, const iceberg
   std::string record_key, record, entry;
   for (const iceberg::FileScanTask& task : scan.tasks()) {
     if (!only.empty() && (!task.data.snapshot_id || !only.count(*task.data.snapshot_id))) continue;
-    std::vector<int64_t> positions;
-    PG2I_ASSIGN_OR_RETURN(auto rows, scan.ReadLive(task, fields, &positions));
     RowLocation loc{task.data.file.file_path, task.data.file.spec_id, task.data.file.partition, 0};
     const uint64_t id = FileId(loc, &record_key, &record);
     if (!record_key.empty()) b.Put(record_key, record);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      entry.clear();
-      PutFixed64(&entry, id);
-      PutFixed64(&entry, static_cast<uint64_t>(positions[i]));
-      b.Put(EncodeKey(rows[i]), entry);
-      ++*keys;
-      if (b.Count() >= kBuildBatch) {
-        PG2I_RETURN_IF_ERROR(FromRocks(db_->Write(bulk, &b), "building the key index"));
-        b.Clear();
-      }
-    }
+    // Row by row as the file is read: a compaction's output of millions of rows is not held.
+    PG2I_RETURN_IF_ERROR(scan.ForEachLive(
+        task, fields, [&](std::vector<Value>&& key, int64_t pos) -> Status {
+          entry.clear();
+          PutFixed64(&entry, id);
+          PutFixed64(&entry, static_cast<uint64_t>(pos));
+          b.Put(EncodeKey(key), entry);
+          ++*keys;
+          if (b.Count() >= kBuildBatch) {
+            PG2I_RETURN_IF_ERROR(FromRocks(db_->Write(bulk, &b), "building the key index"));
+            b.Clear();
+          }
+          return Status::Ok();
+        }));
   }
   b.Put(kNextFileMeta, std::to_string(next_file_id_));
   PG2I_RETURN_IF_ERROR(FromRocks(db_->Write(bulk, &b), "building the key index"));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <span>
 
 #include "base/clock.h"
 #include "fixtures/gtest_support.h"
@@ -45,13 +46,17 @@ class KeyIndexTest : public ::testing::Test {
 
   // Writes `rows` (small files: about 2 rows each) and returns the files and each row's place.
   std::vector<DataFile> Data(const std::vector<Row>& rows,
-                             std::vector<iceberg::PartitionedWriter::RowLocation>* where = nullptr) {
+                             iceberg::PartitionedWriter::RowLocations* where = nullptr,
+                             size_t per_write = SIZE_MAX) {
     iceberg::ParquetWriteOptions o;
     o.target_file_size = 1;  // a file per slice
     o.slice_rows = 2;
     auto w = iceberg::PartitionedWriter::MakeData(io_, meta_, o);
     EXPECT_TRUE(w.ok());
-    EXPECT_TRUE((*w)->Write(rows).ok());
+    for (size_t at = 0; at < rows.size(); at += per_write) {
+      const size_t n = std::min(per_write, rows.size() - at);
+      EXPECT_TRUE((*w)->Write(std::span<const Row>(rows.data() + at, n)).ok());
+    }
     auto files = *(*w)->Close();
     if (where) *where = (*w)->locations();
     return files;
@@ -107,18 +112,23 @@ class KeyIndexTest : public ::testing::Test {
 };
 
 TEST_F(KeyIndexTest, TheWriterSaysWhereEachRowWent) {
-  // Rows of two partitions, interleaved, over several files of each.
+  // Rows of two partitions, interleaved, over several files of each; in one Write, in Writes of
+  // one row, and in Writes that end inside a file.
   std::vector<Row> rows;
   for (int i = 0; i < 9; ++i) rows.push_back(R(i, "v" + std::to_string(i), i % 2));
-  std::vector<iceberg::PartitionedWriter::RowLocation> where;
-  const auto files = Data(rows, &where);
-  ASSERT_GE(files.size(), 4u);
-  ASSERT_EQ(where.size(), rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    auto read = iceberg::ReadDataFile(io_, files[where[i].file].file_path, meta_.CurrentSchema()->fields());
-    ASSERT_TRUE(read.ok());
-    ASSERT_LT(static_cast<size_t>(where[i].pos), read->size());
-    EXPECT_EQ((*read)[static_cast<size_t>(where[i].pos)], rows[i]) << "row " << i;
+  for (size_t per_write : {SIZE_MAX, size_t{1}, size_t{3}}) {
+    iceberg::PartitionedWriter::RowLocations where;
+    const auto files = Data(rows, &where, per_write);
+    ASSERT_GE(files.size(), 4u);
+    ASSERT_EQ(where.size(), rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto read = iceberg::ReadDataFile(io_, files[where[i].file].file_path,
+                                        meta_.CurrentSchema()->fields());
+      ASSERT_TRUE(read.ok());
+      ASSERT_LT(static_cast<size_t>(where[i].pos), read->size());
+      EXPECT_EQ((*read)[static_cast<size_t>(where[i].pos)], rows[i])
+          << "row " << i << ", " << per_write << " per write";
+    }
   }
 }
 
@@ -217,7 +227,7 @@ TEST_F(KeyIndexTest, SyncRebuildsFromTheTableAndCatchesUpWithCompactions) {
   EXPECT_EQ(stats->kind, SyncStats::Kind::kCurrent);
 
   // A compaction: the same live rows in one new file.
-  std::vector<iceberg::PartitionedWriter::RowLocation> where;
+  iceberg::PartitionedWriter::RowLocations where;
   auto w = iceberg::PartitionedWriter::MakeData(io_, meta_);
   ASSERT_TRUE(w.ok());
   PG2I_ASSERT_OK((*w)->Write(std::vector<Row>{R(4, "d"), R(3, "c"), R(1, "a")}));

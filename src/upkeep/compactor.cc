@@ -266,7 +266,7 @@ struct Moves {
   };
   struct Group {
     size_t first_file = 0;  // index of its first new file in the rewrite's added files
-    std::vector<iceberg::PartitionedWriter::RowLocation> rows;  // per written row
+    iceberg::PartitionedWriter::RowLocations rows;  // of the written rows
   };
   std::map<std::string, Replaced> files;  // by replaced data file path
   std::vector<Group> groups;
@@ -282,7 +282,7 @@ struct Moves {
     const int64_t row = r.first + pos - (below - r.dropped.begin());
     const Group& g = groups[r.group];
     if (row < 0 || row >= static_cast<int64_t>(g.rows.size())) return std::nullopt;
-    const auto& loc = g.rows[static_cast<size_t>(row)];
+    const auto loc = g.rows[static_cast<size_t>(row)];
     return std::make_pair(g.first_file + loc.file, loc.pos);
   }
 };
