@@ -13,7 +13,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 CASE=${1:-rows}
-bench_start "${2:+$(realpath "$2")}" membench
+bench_start "${2:-}" membench
 BUDGET_MIB=512
 case "$CASE" in
   rows)

@@ -13,7 +13,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/common.sh"
 N=${1:-1000000}
-bench_start "${2:+$(realpath "$2")}" bench
+bench_start "${2:-}" bench
 INTERVAL_LINES="  flush_interval: 2s
   materializer_interval: 2s"
 [[ "${INTERVALS:-}" == default ]] && INTERVAL_LINES=""

@@ -49,7 +49,7 @@ pg_stop() {
 # against it. On exit the process in RUN_PID (if set) is stopped, then the server, and TMP
 # is removed.
 bench_start() {
-  BUILD=${1:-$ROOT/build/release}
+  BUILD=$(realpath -m "${1:-$ROOT/build/release}")  # absolute: the benchmarks cd into their scratch dir
   BIN="$BUILD/src/cli/pg2iceberg"
   [[ -x "$BIN" ]] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 2; }
   TMP="$(mktemp -d "${TMPDIR:-/tmp}/pg2iceberg-$2.XXXXXX")"
