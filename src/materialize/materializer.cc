@@ -131,8 +131,6 @@ int64_t CommittedOffset(const iceberg::TableMetadata& m, const std::string& key,
   return best;
 }
 
-// sink.include_metadata: each upserted row's _commit_ts and _lsn, from the last change to it
-// (a change of a copy has no commit time: NULL).
 // The commit time of each transaction of `files`, by commit LSN.
 std::map<Lsn, int64_t> CommitTimesOf(const std::vector<stage::DecodedStagedFile>& files) {
   std::map<Lsn, int64_t> commit_ts;
@@ -144,7 +142,8 @@ std::map<Lsn, int64_t> CommitTimesOf(const std::vector<stage::DecodedStagedFile>
   return commit_ts;
 }
 
-// `commit_ts`: CommitTimesOf the batch's files.
+// sink.include_metadata: each upserted row's _commit_ts and _lsn, from the last change to it
+// (a change of a copy has no commit time: NULL). `commit_ts`: CommitTimesOf the batch's files.
 void StampMetadata(const std::map<Lsn, int64_t>& commit_ts, const std::vector<Field>& fields,
                    fold::FoldResult* folded) {
   int ts_col = -1, lsn_col = -1;
@@ -239,9 +238,9 @@ std::vector<int32_t> FoldKey(const iceberg::TableMetadata& m) {
   return out;
 }
 
-// The staged files of `entries`, each checked against the row count the log has for it.
-// The staged files of `entries`, in order, until their changes take `max_bytes` of memory
-// (stage::MemoryBytes; at least one file; 0: all).
+// The staged files of `entries`, in order, each checked against the row count the log has for
+// it, until their changes take `max_bytes` of memory (stage::MemoryBytes; at least one file;
+// 0: all).
 Result<std::vector<stage::DecodedStagedFile>> ReadStaged(
     const std::shared_ptr<io::FileIO>& io, const std::vector<coord::LogEntry>& entries,
     int64_t max_bytes = 0) {
