@@ -45,7 +45,7 @@ struct WalWriterOptions {
   std::string staging_uri;  // directory URI for staged files, e.g. file:///wh/_staging
   int64_t flush_rows = 1000;
   int64_t flush_bytes = int64_t{64} << 20;
-  // An open streamed transaction whose buffered rows exceed this many bytes (BufferedBytes,
+  // An open streamed transaction whose buffered rows exceed this many bytes (stage::MemoryBytes,
   // as flush_bytes) is written to spilled staged files. 0: flush_bytes.
   int64_t spill_bytes = 0;
   std::chrono::milliseconds flush_interval{10'000};
