@@ -543,6 +543,11 @@ Status WrongValue(const Field& field, size_t row, const Value& v) {
                          DebugString(v) + " is not a value of this type");
 }
 
+// An Arrow status, named by its field only when it failed (no string built per value).
+Status Checked(const arrow::Status& st, const Field& field) {
+  return st.ok() ? Status::Ok() : io::FromArrow(st, Describe(field));
+}
+
 Status NullInRequired(const Field& field, size_t row) {
   return InvalidArgument(Describe(field) + " is required, but row " + std::to_string(row) +
                          " is NULL");
@@ -667,21 +672,21 @@ Result<std::shared_ptr<arrow::Array>> BuildColumn(std::span<const std::vector<Va
       auto* b = static_cast<arrow::StringBuilder*>(any.get());
       status = AppendColumn<std::string>(rows, col, field, b,
                                          [&](const std::string& s, size_t) {
-                                           return io::FromArrow(b->Append(s), Describe(field));
+                                           return Checked(b->Append(s), field);
                                          });
       break;
     }
     case TypeId::kUuid: {
       auto* b = static_cast<arrow::FixedSizeBinaryBuilder*>(any.get());
       status = AppendColumn<Uuid>(rows, col, field, b, [&](const Uuid& u, size_t) {
-        return io::FromArrow(b->Append(u.bytes.data()), Describe(field));
+        return Checked(b->Append(u.bytes.data()), field);
       });
       break;
     }
     case TypeId::kBinary: {
       auto* b = static_cast<arrow::BinaryBuilder*>(any.get());
       status = AppendColumn<Binary>(rows, col, field, b, [&](const Binary& x, size_t) {
-        return io::FromArrow(b->Append(x.bytes), Describe(field));
+        return Checked(b->Append(x.bytes), field);
       });
       break;
     }

@@ -225,6 +225,10 @@ rocksdb::Options DbOptions() {
   o.max_open_files = 128;
   o.write_buffer_size = static_cast<size_t>(std::min<int64_t>(half / 4, int64_t{16} << 20));
   o.max_write_buffer_number = 2;
+  // A bloom filter over the memtable's keys: most lookups are of keys not in it (new keys, or
+  // keys flushed long ago) and skip its skip list.
+  o.memtable_prefix_bloom_size_ratio = 0.05;
+  o.memtable_whole_key_filtering = true;
   o.write_buffer_manager = buffers;
   o.keep_log_file_num = 2;
   o.max_background_jobs = 2;
@@ -496,16 +500,39 @@ Result<const RowLocation*> KeyIndex::FileRecord(uint64_t id) {
 Result<std::vector<std::optional<RowLocation>>> KeyIndex::Lookup(
     const std::vector<std::vector<Value>>& keys) {
   std::vector<std::optional<RowLocation>> out(keys.size());
-  std::string v;
+  // Looked up in key order, a slice at a time (MultiGet shares the work of finding each key's
+  // memtable entry, filter partition and block among its neighbours).
+  std::vector<std::string> encoded(keys.size());
+  std::vector<size_t> order(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), EncodeKey(keys[i]), &v);
-    if (s.IsNotFound()) continue;
-    PG2I_RETURN_IF_ERROR(FromRocks(s, "looking up a key in the key index"));
-    if (v.size() != 16) return DataLoss("key index: an entry of " + std::to_string(v.size()) + " bytes");
-    PG2I_ASSIGN_OR_RETURN(const RowLocation* file, FileRecord(GetFixed64(v)));
-    RowLocation loc = *file;
-    loc.pos = static_cast<int64_t>(GetFixed64(std::string_view(v).substr(8)));
-    out[i] = std::move(loc);
+    encoded[i] = EncodeKey(keys[i]);
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return encoded[a] < encoded[b]; });
+  constexpr size_t kSlice = 1024;
+  std::vector<rocksdb::Slice> slices;
+  std::vector<rocksdb::PinnableSlice> values(std::min(keys.size(), kSlice));
+  std::vector<rocksdb::Status> statuses(values.size());
+  for (size_t from = 0; from < order.size(); from += kSlice) {
+    const size_t n = std::min(kSlice, order.size() - from);
+    slices.clear();
+    for (size_t j = 0; j < n; ++j) slices.emplace_back(encoded[order[from + j]]);
+    for (size_t j = 0; j < n; ++j) values[j].Reset();
+    db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), n, slices.data(),
+                  values.data(), statuses.data(), /*sorted_input=*/true);
+    for (size_t j = 0; j < n; ++j) {
+      if (statuses[j].IsNotFound()) continue;
+      PG2I_RETURN_IF_ERROR(FromRocks(statuses[j], "looking up a key in the key index"));
+      const std::string_view v(values[j].data(), values[j].size());
+      if (v.size() != 16) {
+        return DataLoss("key index: an entry of " + std::to_string(v.size()) + " bytes");
+      }
+      PG2I_ASSIGN_OR_RETURN(const RowLocation* file, FileRecord(GetFixed64(v)));
+      RowLocation loc = *file;
+      loc.pos = static_cast<int64_t>(GetFixed64(v.substr(8)));
+      out[order[from + j]] = std::move(loc);
+    }
   }
   return out;
 }

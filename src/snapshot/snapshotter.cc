@@ -263,15 +263,16 @@ class Worker {
         }
         changes.push_back(std::move(sc));
       }
-      PG2I_ASSIGN_OR_RETURN(std::string encoded, stage::EncodeStagedFile(rel, changes));
+      const int64_t count = static_cast<int64_t>(changes.size());
+      PG2I_ASSIGN_OR_RETURN(std::string encoded, stage::EncodeStagedFile(rel, std::move(changes)));
       const std::string uri = io::NewStagedUri(o_.staging_uri, name, io::StagedKind::kSnapshot);
       PG2I_RETURN_IF_ERROR(o_.io->WriteAll(uri, encoded));
-      files.push_back(coord::StagedFile{name, uri, static_cast<int64_t>(changes.size()),
+      files.push_back(coord::StagedFile{name, uri, count,
                                         static_cast<int64_t>(encoded.size()), lsn_, lsn_,
                                         io::StagedKind::kSnapshot});
-      rows += static_cast<int64_t>(changes.size());
+      rows += count;
       std::lock_guard<std::mutex> lock(shared_->mu);
-      shared_->progress[c.table].rows_done += static_cast<int64_t>(changes.size());
+      shared_->progress[c.table].rows_done += count;
       shared_->progress[c.table].bytes_done += bytes;
     }
     PG2I_RETURN_IF_ERROR(conn_->Exec("CLOSE pg2i_chunk"));

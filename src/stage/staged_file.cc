@@ -129,10 +129,10 @@ Result<StagedRelation> ParseRelation(const std::string& text) {
   }
 }
 
-}  // namespace
-
-Result<std::string> EncodeStagedFile(const StagedRelation& relation,
-                                     const std::vector<StagedChange>& changes) {
+// `owned`: `changes` itself, whose values are moved into the file's rows (the caller discards
+// them); nullptr: they are copied.
+Result<std::string> Encode(const StagedRelation& relation, const std::vector<StagedChange>& changes,
+                           std::vector<StagedChange>* owned) {
   const bool before_images =
       std::any_of(changes.begin(), changes.end(), [](const StagedChange& sc) {
         return sc.before.kind != BeforeImage::Kind::kNone;
@@ -154,7 +154,12 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
       row.resize(width);
     } else {
       if (c.values.size() != width) return InvalidArgument("staged change has the wrong width");
-      row = c.values;
+      if (owned != nullptr) {
+        row = std::move((*owned)[at].change.values);
+        row.reserve(fields.size());
+      } else {
+        row = c.values;
+      }
     }
     row.emplace_back(std::string(1, static_cast<char>(c.op)));
     row.emplace_back(static_cast<int64_t>(c.commit_lsn.value()));
@@ -194,9 +199,12 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
   if (!table.ok()) return DataLoss(table.status().ToString());
   auto sink = arrow::io::BufferOutputStream::Create();
   if (!sink.ok()) return ResourceExhausted(sink.status().ToString());
-  auto props = parquet::WriterProperties::Builder()
-                   .compression(parquet::Compression::ZSTD)
-                   ->build();
+  // The position columns differ on nearly every row (seq) or repeat in runs that compression
+  // already folds (lsn, xid, ts): a dictionary there costs a hash per value and saves nothing.
+  parquet::WriterProperties::Builder props_builder;
+  props_builder.compression(parquet::Compression::ZSTD);
+  props_builder.disable_dictionary();
+  auto props = props_builder.build();
   PG2I_RETURN_IF_ERROR(FromArrow(
       parquet::arrow::WriteTable(**table, arrow::default_memory_pool(), *sink,
                                  std::max<int64_t>(1, (*table)->num_rows()), props,
@@ -205,6 +213,18 @@ Result<std::string> EncodeStagedFile(const StagedRelation& relation,
   auto buffer = (*sink)->Finish();
   if (!buffer.ok()) return DataLoss(buffer.status().ToString());
   return (*buffer)->ToString();
+}
+
+}  // namespace
+
+Result<std::string> EncodeStagedFile(const StagedRelation& relation,
+                                     const std::vector<StagedChange>& changes) {
+  return Encode(relation, changes, nullptr);
+}
+
+Result<std::string> EncodeStagedFile(const StagedRelation& relation,
+                                     std::vector<StagedChange>&& changes) {
+  return Encode(relation, changes, &changes);
 }
 
 namespace {

@@ -82,6 +82,9 @@ int64_t MemoryBytes(const StagedChange& c);
 // Serialises `changes` (all of `relation`) as one Parquet file.
 Result<std::string> EncodeStagedFile(const StagedRelation& relation,
                                      const std::vector<StagedChange>& changes);
+// The same, moving the values out of `changes` rather than copying them.
+Result<std::string> EncodeStagedFile(const StagedRelation& relation,
+                                     std::vector<StagedChange>&& changes);
 
 struct DecodedStagedFile {
   StagedRelation relation;
