@@ -122,6 +122,8 @@ Status MaterializerService::Run(Supervisor& sup, const std::string& follows,
   auto followed_ended = [&] { return follows.empty() ? sup.stopping() : sup.Ended(follows); };
   while (true) {
     const bool last = followed_ended();
+    cycle_started_ = sup.clock()->Monotonic();
+    if (o_.staged_flushes) flushes_at_start_ = o_.staged_flushes();
     PG2I_ASSIGN_OR_RETURN(MaterializerCycle cycle,
                           Cycle(last || sup.failed() || sup.restart_requested()));
     if (cycle.restart) sup.RequestRestart();
@@ -170,8 +172,13 @@ Status MaterializerService::WaitForWork(const Supervisor& sup, const Materialize
   Clock* clock = sup.clock();
   Clock::MonoTime last_look = clock->Monotonic();
   Status looked;
+  const auto half = std::chrono::duration_cast<Clock::Duration>(o_.interval / 2);
   WaitUntil(clock, o_.interval, 50ms, [&] {
     if (done()) return true;
+    if (o_.staged_flushes && o_.staged_flushes() != flushes_at_start_ &&
+        clock->Monotonic() - cycle_started_ >= half) {
+      return true;
+    }
     if (clock->Monotonic() - last_look < 1s) return false;
     last_look = clock->Monotonic();
     for (const auto& [t, r] : cycle.results) {

@@ -54,6 +54,11 @@ struct MaterializerServiceOptions {
   int lanes = 1;
   // Called after a cycle for each table it committed to (commit notifications look at once).
   std::function<void(const std::string& table)> on_commit;
+  // In `run`: how many flushes of the WAL writer in this process registered staged files.
+  // When it changed since a cycle started, the next cycle starts as soon as half the
+  // interval has passed since (changes are visible in about half the interval rather than up
+  // to a flush interval plus a whole one); without it, cycles follow the interval.
+  std::function<uint64_t()> staged_flushes;
 };
 
 // The lane of `table` among `lanes` (a stable hash of its name).
@@ -118,6 +123,9 @@ class MaterializerService {
   // Waits for the interval, or less when a table has a full batch staged or `done`.
   Status WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,
                      const std::function<bool()>& done);
+  // When the last cycle started, and the WAL writer's flushes then.
+  Clock::MonoTime cycle_started_{};
+  uint64_t flushes_at_start_ = 0;
 
   coord::Coordinator* coord_;
   materialize::Materializer* m_;

@@ -104,6 +104,7 @@ class ServicesTest : public ::testing::Test {
     wo.flush_bytes = int64_t{1} << 40;
     wo.clock = &clock_;
     wo.orphan_grace = 1h;
+    wo.on_staged = [this] { ++flushes_; };
     writer_ = std::make_unique<stage::WalWriter>(
         std::make_unique<ScriptedStream>(&script_), &coord_, io_,
         std::map<std::string, stage::StagedRelation>{{kTable, Shape()}},
@@ -187,6 +188,7 @@ class ServicesTest : public ::testing::Test {
   std::deque<pg::Message> script_;
   uint64_t next_lsn_ = 0x1000;
   int restarts_ = 0;
+  std::atomic<uint64_t> flushes_{0};  // the writer's flushes that staged files
   std::unique_ptr<stage::WalWriter> writer_;
   std::unique_ptr<WalWriterService> wal_;
   std::unique_ptr<materialize::Materializer> materializer_;
@@ -306,6 +308,44 @@ TEST_F(ServicesTest, UnderASupervisorTheMaterializerCommitsWhatTheWalWriterFlush
   process_stop = true;
   ASSERT_TRUE(sup.Join().ok()) << sup.error().ToString();
   EXPECT_EQ(IcebergIds(), (std::set<int32_t>{1, 2, 3}));
+}
+
+TEST_F(ServicesTest, AFlushStartsTheNextCycleAfterHalfTheIntervalNotTheWhole) {
+  std::atomic<bool> process_stop{false};
+  Supervisor sup(&clock_, &process_stop);
+  MaterializerServiceOptions o;
+  o.tables = {TableConfigOf()};
+  o.interval = 1h;
+  o.staged_flushes = [this] { return flushes_.load(); };
+  MaterializerService m(&coord_, materializer_.get(), &source_, nullptr, o);
+  std::vector<Clock::MonoTime> cycles;
+  std::vector<std::set<int32_t>> seen;
+  const Clock::MonoTime started = clock_.Monotonic();
+  ASSERT_TRUE(m.Run(sup, "", [&] {
+                 cycles.push_back(clock_.Monotonic());
+                 seen.push_back(IcebergIds());
+                 if (cycles.size() == 1) {
+                   Insert({1});
+                   Stage();  // a flush after the first cycle started
+                 } else {
+                   process_stop = true;
+                 }
+               }).ok());
+  ASSERT_GE(cycles.size(), 2u);
+  // Staged during the first cycle, committed by a cycle half an interval after it, not a whole.
+  EXPECT_EQ(seen[1], (std::set<int32_t>{1}));
+  EXPECT_GE(cycles[1] - started, 30min);
+  EXPECT_LT(cycles[1] - started, 31min);
+  // Without a flush since, the next cycle follows the interval.
+  const Clock::MonoTime before = clock_.Monotonic();
+  process_stop = false;
+  std::vector<Clock::MonoTime> idle;
+  ASSERT_TRUE(m.Run(sup, "", [&] {
+                 idle.push_back(clock_.Monotonic());
+                 if (idle.size() == 2) process_stop = true;
+               }).ok());
+  ASSERT_GE(idle.size(), 2u);
+  EXPECT_GE(idle[1] - before, 1h);
 }
 
 TEST_F(ServicesTest, AFailingServiceStopsTheMaterializerWithoutALastCommit) {

@@ -953,6 +953,7 @@ Status WalWriter::Flush() {
   PG2I_RETURN_IF_ERROR(coord_->ClaimOffsets(files, through).status());
   ddl_unrecorded_ = false;
   CrashPoint("after_offset_claim");
+  if (!files.empty() && options_.on_staged) options_.on_staged();
   // Only now may anything be forgotten or confirmed (rule 1).
   rows_staged_ += ready_rows_;
   auto& reg = metrics::Default();

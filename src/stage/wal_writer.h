@@ -49,6 +49,8 @@ struct WalWriterOptions {
   // as flush_bytes) is written to spilled staged files. 0: flush_bytes.
   int64_t spill_bytes = 0;
   std::chrono::milliseconds flush_interval{10'000};
+  // Called after a flush registered staged files (an in-process materializer starts at once).
+  std::function<void()> on_staged;
   // Staged and spilled files that nothing references (interrupted flushes, files of a process
   // that crashed) are deleted once older than this; swept every grace / 2 (at least every
   // second, at most every 10 minutes). Unset: never. It must exceed the longest time between a
