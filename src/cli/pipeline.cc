@@ -464,8 +464,8 @@ struct Shared {
     };
   }
   std::atomic<bool> streaming{false};  // the WAL writer streams (query mode: the pollers poll)
-  // Flushes of the WAL writer that registered staged files (the materializer starts at once).
-  std::atomic<uint64_t> staged_flushes{0};
+  // The materializer asks the WAL writer to stage what it holds when a batch starts.
+  stage::FlushRequests pull;
   // The service the materializer's last cycle follows: the WAL writer, or query mode's poller.
   std::string source_service = kWalWriter;
   bool materializing = false;  // `run` (not `stream-only`)
@@ -564,7 +564,7 @@ Status WriterLoop(const config::Config& cfg, Prepared prepared, Shared* shared) 
                                                         prepared.start, ro);
   PG2I_ASSIGN_OR_RETURN(auto source, SourceCatalogOf(cfg));
   stage::WalWriterOptions wo = WalWriterOptionsOf(cfg);
-  wo.on_staged = [shared] { ++shared->staged_flushes; };
+  wo.pull = &shared->pull;
   stage::WalWriter writer(std::move(stream), c, warehouse_io, std::move(prepared.relations),
                           pipeline::RediscoverFrom(source.get(), cfg.tables), std::move(wo));
   pipeline::WalWriterService service(&writer, c, source.get(), cfg.tables,
@@ -648,7 +648,7 @@ Status MaterializerLoop(const config::Config& cfg, Shared* shared, int lane, int
     return shared->copy_running && shared->copying.count(t) > 0;
   };
   o.on_commit = [shared](const std::string& t) { shared->commits.Add(t); };
-  o.staged_flushes = [shared] { return shared->staged_flushes.load(); };
+  o.pull = &shared->pull;
   PG2I_ASSIGN_OR_RETURN(auto l, OpenMaterializerLane(cfg, lane, lanes, shared->health,
                                                      source.get(), std::move(o)));
   return l->service->Run(shared->sup, shared->source_service, [shared, name = l->name] {

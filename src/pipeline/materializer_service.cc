@@ -122,8 +122,9 @@ Status MaterializerService::Run(Supervisor& sup, const std::string& follows,
   auto followed_ended = [&] { return follows.empty() ? sup.stopping() : sup.Ended(follows); };
   while (true) {
     const bool last = followed_ended();
+    if (!last) PullStaged(sup);
     cycle_started_ = sup.clock()->Monotonic();
-    if (o_.staged_flushes) flushes_at_start_ = o_.staged_flushes();
+    if (o_.pull != nullptr) flushes_at_start_ = o_.pull->flushes();
     PG2I_ASSIGN_OR_RETURN(MaterializerCycle cycle,
                           Cycle(last || sup.failed() || sup.restart_requested()));
     if (cycle.restart) sup.RequestRestart();
@@ -167,6 +168,14 @@ void LeaveGroup(coord::Coordinator& coord, const std::string& group, const std::
   }
 }
 
+void MaterializerService::PullStaged(const Supervisor& sup) {
+  if (o_.pull == nullptr || o_.pull->ready_rows() == 0) return;
+  const uint64_t asked = o_.pull->Request();
+  // The writer serves it between two messages; a writer busy elsewhere (a large transaction,
+  // a slow upload) leaves it to the next cycle.
+  WaitUntil(sup.clock(), 1s, 5ms, [&] { return o_.pull->served() >= asked || sup.stopping(); });
+}
+
 Status MaterializerService::WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,
                                         const std::function<bool()>& done) {
   Clock* clock = sup.clock();
@@ -175,7 +184,8 @@ Status MaterializerService::WaitForWork(const Supervisor& sup, const Materialize
   const auto half = std::chrono::duration_cast<Clock::Duration>(o_.interval / 2);
   WaitUntil(clock, o_.interval, 50ms, [&] {
     if (done()) return true;
-    if (o_.staged_flushes && o_.staged_flushes() != flushes_at_start_ &&
+    if (o_.pull != nullptr &&
+        (o_.pull->ready_rows() > 0 || o_.pull->flushes() != flushes_at_start_) &&
         clock->Monotonic() - cycle_started_ >= half) {
       return true;
     }

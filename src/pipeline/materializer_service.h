@@ -22,6 +22,7 @@
 #include "base/status.h"
 #include "config/config.h"
 #include "coord/coordinator.h"
+#include "stage/wal_writer.h"
 #include "materialize/materializer.h"
 #include "pipeline/source_catalog.h"
 #include "pipeline/supervisor.h"
@@ -54,11 +55,12 @@ struct MaterializerServiceOptions {
   int lanes = 1;
   // Called after a cycle for each table it committed to (commit notifications look at once).
   std::function<void(const std::string& table)> on_commit;
-  // In `run`: how many flushes of the WAL writer in this process registered staged files.
-  // When it changed since a cycle started, the next cycle starts as soon as half the
-  // interval has passed since (changes are visible in about half the interval rather than up
-  // to a flush interval plus a whole one); without it, cycles follow the interval.
-  std::function<uint64_t()> staged_flushes;
+  // In `run`, the WAL writer of this process. While it holds committed changes or flushed
+  // some since a cycle started, the next cycle starts as soon as half the interval has passed
+  // since, and first has the writer stage what it holds: a change is visible about half an
+  // interval after its commit (not up to a flush interval plus a whole one). Without it
+  // (materializer-only workers), cycles follow the interval.
+  stage::FlushRequests* pull = nullptr;
 };
 
 // The lane of `table` among `lanes` (a stable hash of its name).
@@ -123,6 +125,8 @@ class MaterializerService {
   // Waits for the interval, or less when a table has a full batch staged or `done`.
   Status WaitForWork(const Supervisor& sup, const MaterializerCycle& cycle,
                      const std::function<bool()>& done);
+  // Has the WAL writer (pull) stage what it holds, waiting up to a second for it.
+  void PullStaged(const Supervisor& sup);
   // When the last cycle started, and the WAL writer's flushes then.
   Clock::MonoTime cycle_started_{};
   uint64_t flushes_at_start_ = 0;

@@ -104,7 +104,7 @@ class ServicesTest : public ::testing::Test {
     wo.flush_bytes = int64_t{1} << 40;
     wo.clock = &clock_;
     wo.orphan_grace = 1h;
-    wo.on_staged = [this] { ++flushes_; };
+    wo.pull = &pull_;
     writer_ = std::make_unique<stage::WalWriter>(
         std::make_unique<ScriptedStream>(&script_), &coord_, io_,
         std::map<std::string, stage::StagedRelation>{{kTable, Shape()}},
@@ -188,7 +188,7 @@ class ServicesTest : public ::testing::Test {
   std::deque<pg::Message> script_;
   uint64_t next_lsn_ = 0x1000;
   int restarts_ = 0;
-  std::atomic<uint64_t> flushes_{0};  // the writer's flushes that staged files
+  stage::FlushRequests pull_;
   std::unique_ptr<stage::WalWriter> writer_;
   std::unique_ptr<WalWriterService> wal_;
   std::unique_ptr<materialize::Materializer> materializer_;
@@ -316,7 +316,7 @@ TEST_F(ServicesTest, AFlushStartsTheNextCycleAfterHalfTheIntervalNotTheWhole) {
   MaterializerServiceOptions o;
   o.tables = {TableConfigOf()};
   o.interval = 1h;
-  o.staged_flushes = [this] { return flushes_.load(); };
+  o.pull = &pull_;
   MaterializerService m(&coord_, materializer_.get(), &source_, nullptr, o);
   std::vector<Clock::MonoTime> cycles;
   std::vector<std::set<int32_t>> seen;

@@ -724,6 +724,18 @@ Status WalWriter::OnMarkerRow(const pg::InsertMsg& ins) {
   return Status::Ok();
 }
 
+Status WalWriter::ServePull() {
+  if (options_.pull == nullptr) return Status::Ok();
+  const uint64_t asked = options_.pull->requested();
+  if (asked != pull_served_) {
+    if (ready_rows_ > 0) PG2I_RETURN_IF_ERROR(Flush());
+    pull_served_ = asked;
+    options_.pull->Serve(asked);
+  }
+  options_.pull->SetReadyRows(ready_rows_);
+  return Status::Ok();
+}
+
 bool WalWriter::FlushDue() const {
   if (!rewrites_.empty() || !markers_.empty()) return true;
   if (ready_rows_ == 0) return false;
@@ -749,7 +761,9 @@ Status WalWriter::Step(std::chrono::milliseconds wait) {
     if (ready_rows_ >= options_.flush_rows || ready_bytes_ >= options_.flush_bytes) {
       PG2I_RETURN_IF_ERROR(Flush());
     }
+    PG2I_RETURN_IF_ERROR(ServePull());
   }
+  PG2I_RETURN_IF_ERROR(ServePull());
   RecordGauges();
   if (options_.orphan_grace && (!next_sweep_ || clock_->Monotonic() >= *next_sweep_)) {
     const auto every = std::clamp<std::chrono::milliseconds>(
@@ -953,7 +967,7 @@ Status WalWriter::Flush() {
   PG2I_RETURN_IF_ERROR(coord_->ClaimOffsets(files, through).status());
   ddl_unrecorded_ = false;
   CrashPoint("after_offset_claim");
-  if (!files.empty() && options_.on_staged) options_.on_staged();
+  if (!files.empty() && options_.pull != nullptr) options_.pull->Flushed();
   // Only now may anything be forgotten or confirmed (rule 1).
   rows_staged_ += ready_rows_;
   auto& reg = metrics::Default();
@@ -972,6 +986,7 @@ Status WalWriter::Flush() {
   ready_.clear();
   ready_rows_ = 0;
   ready_bytes_ = 0;
+  if (options_.pull != nullptr) options_.pull->SetReadyRows(0);
   oldest_ready_commit_ts_ = 0;
   PG2I_RETURN_IF_ERROR(ReportAndConfirm());
   CrashPoint("after_standby_ack");

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,6 +41,32 @@
 
 namespace pg2iceberg::stage {
 
+// Between a WAL writer and the materializer of the same process (`run`): the materializer
+// asks the writer to stage what it holds when a batch starts (rather than waiting for the
+// writer's flush_interval), and sees what is waiting. Thread-safe.
+class FlushRequests {
+ public:
+  // The materializer: asks for a flush; the number to wait for with Served().
+  uint64_t Request() { return ++requested_; }
+  uint64_t served() const { return served_.load(); }
+  // Committed rows the writer holds, not staged yet.
+  int64_t ready_rows() const { return ready_rows_.load(); }
+  // Flushes that registered staged files.
+  uint64_t flushes() const { return flushes_.load(); }
+
+  // The writer.
+  uint64_t requested() const { return requested_.load(); }
+  void Serve(uint64_t request) { served_ = request; }
+  void SetReadyRows(int64_t rows) { ready_rows_ = rows; }
+  void Flushed() { ++flushes_; }
+
+ private:
+  std::atomic<uint64_t> requested_{0};
+  std::atomic<uint64_t> served_{0};
+  std::atomic<int64_t> ready_rows_{0};
+  std::atomic<uint64_t> flushes_{0};
+};
+
 struct WalWriterOptions {
   std::string slot;
   std::string staging_uri;  // directory URI for staged files, e.g. file:///wh/_staging
@@ -49,8 +76,9 @@ struct WalWriterOptions {
   // as flush_bytes) is written to spilled staged files. 0: flush_bytes.
   int64_t spill_bytes = 0;
   std::chrono::milliseconds flush_interval{10'000};
-  // Called after a flush registered staged files (an in-process materializer starts at once).
-  std::function<void()> on_staged;
+  // The materializer of this process, if any (`run`): its flush requests are served as soon
+  // as the writer sees them.
+  FlushRequests* pull = nullptr;
   // Staged and spilled files that nothing references (interrupted flushes, files of a process
   // that crashed) are deleted once older than this; swept every grace / 2 (at least every
   // second, at most every 10 minutes). Unset: never. It must exceed the longest time between a
@@ -222,6 +250,8 @@ class WalWriter {
   void DeleteSpilled(const Txn& txn, const char* why);
   std::string StagingDir() const;
   bool FlushDue() const;
+  // Flushes what is ready if the materializer asked since the last time (options_.pull).
+  Status ServePull();
   // Replication lag and buffer gauges (see docs/metrics.md).
   void RecordGauges() const;
 
@@ -256,6 +286,7 @@ class WalWriter {
   Xid stream_xid_;                   // inside Stream Start … Stop
   std::map<std::string, std::vector<Group>> ready_;  // committed, not yet staged
   int64_t ready_rows_ = 0;
+  uint64_t pull_served_ = 0;  // the last of options_.pull's requests served
   int64_t ready_bytes_ = 0;
   Lsn ready_end_;                    // end LSN of the last committed transaction received
   // The coordinator's flushed LSN for the slot when this writer started (read at the first

@@ -104,6 +104,7 @@ class WalWriterTest : public ::testing::Test {
     o.markers_table = markers_table_;
     o.skip_ops = skip_ops_;
     o.before_images = before_images_;
+    o.pull = pull_;
     std::map<std::string, StagedRelation> rels{{"public.t", start}};
     writer_ = std::make_unique<WalWriter>(
         std::make_unique<ScriptedSource>(&script_, &statuses_), &coord_, io_, std::move(rels),
@@ -191,6 +192,7 @@ class WalWriterTest : public ::testing::Test {
   std::string markers_table_;  // WalWriterOptions::markers_table of the next MakeWriter
   std::map<std::string, std::set<fold::Op>> skip_ops_;  // tables[].capture_operations
   std::set<std::string> before_images_;  // WalWriterOptions::before_images of the next MakeWriter
+  FlushRequests* pull_ = nullptr;  // WalWriterOptions::pull of the next MakeWriter
   FakeClock clock_;
   std::shared_ptr<io::MemoryFileIO> io_ = std::make_shared<io::MemoryFileIO>(&clock_);
   coord::MemoryCoordinator coord_{&clock_};
@@ -357,6 +359,29 @@ TEST_F(WalWriterTest, AnIdleWriterReportsWhatItConfirmedWithinHalfASecond) {
   clock_.Advance(8s);  // the idle keepalive
   ASSERT_TRUE(writer_->Step(0ms).ok());
   EXPECT_EQ(statuses_.size(), after_flush + 2);
+}
+
+// In `run` the materializer asks the writer to stage what it holds when a batch starts: the
+// request is served at the writer's next step, not at its flush_interval (10 s here).
+TEST_F(WalWriterTest, AMaterializersFlushRequestIsServedAtOnce) {
+  FlushRequests pull;
+  pull_ = &pull;
+  MakeWriter(Relation());
+  Plain(100, {1, 2}, 100);
+  Run();
+  EXPECT_EQ(pull.ready_rows(), 2);
+  EXPECT_TRUE(Registered().empty());
+  const uint64_t asked = pull.Request();
+  ASSERT_TRUE(writer_->Step(0ms).ok());
+  EXPECT_EQ(pull.served(), asked);
+  EXPECT_EQ(pull.flushes(), 1u);
+  EXPECT_EQ(pull.ready_rows(), 0);
+  EXPECT_EQ(Registered().size(), 2u);
+  // With nothing held, a request is served without a flush.
+  const uint64_t again = pull.Request();
+  ASSERT_TRUE(writer_->Step(0ms).ok());
+  EXPECT_EQ(pull.served(), again);
+  EXPECT_EQ(pull.flushes(), 1u);
 }
 
 TEST_F(WalWriterTest, RewritesAreReportedAtCommitOnlyForCommittedTransactions) {
