@@ -115,9 +115,10 @@ constexpr std::array kOptions = {
                "Stage when this many bytes are buffered.", {}, 1},
     OptionSpec{"sink.materializer_interval", K::kDuration, "10s",
                "Cadence of the materializer once it has caught up; while more is staged than "
-               "one batch takes, the next batch starts at once, and in `run` a flush of new "
-               "changes starts one half of it after the last (a change is visible about "
-               "`flush_interval` / `flush_rows` plus half of this after its commit).", {}, 1},
+               "one batch takes, the next batch starts at once. In `run`, while changes "
+               "arrive, a batch starts half of it after the last and first has the WAL writer "
+               "stage what it holds: a change is visible about half of this after its commit.",
+               {}, 1},
     OptionSpec{"sink.materializer_concurrency", K::kInt, "0",
                "Tables one process (`run` or a `materializer-only` worker) materializes at once, "
                "each lane on its own connections, so one slow or huge table does not hold the "
