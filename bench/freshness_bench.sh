@@ -44,11 +44,7 @@ SQL
 cd "$TMP"
 ${RUN_WRAP:-} "$BIN" --config config.yaml run > run.log 2>&1 &
 RUN_PID=$!
-for _ in $(seq 1 600); do  # until the copy is done and the slot streams
-  [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && break
-  kill -0 $RUN_PID || { cat run.log; exit 1; }
-  sleep 0.1
-done
+bench_wait_streaming run.log
 "$BIN" --config config.yaml status --wait --timeout 600s > /dev/null
 ticks() { awk '{print $14 + $15}' "/proc/$RUN_PID/stat"; }
 hz=$(getconf CLK_TCK)

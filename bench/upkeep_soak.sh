@@ -44,11 +44,7 @@ YAML
 cd "$TMP"
 "$BIN" --config config.yaml run > run.log 2>&1 &
 RUN_PID=$!
-for _ in $(seq 1 600); do
-  [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && break
-  kill -0 $RUN_PID || { cat run.log; exit 1; }
-  sleep 0.1
-done
+bench_wait_streaming run.log
 "$BIN" --config config.yaml status --wait --timeout 1800s > /dev/null
 echo "mode=$MODE rows=$ROWS commits=$COMMITS partitioned=${PARTITIONED:-0}"
 metadata() {

@@ -66,10 +66,16 @@ bench_start() {
 bench_set_up_slot() {
   "$BIN" --config config.yaml run > run0.log 2>&1 &
   RUN_PID=$!
+  bench_wait_streaming run0.log
+  kill -TERM $RUN_PID; wait $RUN_PID || true
+}
+
+# bench_wait_streaming LOG: waits (up to 60 s) until the `run` in RUN_PID has copied its tables
+# and its replication slot is active; exits with LOG shown if the process ends first.
+bench_wait_streaming() {
   for _ in $(seq 1 600); do
-    [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && break
-    kill -0 $RUN_PID || { cat run0.log; exit 1; }
+    [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && return 0
+    kill -0 "$RUN_PID" || { cat "$1"; exit 1; }
     sleep 0.1
   done
-  kill -TERM $RUN_PID; wait $RUN_PID || true
 }

@@ -569,6 +569,7 @@ void WalWriter::CommitTxn(Txn txn, Lsn commit_lsn, Lsn end_lsn, int64_t commit_t
     ++ready_rows_;
   }
   ready_bytes_ += txn.bytes;
+  if (options_.pull != nullptr) options_.pull->SetReadyRows(ready_rows_);
   if (was_empty && ready_rows_ > 0) oldest_ready_commit_ts_ = commit_ts;
   if (end_lsn > ready_end_) ready_end_ = end_lsn;
   for (Txn::Rewrite& r : txn.rewrites) rewrites_.push_back(std::move(r));
@@ -732,7 +733,6 @@ Status WalWriter::ServePull() {
     pull_served_ = asked;
     options_.pull->Serve(asked);
   }
-  options_.pull->SetReadyRows(ready_rows_);
   return Status::Ok();
 }
 

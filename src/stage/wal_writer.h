@@ -250,7 +250,8 @@ class WalWriter {
   void DeleteSpilled(const Txn& txn, const char* why);
   std::string StagingDir() const;
   bool FlushDue() const;
-  // Flushes what is ready if the materializer asked since the last time (options_.pull).
+  // Flushes what is ready if the materializer asked since the last time (options_.pull; the
+  // rows it holds are published where they change: at a commit and a flush).
   Status ServePull();
   // Replication lag and buffer gauges (see docs/metrics.md).
   void RecordGauges() const;
