@@ -185,6 +185,44 @@ Result<std::string> Connection::QueryScalar(const std::string& sql) {
   return r.rows[0][0].value_or("");
 }
 
+Status Connection::CopyOut(const std::string& sql,
+                           const std::function<Status(std::string_view)>& on_data) {
+  PGresult* res = PQexec(conn_, sql.c_str());
+  if (PQresultStatus(res) != PGRES_COPY_OUT) {
+    Status s = ResultStatus(res, "copy");
+    PQclear(res);
+    return s.ok() ? Internal("not a COPY TO STDOUT: " + sql) : s;
+  }
+  PQclear(res);
+  Status failed;
+  bool cancelled = false;
+  while (true) {
+    char* buf = nullptr;
+    const int len = PQgetCopyData(conn_, &buf, /*async=*/0);
+    if (len < 0) break;  // -1: the copy ended; -2: an error, reported by the result below
+    if (failed.ok()) {
+      failed = on_data(std::string_view(buf, static_cast<size_t>(len)));
+    }
+    PQfreemem(buf);
+    if (!failed.ok() && !cancelled) {
+      // Stop the server sending the rest; what is already on its way is drained.
+      cancelled = true;
+      if (PGcancel* cancel = PQgetCancel(conn_)) {
+        char err[256];
+        (void)PQcancel(cancel, err, sizeof err);
+        PQfreeCancel(cancel);
+      }
+    }
+  }
+  Status ended;
+  while ((res = PQgetResult(conn_)) != nullptr) {
+    if (ended.ok() && !cancelled) ended = ResultStatus(res, "copy");
+    PQclear(res);
+  }
+  if (!failed.ok()) return failed;
+  return ended;
+}
+
 int Connection::ServerVersion() const { return PQserverVersion(conn_); }
 
 Result<std::unique_ptr<Connection>> ConnectWithRetry(const std::string& conninfo,

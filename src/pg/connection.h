@@ -9,9 +9,11 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -64,6 +66,11 @@ class Connection {
                                     const std::vector<std::optional<std::string>>& params);
   // First column of the first row; NotFound if there is no row, "" for NULL.
   Result<std::string> QueryScalar(const std::string& sql);
+
+  // Runs a `COPY … TO STDOUT` and hands each piece of its output to `on_data` as it arrives.
+  // When `on_data` fails, the copy is cancelled (which aborts a transaction it runs in) and
+  // drained, and that error returned.
+  Status CopyOut(const std::string& sql, const std::function<Status(std::string_view)>& on_data);
 
   int ServerVersion() const;  // e.g. 150018
   PGconn* raw() { return conn_; }

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "base/clock.h"
@@ -14,6 +14,7 @@
 #include "fold/fold.h"
 #include "io/object_names.h"
 #include "pg/catalog.h"
+#include "pg/copy_binary.h"
 #include "pg/values.h"
 
 namespace pg2iceberg::snapshot {
@@ -192,9 +193,10 @@ class Worker {
       ++shared_->imported;
       shared_->cv.notify_all();
     }
-    std::set<int> checked;
     for (const Chunk& c : plan_.todo) {
-      if (checked.insert(c.table).second) PG2I_RETURN_IF_ERROR(CheckColumns(tables_[c.table]));
+      if (select_.count(c.table) != 0) continue;
+      PG2I_RETURN_IF_ERROR(CheckColumns(tables_[c.table]));
+      PG2I_ASSIGN_OR_RETURN(select_[c.table], SelectListOf(tables_[c.table].relation));
     }
     while (true) {
       size_t i;
@@ -227,44 +229,58 @@ class Worker {
                    "and taking the copy's snapshot; the copy must start again, reading them anew");
   }
 
+  // The chunk's rows come as binary COPY: columns of the simple types in their binary form
+  // (pg::BinaryDecodable), every other one through its type's output function, which sends the
+  // text a text-format query would (a cast to text would not: booleans, inet, "char").
+  Result<std::string> SelectListOf(const stage::StagedRelation& rel) {
+    std::string oids;
+    for (const auto& col : rel.columns) {
+      if (pg::BinaryDecodable(col.type, col.type_oid)) continue;
+      oids += (oids.empty() ? "" : ",") + std::to_string(col.type_oid);
+    }
+    std::map<std::string, std::string> output;
+    if (!oids.empty()) {
+      PG2I_ASSIGN_OR_RETURN(pg::QueryResult r,
+                            conn_->Query("SELECT oid::text, typoutput::regproc::text FROM "
+                                         "pg_catalog.pg_type WHERE oid = ANY($1::oid[])",
+                                         {"{" + oids + "}"}));
+      for (const auto& row : r.rows) {
+        if (row.size() == 2 && row[0] && row[1]) output[*row[0]] = *row[1];
+      }
+    }
+    std::string cols;
+    for (const auto& col : rel.columns) {
+      std::string expr = pg::QuoteIdent(col.name);
+      if (!pg::BinaryDecodable(col.type, col.type_oid)) {
+        auto it = output.find(std::to_string(col.type_oid));
+        if (it == output.end()) {
+          return FailedPrecondition("no output function found for the type (oid " +
+                                    std::to_string(col.type_oid) + ") of column " + col.name);
+        }
+        expr = it->second + "(" + expr + ")";
+      }
+      cols += (cols.empty() ? "" : ", ") + expr;
+    }
+    return cols;
+  }
+
   Status CopyChunk(const Chunk& c) {
     const SnapshotTable& t = tables_[c.table];
     const stage::StagedRelation& rel = t.relation;
     const std::string name = t.name.ToString();
     const Heap& heap = plan_.heaps[c.table][static_cast<size_t>(c.part)];
-    std::string cols;
-    for (const auto& col : rel.columns) cols += (cols.empty() ? "" : ", ") + pg::QuoteIdent(col.name);
     std::string where = "ctid >= '(" + std::to_string(c.start) + ",0)'::tid";
     if (c.end >= 0) where += " AND ctid < '(" + std::to_string(c.end) + ",0)'::tid";
-    PG2I_RETURN_IF_ERROR(conn_->Exec("DECLARE pg2i_chunk NO SCROLL CURSOR FOR SELECT " + cols +
-                                     " FROM ONLY " + heap.quoted + " WHERE " + where));
     std::vector<coord::StagedFile> files;
     int64_t rows = 0;
-    while (true) {
-      if (o_.stop && *o_.stop) return Cancelled("snapshot stopped");
-      PG2I_ASSIGN_OR_RETURN(pg::QueryResult batch,
-                            conn_->Query("FETCH " + std::to_string(o_.batch_rows) + " FROM pg2i_chunk"));
-      if (batch.rows.empty()) break;
-      std::vector<stage::StagedChange> changes;
-      changes.reserve(batch.rows.size());
-      int64_t bytes = 0;
-      for (const auto& row : batch.rows) {
-        stage::StagedChange sc;
-        sc.change.op = fold::Op::kInsert;
-        sc.change.commit_lsn = lsn_;
-        sc.change.seq = seq_++;
-        sc.change.values.resize(rel.columns.size());
-        for (size_t k = 0; k < rel.columns.size(); ++k) {
-          if (!row[k]) continue;
-          bytes += static_cast<int64_t>(row[k]->size());
-          auto v = pg::ParseText(rel.columns[k].type, rel.columns[k].type_oid, *row[k]);
-          if (!v.ok()) return v.status().WithContext(name + "." + rel.columns[k].name);
-          sc.change.values[k] = std::move(*v);
-        }
-        changes.push_back(std::move(sc));
-      }
+    std::vector<stage::StagedChange> changes;
+    int64_t bytes = 0;
+    // A batch of rows becomes one staged file.
+    auto stage = [&]() -> Status {
+      if (changes.empty()) return Status::Ok();
       const int64_t count = static_cast<int64_t>(changes.size());
       PG2I_ASSIGN_OR_RETURN(std::string encoded, stage::EncodeStagedFile(rel, std::move(changes)));
+      changes = {};
       const std::string uri = io::NewStagedUri(o_.staging_uri, name, io::StagedKind::kSnapshot);
       PG2I_RETURN_IF_ERROR(o_.io->WriteAll(uri, encoded));
       files.push_back(coord::StagedFile{name, uri, count,
@@ -274,8 +290,43 @@ class Worker {
       std::lock_guard<std::mutex> lock(shared_->mu);
       shared_->progress[c.table].rows_done += count;
       shared_->progress[c.table].bytes_done += bytes;
+      bytes = 0;
+      return Status::Ok();
+    };
+    std::vector<bool> binary(rel.columns.size());
+    for (size_t k = 0; k < rel.columns.size(); ++k) {
+      binary[k] = pg::BinaryDecodable(rel.columns[k].type, rel.columns[k].type_oid);
     }
-    PG2I_RETURN_IF_ERROR(conn_->Exec("CLOSE pg2i_chunk"));
+    auto on_row = [&](const pg::BinaryRow& row) -> Status {
+      stage::StagedChange sc;
+      sc.change.op = fold::Op::kInsert;
+      sc.change.commit_lsn = lsn_;
+      sc.change.seq = seq_++;
+      sc.change.values.resize(rel.columns.size());
+      for (size_t k = 0; k < rel.columns.size(); ++k) {
+        if (!row[k]) continue;
+        bytes += static_cast<int64_t>(row[k]->size());
+        const auto& col = rel.columns[k];
+        auto v = binary[k] ? pg::ParseBinary(col.type, col.type_oid, *row[k])
+                           : pg::ParseText(col.type, col.type_oid, *row[k]);
+        if (!v.ok()) return v.status().WithContext(name + "." + col.name);
+        sc.change.values[k] = std::move(*v);
+      }
+      changes.push_back(std::move(sc));
+      if (static_cast<int64_t>(changes.size()) >= o_.batch_rows) {
+        if (o_.stop && *o_.stop) return Cancelled("snapshot stopped");
+        return stage();
+      }
+      return Status::Ok();
+    };
+    changes.reserve(static_cast<size_t>(o_.batch_rows));
+    pg::BinaryCopyReader reader(rel.columns.size());
+    PG2I_RETURN_IF_ERROR(conn_->CopyOut(
+        "COPY (SELECT " + select_.at(c.table) + " FROM ONLY " + heap.quoted + " WHERE " + where +
+            ") TO STDOUT (FORMAT binary)",
+        [&](std::string_view data) { return reader.Feed(data, on_row); }));
+    PG2I_RETURN_IF_ERROR(reader.Finish().WithContext("copying " + name));
+    PG2I_RETURN_IF_ERROR(stage());
     CrashPoint("before_snapshot_chunk_claim");
     PG2I_RETURN_IF_ERROR(
         coord_->ClaimSnapshotChunk(files,
@@ -308,6 +359,7 @@ class Worker {
   Shared* shared_;
   std::unique_ptr<pg::Connection> conn_;
   std::unique_ptr<coord::Coordinator> coord_;
+  std::map<int, std::string> select_;  // table → the select list of its chunks
   int64_t seq_ = 0;
 };
 

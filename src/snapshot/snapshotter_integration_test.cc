@@ -2,6 +2,9 @@
 // before its snapshot was taken, so DDL committed in between is caught under the snapshot.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+#include <map>
 #include <memory>
 
 #include "coord/pg_coordinator.h"
@@ -11,6 +14,7 @@
 #include "io/arrow_file_io.h"
 #include "pg/catalog.h"
 #include "pg/values.h"
+#include "stage/staged_file.h"
 #include "snapshot/snapshotter.h"
 
 namespace pg2iceberg::snapshot {
@@ -115,6 +119,98 @@ TEST_F(SnapshotterTest, ColumnsChangedBeforeTheSnapshotEndTheCopyToBeStartedAgai
   auto dropped = RunSnapshot({again}, Options());
   ASSERT_FALSE(dropped.ok());
   EXPECT_EQ(dropped.status().code(), StatusCode::kAborted) << dropped.status().ToString();
+}
+
+// The copy reads rows as binary COPY (simple types decoded from their binary form, the others
+// through their output function): every value must be the one a text query and the text
+// parsers give, edge values included (±infinity, the extremes, NaN, padding, NULL), and the
+// types whose cast to text differs from their output (inet, "char", bool).
+TEST_F(SnapshotterTest, ACopyReadsEveryValueAsATextQueryWould) {
+  PG2I_ASSERT_OK(pg_->Exec(
+      "SET client_min_messages = warning; DROP TABLE t; DROP TYPE IF EXISTS mood; "
+      "DROP DOMAIN IF EXISTS posint; CREATE TYPE mood AS ENUM ('sad', 'ok'); "
+      "CREATE DOMAIN posint AS int CHECK (VALUE > 0); "
+      "CREATE TABLE t (id int PRIMARY KEY, b bool, s2 smallint, i4 int, i8 bigint, f4 real, "
+      "f8 double precision, tx text, vc varchar(10), bp char(5), nm name, by bytea, u uuid, "
+      "d date, ts timestamp, tz timestamptz, n numeric(12,2), ch \"char\", ip inet, "
+      "arr int[], js jsonb, tm time, en mood, dm posint); "
+      "INSERT INTO t VALUES "
+      "(1, true, -32768, 2147483647, -9223372036854775808, 1.5, 0.1, 'héllo wörld ', 'abc', "
+      " 'a', 'nm', '\\x00ff10', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-02-29', "
+      " '2024-02-29 12:34:56.123456', '2024-02-29 12:34:56.5+05:30', 1234.5, 'x', '10.0.0.1', "
+      " '{1,NULL,3}', '{\"a\": [1, 2]}', '24:00:00', 'ok', 7), "
+      "(2, false, 32767, -2147483648, 9223372036854775807, 'NaN', '-Infinity', '', '', '', "
+      " '', '', '00000000-0000-0000-0000-000000000000', 'infinity', 'infinity', '-infinity', "
+      " -0.01, 'é', '::1/128', '{}', 'null', '00:00', 'sad', 1), "
+      "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-infinity', "
+      " '4714-11-24 00:00:00 BC', '294276-12-31 23:59:59.999999+00', NULL, NULL, NULL, NULL, "
+      " NULL, NULL, NULL, NULL), "
+      "(4, NULL, 0, 0, 0, '-0', 'Infinity', NULL, NULL, NULL, NULL, NULL, NULL, '5874897-12-31', "
+      " '1999-12-31 23:59:59.999999', '1970-01-01 00:00:00+00', NULL, NULL, '192.168.0.0/16', "
+      " NULL, NULL, NULL, NULL, NULL)"));
+  PG2I_ASSERT_OK_AND_ASSIGN(SnapshotTable t, Discovered());
+  PG2I_ASSERT_OK_AND_ASSIGN(SnapshotResult r, RunSnapshot({t}, Options()));
+  ASSERT_EQ(r.tables[0].rows_done, 4);
+
+  std::map<int32_t, std::vector<Value>> copied;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_->str() + "/staging")) {
+    if (!e.is_regular_file()) continue;
+    PG2I_ASSERT_OK_AND_ASSIGN(stage::DecodedStagedFile f,
+                              stage::DecodeStagedFile(io::ArrowFileIO::MakeLocal(),
+                                                      "file://" + e.path().string()));
+    for (auto& c : f.changes) copied[std::get<int32_t>(c.change.values[0])] = c.change.values;
+  }
+  ASSERT_EQ(copied.size(), 4u);
+
+  PG2I_ASSERT_OK_AND_ASSIGN(auto conn, pg::Connection::Connect(pg_->ConnString(), "test"));
+  PG2I_ASSERT_OK_AND_ASSIGN(pg::QueryResult text, conn->Query("SELECT * FROM t ORDER BY id"));
+  ASSERT_EQ(text.rows.size(), 4u);
+  for (const auto& row : text.rows) {
+    const int32_t id = std::stoi(*row[0]);
+    const std::vector<Value>& got = copied[id];
+    ASSERT_EQ(got.size(), t.relation.columns.size());
+    for (size_t k = 0; k < row.size(); ++k) {
+      const stage::StagedColumn& col = t.relation.columns[k];
+      Value want;
+      if (row[k]) {
+        PG2I_ASSERT_OK_AND_ASSIGN(want, pg::ParseText(col.type, col.type_oid, *row[k]));
+      }
+      if (std::holds_alternative<float>(want) && std::isnan(std::get<float>(want))) {
+        EXPECT_TRUE(std::holds_alternative<float>(got[k]) && std::isnan(std::get<float>(got[k])))
+            << "row " << id << " column " << col.name;
+        continue;
+      }
+      EXPECT_TRUE(want == got[k]) << "row " << id << " column " << col.name << ": text "
+                                  << row[k].value_or("NULL");
+      if (std::holds_alternative<double>(want) || std::holds_alternative<float>(want)) {
+        // -0 and 0 compare equal; the sign must survive too.
+        const bool want_neg = std::holds_alternative<double>(want)
+                                  ? std::signbit(std::get<double>(want))
+                                  : std::signbit(std::get<float>(want));
+        const bool got_neg = std::holds_alternative<double>(got[k])
+                                 ? std::signbit(std::get<double>(got[k]))
+                                 : std::signbit(std::get<float>(got[k]));
+        EXPECT_EQ(want_neg, got_neg) << "row " << id << " column " << col.name;
+      }
+    }
+  }
+}
+
+// A copy whose reader fails (a value it cannot take) ends with the reader's error, the rest
+// cancelled and drained, and the connection serves the next statement.
+TEST_F(SnapshotterTest, ACopyOutWhoseReaderFailsIsCancelledAndTheConnectionStaysUsable) {
+  PG2I_ASSERT_OK_AND_ASSIGN(auto conn, pg::Connection::Connect(pg_->ConnString(), "test"));
+  int64_t pieces = 0;
+  Status s = conn->CopyOut(
+      "COPY (SELECT g, repeat('x', 100) FROM generate_series(1, 3000000) g) TO STDOUT "
+      "(FORMAT binary)",
+      [&](std::string_view) {
+        return ++pieces == 10 ? InvalidArgument("a value the reader refuses") : Status::Ok();
+      });
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(pieces, 10);  // nothing handed to the reader after its error
+  PG2I_ASSERT_OK_AND_ASSIGN(std::string one, conn->QueryScalar("SELECT 1"));
+  EXPECT_EQ(one, "1");
 }
 
 }  // namespace
