@@ -190,6 +190,8 @@ Status CopyTables(const config::Config& cfg, const std::vector<snapshot::Snapsho
   o.concurrency = cfg.source.logical.snapshot_concurrency;
   o.chunk_pages = cfg.source.logical.snapshot_chunk_pages;
   o.batch_rows = std::clamp<int64_t>(cfg.sink.flush_rows, 10'000, 100'000);
+  // memory_limit: the copy's workers together hold at most an eighth of it in rows to stage.
+  o.batch_bytes = std::max<int64_t>(cfg.memory_limit / 8 / std::max(1, o.concurrency), 1 << 20);
   if (slot != nullptr) {
     o.snapshot_name = slot->snapshot_name;
     o.snapshot_lsn = slot->consistent_point;

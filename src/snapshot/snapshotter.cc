@@ -274,7 +274,8 @@ class Worker {
     std::vector<coord::StagedFile> files;
     int64_t rows = 0;
     std::vector<stage::StagedChange> changes;
-    int64_t bytes = 0;
+    int64_t bytes = 0;  // received, for the progress
+    int64_t held = 0;   // the memory the batch's changes take
     // A batch of rows becomes one staged file.
     auto stage = [&]() -> Status {
       if (changes.empty()) return Status::Ok();
@@ -291,6 +292,7 @@ class Worker {
       shared_->progress[c.table].rows_done += count;
       shared_->progress[c.table].bytes_done += bytes;
       bytes = 0;
+      held = 0;
       return Status::Ok();
     };
     std::vector<bool> binary(rel.columns.size());
@@ -312,8 +314,10 @@ class Worker {
         if (!v.ok()) return v.status().WithContext(name + "." + col.name);
         sc.change.values[k] = std::move(*v);
       }
+      if (o_.batch_bytes > 0) held += stage::MemoryBytes(sc);
       changes.push_back(std::move(sc));
-      if (static_cast<int64_t>(changes.size()) >= o_.batch_rows) {
+      if (static_cast<int64_t>(changes.size()) >= o_.batch_rows ||
+          (o_.batch_bytes > 0 && held >= o_.batch_bytes)) {
         if (o_.stop && *o_.stop) return Cancelled("snapshot stopped");
         return stage();
       }

@@ -60,6 +60,9 @@ struct SnapshotOptions {
   int concurrency = 2;
   int64_t chunk_pages = 2048;
   int64_t batch_rows = 10'000;    // rows per staged file
+  // A worker also stages its rows once they take this much memory (stage::MemoryBytes), so
+  // wide rows do not hold batch_rows of them; 0: no bound but batch_rows.
+  int64_t batch_bytes = 0;
   // The snapshot to import (the slot's, on first start) and the LSN it is exact at. Empty:
   // a temporary replication slot opened with `replication` exports one.
   std::string snapshot_name;

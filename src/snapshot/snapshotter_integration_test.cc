@@ -91,6 +91,32 @@ TEST_F(SnapshotterTest, ACopyOfTheColumnsItWasGivenCompletes) {
   EXPECT_TRUE(st->snapshot_complete);
 }
 
+// Rows are staged batch_rows at a time, or sooner once they take batch_bytes of memory (wide
+// rows), and every row is copied either way.
+TEST_F(SnapshotterTest, AWorkerStagesOnceItsRowsTakeBatchBytes) {
+  PG2I_ASSERT_OK_AND_ASSIGN(SnapshotTable t, Discovered());
+  auto staged_files = [this] {
+    int n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_->str() + "/staging")) {
+      n += e.is_regular_file() ? 1 : 0;
+    }
+    return n;
+  };
+  SnapshotOptions o = Options();
+  o.concurrency = 1;
+  PG2I_ASSERT_OK_AND_ASSIGN(SnapshotResult whole, RunSnapshot({t}, o));
+  EXPECT_EQ(whole.tables[0].rows_done, 100);
+  EXPECT_EQ(staged_files(), 1);
+
+  PG2I_ASSERT_OK_AND_ASSIGN(auto c, Coordinator());
+  PG2I_ASSERT_OK(c->RestartCopy("public.t").status());
+  PG2I_ASSERT_OK(c->PutTable({"public.t", 0, false, Lsn()}));
+  o.batch_bytes = 10 * stage::MemoryBytes(stage::StagedChange{});  // at most 10 rows' worth
+  PG2I_ASSERT_OK_AND_ASSIGN(SnapshotResult bounded, RunSnapshot({t}, o));
+  EXPECT_EQ(bounded.tables[0].rows_done, 100);
+  EXPECT_GE(staged_files(), 1 + 10);
+}
+
 // DDL between discovering the columns and taking the snapshot: the copy would read the rows
 // without the added column (NULL in Iceberg for a column PostgreSQL gives 7), or fail on a
 // dropped one. It stops with a retryable error instead, and nothing is recorded as copied.
