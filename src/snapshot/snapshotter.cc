@@ -282,6 +282,7 @@ class Worker {
       const int64_t count = static_cast<int64_t>(changes.size());
       PG2I_ASSIGN_OR_RETURN(std::string encoded, stage::EncodeStagedFile(rel, std::move(changes)));
       changes = {};
+      changes.reserve(static_cast<size_t>(std::min<int64_t>(o_.batch_rows, 16'384)));
       const std::string uri = io::NewStagedUri(o_.staging_uri, name, io::StagedKind::kSnapshot);
       PG2I_RETURN_IF_ERROR(o_.io->WriteAll(uri, encoded));
       files.push_back(coord::StagedFile{name, uri, count,
@@ -323,7 +324,7 @@ class Worker {
       }
       return Status::Ok();
     };
-    changes.reserve(static_cast<size_t>(o_.batch_rows));
+    changes.reserve(static_cast<size_t>(std::min<int64_t>(o_.batch_rows, 16'384)));
     pg::BinaryCopyReader reader(rel.columns.size());
     PG2I_RETURN_IF_ERROR(conn_->CopyOut(
         "COPY (SELECT " + select_.at(c.table) + " FROM ONLY " + heap.quoted + " WHERE " + where +
