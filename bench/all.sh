@@ -38,8 +38,8 @@ run wide "$HERE/memory_bench.sh" wide "$BUILD"
 budget=512
 rss_line() {  # log, pattern of the RSS line in MB or MiB: the RSS next to the budget
   local v
-  v=$(grep -E "$2" "$OUT/$1.log" | grep -oE '[0-9]+\.[0-9]+ MiB|[0-9]+\.[0-9]+ MB' | head -1 | cut -d' ' -f1)
-  [[ -n "$v" ]] && printf '  peak RSS %s MB/MiB, budget %d MiB\n' "$v" "$budget"
+  v=$(grep -E "$2" "$OUT/$1.log" | grep -oE '[0-9]+\.[0-9]+ MiB|[0-9]+\.[0-9]+ MB' | head -1)
+  [[ -n "$v" ]] && printf '  peak RSS %s (budget %d MiB)\n' "$v" "$budget"
 }
 echo
 echo "## catch-up: $BACKLOG changes waiting in the slot, default intervals (target: visible <= 10 s)"
