@@ -12,15 +12,18 @@ MemoryCatalog::MemoryCatalog(std::string warehouse, Clock* clock)
 
 Status MemoryCatalog::CreateNamespace(const std::vector<std::string>& ns,
                                       const std::map<std::string, std::string>&) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   namespaces_.insert(ns);
   return Status::Ok();
 }
 
 Result<bool> MemoryCatalog::NamespaceExists(const std::vector<std::string>& ns) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   return namespaces_.count(ns) > 0;
 }
 
 Result<LoadedTable> MemoryCatalog::LoadTable(const TableIdent& ident) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   auto it = tables_.find(ident.ToString());
   if (it == tables_.end()) return NotFound("table " + ident.ToString() + " does not exist");
   return it->second;
@@ -28,6 +31,7 @@ Result<LoadedTable> MemoryCatalog::LoadTable(const TableIdent& ident) {
 
 Result<LoadedTable> MemoryCatalog::CreateTable(const TableIdent& ident,
                                                const CreateTableRequest& request) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (tables_.count(ident.ToString())) {
     return AlreadyExists("table " + ident.ToString() + " already exists");
   }
@@ -49,6 +53,7 @@ Result<LoadedTable> MemoryCatalog::CreateTable(const TableIdent& ident,
 }
 
 Result<LoadedTable> MemoryCatalog::CommitTable(const TableCommit& commit) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (before_commit) before_commit(commit);
   auto it = tables_.find(commit.ident.ToString());
   if (it == tables_.end()) return NotFound("table " + commit.ident.ToString() + " does not exist");
@@ -64,6 +69,7 @@ Result<LoadedTable> MemoryCatalog::CommitTable(const TableCommit& commit) {
 }
 
 Status MemoryCatalog::CommitTransaction(const std::vector<TableCommit>& commits) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   // All or none: on the first failure the tables are as before.
   const auto tables = tables_;
   const int commits_before = commits_;
@@ -79,6 +85,7 @@ Status MemoryCatalog::CommitTransaction(const std::vector<TableCommit>& commits)
 }
 
 Status MemoryCatalog::DropTable(const TableIdent& ident, bool) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (tables_.erase(ident.ToString()) == 0) {
     return NotFound("table " + ident.ToString() + " does not exist");
   }

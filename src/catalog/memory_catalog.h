@@ -2,11 +2,13 @@
 // requirements and apply their updates exactly as the SQL catalog does (CheckRequirements,
 // ApplyUpdates), metadata files are named but not written. `before_commit` runs at the start
 // of every CommitTable, so a test can land a concurrent commit between a writer's load and
-// its commit. Not thread-safe.
+// its commit. Calls are serialised (a recursive mutex: `before_commit` may call back), so a
+// test may read the catalog while a service commits from another thread.
 #pragma once
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,9 +36,13 @@ class MemoryCatalog final : public Catalog {
   std::string kind() const override { return "memory"; }
 
   std::function<void(const TableCommit&)> before_commit;
-  int commits() const { return commits_; }
+  int commits() const {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return commits_;
+  }
 
  private:
+  mutable std::recursive_mutex mu_;
   std::string warehouse_;
   Clock* clock_;
   std::set<std::vector<std::string>> namespaces_;
