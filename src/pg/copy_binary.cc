@@ -1,5 +1,6 @@
 #include "pg/copy_binary.h"
 
+#include <bit>
 #include <cstring>
 #include <limits>
 
@@ -86,20 +87,12 @@ Result<Value> ParseBinary(const Type& type, uint32_t base_oid, std::string_view 
     case oid::kInt8:
       if (b.size() != 8) return WrongLength("bigint", b.size());
       return Value(static_cast<int64_t>(Be64(b.data())));
-    case oid::kFloat4: {
+    case oid::kFloat4:
       if (b.size() != 4) return WrongLength("real", b.size());
-      const uint32_t bits = Be32(b.data());
-      float f;
-      std::memcpy(&f, &bits, sizeof f);
-      return Value(f);
-    }
-    case oid::kFloat8: {
+      return Value(std::bit_cast<float>(Be32(b.data())));
+    case oid::kFloat8:
       if (b.size() != 8) return WrongLength("double precision", b.size());
-      const uint64_t bits = Be64(b.data());
-      double d;
-      std::memcpy(&d, &bits, sizeof d);
-      return Value(d);
-    }
+      return Value(std::bit_cast<double>(Be64(b.data())));
     case oid::kText:
     case oid::kVarchar:
     case oid::kBpchar:
