@@ -16,38 +16,8 @@ CHANGES=${1:-1000000}
 INITIAL=${2:-300000}
 MODES=${3:-equality position dv}
 bench_start "${4:-}" delete-modes
-PY="$ROOT/.deps/venv/bin/python"
-QUERY_TIMEOUT=${QUERY_TIMEOUT:-300}
-JAR="$ROOT/tools/java/target/pg2iceberg-test-tools.jar"
-[[ -f "$JAR" ]] || mvn -q -B -o -f "$ROOT/tools/java/pom.xml" -DskipTests package
-JAVA_CP="$JAR:$ROOT/.deps/java/lib/*"
+bench_query_tools
 cd "$TMP"
-
-# One engine's timings of one metadata file, as JSON (or {"error": ...}).
-probe() {
-  local engine=$1 metadata=$2 probe_key=$3 out rc=0
-  if [[ "$engine" == java ]]; then
-    out=$(timeout "$QUERY_TIMEOUT" java -cp "$JAVA_CP" dev.pg2iceberg.tools.TimeQueries \
-      --metadata-file "$metadata" --key id --probe "$probe_key" 2>/dev/null) || rc=$?
-  else
-    out=$(timeout "$QUERY_TIMEOUT" "$PY" "$ROOT/tools/python/query_probe.py" --engine "$engine" \
-      --metadata-file "$metadata" --key id --probe "$probe_key" 2>/dev/null) || rc=$?
-  fi
-  if (( rc == 124 )); then echo '{"error": "timeout"}'
-  elif (( rc == 3 )); then echo '{"error": "refused (equality deletes)"}'
-  elif (( rc != 0 )); then echo "{\"error\": \"exit $rc\"}"
-  else echo "$out" | tr -d '\n'; echo; fi
-}
-
-ratio() {  # ratio KEY TABLE_JSON LIVE_JSON
-  "$PY" - "$1" "$2" "$3" <<'PY'
-import json, sys
-k, t, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-if "error" in t: print(t["error"])
-elif "error" in l: print("baseline " + l["error"])
-else: a, b = float(t[k]), float(l[k]); print("%.1f ms vs %.1f ms (%.2fx)" % (a, b, a / max(b, 0.1)))
-PY
-}
 
 for mode in $MODES; do
   t="dm_$mode"
@@ -114,11 +84,5 @@ m = json.load(open(sys.argv[1]))
 s = next(x for x in m['snapshots'] if x['snapshot-id'] == m['current-snapshot-id'])['summary']
 print(' '.join('%s=%s' % (k, s.get(k, 0)) for k in ('total-data-files', 'total-delete-files', 'total-position-deletes', 'total-equality-deletes')))
 " "$metadata")"
-  for engine in duckdb java pyiceberg; do
-    tj=$(probe "$engine" "$metadata" "$probe_key")
-    lj=$(probe "$engine" "$live_meta" "$probe_key")
-    echo "   $engine count(*): $(ratio count_ms "$tj" "$lj"); point lookup: $(ratio point_ms "$tj" "$lj")"
-    rows=$("$PY" -c 'import json, sys; j = json.loads(sys.argv[1]); print(int(float(j["rows"])) if "rows" in j else "-")' "$tj")
-    [[ "$rows" == "-" || "$rows" == "$live_rows" ]] || echo "   WRONG: $engine counted $rows rows, PostgreSQL has $live_rows"
-  done
+  bench_compare "duckdb java pyiceberg" "$metadata" "$live_meta" "$probe_key" "$live_rows"
 done

@@ -47,7 +47,7 @@ pg_stop() {
 # For the benchmarks: BIN is the pg2iceberg binary of build dir $1 (default build/release); a
 # throwaway PostgreSQL runs on PORT with its files in TMP (pg2iceberg-$2.*); q runs psql
 # against it. On exit the process in RUN_PID (if set) is stopped, then the server, and TMP
-# is removed.
+# is removed (unless BENCH_KEEP=1).
 bench_start() {
   BUILD=$(realpath -m "${1:-$ROOT/build/release}")  # absolute: the benchmarks cd into their scratch dir
   BIN="$BUILD/src/cli/pg2iceberg"
@@ -55,7 +55,9 @@ bench_start() {
   TMP="$(mktemp -d "${TMPDIR:-/tmp}/pg2iceberg-$2.XXXXXX")"
   chmod 755 "$TMP"
   PORT=$(free_port)
-  trap 'if [[ -n "${RUN_PID:-}" ]]; then kill -TERM "$RUN_PID" 2>/dev/null || true; fi; pg_stop "$TMP/pg"; rm -rf "$TMP"' EXIT
+  # BENCH_KEEP=1 keeps TMP (the warehouse, logs) for a look afterwards.
+  trap 'if [[ -n "${RUN_PID:-}" ]]; then kill -TERM "$RUN_PID" 2>/dev/null || true; fi; pg_stop "$TMP/pg"
+        if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi' EXIT
   pg_start "$TMP/pg" "$PORT"
   q() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
 }
@@ -77,5 +79,64 @@ bench_wait_streaming() {
     [[ "$(q -At -c "SELECT count(*) FROM pg_replication_slots WHERE active")" == 1 ]] && return 0
     kill -0 "$RUN_PID" || { cat "$1"; exit 1; }
     sleep 0.1
+  done
+}
+
+# bench_query_tools: sets PY (the project's Python), QUERY_TIMEOUT (seconds, default 300) and
+# JAVA_CP (the test tools' jar, built if missing) for bench_probe.
+bench_query_tools() {
+  PY="$ROOT/.deps/venv/bin/python"
+  QUERY_TIMEOUT=${QUERY_TIMEOUT:-300}
+  local jar="$ROOT/tools/java/target/pg2iceberg-test-tools.jar"
+  [[ -f "$jar" ]] || mvn -q -B -o -f "$ROOT/tools/java/pom.xml" -DskipTests package
+  JAVA_CP="$jar:$ROOT/.deps/java/lib/*"
+}
+
+# bench_probe ENGINE METADATA_FILE PROBE_KEY: one engine's (duckdb, java, pyiceberg) timings of
+# `count(*)` and of a point lookup on column id, as one line of JSON (or {"error": ...}). With
+# PROBE_SUM=COLUMN the count also sums COLUMN (DuckDB, PyIceberg): an engine cannot answer it
+# from file metadata; Iceberg Java's count reads column id anyway.
+bench_probe() {
+  local engine=$1 metadata=$2 probe_key=$3 out rc=0
+  if [[ "$engine" == java ]]; then
+    out=$(timeout "$QUERY_TIMEOUT" java -cp "$JAVA_CP" dev.pg2iceberg.tools.TimeQueries \
+      --metadata-file "$metadata" --key id --probe "$probe_key" 2>/dev/null) || rc=$?
+  else
+    out=$(timeout "$QUERY_TIMEOUT" "$PY" "$ROOT/tools/python/query_probe.py" --engine "$engine" \
+      --metadata-file "$metadata" --key id --probe "$probe_key" ${PROBE_SUM:+--sum "$PROBE_SUM"} \
+      2>/dev/null) || rc=$?
+  fi
+  if (( rc == 124 )); then echo '{"error": "timeout"}'
+  elif (( rc == 3 )); then echo '{"error": "refused (equality deletes)"}'
+  elif (( rc != 0 )); then echo "{\"error\": \"exit $rc\"}"
+  else echo "$out" | tr -d '\n'; echo; fi
+}
+
+# bench_ratio KEY TABLE_JSON LIVE_JSON: "A ms vs B ms (Rx)" of bench_probe's KEY (count_ms or
+# point_ms) on a table and on its live-rows baseline.
+bench_ratio() {
+  "$PY" - "$1" "$2" "$3" <<'PY'
+import json, sys
+k, t, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+if "error" in t: print(t["error"])
+elif "error" in l: print("baseline " + l["error"])
+else: a, b = float(t[k]), float(l[k]); print("%.1f ms vs %.1f ms (%.2fx)" % (a, b, a / max(b, 0.1)))
+PY
+}
+
+# bench_compare ENGINES METADATA_FILE LIVE_METADATA_FILE PROBE_KEY LIVE_ROWS: for each engine,
+# `count(*)` and point-lookup times on the table next to its live-rows baseline, and WRONG when
+# the engine's count is not LIVE_ROWS.
+bench_compare() {
+  local engines=$1 metadata=$2 live_meta=$3 probe_key=$4 live_rows=$5 engine tj lj rows
+  for engine in $engines; do
+    tj=$(bench_probe "$engine" "$metadata" "$probe_key")
+    lj=$(bench_probe "$engine" "$live_meta" "$probe_key")
+    echo "   $engine count(*): $(bench_ratio count_ms "$tj" "$lj");" \
+      "point lookup: $(bench_ratio point_ms "$tj" "$lj")"
+    rows=$("$PY" -c 'import json, sys; j = json.loads(sys.argv[1])
+print(int(float(j["rows"])) if "rows" in j else "-")' "$tj")
+    [[ "$rows" == "-" || "$rows" == "$live_rows" ]] ||
+      echo "   WRONG: $engine counted $rows rows, PostgreSQL has $live_rows ($metadata)"
   done
 }

@@ -3,12 +3,14 @@
 an Iceberg table's key with one engine, the median of a few runs.
 
   query_probe.py --engine duckdb|pyiceberg --metadata-file F [--key id] --probe K [--runs 3]
-  query_probe.py --make-live CSV --warehouse DIR      (an Iceberg table of CSV's rows)
+                 [--sum COLUMN]
+  query_probe.py --make-live CSV --warehouse DIR [--partition-day COLUMN]
+                                                      (an Iceberg table of CSV's rows)
 
 Prints JSON: rows, count_ms, point_rows, point_ms. With --make-live: writes the rows of a CSV
-file (columns id bigint, v bigint, note text; PostgreSQL's COPY ... CSV HEADER) into a new
-Iceberg table without deletes (PyIceberg, SQLite catalog in DIR) and prints its metadata file:
-the live-rows baseline each engine's timings are compared with.
+file (PostgreSQL's COPY ... CSV HEADER; columns among id bigint, v bigint, created date and
+note text) into a new Iceberg table without deletes (PyIceberg, SQLite catalog in DIR) and
+prints its metadata file: the live-rows baseline each engine's timings are compared with.
 Exit codes: 0 ok, 1 error, 3 the engine refuses the table (PyIceberg and equality deletes).
 """
 import argparse
@@ -37,7 +39,9 @@ def duckdb_probe(a):
     con = read_duckdb.connect(os.environ.get("PG2I_DUCKDB_EXTENSION_DIR"), False)
     scan = "iceberg_scan(%s)" % read_duckdb.sql_literal(a.metadata_file)
     key = read_duckdb.quote_ident(a.key)
-    count_ms, rows = timed(lambda: con.execute("SELECT count(*) FROM %s" % scan).fetchone()[0], a.runs)
+    total = ", sum(%s)" % read_duckdb.quote_ident(a.sum) if a.sum else ""
+    count_sql = "SELECT count(*)%s FROM %s" % (total, scan)
+    count_ms, rows = timed(lambda: con.execute(count_sql).fetchone()[0], a.runs)
     point_ms, point = timed(
         lambda: con.execute("SELECT count(*) FROM %s WHERE %s = %s" % (scan, key, a.probe)).fetchone()[0], a.runs)
     return rows, count_ms, point, point_ms
@@ -48,7 +52,9 @@ def pyiceberg_probe(a):
     from pyiceberg.table import StaticTable
     table = StaticTable.from_metadata(a.metadata_file)
     try:
-        count_ms, rows = timed(lambda: table.scan(selected_fields=(a.key,)).to_arrow().num_rows, a.runs)
+        fields = (a.key, a.sum) if a.sum else (a.key,)
+        count_ms, rows = timed(lambda: table.scan(selected_fields=fields).to_arrow().num_rows,
+                               a.runs)
     except ValueError as e:
         if "equality" in str(e).lower():
             print(json.dumps({"refused": str(e)}))
@@ -58,12 +64,20 @@ def pyiceberg_probe(a):
     return rows, count_ms, point, point_ms
 
 
-def make_live(csv_path, warehouse):
+TYPES = {"id": "int64", "v": "int64", "created": "date32", "note": "string"}
+
+
+def make_live(csv_path, warehouse, partition_day):
     import pyarrow as pa
     import pyarrow.csv as pacsv
     from pyiceberg.catalog.sql import SqlCatalog
-    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("v", pa.int64()),
-                        pa.field("note", pa.string())])
+
+    with open(csv_path) as f:
+        header = f.readline().strip().split(",")
+    unknown = [c for c in header if c not in TYPES]
+    if unknown:
+        raise SystemExit("query_probe.py: no type known for column(s) %s" % ", ".join(unknown))
+    schema = pa.schema([pa.field(c, getattr(pa, TYPES[c])(), nullable=(c != "id")) for c in header])
     rows = pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(column_types=schema))
     rows = rows.cast(schema)
     os.makedirs(warehouse, exist_ok=True)
@@ -72,7 +86,14 @@ def make_live(csv_path, warehouse):
     if cat.table_exists("bench.live"):
         cat.drop_table("bench.live")
     t = cat.create_table("bench.live", schema=schema)
-    t.append(rows)
+    if partition_day:
+        # The files of a day()-partitioned table, one per day (PyIceberg needs pyiceberg-core to
+        # write the transform itself; the readers' cost is in the files).
+        import pyarrow.compute as pc
+        for day in pc.unique(rows.column(partition_day)).to_pylist():
+            t.append(rows.filter(pc.equal(rows.column(partition_day), day)))
+    else:
+        t.append(rows)
     loc = cat.load_table("bench.live").metadata_location
     print(loc[len("file://"):] if loc.startswith("file://") else loc)
 
@@ -84,11 +105,16 @@ def main():
     p.add_argument("--key", default="id")
     p.add_argument("--probe", default="1")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--sum",
+                   help="count(*) also sums this column (reads it: no answer from metadata)")
     p.add_argument("--make-live")
     p.add_argument("--warehouse")
+    p.add_argument("--partition-day",
+                   help="with --make-live: one file per day of COLUMN, as day(COLUMN) "
+                        "partitions hold them")
     a = p.parse_args()
     if a.make_live:
-        make_live(a.make_live, a.warehouse)
+        make_live(a.make_live, a.warehouse, a.partition_day)
         return 0
     if not a.engine or not a.metadata_file:
         p.error("--engine and --metadata-file are required")
