@@ -148,8 +148,17 @@ Status PartitionedWriter::WriteTo(const std::vector<Value>& partition,
                            " values; the spec has " + std::to_string(transforms_.size()));
   }
   PG2I_ASSIGN_OR_RETURN(DataFileWriter * w, WriterFor(partition));
+  const int64_t before = w->rows_written();
   PG2I_RETURN_IF_ERROR(w->Write(batch));
   rows_ += batch.num_rows();
+  if (batch.num_rows() > 0) {
+    if (!written_.empty() && written_.back().writer == w &&
+        written_.back().first_row + written_.back().rows == before) {
+      written_.back().rows += batch.num_rows();
+    } else {
+      written_.push_back({w, before, batch.num_rows()});
+    }
+  }
   return Status::Ok();
 }
 

@@ -38,7 +38,8 @@ class PartitionedWriter {
   // Rows of the writer's columns (for deletes: the equality columns) into `partition`.
   Status WriteTo(const std::vector<Value>& partition, std::span<const std::vector<Value>> rows);
   // A batch of the writer's columns (DataFileWriter::Write) into `partition`: how columns
-  // rows of Values cannot carry (structs) are written. Their locations are not recorded.
+  // rows of Values cannot carry (structs) are written, and how rows are moved without
+  // converting them. Their locations are recorded after those of the rows written before.
   Status WriteTo(const std::vector<Value>& partition, const arrow::RecordBatch& batch);
   // The partition tuple of a full row.
   Result<std::vector<Value>> PartitionOf(const std::vector<Value>& row) const;
@@ -46,8 +47,8 @@ class PartitionedWriter {
   Result<std::vector<DataFile>> Close();
   int64_t rows_written() const { return rows_; }
 
-  // Where each row given to Write went, in the order given (after Close): the index of its
-  // file in what Close returned, and its position in that file.
+  // Where each row given to Write (or in a batch to WriteTo) went, in the order given (after
+  // Close): the index of its file in what Close returned, and its position in that file.
   struct RowLocation {
     size_t file = 0;
     int64_t pos = 0;

@@ -1,5 +1,9 @@
 #include "upkeep/compactor.h"
 
+#include <arrow/array.h>
+#include <arrow/builder.h>
+#include <arrow/record_batch.h>
+
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -306,6 +310,64 @@ std::vector<std::pair<size_t, Value>> IdentityColumns(const TableMetadata& m, co
   return out;
 }
 
+// `batch` with the NULLs of its row-lineage columns (at `at`: _row_id, then
+// _last_updated_sequence_number) filled as the spec has them inherited: the file's first row
+// id plus the row's position (`first_position` is the batch's first row's), and the file's
+// data sequence number.
+Result<std::shared_ptr<arrow::RecordBatch>> WithLineage(std::shared_ptr<arrow::RecordBatch> batch,
+                                                        size_t at, const ManifestEntry& f,
+                                                        int64_t first_position) {
+  const std::optional<int64_t> row_id_base = f.file.first_row_id;
+  const std::optional<int64_t> seq = f.sequence_number;
+  for (size_t c = at; c < at + 2; ++c) {
+    const auto& column = static_cast<const arrow::Int64Array&>(*batch->column(static_cast<int>(c)));
+    const bool row_ids = c == at;
+    if (column.null_count() == 0 || !(row_ids ? row_id_base : seq)) continue;
+    arrow::Int64Builder b;
+    if (auto st = b.Reserve(column.length()); !st.ok()) return Internal(st.ToString());
+    for (int64_t i = 0; i < column.length(); ++i) {
+      if (column.IsValid(i)) {
+        b.UnsafeAppend(column.Value(i));
+      } else {
+        b.UnsafeAppend(row_ids ? *row_id_base + first_position + i : *seq);
+      }
+    }
+    std::shared_ptr<arrow::Array> filled;
+    if (auto st = b.Finish(&filled); !st.ok()) return Internal(st.ToString());
+    auto set = batch->SetColumn(static_cast<int>(c), batch->schema()->field(static_cast<int>(c)),
+                                filled);
+    if (!set.ok()) return Internal(set.status().ToString());
+    batch = *set;
+  }
+  return batch;
+}
+
+// Writes the rows of `batch` (the file's rows from `first_position` on) that `deleted` does not
+// name into `partition`, as slices between the deleted ones, whose positions go to `dropped`.
+// Returns the rows written.
+Result<int64_t> WriteKept(iceberg::PartitionedWriter& writer, const std::vector<Value>& partition,
+                          const arrow::RecordBatch& batch, int64_t first_position,
+                          const std::set<int64_t>& deleted, std::vector<int64_t>* dropped) {
+  const int64_t n = batch.num_rows();
+  int64_t kept = 0, run_start = 0;
+  auto flush = [&](int64_t end) -> Status {
+    if (end > run_start) {
+      PG2I_RETURN_IF_ERROR(writer.WriteTo(partition, *batch.Slice(run_start, end - run_start)));
+      kept += end - run_start;
+    }
+    return Status::Ok();
+  };
+  for (auto it = deleted.lower_bound(first_position);
+       it != deleted.end() && *it < first_position + n; ++it) {
+    const int64_t i = *it - first_position;
+    PG2I_RETURN_IF_ERROR(flush(i));
+    dropped->push_back(*it);
+    run_start = i + 1;
+  }
+  PG2I_RETURN_IF_ERROR(flush(n));
+  return kept;
+}
+
 Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const TableMetadata& m,
                                       const Plan& p, const CompactionOptions& o,
                                       CompactionResult* r, std::vector<std::string>* written,
@@ -373,6 +435,11 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
       // Files other engines imported (add_files) may lack identity-partition columns, which
       // readers take from the partition tuple: so do we.
       const auto identity = IdentityColumns(m, f.file, fields);
+      const std::vector<int32_t> in_file = reader->file_field_ids();
+      const bool identity_in_file =
+          std::all_of(identity.begin(), identity.end(), [&](const auto& c) {
+            return std::find(in_file.begin(), in_file.end(), fields[c.first].id) != in_file.end();
+          });
       std::vector<const DeleteKeys*> applying;
       for (const DeleteKeys& d : deletes) {
         if (Applies(m, *d.entry, f, p.unnormalized)) applying.push_back(&d);
@@ -387,11 +454,43 @@ Result<std::vector<DataFile>> Rewrite(std::shared_ptr<io::FileIO> io, const Tabl
       moved.group = group;
       moved.first = group_rows;
       int64_t position = 0;  // of the next row in the file
+      // Without equality deletes to match or partition values to fill in, and in the default
+      // spec (every row of the file in its partition), the rows of a large file are moved as
+      // Arrow columns (0.64 of the CPU for a 1,000,000-row file, bench/compact_bench.sh). Small
+      // files gain nothing, and 810 small files moved as columns left glibc's heap at 4× the
+      // peak RSS (290 MiB instead of 80 MiB, freed blocks it kept) where rows did not.
+      const bool columnar = f.file.record_count >= iceberg::ParquetReadOptions{}.batch_rows &&
+                            applying.empty() && identity_in_file &&
+                            f.file.spec_id == m.default_spec_id &&
+                            !p.unnormalized.count(f.file.file_path);
+      std::optional<std::vector<Value>> partition;  // of the file's rows, once known
       // Batch by batch, so that memory holds one batch of the file, not the file.
       std::vector<Value> probe;
       while (true) {
         PG2I_ASSIGN_OR_RETURN(std::shared_ptr<arrow::RecordBatch> batch, reader->Next());
         if (batch == nullptr) break;
+        // A batch with NULLs in an identity-partition column goes through rows (they are filled).
+        const bool batch_columnar =
+            columnar && std::none_of(identity.begin(), identity.end(), [&](const auto& c) {
+              return batch->column(static_cast<int>(c.first))->null_count() > 0;
+            });
+        if (batch_columnar) {
+          if (!partition && batch->num_rows() > 0) {
+            PG2I_ASSIGN_OR_RETURN(auto first, iceberg::RowsOf(*batch->Slice(0, 1), read_fields));
+            PG2I_ASSIGN_OR_RETURN(partition, writer->PartitionOf(first.at(0)));
+          }
+          if (lineage) {
+            PG2I_ASSIGN_OR_RETURN(batch, WithLineage(batch, fields.size(), f, position));
+          }
+          PG2I_ASSIGN_OR_RETURN(const int64_t kept,
+                                WriteKept(*writer, partition.value_or(std::vector<Value>{}), *batch,
+                                          position, deleted_positions, &moved.dropped));
+          position += batch->num_rows();
+          group_rows += kept;
+          r->rows_read += batch->num_rows();
+          r->rows_written += kept;
+          continue;
+        }
         PG2I_ASSIGN_OR_RETURN(auto rows, iceberg::RowsOf(*batch, read_fields));
         std::vector<std::vector<Value>> keep;
         keep.reserve(rows.size());

@@ -461,6 +461,111 @@ TEST_F(CompactorTest, PositionDeletesAreAppliedAndGoWithTheFilesTheyReach) {
   EXPECT_EQ(lineage, (std::vector<Row>{{Value(int64_t{0}), seq}, {Value(int64_t{2}), seq}}));
 }
 
+// Files without equality deletes are moved as Arrow batches: positions past the first batch
+// (64Ki rows) are dropped at the right rows, each file's rows stay in its partition, and row
+// lineage is filled from the file's first row id plus the row's position in the file.
+TEST_F(CompactorTest, RowsMovedAsBatchesKeepPositionsPartitionsAndRowIds) {
+  Create(true);
+  ASSERT_TRUE(
+      catalog_.CommitTable({ident_, {}, {iceberg::TableUpdate::UpgradeFormatVersion(3)}}).ok());
+  constexpr int64_t kRows = 70'000;
+  std::vector<Row> rows;
+  for (int64_t i = 0; i < kRows; ++i) rows.push_back(R(i, "v" + std::to_string(i), 1));
+  for (int64_t i = kRows; i < kRows + 10; ++i) rows.push_back(R(i, "w", 2));
+  std::vector<Row> more;  // a second file in partition 2, so that it is rewritten too
+  for (int64_t i = kRows + 10; i < kRows + 20; ++i) more.push_back(R(i, "x", 2));
+  for (const std::vector<Row>* commit : {&rows, &more}) {
+    auto t = catalog_.LoadTable(ident_);
+    ASSERT_TRUE(t.ok());
+    PG2I_ASSERT_OK_AND_ASSIGN(auto w, iceberg::PartitionedWriter::MakeData(io_, t->metadata));
+    ASSERT_TRUE(w->Write(*commit).ok());
+    iceberg::SnapshotChange c;
+    PG2I_ASSERT_OK_AND_ASSIGN(c.added_data, w->Close());
+    Commit(std::move(c));
+  }
+  auto t = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(t.ok());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto entries, iceberg::LiveEntries(io_.get(), t->metadata));
+  ASSERT_EQ(entries.size(), 3u);
+  const ManifestEntry* found = nullptr;
+  for (const ManifestEntry& e : entries) {
+    if (e.file.record_count == kRows) found = &e;
+  }
+  ASSERT_NE(found, nullptr);
+  const ManifestEntry big = *found;
+  ASSERT_TRUE(big.file.first_row_id.has_value());
+  PG2I_ASSERT_OK_AND_ASSIGN(
+      auto dvs, iceberg::DeletionVectorWriter::Write(
+                    io_.get(), "mem://wh/db/t/data/dv.puffin",
+                    {{big.file.file_path, big.file.spec_id, big.file.partition, {1, 66'000}}}));
+  iceberg::SnapshotChange with_dv;
+  with_dv.added_deletes = dvs;
+  Commit(with_dv);
+
+  // While the rewrite runs, rows 2 and 67,000 are deleted too (the file's vector merged into
+  // a new one): carried to where the rewrite put them, in and after its first batch.
+  bool injected = false;
+  catalog_.before_commit = [&](const catalog::TableCommit&) {
+    if (injected) return;
+    injected = true;
+    auto merged = iceberg::DeletionVectorWriter::Write(
+        io_.get(), "mem://wh/db/t/data/dv2.puffin",
+        {{big.file.file_path, big.file.spec_id, big.file.partition, {1, 2, 66'000, 67'000}}});
+    ASSERT_TRUE(merged.ok());
+    iceberg::SnapshotChange c;
+    c.added_deletes = *merged;
+    c.removed_paths.insert(iceberg::FileKey(dvs[0]));
+    Commit(c);
+  };
+  CompactionOptions o;
+  o.all = true;
+  o.max_plans = 1;  // the first plan must commit
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult r, CompactTable(catalog_, io_, ident_, o));
+  catalog_.before_commit = nullptr;
+  EXPECT_TRUE(injected);
+  EXPECT_TRUE(r.skipped.empty()) << r.skipped;
+  EXPECT_EQ(r.rows_written, kRows + 20 - 2);
+  EXPECT_EQ(r.partitions, 2);
+  EXPECT_EQ(r.deletes_carried, 2);
+  const auto after = Read();
+  EXPECT_EQ(after.size(), static_cast<size_t>(kRows + 20 - 4));
+  for (int64_t gone : {1, 2, 66'000, 67'000}) EXPECT_FALSE(after.count(gone)) << gone;
+  for (int64_t kept : {0, 3, 65'999, 66'001, 66'999, 67'001}) {
+    EXPECT_TRUE(after.count(kept)) << kept;
+  }
+  // The next pass applies the carried vector.
+  PG2I_ASSERT_OK_AND_ASSIGN(CompactionResult again, CompactTable(catalog_, io_, ident_, o));
+  EXPECT_TRUE(again.skipped.empty()) << again.skipped;
+  EXPECT_EQ(Read(), after);
+  EXPECT_EQ(Count(FileContent::kPositionDeletes), 0);
+
+  auto now = catalog_.LoadTable(ident_);
+  ASSERT_TRUE(now.ok());
+  PG2I_ASSERT_OK_AND_ASSIGN(auto live, iceberg::LiveEntries(io_.get(), now->metadata));
+  const auto lng = iceberg::DataType::Primitive(Type{TypeId::kLong});
+  const std::vector<iceberg::Field> read = {
+      iceberg::Field{1, "id", true, lng, "", {}, {}},
+      iceberg::Field{3, "p", false, iceberg::DataType::Primitive(Type{TypeId::kInt}), "", {}, {}},
+      iceberg::Field{iceberg::kRowIdFieldId, "_row_id", false, lng, "", {}, {}}};
+  int files = 0;
+  for (const ManifestEntry& e : live) {
+    if (e.file.content != FileContent::kData) continue;
+    ++files;
+    PG2I_ASSERT_OK_AND_ASSIGN(auto got, iceberg::ReadDataFile(io_, e.file.file_path, read));
+    ASSERT_FALSE(got.empty());
+    const Value p = got[0][1];
+    EXPECT_EQ(e.file.partition, std::vector<Value>{p});
+    for (const Row& row : got) {
+      EXPECT_EQ(row[1], p) << "a file holds rows of two partitions";
+      const int64_t id = std::get<int64_t>(row[0]);
+      if (id < kRows) {  // the big file's rows: its first row id + their position in it
+        EXPECT_EQ(row[2], Value(*big.file.first_row_id + id)) << "id " << id;
+      }
+    }
+  }
+  EXPECT_EQ(files, 2);
+}
+
 // Equality deletes written on a key column that was later widened from int to long (Iceberg
 // Java misreads those): compaction applies them with the promoted type and removes them.
 TEST_F(CompactorTest, DeletesOnAWidenedKeyAreAppliedAndRemoved) {
