@@ -118,14 +118,7 @@ Status PartitionedWriter::Write(std::span<const std::vector<Value>> rows) {
     }
     for (size_t k = 0; k < idx.size(); ++k) at[idx[k]] = {w, before + static_cast<int64_t>(k)};
   }
-  for (const auto& [w, row] : at) {
-    if (!written_.empty() && written_.back().writer == w &&
-        written_.back().first_row + written_.back().rows == row) {
-      ++written_.back().rows;
-    } else {
-      written_.push_back({w, row, 1});
-    }
-  }
+  for (const auto& [w, row] : at) Record(w, row, 1);
   return Status::Ok();
 }
 
@@ -151,15 +144,17 @@ Status PartitionedWriter::WriteTo(const std::vector<Value>& partition,
   const int64_t before = w->rows_written();
   PG2I_RETURN_IF_ERROR(w->Write(batch));
   rows_ += batch.num_rows();
-  if (batch.num_rows() > 0) {
-    if (!written_.empty() && written_.back().writer == w &&
-        written_.back().first_row + written_.back().rows == before) {
-      written_.back().rows += batch.num_rows();
-    } else {
-      written_.push_back({w, before, batch.num_rows()});
-    }
-  }
+  if (batch.num_rows() > 0) Record(w, before, batch.num_rows());
   return Status::Ok();
+}
+
+void PartitionedWriter::Record(const DataFileWriter* w, int64_t first_row, int64_t rows) {
+  if (!written_.empty() && written_.back().writer == w &&
+      written_.back().first_row + written_.back().rows == first_row) {
+    written_.back().rows += rows;
+  } else {
+    written_.push_back({w, first_row, rows});
+  }
 }
 
 void PartitionedWriter::RowLocations::Add(size_t rows, RowLocation first) {

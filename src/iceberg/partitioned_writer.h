@@ -98,6 +98,9 @@ class PartitionedWriter {
     int64_t rows = 0;
   };
   std::vector<Written> written_;
+  // Appends `rows` rows written to `w` from its row `first_row` on to written_, extending the
+  // last run when they follow it.
+  void Record(const DataFileWriter* w, int64_t first_row, int64_t rows);
   RowLocations locations_;
 };
 

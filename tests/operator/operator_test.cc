@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -86,6 +87,28 @@ class OperatorTest : public fixtures::BinarySuite {
       std::this_thread::sleep_for(100ms);
     }
     return std::move(*run);
+  }
+
+  // `compact --all` while a thread applies change(first), change(first + 1), … every 50 ms
+  // (until 300 ms after the compaction ended, or a change fails); *written: how many it applied.
+  ExitStatus CompactWhileChanging(const std::string& config,
+                                  const std::function<Status(int)>& change, int first,
+                                  std::string* out, int* written) {
+    std::atomic<bool> stop{false};
+    std::atomic<int> applied{0};
+    std::thread writer([&] {
+      for (int i = first; !stop; ++i) {
+        if (!change(i).ok()) break;
+        ++applied;
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+    ExitStatus st = RunCommand(config, {"compact", "--all"}, out);
+    std::this_thread::sleep_for(300ms);
+    stop = true;
+    writer.join();
+    *written = applied.load();
+    return st;
   }
 
   // `pg2iceberg <args…>` in the background (its log in the test's directory).
@@ -1561,21 +1584,10 @@ TEST_F(OperatorTest, CompactingALargeFileWhileItsRowsChangeKeepsEveryRow) {
   for (int i = 0; i < 3; ++i) PG2I_ASSERT_OK(change(i));
   ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success()) << out;
 
-  std::atomic<bool> stop{false};
-  std::atomic<int> written{0};
-  std::thread writer([&] {
-    for (int i = 3; !stop; ++i) {
-      if (!change(i).ok()) break;
-      ++written;
-      std::this_thread::sleep_for(50ms);
-    }
-  });
-  ExitStatus st = RunCommand(config, {"compact", "--all"}, &out);
-  std::this_thread::sleep_for(300ms);
-  stop = true;
-  writer.join();
+  int written = 0;
+  ExitStatus st = CompactWhileChanging(config, change, 3, &out, &written);
   ASSERT_TRUE(st.success()) << out;
-  EXPECT_GT(written.load(), 0);
+  EXPECT_GT(written, 0);
   EXPECT_THAT(out, HasSubstr("table=public.bigcompact_t partitions=1 "));
   ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
       << out << run->LogTail();
@@ -1635,21 +1647,10 @@ TEST_F(OperatorTest, CompactWhileRunningKeepsEveryChangeAndRemovesTheDeletes) {
   ASSERT_NE(current_summary("public.compact_d").value("total-delete-files", "0"), "0");
 
   // While changes keep arriving.
-  std::atomic<bool> stop{false};
-  std::atomic<int> written{0};
-  std::thread writer([&] {
-    for (int i = 6; !stop; ++i) {
-      if (!change(i).ok()) break;
-      ++written;
-      std::this_thread::sleep_for(50ms);
-    }
-  });
-  ExitStatus st = RunCommand(config, {"compact", "--all"}, &out);
-  std::this_thread::sleep_for(300ms);
-  stop = true;
-  writer.join();
+  int written = 0;
+  ExitStatus st = CompactWhileChanging(config, change, 6, &out, &written);
   ASSERT_TRUE(st.success()) << out;
-  EXPECT_GT(written.load(), 0);
+  EXPECT_GT(written, 0);
   EXPECT_THAT(out, HasSubstr("table=public.compact_t partitions=1 "));
   EXPECT_THAT(out, HasSubstr("table=public.compact_d partitions="));
   ASSERT_TRUE(RunCommand(config, {"status", "--wait", "--timeout", "120s"}, &out).success())
